@@ -1,0 +1,647 @@
+//! Books, and the parsing of client input into a valid [`BookDraft`].
+
+use crate::ids::{AuthorId, BookId, GenreId};
+use crate::isbn::Isbn;
+use crate::money::{Currency, Money};
+use crate::text;
+use crate::validation::ValidationErrors;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+use thiserror::Error;
+use uuid::Uuid;
+
+pub const MAX_TITLE: usize = 500;
+pub const MAX_DESCRIPTION: usize = 20_000;
+pub const MAX_PUBLISHER: usize = 200;
+pub const MAX_LOCATION: usize = 100;
+pub const MAX_NAME: usize = 200;
+pub const MAX_AUTHORS: usize = 50;
+pub const MAX_GENRES: usize = 20;
+pub const MAX_QUANTITY: i64 = 1_000_000_000;
+pub const MAX_PAGE_COUNT: i64 = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookFormat {
+    Hardcover,
+    Paperback,
+    Ebook,
+    Audiobook,
+    Other,
+}
+
+impl BookFormat {
+    pub const ALL: [BookFormat; 5] = [
+        Self::Hardcover,
+        Self::Paperback,
+        Self::Ebook,
+        Self::Audiobook,
+        Self::Other,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Hardcover => "hardcover",
+            Self::Paperback => "paperback",
+            Self::Ebook => "ebook",
+            Self::Audiobook => "audiobook",
+            Self::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("'{0}' is not one of: {1}")]
+pub struct UnknownVariant(String, &'static str);
+
+impl FromStr for BookFormat {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                UnknownVariant(
+                    s.to_owned(),
+                    "hardcover, paperback, ebook, audiobook, other",
+                )
+            })
+    }
+}
+
+impl fmt::Display for BookFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ContributorRole {
+    #[default]
+    Author,
+    Editor,
+    Translator,
+    Illustrator,
+}
+
+impl ContributorRole {
+    pub const ALL: [ContributorRole; 4] = [
+        Self::Author,
+        Self::Editor,
+        Self::Translator,
+        Self::Illustrator,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Author => "author",
+            Self::Editor => "editor",
+            Self::Translator => "translator",
+            Self::Illustrator => "illustrator",
+        }
+    }
+}
+
+impl FromStr for ContributorRole {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownVariant(s.to_owned(), "author, editor, translator, illustrator"))
+    }
+}
+
+/// A stock count: never negative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct Quantity(i64);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum QuantityError {
+    #[error("must not be negative")]
+    Negative,
+    #[error("must be at most {MAX_QUANTITY}")]
+    TooLarge,
+}
+
+impl Quantity {
+    pub const ZERO: Quantity = Quantity(0);
+
+    pub fn new(value: i64) -> Result<Self, QuantityError> {
+        if value < 0 {
+            Err(QuantityError::Negative)
+        } else if value > MAX_QUANTITY {
+            Err(QuantityError::TooLarge)
+        } else {
+            Ok(Self(value))
+        }
+    }
+
+    pub fn get(&self) -> i64 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Quantity {
+    type Error = QuantityError;
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<Quantity> for i64 {
+    fn from(q: Quantity) -> i64 {
+        q.0
+    }
+}
+
+/// A contributor as it appears on a book.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contributor {
+    pub author_id: AuthorId,
+    pub name: String,
+    pub role: ContributorRole,
+}
+
+/// A genre as it appears on a book.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenreTag {
+    pub id: GenreId,
+    pub name: String,
+}
+
+/// A book as stored. Also the snapshot written to the audit history and into events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Book {
+    pub id: BookId,
+    pub isbn: Isbn,
+    pub title: String,
+    pub subtitle: Option<String>,
+    pub description: Option<String>,
+    pub authors: Vec<Contributor>,
+    pub genres: Vec<GenreTag>,
+    pub publisher: Option<String>,
+    pub published_year: Option<i32>,
+    pub language: Option<String>,
+    pub format: Option<BookFormat>,
+    pub page_count: Option<i32>,
+    pub price: Option<Money>,
+    pub quantity: Quantity,
+    pub reorder_point: Quantity,
+    pub location: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How a draft names an author: an existing id, or a name that is matched (case-insensitively)
+/// or created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorRef {
+    Id(AuthorId),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContributorRef {
+    pub author: AuthorRef,
+    pub role: ContributorRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GenreRef {
+    Id(GenreId),
+    Name(String),
+}
+
+/// A valid book as a client asked for it (create or full replace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookDraft {
+    pub isbn: Isbn,
+    pub title: String,
+    pub subtitle: Option<String>,
+    pub description: Option<String>,
+    pub authors: Vec<ContributorRef>,
+    pub genres: Vec<GenreRef>,
+    pub publisher: Option<String>,
+    pub published_year: Option<i32>,
+    pub language: Option<String>,
+    pub format: Option<BookFormat>,
+    pub page_count: Option<i32>,
+    pub price: Option<Money>,
+    pub quantity: Quantity,
+    pub reorder_point: Quantity,
+    pub location: Option<String>,
+}
+
+/// A contributor as a client wrote it: an id, or a name, and optionally a role.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawContributor {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub role: Option<String>,
+}
+
+impl RawContributor {
+    /// A bare string: an author id when it is a UUID, otherwise a name.
+    pub fn from_id_or_name(value: &str) -> Self {
+        match Uuid::parse_str(value.trim()) {
+            Ok(_) => Self {
+                id: Some(value.trim().to_owned()),
+                ..Self::default()
+            },
+            Err(_) => Self {
+                name: Some(value.to_owned()),
+                ..Self::default()
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawPrice {
+    /// `{"amount_minor": 1299, "currency": "EUR"}`
+    Minor { amount_minor: i64, currency: String },
+    /// `{"amount": "12.99", "currency": "EUR"}`
+    Decimal { amount: String, currency: String },
+}
+
+/// Book fields as a client sent them, before any rule has been checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawBook {
+    pub isbn: Option<String>,
+    pub title: Option<String>,
+    pub subtitle: Option<String>,
+    pub description: Option<String>,
+    pub authors: Vec<RawContributor>,
+    pub genres: Vec<String>,
+    pub publisher: Option<String>,
+    pub published_year: Option<i64>,
+    pub language: Option<String>,
+    pub format: Option<String>,
+    pub page_count: Option<i64>,
+    pub price: Option<RawPrice>,
+    pub quantity: Option<i64>,
+    pub reorder_point: Option<i64>,
+    pub location: Option<String>,
+}
+
+fn parse_language(code: &str) -> Result<String, &'static str> {
+    let code = code.trim();
+    if code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(code.to_ascii_lowercase())
+    } else {
+        Err("must be a two-letter ISO 639-1 code such as \"en\" or \"fr\"")
+    }
+}
+
+fn parse_price(raw: &RawPrice) -> Result<Money, crate::money::MoneyError> {
+    match raw {
+        RawPrice::Minor {
+            amount_minor,
+            currency,
+        } => Money::new(*amount_minor, Currency::parse(currency)?),
+        RawPrice::Decimal { amount, currency } => {
+            Money::from_decimal(amount, Currency::parse(currency)?)
+        }
+    }
+}
+
+fn parse_contributors(
+    raw: &[RawContributor],
+    errors: &mut ValidationErrors,
+) -> Vec<ContributorRef> {
+    if raw.len() > MAX_AUTHORS {
+        errors.add("authors", format!("at most {MAX_AUTHORS} contributors"));
+        return Vec::new();
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, c) in raw.iter().enumerate() {
+        let field = format!("authors[{i}]");
+        let role = match c.role.as_deref() {
+            None => Some(ContributorRole::Author),
+            Some(r) => errors.check(format!("{field}.role"), r.parse()),
+        };
+        let author = match (c.id.as_deref(), c.name.as_deref()) {
+            (Some(id), None) => match Uuid::parse_str(id.trim()) {
+                Ok(uuid) => Some(AuthorRef::Id(AuthorId::from_uuid(uuid))),
+                Err(_) => {
+                    errors.add(format!("{field}.id"), "must be an author id (UUID)");
+                    None
+                }
+            },
+            (None, Some(name)) => errors
+                .check(field.clone(), text::required(name, MAX_NAME, false))
+                .map(AuthorRef::Name),
+            (Some(_), Some(_)) => {
+                errors.add(field.clone(), "give either an id or a name, not both");
+                None
+            }
+            (None, None) => {
+                errors.add(field.clone(), "needs an author id or a name");
+                None
+            }
+        };
+        if let (Some(author), Some(role)) = (author, role) {
+            let key = match &author {
+                AuthorRef::Id(id) => id.to_string(),
+                AuthorRef::Name(name) => text::fold_key(name),
+            };
+            if !seen.insert((key, role)) {
+                errors.add(field, "is listed twice with the same role");
+                continue;
+            }
+            out.push(ContributorRef { author, role });
+        }
+    }
+    out
+}
+
+fn parse_genres(raw: &[String], errors: &mut ValidationErrors) -> Vec<GenreRef> {
+    if raw.len() > MAX_GENRES {
+        errors.add("genres", format!("at most {MAX_GENRES} genres"));
+        return Vec::new();
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, g) in raw.iter().enumerate() {
+        let field = format!("genres[{i}]");
+        let genre = match Uuid::parse_str(g.trim()) {
+            Ok(uuid) => Some(GenreRef::Id(GenreId::from_uuid(uuid))),
+            Err(_) => errors
+                .check(
+                    field.clone(),
+                    text::required(g, crate::genre::MAX_GENRE_NAME, false),
+                )
+                .map(GenreRef::Name),
+        };
+        if let Some(genre) = genre {
+            let key = match &genre {
+                GenreRef::Id(id) => id.to_string(),
+                GenreRef::Name(name) => text::fold_key(name),
+            };
+            if !seen.insert(key) {
+                errors.add(field, "is listed twice");
+                continue;
+            }
+            out.push(genre);
+        }
+    }
+    out
+}
+
+fn bounded_int(value: Option<i64>, min: i64, max: i64) -> Result<Option<i32>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) if (min..=max).contains(&v) => Ok(Some(v as i32)),
+        Some(_) => Err(format!("must be between {min} and {max}")),
+    }
+}
+
+impl BookDraft {
+    /// Checks every rule and reports every broken one, each under its field name.
+    pub fn parse(raw: &RawBook) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let isbn = match raw.isbn.as_deref() {
+            None => {
+                errors.add("isbn", "is required");
+                None
+            }
+            Some(s) => errors.check("isbn", Isbn::parse(s)),
+        };
+        let title = match raw.title.as_deref() {
+            None => {
+                errors.add("title", "is required");
+                None
+            }
+            Some(s) => errors.check("title", text::required(s, MAX_TITLE, false)),
+        };
+        let subtitle = errors.check(
+            "subtitle",
+            text::optional(raw.subtitle.as_deref(), MAX_TITLE, false),
+        );
+        let description = errors.check(
+            "description",
+            text::optional(raw.description.as_deref(), MAX_DESCRIPTION, true),
+        );
+        let publisher = errors.check(
+            "publisher",
+            text::optional(raw.publisher.as_deref(), MAX_PUBLISHER, false),
+        );
+        let location = errors.check(
+            "location",
+            text::optional(raw.location.as_deref(), MAX_LOCATION, false),
+        );
+        let authors = parse_contributors(&raw.authors, &mut errors);
+        let genres = parse_genres(&raw.genres, &mut errors);
+        let published_year =
+            errors.check("published_year", bounded_int(raw.published_year, 1, 9999));
+        let page_count = errors.check("page_count", bounded_int(raw.page_count, 1, MAX_PAGE_COUNT));
+        let language = match raw.language.as_deref().filter(|l| !l.trim().is_empty()) {
+            None => Some(None),
+            Some(l) => errors.check("language", parse_language(l)).map(Some),
+        };
+        let format = match raw.format.as_deref().filter(|f| !f.trim().is_empty()) {
+            None => Some(None),
+            Some(f) => errors.check("format", f.parse::<BookFormat>()).map(Some),
+        };
+        let price = match &raw.price {
+            None => Some(None),
+            Some(p) => errors.check("price", parse_price(p)).map(Some),
+        };
+        let quantity = errors.check("quantity", Quantity::new(raw.quantity.unwrap_or(0)));
+        let reorder_point = errors.check(
+            "reorder_point",
+            Quantity::new(raw.reorder_point.unwrap_or(0)),
+        );
+
+        match (
+            isbn,
+            title,
+            subtitle,
+            description,
+            publisher,
+            location,
+            published_year,
+            page_count,
+            language,
+            format,
+            price,
+            quantity,
+            reorder_point,
+        ) {
+            (
+                Some(isbn),
+                Some(title),
+                Some(subtitle),
+                Some(description),
+                Some(publisher),
+                Some(location),
+                Some(published_year),
+                Some(page_count),
+                Some(language),
+                Some(format),
+                Some(price),
+                Some(quantity),
+                Some(reorder_point),
+            ) if errors.is_empty() => Ok(Self {
+                isbn,
+                title,
+                subtitle,
+                description,
+                authors,
+                genres,
+                publisher,
+                published_year,
+                language,
+                format,
+                page_count,
+                price,
+                quantity,
+                reorder_point,
+                location,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+impl Book {
+    /// The book as a client would send it back: the starting point of a merge patch.
+    pub fn to_raw(&self) -> RawBook {
+        RawBook {
+            isbn: Some(self.isbn.to_string()),
+            title: Some(self.title.clone()),
+            subtitle: self.subtitle.clone(),
+            description: self.description.clone(),
+            authors: self
+                .authors
+                .iter()
+                .map(|c| RawContributor {
+                    id: Some(c.author_id.to_string()),
+                    name: None,
+                    role: Some(c.role.as_str().to_owned()),
+                })
+                .collect(),
+            genres: self.genres.iter().map(|g| g.id.to_string()).collect(),
+            publisher: self.publisher.clone(),
+            published_year: self.published_year.map(i64::from),
+            language: self.language.clone(),
+            format: self.format.map(|f| f.as_str().to_owned()),
+            page_count: self.page_count.map(i64::from),
+            price: self.price.map(|p| RawPrice::Minor {
+                amount_minor: p.amount_minor(),
+                currency: p.currency().code().to_owned(),
+            }),
+            quantity: Some(self.quantity.get()),
+            reorder_point: Some(self.reorder_point.get()),
+            location: self.location.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> RawBook {
+        RawBook {
+            isbn: Some("978-0-261-10334-4".into()),
+            title: Some("The Hobbit".into()),
+            ..RawBook::default()
+        }
+    }
+
+    #[test]
+    fn minimal_book_is_valid() {
+        let draft = BookDraft::parse(&minimal()).expect("valid");
+        assert_eq!(draft.isbn.as_str(), "9780261103344");
+        assert_eq!(draft.quantity, Quantity::ZERO);
+    }
+
+    #[test]
+    fn reports_every_broken_field() {
+        let raw = RawBook {
+            isbn: Some("123".into()),
+            title: Some("x".repeat(100_000)),
+            quantity: Some(-1),
+            page_count: Some(0),
+            language: Some("english".into()),
+            format: Some("scroll".into()),
+            price: Some(RawPrice::Minor {
+                amount_minor: -5,
+                currency: "EUR".into(),
+            }),
+            authors: vec![RawContributor::default()],
+            ..RawBook::default()
+        };
+        let errors = BookDraft::parse(&raw).expect_err("invalid");
+        let fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
+        for f in [
+            "isbn",
+            "title",
+            "quantity",
+            "page_count",
+            "language",
+            "format",
+            "price",
+            "authors[0]",
+        ] {
+            assert!(fields.contains(&f), "{f} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn required_fields() {
+        let errors = BookDraft::parse(&RawBook::default()).expect_err("invalid");
+        let fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["isbn", "title"]);
+    }
+
+    #[test]
+    fn contributors_by_name_or_id_with_roles() {
+        let id = AuthorId::generate();
+        let raw = RawBook {
+            authors: vec![
+                RawContributor::from_id_or_name("J. R. R. Tolkien"),
+                RawContributor::from_id_or_name(&id.to_string()),
+                RawContributor {
+                    name: Some("Alan Lee".into()),
+                    role: Some("illustrator".into()),
+                    ..Default::default()
+                },
+            ],
+            genres: vec!["Fantasy".into(), "fantasy ".into()],
+            ..minimal()
+        };
+        let errors = BookDraft::parse(&raw).expect_err("duplicate genre");
+        assert_eq!(errors.errors()[0].field, "genres[1]");
+
+        let draft = BookDraft::parse(&RawBook {
+            genres: vec!["Fantasy".into()],
+            ..raw
+        })
+        .expect("valid");
+        assert_eq!(draft.authors.len(), 3);
+        assert_eq!(draft.authors[1].author, AuthorRef::Id(id));
+        assert_eq!(draft.authors[2].role, ContributorRole::Illustrator);
+    }
+
+    #[test]
+    fn blank_optional_text_becomes_none() {
+        let draft = BookDraft::parse(&RawBook {
+            subtitle: Some("   ".into()),
+            language: Some("EN".into()),
+            ..minimal()
+        })
+        .expect("valid");
+        assert_eq!(draft.subtitle, None);
+        assert_eq!(draft.language.as_deref(), Some("en"));
+    }
+}

@@ -1,0 +1,38 @@
+//! The Bookstore domain: catalog entities and the rules that keep them valid, the access policy,
+//! domain events, and the ports (traits) that adapters implement.
+//!
+//! Nothing here performs I/O. Every value type is "parse, don't validate": once an `Isbn`,
+//! `Money` or `BookDraft` exists, it is valid and nothing downstream checks it again.
+
+pub mod author;
+pub mod book;
+pub mod catalog;
+pub mod error;
+pub mod event;
+pub mod genre;
+pub mod history;
+pub mod ids;
+pub mod isbn;
+pub mod money;
+pub mod paging;
+pub mod policy;
+pub mod ports;
+pub mod text;
+pub mod validation;
+
+pub use author::{Author, AuthorDraft};
+pub use book::{
+    AuthorRef, Book, BookDraft, BookFormat, Contributor, ContributorRef, ContributorRole, GenreRef,
+    GenreTag, Quantity, RawBook, RawContributor, RawPrice,
+};
+pub use catalog::Catalog;
+pub use error::{CatalogError, StoreError};
+pub use genre::{Genre, GenreDraft};
+pub use history::{HistoryAction, HistoryEntry};
+pub use ids::{AuthorId, BookId, GenreId};
+pub use isbn::{Isbn, IsbnError};
+pub use money::{Currency, Money, MoneyError};
+pub use paging::{BookListQuery, BookSort, Limit, Page, PageRequest};
+pub use policy::{Action, Principal, Role};
+pub use ports::{CatalogStore, IdempotencyRecord, IdempotencyRequest, Precondition, WriteContext};
+pub use validation::{FieldError, ValidationErrors};

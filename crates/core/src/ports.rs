@@ -1,0 +1,126 @@
+//! The ports: what the catalog needs from a store. Adapters (SQLite, PostgreSQL) implement it;
+//! one contract test suite holds them to the same behaviour.
+
+use crate::author::{Author, AuthorDraft};
+use crate::book::{Book, BookDraft};
+use crate::error::StoreError;
+use crate::genre::{Genre, GenreDraft};
+use crate::history::HistoryEntry;
+use crate::ids::{AuthorId, BookId, GenreId};
+use crate::isbn::Isbn;
+use crate::paging::{BookListQuery, Page, PageRequest};
+use crate::policy::Principal;
+use async_trait::async_trait;
+
+/// Who made a change and in answer to which request: written into the audit history.
+#[derive(Debug, Clone)]
+pub struct WriteContext {
+    pub principal: Principal,
+    pub request_id: Option<String>,
+}
+
+impl WriteContext {
+    pub fn actor(&self) -> &str {
+        &self.principal.username
+    }
+}
+
+/// Which version a conditional write expects (`If-Match`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// `If-Match: *`: any current version.
+    Any,
+    /// `If-Match: "3"` or `If-Match: "3", "4"`: one of these versions.
+    Versions(Vec<i64>),
+}
+
+impl Precondition {
+    pub fn version(v: i64) -> Self {
+        Self::Versions(vec![v])
+    }
+
+    pub fn accepts(&self, current: i64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Versions(versions) => versions.contains(&current),
+        }
+    }
+}
+
+/// A create request that carries an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRequest {
+    /// Keys are per caller: two users may use the same key.
+    pub scope: String,
+    pub key: String,
+    /// A digest of the request body: a retry must send the same body.
+    pub fingerprint: String,
+}
+
+/// What the first request with a key produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub fingerprint: String,
+    pub book: Book,
+}
+
+#[async_trait]
+pub trait CatalogStore: Send + Sync + 'static {
+    /// Reachable, and migrated to the schema this binary expects.
+    async fn ready(&self) -> Result<(), StoreError>;
+
+    /// Creates the book, its history row, its outbox event and (if given) the idempotency
+    /// record in one transaction. Authors and genres named rather than referenced by id are
+    /// matched case-insensitively or created.
+    async fn create_book(
+        &self,
+        draft: &BookDraft,
+        ctx: &WriteContext,
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> Result<Book, StoreError>;
+    async fn find_idempotency_record(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    async fn get_book(&self, id: BookId) -> Result<Option<Book>, StoreError>;
+    async fn get_book_by_isbn(&self, isbn: &Isbn) -> Result<Option<Book>, StoreError>;
+    async fn list_books(&self, query: &BookListQuery) -> Result<Page<Book>, StoreError>;
+    /// Replaces every client-owned field, if the precondition holds.
+    async fn replace_book(
+        &self,
+        id: BookId,
+        expected: &Precondition,
+        draft: &BookDraft,
+        ctx: &WriteContext,
+    ) -> Result<Book, StoreError>;
+    async fn delete_book(
+        &self,
+        id: BookId,
+        expected: &Precondition,
+        ctx: &WriteContext,
+    ) -> Result<(), StoreError>;
+    /// Newest first; readable after the book is deleted.
+    async fn book_history(
+        &self,
+        id: BookId,
+        page: &PageRequest,
+    ) -> Result<Page<HistoryEntry>, StoreError>;
+
+    async fn create_author(&self, draft: &AuthorDraft) -> Result<Author, StoreError>;
+    async fn get_author(&self, id: AuthorId) -> Result<Option<Author>, StoreError>;
+    /// Ordered by name; `name_query` matches any part of the name, case-insensitively.
+    async fn list_authors(
+        &self,
+        name_query: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<Author>, StoreError>;
+    async fn update_author(&self, id: AuthorId, draft: &AuthorDraft) -> Result<Author, StoreError>;
+    async fn delete_author(&self, id: AuthorId) -> Result<(), StoreError>;
+
+    async fn create_genre(&self, draft: &GenreDraft) -> Result<Genre, StoreError>;
+    async fn get_genre(&self, id: GenreId) -> Result<Option<Genre>, StoreError>;
+    async fn list_genres(&self, page: &PageRequest) -> Result<Page<Genre>, StoreError>;
+    async fn update_genre(&self, id: GenreId, draft: &GenreDraft) -> Result<Genre, StoreError>;
+    async fn delete_genre(&self, id: GenreId) -> Result<(), StoreError>;
+}
