@@ -1,1 +1,47 @@
-fn main() {}
+//! `bookstore`: the bookstore inventory service in one binary.
+
+mod config;
+mod logging;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use config::SettingsArgs;
+
+/// Bookstore: catalog and stock for a bookshop or a chain.
+///
+/// With no settings it keeps everything in SQLite under ./data and serves on
+/// http://127.0.0.1:8080. Point DATABASE_URL at PostgreSQL to scale out.
+#[derive(Debug, Parser)]
+#[command(name = "bookstore", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    settings: SettingsArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default): applies pending migrations first.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = cli.settings.resolve()?;
+    logging::init(&settings.log, settings.log_format)?;
+    for source in &settings.secret_sources {
+        tracing::info!(secret = %source, "loaded secret");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve::run(settings).await,
+            Command::Migrate => serve::migrate(settings).await,
+        }
+    })
+}

@@ -1,1 +1,144 @@
+//! The HTTP adapter: routes, versioned DTOs, problem+json errors, OpenAPI and API docs.
+//!
+//! [`router`] builds the whole application; the binary only binds it to a socket.
 
+pub mod caller;
+pub mod dto;
+pub mod error;
+pub mod etag;
+pub mod extract;
+mod openapi;
+pub mod patch;
+pub mod request_id;
+pub mod response;
+pub mod routes;
+pub mod state;
+pub mod version;
+
+pub use caller::{Authenticator, LocalAdmin};
+pub use state::AppState;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use error::ApiError;
+use routes::{authors, books, genres, health};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+        }
+    }
+}
+
+/// The versioned API: every route here negotiates its representation from `Accept`.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(books::list_books, books::create_book))
+        .routes(routes!(
+            books::get_book,
+            books::replace_book,
+            books::patch_book,
+            books::delete_book
+        ))
+        .routes(routes!(books::get_book_by_isbn))
+        .routes(routes!(books::book_history))
+        .routes(routes!(authors::list_authors, authors::create_author))
+        .routes(routes!(
+            authors::get_author,
+            authors::patch_author,
+            authors::delete_author
+        ))
+        .routes(routes!(genres::list_genres, genres::create_genre))
+        .routes(routes!(
+            genres::get_genre,
+            genres::patch_genre,
+            genres::delete_genre
+        ))
+}
+
+fn operations_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+}
+
+/// The OpenAPI document of everything [`router`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = openapi::ApiDoc::openapi();
+    doc.merge(api_routes().into_openapi());
+    doc.merge(operations_routes().into_openapi());
+    doc
+}
+
+/// The whole application.
+pub fn router(state: AppState, config: &HttpConfig) -> Router {
+    let (api, api_doc) = api_routes().split_for_parts();
+    let (ops, ops_doc) = operations_routes().split_for_parts();
+    let mut doc = openapi::ApiDoc::openapi();
+    doc.merge(api_doc);
+    doc.merge(ops_doc);
+
+    Router::new()
+        .merge(api.layer(middleware::from_fn(version::layer)))
+        .merge(ops)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(CatchPanicLayer::custom(on_panic))
+        .layer(middleware::from_fn(request_id::layer))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("There is nothing at this path.")
+}
+
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::internal().into_response()
+}
+
+/// Errors that axum itself answers (405, for one) come without a body: give them a problem
+/// document like every other error, keeping their headers (`Allow`).
+async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let detail = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "This method is not allowed here; see Allow.",
+        _ => "The request failed.",
+    };
+    let (parts, _) = response.into_parts();
+    let mut problem = ApiError::new(status, "http", detail).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    problem.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(error::PROBLEM_JSON),
+    );
+    problem
+}

@@ -1,0 +1,167 @@
+//! Configuration: every setting has a flag, an environment variable and a config-file key, in
+//! that order of precedence; secrets also take `NAME_FILE`, a path whose content is the value.
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when stderr is not a terminal, readable text when it is.
+    Auto,
+    Json,
+    Text,
+}
+
+/// Settings shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// TOML file with settings (keys as in the README's configuration table).
+    #[arg(long, env = "BOOKSTORE_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to serve on [default: 127.0.0.1:8080].
+    #[arg(long, env = "BOOKSTORE_LISTEN", global = true, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Where the embedded default keeps its files [default: ./data].
+    #[arg(long, env = "BOOKSTORE_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// postgres://… or sqlite://… [default: SQLite in the data directory].
+    /// Prefer DATABASE_URL_FILE for URLs with passwords.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Largest connection pool to the database [default: 16].
+    #[arg(long, env = "BOOKSTORE_DB_MAX_CONNECTIONS", global = true, value_name = "N")]
+    pub db_max_connections: Option<u32>,
+    /// Largest request body in bytes [default: 1048576].
+    #[arg(long, env = "BOOKSTORE_BODY_LIMIT", global = true, value_name = "BYTES")]
+    pub body_limit: Option<usize>,
+    /// Log filter, tracing EnvFilter syntax [default: info].
+    #[arg(long, env = "BOOKSTORE_LOG", global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+    /// Log format [default: auto].
+    #[arg(long, env = "BOOKSTORE_LOG_FORMAT", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Seconds that in-flight requests get to finish after SIGTERM or Ctrl-C [default: 30].
+    #[arg(long, env = "BOOKSTORE_SHUTDOWN_GRACE", global = true, value_name = "SECONDS")]
+    pub shutdown_grace: Option<u64>,
+}
+
+/// The config file's keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    database_url_file: Option<PathBuf>,
+    db_max_connections: Option<u32>,
+    body_limit: Option<usize>,
+    log: Option<String>,
+    log_format: Option<LogFormat>,
+    shutdown_grace: Option<u64>,
+}
+
+/// Settings after precedence has been applied.
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<SecretString>,
+    pub db_max_connections: u32,
+    pub body_limit: usize,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub shutdown_grace: Duration,
+    /// Where each secret came from, to log by name once logging is up.
+    pub secret_sources: Vec<String>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_ref().map(|_| "[redacted]"))
+            .field("db_max_connections", &self.db_max_connections)
+            .field("body_limit", &self.body_limit)
+            .field("log", &self.log)
+            .field("log_format", &self.log_format)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish()
+    }
+}
+
+fn read_secret_file(path: &Path, name: &str) -> anyhow::Result<SecretString> {
+    let content = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {name} from {}", path.display()))?;
+    let value = content.trim_end_matches(['\n', '\r']);
+    if value.is_empty() {
+        bail!("{name} file {} is empty", path.display());
+    }
+    Ok(SecretString::from(value.to_owned()))
+}
+
+impl SettingsArgs {
+    pub fn resolve(self) -> anyhow::Result<Settings> {
+        let file: FileSettings = match &self.config {
+            None => FileSettings::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("config file {} is not valid", path.display()))?
+            }
+        };
+        let mut secret_sources = Vec::new();
+        let env_file = std::env::var_os("DATABASE_URL_FILE").map(PathBuf::from);
+        let database_url = if let Some(url) = self.database_url {
+            secret_sources.push("DATABASE_URL from flag or environment".to_owned());
+            Some(SecretString::from(url))
+        } else if let Some(path) = env_file {
+            secret_sources.push(format!("DATABASE_URL from DATABASE_URL_FILE ({})", path.display()));
+            Some(read_secret_file(&path, "DATABASE_URL")?)
+        } else if let Some(url) = file.database_url {
+            secret_sources.push("DATABASE_URL from config file".to_owned());
+            Some(SecretString::from(url))
+        } else if let Some(path) = file.database_url_file {
+            secret_sources.push(format!("DATABASE_URL from database_url_file ({})", path.display()));
+            Some(read_secret_file(&path, "DATABASE_URL")?)
+        } else {
+            None
+        };
+        let db_max_connections = self
+            .db_max_connections
+            .or(file.db_max_connections)
+            .unwrap_or(16);
+        if db_max_connections == 0 {
+            bail!("db_max_connections must be at least 1");
+        }
+        let body_limit = self.body_limit.or(file.body_limit).unwrap_or(1024 * 1024);
+        if body_limit == 0 {
+            bail!("body_limit must be at least 1 byte");
+        }
+        Ok(Settings {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            database_url: database_url.filter(|u| !u.expose_secret().trim().is_empty()),
+            db_max_connections,
+            body_limit,
+            log: self.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+            log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Auto),
+            shutdown_grace: Duration::from_secs(
+                self.shutdown_grace.or(file.shutdown_grace).unwrap_or(30),
+            ),
+            secret_sources,
+        })
+    }
+}

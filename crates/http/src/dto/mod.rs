@@ -1,0 +1,8 @@
+//! Wire representations. Domain types never serialize straight to clients: each version of
+//! the API has its own shapes here.
+
+pub mod author;
+pub mod book;
+pub mod genre;
+pub mod history;
+pub mod page;

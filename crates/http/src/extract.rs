@@ -1,0 +1,170 @@
+//! Extractors whose rejections are problem documents, not axum's plain text: a JSON body that
+//! is malformed is a 400, one with wrong or unknown fields is a 422 naming the field.
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+/// A JSON request body.
+pub struct ApiJson<T> {
+    pub value: T,
+    /// The body as received, for idempotency fingerprints.
+    pub raw: Bytes,
+}
+
+fn is_json_content_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    let syntax = |err: serde_json::Error| {
+        ApiError::bad_request(format!("The body is not valid JSON: {err}"))
+    };
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." { "body".to_owned() } else { path };
+                ApiError::field(&field, inner.to_string())
+            }
+            _ => syntax(inner),
+        }
+    })?;
+    // Trailing bytes after the document make the whole body malformed.
+    de.end().map_err(syntax)?;
+    Ok(value)
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !is_json_content_type(content_type) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Send the body as JSON, with Content-Type: application/json \
+                 (or a versioned application/vnd.bookstore.vN+json).",
+            ));
+        }
+        let raw = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body-too-large",
+                        "The request body is larger than this server accepts.",
+                    )
+                } else {
+                    ApiError::bad_request(format!("Could not read the body: {rejection}"))
+                }
+            })?;
+        let value = parse_json(&raw)?;
+        Ok(Self { value, raw })
+    }
+}
+
+/// Query parameters; a value of the wrong type is a 422 naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|err| {
+                let field = err.path().to_string();
+                ApiError::field(&field, err.into_inner().to_string())
+            })
+    }
+}
+
+/// A path id that must be a UUID.
+pub struct PathId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Uuid::parse_str(&raw).map(PathId).map_err(|_| {
+            let shown: String = raw.chars().take(64).collect();
+            ApiError::bad_request(format!("'{shown}' is not a valid id (a UUID)."))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        count: i64,
+        inner: Option<Inner>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        n: i64,
+    }
+
+    #[test]
+    fn classifies_body_errors() {
+        assert_eq!(
+            parse_json::<Sample>(b"{").map_err(|e| e.status()).err(),
+            Some(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            parse_json::<Sample>(b"{\"count\": 1} trailing")
+                .map_err(|e| e.status())
+                .err(),
+            Some(StatusCode::BAD_REQUEST)
+        );
+        let err = parse_json::<Sample>(br#"{"count": 1, "inner": {"n": "x"}}"#).expect_err("type");
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err.problem().errors[0].field, "inner.n");
+        let err = parse_json::<Sample>(br#"{"count": 1, "extra": 2}"#).expect_err("unknown");
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(err.problem().errors[0].message.contains("extra"));
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json_content_type("application/json"));
+        assert!(is_json_content_type("application/json; charset=utf-8"));
+        assert!(is_json_content_type("application/vnd.bookstore.v2+json"));
+        assert!(is_json_content_type("application/merge-patch+json"));
+        assert!(!is_json_content_type("text/plain"));
+        assert!(!is_json_content_type(""));
+    }
+}

@@ -1,0 +1,392 @@
+//! `/books`: the catalog's books.
+
+use crate::caller::Caller;
+use crate::dto::book::{render, BookInput, BookV1, BookV2};
+use crate::dto::history::HistoryEntryDto;
+use crate::dto::page::{PageDto, PageParams};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, ApiQuery, PathId};
+use crate::routes::page_request;
+use crate::state::AppState;
+use crate::version::ApiVersion;
+use crate::{etag, response};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bookstore_core::{
+    Book, BookDraft, BookId, BookListQuery, BookSort, CatalogError, IdempotencyRequest, Isbn,
+    Precondition, StoreError,
+};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use utoipa::IntoParams;
+
+const PROBLEM: &str = crate::error::PROBLEM_JSON;
+static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// How often a PATCH with `If-Match: *` re-reads and retries when a concurrent write wins.
+const PATCH_ATTEMPTS: usize = 3;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BookListParams {
+    /// Items per page, 1 to 100 (default 20).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `-updated_at` (default), `title`, `price`, `-price` or `published_year`.
+    pub sort: Option<String>,
+}
+
+fn book_response(status: StatusCode, book: &Book, version: ApiVersion) -> Response {
+    let mut response = response::json(status, &render(book, version));
+    response::set_etag(&mut response, book.version);
+    response
+}
+
+fn parse_draft(input: BookInput) -> ApiResult<BookDraft> {
+    let raw = input.into_raw()?;
+    Ok(BookDraft::parse(&raw)?)
+}
+
+fn idempotency(
+    headers: &HeaderMap,
+    caller: &Caller,
+    body: &[u8],
+) -> ApiResult<Option<IdempotencyRequest>> {
+    let Some(value) = headers.get(&IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters."
+            ))
+        })?;
+    let digest = Sha256::digest(body);
+    Ok(Some(IdempotencyRequest {
+        scope: caller.0.subject.clone(),
+        key: key.to_owned(),
+        fingerprint: digest.iter().map(|b| format!("{b:02x}")).collect(),
+    }))
+}
+
+/// List books, newest change first by default.
+#[utoipa::path(get, path = "/books", tag = "books", params(BookListParams),
+    responses(
+        (status = 200, description = "A page of books", content(
+            (PageDto<BookV1> = "application/vnd.bookstore.v1+json"),
+            (PageDto<BookV2> = "application/vnd.bookstore.v2+json"))),
+        (status = 406, description = "Unsupported version", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid parameter", body = Problem, content_type = PROBLEM)))]
+pub async fn list_books(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    OriginalUri(uri): OriginalUri,
+    ApiQuery(params): ApiQuery<BookListParams>,
+) -> ApiResult<Response> {
+    let sort = match params.sort.as_deref() {
+        None | Some("") => Ok(BookSort::default()),
+        Some(s) => s.parse::<BookSort>(),
+    };
+    let (page, sort) = match (page_request(params.limit, params.cursor), sort) {
+        (Ok(page), Ok(sort)) => (page, sort),
+        (page, sort) => {
+            let mut errors = page.err().unwrap_or_default();
+            if let Err(msg) = sort {
+                errors.add("sort", msg);
+            }
+            return Err(errors.into());
+        }
+    };
+    let result = state
+        .catalog
+        .list_books(&caller.0, &BookListQuery { page, sort })
+        .await?;
+    let dto = PageDto {
+        items: result.items.iter().map(|b| render(b, version)).collect(),
+        next_cursor: result.next_cursor,
+    };
+    Ok(response::page(&uri, &dto))
+}
+
+/// Create a book. Authors and genres given by name are matched (ignoring case) or created.
+#[utoipa::path(post, path = "/books", tag = "books",
+    request_body(content = BookInput, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes a retried create return the first response instead of creating twice")),
+    responses(
+        (status = 201, description = "Created; `Location` and `ETag` set", content(
+            (BookV1 = "application/vnd.bookstore.v1+json"),
+            (BookV2 = "application/vnd.bookstore.v2+json"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "ISBN already in the catalog", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields, or Idempotency-Key reused with another body", body = Problem, content_type = PROBLEM)))]
+pub async fn create_book(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    headers: HeaderMap,
+    body: ApiJson<BookInput>,
+) -> ApiResult<Response> {
+    let idempotency = idempotency(&headers, &caller, &body.raw)?;
+    let draft = parse_draft(body.value)?;
+    let created = state
+        .catalog
+        .create_book(&caller.write_context(), &draft, idempotency.as_ref())
+        .await?;
+    let book = created.value;
+    let mut response = book_response(StatusCode::CREATED, &book, version);
+    response::set_location(&mut response, &format!("/books/{}", book.id));
+    if created.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// Get one book. Honours `If-None-Match` with 304.
+#[utoipa::path(get, path = "/books/{id}", tag = "books",
+    params(("id" = uuid::Uuid, Path, description = "Book id")),
+    responses(
+        (status = 200, description = "The book; `ETag` set", content(
+            (BookV1 = "application/vnd.bookstore.v1+json"),
+            (BookV2 = "application/vnd.bookstore.v2+json"))),
+        (status = 304, description = "Not modified since the ETag given in If-None-Match"),
+        (status = 400, description = "Not a UUID", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such book", body = Problem, content_type = PROBLEM)))]
+pub async fn get_book(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    headers: HeaderMap,
+    PathId(id): PathId,
+) -> ApiResult<Response> {
+    let book = state
+        .catalog
+        .get_book(&caller.0, BookId::from_uuid(id))
+        .await?;
+    Ok(conditional_get(&headers, &book, version))
+}
+
+fn conditional_get(headers: &HeaderMap, book: &Book, version: ApiVersion) -> Response {
+    if etag::not_modified(headers, book.version) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response::set_etag(&mut response, book.version);
+        return response;
+    }
+    book_response(StatusCode::OK, book, version)
+}
+
+/// Get one book by ISBN-10 or ISBN-13, with or without hyphens.
+#[utoipa::path(get, path = "/books/isbn/{isbn}", tag = "books",
+    params(("isbn" = String, Path, description = "ISBN-10 or ISBN-13")),
+    responses(
+        (status = 200, description = "The book", content(
+            (BookV1 = "application/vnd.bookstore.v1+json"),
+            (BookV2 = "application/vnd.bookstore.v2+json"))),
+        (status = 304, description = "Not modified"),
+        (status = 400, description = "Not a valid ISBN", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No book with this ISBN", body = Problem, content_type = PROBLEM)))]
+pub async fn get_book_by_isbn(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    headers: HeaderMap,
+    Path(isbn): Path<String>,
+) -> ApiResult<Response> {
+    let isbn = Isbn::parse(&isbn).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let book = state.catalog.get_book_by_isbn(&caller.0, &isbn).await?;
+    Ok(conditional_get(&headers, &book, version))
+}
+
+/// Replace every client-owned field of a book. Requires `If-Match`.
+#[utoipa::path(put, path = "/books/{id}", tag = "books",
+    params(("id" = uuid::Uuid, Path, description = "Book id"),
+        ("If-Match" = String, Header, description = "The ETag of the version being replaced, or *")),
+    request_body(content = BookInput, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new version", content(
+            (BookV1 = "application/vnd.bookstore.v1+json"),
+            (BookV2 = "application/vnd.bookstore.v2+json"))),
+        (status = 404, description = "No such book", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "ISBN belongs to another book", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "The book has changed since that ETag", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = PROBLEM),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = PROBLEM)))]
+pub async fn replace_book(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    headers: HeaderMap,
+    PathId(id): PathId,
+    body: ApiJson<BookInput>,
+) -> ApiResult<Response> {
+    let expected = etag::require_if_match(&headers)?;
+    let draft = parse_draft(body.value)?;
+    let book = state
+        .catalog
+        .replace_book(
+            &caller.write_context(),
+            BookId::from_uuid(id),
+            &expected,
+            &draft,
+        )
+        .await?;
+    Ok(book_response(StatusCode::OK, &book, version))
+}
+
+/// Change some fields of a book with a JSON Merge Patch (RFC 7396). Requires `If-Match`.
+#[utoipa::path(patch, path = "/books/{id}", tag = "books",
+    params(("id" = uuid::Uuid, Path, description = "Book id"),
+        ("If-Match" = String, Header, description = "The ETag of the version being changed, or *")),
+    request_body(content = Object, content_type = "application/merge-patch+json",
+        description = "Fields to change; null removes an optional field"),
+    responses(
+        (status = 200, description = "The new version", content(
+            (BookV1 = "application/vnd.bookstore.v1+json"),
+            (BookV2 = "application/vnd.bookstore.v2+json"))),
+        (status = 404, description = "No such book", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "ISBN belongs to another book", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "The book has changed since that ETag", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = PROBLEM),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = PROBLEM)))]
+pub async fn patch_book(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    headers: HeaderMap,
+    PathId(id): PathId,
+    body: ApiJson<serde_json::Value>,
+) -> ApiResult<Response> {
+    let expected = etag::require_if_match(&headers)?;
+    let patch = body.value;
+    if !patch.is_object() {
+        return Err(ApiError::field(
+            "body",
+            "a merge patch must be a JSON object",
+        ));
+    }
+    let id = BookId::from_uuid(id);
+    let ctx = caller.write_context();
+    for _ in 0..PATCH_ATTEMPTS {
+        let current = state.catalog.get_book(&caller.0, id).await?;
+        if !expected.accepts(current.version) {
+            return Err(StoreError::VersionMismatch {
+                current: current.version,
+            }
+            .into());
+        }
+        let draft = parse_draft(merged_input(&current, &patch, version)?)?;
+        // Pin the version we merged onto, so a concurrent write is never silently undone.
+        match state
+            .catalog
+            .replace_book(&ctx, id, &Precondition::version(current.version), &draft)
+            .await
+        {
+            Ok(book) => return Ok(book_response(StatusCode::OK, &book, version)),
+            Err(CatalogError::Store(StoreError::VersionMismatch { .. }))
+                if expected == Precondition::Any => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "concurrent-updates",
+        "The book kept changing while the patch was applied; try again.",
+    ))
+}
+
+fn merged_input(
+    current: &Book,
+    patch: &serde_json::Value,
+    version: ApiVersion,
+) -> ApiResult<BookInput> {
+    let mut document = serde_json::to_value(BookInput::from_book(current, version))
+        .map_err(|_| ApiError::internal())?;
+    let mut patch = patch.clone();
+    // A new amount replaces the old one whichever form each is in.
+    if let (Some(base), Some(new)) = (
+        document.get_mut("price").and_then(|p| p.as_object_mut()),
+        patch.get("price").and_then(|p| p.as_object()),
+    ) {
+        if new.contains_key("amount") || new.contains_key("amount_minor") {
+            base.remove("amount");
+            base.remove("amount_minor");
+        }
+    }
+    if let Some(obj) = patch.as_object_mut() {
+        // Server-owned fields in a patch are reported, not merged into nothing.
+        for field in ["id", "version", "created_at", "updated_at", "isbn10"] {
+            if obj.contains_key(field) {
+                return Err(ApiError::field(
+                    field,
+                    "is set by the server and cannot be written",
+                ));
+            }
+        }
+    }
+    json_patch::merge(&mut document, &patch);
+    let bytes = serde_json::to_vec(&document).map_err(|_| ApiError::internal())?;
+    crate::extract::parse_json(&bytes)
+}
+
+/// Delete a book. Requires `If-Match`; its history stays readable.
+#[utoipa::path(delete, path = "/books/{id}", tag = "books",
+    params(("id" = uuid::Uuid, Path, description = "Book id"),
+        ("If-Match" = String, Header, description = "The ETag of the version being deleted, or *")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such book", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "The book has changed since that ETag", body = Problem, content_type = PROBLEM),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = PROBLEM)))]
+pub async fn delete_book(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    PathId(id): PathId,
+) -> ApiResult<Response> {
+    let expected = etag::require_if_match(&headers)?;
+    state
+        .catalog
+        .delete_book(&caller.write_context(), BookId::from_uuid(id), &expected)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The audit history of a book, newest first; readable after deletion.
+#[utoipa::path(get, path = "/books/{id}/history", tag = "books",
+    params(("id" = uuid::Uuid, Path, description = "Book id"), PageParams),
+    responses(
+        (status = 200, description = "A page of history entries", body = PageDto<HistoryEntryDto>),
+        (status = 404, description = "No book ever had this id", body = Problem, content_type = PROBLEM)))]
+pub async fn book_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    OriginalUri(uri): OriginalUri,
+    PathId(id): PathId,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Response> {
+    let page = page_request(params.limit, params.cursor)?;
+    let result = state
+        .catalog
+        .book_history(&caller.0, BookId::from_uuid(id), &page)
+        .await?;
+    let dto = PageDto {
+        items: result
+            .items
+            .into_iter()
+            .map(HistoryEntryDto::from)
+            .collect(),
+        next_cursor: result.next_cursor,
+    };
+    Ok(response::page(&uri, &dto))
+}

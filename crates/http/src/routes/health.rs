@@ -1,0 +1,61 @@
+//! Liveness and readiness, for load balancers and orchestrators.
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` with a reason in `detail`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = Health)))]
+pub async fn healthz() -> Response {
+    crate::response::json(
+        StatusCode::OK,
+        &Health {
+            status: "ok".into(),
+            detail: None,
+        },
+    )
+}
+
+/// The store is reachable and migrated: safe to send traffic.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Not ready", body = Health)))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.catalog.store().ready().await {
+        Ok(()) => crate::response::json(
+            StatusCode::OK,
+            &Health {
+                status: "ok".into(),
+                detail: None,
+            },
+        ),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            let mut response = crate::response::json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &Health {
+                    status: "unavailable".into(),
+                    detail: Some(err.to_string()),
+                },
+            );
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+            response.into_response()
+        }
+    }
+}

@@ -1,0 +1,21 @@
+pub mod authors;
+pub mod books;
+pub mod genres;
+pub mod health;
+
+use bookstore_core::{Limit, PageRequest, ValidationErrors};
+
+/// Reads `limit` and `cursor` into a page request, reporting a bad limit as a field error.
+pub fn page_request(
+    limit: Option<i64>,
+    cursor: Option<String>,
+) -> Result<PageRequest, ValidationErrors> {
+    let limit = match limit {
+        None => Limit::DEFAULT,
+        Some(l) => Limit::new(l).map_err(|msg| ValidationErrors::single("limit", msg))?,
+    };
+    Ok(PageRequest {
+        limit,
+        cursor: cursor.filter(|c| !c.is_empty()),
+    })
+}

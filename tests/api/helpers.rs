@@ -1,0 +1,229 @@
+//! Starts the real `bookstore` binary on a free port against a fresh store, and talks HTTP to it.
+
+use bookstore_store::{Store, StoreConfig};
+use reqwest::{header, Client, Method, RequestBuilder, Response};
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    child: Option<Child>,
+    pub data_dir: TempDir,
+    pub database_url: Option<String>,
+    log_path: PathBuf,
+    store: tokio::sync::OnceCell<Store>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub async fn spawn(backend: Backend) -> TestApp {
+    spawn_with(backend, &[]).await
+}
+
+pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(bookstore_store::testing::fresh_postgres_url().await),
+    };
+    let port = free_port();
+    let log_path = data_dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bookstore"));
+    command
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("BOOKSTORE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BOOKSTORE_DATA_DIR", data_dir.path())
+        .env("BOOKSTORE_LOG", "info")
+        .env("BOOKSTORE_LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    if let Some(url) = &database_url {
+        command.env("DATABASE_URL", url);
+    }
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let child = command.spawn().expect("start bookstore");
+    let app = TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        client: Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        child: Some(child),
+        data_dir,
+        database_url,
+        log_path,
+        store: tokio::sync::OnceCell::new(),
+    };
+    app.wait_until_ready().await;
+    app
+}
+
+impl TestApp {
+    async fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = self.client.get(self.url("/readyz")).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not become ready; log:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.expect("GET")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Creates a book and returns its v1 body; panics unless 201.
+    pub async fn create_book(&self, body: Value) -> Value {
+        let response = self.post_json("/books", &body).await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, 201, "create failed: {text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    /// A store handle on the same database, for asserting rows.
+    pub async fn store(&self) -> &Store {
+        self.store
+            .get_or_init(|| async {
+                Store::open(&StoreConfig {
+                    database_url: self.database_url.clone(),
+                    data_dir: self.data_dir.path().to_path_buf(),
+                    max_connections: 2,
+                })
+                .await
+                .expect("open store")
+            })
+            .await
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        bookstore_store::testing::count_rows(self.store().await, table).await
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub async fn body(response: Response) -> Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
+}
+
+pub fn header(response: &Response, name: header::HeaderName) -> String {
+    response
+        .headers()
+        .get(&name)
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .unwrap_or_default()
+}
+
+pub fn hobbit() -> Value {
+    json!({
+        "isbn": "978-0-261-10334-4",
+        "title": "The Hobbit",
+        "subtitle": "or There and Back Again",
+        "authors": ["J. R. R. Tolkien"],
+        "genres": ["Fantasy"],
+        "publisher": "HarperCollins",
+        "published_year": 1937,
+        "language": "en",
+        "format": "paperback",
+        "page_count": 310,
+        "price": {"amount_minor": 1299, "currency": "EUR"},
+        "quantity": 4,
+        "reorder_point": 2,
+        "location": "F-12"
+    })
+}
+
+/// Runs one async test body against each store: `sqlite` and `postgres` tests in a module.
+#[macro_export]
+macro_rules! both_stores {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                ($body)($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                ($body)($crate::helpers::Backend::Postgres).await
+            }
+        }
+    };
+}
