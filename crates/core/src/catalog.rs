@@ -235,3 +235,271 @@ impl Catalog {
         Ok(self.store.delete_genre(id).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The use cases against an in-memory fake store: policy and idempotency rules.
+
+    use super::*;
+    use crate::book::{BookFormat, Quantity, RawBook};
+    use crate::ports::IdempotencyRecord;
+    use crate::policy::Role;
+    use async_trait::async_trait;
+    use chrono::Utc;
+    use futures_executor::block_on;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct FakeStore {
+        books: Mutex<Vec<Book>>,
+        records: Mutex<Vec<(String, String, IdempotencyRecord)>>,
+        creates: Mutex<usize>,
+        /// Simulates a concurrent request that stored this record just before us.
+        race: Mutex<Option<(String, String, IdempotencyRecord)>>,
+    }
+
+    fn book_from(draft: &BookDraft) -> Book {
+        let now = Utc::now();
+        Book {
+            id: BookId::generate(),
+            isbn: draft.isbn.clone(),
+            title: draft.title.clone(),
+            subtitle: None,
+            description: None,
+            authors: Vec::new(),
+            genres: Vec::new(),
+            publisher: None,
+            published_year: None,
+            language: None,
+            format: Some(BookFormat::Paperback),
+            page_count: None,
+            price: None,
+            quantity: Quantity::ZERO,
+            reorder_point: Quantity::ZERO,
+            location: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[async_trait]
+    impl CatalogStore for FakeStore {
+        async fn ready(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn create_book(
+            &self,
+            draft: &BookDraft,
+            _: &WriteContext,
+            idempotency: Option<&IdempotencyRequest>,
+        ) -> Result<Book, StoreError> {
+            *self.creates.lock().unwrap() += 1;
+            if let Some(raced) = self.race.lock().unwrap().take() {
+                self.records.lock().unwrap().push(raced);
+                return Err(StoreError::IdempotencyKeyTaken);
+            }
+            let book = book_from(draft);
+            if let Some(request) = idempotency {
+                self.records.lock().unwrap().push((
+                    request.scope.clone(),
+                    request.key.clone(),
+                    IdempotencyRecord {
+                        fingerprint: request.fingerprint.clone(),
+                        book: book.clone(),
+                    },
+                ));
+            }
+            self.books.lock().unwrap().push(book.clone());
+            Ok(book)
+        }
+        async fn find_idempotency_record(
+            &self,
+            scope: &str,
+            key: &str,
+        ) -> Result<Option<IdempotencyRecord>, StoreError> {
+            Ok(self
+                .records
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(s, k, _)| s == scope && k == key)
+                .map(|(_, _, r)| r.clone()))
+        }
+        async fn get_book(&self, id: BookId) -> Result<Option<Book>, StoreError> {
+            Ok(self.books.lock().unwrap().iter().find(|b| b.id == id).cloned())
+        }
+        async fn get_book_by_isbn(&self, _: &Isbn) -> Result<Option<Book>, StoreError> {
+            Ok(None)
+        }
+        async fn list_books(&self, _: &BookListQuery) -> Result<Page<Book>, StoreError> {
+            Ok(Page {
+                items: self.books.lock().unwrap().clone(),
+                next_cursor: None,
+            })
+        }
+        async fn replace_book(
+            &self,
+            _: BookId,
+            _: &Precondition,
+            _: &BookDraft,
+            _: &WriteContext,
+        ) -> Result<Book, StoreError> {
+            Err(StoreError::NotFound { entity: "book" })
+        }
+        async fn delete_book(
+            &self,
+            _: BookId,
+            _: &Precondition,
+            _: &WriteContext,
+        ) -> Result<(), StoreError> {
+            Err(StoreError::NotFound { entity: "book" })
+        }
+        async fn book_history(
+            &self,
+            _: BookId,
+            _: &PageRequest,
+        ) -> Result<Page<HistoryEntry>, StoreError> {
+            Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            })
+        }
+        async fn create_author(&self, _: &AuthorDraft) -> Result<Author, StoreError> {
+            Err(StoreError::NotFound { entity: "author" })
+        }
+        async fn get_author(&self, _: AuthorId) -> Result<Option<Author>, StoreError> {
+            Ok(None)
+        }
+        async fn list_authors(
+            &self,
+            _: Option<&str>,
+            _: &PageRequest,
+        ) -> Result<Page<Author>, StoreError> {
+            Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            })
+        }
+        async fn update_author(&self, _: AuthorId, _: &AuthorDraft) -> Result<Author, StoreError> {
+            Err(StoreError::NotFound { entity: "author" })
+        }
+        async fn delete_author(&self, _: AuthorId) -> Result<(), StoreError> {
+            Err(StoreError::NotFound { entity: "author" })
+        }
+        async fn create_genre(&self, _: &GenreDraft) -> Result<Genre, StoreError> {
+            Err(StoreError::NotFound { entity: "genre" })
+        }
+        async fn get_genre(&self, _: GenreId) -> Result<Option<Genre>, StoreError> {
+            Ok(None)
+        }
+        async fn list_genres(&self, _: &PageRequest) -> Result<Page<Genre>, StoreError> {
+            Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            })
+        }
+        async fn update_genre(&self, _: GenreId, _: &GenreDraft) -> Result<Genre, StoreError> {
+            Err(StoreError::NotFound { entity: "genre" })
+        }
+        async fn delete_genre(&self, _: GenreId) -> Result<(), StoreError> {
+            Err(StoreError::NotFound { entity: "genre" })
+        }
+    }
+
+    fn ctx(role: Role) -> WriteContext {
+        WriteContext {
+            principal: Principal {
+                subject: format!("{role:?}-id"),
+                username: format!("{role:?}"),
+                role,
+            },
+            request_id: None,
+        }
+    }
+
+    fn draft(title: &str) -> BookDraft {
+        BookDraft::parse(&RawBook {
+            isbn: Some("9780261103344".into()),
+            title: Some(title.into()),
+            ..RawBook::default()
+        })
+        .expect("valid")
+    }
+
+    fn key(fingerprint: &str) -> IdempotencyRequest {
+        IdempotencyRequest {
+            scope: "Admin-id".into(),
+            key: "k1".into(),
+            fingerprint: fingerprint.into(),
+        }
+    }
+
+    fn catalog() -> (Catalog, Arc<FakeStore>) {
+        let store = Arc::new(FakeStore::default());
+        (Catalog::new(store.clone()), store)
+    }
+
+    #[test]
+    fn staff_cannot_write_and_the_store_is_never_asked() {
+        let (catalog, store) = catalog();
+        let result = block_on(catalog.create_book(&ctx(Role::Staff), &draft("x"), None));
+        assert!(matches!(result, Err(CatalogError::Forbidden(Action::WriteCatalog))));
+        assert_eq!(*store.creates.lock().unwrap(), 0);
+        let staff = ctx(Role::Staff).principal;
+        assert!(block_on(catalog.list_books(&staff, &BookListQuery::default())).is_ok());
+    }
+
+    #[test]
+    fn a_retry_with_the_same_key_and_body_replays_the_first_book() {
+        let (catalog, store) = catalog();
+        let admin = ctx(Role::Admin);
+        let first = block_on(catalog.create_book(&admin, &draft("A"), Some(&key("f1")))).expect("ok");
+        assert!(!first.replayed);
+        let again = block_on(catalog.create_book(&admin, &draft("A"), Some(&key("f1")))).expect("ok");
+        assert!(again.replayed);
+        assert_eq!(again.value, first.value);
+        assert_eq!(*store.creates.lock().unwrap(), 1);
+    }
+
+    #[test]
+    fn the_same_key_with_another_body_is_refused() {
+        let (catalog, _) = catalog();
+        let admin = ctx(Role::Admin);
+        block_on(catalog.create_book(&admin, &draft("A"), Some(&key("f1")))).expect("ok");
+        let result = block_on(catalog.create_book(&admin, &draft("B"), Some(&key("f2"))));
+        assert!(matches!(result, Err(CatalogError::IdempotencyKeyReused)));
+    }
+
+    #[test]
+    fn losing_a_race_for_a_key_answers_like_the_winner() {
+        let (catalog, store) = catalog();
+        let winner = book_from(&draft("A"));
+        *store.race.lock().unwrap() = Some((
+            "Admin-id".into(),
+            "k1".into(),
+            IdempotencyRecord {
+                fingerprint: "f1".into(),
+                book: winner.clone(),
+            },
+        ));
+        let result =
+            block_on(catalog.create_book(&ctx(Role::Admin), &draft("A"), Some(&key("f1")))).expect("ok");
+        assert!(result.replayed);
+        assert_eq!(result.value, winner);
+    }
+
+    #[test]
+    fn history_of_a_book_that_never_existed_is_not_found() {
+        let (catalog, _) = catalog();
+        let result = block_on(catalog.book_history(
+            &ctx(Role::Staff).principal,
+            BookId::generate(),
+            &PageRequest::default(),
+        ));
+        assert!(matches!(
+            result,
+            Err(CatalogError::Store(StoreError::NotFound { entity: "book" }))
+        ));
+    }
+}
