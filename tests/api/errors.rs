@@ -6,11 +6,11 @@ use reqwest::{header, Method};
 use serde_json::json;
 
 /// Sends a raw body to POST /books and returns status and problem body.
-async fn post_raw(app: &TestApp, content_type: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+async fn post_raw(app: &TestApp, content_type: &str, payload: Vec<u8>) -> (u16, serde_json::Value) {
     let response = app
         .request(Method::POST, "/books")
         .header(header::CONTENT_TYPE, content_type)
-        .body(body)
+        .body(payload)
         .send()
         .await
         .expect("POST");
@@ -22,6 +22,15 @@ async fn post_raw(app: &TestApp, content_type: &str, body: Vec<u8>) -> (u16, ser
     );
     (status, body(response).await)
 }
+
+/// Name, content type, body, expected status, and the field an error must name.
+type Case = (
+    &'static str,
+    &'static str,
+    Vec<u8>,
+    u16,
+    Option<&'static str>,
+);
 
 fn field_names(problem: &serde_json::Value) -> Vec<String> {
     problem["errors"]
@@ -35,49 +44,129 @@ fn field_names(problem: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-both_stores!(bad_bodies_are_refused_and_change_nothing, |backend| async move {
-    let app = spawn(backend).await;
-    let json_type = "application/json";
-    let with = |patch: serde_json::Value| {
-        let mut book = hobbit();
-        json_patch::merge(&mut book, &patch);
-        serde_json::to_vec(&book).expect("json")
-    };
-    let cases: Vec<(&str, &str, Vec<u8>, u16, Option<&str>)> = vec![
-        ("malformed JSON", json_type, b"{\"isbn\": ".to_vec(), 400, None),
-        ("trailing garbage", json_type, b"{} {}".to_vec(), 400, None),
-        ("invalid UTF-8", json_type, b"{\"isbn\": \"\xff\xfe\", \"title\": \"x\"}".to_vec(), 400, None),
-        ("wrong type", json_type, with(json!({"page_count": "many"})), 422, Some("page_count")),
-        ("unknown field", json_type, with(json!({"colour": "red"})), 422, Some("body")),
-        ("server-owned field", json_type, with(json!({"version": 7})), 422, Some("version")),
-        ("negative price", json_type, with(json!({"price": {"amount_minor": -1}})), 422, Some("price")),
-        ("unknown currency", json_type, with(json!({"price": {"currency": "ABC"}})), 422, Some("price")),
-        ("negative stock", json_type, with(json!({"quantity": -3})), 422, Some("quantity")),
-        ("huge title", json_type, with(json!({"title": "x".repeat(100_000)})), 422, Some("title")),
-        ("bad ISBN", json_type, with(json!({"isbn": "978-0-261-10334-5"})), 422, Some("isbn")),
-        ("missing title", json_type, with(json!({"title": null})), 422, Some("title")),
-        ("not JSON", "text/plain", with(json!({})), 415, None),
-        ("over the body limit", json_type, vec![b' '; 2 * 1024 * 1024], 413, None),
-        ("array body", json_type, b"[]".to_vec(), 422, None),
-    ];
-    for (name, content_type, payload, status, field) in cases {
-        let (actual, problem) = post_raw(&app, content_type, payload).await;
-        assert_eq!(actual, status, "{name}: {problem}");
-        assert_eq!(problem["status"], status, "{name}");
-        assert!(problem["request_id"].is_string(), "{name}: {problem}");
-        assert!(problem["type"].is_string() && problem["title"].is_string(), "{name}");
-        if let Some(field) = field {
-            let fields = field_names(&problem);
+both_stores!(
+    bad_bodies_are_refused_and_change_nothing,
+    |backend| async move {
+        let app = spawn(backend).await;
+        let json_type = "application/json";
+        let with = |patch: serde_json::Value| {
+            let mut book = hobbit();
+            json_patch::merge(&mut book, &patch);
+            serde_json::to_vec(&book).expect("json")
+        };
+        let cases: Vec<Case> = vec![
+            (
+                "malformed JSON",
+                json_type,
+                b"{\"isbn\": ".to_vec(),
+                400,
+                None,
+            ),
+            ("trailing garbage", json_type, b"{} {}".to_vec(), 400, None),
+            (
+                "invalid UTF-8",
+                json_type,
+                b"{\"isbn\": \"\xff\xfe\", \"title\": \"x\"}".to_vec(),
+                400,
+                None,
+            ),
+            (
+                "wrong type",
+                json_type,
+                with(json!({"page_count": "many"})),
+                422,
+                Some("page_count"),
+            ),
+            (
+                "unknown field",
+                json_type,
+                with(json!({"colour": "red"})),
+                422,
+                Some("colour"),
+            ),
+            (
+                "server-owned field",
+                json_type,
+                with(json!({"version": 7})),
+                422,
+                Some("version"),
+            ),
+            (
+                "negative price",
+                json_type,
+                with(json!({"price": {"amount_minor": -1}})),
+                422,
+                Some("price"),
+            ),
+            (
+                "unknown currency",
+                json_type,
+                with(json!({"price": {"currency": "ABC"}})),
+                422,
+                Some("price"),
+            ),
+            (
+                "negative stock",
+                json_type,
+                with(json!({"quantity": -3})),
+                422,
+                Some("quantity"),
+            ),
+            (
+                "huge title",
+                json_type,
+                with(json!({"title": "x".repeat(100_000)})),
+                422,
+                Some("title"),
+            ),
+            (
+                "bad ISBN",
+                json_type,
+                with(json!({"isbn": "978-0-261-10334-5"})),
+                422,
+                Some("isbn"),
+            ),
+            (
+                "missing title",
+                json_type,
+                with(json!({"title": null})),
+                422,
+                Some("title"),
+            ),
+            ("not JSON", "text/plain", with(json!({})), 415, None),
+            (
+                "over the body limit",
+                json_type,
+                vec![b' '; 2 * 1024 * 1024],
+                413,
+                None,
+            ),
+            ("array body", json_type, b"[]".to_vec(), 422, None),
+        ];
+        for (name, content_type, payload, status, field) in cases {
+            let (actual, problem) = post_raw(&app, content_type, payload).await;
+            assert_eq!(actual, status, "{name}: {problem}");
+            assert_eq!(problem["status"], status, "{name}");
+            assert!(problem["request_id"].is_string(), "{name}: {problem}");
             assert!(
-                fields.iter().any(|f| f == field || f.starts_with(&format!("{field}."))),
-                "{name}: expected {field} in {fields:?}"
+                problem["type"].is_string() && problem["title"].is_string(),
+                "{name}"
             );
+            if let Some(field) = field {
+                let fields = field_names(&problem);
+                assert!(
+                    fields
+                        .iter()
+                        .any(|f| f == field || f.starts_with(&format!("{field}."))),
+                    "{name}: expected {field} in {fields:?}"
+                );
+            }
         }
+        assert_eq!(app.count("books").await, 0);
+        assert_eq!(app.count("book_history").await, 0);
+        assert_eq!(app.count("outbox").await, 0);
     }
-    assert_eq!(app.count("books").await, 0);
-    assert_eq!(app.count("book_history").await, 0);
-    assert_eq!(app.count("outbox").await, 0);
-});
+);
 
 both_stores!(duplicate_isbn_is_a_conflict, |backend| async move {
     let app = spawn(backend).await;
@@ -114,7 +203,11 @@ both_stores!(bad_paths_and_parameters, |backend| async move {
             "{path}"
         );
     }
-    let response = app.request(Method::PATCH, "/books").send().await.expect("PATCH");
+    let response = app
+        .request(Method::PATCH, "/books")
+        .send()
+        .await
+        .expect("PATCH");
     assert_eq!(response.status(), 405);
     assert!(header(&response, header::ALLOW).contains("GET"));
     assert_eq!(body(response).await["status"], 405);

@@ -2,7 +2,7 @@
 
 use crate::both_stores;
 use crate::helpers::*;
-use reqwest::{header, Method};
+use reqwest::Method;
 
 both_stores!(health_and_readiness, |backend| async move {
     let app = spawn(backend).await;
@@ -21,7 +21,10 @@ both_stores!(request_ids_are_echoed_and_logged, |backend| async move {
         .send()
         .await
         .expect("GET");
-    assert_eq!(header(&response, "x-request-id".parse().expect("name")), "trace-me-123");
+    assert_eq!(
+        header(&response, "x-request-id".parse().expect("name")),
+        "trace-me-123"
+    );
     assert_eq!(body(response).await["request_id"], "trace-me-123");
 
     // A hostile id is replaced, not echoed.
@@ -45,7 +48,10 @@ both_stores!(request_ids_are_echoed_and_logged, |backend| async move {
         .iter()
         .filter(|l| l["span"]["request_id"] == "trace-me-123")
         .collect();
-    assert!(!tagged.is_empty(), "no log line with the request id:\n{logs}");
+    assert!(
+        !tagged.is_empty(),
+        "no log line with the request id:\n{logs}"
+    );
     let completions = lines
         .iter()
         .filter(|l| l["message"] == "request completed")
@@ -57,34 +63,43 @@ both_stores!(request_ids_are_echoed_and_logged, |backend| async move {
         .all(|l| l["span"]["request_id"].is_string()));
 });
 
-both_stores!(openapi_and_docs_are_served_from_the_binary, |backend| async move {
-    let app = spawn(backend).await;
-    let response = app.get("/openapi.json").await;
-    assert_eq!(response.status(), 200);
-    let doc = body(response).await;
-    assert!(doc["openapi"].as_str().expect("openapi").starts_with("3.1"));
-    for path in [
-        "/books",
-        "/books/{id}",
-        "/books/isbn/{isbn}",
-        "/books/{id}/history",
-        "/authors",
-        "/authors/{id}",
-        "/genres",
-        "/genres/{id}",
-        "/healthz",
-        "/readyz",
-    ] {
-        assert!(doc["paths"][path].is_object(), "{path} missing from OpenAPI");
+both_stores!(
+    openapi_and_docs_are_served_from_the_binary,
+    |backend| async move {
+        let app = spawn(backend).await;
+        let response = app.get("/openapi.json").await;
+        assert_eq!(response.status(), 200);
+        let doc = body(response).await;
+        assert!(doc["openapi"].as_str().expect("openapi").starts_with("3.1"));
+        for path in [
+            "/books",
+            "/books/{id}",
+            "/books/isbn/{isbn}",
+            "/books/{id}/history",
+            "/authors",
+            "/authors/{id}",
+            "/genres",
+            "/genres/{id}",
+            "/healthz",
+            "/readyz",
+        ] {
+            assert!(
+                doc["paths"][path].is_object(),
+                "{path} missing from OpenAPI"
+            );
+        }
+        let response = app.get("/docs/").await;
+        assert_eq!(response.status(), 200);
+        let html = response.text().await.expect("html");
+        assert!(html.contains("swagger"), "{html}");
+        assert!(
+            !html.contains("://"),
+            "docs page loads something from elsewhere: {html}"
+        );
+        let response = app.get("/docs/swagger-ui-bundle.js").await;
+        assert_eq!(response.status(), 200);
     }
-    let response = app.get("/docs/").await;
-    assert_eq!(response.status(), 200);
-    let html = response.text().await.expect("html");
-    assert!(html.contains("swagger"), "{html}");
-    assert!(!html.contains("://"), "docs page loads something from elsewhere: {html}");
-    let response = app.get("/docs/swagger-ui-bundle.js").await;
-    assert_eq!(response.status(), 200);
-});
+);
 
 both_stores!(sigterm_stops_cleanly, |backend| async move {
     let mut app = spawn(backend).await;
@@ -102,7 +117,13 @@ async fn help_reads_well() {
         .expect("run");
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    for word in ["serve", "migrate", "--database-url", "DATABASE_URL", "BOOKSTORE_LISTEN"] {
+    for word in [
+        "serve",
+        "migrate",
+        "--database-url",
+        "DATABASE_URL",
+        "BOOKSTORE_LISTEN",
+    ] {
         assert!(text.contains(word), "{word} missing from --help:\n{text}");
     }
 }

@@ -7,7 +7,9 @@ use serde_json::json;
 
 both_stores!(authors_are_shared_and_protected, |backend| async move {
     let app = spawn(backend).await;
-    let response = app.post_json("/authors", &json!({"name": "Ursula K. Le Guin"})).await;
+    let response = app
+        .post_json("/authors", &json!({"name": "Ursula K. Le Guin"}))
+        .await;
     assert_eq!(response.status(), 201);
     let author = body(response).await;
     let author_id = author["id"].as_str().expect("id").to_owned();
@@ -18,8 +20,10 @@ both_stores!(authors_are_shared_and_protected, |backend| async move {
     let first = app.create_book(book).await;
     assert_eq!(first["authors"], json!(["Ursula K. Le Guin"]));
     let second = app
-        .create_book(json!({"isbn": "9780441478125", "title": "The Left Hand of Darkness",
-            "authors": ["ursula k. le guin"]}))
+        .create_book(
+            json!({"isbn": "9780441478125", "title": "The Left Hand of Darkness",
+            "authors": ["ursula k. le guin"]}),
+        )
         .await;
     assert_eq!(second["authors"], json!(["Ursula K. Le Guin"]));
     let listed = body(app.get("/authors?q=GUIN").await).await;
@@ -36,7 +40,11 @@ both_stores!(authors_are_shared_and_protected, |backend| async move {
 
     // In use: cannot delete. Renaming shows on the books.
     let path = format!("/authors/{author_id}");
-    let response = app.request(Method::DELETE, &path).send().await.expect("DELETE");
+    let response = app
+        .request(Method::DELETE, &path)
+        .send()
+        .await
+        .expect("DELETE");
     assert_eq!(response.status(), 409);
     let response = app
         .request(Method::PATCH, &path)
@@ -46,10 +54,16 @@ both_stores!(authors_are_shared_and_protected, |backend| async move {
         .await
         .expect("PATCH");
     assert_eq!(response.status(), 200);
-    let book = body(app.get(&format!("/books/{}", first["id"].as_str().expect("id"))).await).await;
+    let book = body(
+        app.get(&format!("/books/{}", first["id"].as_str().expect("id")))
+            .await,
+    )
+    .await;
     assert_eq!(book["authors"], json!(["Ursula Le Guin"]));
 
-    let response = app.post_json("/authors", &json!({"name": "URSULA LE GUIN"})).await;
+    let response = app
+        .post_json("/authors", &json!({"name": "URSULA LE GUIN"}))
+        .await;
     assert_eq!(response.status(), 409);
     let response = app.post_json("/authors", &json!({"name": ""})).await;
     assert_eq!(response.status(), 422);
@@ -60,7 +74,10 @@ both_stores!(genres_nest_without_cycles, |backend| async move {
     let fiction = body(app.post_json("/genres", &json!({"name": "Fiction"})).await).await;
     let fiction_id = fiction["id"].as_str().expect("id").to_owned();
     let response = app
-        .post_json("/genres", &json!({"name": "Fantasy", "parent_id": fiction_id}))
+        .post_json(
+            "/genres",
+            &json!({"name": "Fantasy", "parent_id": fiction_id}),
+        )
         .await;
     assert_eq!(response.status(), 201);
     let fantasy = body(response).await;

@@ -19,7 +19,7 @@ pub enum LogFormat {
 }
 
 /// Settings shared by every subcommand.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct SettingsArgs {
     /// TOML file with settings (keys as in the README's configuration table).
     #[arg(long, env = "BOOKSTORE_CONFIG", global = true, value_name = "FILE")]
@@ -32,13 +32,32 @@ pub struct SettingsArgs {
     pub data_dir: Option<PathBuf>,
     /// postgres://… or sqlite://… [default: SQLite in the data directory].
     /// Prefer DATABASE_URL_FILE for URLs with passwords.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub database_url: Option<String>,
+    /// File whose content is the database URL (Docker/Kubernetes secrets).
+    #[arg(long, env = "DATABASE_URL_FILE", global = true, value_name = "FILE")]
+    pub database_url_file: Option<PathBuf>,
     /// Largest connection pool to the database [default: 16].
-    #[arg(long, env = "BOOKSTORE_DB_MAX_CONNECTIONS", global = true, value_name = "N")]
+    #[arg(
+        long,
+        env = "BOOKSTORE_DB_MAX_CONNECTIONS",
+        global = true,
+        value_name = "N"
+    )]
     pub db_max_connections: Option<u32>,
     /// Largest request body in bytes [default: 1048576].
-    #[arg(long, env = "BOOKSTORE_BODY_LIMIT", global = true, value_name = "BYTES")]
+    #[arg(
+        long,
+        env = "BOOKSTORE_BODY_LIMIT",
+        global = true,
+        value_name = "BYTES"
+    )]
     pub body_limit: Option<usize>,
     /// Log filter, tracing EnvFilter syntax [default: info].
     #[arg(long, env = "BOOKSTORE_LOG", global = true, value_name = "FILTER")]
@@ -47,7 +66,12 @@ pub struct SettingsArgs {
     #[arg(long, env = "BOOKSTORE_LOG_FORMAT", global = true, value_enum)]
     pub log_format: Option<LogFormat>,
     /// Seconds that in-flight requests get to finish after SIGTERM or Ctrl-C [default: 30].
-    #[arg(long, env = "BOOKSTORE_SHUTDOWN_GRACE", global = true, value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "BOOKSTORE_SHUTDOWN_GRACE",
+        global = true,
+        value_name = "SECONDS"
+    )]
     pub shutdown_grace: Option<u64>,
 }
 
@@ -85,7 +109,10 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
-            .field("database_url", &self.database_url.as_ref().map(|_| "[redacted]"))
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "[redacted]"),
+            )
             .field("db_max_connections", &self.db_max_connections)
             .field("body_limit", &self.body_limit)
             .field("log", &self.log)
@@ -117,18 +144,23 @@ impl SettingsArgs {
             }
         };
         let mut secret_sources = Vec::new();
-        let env_file = std::env::var_os("DATABASE_URL_FILE").map(PathBuf::from);
         let database_url = if let Some(url) = self.database_url {
             secret_sources.push("DATABASE_URL from flag or environment".to_owned());
             Some(SecretString::from(url))
-        } else if let Some(path) = env_file {
-            secret_sources.push(format!("DATABASE_URL from DATABASE_URL_FILE ({})", path.display()));
+        } else if let Some(path) = self.database_url_file {
+            secret_sources.push(format!(
+                "DATABASE_URL from DATABASE_URL_FILE ({})",
+                path.display()
+            ));
             Some(read_secret_file(&path, "DATABASE_URL")?)
         } else if let Some(url) = file.database_url {
             secret_sources.push("DATABASE_URL from config file".to_owned());
             Some(SecretString::from(url))
         } else if let Some(path) = file.database_url_file {
-            secret_sources.push(format!("DATABASE_URL from database_url_file ({})", path.display()));
+            secret_sources.push(format!(
+                "DATABASE_URL from database_url_file ({})",
+                path.display()
+            ));
             Some(read_secret_file(&path, "DATABASE_URL")?)
         } else {
             None
@@ -157,11 +189,89 @@ impl SettingsArgs {
             db_max_connections,
             body_limit,
             log: self.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
-            log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Auto),
+            log_format: self
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Auto),
             shutdown_grace: Duration::from_secs(
                 self.shutdown_grace.or(file.shutdown_grace).unwrap_or(30),
             ),
             secret_sources,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn config_file(content: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(content.as_bytes()).expect("write");
+        file
+    }
+
+    #[test]
+    fn defaults_without_any_setting() {
+        let settings = SettingsArgs::default().resolve().expect("valid");
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.data_dir, PathBuf::from("./data"));
+        assert!(settings.database_url.is_none());
+        assert_eq!(settings.body_limit, 1024 * 1024);
+        assert_eq!(settings.log, "info");
+    }
+
+    #[test]
+    fn flags_and_environment_beat_the_config_file() {
+        let file = config_file("listen = \"0.0.0.0:9000\"\nlog = \"debug\"\nbody_limit = 10\n");
+        let settings = SettingsArgs {
+            config: Some(file.path().to_path_buf()),
+            log: Some("warn".into()),
+            ..SettingsArgs::default()
+        }
+        .resolve()
+        .expect("valid");
+        assert_eq!(settings.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(settings.log, "warn");
+        assert_eq!(settings.body_limit, 10);
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_never_print() {
+        let secret = config_file("postgres://u:hunter2@db/books\n");
+        let settings = SettingsArgs {
+            database_url_file: Some(secret.path().to_path_buf()),
+            ..SettingsArgs::default()
+        }
+        .resolve()
+        .expect("valid");
+        let url = settings.database_url.as_ref().expect("url");
+        assert_eq!(url.expose_secret(), "postgres://u:hunter2@db/books");
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        assert!(settings
+            .secret_sources
+            .iter()
+            .all(|s| !s.contains("hunter2")));
+    }
+
+    #[test]
+    fn bad_settings_are_explained() {
+        let file = config_file("colour = \"red\"\n");
+        let err = SettingsArgs {
+            config: Some(file.path().to_path_buf()),
+            ..SettingsArgs::default()
+        }
+        .resolve()
+        .expect_err("unknown key");
+        assert!(format!("{err:#}").contains("colour"), "{err:#}");
+        let empty = config_file("");
+        let err = SettingsArgs {
+            database_url_file: Some(empty.path().to_path_buf()),
+            ..SettingsArgs::default()
+        }
+        .resolve()
+        .expect_err("empty secret");
+        assert!(err.to_string().contains("empty"));
     }
 }

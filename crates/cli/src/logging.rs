@@ -7,7 +7,8 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 pub fn init(filter: &str, format: LogFormat) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(filter).with_context(|| format!("invalid log filter '{filter}'"))?;
+    let filter =
+        EnvFilter::try_new(filter).with_context(|| format!("invalid log filter '{filter}'"))?;
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,

@@ -242,8 +242,8 @@ mod tests {
 
     use super::*;
     use crate::book::{BookFormat, Quantity, RawBook};
-    use crate::ports::IdempotencyRecord;
     use crate::policy::Role;
+    use crate::ports::IdempotencyRecord;
     use async_trait::async_trait;
     use chrono::Utc;
     use futures_executor::block_on;
@@ -327,7 +327,13 @@ mod tests {
                 .map(|(_, _, r)| r.clone()))
         }
         async fn get_book(&self, id: BookId) -> Result<Option<Book>, StoreError> {
-            Ok(self.books.lock().unwrap().iter().find(|b| b.id == id).cloned())
+            Ok(self
+                .books
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|b| b.id == id)
+                .cloned())
         }
         async fn get_book_by_isbn(&self, _: &Isbn) -> Result<Option<Book>, StoreError> {
             Ok(None)
@@ -444,7 +450,10 @@ mod tests {
     fn staff_cannot_write_and_the_store_is_never_asked() {
         let (catalog, store) = catalog();
         let result = block_on(catalog.create_book(&ctx(Role::Staff), &draft("x"), None));
-        assert!(matches!(result, Err(CatalogError::Forbidden(Action::WriteCatalog))));
+        assert!(matches!(
+            result,
+            Err(CatalogError::Forbidden(Action::WriteCatalog))
+        ));
         assert_eq!(*store.creates.lock().unwrap(), 0);
         let staff = ctx(Role::Staff).principal;
         assert!(block_on(catalog.list_books(&staff, &BookListQuery::default())).is_ok());
@@ -454,9 +463,11 @@ mod tests {
     fn a_retry_with_the_same_key_and_body_replays_the_first_book() {
         let (catalog, store) = catalog();
         let admin = ctx(Role::Admin);
-        let first = block_on(catalog.create_book(&admin, &draft("A"), Some(&key("f1")))).expect("ok");
+        let first =
+            block_on(catalog.create_book(&admin, &draft("A"), Some(&key("f1")))).expect("ok");
         assert!(!first.replayed);
-        let again = block_on(catalog.create_book(&admin, &draft("A"), Some(&key("f1")))).expect("ok");
+        let again =
+            block_on(catalog.create_book(&admin, &draft("A"), Some(&key("f1")))).expect("ok");
         assert!(again.replayed);
         assert_eq!(again.value, first.value);
         assert_eq!(*store.creates.lock().unwrap(), 1);
@@ -484,7 +495,8 @@ mod tests {
             },
         ));
         let result =
-            block_on(catalog.create_book(&ctx(Role::Admin), &draft("A"), Some(&key("f1")))).expect("ok");
+            block_on(catalog.create_book(&ctx(Role::Admin), &draft("A"), Some(&key("f1"))))
+                .expect("ok");
         assert!(result.replayed);
         assert_eq!(result.value, winner);
     }

@@ -1,1 +1,221 @@
+//! SQLite and PostgreSQL adapters for the Bookstore ports.
+//!
+//! [`Store::open`] picks the database from the configuration: SQLite in the data directory by
+//! default, or the database a `sqlite://` or `postgres://` URL names. Both implement
+//! [`CatalogStore`] with one shared implementation and pass one contract test suite
+//! (`tests/contract.rs`).
+//!
+//! Every mutation of a book commits in one transaction with its `book_history` row and its
+//! `outbox` event (and, for a create with an `Idempotency-Key`, the idempotency record).
 
+mod catalog;
+mod cursor;
+mod error;
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+mod time;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::OpenError;
+
+use bookstore_core::CatalogStore;
+use postgres::PgStore;
+use sqlite::SqliteStore;
+use sqlx::sqlite::SqliteConnectOptions;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// The file the embedded default keeps in the data directory.
+pub const SQLITE_FILE_NAME: &str = "bookstore.db";
+
+/// Where the store lives.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// `sqlite://…`, `postgres://…` or `postgresql://…`; `None` for SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    /// Upper bound of the connection pool (of the reader pool for SQLite, whose writer pool
+    /// has exactly one connection).
+    pub max_connections: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            data_dir: PathBuf::from("./data"),
+            max_connections: 10,
+        }
+    }
+}
+
+/// Never prints the URL: it may hold a password.
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("data_dir", &self.data_dir)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone)]
+enum Inner {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PgStore>),
+}
+
+/// An open store: connection pools of the chosen database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Inner,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The scheme of a database URL (`sqlite` of `sqlite::memory:`, `postgres` of
+/// `postgres://…`); `None` if it has none.
+fn scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    let valid = !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some(scheme)
+}
+
+fn create_dir(path: &std::path::Path) -> Result<(), OpenError> {
+    std::fs::create_dir_all(path).map_err(|source| OpenError::DataDir {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+impl Store {
+    /// Connects to the configured database (creating the SQLite file and its directory if
+    /// needed). Does not migrate: call [`Store::migrate`].
+    pub async fn open(config: &StoreConfig) -> Result<Store, OpenError> {
+        let url = config
+            .database_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty());
+        let inner = match url {
+            None => {
+                create_dir(&config.data_dir)?;
+                let options =
+                    SqliteConnectOptions::new().filename(config.data_dir.join(SQLITE_FILE_NAME));
+                Inner::Sqlite(Arc::new(
+                    SqliteStore::open(options, config.max_connections, false).await?,
+                ))
+            }
+            Some(url) => match scheme(url).map(str::to_ascii_lowercase).as_deref() {
+                Some("sqlite") => {
+                    let options =
+                        SqliteConnectOptions::from_str(url).map_err(OpenError::InvalidUrl)?;
+                    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                    if !in_memory {
+                        if let Some(dir) = options.get_filename().parent() {
+                            if !dir.as_os_str().is_empty() {
+                                create_dir(dir)?;
+                            }
+                        }
+                    }
+                    Inner::Sqlite(Arc::new(
+                        SqliteStore::open(options, config.max_connections, in_memory).await?,
+                    ))
+                }
+                Some("postgres" | "postgresql") => {
+                    Inner::Postgres(Arc::new(PgStore::open(url, config.max_connections).await?))
+                }
+                other => {
+                    return Err(OpenError::UnsupportedUrl {
+                        scheme: other.unwrap_or_default().to_owned(),
+                    })
+                }
+            },
+        };
+        Ok(Store { inner })
+    }
+
+    /// Applies the embedded migrations of the backend that are not applied yet.
+    pub async fn migrate(&self) -> Result<(), OpenError> {
+        match &self.inner {
+            Inner::Sqlite(store) => store.migrate().await,
+            Inner::Postgres(store) => store.migrate().await,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match &self.inner {
+            Inner::Sqlite(_) => Backend::Sqlite,
+            Inner::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The catalog port, backed by this store.
+    pub fn catalog(&self) -> Arc<dyn CatalogStore> {
+        match &self.inner {
+            Inner::Sqlite(store) => store.clone(),
+            Inner::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// Closes the pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        match &self.inner {
+            Inner::Sqlite(store) => store.close().await,
+            Inner::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes() {
+        assert_eq!(scheme("sqlite::memory:"), Some("sqlite"));
+        assert_eq!(scheme("postgres://u@h/db"), Some("postgres"));
+        assert_eq!(scheme("./data/bookstore.db"), None);
+        assert_eq!(scheme("c:\\x"), Some("c"));
+    }
+}

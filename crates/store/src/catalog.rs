@@ -1,0 +1,1173 @@
+//! The one implementation of [`CatalogStore`](bookstore_core::CatalogStore), written once and
+//! expanded for each database by [`impl_catalog_store!`]. The SQL is shared (`sql.rs`); what
+//! differs between the databases is behind [`Dialect`].
+
+use crate::sql::BookSql;
+use bookstore_core::{Page, StoreError};
+use sqlx::migrate::Migrator;
+use sqlx::Pool;
+
+/// What a database contributes to the shared implementation.
+pub(crate) trait Dialect {
+    type Db: sqlx::Database;
+
+    /// Opens a write transaction. SQLite takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// so that a transaction never has to upgrade its lock and fail with `SQLITE_BUSY`.
+    const BEGIN_WRITE: &'static str;
+
+    /// Locks the book `$1` until the end of the transaction, before a conditional write reads
+    /// it. `None` where writers are serialised anyway.
+    const LOCK_BOOK: Option<&'static str>;
+
+    /// Serialises changes to the genre tree, so that two concurrent re-parentings cannot
+    /// close a cycle that neither saw. `None` where writers are serialised anyway.
+    const GENRE_TREE_LOCK: Option<&'static str>;
+
+    fn book_sql() -> &'static BookSql;
+
+    fn migrator() -> &'static Migrator;
+
+    /// The pool of write transactions.
+    fn writer(&self) -> &Pool<Self::Db>;
+
+    /// The pool of reads outside transactions.
+    fn reader(&self) -> &Pool<Self::Db>;
+}
+
+/// Turns `limit + 1` fetched rows into a page of at most `limit` items and the cursor of the
+/// last one, if there are more.
+pub(crate) fn into_page<R, T>(
+    mut rows: Vec<R>,
+    limit: u32,
+    cursor_of: impl Fn(&R) -> String,
+    convert: impl FnMut(R) -> Result<T, StoreError>,
+) -> Result<Page<T>, StoreError> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(cursor_of)
+    } else {
+        None
+    };
+    let items = rows.into_iter().map(convert).collect::<Result<_, _>>()?;
+    Ok(Page { items, next_cursor })
+}
+
+/// Implements [`CatalogStore`](bookstore_core::CatalogStore) for `$store`, a [`Dialect`]
+/// whose database is `$db`.
+macro_rules! impl_catalog_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use bookstore_core::event::{BookEventKind, CloudEvent};
+            use bookstore_core::text::fold_key;
+            use bookstore_core::{
+                Author, AuthorDraft, AuthorId, AuthorRef, Book, BookDraft, BookId, BookListQuery,
+                CatalogStore, Contributor, Genre, GenreDraft, GenreId, GenreRef, GenreTag,
+                HistoryAction, HistoryEntry, IdempotencyRecord, IdempotencyRequest, Isbn, Page,
+                PageRequest, Precondition, StoreError, WriteContext,
+            };
+            use chrono::{DateTime, Utc};
+            use sqlx::types::Json;
+            use sqlx::{QueryBuilder, Transaction};
+            use std::collections::HashMap;
+            use uuid::Uuid;
+            use $crate::catalog::{into_page, Dialect};
+            use $crate::cursor::{self, BookKey};
+            use $crate::error::{
+                backend, is_foreign_key_violation, is_unique_violation, json_error, NotMigrated,
+            };
+            use $crate::rows::{
+                AuthorRow, BookParts, BookRow, GenreRow, HistoryRow, IdempotencyRow, ListedBook,
+                MigrationRow,
+            };
+            use $crate::sql;
+            use $crate::time::{self, DbTime};
+
+            type Conn = <$db as sqlx::Database>::Connection;
+            type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
+
+            /// A reference to an author or genre, by id or by name.
+            enum Ref<'a> {
+                Id(Uuid),
+                Name(&'a str),
+            }
+
+            /// One row of the audit history, as written.
+            struct HistoryWrite<'a> {
+                book_id: Uuid,
+                version: i64,
+                action: HistoryAction,
+                at: DateTime<Utc>,
+                before: Option<&'a serde_json::Value>,
+                after: Option<&'a serde_json::Value>,
+            }
+
+            /// Binds `$1..$19` of `sql::BOOK_INSERT` / `sql::BOOK_UPDATE`.
+            fn bind_book<'q>(query: Query<'q>, book: &'q Book) -> Query<'q> {
+                query
+                    .bind(book.id.as_uuid())
+                    .bind(book.isbn.as_str())
+                    .bind(&book.title)
+                    .bind(fold_key(&book.title))
+                    .bind(&book.subtitle)
+                    .bind(&book.description)
+                    .bind(&book.publisher)
+                    .bind(book.published_year)
+                    .bind(&book.language)
+                    .bind(book.format.map(|f| f.as_str()))
+                    .bind(book.page_count)
+                    .bind(book.price.map(|p| p.amount_minor()))
+                    .bind(book.price.map(|p| p.currency().code()))
+                    .bind(book.quantity.get())
+                    .bind(book.reorder_point.get())
+                    .bind(&book.location)
+                    .bind(book.version)
+                    .bind(DbTime(book.created_at))
+                    .bind(DbTime(book.updated_at))
+            }
+
+            fn position(index: usize) -> i32 {
+                i32::try_from(index).unwrap_or(i32::MAX)
+            }
+
+            fn limit_plus_one(page: &PageRequest) -> i64 {
+                i64::from(page.limit.get()) + 1
+            }
+
+            impl $store {
+                pub(crate) async fn migrate(&self) -> Result<(), $crate::OpenError> {
+                    <Self as Dialect>::migrator()
+                        .run(self.writer())
+                        .await
+                        .map_err($crate::OpenError::Migrate)
+                }
+
+                pub(crate) async fn close(&self) {
+                    self.reader().close().await;
+                    self.writer().close().await;
+                }
+
+                async fn begin_write(&self) -> Result<Transaction<'static, $db>, StoreError> {
+                    self.writer()
+                        .begin_with(<Self as Dialect>::BEGIN_WRITE)
+                        .await
+                        .map_err(backend)
+                }
+
+                async fn fetch_book(
+                    conn: &mut Conn,
+                    sql: &'static str,
+                    id: Uuid,
+                ) -> Result<Option<Book>, StoreError> {
+                    let row: Option<BookRow> = sqlx::query_as(sql)
+                        .bind(id)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    row.map(Book::try_from).transpose()
+                }
+
+                /// Resolves references to authors or genres, in draft order, to their ids and
+                /// stored names: an id must exist; a name is matched on its folded key, or
+                /// created. A handful of statements whatever the number of references.
+                async fn resolve_refs(
+                    conn: &mut Conn,
+                    kind: &sql::Named,
+                    refs: &[Ref<'_>],
+                    now: DateTime<Utc>,
+                ) -> Result<Vec<(Uuid, String)>, StoreError> {
+                    let ids: Vec<Uuid> = refs
+                        .iter()
+                        .filter_map(|r| match r {
+                            Ref::Id(id) => Some(*id),
+                            Ref::Name(_) => None,
+                        })
+                        .collect();
+                    let mut by_id: HashMap<Uuid, String> = HashMap::new();
+                    if !ids.is_empty() {
+                        let mut select = QueryBuilder::<$db>::new(kind.names_by_id);
+                        let mut list = select.separated(", ");
+                        for id in &ids {
+                            list.push_bind(*id);
+                        }
+                        list.push_unseparated(")");
+                        let rows: Vec<(Uuid, String)> = select
+                            .build_query_as()
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(backend)?;
+                        by_id.extend(rows);
+                    }
+                    if let Some((i, id)) = refs.iter().enumerate().find_map(|(i, r)| match r {
+                        Ref::Id(id) if !by_id.contains_key(id) => Some((i, *id)),
+                        _ => None,
+                    }) {
+                        return Err(StoreError::UnknownReference {
+                            field: format!("{}[{i}]", kind.field),
+                            entity: kind.entity,
+                            id,
+                        });
+                    }
+
+                    // Created in key order, so that concurrent writers take their locks in
+                    // one order and cannot deadlock.
+                    let mut named: Vec<(String, &str)> = refs
+                        .iter()
+                        .filter_map(|r| match r {
+                            Ref::Name(name) => Some((fold_key(name), *name)),
+                            Ref::Id(_) => None,
+                        })
+                        .collect();
+                    named.sort_by(|a, b| a.0.cmp(&b.0));
+                    named.dedup_by(|a, b| a.0 == b.0);
+                    let mut by_key: HashMap<String, (Uuid, String)> = HashMap::new();
+                    if !named.is_empty() {
+                        let mut insert = QueryBuilder::<$db>::new(kind.insert);
+                        insert.push_values(named.iter(), |mut row, (key, name)| {
+                            row.push_bind(Uuid::now_v7())
+                                .push_bind(*name)
+                                .push_bind(key.as_str())
+                                .push_bind(DbTime(now))
+                                .push_bind(DbTime(now));
+                        });
+                        insert.push(sql::ON_NAME_CONFLICT_DO_NOTHING);
+                        insert.build().execute(&mut *conn).await.map_err(backend)?;
+
+                        let mut select = QueryBuilder::<$db>::new(kind.by_keys);
+                        let mut list = select.separated(", ");
+                        for (key, _) in &named {
+                            list.push_bind(key.as_str());
+                        }
+                        list.push_unseparated(")");
+                        let rows: Vec<(String, Uuid, String)> = select
+                            .build_query_as()
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(backend)?;
+                        by_key.extend(rows.into_iter().map(|(key, id, name)| (key, (id, name))));
+                    }
+
+                    refs.iter()
+                        .map(|r| {
+                            let found = match r {
+                                Ref::Id(id) => by_id.get(id).map(|name| (*id, name.clone())),
+                                Ref::Name(name) => by_key.get(&fold_key(name)).cloned(),
+                            };
+                            // Only a concurrent delete between insert and select gets here.
+                            found.ok_or(StoreError::NotFound {
+                                entity: kind.entity,
+                            })
+                        })
+                        .collect()
+                }
+
+                /// The draft's contributors, in order; one listed twice with the same role is
+                /// kept once.
+                async fn resolve_contributors(
+                    conn: &mut Conn,
+                    draft: &BookDraft,
+                    now: DateTime<Utc>,
+                ) -> Result<Vec<Contributor>, StoreError> {
+                    let refs: Vec<Ref<'_>> = draft
+                        .authors
+                        .iter()
+                        .map(|c| match &c.author {
+                            AuthorRef::Id(id) => Ref::Id(id.as_uuid()),
+                            AuthorRef::Name(name) => Ref::Name(name),
+                        })
+                        .collect();
+                    let found = Self::resolve_refs(conn, &sql::AUTHORS, &refs, now).await?;
+                    let mut resolved: Vec<Contributor> = Vec::with_capacity(found.len());
+                    for (contributor, (id, name)) in draft.authors.iter().zip(found) {
+                        let author_id = AuthorId::from_uuid(id);
+                        let role = contributor.role;
+                        if !resolved
+                            .iter()
+                            .any(|c| c.author_id == author_id && c.role == role)
+                        {
+                            resolved.push(Contributor {
+                                author_id,
+                                name,
+                                role,
+                            });
+                        }
+                    }
+                    Ok(resolved)
+                }
+
+                /// The draft's genres, in order (created at the top level when new); one
+                /// listed twice is kept once.
+                async fn resolve_genres(
+                    conn: &mut Conn,
+                    draft: &BookDraft,
+                    now: DateTime<Utc>,
+                ) -> Result<Vec<GenreTag>, StoreError> {
+                    let refs: Vec<Ref<'_>> = draft
+                        .genres
+                        .iter()
+                        .map(|g| match g {
+                            GenreRef::Id(id) => Ref::Id(id.as_uuid()),
+                            GenreRef::Name(name) => Ref::Name(name),
+                        })
+                        .collect();
+                    let found = Self::resolve_refs(conn, &sql::GENRES, &refs, now).await?;
+                    let mut resolved: Vec<GenreTag> = Vec::with_capacity(found.len());
+                    for (id, name) in found {
+                        let id = GenreId::from_uuid(id);
+                        if !resolved.iter().any(|g| g.id == id) {
+                            resolved.push(GenreTag { id, name });
+                        }
+                    }
+                    Ok(resolved)
+                }
+
+                /// Writes the book's contributor and genre links (after clearing the old ones
+                /// when `replace`).
+                async fn write_links(
+                    conn: &mut Conn,
+                    book: &Book,
+                    replace: bool,
+                ) -> Result<(), StoreError> {
+                    let book_id = book.id.as_uuid();
+                    if replace {
+                        for clear in [sql::BOOK_AUTHORS_CLEAR, sql::BOOK_GENRES_CLEAR] {
+                            sqlx::query(clear)
+                                .bind(book_id)
+                                .execute(&mut *conn)
+                                .await
+                                .map_err(backend)?;
+                        }
+                    }
+                    if !book.authors.is_empty() {
+                        let mut insert = QueryBuilder::<$db>::new(sql::BOOK_AUTHORS_INSERT);
+                        insert.push_values(book.authors.iter().enumerate(), |mut row, (i, c)| {
+                            row.push_bind(book_id)
+                                .push_bind(c.author_id.as_uuid())
+                                .push_bind(position(i))
+                                .push_bind(c.role.as_str());
+                        });
+                        insert.build().execute(&mut *conn).await.map_err(backend)?;
+                    }
+                    if !book.genres.is_empty() {
+                        let mut insert = QueryBuilder::<$db>::new(sql::BOOK_GENRES_INSERT);
+                        insert.push_values(book.genres.iter().enumerate(), |mut row, (i, g)| {
+                            row.push_bind(book_id)
+                                .push_bind(g.id.as_uuid())
+                                .push_bind(position(i));
+                        });
+                        insert.build().execute(&mut *conn).await.map_err(backend)?;
+                    }
+                    Ok(())
+                }
+
+                /// Appends the audit row and the outbox event of a change.
+                async fn record_change(
+                    conn: &mut Conn,
+                    ctx: &WriteContext,
+                    history: HistoryWrite<'_>,
+                    event: &CloudEvent,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(sql::HISTORY_INSERT)
+                        .bind(Uuid::now_v7())
+                        .bind(history.book_id)
+                        .bind(history.version)
+                        .bind(history.action.as_str())
+                        .bind(ctx.actor())
+                        .bind(ctx.request_id.as_deref())
+                        .bind(DbTime(history.at))
+                        .bind(history.before.map(Json))
+                        .bind(history.after.map(Json))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    sqlx::query(sql::OUTBOX_INSERT)
+                        .bind(event.id)
+                        .bind("book")
+                        .bind(history.book_id)
+                        .bind(&event.event_type)
+                        .bind(Json(event))
+                        .bind(DbTime(history.at))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    Ok(())
+                }
+
+                /// Maps a failed book write: a unique violation is the ISBN (the only unique
+                /// key besides the fresh id). Rolls back, then names the book holding it.
+                async fn isbn_conflict(
+                    &self,
+                    tx: Transaction<'static, $db>,
+                    err: sqlx::Error,
+                    isbn: &Isbn,
+                ) -> StoreError {
+                    if !is_unique_violation(&err) {
+                        return backend(err);
+                    }
+                    if let Err(err) = tx.rollback().await {
+                        return backend(err);
+                    }
+                    match sqlx::query_scalar::<_, Uuid>(sql::BOOK_ID_BY_ISBN)
+                        .bind(isbn.as_str())
+                        .fetch_optional(self.reader())
+                        .await
+                    {
+                        Ok(existing) => StoreError::DuplicateIsbn {
+                            isbn: isbn.clone(),
+                            existing,
+                        },
+                        Err(err) => backend(err),
+                    }
+                }
+
+                /// Reads the book for a conditional write, locking it where the database can.
+                async fn current_for_write(
+                    conn: &mut Conn,
+                    id: BookId,
+                    expected: &Precondition,
+                ) -> Result<Book, StoreError> {
+                    // Lock first, then read in a statement of its own: in PostgreSQL's read
+                    // committed mode that statement sees whatever a writer we waited for
+                    // committed, contributors and genres included.
+                    if let Some(lock) = <Self as Dialect>::LOCK_BOOK {
+                        sqlx::query(lock)
+                            .bind(id.as_uuid())
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(backend)?;
+                    }
+                    let current = Self::fetch_book(
+                        conn,
+                        <Self as Dialect>::book_sql().by_id.as_str(),
+                        id.as_uuid(),
+                    )
+                    .await?
+                    .ok_or(StoreError::NotFound { entity: "book" })?;
+                    if !expected.accepts(current.version) {
+                        return Err(StoreError::VersionMismatch {
+                            current: current.version,
+                        });
+                    }
+                    Ok(current)
+                }
+
+                async fn author_in_tx(conn: &mut Conn, id: Uuid) -> Result<Author, StoreError> {
+                    let row: AuthorRow = sqlx::query_as(sql::AUTHOR_BY_ID)
+                        .bind(id)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    Ok(row.into())
+                }
+
+                async fn genre_in_tx(conn: &mut Conn, id: Uuid) -> Result<Genre, StoreError> {
+                    let row: GenreRow = sqlx::query_as(sql::GENRE_BY_ID)
+                        .bind(id)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    Ok(row.into())
+                }
+
+                async fn count(&self, sql: &'static str, id: Uuid) -> Result<i64, StoreError> {
+                    sqlx::query_scalar(sql)
+                        .bind(id)
+                        .fetch_one(self.reader())
+                        .await
+                        .map_err(backend)
+                }
+
+                async fn count_in_tx(
+                    conn: &mut Conn,
+                    sql: &'static str,
+                    id: Uuid,
+                ) -> Result<i64, StoreError> {
+                    sqlx::query_scalar(sql)
+                        .bind(id)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(backend)
+                }
+
+                /// Why a genre could not be deleted although it looked unused: a concurrent
+                /// change referenced it.
+                async fn genre_still_referenced(&self, id: Uuid) -> StoreError {
+                    let books = match self.count(sql::GENRE_BOOK_COUNT, id).await {
+                        Ok(n) => n,
+                        Err(err) => return err,
+                    };
+                    if books > 0 {
+                        return StoreError::InUse {
+                            entity: "genre",
+                            count: books,
+                        };
+                    }
+                    match self.count(sql::GENRE_CHILD_COUNT, id).await {
+                        Ok(children) => StoreError::HasChildren {
+                            entity: "genre",
+                            count: children.max(1),
+                        },
+                        Err(err) => err,
+                    }
+                }
+
+                /// A foreign key violation on a genre write: the parent was deleted meanwhile.
+                fn parent_gone(err: sqlx::Error, parent: Option<GenreId>) -> StoreError {
+                    match parent {
+                        Some(parent) if is_foreign_key_violation(&err) => {
+                            StoreError::UnknownReference {
+                                field: "parent_id".into(),
+                                entity: "genre",
+                                id: parent.as_uuid(),
+                            }
+                        }
+                        _ => backend(err),
+                    }
+                }
+
+                /// Checks that `parent` exists and that nesting `genre` under it closes no
+                /// cycle.
+                async fn check_parent(
+                    conn: &mut Conn,
+                    genre: Option<Uuid>,
+                    parent: Option<GenreId>,
+                ) -> Result<(), StoreError> {
+                    let Some(parent) = parent else {
+                        return Ok(());
+                    };
+                    let exists: Option<String> = sqlx::query_scalar(sql::GENRE_NAME_BY_ID)
+                        .bind(parent.as_uuid())
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    if exists.is_none() {
+                        return Err(StoreError::UnknownReference {
+                            field: "parent_id".into(),
+                            entity: "genre",
+                            id: parent.as_uuid(),
+                        });
+                    }
+                    if let Some(genre) = genre {
+                        let hits: i64 = sqlx::query_scalar(sql::GENRE_IS_SELF_OR_ANCESTOR)
+                            .bind(parent.as_uuid())
+                            .bind(genre)
+                            .fetch_one(&mut *conn)
+                            .await
+                            .map_err(backend)?;
+                        if hits > 0 {
+                            return Err(StoreError::GenreCycle);
+                        }
+                    }
+                    Ok(())
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl CatalogStore for $store {
+                #[tracing::instrument(skip_all)]
+                async fn ready(&self) -> Result<(), StoreError> {
+                    sqlx::query("SELECT 1")
+                        .execute(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    let applied: Vec<MigrationRow> = sqlx::query_as(sql::MIGRATIONS_APPLIED)
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    let missing: Vec<i64> = <Self as Dialect>::migrator()
+                        .iter()
+                        .filter(|m| !m.migration_type.is_down_migration())
+                        .filter(|m| {
+                            !applied.iter().any(|row| {
+                                row.version == m.version
+                                    && row.success
+                                    && row.checksum.as_slice() == &*m.checksum
+                            })
+                        })
+                        .map(|m| m.version)
+                        .collect();
+                    if missing.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(StoreError::backend(NotMigrated { missing }))
+                    }
+                }
+
+                #[tracing::instrument(skip_all, fields(isbn = %draft.isbn))]
+                async fn create_book(
+                    &self,
+                    draft: &BookDraft,
+                    ctx: &WriteContext,
+                    idempotency: Option<&IdempotencyRequest>,
+                ) -> Result<Book, StoreError> {
+                    let now = time::now();
+                    let mut tx = self.begin_write().await?;
+                    let authors = Self::resolve_contributors(&mut tx, draft, now).await?;
+                    let genres = Self::resolve_genres(&mut tx, draft, now).await?;
+                    let book = BookParts {
+                        id: BookId::generate().as_uuid(),
+                        draft,
+                        authors,
+                        genres,
+                        version: 1,
+                        created_at: now,
+                        updated_at: now,
+                    }
+                    .into_book();
+                    let snapshot = serde_json::to_value(&book).map_err(json_error)?;
+                    // The key first: of two concurrent requests with one key, the second
+                    // fails here (and is answered with the first one's book), not on the ISBN.
+                    if let Some(request) = idempotency {
+                        let stored = sqlx::query(sql::IDEMPOTENCY_INSERT)
+                            .bind(&request.scope)
+                            .bind(&request.key)
+                            .bind(&request.fingerprint)
+                            .bind(book.id.as_uuid())
+                            .bind(Json(&snapshot))
+                            .bind(DbTime(now))
+                            .execute(&mut *tx)
+                            .await;
+                        match stored {
+                            Ok(_) => {}
+                            Err(err) if is_unique_violation(&err) => {
+                                return Err(StoreError::IdempotencyKeyTaken)
+                            }
+                            Err(err) => return Err(backend(err)),
+                        }
+                    }
+                    if let Err(err) = bind_book(sqlx::query(sql::BOOK_INSERT), &book)
+                        .execute(&mut *tx)
+                        .await
+                    {
+                        return Err(self.isbn_conflict(tx, err, &book.isbn).await);
+                    }
+                    Self::write_links(&mut tx, &book, false).await?;
+                    let event = CloudEvent::book_changed(BookEventKind::Created, &book)
+                        .map_err(json_error)?;
+                    let history = HistoryWrite {
+                        book_id: book.id.as_uuid(),
+                        version: book.version,
+                        action: HistoryAction::Created,
+                        at: now,
+                        before: None,
+                        after: Some(&snapshot),
+                    };
+                    Self::record_change(&mut tx, ctx, history, &event).await?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok(book)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn find_idempotency_record(
+                    &self,
+                    scope: &str,
+                    key: &str,
+                ) -> Result<Option<IdempotencyRecord>, StoreError> {
+                    let row: Option<IdempotencyRow> = sqlx::query_as(sql::IDEMPOTENCY_SELECT)
+                        .bind(scope)
+                        .bind(key)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    row.map(|row| {
+                        Ok(IdempotencyRecord {
+                            fingerprint: row.fingerprint,
+                            book: serde_json::from_value(row.response.0).map_err(json_error)?,
+                        })
+                    })
+                    .transpose()
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn get_book(&self, id: BookId) -> Result<Option<Book>, StoreError> {
+                    let row: Option<BookRow> =
+                        sqlx::query_as(<Self as Dialect>::book_sql().by_id.as_str())
+                            .bind(id.as_uuid())
+                            .fetch_optional(self.reader())
+                            .await
+                            .map_err(backend)?;
+                    row.map(Book::try_from).transpose()
+                }
+
+                #[tracing::instrument(skip_all, fields(isbn = %isbn))]
+                async fn get_book_by_isbn(&self, isbn: &Isbn) -> Result<Option<Book>, StoreError> {
+                    let row: Option<BookRow> =
+                        sqlx::query_as(<Self as Dialect>::book_sql().by_isbn.as_str())
+                            .bind(isbn.as_str())
+                            .fetch_optional(self.reader())
+                            .await
+                            .map_err(backend)?;
+                    row.map(Book::try_from).transpose()
+                }
+
+                #[tracing::instrument(skip_all, fields(sort = %query.sort))]
+                async fn list_books(
+                    &self,
+                    query: &BookListQuery,
+                ) -> Result<Page<Book>, StoreError> {
+                    let sort = query.sort;
+                    let after = match query.page.cursor.as_deref() {
+                        Some(c) => Some(cursor::decode_book(sort, c)?),
+                        None => None,
+                    };
+                    let (column, descending) = sql::book_order(sort);
+                    let (cmp, dir) = if descending {
+                        ("<", "DESC")
+                    } else {
+                        (">", "ASC")
+                    };
+                    let mut select =
+                        QueryBuilder::<$db>::new(<Self as Dialect>::book_sql().select.as_str());
+                    if let Some((key, id)) = after {
+                        select.push(format_args!(" WHERE ({column}, b.id) {cmp} ("));
+                        match key {
+                            BookKey::Time(t) => select.push_bind(t),
+                            BookKey::Text(s) => select.push_bind(s),
+                            BookKey::Int(i) => select.push_bind(i),
+                            BookKey::Int32(i) => select.push_bind(i),
+                        };
+                        select.push(", ").push_bind(id).push(")");
+                    }
+                    select
+                        .push(format_args!(" ORDER BY {column} {dir}, b.id {dir} LIMIT "))
+                        .push_bind(limit_plus_one(&query.page));
+                    let rows: Vec<BookRow> = select
+                        .build_query_as()
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    let listed = rows
+                        .into_iter()
+                        .map(ListedBook::try_from)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    into_page(
+                        listed,
+                        query.page.limit.get(),
+                        |last| {
+                            cursor::encode_book(sort, &last.sort_key(sort), last.book.id.as_uuid())
+                        },
+                        |listed| Ok(listed.book),
+                    )
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn replace_book(
+                    &self,
+                    id: BookId,
+                    expected: &Precondition,
+                    draft: &BookDraft,
+                    ctx: &WriteContext,
+                ) -> Result<Book, StoreError> {
+                    let now = time::now();
+                    let mut tx = self.begin_write().await?;
+                    let before = Self::current_for_write(&mut tx, id, expected).await?;
+                    let authors = Self::resolve_contributors(&mut tx, draft, now).await?;
+                    let genres = Self::resolve_genres(&mut tx, draft, now).await?;
+                    let after = BookParts {
+                        id: id.as_uuid(),
+                        draft,
+                        authors,
+                        genres,
+                        version: before.version + 1,
+                        created_at: before.created_at,
+                        updated_at: now,
+                    }
+                    .into_book();
+                    if let Err(err) = bind_book(sqlx::query(sql::BOOK_UPDATE), &after)
+                        .execute(&mut *tx)
+                        .await
+                    {
+                        return Err(self.isbn_conflict(tx, err, &after.isbn).await);
+                    }
+                    Self::write_links(&mut tx, &after, true).await?;
+                    let before_json = serde_json::to_value(&before).map_err(json_error)?;
+                    let after_json = serde_json::to_value(&after).map_err(json_error)?;
+                    let event = CloudEvent::book_changed(BookEventKind::Updated, &after)
+                        .map_err(json_error)?;
+                    let history = HistoryWrite {
+                        book_id: id.as_uuid(),
+                        version: after.version,
+                        action: HistoryAction::Updated,
+                        at: now,
+                        before: Some(&before_json),
+                        after: Some(&after_json),
+                    };
+                    Self::record_change(&mut tx, ctx, history, &event).await?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok(after)
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn delete_book(
+                    &self,
+                    id: BookId,
+                    expected: &Precondition,
+                    ctx: &WriteContext,
+                ) -> Result<(), StoreError> {
+                    let now = time::now();
+                    let mut tx = self.begin_write().await?;
+                    let before = Self::current_for_write(&mut tx, id, expected).await?;
+                    sqlx::query(sql::BOOK_DELETE)
+                        .bind(id.as_uuid())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let before_json = serde_json::to_value(&before).map_err(json_error)?;
+                    let event = CloudEvent::book_deleted(id, before.version, now);
+                    let history = HistoryWrite {
+                        book_id: id.as_uuid(),
+                        version: before.version,
+                        action: HistoryAction::Deleted,
+                        at: now,
+                        before: Some(&before_json),
+                        after: None,
+                    };
+                    Self::record_change(&mut tx, ctx, history, &event).await?;
+                    tx.commit().await.map_err(backend)
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn book_history(
+                    &self,
+                    id: BookId,
+                    page: &PageRequest,
+                ) -> Result<Page<HistoryEntry>, StoreError> {
+                    const LIST: &str = "history";
+                    let before = match page.cursor.as_deref() {
+                        Some(c) => Some(cursor::decode_id(LIST, c)?),
+                        None => None,
+                    };
+                    let mut select = QueryBuilder::<$db>::new(sql::HISTORY_SELECT);
+                    select.push_bind(id.as_uuid());
+                    if let Some(before) = before {
+                        select.push(" AND id < ").push_bind(before);
+                    }
+                    select
+                        .push(" ORDER BY id DESC LIMIT ")
+                        .push_bind(limit_plus_one(page));
+                    let rows: Vec<HistoryRow> = select
+                        .build_query_as()
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    let entries = rows
+                        .into_iter()
+                        .map(HistoryEntry::try_from)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    into_page(
+                        entries,
+                        page.limit.get(),
+                        |last| cursor::encode_id(LIST, last.id),
+                        Ok,
+                    )
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn create_author(&self, draft: &AuthorDraft) -> Result<Author, StoreError> {
+                    let now = time::now();
+                    let id = AuthorId::generate();
+                    let inserted = sqlx::query(sql::AUTHOR_INSERT)
+                        .bind(id.as_uuid())
+                        .bind(&draft.name)
+                        .bind(fold_key(&draft.name))
+                        .bind(&draft.bio)
+                        .bind(DbTime(now))
+                        .execute(self.writer())
+                        .await;
+                    match inserted {
+                        Ok(_) => Ok(Author {
+                            id,
+                            name: draft.name.clone(),
+                            bio: draft.bio.clone(),
+                            book_count: 0,
+                            created_at: now,
+                            updated_at: now,
+                        }),
+                        Err(err) if is_unique_violation(&err) => Err(StoreError::DuplicateName {
+                            entity: "author",
+                            name: draft.name.clone(),
+                        }),
+                        Err(err) => Err(backend(err)),
+                    }
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn get_author(&self, id: AuthorId) -> Result<Option<Author>, StoreError> {
+                    let row: Option<AuthorRow> = sqlx::query_as(sql::AUTHOR_BY_ID)
+                        .bind(id.as_uuid())
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    Ok(row.map(Author::from))
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn list_authors(
+                    &self,
+                    name_query: Option<&str>,
+                    page: &PageRequest,
+                ) -> Result<Page<Author>, StoreError> {
+                    const LIST: &str = "authors";
+                    let after = match page.cursor.as_deref() {
+                        Some(c) => Some(cursor::decode_keyed(LIST, c)?),
+                        None => None,
+                    };
+                    let needle = name_query.map(fold_key).filter(|q| !q.is_empty());
+                    let mut select = QueryBuilder::<$db>::new(sql::AUTHOR_SELECT);
+                    select.push(" WHERE 1 = 1");
+                    if let Some(needle) = needle {
+                        select
+                            .push(" AND a.name_key LIKE ")
+                            .push_bind(sql::contains_pattern(&needle))
+                            .push(" ESCAPE '\\'");
+                    }
+                    if let Some((key, id)) = after {
+                        select
+                            .push(" AND (a.name_key, a.id) > (")
+                            .push_bind(key)
+                            .push(", ")
+                            .push_bind(id)
+                            .push(")");
+                    }
+                    select
+                        .push(" ORDER BY a.name_key, a.id LIMIT ")
+                        .push_bind(limit_plus_one(page));
+                    let rows: Vec<AuthorRow> = select
+                        .build_query_as()
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    into_page(
+                        rows,
+                        page.limit.get(),
+                        |last| cursor::encode_keyed(LIST, &last.name_key, last.id()),
+                        |row| Ok(Author::from(row)),
+                    )
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn update_author(
+                    &self,
+                    id: AuthorId,
+                    draft: &AuthorDraft,
+                ) -> Result<Author, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let updated = sqlx::query(sql::AUTHOR_UPDATE)
+                        .bind(id.as_uuid())
+                        .bind(&draft.name)
+                        .bind(fold_key(&draft.name))
+                        .bind(&draft.bio)
+                        .bind(DbTime(time::now()))
+                        .execute(&mut *tx)
+                        .await;
+                    match updated {
+                        Ok(done) if done.rows_affected() == 0 => {
+                            return Err(StoreError::NotFound { entity: "author" })
+                        }
+                        Ok(_) => {}
+                        Err(err) if is_unique_violation(&err) => {
+                            return Err(StoreError::DuplicateName {
+                                entity: "author",
+                                name: draft.name.clone(),
+                            })
+                        }
+                        Err(err) => return Err(backend(err)),
+                    }
+                    let author = Self::author_in_tx(&mut tx, id.as_uuid()).await?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok(author)
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn delete_author(&self, id: AuthorId) -> Result<(), StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let books =
+                        Self::count_in_tx(&mut tx, sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
+                    if books > 0 {
+                        return Err(StoreError::InUse {
+                            entity: "author",
+                            count: books,
+                        });
+                    }
+                    let deleted = sqlx::query(sql::AUTHOR_DELETE)
+                        .bind(id.as_uuid())
+                        .execute(&mut *tx)
+                        .await;
+                    match deleted {
+                        Ok(done) if done.rows_affected() == 0 => {
+                            Err(StoreError::NotFound { entity: "author" })
+                        }
+                        Ok(_) => tx.commit().await.map_err(backend),
+                        Err(err) if is_foreign_key_violation(&err) => {
+                            // A concurrent write started using the author.
+                            tx.rollback().await.map_err(backend)?;
+                            let count = self.count(sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
+                            Err(StoreError::InUse {
+                                entity: "author",
+                                count: count.max(1),
+                            })
+                        }
+                        Err(err) => Err(backend(err)),
+                    }
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn create_genre(&self, draft: &GenreDraft) -> Result<Genre, StoreError> {
+                    let now = time::now();
+                    let id = GenreId::generate();
+                    let mut tx = self.begin_write().await?;
+                    Self::check_parent(&mut tx, None, draft.parent_id).await?;
+                    let inserted = sqlx::query(sql::GENRE_INSERT)
+                        .bind(id.as_uuid())
+                        .bind(&draft.name)
+                        .bind(fold_key(&draft.name))
+                        .bind(draft.parent_id.map(|p| p.as_uuid()))
+                        .bind(DbTime(now))
+                        .execute(&mut *tx)
+                        .await;
+                    match inserted {
+                        Ok(_) => {}
+                        Err(err) if is_unique_violation(&err) => {
+                            return Err(StoreError::DuplicateName {
+                                entity: "genre",
+                                name: draft.name.clone(),
+                            })
+                        }
+                        Err(err) => return Err(Self::parent_gone(err, draft.parent_id)),
+                    }
+                    tx.commit().await.map_err(backend)?;
+                    Ok(Genre {
+                        id,
+                        name: draft.name.clone(),
+                        parent_id: draft.parent_id,
+                        book_count: 0,
+                        created_at: now,
+                        updated_at: now,
+                    })
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn get_genre(&self, id: GenreId) -> Result<Option<Genre>, StoreError> {
+                    let row: Option<GenreRow> = sqlx::query_as(sql::GENRE_BY_ID)
+                        .bind(id.as_uuid())
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    Ok(row.map(Genre::from))
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn list_genres(&self, page: &PageRequest) -> Result<Page<Genre>, StoreError> {
+                    const LIST: &str = "genres";
+                    let after = match page.cursor.as_deref() {
+                        Some(c) => Some(cursor::decode_keyed(LIST, c)?),
+                        None => None,
+                    };
+                    let mut select = QueryBuilder::<$db>::new(sql::GENRE_SELECT);
+                    if let Some((key, id)) = after {
+                        select
+                            .push(" WHERE (g.name_key, g.id) > (")
+                            .push_bind(key)
+                            .push(", ")
+                            .push_bind(id)
+                            .push(")");
+                    }
+                    select
+                        .push(" ORDER BY g.name_key, g.id LIMIT ")
+                        .push_bind(limit_plus_one(page));
+                    let rows: Vec<GenreRow> = select
+                        .build_query_as()
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    into_page(
+                        rows,
+                        page.limit.get(),
+                        |last| cursor::encode_keyed(LIST, &last.name_key, last.id()),
+                        |row| Ok(Genre::from(row)),
+                    )
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn update_genre(
+                    &self,
+                    id: GenreId,
+                    draft: &GenreDraft,
+                ) -> Result<Genre, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    if let Some(lock) = <Self as Dialect>::GENRE_TREE_LOCK {
+                        sqlx::query(lock).execute(&mut *tx).await.map_err(backend)?;
+                    }
+                    let exists: Option<String> = sqlx::query_scalar(sql::GENRE_NAME_BY_ID)
+                        .bind(id.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    if exists.is_none() {
+                        return Err(StoreError::NotFound { entity: "genre" });
+                    }
+                    Self::check_parent(&mut tx, Some(id.as_uuid()), draft.parent_id).await?;
+                    let updated = sqlx::query(sql::GENRE_UPDATE)
+                        .bind(id.as_uuid())
+                        .bind(&draft.name)
+                        .bind(fold_key(&draft.name))
+                        .bind(draft.parent_id.map(|p| p.as_uuid()))
+                        .bind(DbTime(time::now()))
+                        .execute(&mut *tx)
+                        .await;
+                    match updated {
+                        Ok(_) => {}
+                        Err(err) if is_unique_violation(&err) => {
+                            return Err(StoreError::DuplicateName {
+                                entity: "genre",
+                                name: draft.name.clone(),
+                            })
+                        }
+                        Err(err) => return Err(Self::parent_gone(err, draft.parent_id)),
+                    }
+                    let genre = Self::genre_in_tx(&mut tx, id.as_uuid()).await?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok(genre)
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn delete_genre(&self, id: GenreId) -> Result<(), StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let books =
+                        Self::count_in_tx(&mut tx, sql::GENRE_BOOK_COUNT, id.as_uuid()).await?;
+                    if books > 0 {
+                        return Err(StoreError::InUse {
+                            entity: "genre",
+                            count: books,
+                        });
+                    }
+                    let children =
+                        Self::count_in_tx(&mut tx, sql::GENRE_CHILD_COUNT, id.as_uuid()).await?;
+                    if children > 0 {
+                        return Err(StoreError::HasChildren {
+                            entity: "genre",
+                            count: children,
+                        });
+                    }
+                    let deleted = sqlx::query(sql::GENRE_DELETE)
+                        .bind(id.as_uuid())
+                        .execute(&mut *tx)
+                        .await;
+                    match deleted {
+                        Ok(done) if done.rows_affected() == 0 => {
+                            Err(StoreError::NotFound { entity: "genre" })
+                        }
+                        Ok(_) => tx.commit().await.map_err(backend),
+                        Err(err) if is_foreign_key_violation(&err) => {
+                            tx.rollback().await.map_err(backend)?;
+                            Err(self.genre_still_referenced(id.as_uuid()).await)
+                        }
+                        Err(err) => Err(backend(err)),
+                    }
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use impl_catalog_store;

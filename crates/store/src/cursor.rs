@@ -1,0 +1,161 @@
+//! Opaque keyset cursors: base64url (no padding) of a small JSON object naming the list (and
+//! order) it belongs to, the last row's sort key and its id. A cursor of another list or order,
+//! or anything that does not decode, is [`StoreError::InvalidCursor`].
+
+use crate::time::DbTime;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use bookstore_core::{BookSort, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Longer than any cursor we hand out (titles are at most 500 characters).
+const MAX_CURSOR_LEN: usize = 8 * 1024;
+
+#[derive(Serialize, Deserialize)]
+struct Repr {
+    /// Which list (and order) the cursor belongs to.
+    s: String,
+    /// The last row's sort key, when the order has one besides the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    k: Option<Value>,
+    /// The last row's id: the tie-breaker of every order.
+    id: Uuid,
+}
+
+/// The sort key of a book list position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BookKey {
+    Time(DbTime),
+    Text(String),
+    Int(i64),
+    Int32(i32),
+}
+
+fn book_list_name(sort: BookSort) -> String {
+    format!("books:{}", sort.as_str())
+}
+
+fn encode(repr: &Repr) -> String {
+    // Serialising this struct cannot fail: string keys, plain values.
+    let json = serde_json::to_vec(repr).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode(cursor: &str, list: &str) -> Result<Repr, StoreError> {
+    if cursor.len() > MAX_CURSOR_LEN {
+        return Err(StoreError::InvalidCursor);
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor.trim())
+        .map_err(|_| StoreError::InvalidCursor)?;
+    let repr: Repr = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+    if repr.s != list {
+        return Err(StoreError::InvalidCursor);
+    }
+    Ok(repr)
+}
+
+pub(crate) fn encode_book(sort: BookSort, key: &BookKey, id: Uuid) -> String {
+    let k = match key {
+        BookKey::Time(t) => Value::String(t.to_text()),
+        BookKey::Text(s) => Value::String(s.clone()),
+        BookKey::Int(i) => Value::from(*i),
+        BookKey::Int32(i) => Value::from(*i),
+    };
+    encode(&Repr {
+        s: book_list_name(sort),
+        k: Some(k),
+        id,
+    })
+}
+
+pub(crate) fn decode_book(sort: BookSort, cursor: &str) -> Result<(BookKey, Uuid), StoreError> {
+    let repr = decode(cursor, &book_list_name(sort))?;
+    let k = repr.k.ok_or(StoreError::InvalidCursor)?;
+    let key = match sort {
+        BookSort::UpdatedDesc => k
+            .as_str()
+            .and_then(|s| DbTime::parse(s).ok())
+            .map(BookKey::Time),
+        BookSort::Title => k.as_str().map(|s| BookKey::Text(s.to_owned())),
+        BookSort::Price | BookSort::PriceDesc => k.as_i64().map(BookKey::Int),
+        BookSort::PublishedYear => k
+            .as_i64()
+            .and_then(|i| i32::try_from(i).ok())
+            .map(BookKey::Int32),
+    };
+    Ok((key.ok_or(StoreError::InvalidCursor)?, repr.id))
+}
+
+/// A cursor of a list ordered by a text key and the id (authors, genres).
+pub(crate) fn encode_keyed(list: &str, key: &str, id: Uuid) -> String {
+    encode(&Repr {
+        s: list.to_owned(),
+        k: Some(Value::String(key.to_owned())),
+        id,
+    })
+}
+
+pub(crate) fn decode_keyed(list: &str, cursor: &str) -> Result<(String, Uuid), StoreError> {
+    let repr = decode(cursor, list)?;
+    match repr.k {
+        Some(Value::String(key)) => Ok((key, repr.id)),
+        _ => Err(StoreError::InvalidCursor),
+    }
+}
+
+/// A cursor of a list ordered by the id alone (history).
+pub(crate) fn encode_id(list: &str, id: Uuid) -> String {
+    encode(&Repr {
+        s: list.to_owned(),
+        k: None,
+        id,
+    })
+}
+
+pub(crate) fn decode_id(list: &str, cursor: &str) -> Result<Uuid, StoreError> {
+    let repr = decode(cursor, list)?;
+    match repr.k {
+        None => Ok(repr.id),
+        Some(_) => Err(StoreError::InvalidCursor),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn book_cursor_round_trips_and_is_bound_to_its_order() {
+        let id = Uuid::now_v7();
+        let c = encode_book(BookSort::Price, &BookKey::Int(1299), id);
+        assert!(!c.contains('='));
+        assert_eq!(
+            decode_book(BookSort::Price, &c).unwrap(),
+            (BookKey::Int(1299), id)
+        );
+        assert!(matches!(
+            decode_book(BookSort::PriceDesc, &c),
+            Err(StoreError::InvalidCursor)
+        ));
+        assert!(matches!(
+            decode_book(BookSort::Title, "%%%"),
+            Err(StoreError::InvalidCursor)
+        ));
+    }
+
+    #[test]
+    fn wrong_key_type_is_invalid() {
+        let id = Uuid::now_v7();
+        let c = encode_keyed("books:published_year", "1999", id);
+        assert!(matches!(
+            decode_book(BookSort::PublishedYear, &c),
+            Err(StoreError::InvalidCursor)
+        ));
+        let c = encode_id("history", id);
+        assert_eq!(decode_id("history", &c).unwrap(), id);
+        assert!(decode_keyed("history", &c).is_err());
+    }
+}

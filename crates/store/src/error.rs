@@ -1,0 +1,68 @@
+//! Errors of opening a store, and the mapping of database errors onto the port's
+//! [`StoreError`]. Constraint violations are recognised by their kind
+//! ([`sqlx::error::DatabaseError::is_unique_violation`] and friends), never by message text.
+
+use bookstore_core::StoreError;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why a store could not be opened or migrated.
+#[derive(Debug, Error)]
+pub enum OpenError {
+    #[error(
+        "unsupported database URL scheme '{scheme}': use sqlite://<path> or postgres://<host>/<db>"
+    )]
+    UnsupportedUrl { scheme: String },
+    #[error("cannot create the data directory {}", path.display())]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the database URL is not valid")]
+    InvalidUrl(#[source] sqlx::Error),
+    #[error("cannot connect to the database")]
+    Connect(#[source] sqlx::Error),
+    #[error("the database schema migration failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Data in the database that the domain model rejects: a bug or a hand-edited row.
+#[derive(Debug, Error)]
+#[error("corrupt {what} in the database: {detail}")]
+pub(crate) struct CorruptData {
+    pub(crate) what: &'static str,
+    pub(crate) detail: String,
+}
+
+pub(crate) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::backend(CorruptData {
+        what,
+        detail: detail.to_string(),
+    })
+}
+
+/// The schema this binary expects is not (fully) applied.
+#[derive(Debug, Error)]
+#[error(
+    "database schema is not up to date: migration(s) {missing:?} not applied; run the migration"
+)]
+pub(crate) struct NotMigrated {
+    pub(crate) missing: Vec<i64>,
+}
+
+pub(crate) fn backend(err: sqlx::Error) -> StoreError {
+    StoreError::backend(err)
+}
+
+pub(crate) fn json_error(err: serde_json::Error) -> StoreError {
+    StoreError::backend(err)
+}
+
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
