@@ -12,6 +12,14 @@ pub enum Role {
 }
 
 impl Role {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "admin" => Some(Self::Admin),
+            "staff" => Some(Self::Staff),
+            _ => None,
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Admin => "admin",

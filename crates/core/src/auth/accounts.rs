@@ -1,0 +1,408 @@
+//! The sign-in and user-management use cases.
+
+use super::password::Password;
+use super::ports::{
+    AccessClaims, NewRefreshToken, PasswordHasher, RefreshOutcome, TokenSigner, UserStore,
+};
+use super::throttle::{Throttle, WINDOW};
+use super::user::{NewUser, User, UserChange, UserId, Username};
+use super::AuthError;
+use crate::error::StoreError;
+use crate::paging::{Page, PageRequest};
+use crate::policy::{Principal, Role};
+use crate::validation::ValidationErrors;
+use chrono::{DateTime, Duration, Utc};
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    /// After this long a sign-in ends, however often it was refreshed.
+    pub session_lifetime: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "bookstore".into(),
+            audience: "bookstore-api".into(),
+            access_ttl: Duration::minutes(15),
+            session_lifetime: Duration::hours(12),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+}
+
+/// The result of a sign-in attempt, with what the caller should log.
+pub type LoginOutcome = Result<TokenPair, AuthError>;
+
+#[derive(Clone)]
+pub struct Accounts {
+    users: Arc<dyn UserStore>,
+    hasher: Arc<dyn PasswordHasher>,
+    signer: Arc<dyn TokenSigner>,
+    config: AuthConfig,
+}
+
+fn account_key(username: &str) -> String {
+    format!("user:{username}")
+}
+
+fn client_key(client: &str) -> String {
+    format!("client:{client}")
+}
+
+fn manage_users(who: &Principal) -> Result<(), AuthError> {
+    if who.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(AuthError::Forbidden)
+    }
+}
+
+fn user_id_of(who: &Principal) -> Result<UserId, AuthError> {
+    Uuid::parse_str(&who.subject)
+        .map(UserId::from_uuid)
+        .map_err(|_| AuthError::UserNotFound)
+}
+
+fn new_password(raw: String, username: &Username, field: &str) -> Result<Password, AuthError> {
+    Password::new(raw, &[username.as_str()])
+        .map_err(|e| AuthError::Validation(ValidationErrors::single(field, e)))
+}
+
+impl Accounts {
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        hasher: Arc<dyn PasswordHasher>,
+        signer: Arc<dyn TokenSigner>,
+        config: AuthConfig,
+    ) -> Self {
+        Self {
+            users,
+            hasher,
+            signer,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    pub fn users(&self) -> &Arc<dyn UserStore> {
+        &self.users
+    }
+
+    async fn throttled(&self, key: &str, now: DateTime<Utc>) -> Result<Option<u64>, AuthError> {
+        let throttle = self.users.login_failures(key, now - WINDOW).await?;
+        Ok(throttle.retry_after(now))
+    }
+
+    async fn fail(&self, keys: &[&str], now: DateTime<Utc>) -> AuthError {
+        for key in keys {
+            if let Err(err) = self.users.record_login_failure(key, now).await {
+                return err.into();
+            }
+        }
+        AuthError::InvalidCredentials
+    }
+
+    /// Signs a user in. Unknown users, wrong passwords and disabled accounts all get
+    /// `InvalidCredentials` after the same amount of hashing work.
+    pub async fn login(&self, username: &str, password: &str, client: &str) -> LoginOutcome {
+        let now = Utc::now();
+        let folded = username.trim().to_lowercase();
+        let (account, client) = (account_key(&folded), client_key(client));
+        let waits = [
+            self.throttled(&account, now).await?,
+            self.throttled(&client, now).await?,
+        ];
+        if let Some(retry_after_secs) = waits.into_iter().flatten().max() {
+            return Err(AuthError::Throttled { retry_after_secs });
+        }
+        let record = match Username::parse(&folded) {
+            Ok(name) => self.users.find_user_by_username(&name).await?,
+            Err(_) => None,
+        };
+        let Some(record) = record.filter(|r| !r.user.disabled) else {
+            self.hasher.verify_dummy(password).await;
+            return Err(self.fail(&[&account, &client], now).await);
+        };
+        if !self.hasher.verify(password, &record.password_hash).await? {
+            return Err(self.fail(&[&account, &client], now).await);
+        }
+        self.users.clear_login_failures(&account).await?;
+        self.issue(&record.user, Uuid::now_v7(), now).await
+    }
+
+    async fn issue(
+        &self,
+        user: &User,
+        family_id: Uuid,
+        family_started_at: DateTime<Utc>,
+    ) -> LoginOutcome {
+        let now = Utc::now();
+        let expires = now + self.config.access_ttl;
+        let claims = AccessClaims {
+            iss: self.config.issuer.clone(),
+            aud: self.config.audience.clone(),
+            sub: user.id.to_string(),
+            exp: expires.timestamp(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            jti: Uuid::now_v7().to_string(),
+            role: user.role.as_str().to_owned(),
+            name: user.username.to_string(),
+            tep: user.token_epoch,
+        };
+        let access_token = self.signer.sign(&claims).await?;
+        let refresh_token = self.signer.new_refresh_token();
+        let refresh_expires = family_started_at + self.config.session_lifetime;
+        self.users
+            .insert_refresh_token(&NewRefreshToken {
+                token_hash: self.signer.hash_refresh_token(&refresh_token),
+                user_id: user.id,
+                family_id,
+                family_started_at,
+                expires_at: refresh_expires,
+            })
+            .await?;
+        Ok(TokenPair {
+            access_token,
+            expires_in: self.config.access_ttl.num_seconds(),
+            refresh_token,
+            refresh_expires_in: (refresh_expires - now).num_seconds().max(0),
+        })
+    }
+
+    /// Trades a refresh token for a new pair. A spent token presented again revokes its whole
+    /// family: whoever holds the newer token loses it too, and must sign in again.
+    pub async fn refresh(&self, refresh_token: &str) -> LoginOutcome {
+        let now = Utc::now();
+        let hash = self.signer.hash_refresh_token(refresh_token);
+        match self.users.use_refresh_token(&hash, now).await? {
+            RefreshOutcome::Valid {
+                user_id,
+                family_id,
+                family_started_at,
+            } => {
+                if family_started_at + self.config.session_lifetime <= now {
+                    return Err(AuthError::InvalidRefreshToken);
+                }
+                let Some(record) = self.users.get_user(user_id).await? else {
+                    return Err(AuthError::InvalidRefreshToken);
+                };
+                if record.user.disabled {
+                    return Err(AuthError::InvalidRefreshToken);
+                }
+                self.issue(&record.user, family_id, family_started_at).await
+            }
+            RefreshOutcome::Reused { user_id, family_id } => {
+                Err(AuthError::RefreshTokenReused { user_id, family_id })
+            }
+            RefreshOutcome::Invalid => Err(AuthError::InvalidRefreshToken),
+        }
+    }
+
+    /// Ends the sign-in the refresh token belongs to.
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
+        let hash = self.signer.hash_refresh_token(refresh_token);
+        self.users.revoke_refresh_family(&hash).await?;
+        Ok(())
+    }
+
+    pub async fn me(&self, who: &Principal) -> Result<User, AuthError> {
+        let id = user_id_of(who)?;
+        self.users
+            .get_user(id)
+            .await?
+            .map(|r| r.user)
+            .ok_or(AuthError::UserNotFound)
+    }
+
+    /// Changes the caller's password; every sign-in of theirs ends.
+    pub async fn change_own_password(
+        &self,
+        who: &Principal,
+        current: &str,
+        new: String,
+    ) -> Result<(), AuthError> {
+        let id = user_id_of(who)?;
+        let record = self
+            .users
+            .get_user(id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        if !self.hasher.verify(current, &record.password_hash).await? {
+            return Err(AuthError::WrongCurrentPassword);
+        }
+        let password = new_password(new, &record.user.username, "new_password")?;
+        let hash = self.hasher.hash(password.expose()).await?;
+        self.users
+            .update_user(
+                id,
+                &UserChange {
+                    password_hash: Some(hash),
+                    ..UserChange::default()
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Creates a user without a caller check: for the CLI and the first-start bootstrap.
+    pub async fn create_user_unchecked(
+        &self,
+        username: Username,
+        password: Password,
+        role: Role,
+    ) -> Result<User, AuthError> {
+        let password_hash = self.hasher.hash(password.expose()).await?;
+        self.users
+            .create_user(&NewUser {
+                username,
+                role,
+                password_hash,
+            })
+            .await
+            .map_err(|err| match err {
+                StoreError::DuplicateName { .. } => {
+                    AuthError::Conflict("a user with this username exists".into())
+                }
+                other => other.into(),
+            })
+    }
+
+    pub async fn create_user(
+        &self,
+        who: &Principal,
+        username: &str,
+        password: String,
+        role: Role,
+    ) -> Result<User, AuthError> {
+        manage_users(who)?;
+        let username = Username::parse(username)
+            .map_err(|e| AuthError::Validation(ValidationErrors::single("username", e)))?;
+        let password = new_password(password, &username, "password")?;
+        self.create_user_unchecked(username, password, role).await
+    }
+
+    pub async fn list_users(
+        &self,
+        who: &Principal,
+        page: &PageRequest,
+    ) -> Result<Page<User>, AuthError> {
+        manage_users(who)?;
+        Ok(self.users.list_users(page).await?)
+    }
+
+    pub async fn get_user(&self, who: &Principal, id: UserId) -> Result<User, AuthError> {
+        manage_users(who)?;
+        self.users
+            .get_user(id)
+            .await?
+            .map(|r| r.user)
+            .ok_or(AuthError::UserNotFound)
+    }
+
+    /// Changes a user's role, disabled flag or password (a reset). Any change ends the
+    /// user's sign-ins at once.
+    pub async fn update_user(
+        &self,
+        who: &Principal,
+        id: UserId,
+        role: Option<Role>,
+        disabled: Option<bool>,
+        password: Option<String>,
+    ) -> Result<User, AuthError> {
+        manage_users(who)?;
+        self.update_user_unchecked(id, role, disabled, password)
+            .await
+    }
+
+    pub async fn update_user_unchecked(
+        &self,
+        id: UserId,
+        role: Option<Role>,
+        disabled: Option<bool>,
+        password: Option<String>,
+    ) -> Result<User, AuthError> {
+        let record = self
+            .users
+            .get_user(id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        let password_hash = match password {
+            None => None,
+            Some(raw) => {
+                let password = new_password(raw, &record.user.username, "password")?;
+                Some(self.hasher.hash(password.expose()).await?)
+            }
+        };
+        let user = self
+            .users
+            .update_user(
+                id,
+                &UserChange {
+                    role,
+                    disabled,
+                    password_hash,
+                },
+            )
+            .await?;
+        if disabled == Some(false) {
+            // Re-enabling also lifts a lock-out.
+            self.users
+                .clear_login_failures(&account_key(user.username.as_str()))
+                .await?;
+        }
+        Ok(user)
+    }
+
+    /// Lifts the sign-in lock-out of an account.
+    pub async fn unlock(&self, who: &Principal, id: UserId) -> Result<(), AuthError> {
+        manage_users(who)?;
+        let user = self.get_user(who, id).await?;
+        Ok(self
+            .users
+            .clear_login_failures(&account_key(user.username.as_str()))
+            .await?)
+    }
+
+    /// Creates the first administrator when there are no users at all. Returns whether it did.
+    pub async fn bootstrap_admin(&self, password: Password) -> Result<bool, AuthError> {
+        if self.users.count_users().await? > 0 {
+            return Ok(false);
+        }
+        let username = Username::parse("admin").map_err(|e| AuthError::Crypto(e.to_string()))?;
+        match self
+            .create_user_unchecked(username, password, Role::Admin)
+            .await
+        {
+            Ok(_) => Ok(true),
+            // Another replica bootstrapped at the same moment.
+            Err(AuthError::Conflict(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Current throttle of an account, for operators.
+    pub async fn account_throttle(&self, username: &str) -> Result<Throttle, AuthError> {
+        let now = Utc::now();
+        Ok(self
+            .users
+            .login_failures(&account_key(&username.trim().to_lowercase()), now - WINDOW)
+            .await?)
+    }
+}

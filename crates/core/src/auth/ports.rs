@@ -1,0 +1,123 @@
+//! What sign-in needs from the outside: a user store, a password hasher and a token signer.
+
+use super::throttle::Throttle;
+use super::user::{NewUser, User, UserChange, UserId, UserRecord, Username};
+use super::AuthError;
+use crate::error::StoreError;
+use crate::paging::{Page, PageRequest};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The claims of an access token (a JWT).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user id.
+    pub sub: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    /// `admin` or `staff`.
+    pub role: String,
+    /// The username.
+    pub name: String,
+    /// The user's token epoch when issued; a token from an older epoch is revoked.
+    pub tep: i64,
+}
+
+#[async_trait]
+pub trait PasswordHasher: Send + Sync + 'static {
+    async fn hash(&self, password: &str) -> Result<String, AuthError>;
+    async fn verify(&self, password: &str, hash: &str) -> Result<bool, AuthError>;
+    /// Spends the time of one verification, for sign-ins of users that do not exist.
+    async fn verify_dummy(&self, password: &str);
+}
+
+#[async_trait]
+pub trait TokenSigner: Send + Sync + 'static {
+    /// Signs an access token with the current key.
+    async fn sign(&self, claims: &AccessClaims) -> Result<String, AuthError>;
+    /// A new opaque refresh token: 256 random bits.
+    fn new_refresh_token(&self) -> String;
+    /// What the store keeps of a refresh token: its digest, never the token.
+    fn hash_refresh_token(&self, token: &str) -> String;
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub token_hash: String,
+    pub user_id: UserId,
+    /// Every rotation of one sign-in shares a family; reuse of a spent token kills it.
+    pub family_id: Uuid,
+    pub family_started_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was live and is now spent.
+    Valid {
+        user_id: UserId,
+        family_id: Uuid,
+        family_started_at: DateTime<Utc>,
+    },
+    /// The token had been spent already: a sign of theft. The store has revoked the family.
+    Reused { user_id: UserId, family_id: Uuid },
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// A stored signing key; the private key is sealed under the key-encryption key.
+#[derive(Debug, Clone)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    pub algorithm: String,
+    pub public_key: Vec<u8>,
+    pub sealed_private_key: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    /// When a newer key took over signing; `None` for the current key.
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    async fn count_users(&self) -> Result<i64, StoreError>;
+    /// `DuplicateName { entity: "user" }` when the username is taken.
+    async fn create_user(&self, user: &NewUser) -> Result<User, StoreError>;
+    async fn find_user_by_username(
+        &self,
+        username: &Username,
+    ) -> Result<Option<UserRecord>, StoreError>;
+    async fn get_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
+    /// Ordered by username.
+    async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError>;
+    /// Applies the change, bumps the token epoch and revokes every refresh token of the
+    /// user, in one transaction. `NotFound { entity: "user" }` when missing.
+    async fn update_user(&self, id: UserId, change: &UserChange) -> Result<User, StoreError>;
+    /// The user's current token epoch and disabled flag, for validating access tokens.
+    async fn token_epoch(&self, id: UserId) -> Result<Option<(i64, bool)>, StoreError>;
+
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<(), StoreError>;
+    /// Spends a refresh token atomically: two concurrent uses cannot both be `Valid`.
+    async fn use_refresh_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError>;
+    /// Revokes the family of the token with this hash; returns its user, if the token exists.
+    async fn revoke_refresh_family(&self, token_hash: &str) -> Result<Option<UserId>, StoreError>;
+
+    /// Failed sign-ins of a key (`user:<name>` or `client:<address>`) since `since`.
+    async fn login_failures(&self, key: &str, since: DateTime<Utc>)
+        -> Result<Throttle, StoreError>;
+    async fn record_login_failure(&self, key: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
+
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
+    /// Adds a key and retires every key not yet retired, at the new key's creation time.
+    async fn add_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
+}
