@@ -15,9 +15,14 @@ pub enum Backend {
     Postgres,
 }
 
+/// The first admin's password in every test server.
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
 pub struct TestApp {
     pub base: String,
     pub client: Client,
+    /// An access token of the bootstrap admin, sent by [`TestApp::request`].
+    pub admin_token: String,
     child: Option<Child>,
     pub data_dir: TempDir,
     pub database_url: Option<String>,
@@ -54,6 +59,7 @@ pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> TestApp {
         .env("BOOKSTORE_DATA_DIR", data_dir.path())
         .env("BOOKSTORE_LOG", "info")
         .env("BOOKSTORE_LOG_FORMAT", "json")
+        .env("BOOKSTORE_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
@@ -64,7 +70,8 @@ pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> TestApp {
         command.env(k, v);
     }
     let child = command.spawn().expect("start bookstore");
-    let app = TestApp {
+    let mut app = TestApp {
+        admin_token: String::new(),
         base: format!("http://127.0.0.1:{port}"),
         client: Client::builder()
             .timeout(Duration::from_secs(30))
@@ -77,6 +84,7 @@ pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> TestApp {
         store: tokio::sync::OnceCell::new(),
     };
     app.wait_until_ready().await;
+    app.admin_token = app.sign_in("admin", ADMIN_PASSWORD).await;
     app
 }
 
@@ -106,8 +114,49 @@ impl TestApp {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// A request as the bootstrap admin.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.anonymous(method, path).bearer_auth(&self.admin_token)
+    }
+
+    /// A request without credentials.
+    pub fn anonymous(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, self.url(path))
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.anonymous(Method::POST, "/auth/login")
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("login")
+    }
+
+    /// Signs in and returns the access token; panics unless it works.
+    pub async fn sign_in(&self, username: &str, password: &str) -> String {
+        let response = self.login(username, password).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "sign-in of {username} failed:\n{}",
+            self.logs()
+        );
+        body(response).await["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// Creates a user as the admin and returns its id.
+    pub async fn add_user(&self, username: &str, password: &str, role: &str) -> String {
+        let response = self
+            .post_json(
+                "/users",
+                &json!({"username": username, "password": password, "role": role}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        body(response).await["id"].as_str().expect("id").to_owned()
     }
 
     pub async fn get(&self, path: &str) -> Response {

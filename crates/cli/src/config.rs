@@ -73,6 +73,68 @@ pub struct SettingsArgs {
         value_name = "SECONDS"
     )]
     pub shutdown_grace: Option<u64>,
+    /// Password of the first admin, used only when the store has no users yet
+    /// [default: random, printed once]. Prefer BOOKSTORE_ADMIN_PASSWORD_FILE.
+    #[arg(
+        long,
+        env = "BOOKSTORE_ADMIN_PASSWORD",
+        global = true,
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub admin_password: Option<String>,
+    /// File holding the first admin's password.
+    #[arg(
+        long,
+        env = "BOOKSTORE_ADMIN_PASSWORD_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub admin_password_file: Option<PathBuf>,
+    /// Key-encryption key for signing keys: base64 of 32 random bytes
+    /// [default: generated into the data directory]. Prefer BOOKSTORE_KEK_FILE.
+    #[arg(
+        long,
+        env = "BOOKSTORE_KEK",
+        global = true,
+        hide_env_values = true,
+        value_name = "BASE64"
+    )]
+    pub kek: Option<String>,
+    /// File holding the key-encryption key.
+    #[arg(long, env = "BOOKSTORE_KEK_FILE", global = true, value_name = "FILE")]
+    pub kek_file: Option<PathBuf>,
+    /// The URL clients reach this service at, for discovery documents
+    /// [default: http://<listen address>].
+    #[arg(long, env = "BOOKSTORE_PUBLIC_URL", global = true, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// `iss` of the access tokens we issue [default: the public URL].
+    #[arg(long, env = "BOOKSTORE_ISSUER", global = true, value_name = "ISSUER")]
+    pub issuer: Option<String>,
+    /// `aud` of the access tokens we issue and accept [default: bookstore-api].
+    #[arg(
+        long,
+        env = "BOOKSTORE_AUDIENCE",
+        global = true,
+        value_name = "AUDIENCE"
+    )]
+    pub audience: Option<String>,
+    /// Lifetime of access tokens in seconds [default: 900].
+    #[arg(
+        long,
+        env = "BOOKSTORE_ACCESS_TOKEN_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub access_token_ttl: Option<u64>,
+    /// Seconds after which a sign-in ends, however often refreshed [default: 43200].
+    #[arg(
+        long,
+        env = "BOOKSTORE_SESSION_LIFETIME",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub session_lifetime: Option<u64>,
 }
 
 /// The config file's keys.
@@ -88,6 +150,15 @@ struct FileSettings {
     log: Option<String>,
     log_format: Option<LogFormat>,
     shutdown_grace: Option<u64>,
+    admin_password: Option<String>,
+    admin_password_file: Option<PathBuf>,
+    kek: Option<String>,
+    kek_file: Option<PathBuf>,
+    public_url: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    access_token_ttl: Option<u64>,
+    session_lifetime: Option<u64>,
 }
 
 /// Settings after precedence has been applied.
@@ -100,6 +171,13 @@ pub struct Settings {
     pub log: String,
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
+    pub admin_password: Option<SecretString>,
+    pub kek: Option<SecretString>,
+    pub public_url: String,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl: Duration,
+    pub session_lifetime: Duration,
     /// Where each secret came from, to log by name once logging is up.
     pub secret_sources: Vec<String>,
 }
@@ -118,6 +196,16 @@ impl std::fmt::Debug for Settings {
             .field("log", &self.log)
             .field("log_format", &self.log_format)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "[redacted]"),
+            )
+            .field("kek", &self.kek.as_ref().map(|_| "[redacted]"))
+            .field("public_url", &self.public_url)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("session_lifetime", &self.session_lifetime)
             .finish()
     }
 }
@@ -132,6 +220,36 @@ fn read_secret_file(path: &Path, name: &str) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(value.to_owned()))
 }
 
+/// A secret from, in order: flag or environment, `NAME_FILE`, config key, config `_file` key.
+fn secret(
+    name: &str,
+    sources: &mut Vec<String>,
+    value: Option<String>,
+    file: Option<PathBuf>,
+    config_value: Option<String>,
+    config_file: Option<PathBuf>,
+) -> anyhow::Result<Option<SecretString>> {
+    let resolved = if let Some(v) = value {
+        sources.push(format!("{name} from flag or environment"));
+        Some(SecretString::from(v))
+    } else if let Some(path) = file {
+        sources.push(format!("{name} from {name}_FILE ({})", path.display()));
+        Some(read_secret_file(&path, name)?)
+    } else if let Some(v) = config_value {
+        sources.push(format!("{name} from config file"));
+        Some(SecretString::from(v))
+    } else if let Some(path) = config_file {
+        sources.push(format!(
+            "{name} from config file's _file key ({})",
+            path.display()
+        ));
+        Some(read_secret_file(&path, name)?)
+    } else {
+        None
+    };
+    Ok(resolved.filter(|s| !s.expose_secret().trim().is_empty()))
+}
+
 impl SettingsArgs {
     pub fn resolve(self) -> anyhow::Result<Settings> {
         let file: FileSettings = match &self.config {
@@ -144,27 +262,30 @@ impl SettingsArgs {
             }
         };
         let mut secret_sources = Vec::new();
-        let database_url = if let Some(url) = self.database_url {
-            secret_sources.push("DATABASE_URL from flag or environment".to_owned());
-            Some(SecretString::from(url))
-        } else if let Some(path) = self.database_url_file {
-            secret_sources.push(format!(
-                "DATABASE_URL from DATABASE_URL_FILE ({})",
-                path.display()
-            ));
-            Some(read_secret_file(&path, "DATABASE_URL")?)
-        } else if let Some(url) = file.database_url {
-            secret_sources.push("DATABASE_URL from config file".to_owned());
-            Some(SecretString::from(url))
-        } else if let Some(path) = file.database_url_file {
-            secret_sources.push(format!(
-                "DATABASE_URL from database_url_file ({})",
-                path.display()
-            ));
-            Some(read_secret_file(&path, "DATABASE_URL")?)
-        } else {
-            None
-        };
+        let database_url = secret(
+            "DATABASE_URL",
+            &mut secret_sources,
+            self.database_url,
+            self.database_url_file,
+            file.database_url,
+            file.database_url_file,
+        )?;
+        let admin_password = secret(
+            "BOOKSTORE_ADMIN_PASSWORD",
+            &mut secret_sources,
+            self.admin_password,
+            self.admin_password_file,
+            file.admin_password,
+            file.admin_password_file,
+        )?;
+        let kek = secret(
+            "BOOKSTORE_KEK",
+            &mut secret_sources,
+            self.kek,
+            self.kek_file,
+            file.kek,
+            file.kek_file,
+        )?;
         let db_max_connections = self
             .db_max_connections
             .or(file.db_max_connections)
@@ -176,16 +297,48 @@ impl SettingsArgs {
         if body_limit == 0 {
             bail!("body_limit must be at least 1 byte");
         }
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url = self
+            .public_url
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let seconds = |value: Option<u64>, default: u64, name: &str| -> anyhow::Result<Duration> {
+            match value.unwrap_or(default) {
+                0 => bail!("{name} must be at least 1 second"),
+                n => Ok(Duration::from_secs(n)),
+            }
+        };
         Ok(Settings {
-            listen: self
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen,
+            issuer: self
+                .issuer
+                .or(file.issuer)
+                .unwrap_or_else(|| public_url.clone()),
+            public_url,
+            audience: self
+                .audience
+                .or(file.audience)
+                .unwrap_or_else(|| "bookstore-api".to_owned()),
+            access_token_ttl: seconds(
+                self.access_token_ttl.or(file.access_token_ttl),
+                900,
+                "access_token_ttl",
+            )?,
+            session_lifetime: seconds(
+                self.session_lifetime.or(file.session_lifetime),
+                43_200,
+                "session_lifetime",
+            )?,
+            admin_password,
+            kek,
             data_dir: self
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("./data")),
-            database_url: database_url.filter(|u| !u.expose_secret().trim().is_empty()),
+            database_url,
             db_max_connections,
             body_limit,
             log: self.log.or(file.log).unwrap_or_else(|| "info".to_owned()),

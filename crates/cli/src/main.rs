@@ -1,8 +1,10 @@
 //! `bookstore`: the bookstore inventory service in one binary.
 
+mod admin;
 mod config;
 mod logging;
 mod serve;
+mod wiring;
 
 use clap::{Parser, Subcommand};
 use config::SettingsArgs;
@@ -26,6 +28,12 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage users: add, list, set-role, disable, enable, reset-password, unlock.
+    #[command(subcommand)]
+    User(admin::UserCommand),
+    /// Manage token signing keys: rotate, list.
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +50,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve::run(settings).await,
             Command::Migrate => serve::migrate(settings).await,
+            Command::User(command) => admin::user(settings, command).await,
+            Command::Keys(command) => admin::keys(settings, command).await,
         }
     })
 }

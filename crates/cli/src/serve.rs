@@ -1,30 +1,18 @@
-//! Wiring: the store, the catalog and the HTTP router, bound to a socket.
+//! `bookstore serve`: the services bound to a socket, with graceful shutdown.
 
 use crate::config::Settings;
+use crate::wiring;
 use anyhow::Context;
-use bookstore_core::Catalog;
-use bookstore_http::{AppState, HttpConfig, LocalAdmin};
-use bookstore_store::{Store, StoreConfig};
-use secrecy::ExposeSecret;
-use std::sync::Arc;
+use bookstore_http::HttpConfig;
+use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::sync::watch;
 
-async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let config = StoreConfig {
-        database_url: settings
-            .database_url
-            .as_ref()
-            .map(|u| u.expose_secret().to_owned()),
-        data_dir: settings.data_dir.clone(),
-        max_connections: settings.db_max_connections,
-    };
-    let store = Store::open(&config).await.context("opening the store")?;
-    tracing::info!(backend = ?store.backend(), "store opened");
-    Ok(store)
-}
+/// How often signing keys are re-read, so that a rotation elsewhere is seen here.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let store = open_store(&settings).await?;
+    let store = wiring::open_store(&settings).await?;
     store.migrate().await.context("applying migrations")?;
     tracing::info!("migrations applied");
     store.close().await;
@@ -32,14 +20,20 @@ pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let store = open_store(&settings).await?;
-    store.migrate().await.context("applying migrations")?;
-    let state = AppState {
-        catalog: Catalog::new(store.catalog()),
-        authenticator: Arc::new(LocalAdmin),
-    };
+    let services = wiring::build(&settings).await?;
+    wiring::bootstrap_admin(&settings, &services.accounts).await?;
+    let keyring = services.keyring.clone();
+    let reloader = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+        loop {
+            tick.tick().await;
+            if let Err(err) = keyring.reload().await {
+                tracing::warn!(error = %err, "could not reload signing keys");
+            }
+        }
+    });
     let app = bookstore_http::router(
-        state,
+        services.state,
         &HttpConfig {
             body_limit: settings.body_limit,
         },
@@ -51,7 +45,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%address, "serving on http://{address}");
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         // Resolves when told to stop, or if the sender is gone.
         let _ = stop_rx.changed().await;
     });
@@ -66,7 +64,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Ok(joined) => joined.context("server task")?.context("serving")?,
         Err(_) => tracing::warn!("grace period over; dropping unfinished requests"),
     }
-    store.close().await;
+    reloader.abort();
+    services.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

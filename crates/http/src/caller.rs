@@ -1,30 +1,10 @@
-//! Who is calling. Authentication plugs in here: the router is built with an
-//! [`Authenticator`], and every handler that acts for someone takes a [`Caller`].
+//! Who is calling: the principal the authentication layer verified, and the client address.
 
 use crate::error::ApiError;
-use crate::state::AppState;
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use bookstore_core::{Principal, Role, WriteContext};
-use std::sync::Arc;
-
-pub trait Authenticator: Send + Sync + 'static {
-    fn authenticate(&self, parts: &Parts) -> Result<Principal, ApiError>;
-}
-
-/// Until token authentication lands, every caller acts as the local administrator. The
-/// service listens on loopback by default, which is what makes this acceptable for now.
-pub struct LocalAdmin;
-
-impl Authenticator for LocalAdmin {
-    fn authenticate(&self, _: &Parts) -> Result<Principal, ApiError> {
-        Ok(Principal {
-            subject: "local-admin".into(),
-            username: "admin".into(),
-            role: Role::Admin,
-        })
-    }
-}
+use bookstore_core::{Principal, WriteContext};
+use std::net::SocketAddr;
 
 pub struct Caller(pub Principal);
 
@@ -37,14 +17,30 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let authenticator: &Arc<dyn Authenticator> = &state.authenticator;
-        authenticator.authenticate(parts).map(Caller)
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        crate::auth::principal(&parts.extensions)
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| crate::auth::unauthorized("Sign in first.", None))
+    }
+}
+
+/// The peer address of the connection, or "unknown" when served without one (in tests).
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip().to_string())
+                .unwrap_or_else(|| "unknown".to_owned()),
+        ))
     }
 }

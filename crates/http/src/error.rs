@@ -3,6 +3,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bookstore_core::auth::AuthError;
 use bookstore_core::{CatalogError, FieldError, StoreError, ValidationErrors};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -208,6 +209,37 @@ impl From<CatalogError> for ApiError {
                 err.to_string(),
             ),
             CatalogError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        let detail = err.to_string();
+        match err {
+            AuthError::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid-credentials", detail)
+            }
+            AuthError::Throttled { retry_after_secs } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "too-many-sign-ins", detail)
+                    .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs))
+            }
+            AuthError::InvalidRefreshToken | AuthError::RefreshTokenReused { .. } => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid-refresh-token", detail)
+            }
+            AuthError::InvalidToken(_) => {
+                crate::auth::unauthorized(&detail, Some(("invalid_token", "invalid token")))
+            }
+            AuthError::WrongCurrentPassword => Self::field("current_password", "is wrong"),
+            AuthError::Validation(errors) => Self::validation(&errors),
+            AuthError::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", detail),
+            AuthError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", detail),
+            AuthError::UserNotFound => Self::not_found(detail),
+            AuthError::Store(store) => store.into(),
+            AuthError::Crypto(_) => {
+                log_internal(&err);
+                Self::internal()
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! [`router`] builds the whole application; the binary only binds it to a socket.
 
+pub mod auth;
 pub mod caller;
 pub mod dto;
 pub mod error;
@@ -15,7 +16,6 @@ pub mod routes;
 pub mod state;
 pub mod version;
 
-pub use caller::{Authenticator, LocalAdmin};
 pub use state::AppState;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -24,7 +24,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use error::ApiError;
-use routes::{authors, books, genres, health};
+use routes::{auth as auth_routes, authors, books, genres, health, users, wellknown};
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -72,6 +72,25 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
 }
 
+/// Sign-in and user management: not versioned by `Accept`.
+fn auth_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth_routes::login))
+        .routes(routes!(auth_routes::refresh))
+        .routes(routes!(auth_routes::logout))
+        .routes(routes!(auth_routes::me))
+        .routes(routes!(auth_routes::change_password))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(
+            users::get_user,
+            users::update_user,
+            users::disable_user
+        ))
+        .routes(routes!(users::unlock_user))
+        .routes(routes!(wellknown::jwks))
+        .routes(routes!(wellknown::openid_configuration))
+}
+
 fn operations_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health::healthz))
@@ -82,6 +101,7 @@ fn operations_routes() -> OpenApiRouter<AppState> {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = openapi::ApiDoc::openapi();
     doc.merge(api_routes().into_openapi());
+    doc.merge(auth_routes().into_openapi());
     doc.merge(operations_routes().into_openapi());
     doc
 }
@@ -89,15 +109,19 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole application.
 pub fn router(state: AppState, config: &HttpConfig) -> Router {
     let (api, api_doc) = api_routes().split_for_parts();
+    let (auth, auth_doc) = auth_routes().split_for_parts();
     let (ops, ops_doc) = operations_routes().split_for_parts();
     let mut doc = openapi::ApiDoc::openapi();
     doc.merge(api_doc);
+    doc.merge(auth_doc);
     doc.merge(ops_doc);
 
     Router::new()
         .merge(api.layer(middleware::from_fn(version::layer)))
+        .merge(auth)
         .merge(ops)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::layer))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(middleware::from_fn(problem_for_bare_errors))

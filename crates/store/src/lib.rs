@@ -2,8 +2,8 @@
 //!
 //! [`Store::open`] picks the database from the configuration: SQLite in the data directory by
 //! default, or the database a `sqlite://` or `postgres://` URL names. Both implement
-//! [`CatalogStore`] with one shared implementation and pass one contract test suite
-//! (`tests/contract.rs`).
+//! [`CatalogStore`] and [`UserStore`] with one shared implementation each and pass one contract
+//! test suite (`tests/contract.rs`, `tests/users.rs`).
 //!
 //! Every mutation of a book commits in one transaction with its `book_history` row and its
 //! `outbox` event (and, for a create with an `Idempotency-Key`, the idempotency record).
@@ -16,12 +16,14 @@ mod rows;
 mod sql;
 mod sqlite;
 mod time;
+mod users;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use error::OpenError;
 
+use bookstore_core::auth::UserStore;
 use bookstore_core::CatalogStore;
 use postgres::PgStore;
 use sqlite::SqliteStore;
@@ -192,6 +194,15 @@ impl Store {
 
     /// The catalog port, backed by this store.
     pub fn catalog(&self) -> Arc<dyn CatalogStore> {
+        match &self.inner {
+            Inner::Sqlite(store) => store.clone(),
+            Inner::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// The user store of sign-in (users, refresh tokens, failed sign-ins, signing keys),
+    /// backed by this store.
+    pub fn users(&self) -> Arc<dyn UserStore> {
         match &self.inner {
             Inner::Sqlite(store) => store.clone(),
             Inner::Postgres(store) => store.clone(),

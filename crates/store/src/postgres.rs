@@ -4,6 +4,7 @@
 use crate::catalog::{impl_catalog_store, Dialect};
 use crate::error::OpenError;
 use crate::sql::BookSql;
+use crate::users::{impl_user_store, UserDialect};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
@@ -68,3 +69,16 @@ impl Dialect for PgStore {
 }
 
 impl_catalog_store!(PgStore, sqlx::Postgres);
+
+impl UserDialect for PgStore {
+    const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = $1 FOR UPDATE";
+    /// Conflicts with itself, not with readers.
+    const LOCK_SIGNING_KEYS: Option<&'static str> =
+        Some("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE");
+    /// Skips rows a concurrent prune holds: no waiting, no deadlock.
+    const PRUNE_LOGIN_FAILURES: &'static str =
+        "DELETE FROM login_failures WHERE ctid = ANY (ARRAY(\
+        SELECT ctid FROM login_failures WHERE at < $1 LIMIT 1000 FOR UPDATE SKIP LOCKED))";
+}
+
+impl_user_store!(PgStore, sqlx::Postgres);

@@ -5,6 +5,7 @@
 use crate::catalog::{impl_catalog_store, Dialect};
 use crate::error::OpenError;
 use crate::sql::BookSql;
+use crate::users::{impl_user_store, UserDialect};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -100,3 +101,14 @@ impl Dialect for SqliteStore {
 }
 
 impl_catalog_store!(SqliteStore, sqlx::Sqlite);
+
+impl UserDialect for SqliteStore {
+    /// No row locks: the single writer connection serialises every write transaction.
+    const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = $1";
+    const LOCK_SIGNING_KEYS: Option<&'static str> = None;
+    /// A batch at a time, like PostgreSQL's.
+    const PRUNE_LOGIN_FAILURES: &'static str = "DELETE FROM login_failures WHERE rowid IN \
+        (SELECT rowid FROM login_failures WHERE at < $1 LIMIT 1000)";
+}
+
+impl_user_store!(SqliteStore, sqlx::Sqlite);

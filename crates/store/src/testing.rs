@@ -17,7 +17,7 @@ pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/
 pub const TEST_DATABASE_PREFIX: &str = "bookstore_test_";
 
 /// The tables [`count_rows`] may count.
-pub const TABLES: [&str; 8] = [
+pub const TABLES: [&str; 12] = [
     "books",
     "authors",
     "book_authors",
@@ -26,6 +26,10 @@ pub const TABLES: [&str; 8] = [
     "book_history",
     "outbox",
     "idempotency_keys",
+    "users",
+    "refresh_tokens",
+    "login_failures",
+    "signing_keys",
 ];
 
 /// `BOOKSTORE_TEST_DATABASE_URL`, or the local default server's `postgres` database.

@@ -167,7 +167,7 @@ impl Accounts {
             tep: user.token_epoch,
         };
         let access_token = self.signer.sign(&claims).await?;
-        let refresh_token = self.signer.new_refresh_token();
+        let refresh_token = self.signer.new_refresh_token()?;
         let refresh_expires = family_started_at + self.config.session_lifetime;
         self.users
             .insert_refresh_token(&NewRefreshToken {

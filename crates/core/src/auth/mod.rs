@@ -10,7 +10,8 @@ pub mod user;
 pub use accounts::{Accounts, AuthConfig, LoginOutcome, TokenPair};
 pub use password::{Password, PasswordError};
 pub use ports::{
-    AccessClaims, NewRefreshToken, PasswordHasher, RefreshOutcome, TokenSigner, UserStore,
+    AccessClaims, NewRefreshToken, PasswordHasher, RefreshOutcome, StoredSigningKey, TokenSigner,
+    TokenVerifier, UserStore,
 };
 pub use throttle::Throttle;
 pub use user::{NewUser, User, UserChange, UserId, UserRecord, Username, UsernameError};

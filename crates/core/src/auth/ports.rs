@@ -42,7 +42,7 @@ pub trait TokenSigner: Send + Sync + 'static {
     /// Signs an access token with the current key.
     async fn sign(&self, claims: &AccessClaims) -> Result<String, AuthError>;
     /// A new opaque refresh token: 256 random bits.
-    fn new_refresh_token(&self) -> String;
+    fn new_refresh_token(&self) -> Result<String, AuthError>;
     /// What the store keeps of a refresh token: its digest, never the token.
     fn hash_refresh_token(&self, token: &str) -> String;
 }
@@ -120,4 +120,15 @@ pub trait UserStore: Send + Sync + 'static {
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
     /// Adds a key and retires every key not yet retired, at the new key's creation time.
     async fn add_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
+}
+
+/// Checks access tokens on every request.
+#[async_trait]
+pub trait TokenVerifier: Send + Sync + 'static {
+    /// The caller the token speaks for, or `AuthError::InvalidToken` saying why not.
+    async fn verify(&self, token: &str) -> Result<crate::policy::Principal, AuthError>;
+    /// Drops what is cached about a user, after a change that revokes their tokens.
+    fn forget(&self, user: UserId);
+    /// The public keys, as a JSON Web Key Set.
+    fn jwks(&self) -> serde_json::Value;
 }

@@ -6,3 +6,4 @@ pub mod book;
 pub mod genre;
 pub mod history;
 pub mod page;
+pub mod user;

@@ -16,7 +16,7 @@ pub struct Health {
 }
 
 /// The process is alive.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
     responses((status = 200, description = "Alive", body = Health)))]
 pub async fn healthz() -> Response {
     crate::response::json(
@@ -29,7 +29,7 @@ pub async fn healthz() -> Response {
 }
 
 /// The store is reachable and migrated: safe to send traffic.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses(
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "Not ready", body = Health)))]

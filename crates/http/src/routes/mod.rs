@@ -1,7 +1,10 @@
+pub mod auth;
 pub mod authors;
 pub mod books;
 pub mod genres;
 pub mod health;
+pub mod users;
+pub mod wellknown;
 
 use bookstore_core::{Limit, PageRequest, ValidationErrors};
 

@@ -1,0 +1,97 @@
+//! The key-encryption key: seals signing keys at rest with AES-256-GCM.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bookstore_core::auth::AuthError;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
+use std::fmt;
+
+pub struct Kek(LessSafeKey);
+
+impl fmt::Debug for Kek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Kek([redacted])")
+    }
+}
+
+fn crypto(what: &str) -> AuthError {
+    AuthError::Crypto(what.to_owned())
+}
+
+impl Kek {
+    /// From the base64 text of 32 random bytes (what `generate_text` writes).
+    pub fn from_base64(text: &str) -> Result<Self, AuthError> {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| crypto("the key-encryption key is not base64"))?;
+        if bytes.len() != 32 {
+            return Err(crypto(
+                "the key-encryption key must be 32 bytes (base64 of 32 random bytes)",
+            ));
+        }
+        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| crypto("bad key"))?;
+        Ok(Self(LessSafeKey::new(key)))
+    }
+
+    /// A new key, as base64 text.
+    pub fn generate_text() -> Result<String, AuthError> {
+        let mut bytes = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| crypto("no randomness"))?;
+        Ok(STANDARD.encode(bytes))
+    }
+
+    /// nonce || ciphertext || tag. `context` (the key id) is authenticated, so a sealed key
+    /// cannot be moved to another row.
+    pub fn seal(&self, plaintext: &[u8], context: &str) -> Result<Vec<u8>, AuthError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| crypto("no randomness"))?;
+        let mut buffer = plaintext.to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut buffer,
+            )
+            .map_err(|_| crypto("sealing failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buffer);
+        Ok(out)
+    }
+
+    pub fn open(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>, AuthError> {
+        if sealed.len() < NONCE_LEN {
+            return Err(crypto("sealed key is truncated"));
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| crypto("bad nonce"))?;
+        let mut buffer = body.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buffer)
+            .map_err(|_| {
+                crypto("cannot open a signing key: wrong key-encryption key (BOOKSTORE_KEK)?")
+            })?;
+        Ok(plain.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_and_open() {
+        let kek = Kek::from_base64(&Kek::generate_text().expect("gen")).expect("kek");
+        let sealed = kek.seal(b"secret", "kid-1").expect("seal");
+        assert_eq!(kek.open(&sealed, "kid-1").expect("open"), b"secret");
+        assert!(kek.open(&sealed, "kid-2").is_err());
+        let other = Kek::from_base64(&Kek::generate_text().expect("gen")).expect("kek");
+        assert!(other.open(&sealed, "kid-1").is_err());
+        assert!(Kek::from_base64("c2hvcnQ=").is_err());
+    }
+}

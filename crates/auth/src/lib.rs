@@ -1,0 +1,15 @@
+//! Sign-in cryptography: argon2id password hashes computed off the async executor, Ed25519
+//! signing keys sealed with AES-256-GCM under a key-encryption key, EdDSA access tokens, and
+//! the validator that checks them on every request.
+
+pub mod hasher;
+pub mod kek;
+pub mod keyring;
+pub mod signer;
+pub mod validator;
+
+pub use hasher::Argon2Hasher;
+pub use kek::Kek;
+pub use keyring::KeyRing;
+pub use signer::JwtSigner;
+pub use validator::JwtValidator;

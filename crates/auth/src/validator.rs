@@ -1,0 +1,121 @@
+//! Access-token validation: the algorithm is pinned, every claim is required and checked,
+//! header parameters that point elsewhere (`jku`, `x5u`, `jwk`) are refused without fetching
+//! anything, and a token issued before its user's last role, password or status change is
+//! refused. The user's epoch is cached briefly so that the hot path costs no query.
+
+use crate::keyring::{KeyRing, LEEWAY_SECS};
+use async_trait::async_trait;
+use bookstore_core::auth::{AccessClaims, AuthError, TokenVerifier, UserId, UserStore};
+use bookstore_core::{Principal, Role};
+use jsonwebtoken::{Algorithm, Validation};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+pub struct JwtValidator {
+    keyring: Arc<KeyRing>,
+    users: Arc<dyn UserStore>,
+    validation: Validation,
+    epoch_ttl: Duration,
+    epochs: Mutex<HashMap<UserId, (i64, bool, Instant)>>,
+}
+
+fn invalid(reason: impl Into<String>) -> AuthError {
+    AuthError::InvalidToken(reason.into())
+}
+
+/// Bounds the cache under a flood of distinct valid users; it refills on demand.
+const MAX_CACHED_USERS: usize = 100_000;
+
+impl JwtValidator {
+    /// `epoch_ttl` is how long another replica's revocation may take to be seen here; a
+    /// revocation made through this process is seen at once (see `forget`).
+    pub fn new(
+        keyring: Arc<KeyRing>,
+        users: Arc<dyn UserStore>,
+        issuer: &str,
+        audience: &str,
+        epoch_ttl: Duration,
+    ) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.leeway = LEEWAY_SECS as u64;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        Self {
+            keyring,
+            users,
+            validation,
+            epoch_ttl,
+            epochs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn current_epoch(&self, user: UserId) -> Result<Option<(i64, bool)>, AuthError> {
+        if let Ok(cache) = self.epochs.lock() {
+            if let Some((epoch, disabled, at)) = cache.get(&user) {
+                if at.elapsed() < self.epoch_ttl {
+                    return Ok(Some((*epoch, *disabled)));
+                }
+            }
+        }
+        let fresh = self.users.token_epoch(user).await?;
+        if let (Some((epoch, disabled)), Ok(mut cache)) = (fresh, self.epochs.lock()) {
+            if cache.len() >= MAX_CACHED_USERS {
+                cache.clear();
+            }
+            cache.insert(user, (epoch, disabled, Instant::now()));
+        }
+        Ok(fresh)
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for JwtValidator {
+    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
+        if header.jku.is_some()
+            || header.x5u.is_some()
+            || header.jwk.is_some()
+            || header.x5c.is_some()
+        {
+            return Err(invalid("key-locating header parameters are not accepted"));
+        }
+        if header.alg != Algorithm::EdDSA {
+            return Err(invalid("unsupported algorithm"));
+        }
+        let kid = header.kid.ok_or_else(|| invalid("no key id"))?;
+        let key = self
+            .keyring
+            .verifying_key(&kid)
+            .ok_or_else(|| invalid("unknown signing key"))?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
+            .map_err(|e| invalid(e.to_string()))?;
+        let claims = data.claims;
+        let role = Role::parse(&claims.role).ok_or_else(|| invalid("unknown role"))?;
+        let user = Uuid::parse_str(&claims.sub)
+            .map(UserId::from_uuid)
+            .map_err(|_| invalid("bad subject"))?;
+        match self.current_epoch(user).await? {
+            Some((epoch, false)) if claims.tep >= epoch => Ok(Principal {
+                subject: claims.sub,
+                username: claims.name,
+                role,
+            }),
+            _ => Err(invalid("the token has been revoked")),
+        }
+    }
+
+    fn forget(&self, user: UserId) {
+        if let Ok(mut cache) = self.epochs.lock() {
+            cache.remove(&user);
+        }
+    }
+
+    fn jwks(&self) -> serde_json::Value {
+        self.keyring.jwks()
+    }
+}

@@ -1,0 +1,159 @@
+//! Builds the services from settings: store, keys, hashing, tokens, use cases.
+
+use crate::config::Settings;
+use anyhow::Context;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use bookstore_auth::{Argon2Hasher, JwtSigner, JwtValidator, Kek, KeyRing};
+use bookstore_core::auth::{Accounts, AuthConfig, Password};
+use bookstore_core::Catalog;
+use bookstore_http::AppState;
+use bookstore_store::{Backend, Store, StoreConfig};
+use ring::rand::{SecureRandom, SystemRandom};
+use secrecy::ExposeSecret;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+/// How long a revocation made by another replica may take to be seen by this one.
+const EPOCH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+const KEK_FILE_NAME: &str = "kek";
+
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let config = StoreConfig {
+        database_url: settings
+            .database_url
+            .as_ref()
+            .map(|u| u.expose_secret().to_owned()),
+        data_dir: settings.data_dir.clone(),
+        max_connections: settings.db_max_connections,
+    };
+    let store = Store::open(&config).await.context("opening the store")?;
+    tracing::info!(backend = ?store.backend(), "store opened");
+    Ok(store)
+}
+
+/// The configured key-encryption key, or one kept in the data directory (created on first
+/// start, readable by the owner only).
+fn load_kek(settings: &Settings, backend: Backend) -> anyhow::Result<Kek> {
+    if let Some(kek) = &settings.kek {
+        return Kek::from_base64(kek.expose_secret()).context("BOOKSTORE_KEK");
+    }
+    let path = settings.data_dir.join(KEK_FILE_NAME);
+    if backend == Backend::Postgres {
+        tracing::warn!(
+            path = %path.display(),
+            "no BOOKSTORE_KEK configured: using a key file in the data directory; every replica \
+             sharing this database needs the same key (set BOOKSTORE_KEK_FILE)"
+        );
+    }
+    if !path.exists() {
+        write_new_kek(&path)?;
+        tracing::info!(path = %path.display(), "generated a key-encryption key");
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the key-encryption key {}", path.display()))?;
+    Kek::from_base64(&text).with_context(|| format!("key-encryption key {}", path.display()))
+}
+
+fn write_new_kek(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(Kek::generate_text()?.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+pub struct Services {
+    pub store: Store,
+    pub keyring: Arc<KeyRing>,
+    pub accounts: Accounts,
+    pub state: AppState,
+}
+
+pub async fn build(settings: &Settings) -> anyhow::Result<Services> {
+    let store = open_store(settings).await?;
+    store.migrate().await.context("applying migrations")?;
+    let users = store.users();
+    let kek = load_kek(settings, store.backend())?;
+    let access_ttl = chrono::Duration::from_std(settings.access_token_ttl)?;
+    let keyring = Arc::new(
+        KeyRing::load(users.clone(), kek, access_ttl)
+            .await
+            .context("loading signing keys")?,
+    );
+    let hash_slots = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    let accounts = Accounts::new(
+        users.clone(),
+        Arc::new(Argon2Hasher::new(hash_slots)?),
+        Arc::new(JwtSigner::new(keyring.clone())),
+        AuthConfig {
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            access_ttl,
+            session_lifetime: chrono::Duration::from_std(settings.session_lifetime)?,
+        },
+    );
+    let verifier = Arc::new(JwtValidator::new(
+        keyring.clone(),
+        users,
+        &settings.issuer,
+        &settings.audience,
+        EPOCH_CACHE_TTL,
+    ));
+    let state = AppState {
+        catalog: Catalog::new(store.catalog()),
+        accounts: accounts.clone(),
+        verifier,
+        public_url: settings.public_url.clone(),
+    };
+    Ok(Services {
+        store,
+        keyring,
+        accounts,
+        state,
+    })
+}
+
+/// 144 random bits as text: passes the password policy, easy to copy.
+pub fn random_password() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 18];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// On an empty store, creates the `admin` user: with the configured password, or a random
+/// one printed once.
+pub async fn bootstrap_admin(settings: &Settings, accounts: &Accounts) -> anyhow::Result<()> {
+    let (raw, generated) = match &settings.admin_password {
+        Some(p) => (p.expose_secret().to_owned(), false),
+        None => (random_password()?, true),
+    };
+    let password = Password::new(raw.clone(), &["admin"])
+        .map_err(|e| anyhow::anyhow!("BOOKSTORE_ADMIN_PASSWORD {e}"))?;
+    if !accounts.bootstrap_admin(password).await? {
+        return Ok(());
+    }
+    tracing::info!(username = "admin", "created the first admin user");
+    if generated {
+        eprintln!(
+            "\n  Created the first user: admin\n  Password (shown once): {raw}\n\n  \
+             Sign in with POST /auth/login, then change it with PUT /auth/me/password\n  \
+             or `bookstore user reset-password admin`.\n"
+        );
+    }
+    Ok(())
+}

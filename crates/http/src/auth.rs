@@ -1,0 +1,187 @@
+//! Authentication at the edge: a layer in front of every route that decides, from an explicit
+//! table, whether the route is public, open to any signed-in role, or for admins only. A route
+//! missing from the table is for admins: new routes are protected unless someone decides
+//! otherwise.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bookstore_core::{Principal, Role};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// Any signed-in role (reads, and one's own account).
+    SignedIn,
+    Admin,
+}
+
+/// Routes anyone may call, signed in or not.
+const PUBLIC: &[(&str, &str)] = &[
+    ("POST", "/auth/login"),
+    ("POST", "/auth/refresh"),
+    ("GET", "/.well-known/jwks.json"),
+    ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/"),
+    ("GET", "/docs/{*rest}"),
+];
+
+/// Routes every signed-in role may call. Catalog reads are listed by prefix below.
+const SIGNED_IN: &[(&str, &str)] = &[
+    ("GET", "/auth/me"),
+    ("PUT", "/auth/me/password"),
+    ("POST", "/auth/logout"),
+];
+
+const CATALOG_PREFIXES: &[&str] = &["/books", "/authors", "/genres"];
+
+pub fn access(method: &Method, route: Option<&str>) -> Access {
+    let Some(route) = route else {
+        // No route matched: the fallback answers 404 to everyone.
+        return Access::Public;
+    };
+    let listed = |table: &[(&str, &str)]| {
+        table
+            .iter()
+            .any(|(m, p)| *m == method.as_str() && *p == route)
+    };
+    if listed(PUBLIC) {
+        return Access::Public;
+    }
+    if listed(SIGNED_IN) {
+        return Access::SignedIn;
+    }
+    let catalog = CATALOG_PREFIXES
+        .iter()
+        .any(|prefix| route == *prefix || route.starts_with(&format!("{prefix}/")));
+    if catalog && (method == Method::GET || method == Method::HEAD) {
+        return Access::SignedIn;
+    }
+    Access::Admin
+}
+
+fn challenge(error: Option<(&str, &str)>) -> HeaderValue {
+    let value = match error {
+        None => "Bearer realm=\"bookstore\"".to_owned(),
+        Some((code, description)) => {
+            let description: String = description
+                .chars()
+                .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+                .collect();
+            format!(
+                "Bearer realm=\"bookstore\", error=\"{code}\", error_description=\"{description}\""
+            )
+        }
+    };
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("Bearer"))
+}
+
+pub fn unauthorized(detail: &str, error: Option<(&str, &str)>) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+        .with_header(header::WWW_AUTHENTICATE, challenge(error))
+}
+
+fn bearer(request: &Request) -> Result<Option<&str>, ApiError> {
+    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| {
+        unauthorized(
+            "The Authorization header is not valid.",
+            Some(("invalid_request", "malformed Authorization header")),
+        )
+    })?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(unauthorized(
+            "Use Authorization: Bearer <access token>.",
+            Some(("invalid_request", "expected a Bearer token")),
+        )),
+    }
+}
+
+pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let needed = access(request.method(), route.as_deref());
+    if needed == Access::Public {
+        return next.run(request).await;
+    }
+    let token = match bearer(&request) {
+        Ok(Some(token)) => token.to_owned(),
+        Ok(None) => {
+            return unauthorized("Sign in and send the access token as a Bearer token.", None)
+                .into_response()
+        }
+        Err(err) => return err.into_response(),
+    };
+    let principal = match state.verifier.verify(&token).await {
+        Ok(principal) => principal,
+        Err(bookstore_core::auth::AuthError::InvalidToken(reason)) => {
+            tracing::info!(%reason, "access token refused");
+            return unauthorized(
+                "The access token is invalid, expired or revoked.",
+                Some(("invalid_token", &reason)),
+            )
+            .into_response();
+        }
+        Err(other) => return ApiError::from(other).into_response(),
+    };
+    if needed == Access::Admin && principal.role != Role::Admin {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Your role is not allowed to do this.",
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            challenge(Some(("insufficient_scope", "admin role required"))),
+        )
+        .into_response();
+    }
+    tracing::Span::current().record("user", principal.username.as_str());
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}
+
+/// The signed-in caller, put there by [`layer`].
+pub fn principal(request_extensions: &axum::http::Extensions) -> Option<&Principal> {
+    request_extensions.get::<Principal>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_table() {
+        let get = Method::GET;
+        assert_eq!(access(&Method::POST, Some("/auth/login")), Access::Public);
+        assert_eq!(access(&get, Some("/books")), Access::SignedIn);
+        assert_eq!(access(&get, Some("/books/{id}/history")), Access::SignedIn);
+        assert_eq!(access(&Method::POST, Some("/books")), Access::Admin);
+        assert_eq!(
+            access(&Method::DELETE, Some("/authors/{id}")),
+            Access::Admin
+        );
+        assert_eq!(access(&get, Some("/users")), Access::Admin);
+        assert_eq!(access(&get, Some("/auth/me")), Access::SignedIn);
+        // Unlisted routes are for admins.
+        assert_eq!(access(&get, Some("/something/new")), Access::Admin);
+        assert_eq!(access(&get, Some("/bookshelf")), Access::Admin);
+        assert_eq!(access(&get, None), Access::Public);
+    }
+}

@@ -1,0 +1,134 @@
+//! `/auth`: sign in, refresh, sign out, and the caller's own account.
+
+use crate::caller::{Caller, ClientAddr};
+use crate::dto::user::{ChangePasswordInput, LoginInput, RefreshInput, TokenResponse, UserDto};
+use crate::error::{ApiResult, Problem};
+use crate::extract::ApiJson;
+use crate::response;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bookstore_core::auth::{AuthError, TokenPair};
+
+const PROBLEM: &str = crate::error::PROBLEM_JSON;
+
+fn tokens(pair: TokenPair) -> Response {
+    let mut response = response::json(
+        StatusCode::OK,
+        &TokenResponse {
+            access_token: pair.access_token,
+            token_type: "Bearer".into(),
+            expires_in: pair.expires_in,
+            refresh_token: pair.refresh_token,
+            refresh_expires_in: pair.refresh_expires_in,
+        },
+    );
+    // Tokens must never sit in a cache.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Sign in with a username and password.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", security(()),
+    request_body = LoginInput,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "Wrong username or password (the same answer for both)", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Too many failed sign-ins; see Retry-After", body = Problem, content_type = PROBLEM)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    body: ApiJson<LoginInput>,
+) -> ApiResult<Response> {
+    let input = body.value;
+    let outcome = state
+        .accounts
+        .login(&input.username, &input.password, &client)
+        .await;
+    match &outcome {
+        Ok(_) => tracing::info!(username = %input.username, %client, "sign-in succeeded"),
+        Err(AuthError::Throttled { retry_after_secs }) => {
+            tracing::warn!(username = %input.username, %client, retry_after_secs, "sign-in throttled")
+        }
+        Err(AuthError::InvalidCredentials) => {
+            tracing::warn!(username = %input.username, %client, "sign-in failed")
+        }
+        Err(other) => {
+            tracing::error!(username = %input.username, %client, error = %other, "sign-in error")
+        }
+    }
+    Ok(tokens(outcome?))
+}
+
+/// Trade a refresh token for a new pair; the old refresh token is spent.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", security(()),
+    request_body = RefreshInput,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenResponse),
+        (status = 401, description = "Invalid, expired, revoked or already used", body = Problem, content_type = PROBLEM)))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    body: ApiJson<RefreshInput>,
+) -> ApiResult<Response> {
+    match state.accounts.refresh(&body.value.refresh_token).await {
+        Ok(pair) => Ok(tokens(pair)),
+        Err(AuthError::RefreshTokenReused { user_id, family_id }) => {
+            tracing::warn!(
+                security_event = "refresh_token_reuse",
+                %user_id, %family_id, %client,
+                "a spent refresh token was presented again; its whole family is revoked"
+            );
+            Err(AuthError::InvalidRefreshToken.into())
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Sign out: the refresh token's whole family is revoked.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshInput,
+    responses((status = 204, description = "Signed out"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = PROBLEM)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    _caller: Caller,
+    body: ApiJson<RefreshInput>,
+) -> ApiResult<Response> {
+    state.accounts.logout(&body.value.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/auth/me", tag = "auth",
+    responses((status = 200, description = "The caller", body = UserDto),
+        (status = 401, description = "No valid access token", body = Problem, content_type = PROBLEM)))]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let user = state.accounts.me(&caller.0).await?;
+    Ok(response::json(StatusCode::OK, &UserDto::from(user)))
+}
+
+/// Change one's own password; every sign-in of the user ends, this one included.
+#[utoipa::path(put, path = "/auth/me/password", tag = "auth", request_body = ChangePasswordInput,
+    responses((status = 204, description = "Changed"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Current password wrong, or new one refused", body = Problem, content_type = PROBLEM)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: ApiJson<ChangePasswordInput>,
+) -> ApiResult<Response> {
+    let input = body.value;
+    state
+        .accounts
+        .change_own_password(&caller.0, &input.current_password, input.new_password)
+        .await?;
+    if let Ok(id) = uuid::Uuid::parse_str(&caller.0.subject) {
+        state
+            .verifier
+            .forget(bookstore_core::auth::UserId::from_uuid(id));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
