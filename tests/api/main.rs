@@ -6,5 +6,6 @@ mod access;
 mod auth;
 mod books;
 mod errors;
+mod external;
 mod operations;
 mod references;

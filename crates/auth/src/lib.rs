@@ -2,12 +2,14 @@
 //! signing keys sealed with AES-256-GCM under a key-encryption key, EdDSA access tokens, and
 //! the validator that checks them on every request.
 
+pub mod external;
 pub mod hasher;
 pub mod kek;
 pub mod keyring;
 pub mod signer;
 pub mod validator;
 
+pub use external::{ExternalIssuers, TrustedIssuer};
 pub use hasher::Argon2Hasher;
 pub use kek::Kek;
 pub use keyring::KeyRing;

@@ -3,6 +3,7 @@
 //! anything, and a token issued before its user's last role, password or status change is
 //! refused. The user's epoch is cached briefly so that the hot path costs no query.
 
+use crate::external::ExternalIssuers;
 use crate::keyring::{KeyRing, LEEWAY_SECS};
 use async_trait::async_trait;
 use bookstore_core::auth::{AccessClaims, AuthError, TokenVerifier, UserId, UserStore};
@@ -19,6 +20,7 @@ pub struct JwtValidator {
     validation: Validation,
     epoch_ttl: Duration,
     epochs: Mutex<HashMap<UserId, (i64, bool, Instant)>>,
+    external: Option<Arc<ExternalIssuers>>,
 }
 
 fn invalid(reason: impl Into<String>) -> AuthError {
@@ -51,7 +53,14 @@ impl JwtValidator {
             validation,
             epoch_ttl,
             epochs: Mutex::new(HashMap::new()),
+            external: None,
         }
+    }
+
+    /// Also accepts tokens of these outside issuers.
+    pub fn with_external(mut self, external: Arc<ExternalIssuers>) -> Self {
+        self.external = (!external.is_empty()).then_some(external);
+        self
     }
 
     async fn current_epoch(&self, user: UserId) -> Result<Option<(i64, bool)>, AuthError> {
@@ -76,6 +85,11 @@ impl JwtValidator {
 #[async_trait]
 impl TokenVerifier for JwtValidator {
     async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        if let Some(external) = &self.external {
+            if external.claims_trusted_issuer(token) {
+                return external.verify(token).await;
+            }
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         if header.jku.is_some()
             || header.x5u.is_some()

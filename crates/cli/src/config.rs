@@ -2,6 +2,7 @@
 //! that order of precedence; secrets also take `NAME_FILE`, a path whose content is the value.
 
 use anyhow::{bail, Context};
+use bookstore_auth::TrustedIssuer;
 use clap::{Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -135,6 +136,15 @@ pub struct SettingsArgs {
         value_name = "SECONDS"
     )]
     pub session_lifetime: Option<u64>,
+    /// Outside issuers whose tokens are accepted, as a JSON list of objects with issuer,
+    /// jwks_url, audience, role_claim, admin_values, staff_values [default: none].
+    #[arg(
+        long,
+        env = "BOOKSTORE_TRUSTED_ISSUERS",
+        global = true,
+        value_name = "JSON"
+    )]
+    pub trusted_issuers: Option<String>,
 }
 
 /// The config file's keys.
@@ -159,6 +169,7 @@ struct FileSettings {
     audience: Option<String>,
     access_token_ttl: Option<u64>,
     session_lifetime: Option<u64>,
+    trusted_issuers: Option<Vec<TrustedIssuer>>,
 }
 
 /// Settings after precedence has been applied.
@@ -178,6 +189,7 @@ pub struct Settings {
     pub audience: String,
     pub access_token_ttl: Duration,
     pub session_lifetime: Duration,
+    pub trusted_issuers: Vec<TrustedIssuer>,
     /// Where each secret came from, to log by name once logging is up.
     pub secret_sources: Vec<String>,
 }
@@ -206,6 +218,7 @@ impl std::fmt::Debug for Settings {
             .field("audience", &self.audience)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("session_lifetime", &self.session_lifetime)
+            .field("trusted_issuers", &self.trusted_issuers)
             .finish()
     }
 }
@@ -332,6 +345,11 @@ impl SettingsArgs {
                 43_200,
                 "session_lifetime",
             )?,
+            trusted_issuers: match self.trusted_issuers {
+                Some(json) => serde_json::from_str(&json)
+                    .context("BOOKSTORE_TRUSTED_ISSUERS must be a JSON list of issuers")?,
+                None => file.trusted_issuers.unwrap_or_default(),
+            },
             admin_password,
             kek,
             data_dir: self

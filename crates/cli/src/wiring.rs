@@ -4,7 +4,7 @@ use crate::config::Settings;
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use bookstore_auth::{Argon2Hasher, JwtSigner, JwtValidator, Kek, KeyRing};
+use bookstore_auth::{Argon2Hasher, ExternalIssuers, JwtSigner, JwtValidator, Kek, KeyRing};
 use bookstore_core::auth::{Accounts, AuthConfig, Password};
 use bookstore_core::Catalog;
 use bookstore_http::AppState;
@@ -105,13 +105,17 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Services> {
             session_lifetime: chrono::Duration::from_std(settings.session_lifetime)?,
         },
     );
-    let verifier = Arc::new(JwtValidator::new(
-        keyring.clone(),
-        users,
-        &settings.issuer,
-        &settings.audience,
-        EPOCH_CACHE_TTL,
-    ));
+    let external = Arc::new(ExternalIssuers::new(settings.trusted_issuers.clone())?);
+    let verifier = Arc::new(
+        JwtValidator::new(
+            keyring.clone(),
+            users,
+            &settings.issuer,
+            &settings.audience,
+            EPOCH_CACHE_TTL,
+        )
+        .with_external(external),
+    );
     let state = AppState {
         catalog: Catalog::new(store.catalog()),
         accounts: accounts.clone(),
