@@ -16,7 +16,22 @@ pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/
 /// Every database [`fresh_postgres_url`] creates has this prefix.
 pub const TEST_DATABASE_PREFIX: &str = "bookstore_test_";
 
-/// The tables [`count_rows`] may count.
+/// The tables the catalog writes.
+pub const CATALOG_TABLES: [&str; 8] = [
+    "books",
+    "authors",
+    "book_authors",
+    "genres",
+    "book_genres",
+    "book_history",
+    "outbox",
+    "idempotency_keys",
+];
+
+/// The tables sign-in writes.
+pub const AUTH_TABLES: [&str; 4] = ["users", "refresh_tokens", "login_failures", "signing_keys"];
+
+/// The tables [`count_rows`] may count: [`CATALOG_TABLES`] and [`AUTH_TABLES`].
 pub const TABLES: [&str; 12] = [
     "books",
     "authors",
@@ -133,6 +148,12 @@ pub async fn outbox_events(store: &Store) -> Vec<serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_are_the_catalog_and_auth_tables() {
+        let union: Vec<&str> = CATALOG_TABLES.iter().chain(&AUTH_TABLES).copied().collect();
+        assert_eq!(union, TABLES);
+    }
 
     #[test]
     fn replaces_the_database_of_a_url() {

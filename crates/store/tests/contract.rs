@@ -210,7 +210,7 @@ async fn counts(store: &Store, tables: &[&str]) -> Vec<i64> {
     out
 }
 
-const WRITE_TABLES: [&str; 8] = testing::TABLES;
+const WRITE_TABLES: [&str; 8] = testing::CATALOG_TABLES;
 
 // ---------------------------------------------------------------------------------------------
 // Cases
