@@ -72,7 +72,7 @@ pub enum RefreshOutcome {
 }
 
 /// A stored signing key; the private key is sealed under the key-encryption key.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoredSigningKey {
     pub kid: String,
     pub algorithm: String,
@@ -81,6 +81,18 @@ pub struct StoredSigningKey {
     pub created_at: DateTime<Utc>,
     /// When a newer key took over signing; `None` for the current key.
     pub retired_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for StoredSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSigningKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("sealed_private_key", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish()
+    }
 }
 
 #[async_trait]
