@@ -319,3 +319,155 @@ both_stores!(keys_are_published_for_gateways, |backend| async move {
         .expect("uri")
         .ends_with("/.well-known/jwks.json"));
 });
+
+/// Runs the binary's CLI against the test server's store, feeding `stdin`.
+fn cli(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bookstore"));
+    command
+        .args(args)
+        .env_clear()
+        .env("BOOKSTORE_DATA_DIR", app.data_dir.path())
+        .env("BOOKSTORE_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(url) = &app.database_url {
+        command.env("DATABASE_URL", url);
+    }
+    let mut child = command.spawn().expect("run cli");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
+    child.wait_with_output().expect("output")
+}
+
+both_stores!(
+    operators_manage_users_and_keys_from_the_cli,
+    |backend| async move {
+        let app = spawn(backend).await;
+        let out = cli(
+            &app,
+            &[
+                "user",
+                "add",
+                "Clerk",
+                "--role",
+                "staff",
+                "--password-stdin",
+            ],
+            "tram orbit velvet quinoa\n",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let staff = app.sign_in("clerk", "tram orbit velvet quinoa").await;
+        let out = cli(
+            &app,
+            &["user", "add", "weak", "--password-stdin"],
+            "password1234\n",
+        );
+        assert!(!out.status.success(), "a common password was accepted");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
+
+        let out = cli(&app, &["user", "list"], "");
+        let listing = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(listing.contains("clerk\tstaff\tactive"), "{listing}");
+        assert!(!listing.contains("argon2"), "{listing}");
+
+        // A role change from the CLI revokes the running server's view of the old token.
+        let out = cli(&app, &["user", "set-role", "clerk", "admin"], "");
+        assert!(out.status.success());
+        let status = app
+            .anonymous(Method::GET, "/auth/me")
+            .bearer_auth(&staff)
+            .send()
+            .await
+            .expect("me")
+            .status();
+        assert_eq!(status, 401);
+
+        let out = cli(&app, &["user", "disable", "clerk"], "");
+        assert!(out.status.success());
+        assert_eq!(
+            app.login("clerk", "tram orbit velvet quinoa")
+                .await
+                .status(),
+            401
+        );
+        let out = cli(&app, &["user", "enable", "clerk"], "");
+        assert!(out.status.success());
+        assert_eq!(
+            app.login("clerk", "tram orbit velvet quinoa")
+                .await
+                .status(),
+            200
+        );
+
+        // Key rotation: the next token is signed by the new key, old tokens keep working, and
+        // the JWKS lists both.
+        let old = app.sign_in("admin", ADMIN_PASSWORD).await;
+        let old_kid = jsonwebtoken::decode_header(&old)
+            .expect("header")
+            .kid
+            .expect("kid");
+        let out = cli(&app, &["keys", "rotate"], "");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let new = app.sign_in("admin", ADMIN_PASSWORD).await;
+        let new_kid = jsonwebtoken::decode_header(&new)
+            .expect("header")
+            .kid
+            .expect("kid");
+        assert_ne!(old_kid, new_kid);
+        for token in [&old, &new] {
+            let status = app
+                .anonymous(Method::GET, "/auth/me")
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("me")
+                .status();
+            assert_eq!(status, 200);
+        }
+        let jwks = body(
+            app.anonymous(Method::GET, "/.well-known/jwks.json")
+                .send()
+                .await
+                .expect("jwks"),
+        )
+        .await;
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .filter_map(|k| k["kid"].as_str())
+            .collect();
+        assert!(
+            kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+            "{kids:?}"
+        );
+    }
+);
+
+both_stores!(sessions_end_after_their_lifetime, |backend| async move {
+    let app = spawn_with(backend, &[("BOOKSTORE_SESSION_LIFETIME", "2")]).await;
+    let pair = body(app.login("admin", ADMIN_PASSWORD).await).await;
+    assert!(pair["refresh_expires_in"].as_i64().expect("secs") <= 2);
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let response = app
+        .anonymous(Method::POST, "/auth/refresh")
+        .json(&json!({"refresh_token": pair["refresh_token"]}))
+        .send()
+        .await
+        .expect("refresh");
+    assert_eq!(response.status(), 401);
+});
