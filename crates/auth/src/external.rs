@@ -214,15 +214,7 @@ impl ExternalIssuers {
             .iter()
             .find(|i| i.config.issuer == iss)
             .ok_or_else(|| invalid("untrusted issuer"))?;
-        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
-        if header.jku.is_some()
-            || header.x5u.is_some()
-            || header.jwk.is_some()
-            || header.x5c.is_some()
-        {
-            return Err(invalid("key-locating header parameters are not accepted"));
-        }
-        let kid = header.kid.ok_or_else(|| invalid("no key id"))?;
+        let (header, kid) = crate::header::checked(token)?;
         let (key, algorithm) = self.key(issuer, &kid).await?;
         if header.alg != algorithm {
             return Err(invalid("the algorithm does not match the issuer's key"));

@@ -4,6 +4,7 @@
 
 pub mod external;
 pub mod hasher;
+mod header;
 pub mod kek;
 pub mod keyring;
 pub mod signer;

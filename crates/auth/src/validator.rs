@@ -90,18 +90,10 @@ impl TokenVerifier for JwtValidator {
                 return external.verify(token).await;
             }
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
-        if header.jku.is_some()
-            || header.x5u.is_some()
-            || header.jwk.is_some()
-            || header.x5c.is_some()
-        {
-            return Err(invalid("key-locating header parameters are not accepted"));
-        }
+        let (header, kid) = crate::header::checked(token)?;
         if header.alg != Algorithm::EdDSA {
             return Err(invalid("unsupported algorithm"));
         }
-        let kid = header.kid.ok_or_else(|| invalid("no key id"))?;
         let key = self
             .keyring
             .verifying_key(&kid)

@@ -52,3 +52,7 @@ id_type!(
     /// Identifies a genre.
     GenreId
 );
+id_type!(
+    /// Identifies a user (staff account).
+    UserId
+);
