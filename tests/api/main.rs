@@ -9,3 +9,4 @@ mod errors;
 mod external;
 mod operations;
 mod references;
+mod stock;

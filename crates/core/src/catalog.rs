@@ -10,6 +10,7 @@ use crate::isbn::Isbn;
 use crate::paging::{BookListQuery, Page, PageRequest};
 use crate::policy::{Action, Principal};
 use crate::ports::{CatalogStore, IdempotencyRequest, Precondition, WriteContext};
+use crate::stock::{StockMovement, StockMovementDraft};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -152,6 +153,46 @@ impl Catalog {
             return Err(StoreError::NotFound { entity: "book" }.into());
         }
         Ok(history)
+    }
+
+    pub async fn record_stock_movement(
+        &self,
+        ctx: &WriteContext,
+        id: BookId,
+        expected: &Precondition,
+        draft: &StockMovementDraft,
+    ) -> Result<(Book, StockMovement), CatalogError> {
+        authorize(&ctx.principal, Action::WriteCatalog)?;
+        Ok(self
+            .store
+            .record_stock_movement(id, expected, draft, ctx)
+            .await?)
+    }
+
+    pub async fn stock_movements(
+        &self,
+        who: &Principal,
+        id: BookId,
+        page: &PageRequest,
+    ) -> Result<Page<StockMovement>, CatalogError> {
+        authorize(who, Action::ReadCatalog)?;
+        let movements = self.store.stock_movements(id, page).await?;
+        if movements.items.is_empty()
+            && page.cursor.is_none()
+            && self.store.get_book(id).await?.is_none()
+        {
+            return Err(StoreError::NotFound { entity: "book" }.into());
+        }
+        Ok(movements)
+    }
+
+    pub async fn low_stock(
+        &self,
+        who: &Principal,
+        page: &PageRequest,
+    ) -> Result<Page<Book>, CatalogError> {
+        authorize(who, Action::ReadCatalog)?;
+        Ok(self.store.low_stock(page).await?)
     }
 
     pub async fn create_author(
@@ -366,6 +407,31 @@ mod tests {
             _: BookId,
             _: &PageRequest,
         ) -> Result<Page<HistoryEntry>, StoreError> {
+            Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            })
+        }
+        async fn record_stock_movement(
+            &self,
+            _: BookId,
+            _: &Precondition,
+            _: &StockMovementDraft,
+            _: &WriteContext,
+        ) -> Result<(Book, StockMovement), StoreError> {
+            Err(StoreError::NotFound { entity: "book" })
+        }
+        async fn stock_movements(
+            &self,
+            _: BookId,
+            _: &PageRequest,
+        ) -> Result<Page<StockMovement>, StoreError> {
+            Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            })
+        }
+        async fn low_stock(&self, _: &PageRequest) -> Result<Page<Book>, StoreError> {
             Ok(Page {
                 items: Vec::new(),
                 next_cursor: None,

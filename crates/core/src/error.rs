@@ -15,6 +15,8 @@ pub enum StoreError {
     VersionMismatch { current: i64 },
     #[error("a book with ISBN {isbn} already exists")]
     DuplicateIsbn { isbn: Isbn, existing: Option<Uuid> },
+    #[error("not enough stock: {available} on hand, the movement needs {requested}")]
+    InsufficientStock { available: i64, requested: i64 },
     #[error("{entity} named '{name}' already exists")]
     DuplicateName { entity: &'static str, name: String },
     #[error("{entity} is still used by {count} book(s)")]

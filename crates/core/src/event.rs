@@ -14,6 +14,7 @@ pub enum BookEventKind {
     Created,
     Updated,
     Deleted,
+    StockAdjusted,
 }
 
 impl BookEventKind {
@@ -22,6 +23,7 @@ impl BookEventKind {
             Self::Created => "bookstore.book.created",
             Self::Updated => "bookstore.book.updated",
             Self::Deleted => "bookstore.book.deleted",
+            Self::StockAdjusted => "bookstore.book.stock_adjusted",
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod money;
 pub mod paging;
 pub mod policy;
 pub mod ports;
+pub mod stock;
 pub mod text;
 pub mod validation;
 
@@ -36,4 +37,5 @@ pub use money::{Currency, Money, MoneyError};
 pub use paging::{BookListQuery, BookSort, Limit, Page, PageRequest};
 pub use policy::{Action, Principal, Role};
 pub use ports::{CatalogStore, IdempotencyRecord, IdempotencyRequest, Precondition, WriteContext};
+pub use stock::{StockMovement, StockMovementDraft, StockMovementKind};
 pub use validation::{FieldError, ValidationErrors};

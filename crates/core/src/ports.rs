@@ -10,6 +10,7 @@ use crate::ids::{AuthorId, BookId, GenreId};
 use crate::isbn::Isbn;
 use crate::paging::{BookListQuery, Page, PageRequest};
 use crate::policy::Principal;
+use crate::stock::{StockMovement, StockMovementDraft};
 use async_trait::async_trait;
 
 /// Who made a change and in answer to which request: written into the audit history.
@@ -106,6 +107,24 @@ pub trait CatalogStore: Send + Sync + 'static {
         id: BookId,
         page: &PageRequest,
     ) -> Result<Page<HistoryEntry>, StoreError>;
+
+    /// Applies a stock movement: the new quantity, a history row and a `stock_adjusted` event
+    /// in one transaction. `InsufficientStock` when it would take the quantity below zero.
+    async fn record_stock_movement(
+        &self,
+        id: BookId,
+        expected: &Precondition,
+        draft: &StockMovementDraft,
+        ctx: &WriteContext,
+    ) -> Result<(Book, StockMovement), StoreError>;
+    /// Newest first; readable after the book is deleted.
+    async fn stock_movements(
+        &self,
+        id: BookId,
+        page: &PageRequest,
+    ) -> Result<Page<StockMovement>, StoreError>;
+    /// Books at or below their reorder point, fewest on hand first.
+    async fn low_stock(&self, page: &PageRequest) -> Result<Page<Book>, StoreError>;
 
     async fn create_author(&self, draft: &AuthorDraft) -> Result<Author, StoreError>;
     async fn get_author(&self, id: AuthorId) -> Result<Option<Author>, StoreError>;

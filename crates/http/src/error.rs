@@ -177,6 +177,10 @@ impl From<StoreError> for ApiError {
             StoreError::DuplicateName { .. } => {
                 Self::new(StatusCode::CONFLICT, "duplicate-name", detail)
             }
+            StoreError::InsufficientStock { available, .. } => {
+                Self::new(StatusCode::CONFLICT, "insufficient-stock", detail)
+                    .with_extension("available", available.into())
+            }
             StoreError::InUse { .. } | StoreError::HasChildren { .. } => {
                 Self::new(StatusCode::CONFLICT, "in-use", detail)
             }

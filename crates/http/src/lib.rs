@@ -24,7 +24,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use error::ApiError;
-use routes::{auth as auth_routes, authors, books, genres, health, users, wellknown};
+use routes::{auth as auth_routes, authors, books, genres, health, stock, users, wellknown};
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -58,6 +58,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(books::get_book_by_isbn))
         .routes(routes!(books::book_history))
+        .routes(routes!(stock::record_movement, stock::list_movements))
+        .routes(routes!(stock::low_stock))
         .routes(routes!(authors::list_authors, authors::create_author))
         .routes(routes!(
             authors::get_author,

@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
     security(("bearer" = [])),
     tags(
         (name = "books", description = "Books: create, read, update, delete, history"),
+        (name = "stock", description = "Stock movements and reordering"),
         (name = "authors", description = "Authors and other contributors"),
         (name = "genres", description = "Genres, optionally nested"),
         (name = "auth", description = "Sign-in, tokens and key discovery"),

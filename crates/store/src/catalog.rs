@@ -64,7 +64,8 @@ macro_rules! impl_catalog_store {
                 Author, AuthorDraft, AuthorId, AuthorRef, Book, BookDraft, BookId, BookListQuery,
                 CatalogStore, Contributor, Genre, GenreDraft, GenreId, GenreRef, GenreTag,
                 HistoryAction, HistoryEntry, IdempotencyRecord, IdempotencyRequest, Isbn, Page,
-                PageRequest, Precondition, StoreError, WriteContext,
+                PageRequest, Precondition, StockMovement, StockMovementDraft, StoreError,
+                WriteContext,
             };
             use chrono::{DateTime, Utc};
             use sqlx::types::Json;
@@ -78,7 +79,7 @@ macro_rules! impl_catalog_store {
             };
             use $crate::rows::{
                 AuthorRow, BookParts, BookRow, GenreRow, HistoryRow, IdempotencyRow, ListedBook,
-                MigrationRow,
+                MigrationRow, StockMovementRow,
             };
             use $crate::sql;
             use $crate::time::{self, DbTime};
@@ -824,6 +825,170 @@ macro_rules! impl_catalog_store {
                     };
                     Self::record_change(&mut tx, ctx, history, &event).await?;
                     tx.commit().await.map_err(backend)
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id, kind = draft.kind().as_str()))]
+                async fn record_stock_movement(
+                    &self,
+                    id: BookId,
+                    expected: &Precondition,
+                    draft: &StockMovementDraft,
+                    ctx: &WriteContext,
+                ) -> Result<(Book, StockMovement), StoreError> {
+                    let now = time::now();
+                    let mut tx = self.begin_write().await?;
+                    let before = Self::current_for_write(&mut tx, id, expected).await?;
+                    let on_hand = before.quantity.get();
+                    let delta = draft.delta(on_hand);
+                    let quantity =
+                        bookstore_core::Quantity::new(on_hand + delta).map_err(|_| {
+                            StoreError::InsufficientStock {
+                                available: on_hand,
+                                requested: -delta,
+                            }
+                        })?;
+                    let after = Book {
+                        quantity,
+                        version: before.version + 1,
+                        updated_at: now,
+                        ..before.clone()
+                    };
+                    sqlx::query(sql::STOCK_UPDATE)
+                        .bind(id.as_uuid())
+                        .bind(quantity.get())
+                        .bind(after.version)
+                        .bind(DbTime(now))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let movement = StockMovement {
+                        id: Uuid::now_v7(),
+                        book_id: id,
+                        kind: draft.kind(),
+                        quantity: draft.quantity(),
+                        delta,
+                        quantity_after: quantity.get(),
+                        reason: draft.reason().map(str::to_owned),
+                        actor: ctx.actor().to_owned(),
+                        request_id: ctx.request_id.clone(),
+                        at: now,
+                    };
+                    sqlx::query(sql::STOCK_MOVEMENT_INSERT)
+                        .bind(movement.id)
+                        .bind(id.as_uuid())
+                        .bind(movement.kind.as_str())
+                        .bind(movement.quantity)
+                        .bind(movement.delta)
+                        .bind(movement.quantity_after)
+                        .bind(movement.reason.as_deref())
+                        .bind(&movement.actor)
+                        .bind(movement.request_id.as_deref())
+                        .bind(DbTime(now))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let before_json = serde_json::to_value(&before).map_err(json_error)?;
+                    let after_json = serde_json::to_value(&after).map_err(json_error)?;
+                    let event = CloudEvent::book_changed(BookEventKind::StockAdjusted, &after)
+                        .map_err(json_error)?;
+                    let history = HistoryWrite {
+                        book_id: id.as_uuid(),
+                        version: after.version,
+                        action: HistoryAction::Updated,
+                        at: now,
+                        before: Some(&before_json),
+                        after: Some(&after_json),
+                    };
+                    Self::record_change(&mut tx, ctx, history, &event).await?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok((after, movement))
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn stock_movements(
+                    &self,
+                    id: BookId,
+                    page: &PageRequest,
+                ) -> Result<Page<StockMovement>, StoreError> {
+                    const LIST: &str = "stock";
+                    let before = match page.cursor.as_deref() {
+                        Some(c) => Some(cursor::decode_id(LIST, c)?),
+                        None => None,
+                    };
+                    let mut select = QueryBuilder::<$db>::new(sql::STOCK_MOVEMENT_SELECT);
+                    select.push_bind(id.as_uuid());
+                    if let Some(before) = before {
+                        select.push(" AND id < ").push_bind(before);
+                    }
+                    select
+                        .push(" ORDER BY id DESC LIMIT ")
+                        .push_bind(limit_plus_one(page));
+                    let rows: Vec<StockMovementRow> = select
+                        .build_query_as()
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    let movements = rows
+                        .into_iter()
+                        .map(StockMovement::try_from)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    into_page(
+                        movements,
+                        page.limit.get(),
+                        |last| cursor::encode_id(LIST, last.id),
+                        Ok,
+                    )
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn low_stock(&self, page: &PageRequest) -> Result<Page<Book>, StoreError> {
+                    const LIST: &str = "low-stock";
+                    let after = match page.cursor.as_deref() {
+                        Some(c) => {
+                            let (key, id) = cursor::decode_keyed(LIST, c)?;
+                            let quantity: i64 =
+                                key.parse().map_err(|_| StoreError::InvalidCursor)?;
+                            Some((quantity, id))
+                        }
+                        None => None,
+                    };
+                    let mut select =
+                        QueryBuilder::<$db>::new(<Self as Dialect>::book_sql().select.as_str());
+                    select.push(" WHERE b.quantity <= b.reorder_point");
+                    if let Some((quantity, id)) = after {
+                        select
+                            .push(" AND (b.quantity > ")
+                            .push_bind(quantity)
+                            .push(" OR (b.quantity = ")
+                            .push_bind(quantity)
+                            .push(" AND b.id > ")
+                            .push_bind(id)
+                            .push("))");
+                    }
+                    select
+                        .push(" ORDER BY b.quantity, b.id LIMIT ")
+                        .push_bind(limit_plus_one(page));
+                    let rows: Vec<BookRow> = select
+                        .build_query_as()
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    let books = rows
+                        .into_iter()
+                        .map(Book::try_from)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    into_page(
+                        books,
+                        page.limit.get(),
+                        |last| {
+                            cursor::encode_keyed(
+                                LIST,
+                                &last.quantity.get().to_string(),
+                                last.id.as_uuid(),
+                            )
+                        },
+                        Ok,
+                    )
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]

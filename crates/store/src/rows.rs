@@ -272,3 +272,38 @@ pub(crate) struct MigrationRow {
     pub(crate) success: bool,
     pub(crate) checksum: Vec<u8>,
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StockMovementRow {
+    id: Uuid,
+    book_id: Uuid,
+    kind: String,
+    quantity: i64,
+    delta: i64,
+    quantity_after: i64,
+    reason: Option<String>,
+    actor: String,
+    request_id: Option<String>,
+    at: DbTime,
+}
+
+impl TryFrom<StockMovementRow> for bookstore_core::StockMovement {
+    type Error = StoreError;
+
+    fn try_from(row: StockMovementRow) -> Result<Self, Self::Error> {
+        let kind = bookstore_core::StockMovementKind::parse(&row.kind)
+            .ok_or_else(|| corrupt("stock movement kind", &row.kind))?;
+        Ok(Self {
+            id: row.id,
+            book_id: bookstore_core::BookId::from_uuid(row.book_id),
+            kind,
+            quantity: row.quantity,
+            delta: row.delta,
+            quantity_after: row.quantity_after,
+            reason: row.reason,
+            actor: row.actor,
+            request_id: row.request_id,
+            at: row.at.0,
+        })
+    }
+}

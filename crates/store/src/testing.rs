@@ -17,7 +17,7 @@ pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/
 pub const TEST_DATABASE_PREFIX: &str = "bookstore_test_";
 
 /// The tables the catalog writes.
-pub const CATALOG_TABLES: [&str; 8] = [
+pub const CATALOG_TABLES: [&str; 9] = [
     "books",
     "authors",
     "book_authors",
@@ -26,13 +26,14 @@ pub const CATALOG_TABLES: [&str; 8] = [
     "book_history",
     "outbox",
     "idempotency_keys",
+    "stock_movements",
 ];
 
 /// The tables sign-in writes.
 pub const AUTH_TABLES: [&str; 4] = ["users", "refresh_tokens", "login_failures", "signing_keys"];
 
 /// The tables [`count_rows`] may count: [`CATALOG_TABLES`] and [`AUTH_TABLES`].
-pub const TABLES: [&str; 12] = [
+pub const TABLES: [&str; 13] = [
     "books",
     "authors",
     "book_authors",
@@ -41,6 +42,7 @@ pub const TABLES: [&str; 12] = [
     "book_history",
     "outbox",
     "idempotency_keys",
+    "stock_movements",
     "users",
     "refresh_tokens",
     "login_failures",

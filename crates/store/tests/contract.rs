@@ -119,6 +119,9 @@ contract!(
     unicode_titles_sort_bytewise,
     concurrent_creates_share_a_new_author,
     ready_once_migrated,
+    stock_movements_apply_and_are_recorded,
+    stock_never_goes_below_zero_under_concurrent_sales,
+    low_stock_lists_books_at_or_below_their_reorder_point,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -210,7 +213,7 @@ async fn counts(store: &Store, tables: &[&str]) -> Vec<i64> {
     out
 }
 
-const WRITE_TABLES: [&str; 8] = testing::CATALOG_TABLES;
+const WRITE_TABLES: &[&str] = &testing::CATALOG_TABLES;
 
 // ---------------------------------------------------------------------------------------------
 // Cases
@@ -1484,4 +1487,196 @@ async fn unsupported_urls_are_refused() {
             other => panic!("{url}: expected UnsupportedUrl, got {other:?}"),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stock
+
+fn movement(kind: &str, quantity: i64, reason: Option<&str>) -> bookstore_core::StockMovementDraft {
+    bookstore_core::StockMovementDraft::parse(kind, quantity, reason).unwrap()
+}
+
+async fn stock_movements_apply_and_are_recorded(store: &Store) {
+    let cat = store.catalog();
+    let book = create(
+        &cat,
+        &RawBook {
+            quantity: Some(4),
+            ..raw(1, "Stocked")
+        },
+    )
+    .await;
+    let any = Precondition::Any;
+    let (after, m) = cat
+        .record_stock_movement(book.id, &any, &movement("receive", 6, None), &ctx())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            after.quantity.get(),
+            after.version,
+            m.delta,
+            m.quantity_after
+        ),
+        (10, 2, 6, 10)
+    );
+    let (after, m) = cat
+        .record_stock_movement(
+            book.id,
+            &Precondition::version(2),
+            &movement("sale", 3, None),
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((after.quantity.get(), m.delta), (7, -3));
+    let (after, m) = cat
+        .record_stock_movement(
+            book.id,
+            &any,
+            &movement("count", 5, Some("stocktake")),
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((after.quantity.get(), m.delta, m.quantity), (5, -2, 5));
+    assert_eq!(cat.get_book(book.id).await.unwrap().unwrap(), after);
+
+    // A stale version and an oversell change nothing.
+    let stale = cat
+        .record_stock_movement(
+            book.id,
+            &Precondition::version(1),
+            &movement("sale", 1, None),
+            &ctx(),
+        )
+        .await;
+    assert!(matches!(
+        stale,
+        Err(StoreError::VersionMismatch { current: 4 })
+    ));
+    let oversell = cat
+        .record_stock_movement(book.id, &any, &movement("sale", 6, None), &ctx())
+        .await;
+    assert!(matches!(
+        oversell,
+        Err(StoreError::InsufficientStock {
+            available: 5,
+            requested: 6
+        })
+    ));
+    assert_eq!(
+        cat.get_book(book.id).await.unwrap().unwrap().quantity.get(),
+        5
+    );
+
+    let listed = cat.stock_movements(book.id, &page(2, None)).await.unwrap();
+    let kinds: Vec<&str> = listed.items.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(kinds, ["count", "sale"]);
+    let rest = cat
+        .stock_movements(book.id, &page(2, listed.next_cursor))
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].actor, "alice");
+    assert_eq!(rest.items[0].request_id.as_deref(), Some("req-1"));
+    assert_eq!(rest.next_cursor, None);
+    let events = testing::outbox_event_types(store).await;
+    assert_eq!(
+        events,
+        [
+            "bookstore.book.created",
+            "bookstore.book.stock_adjusted",
+            "bookstore.book.stock_adjusted",
+            "bookstore.book.stock_adjusted",
+        ]
+    );
+    assert_eq!(testing::count_rows(store, "book_history").await, 4);
+    assert_eq!(testing::count_rows(store, "stock_movements").await, 3);
+    let missing = cat
+        .record_stock_movement(
+            BookId::generate(),
+            &any,
+            &movement("receive", 1, None),
+            &ctx(),
+        )
+        .await;
+    assert!(matches!(
+        missing,
+        Err(StoreError::NotFound { entity: "book" })
+    ));
+}
+
+async fn stock_never_goes_below_zero_under_concurrent_sales(store: &Store) {
+    let cat = store.catalog();
+    let book = create(
+        &cat,
+        &RawBook {
+            quantity: Some(5),
+            ..raw(2, "Scarce")
+        },
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let cat = cat.clone();
+        tasks.push(tokio::spawn(async move {
+            cat.record_stock_movement(
+                book.id,
+                &Precondition::Any,
+                &movement("sale", 1, None),
+                &ctx(),
+            )
+            .await
+        }));
+    }
+    let mut sold = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => sold += 1,
+            Err(StoreError::InsufficientStock { available: 0, .. }) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(sold, 5);
+    let after = cat.get_book(book.id).await.unwrap().unwrap();
+    assert_eq!((after.quantity.get(), after.version), (0, 6));
+    assert_eq!(testing::count_rows(store, "stock_movements").await, 5);
+}
+
+async fn low_stock_lists_books_at_or_below_their_reorder_point(store: &Store) {
+    let cat = store.catalog();
+    for (n, quantity, reorder) in [(10, 0, 2), (11, 5, 2), (12, 2, 2), (13, 1, 0), (14, 1, 3)] {
+        create(
+            &cat,
+            &RawBook {
+                quantity: Some(quantity),
+                reorder_point: Some(reorder),
+                ..raw(n, &format!("Book {n}"))
+            },
+        )
+        .await;
+    }
+    let first = cat.low_stock(&page(2, None)).await.unwrap();
+    let second = cat
+        .low_stock(&page(2, first.next_cursor.clone()))
+        .await
+        .unwrap();
+    let quantities: Vec<i64> = first
+        .items
+        .iter()
+        .chain(second.items.iter())
+        .map(|b| b.quantity.get())
+        .collect();
+    assert_eq!(quantities, [0, 1, 2]);
+    assert_eq!(second.next_cursor, None);
+    let titles: Vec<&str> = first
+        .items
+        .iter()
+        .chain(second.items.iter())
+        .map(|b| b.title.as_str())
+        .collect();
+    assert!(
+        titles.contains(&"Book 14") && !titles.contains(&"Book 13") && !titles.contains(&"Book 11")
+    );
 }

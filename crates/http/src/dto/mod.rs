@@ -6,4 +6,5 @@ pub mod book;
 pub mod genre;
 pub mod history;
 pub mod page;
+pub mod stock;
 pub mod user;

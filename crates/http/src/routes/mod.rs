@@ -3,6 +3,7 @@ pub mod authors;
 pub mod books;
 pub mod genres;
 pub mod health;
+pub mod stock;
 pub mod users;
 pub mod wellknown;
 

@@ -1,0 +1,108 @@
+//! Stock: movements of a book's quantity on hand, and the books to reorder.
+
+use crate::caller::Caller;
+use crate::dto::book::{render, BookV1, BookV2};
+use crate::dto::page::{PageDto, PageParams};
+use crate::dto::stock::{StockMovementDto, StockMovementInput};
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, ApiQuery, PathId};
+use crate::routes::page_request;
+use crate::state::AppState;
+use crate::version::ApiVersion;
+use crate::{etag, response};
+use axum::extract::{OriginalUri, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use bookstore_core::{BookId, Precondition, StockMovementDraft};
+
+const PROBLEM: &str = crate::error::PROBLEM_JSON;
+
+/// Record a stock movement. `If-Match` is optional here: sales at two tills must not
+/// conflict, and the quantity can never go below zero either way.
+#[utoipa::path(post, path = "/books/{id}/stock-movements", tag = "stock",
+    params(("id" = uuid::Uuid, Path, description = "Book id"),
+        ("If-Match" = Option<String>, Header, description = "Apply only to this version of the book")),
+    request_body = StockMovementInput,
+    responses(
+        (status = 201, description = "Recorded; `ETag` is the book's new version", body = StockMovementDto),
+        (status = 404, description = "No such book", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Not enough stock", body = Problem, content_type = PROBLEM),
+        (status = 412, description = "The book has changed since that ETag", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid movement", body = Problem, content_type = PROBLEM)))]
+pub async fn record_movement(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    PathId(id): PathId,
+    body: ApiJson<StockMovementInput>,
+) -> ApiResult<Response> {
+    let expected = if headers.contains_key(header::IF_MATCH) {
+        etag::require_if_match(&headers)?
+    } else {
+        Precondition::Any
+    };
+    let input = body.value;
+    let draft = StockMovementDraft::parse(&input.kind, input.quantity, input.reason.as_deref())?;
+    let (book, movement) = state
+        .catalog
+        .record_stock_movement(
+            &caller.write_context(),
+            BookId::from_uuid(id),
+            &expected,
+            &draft,
+        )
+        .await?;
+    let mut response = response::json(StatusCode::CREATED, &StockMovementDto::from(movement));
+    response::set_etag(&mut response, book.version);
+    Ok(response)
+}
+
+/// A book's stock movements, newest first.
+#[utoipa::path(get, path = "/books/{id}/stock-movements", tag = "stock",
+    params(("id" = uuid::Uuid, Path, description = "Book id"), PageParams),
+    responses(
+        (status = 200, description = "A page of movements", body = PageDto<StockMovementDto>),
+        (status = 404, description = "No such book", body = Problem, content_type = PROBLEM)))]
+pub async fn list_movements(
+    State(state): State<AppState>,
+    caller: Caller,
+    OriginalUri(uri): OriginalUri,
+    PathId(id): PathId,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Response> {
+    let page = page_request(params.limit, params.cursor)?;
+    let result = state
+        .catalog
+        .stock_movements(&caller.0, BookId::from_uuid(id), &page)
+        .await?;
+    let dto = PageDto {
+        items: result
+            .items
+            .into_iter()
+            .map(StockMovementDto::from)
+            .collect(),
+        next_cursor: result.next_cursor,
+    };
+    Ok(response::page(&uri, &dto))
+}
+
+/// Books at or below their reorder point, fewest on hand first.
+#[utoipa::path(get, path = "/books/low-stock", tag = "stock", params(PageParams),
+    responses((status = 200, description = "A page of books", content(
+        (PageDto<BookV1> = "application/vnd.bookstore.v1+json"),
+        (PageDto<BookV2> = "application/vnd.bookstore.v2+json")))))]
+pub async fn low_stock(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    OriginalUri(uri): OriginalUri,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Response> {
+    let page = page_request(params.limit, params.cursor)?;
+    let result = state.catalog.low_stock(&caller.0, &page).await?;
+    let dto = PageDto {
+        items: result.items.iter().map(|b| render(b, version)).collect(),
+        next_cursor: result.next_cursor,
+    };
+    Ok(response::page(&uri, &dto))
+}
