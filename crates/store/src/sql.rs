@@ -174,6 +174,15 @@ pub(crate) fn contains_pattern(needle: &str) -> String {
     pattern
 }
 
+pub(crate) const STOCK_UPDATE: &str =
+    "UPDATE books SET quantity = $2, version = $3, updated_at = $4 WHERE id = $1";
+pub(crate) const STOCK_MOVEMENT_INSERT: &str = "INSERT INTO stock_movements (id, book_id, kind, \
+    quantity, delta, quantity_after, reason, actor, request_id, at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+/// Followed by optional `AND id < $2`, the order and the limit.
+pub(crate) const STOCK_MOVEMENT_SELECT: &str = "SELECT id, book_id, kind, quantity, delta, \
+    quantity_after, reason, actor, request_id, at FROM stock_movements WHERE book_id = ";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,12 +192,3 @@ mod tests {
         assert_eq!(contains_pattern("100%_a\\b"), "%100\\%\\_a\\\\b%");
     }
 }
-
-pub(crate) const STOCK_UPDATE: &str =
-    "UPDATE books SET quantity = $2, version = $3, updated_at = $4 WHERE id = $1";
-pub(crate) const STOCK_MOVEMENT_INSERT: &str = "INSERT INTO stock_movements (id, book_id, kind, \
-    quantity, delta, quantity_after, reason, actor, request_id, at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-/// Followed by optional `AND id < $2`, the order and the limit.
-pub(crate) const STOCK_MOVEMENT_SELECT: &str = "SELECT id, book_id, kind, quantity, delta, \
-    quantity_after, reason, actor, request_id, at FROM stock_movements WHERE book_id = ";
