@@ -20,7 +20,21 @@ pub struct JwtValidator {
     validation: Validation,
     epoch_ttl: Duration,
     epochs: Mutex<HashMap<UserId, (i64, bool, Instant)>>,
+    /// Tokens already verified, by their text. A client sends the same token on every request
+    /// for its whole life, and the Ed25519 verification costs more than the rest of a cached
+    /// read; what a token says cannot change, so it is verified once. Expiry, the signing
+    /// key's validity and revocation (the epoch) are still checked on every request.
+    verified: Mutex<HashMap<String, Verified>>,
     external: Option<Arc<ExternalIssuers>>,
+}
+
+#[derive(Clone)]
+struct Verified {
+    principal: Principal,
+    user: UserId,
+    epoch: i64,
+    expires: i64,
+    kid: String,
 }
 
 fn invalid(reason: impl Into<String>) -> AuthError {
@@ -29,6 +43,8 @@ fn invalid(reason: impl Into<String>) -> AuthError {
 
 /// Bounds the cache under a flood of distinct valid users; it refills on demand.
 const MAX_CACHED_USERS: usize = 100_000;
+/// Bounds the verified-token cache (a few MiB at most); it refills on demand.
+const MAX_CACHED_TOKENS: usize = 10_000;
 
 impl JwtValidator {
     /// `epoch_ttl` is how long another replica's revocation may take to be seen here; a
@@ -53,6 +69,7 @@ impl JwtValidator {
             validation,
             epoch_ttl,
             epochs: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
             external: None,
         }
     }
@@ -80,6 +97,50 @@ impl JwtValidator {
         }
         Ok(fresh)
     }
+
+    fn already_verified(&self, token: &str) -> Option<Verified> {
+        let hit = self.verified.lock().ok()?.get(token).cloned()?;
+        let now = chrono::Utc::now().timestamp();
+        let live =
+            hit.expires + LEEWAY_SECS > now && self.keyring.verifying_key(&hit.kid).is_some();
+        live.then_some(hit)
+    }
+
+    fn verify_signature_and_claims(&self, token: &str) -> Result<Verified, AuthError> {
+        let (header, kid) = crate::header::checked(token)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(invalid("unsupported algorithm"));
+        }
+        let key = self
+            .keyring
+            .verifying_key(&kid)
+            .ok_or_else(|| invalid("unknown signing key"))?;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
+            .map_err(|e| invalid(e.to_string()))?
+            .claims;
+        let role = Role::parse(&claims.role).ok_or_else(|| invalid("unknown role"))?;
+        let user = Uuid::parse_str(&claims.sub)
+            .map(UserId::from_uuid)
+            .map_err(|_| invalid("bad subject"))?;
+        let verified = Verified {
+            principal: Principal {
+                subject: claims.sub,
+                username: claims.name,
+                role,
+            },
+            user,
+            epoch: claims.tep,
+            expires: claims.exp,
+            kid,
+        };
+        if let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= MAX_CACHED_TOKENS {
+                cache.clear();
+            }
+            cache.insert(token.to_owned(), verified.clone());
+        }
+        Ok(verified)
+    }
 }
 
 #[async_trait]
@@ -90,27 +151,12 @@ impl TokenVerifier for JwtValidator {
                 return external.verify(token).await;
             }
         }
-        let (header, kid) = crate::header::checked(token)?;
-        if header.alg != Algorithm::EdDSA {
-            return Err(invalid("unsupported algorithm"));
-        }
-        let key = self
-            .keyring
-            .verifying_key(&kid)
-            .ok_or_else(|| invalid("unknown signing key"))?;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
-            .map_err(|e| invalid(e.to_string()))?;
-        let claims = data.claims;
-        let role = Role::parse(&claims.role).ok_or_else(|| invalid("unknown role"))?;
-        let user = Uuid::parse_str(&claims.sub)
-            .map(UserId::from_uuid)
-            .map_err(|_| invalid("bad subject"))?;
-        match self.current_epoch(user).await? {
-            Some((epoch, false)) if claims.tep >= epoch => Ok(Principal {
-                subject: claims.sub,
-                username: claims.name,
-                role,
-            }),
+        let verified = match self.already_verified(token) {
+            Some(hit) => hit,
+            None => self.verify_signature_and_claims(token)?,
+        };
+        match self.current_epoch(verified.user).await? {
+            Some((epoch, false)) if verified.epoch >= epoch => Ok(verified.principal),
             _ => Err(invalid("the token has been revoked")),
         }
     }
