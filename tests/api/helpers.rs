@@ -30,11 +30,21 @@ pub struct TestApp {
     store: tokio::sync::OnceCell<Store>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// The Redis that `./scripts/test` starts, or `BOOKSTORE_TEST_REDIS_URL`.
+pub fn redis_url() -> String {
+    std::env::var("BOOKSTORE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A key prefix no other test uses, so that tests sharing one Redis never share counters.
+pub fn fresh_redis_prefix() -> String {
+    format!("bookstore-test:{}:", uuid::Uuid::now_v7().simple())
 }
 
 pub async fn spawn(backend: Backend) -> TestApp {

@@ -8,4 +8,5 @@ mod books;
 mod errors;
 mod external;
 mod operations;
+mod ratelimits;
 mod references;

@@ -114,6 +114,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(api_routes().into_openapi());
     doc.merge(auth_routes().into_openapi());
     doc.merge(operations_routes().into_openapi());
+    openapi::document_rate_limits(&mut doc);
     doc
 }
 
@@ -126,6 +127,7 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     doc.merge(api_doc);
     doc.merge(auth_doc);
     doc.merge(ops_doc);
+    openapi::document_rate_limits(&mut doc);
     let limits = Arc::new(Limits::new(
         state.limiter.clone(),
         config.rate_limits.clone(),
