@@ -128,8 +128,22 @@ async fn until(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+fn redis_server_installed() -> bool {
+    Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 #[tokio::test]
 async fn an_outage_falls_back_and_recovers() {
+    if !redis_server_installed() {
+        // ./scripts/test installs it; with BOOKSTORE_TEST_REDIS_URL pointing elsewhere it may
+        // not be here.
+        eprintln!("skipped: no redis-server to stop and start");
+        return;
+    }
     let port = free_port();
     let url = format!("redis://127.0.0.1:{port}");
     let server = RedisServer::start(port);
