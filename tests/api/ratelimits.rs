@@ -215,10 +215,7 @@ async fn behind_a_trusted_proxy_the_forwarded_address_decides_the_bucket() {
     assert_eq!(get_as(&app, CHEAP, a).await.status(), 200);
     assert_rate_limited(get_as(&app, CHEAP, a).await, "anonymous").await;
     // Another client behind the same proxy has its own budget.
-    assert_eq!(
-        get_as(&app, CHEAP, Some("203.0.113.6")).await.status(),
-        200
-    );
+    assert_eq!(get_as(&app, CHEAP, Some("203.0.113.6")).await.status(), 200);
     // A client that prepends an address of its choosing is still itself: the right-most
     // address the trusted proxy appended decides.
     assert_rate_limited(
@@ -258,20 +255,10 @@ async fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
         ],
     )
     .await;
-    assert_eq!(
-        get_as(&app, CHEAP, Some("203.0.113.1")).await.status(),
-        200
-    );
-    assert_eq!(
-        get_as(&app, CHEAP, Some("203.0.113.2")).await.status(),
-        200
-    );
+    assert_eq!(get_as(&app, CHEAP, Some("203.0.113.1")).await.status(), 200);
+    assert_eq!(get_as(&app, CHEAP, Some("203.0.113.2")).await.status(), 200);
     // A new address in the header every time does not buy a new budget.
-    assert_rate_limited(
-        get_as(&app, CHEAP, Some("203.0.113.3")).await,
-        "anonymous",
-    )
-    .await;
+    assert_rate_limited(get_as(&app, CHEAP, Some("203.0.113.3")).await, "anonymous").await;
     let response = app
         .anonymous(Method::GET, CHEAP)
         .header("forwarded", "for=203.0.113.4")
@@ -359,7 +346,10 @@ async fn holds_its_rate_under_64_concurrent_clients(app: &TestApp) {
         error <= 0.10,
         "{passed} passed (expected {expected} ± 10%), {refused} refused"
     );
-    assert!(refused > passed, "the clients did not push hard enough: {refused} refused");
+    assert!(
+        refused > passed,
+        "the clients did not push hard enough: {refused} refused"
+    );
 }
 
 #[tokio::test]

@@ -457,12 +457,13 @@ impl SettingsArgs {
             None => TrustedProxies::parse_networks(&file.trusted_proxies.unwrap_or_default()),
         }
         .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
-        let forwarded_header: ForwardedHeader = match self.forwarded_header.or(file.forwarded_header) {
-            Some(text) => text
-                .parse()
-                .map_err(|e| anyhow::anyhow!("forwarded_header: {e}"))?,
-            None => ForwardedHeader::default(),
-        };
+        let forwarded_header: ForwardedHeader =
+            match self.forwarded_header.or(file.forwarded_header) {
+                Some(text) => text
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("forwarded_header: {e}"))?,
+                None => ForwardedHeader::default(),
+            };
         let redis_timeout_ms = self
             .redis_timeout_ms
             .or(file.redis_timeout_ms)

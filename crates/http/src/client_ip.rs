@@ -239,10 +239,7 @@ mod tests {
     fn the_right_most_untrusted_hop_is_the_client() {
         let p = proxies(&["10.0.0.0/8"], ForwardedHeader::XForwardedFor);
         // The client prepended a lie; the proxies appended the truth.
-        let h = headers(&[(
-            "x-forwarded-for",
-            "1.2.3.4, 203.0.113.9, 10.1.1.1",
-        )]);
+        let h = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.9, 10.1.1.1")]);
         assert_eq!(p.client(ip("10.0.0.2"), &h), ip("203.0.113.9"));
         // Split over several fields, in order.
         let h = headers(&[

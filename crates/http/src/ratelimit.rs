@@ -125,7 +125,10 @@ impl Counted {
         let (quota, window) = self.quota.window();
         let policy = self.class.policy();
         let values = [
-            (&RATELIMIT_POLICY, format!("\"{policy}\";q={quota};w={window}")),
+            (
+                &RATELIMIT_POLICY,
+                format!("\"{policy}\";q={quota};w={window}"),
+            ),
             (
                 &RATELIMIT,
                 format!(
@@ -169,7 +172,10 @@ impl Counted {
 }
 
 fn route(request: &Request) -> Option<&str> {
-    request.extensions().get::<MatchedPath>().map(|p| p.as_str())
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str())
 }
 
 fn is_exempt(method: &Method, route: Option<&str>) -> bool {
@@ -215,9 +221,7 @@ pub async fn after_auth(
         let subject = principal.subject.clone();
         limits.check(Class::User, &subject).await
     } else {
-        limits
-            .check(Class::Anonymous, &address_key(&request))
-            .await
+        limits.check(Class::Anonymous, &address_key(&request)).await
     };
     if !counted.decision.allowed {
         return counted.refused();

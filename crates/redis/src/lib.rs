@@ -118,10 +118,8 @@ impl Inner {
         if let Some(connection) = self.connection.get() {
             return Ok(connection.clone());
         }
-        let attempt = ConnectionManager::new_with_config(
-            self.client.clone(),
-            self.connection_config(),
-        );
+        let attempt =
+            ConnectionManager::new_with_config(self.client.clone(), self.connection_config());
         let deadline = self.timeout.max(Duration::from_millis(500)) * 2;
         match tokio::time::timeout(deadline, attempt).await {
             Ok(Ok(connection)) => Ok(self.connection.get_or_init(|| connection).clone()),

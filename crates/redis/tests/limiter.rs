@@ -95,7 +95,10 @@ async fn an_unreachable_redis_means_local_limits_not_errors() {
     assert!(limiter.check("anonymous:10.0.0.1", &quota).await.allowed);
     assert!(limiter.check("anonymous:10.0.0.1", &quota).await.allowed);
     assert!(!limiter.check("anonymous:10.0.0.1", &quota).await.allowed);
-    assert!(started.elapsed() < Duration::from_millis(100), "a dead Redis stalled checks");
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "a dead Redis stalled checks"
+    );
 }
 
 struct RedisServer(Child);
@@ -168,7 +171,10 @@ async fn an_outage_falls_back_and_recovers() {
     assert!(limiter.check("user:a", &quota).await.allowed);
 
     let _server = RedisServer::start(port);
-    until("the limiter uses Redis again", || limiter.degraded().is_none()).await;
+    until("the limiter uses Redis again", || {
+        limiter.degraded().is_none()
+    })
+    .await;
     let decision = limiter.check("user:b", &quota).await;
     assert!(decision.allowed);
     assert_eq!(decision.remaining, 99);

@@ -161,7 +161,9 @@ impl Decision {
         let interval = quota.interval.max(1);
         let capacity = quota.capacity();
         if !allowed {
-            let wait = delay.saturating_sub(capacity.saturating_sub(interval)).max(1);
+            let wait = delay
+                .saturating_sub(capacity.saturating_sub(interval))
+                .max(1);
             return Self {
                 allowed,
                 remaining: 0,
@@ -224,7 +226,10 @@ mod tests {
             " 30 / min ".parse::<Rate>(),
             Ok(Rate::per_minute(30).expect("rate"))
         );
-        assert_eq!("1000/h".parse::<Rate>().map(|r| r.to_string()).as_deref(), Ok("1000/h"));
+        assert_eq!(
+            "1000/h".parse::<Rate>().map(|r| r.to_string()).as_deref(),
+            Ok("1000/h")
+        );
         assert_eq!("0/s".parse::<Rate>(), Err(RateError::Zero));
         assert_eq!("ten/s".parse::<Rate>(), Err(RateError::Syntax));
         assert_eq!("10/fortnight".parse::<Rate>(), Err(RateError::Syntax));
