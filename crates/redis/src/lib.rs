@@ -156,7 +156,7 @@ impl Inner {
         let mut outage = self.outage.lock().unwrap_or_else(PoisonError::into_inner);
         if !self.up.swap(true, Ordering::AcqRel) {
             match outage.take() {
-                Some(_) => tracing::warn!(
+                Some(_) => tracing::info!(
                     "Redis is reachable again: rate limits are shared by every replica again"
                 ),
                 None => tracing::info!("rate-limit counters are in Redis, shared by every replica"),
