@@ -113,7 +113,7 @@ impl Inner {
             .set_max_delay(1000)
     }
 
-    /// The connection, made on first success; `None` while Redis has never answered.
+    /// The connection, made on first success (it reconnects by itself after that).
     async fn connection(&self) -> Result<ConnectionManager, String> {
         if let Some(connection) = self.connection.get() {
             return Ok(connection.clone());
