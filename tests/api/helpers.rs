@@ -30,11 +30,29 @@ pub struct TestApp {
     store: tokio::sync::OnceCell<Store>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// The binary under test: the one cargo built, or `BOOKSTORE_TEST_BIN` (a copy that a build
+/// from another checkout sharing the target directory cannot replace mid-run).
+pub fn binary() -> PathBuf {
+    std::env::var_os("BOOKSTORE_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_bookstore")))
+}
+
+/// The Redis that `./scripts/test` starts, or `BOOKSTORE_TEST_REDIS_URL`.
+pub fn redis_url() -> String {
+    std::env::var("BOOKSTORE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A key prefix no other test uses, so that tests sharing one Redis never share counters.
+pub fn fresh_redis_prefix() -> String {
+    format!("bookstore-test:{}:", uuid::Uuid::now_v7().simple())
 }
 
 pub async fn spawn(backend: Backend) -> TestApp {
@@ -50,7 +68,7 @@ pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> TestApp {
     let port = free_port();
     let log_path = data_dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bookstore"));
+    let mut command = Command::new(binary());
     command
         .arg("serve")
         .env_clear()

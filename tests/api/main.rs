@@ -8,5 +8,6 @@ mod books;
 mod errors;
 mod external;
 mod operations;
+mod ratelimits;
 mod references;
 mod stock;

@@ -111,7 +111,7 @@ both_stores!(sigterm_stops_cleanly, |backend| async move {
 
 #[tokio::test]
 async fn help_reads_well() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bookstore"))
+    let output = std::process::Command::new(binary())
         .arg("--help")
         .output()
         .expect("run");

@@ -3,6 +3,9 @@
 
 use anyhow::{bail, Context};
 use bookstore_auth::TrustedIssuer;
+use bookstore_core::ratelimit::{Quota, Rate};
+use bookstore_http::client_ip::{ForwardedHeader, TrustedProxies};
+use bookstore_http::ratelimit::RateLimits;
 use clap::{Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -145,6 +148,103 @@ pub struct SettingsArgs {
         value_name = "JSON"
     )]
     pub trusted_issuers: Option<String>,
+    /// Sustained rate for anonymous requests, per client address: 100/s, 30/min, 1000/h
+    /// [default: 100/s].
+    #[arg(
+        long,
+        env = "BOOKSTORE_RATE_LIMIT_ANONYMOUS",
+        global = true,
+        value_name = "RATE"
+    )]
+    pub rate_limit_anonymous: Option<String>,
+    /// Requests an address may make at once before the anonymous rate applies [default: 200].
+    #[arg(
+        long,
+        env = "BOOKSTORE_RATE_LIMIT_ANONYMOUS_BURST",
+        global = true,
+        value_name = "N"
+    )]
+    pub rate_limit_anonymous_burst: Option<u32>,
+    /// Sustained rate for signed-in requests, per user [default: 100/s].
+    #[arg(
+        long,
+        env = "BOOKSTORE_RATE_LIMIT_USER",
+        global = true,
+        value_name = "RATE"
+    )]
+    pub rate_limit_user: Option<String>,
+    /// Requests a user may make at once before the user rate applies [default: 200].
+    #[arg(
+        long,
+        env = "BOOKSTORE_RATE_LIMIT_USER_BURST",
+        global = true,
+        value_name = "N"
+    )]
+    pub rate_limit_user_burst: Option<u32>,
+    /// Sustained rate of sign-ins and token refreshes, per client address [default: 30/min].
+    #[arg(
+        long,
+        env = "BOOKSTORE_RATE_LIMIT_SIGN_IN",
+        global = true,
+        value_name = "RATE"
+    )]
+    pub rate_limit_sign_in: Option<String>,
+    /// Sign-ins and refreshes an address may make at once [default: 20].
+    #[arg(
+        long,
+        env = "BOOKSTORE_RATE_LIMIT_SIGN_IN_BURST",
+        global = true,
+        value_name = "N"
+    )]
+    pub rate_limit_sign_in_burst: Option<u32>,
+    /// Proxies whose forwarding header names the client: comma-separated addresses or CIDR
+    /// networks [default: none, the peer is the client].
+    #[arg(
+        long,
+        env = "BOOKSTORE_TRUSTED_PROXIES",
+        global = true,
+        value_name = "CIDRS"
+    )]
+    pub trusted_proxies: Option<String>,
+    /// The header the trusted proxies write: x-forwarded-for or forwarded
+    /// [default: x-forwarded-for].
+    #[arg(
+        long,
+        env = "BOOKSTORE_FORWARDED_HEADER",
+        global = true,
+        value_name = "HEADER"
+    )]
+    pub forwarded_header: Option<String>,
+    /// Redis for rate-limit counters shared by every replica: redis://[user:pass@]host[:port][/db]
+    /// [default: none, counters in memory]. Prefer REDIS_URL_FILE for URLs with passwords.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        global = true,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub redis_url: Option<String>,
+    /// File whose content is the Redis URL.
+    #[arg(long, env = "REDIS_URL_FILE", global = true, value_name = "FILE")]
+    pub redis_url_file: Option<PathBuf>,
+    /// Prefix of every Redis key this service writes [default: bookstore:ratelimit:].
+    #[arg(
+        long,
+        env = "BOOKSTORE_REDIS_PREFIX",
+        global = true,
+        value_name = "PREFIX"
+    )]
+    pub redis_prefix: Option<String>,
+    /// Longest wait for Redis on a request, in milliseconds, before counting locally
+    /// [default: 200].
+    #[arg(
+        long,
+        env = "BOOKSTORE_REDIS_TIMEOUT_MS",
+        global = true,
+        value_name = "MS"
+    )]
+    pub redis_timeout_ms: Option<u64>,
 }
 
 /// The config file's keys.
@@ -170,6 +270,18 @@ struct FileSettings {
     access_token_ttl: Option<u64>,
     session_lifetime: Option<u64>,
     trusted_issuers: Option<Vec<TrustedIssuer>>,
+    rate_limit_anonymous: Option<String>,
+    rate_limit_anonymous_burst: Option<u32>,
+    rate_limit_user: Option<String>,
+    rate_limit_user_burst: Option<u32>,
+    rate_limit_sign_in: Option<String>,
+    rate_limit_sign_in_burst: Option<u32>,
+    trusted_proxies: Option<Vec<String>>,
+    forwarded_header: Option<String>,
+    redis_url: Option<String>,
+    redis_url_file: Option<PathBuf>,
+    redis_prefix: Option<String>,
+    redis_timeout_ms: Option<u64>,
 }
 
 /// Settings after precedence has been applied.
@@ -190,6 +302,11 @@ pub struct Settings {
     pub access_token_ttl: Duration,
     pub session_lifetime: Duration,
     pub trusted_issuers: Vec<TrustedIssuer>,
+    pub rate_limits: RateLimits,
+    pub trusted_proxies: TrustedProxies,
+    pub redis_url: Option<SecretString>,
+    pub redis_prefix: String,
+    pub redis_timeout: Duration,
     /// Where each secret came from, to log by name once logging is up.
     pub secret_sources: Vec<String>,
 }
@@ -219,6 +336,11 @@ impl std::fmt::Debug for Settings {
             .field("access_token_ttl", &self.access_token_ttl)
             .field("session_lifetime", &self.session_lifetime)
             .field("trusted_issuers", &self.trusted_issuers)
+            .field("rate_limits", &self.rate_limits)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("redis_timeout", &self.redis_timeout)
             .finish()
     }
 }
@@ -299,6 +421,56 @@ impl SettingsArgs {
             file.kek,
             file.kek_file,
         )?;
+        let redis_url = secret(
+            "REDIS_URL",
+            &mut secret_sources,
+            self.redis_url,
+            self.redis_url_file,
+            file.redis_url,
+            file.redis_url_file,
+        )?;
+        let defaults = RateLimits::default();
+        let rate_limits = RateLimits {
+            anonymous: quota(
+                "rate_limit_anonymous",
+                self.rate_limit_anonymous.or(file.rate_limit_anonymous),
+                self.rate_limit_anonymous_burst
+                    .or(file.rate_limit_anonymous_burst),
+                defaults.anonymous,
+            )?,
+            user: quota(
+                "rate_limit_user",
+                self.rate_limit_user.or(file.rate_limit_user),
+                self.rate_limit_user_burst.or(file.rate_limit_user_burst),
+                defaults.user,
+            )?,
+            sign_in: quota(
+                "rate_limit_sign_in",
+                self.rate_limit_sign_in.or(file.rate_limit_sign_in),
+                self.rate_limit_sign_in_burst
+                    .or(file.rate_limit_sign_in_burst),
+                defaults.sign_in,
+            )?,
+        };
+        let networks = match self.trusted_proxies {
+            Some(list) => TrustedProxies::parse_networks(&[list]),
+            None => TrustedProxies::parse_networks(&file.trusted_proxies.unwrap_or_default()),
+        }
+        .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+        let forwarded_header: ForwardedHeader =
+            match self.forwarded_header.or(file.forwarded_header) {
+                Some(text) => text
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("forwarded_header: {e}"))?,
+                None => ForwardedHeader::default(),
+            };
+        let redis_timeout_ms = self
+            .redis_timeout_ms
+            .or(file.redis_timeout_ms)
+            .unwrap_or(200);
+        if redis_timeout_ms == 0 {
+            bail!("redis_timeout_ms must be at least 1");
+        }
         let db_max_connections = self
             .db_max_connections
             .or(file.db_max_connections)
@@ -367,9 +539,34 @@ impl SettingsArgs {
             shutdown_grace: Duration::from_secs(
                 self.shutdown_grace.or(file.shutdown_grace).unwrap_or(30),
             ),
+            rate_limits,
+            trusted_proxies: TrustedProxies::new(networks, forwarded_header),
+            redis_url,
+            redis_prefix: self
+                .redis_prefix
+                .or(file.redis_prefix)
+                .unwrap_or_else(|| "bookstore:ratelimit:".to_owned()),
+            redis_timeout: Duration::from_millis(redis_timeout_ms),
             secret_sources,
         })
     }
+}
+
+/// A rate and a burst, each from its setting or the default.
+fn quota(
+    name: &str,
+    rate: Option<String>,
+    burst: Option<u32>,
+    default: Quota,
+) -> anyhow::Result<Quota> {
+    let rate = match rate {
+        Some(text) => text
+            .parse::<Rate>()
+            .map_err(|e| anyhow::anyhow!("{name} {text:?}: {e}"))?,
+        None => default.rate(),
+    };
+    Quota::new(rate, burst.unwrap_or(default.burst()))
+        .map_err(|e| anyhow::anyhow!("{name}_burst: {e}"))
 }
 
 #[cfg(test)]
@@ -424,6 +621,68 @@ mod tests {
             .secret_sources
             .iter()
             .all(|s| !s.contains("hunter2")));
+    }
+
+    #[test]
+    fn rate_limits_and_proxies() {
+        let settings = SettingsArgs::default().resolve().expect("valid");
+        assert_eq!(settings.rate_limits, RateLimits::default());
+        assert!(settings.trusted_proxies.is_empty());
+        assert!(settings.redis_url.is_none());
+        assert_eq!(settings.redis_prefix, "bookstore:ratelimit:");
+
+        let file = config_file(
+            "rate_limit_sign_in = \"5/min\"\nrate_limit_sign_in_burst = 3\n\
+             rate_limit_user = \"10/s\"\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n\
+             redis_url = \"redis://:hunter2@cache:6379/2\"\n",
+        );
+        let settings = SettingsArgs {
+            config: Some(file.path().to_path_buf()),
+            rate_limit_user: Some("20/s".into()),
+            ..SettingsArgs::default()
+        }
+        .resolve()
+        .expect("valid");
+        assert_eq!(settings.rate_limits.sign_in.rate().to_string(), "5/min");
+        assert_eq!(settings.rate_limits.sign_in.burst(), 3);
+        assert_eq!(settings.rate_limits.user.rate().to_string(), "20/s");
+        assert_eq!(settings.rate_limits.user.burst(), 200);
+        assert!(!settings.trusted_proxies.is_empty());
+        assert!(!format!("{settings:?}").contains("hunter2"));
+
+        for (args, needle) in [
+            (
+                SettingsArgs {
+                    rate_limit_anonymous: Some("lots".into()),
+                    ..SettingsArgs::default()
+                },
+                "rate_limit_anonymous",
+            ),
+            (
+                SettingsArgs {
+                    rate_limit_user_burst: Some(0),
+                    ..SettingsArgs::default()
+                },
+                "rate_limit_user_burst",
+            ),
+            (
+                SettingsArgs {
+                    trusted_proxies: Some("10.0.0.0/8, proxy".into()),
+                    ..SettingsArgs::default()
+                },
+                "trusted_proxies",
+            ),
+            (
+                SettingsArgs {
+                    forwarded_header: Some("x-real-ip".into()),
+                    ..SettingsArgs::default()
+                },
+                "forwarded_header",
+            ),
+        ] {
+            let err = args.resolve().expect_err(needle);
+            assert!(format!("{err:#}").contains(needle), "{err:#}");
+        }
     }
 
     #[test]

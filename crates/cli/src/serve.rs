@@ -36,6 +36,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         services.state,
         &HttpConfig {
             body_limit: settings.body_limit,
+            rate_limits: settings.rate_limits.clone(),
+            trusted_proxies: settings.trusted_proxies.clone(),
         },
     );
     let listener = tokio::net::TcpListener::bind(settings.listen)

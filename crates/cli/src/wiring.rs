@@ -6,8 +6,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bookstore_auth::{Argon2Hasher, ExternalIssuers, JwtSigner, JwtValidator, Kek, KeyRing};
 use bookstore_core::auth::{Accounts, AuthConfig, Password};
+use bookstore_core::ratelimit::{LocalLimiter, RateLimiter};
 use bookstore_core::Catalog;
 use bookstore_http::AppState;
+use bookstore_redis::{RedisLimiter, RedisSettings};
 use bookstore_store::{Backend, Store, StoreConfig};
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::ExposeSecret;
@@ -116,10 +118,12 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Services> {
         )
         .with_external(external),
     );
+    let limiter = rate_limiter(settings).await?;
     let state = AppState {
         catalog: Catalog::new(store.catalog()),
         accounts: accounts.clone(),
         verifier,
+        limiter,
         public_url: settings.public_url.clone(),
     };
     Ok(Services {
@@ -128,6 +132,21 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Services> {
         accounts,
         state,
     })
+}
+
+/// Rate-limit counters: in Redis when configured (shared by every replica), else in memory.
+async fn rate_limiter(settings: &Settings) -> anyhow::Result<Arc<dyn RateLimiter>> {
+    let Some(url) = &settings.redis_url else {
+        tracing::info!("rate-limit counters are in memory (set REDIS_URL to share them)");
+        return Ok(Arc::new(LocalLimiter::default()));
+    };
+    let limiter = RedisLimiter::connect(RedisSettings {
+        url: url.expose_secret().to_owned(),
+        prefix: settings.redis_prefix.clone(),
+        timeout: settings.redis_timeout,
+    })
+    .await?;
+    Ok(Arc::new(limiter))
 }
 
 /// 144 random bits as text: passes the password policy, easy to copy.

@@ -18,6 +18,7 @@ pub mod money;
 pub mod paging;
 pub mod policy;
 pub mod ports;
+pub mod ratelimit;
 pub mod stock;
 pub mod text;
 pub mod validation;

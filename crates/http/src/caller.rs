@@ -1,5 +1,6 @@
 //! Who is calling: the principal the authentication layer verified, and the client address.
 
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -28,18 +29,27 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// The peer address of the connection, or "unknown" when served without one (in tests).
+/// The client's address as [`crate::client_ip`] worked it out (through trusted proxies), else
+/// the connection's peer, or "unknown" when served without one (in tests).
 pub struct ClientAddr(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
+        let resolved = parts
+            .extensions
+            .get::<ClientIp>()
+            .map(|ClientIp(ip)| ip.to_string());
+        let peer = || {
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string())
+                .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string())
+        };
+        Ok(ClientAddr(
+            resolved
+                .or_else(peer)
                 .unwrap_or_else(|| "unknown".to_owned()),
         ))
     }

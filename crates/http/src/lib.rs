@@ -4,12 +4,14 @@
 
 pub mod auth;
 pub mod caller;
+pub mod client_ip;
 pub mod dto;
 pub mod error;
 pub mod etag;
 pub mod extract;
 mod openapi;
 pub mod patch;
+pub mod ratelimit;
 pub mod request_id;
 pub mod response;
 pub mod routes;
@@ -23,8 +25,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use client_ip::TrustedProxies;
 use error::ApiError;
+use ratelimit::{Limits, RateLimits};
 use routes::{auth as auth_routes, authors, books, genres, health, stock, users, wellknown};
+use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -36,12 +41,18 @@ use utoipa_swagger_ui::SwaggerUi;
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// The budgets of the rate limits.
+    pub rate_limits: RateLimits,
+    /// Proxies whose forwarding headers name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             body_limit: 1024 * 1024,
+            rate_limits: RateLimits::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -105,6 +116,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(api_routes().into_openapi());
     doc.merge(auth_routes().into_openapi());
     doc.merge(operations_routes().into_openapi());
+    openapi::document_rate_limits(&mut doc);
     doc
 }
 
@@ -117,17 +129,34 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     doc.merge(api_doc);
     doc.merge(auth_doc);
     doc.merge(ops_doc);
+    openapi::document_rate_limits(&mut doc);
+    let limits = Arc::new(Limits::new(
+        state.limiter.clone(),
+        config.rate_limits.clone(),
+    ));
+    let proxies = Arc::new(config.trusted_proxies.clone());
 
+    // Layers run from the last added to the first: request id, client address, ...,
+    // authentication, then the rate limit that knows the verified principal.
     Router::new()
         .merge(api.layer(middleware::from_fn(version::layer)))
         .merge(auth)
         .merge(ops)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .layer(middleware::from_fn_with_state(
+            limits.clone(),
+            ratelimit::after_auth,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), auth::layer))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            limits,
+            ratelimit::not_counted_yet,
+        ))
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(on_panic))
+        .layer(middleware::from_fn_with_state(proxies, client_ip::layer))
         .layer(middleware::from_fn(request_id::layer))
         .with_state(state)
 }

@@ -1,5 +1,9 @@
 //! The top of the OpenAPI document; paths and schemas come from the route annotations.
 
+use utoipa::openapi::content::Content;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -11,7 +15,11 @@ use utoipa::{Modify, OpenApi};
             access token as `Authorization: Bearer …`; `admin` may change everything, `staff` \
             may read. Representations are versioned by `Accept`: \
             `application/vnd.bookstore.v1+json` (default) or \
-            `application/vnd.bookstore.v2+json`. Errors are RFC 9457 problem documents."
+            `application/vnd.bookstore.v2+json`. Errors are RFC 9457 problem documents. \
+            Requests are rate-limited per client address, per user and, more strictly, for \
+            sign-in; responses carry `RateLimit-Policy` and `RateLimit` \
+            (draft-ietf-httpapi-ratelimit-headers), and a request over its limit gets 429 with \
+            `Retry-After`."
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -41,5 +49,68 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every operation but the health probes may answer 429: adds that answer, once, as a shared
+/// response with its headers. Runs on the whole document, after the routes are merged in.
+pub fn document_rate_limits(openapi: &mut utoipa::openapi::OpenApi) {
+    let header = |kind: Type, description: &str| {
+        HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(kind))
+            .description(Some(description))
+            .build()
+    };
+    let rate_limited = ResponseBuilder::new()
+        .description("Over a rate limit; see `Retry-After`.")
+        .header(
+            "Retry-After",
+            header(Type::Integer, "Seconds to wait before trying again."),
+        )
+        .header(
+            "RateLimit-Policy",
+            header(
+                Type::String,
+                "The policy that applies, e.g. `\"anonymous\";q=200;w=2`.",
+            ),
+        )
+        .header(
+            "RateLimit",
+            header(
+                Type::String,
+                "What is left of it, e.g. `\"anonymous\";r=0;t=1`.",
+            ),
+        )
+        .content(
+            crate::error::PROBLEM_JSON,
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        )
+        .build();
+    openapi
+        .components
+        .get_or_insert_with(Default::default)
+        .responses
+        .insert("RateLimited".to_owned(), rate_limited.into());
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        if path == "/healthz" || path == "/readyz" {
+            continue;
+        }
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .entry("429".to_owned())
+                .or_insert_with(|| Ref::from_response_name("RateLimited").into());
+        }
     }
 }

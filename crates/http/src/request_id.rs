@@ -41,6 +41,7 @@ pub async fn layer(request: Request, next: Next) -> Response {
         request_id = %id,
         method = %request.method(),
         path = %request.uri().path(),
+        client = tracing::field::Empty,
     );
     let started = Instant::now();
     let mut response = REQUEST_ID

@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or `unavailable` with a reason in `detail`.
+    /// `ok`; `degraded` (serving, but not as configured: for one, rate limits counted by this
+    /// replica alone while Redis is unreachable) or `unavailable`, with a reason in `detail`.
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -28,20 +29,24 @@ pub async fn healthz() -> Response {
     )
 }
 
-/// The store is reachable and migrated: safe to send traffic.
+/// The store is reachable and migrated: safe to send traffic. A degraded service (rate-limit
+/// counters not shared because Redis is unreachable) is still ready.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses(
-        (status = 200, description = "Ready", body = Health),
+        (status = 200, description = "Ready (`ok` or `degraded`)", body = Health),
         (status = 503, description = "Not ready", body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.catalog.store().ready().await {
-        Ok(()) => crate::response::json(
-            StatusCode::OK,
-            &Health {
-                status: "ok".into(),
-                detail: None,
-            },
-        ),
+        Ok(()) => {
+            let degraded = state.limiter.degraded();
+            crate::response::json(
+                StatusCode::OK,
+                &Health {
+                    status: if degraded.is_some() { "degraded" } else { "ok" }.into(),
+                    detail: degraded,
+                },
+            )
+        }
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
             let mut response = crate::response::json(
