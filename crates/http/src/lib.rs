@@ -1,6 +1,7 @@
 //! The HTTP adapter: routes, versioned DTOs, problem+json errors, OpenAPI and API docs.
 //!
-//! [`router`] builds the whole application; the binary only binds it to a socket.
+//! [`router`] builds the whole application behind its [`gateway`] layers; [`server`] serves
+//! it, over plain TCP or TLS ([`tls`]), with graceful shutdown.
 
 pub mod auth;
 pub mod caller;
@@ -8,12 +9,16 @@ pub mod dto;
 pub mod error;
 pub mod etag;
 pub mod extract;
+pub mod gateway;
 mod openapi;
 pub mod patch;
 pub mod request_id;
 pub mod response;
 pub mod routes;
+pub mod server;
 pub mod state;
+pub mod tls;
+pub mod trace_context;
 pub mod version;
 
 pub use state::AppState;
@@ -30,18 +35,31 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
+use std::time::Duration;
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// A request not answered within this time gets 504.
+    pub request_timeout: Duration,
+    /// Largest total size of a request's header names and values, in bytes (431 above).
+    pub header_limit: usize,
+    /// Browser origins allowed to call the API.
+    pub cors_origins: gateway::CorsOrigins,
+    /// Send `Strict-Transport-Security` (when serving TLS).
+    pub hsts: bool,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            header_limit: 16 * 1024,
+            cors_origins: gateway::CorsOrigins::None,
+            hsts: false,
         }
     }
 }
@@ -106,7 +124,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The whole application.
+/// The whole application, behind the gateway layers.
 pub fn router(state: AppState, config: &HttpConfig) -> Router {
     let (api, api_doc) = api_routes().split_for_parts();
     let (auth, auth_doc) = auth_routes().split_for_parts();
@@ -116,7 +134,7 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     doc.merge(auth_doc);
     doc.merge(ops_doc);
 
-    Router::new()
+    let app = Router::new()
         .merge(api.layer(middleware::from_fn(version::layer)))
         .merge(auth)
         .merge(ops)
@@ -126,8 +144,8 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(on_panic))
-        .layer(middleware::from_fn(request_id::layer))
-        .with_state(state)
+        .with_state(state);
+    gateway::layers(app, config)
 }
 
 async fn not_found() -> ApiError {
