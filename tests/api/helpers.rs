@@ -30,7 +30,7 @@ pub struct TestApp {
     store: tokio::sync::OnceCell<Store>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -42,11 +42,38 @@ pub async fn spawn(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> TestApp {
-    let data_dir = tempfile::tempdir().expect("temp dir");
+    launch(backend, env, plain_client(), "http").await
+}
+
+fn plain_client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Starts the binary on a fresh store with `env` on top of the defaults; `client` (which
+/// must trust the server's certificate when `scheme` is https) waits for it to be ready.
+pub async fn launch(
+    backend: Backend,
+    env: &[(&str, &str)],
+    client: Client,
+    scheme: &str,
+) -> TestApp {
     let database_url = match backend {
         Backend::Sqlite => None,
         Backend::Postgres => Some(bookstore_store::testing::fresh_postgres_url().await),
     };
+    start(database_url, env, client, scheme).await
+}
+
+async fn start(
+    database_url: Option<String>,
+    env: &[(&str, &str)],
+    client: Client,
+    scheme: &str,
+) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let log_path = data_dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).expect("log file");
@@ -72,11 +99,8 @@ pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> TestApp {
     let child = command.spawn().expect("start bookstore");
     let mut app = TestApp {
         admin_token: String::new(),
-        base: format!("http://127.0.0.1:{port}"),
-        client: Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client"),
+        base: format!("{scheme}://127.0.0.1:{port}"),
+        client,
         child: Some(child),
         data_dir,
         database_url,
@@ -104,6 +128,41 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// A second server process on the same store and key-encryption key: a replica.
+    pub async fn replica(&self) -> TestApp {
+        let data_dir = self.data_dir.path().display().to_string();
+        let kek = self.data_dir.path().join("kek").display().to_string();
+        start(
+            self.database_url.clone(),
+            &[
+                ("BOOKSTORE_DATA_DIR", &data_dir),
+                ("BOOKSTORE_KEK_FILE", &kek),
+            ],
+            plain_client(),
+            "http",
+        )
+        .await
+    }
+
+    /// The listening port.
+    pub fn port(&self) -> u16 {
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port")
+    }
+
+    /// Sends a signal (`HUP`, `TERM`...) to the server process.
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("running");
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -7,5 +7,7 @@ mod auth;
 mod books;
 mod errors;
 mod external;
+mod gateway;
 mod operations;
 mod references;
+mod tls;
