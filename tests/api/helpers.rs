@@ -130,20 +130,18 @@ impl TestApp {
         }
     }
 
-    /// A second server process on the same store and key-encryption key: a replica.
-    pub async fn replica(&self) -> TestApp {
+    /// A second server process on the same store and key-encryption key, with `env` on top:
+    /// a replica. (Replicas must also share their issuer: give both the same
+    /// `BOOKSTORE_PUBLIC_URL`.)
+    pub async fn replica(&self, env: &[(&str, &str)]) -> TestApp {
         let data_dir = self.data_dir.path().display().to_string();
         let kek = self.data_dir.path().join("kek").display().to_string();
-        start(
-            self.database_url.clone(),
-            &[
-                ("BOOKSTORE_DATA_DIR", &data_dir),
-                ("BOOKSTORE_KEK_FILE", &kek),
-            ],
-            plain_client(),
-            "http",
-        )
-        .await
+        let mut all = vec![
+            ("BOOKSTORE_DATA_DIR", data_dir.as_str()),
+            ("BOOKSTORE_KEK_FILE", kek.as_str()),
+        ];
+        all.extend_from_slice(env);
+        start(self.database_url.clone(), &all, plain_client(), "http").await
     }
 
     /// The listening port.

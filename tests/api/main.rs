@@ -4,6 +4,7 @@ mod helpers;
 
 mod access;
 mod auth;
+mod behind_nginx;
 mod books;
 mod errors;
 mod external;

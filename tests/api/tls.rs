@@ -100,7 +100,7 @@ pub fn tls_client(ca: &TestCa, fresh: bool) -> Client {
     client_trusting(&ca.pem, fresh)
 }
 
-fn client_trusting(ca_pem: &str, fresh: bool) -> Client {
+pub fn client_trusting(ca_pem: &str, fresh: bool) -> Client {
     let mut builder = Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
