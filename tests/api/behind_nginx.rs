@@ -250,10 +250,7 @@ both_stores!(two_replicas_behind_nginx, |backend| async move {
         .await
         .expect("create");
     assert_eq!(response.status(), 201);
-    let id = body(response).await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = body(response).await["id"].as_str().expect("id").to_owned();
     for _ in 0..4 {
         let response = client
             .get(format!("{base}/books/{id}"))
@@ -284,7 +281,11 @@ both_stores!(two_replicas_behind_nginx, |backend| async move {
         );
         assert!(header(&response, "traceparent".parse().expect("name"))
             .starts_with("00-0af7651916cd43dd8448eb211c80319c-"));
-        assert!(!header(&response, "strict-transport-security".parse().expect("name")).is_empty());
+        assert!(!header(
+            &response,
+            "strict-transport-security".parse().expect("name")
+        )
+        .is_empty());
     }
     for (name, replica) in [("first", &first), ("second", &second)] {
         assert!(

@@ -31,9 +31,15 @@ async fn security_headers_compression_and_trace_context() {
     let csp = header(&response, header::CONTENT_SECURITY_POLICY);
     assert!(csp.contains("default-src 'none'"), "{csp}");
     assert!(csp.contains("script-src 'self'"), "{csp}");
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
     let html = response.text().await.expect("html");
-    assert!(!html.contains("<script>") && !html.contains("<style"), "{html}");
+    assert!(
+        !html.contains("<script>") && !html.contains("<style"),
+        "{html}"
+    );
     for asset in [
         "/docs/swagger-ui.css",
         "/docs/index.css",
@@ -91,7 +97,10 @@ async fn security_headers_compression_and_trace_context() {
         echoed.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && echoed.ends_with("-01"),
         "{echoed}"
     );
-    assert!(!echoed.contains("00f067aa0ba902b7"), "our span, not the caller's");
+    assert!(
+        !echoed.contains("00f067aa0ba902b7"),
+        "our span, not the caller's"
+    );
     let request_id = header(&response, "x-request-id".parse().expect("name"));
     let logs = app.logs();
     let lines: Vec<serde_json::Value> = logs
@@ -209,7 +218,9 @@ async fn header_limit_timeout_and_cors() {
             )
             .send()
     };
-    let response = preflight("https://staff.example:8443").await.expect("OPTIONS");
+    let response = preflight("https://staff.example:8443")
+        .await
+        .expect("OPTIONS");
     assert!(response.status().is_success(), "{}", response.status());
     assert_eq!(
         header(&response, header::ACCESS_CONTROL_ALLOW_ORIGIN),
@@ -253,4 +264,52 @@ async fn cors_is_off_by_default() {
         .await
         .expect("OPTIONS");
     assert!(header(&response, header::ACCESS_CONTROL_ALLOW_ORIGIN).is_empty());
+}
+
+#[tokio::test]
+async fn requests_in_flight_finish_after_sigterm() {
+    let mut app = spawn(Backend::Sqlite).await;
+    let port = app.port();
+    let token = app.admin_token.clone();
+    let book = serde_json::to_vec(&hobbit()).expect("json");
+    let (first_half, second_half) = book.split_at(book.len() / 2);
+    let (first_half, second_half) = (first_half.to_vec(), second_half.to_vec());
+
+    // A create whose body is half sent when the server is told to stop...
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    write!(
+        stream,
+        "POST /books HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        book.len()
+    )
+    .expect("send head");
+    stream.write_all(&first_half).expect("send half");
+    stream.flush().expect("flush");
+    app.signal("TERM");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !app.logs().contains("shutting down") {
+        assert!(std::time::Instant::now() < deadline, "{}", app.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...is finished and answered, and no new connection is taken.
+    let answer = tokio::task::spawn_blocking(move || {
+        stream.write_all(&second_half).expect("send rest");
+        let mut answer = vec![0u8; 4096];
+        let n = stream.read(&mut answer).expect("read");
+        String::from_utf8_lossy(&answer[..n]).into_owned()
+    })
+    .await
+    .expect("join");
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "{answer}\n{}",
+        app.logs()
+    );
+    let status = app.terminate();
+    assert!(status.success(), "{status:?}\n{}", app.logs());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }

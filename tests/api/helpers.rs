@@ -269,7 +269,11 @@ impl TestApp {
             if let Some(status) = child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "did not stop after SIGTERM; log:\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

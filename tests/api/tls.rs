@@ -52,9 +52,7 @@ impl TestCa {
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
-        let cert = params
-            .signed_by(&key, &self.cert, &self.key)
-            .expect("sign");
+        let cert = params.signed_by(&key, &self.cert, &self.key).expect("sign");
         Leaf {
             chain_pem: format!("{}{}", cert.pem(), self.pem),
             key_pem: key.serialize_pem(),
@@ -187,7 +185,10 @@ async fn http2_and_http11_by_alpn_over_tls_12_and_13() {
     let response = app.get("/healthz").await;
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
     assert_eq!(
-        header(&response, "strict-transport-security".parse().expect("name")),
+        header(
+            &response,
+            "strict-transport-security".parse().expect("name")
+        ),
         "max-age=31536000"
     );
     // Signed in over TLS, a book is created and read back.
@@ -196,10 +197,7 @@ async fn http2_and_http11_by_alpn_over_tls_12_and_13() {
     assert_eq!(app.get(&format!("/books/{id}")).await.status(), 200);
 
     for (name, builder) in [
-        (
-            "HTTP/1.1 only",
-            Client::builder().http1_only(),
-        ),
+        ("HTTP/1.1 only", Client::builder().http1_only()),
         (
             "TLS 1.2 only",
             Client::builder()
@@ -289,11 +287,7 @@ async fn tls_11_and_older_are_refused() {
         assert!(answer.len() >= 7, "{name}: answer {answer:?}");
         assert_eq!(answer[0], 0x15, "{name}: not an alert: {answer:?}");
         assert_eq!(answer[5], 2, "{name}: not fatal: {answer:?}");
-        assert!(
-            matches!(answer[6], 70 | 40),
-            "{name}: alert {}",
-            answer[6]
-        );
+        assert!(matches!(answer[6], 70 | 40), "{name}: alert {}", answer[6]);
     }
     // The server is unharmed.
     assert_eq!(app.get("/healthz").await.status(), 200);
@@ -382,7 +376,10 @@ async fn a_bad_new_certificate_keeps_the_old_one_serving() {
     let app = spawn_tls(&ca, &files, "0").await;
     assert_eq!(served_to_new_client(&app, &ca).await, a.der);
 
-    replace(&files.cert, "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n");
+    replace(
+        &files.cert,
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    );
     app.signal("HUP");
     wait_for_log(&app, "TLS certificate reload failed", 1).await;
     assert_eq!(served_to_new_client(&app, &ca).await, a.der);
@@ -451,4 +448,17 @@ async fn self_signed_mode_prints_the_fingerprint_it_serves() {
             .starts_with("https://"),
         "{discovery}"
     );
+}
+
+/// Multi-threaded: `terminate` blocks its thread while it waits, and the client's HTTP/2
+/// connection must still answer the server's GOAWAY and PING to let it close gracefully.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_server_stops_cleanly_on_sigterm() {
+    let ca = TestCa::new();
+    let files = TlsFiles::new(&ca.leaf("a.bookstore.test"));
+    let mut app = spawn_tls(&ca, &files, "1").await;
+    app.create_book(hobbit()).await;
+    let status = app.terminate();
+    assert!(status.success(), "exit status {status:?}\n{}", app.logs());
+    assert!(app.logs().contains("stopped"));
 }

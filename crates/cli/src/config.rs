@@ -402,27 +402,22 @@ impl SettingsArgs {
         let tls = tls_source(
             self.tls_cert.or(file.tls_cert),
             self.tls_key.or(file.tls_key),
-            self.tls_self_signed.or(file.tls_self_signed).unwrap_or(false),
+            self.tls_self_signed
+                .or(file.tls_self_signed)
+                .unwrap_or(false),
         )?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let public_url = self
             .public_url
             .or(file.public_url)
             .unwrap_or_else(|| format!("{scheme}://{listen}"));
-        let header_limit = self
-            .header_limit
-            .or(file.header_limit)
-            .unwrap_or(16 * 1024);
+        let header_limit = self.header_limit.or(file.header_limit).unwrap_or(16 * 1024);
         if header_limit < 1024 {
             bail!("header_limit must be at least 1024 bytes");
         }
-        let cors_origins = CorsOrigins::parse(
-            &self
-                .cors_origins
-                .or(file.cors_origins)
-                .unwrap_or_default(),
-        )
-        .map_err(|e| anyhow::anyhow!("cors_origins: {e}"))?;
+        let cors_origins =
+            CorsOrigins::parse(&self.cors_origins.or(file.cors_origins).unwrap_or_default())
+                .map_err(|e| anyhow::anyhow!("cors_origins: {e}"))?;
         let seconds = |value: Option<u64>, default: u64, name: &str| -> anyhow::Result<Duration> {
             match value.unwrap_or(default) {
                 0 => bail!("{name} must be at least 1 second"),

@@ -30,12 +30,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use error::ApiError;
 use routes::{auth as auth_routes, authors, books, genres, health, users, wellknown};
+use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
-use std::time::Duration;
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]

@@ -3,11 +3,11 @@
 //! also carries the W3C trace id (see [`crate::trace_context`]), and the response a
 //! `traceparent` naming the span that served it.
 
+use crate::trace_context::{TraceContext, TRACEPARENT};
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use crate::trace_context::{TraceContext, TRACEPARENT};
 use std::time::Instant;
 use tracing::Instrument;
 

@@ -62,9 +62,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 
 /// Server settings: TLS 1.3 and 1.2 only, no client certificates, ALPN `h2` then
 /// `http/1.1`, certificates from `resolver`.
-pub fn server_config(
-    resolver: Arc<dyn ResolvesServerCert>,
-) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<Arc<ServerConfig>, TlsError> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
@@ -172,14 +170,13 @@ pub fn certified_key(
             reason: other.to_string(),
         },
     })?;
-    let signing_key =
-        provider
-            .key_provider
-            .load_private_key(key)
-            .map_err(|source| TlsError::Key {
-                path: files.key.clone(),
-                source,
-            })?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|source| TlsError::Key {
+            path: files.key.clone(),
+            source,
+        })?;
     let certified = CertifiedKey::new(chain, signing_key);
     match certified.keys_match() {
         Ok(()) => Ok(certified),
@@ -374,8 +371,7 @@ mod tests {
     #[test]
     fn only_tls_12_and_13_with_h2_and_http11_by_alpn() {
         let generated = self_signed(vec!["localhost".into()]).expect("self-signed");
-        let config =
-            server_config(Arc::new(CertResolver::new(generated.key))).expect("config");
+        let config = server_config(Arc::new(CertResolver::new(generated.key))).expect("config");
         assert_eq!(
             config.alpn_protocols,
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
@@ -433,10 +429,7 @@ mod tests {
 
         // A missing file is an error, never a panic.
         std::fs::remove_file(&files.cert).expect("remove");
-        assert!(matches!(
-            reloader.reload(false),
-            Err(TlsError::Read { .. })
-        ));
+        assert!(matches!(reloader.reload(false), Err(TlsError::Read { .. })));
         assert_eq!(
             leaf_fingerprint(&reloader.resolver().current()),
             fingerprint
@@ -450,7 +443,10 @@ mod tests {
             cert: dir.path().join("cert.pem"),
             key: dir.path().join("key.pem"),
         };
-        write(&files.cert, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        write(
+            &files.cert,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
         let (_, key) = pair("a.test");
         write(&files.key, &key);
         assert!(Reloader::load(files).is_err());

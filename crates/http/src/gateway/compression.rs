@@ -69,7 +69,9 @@ mod tests {
             .route("/small", route_get(move || async move { small }))
             .route(
                 "/tagged",
-                route_get(move || async move { ([(header::ETAG, "\"3\"")], tagged).into_response() }),
+                route_get(
+                    move || async move { ([(header::ETAG, "\"3\"")], tagged).into_response() },
+                ),
             );
         crate::gateway::layers(app, &HttpConfig::default())
     }

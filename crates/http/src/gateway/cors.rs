@@ -191,7 +191,12 @@ mod tests {
         assert_eq!(CorsOrigins::parse(&[]), Ok(CorsOrigins::None));
         assert_eq!(CorsOrigins::parse(&["*".into()]), Ok(CorsOrigins::Any));
         assert!(CorsOrigins::parse(&["https://a.example:8443".into()]).is_ok());
-        for bad in ["a.example", "https://a.example/", "ftp://a.example", "https://"] {
+        for bad in [
+            "a.example",
+            "https://a.example/",
+            "ftp://a.example",
+            "https://",
+        ] {
             assert!(CorsOrigins::parse(&[bad.into()]).is_err(), "{bad}");
         }
         assert!(CorsOrigins::parse(&["*".into(), "https://a.example".into()]).is_err());

@@ -112,10 +112,11 @@ mod tests {
 
     #[tokio::test]
     async fn hsts_only_when_serving_tls() {
-        let (response, _) = send(&app(true), get("/data").body(Body::empty()).expect("request")).await;
-        assert_eq!(
-            response.headers()["strict-transport-security"],
-            super::HSTS
-        );
+        let (response, _) = send(
+            &app(true),
+            get("/data").body(Body::empty()).expect("request"),
+        )
+        .await;
+        assert_eq!(response.headers()["strict-transport-security"], super::HSTS);
     }
 }

@@ -12,10 +12,7 @@ pub async fn layer(State(limit): State<Duration>, request: Request, next: Next) 
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
-            tracing::warn!(
-                timeout_ms = limit.as_millis() as u64,
-                "request timed out"
-            );
+            tracing::warn!(timeout_ms = limit.as_millis() as u64, "request timed out");
             ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "timeout",
