@@ -30,6 +30,15 @@ pub struct TestApp {
     store: tokio::sync::OnceCell<Store>,
 }
 
+/// The binary under test: `BOOKSTORE_TEST_BINARY` when set (another build of it, or a copy
+/// that a concurrent build into a shared target directory cannot replace mid-run), else the
+/// one cargo built for these tests.
+pub fn binary() -> PathBuf {
+    std::env::var_os("BOOKSTORE_TEST_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_bookstore")))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -77,7 +86,7 @@ async fn start(
     let port = free_port();
     let log_path = data_dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bookstore"));
+    let mut command = Command::new(binary());
     command
         .arg("serve")
         .env_clear()
