@@ -121,6 +121,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(api_routes().into_openapi());
     doc.merge(auth_routes().into_openapi());
     doc.merge(operations_routes().into_openapi());
+    openapi::add_gateway_responses(&mut doc);
     doc
 }
 
@@ -133,6 +134,7 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     doc.merge(api_doc);
     doc.merge(auth_doc);
     doc.merge(ops_doc);
+    openapi::add_gateway_responses(&mut doc);
 
     let app = Router::new()
         .merge(api.layer(middleware::from_fn(version::layer)))

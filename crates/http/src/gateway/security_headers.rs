@@ -2,7 +2,9 @@
 //! response, `Strict-Transport-Security` when served over TLS, and a `Content-Security-Policy`
 //! on HTML. The policy allows only this origin's own scripts, styles and fonts (the API docs at
 //! `/docs` load nothing else and have no inline script or style), images also from `data:`
-//! URIs (Swagger UI draws its icons with them), and no framing.
+//! URIs (Swagger UI draws its icons with them), and no framing. Checked in headless Chromium:
+//! the docs render and work under it; the one thing it blocks is an inline style that the
+//! bundled HTML sanitiser applies while parsing, with no visible effect.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
