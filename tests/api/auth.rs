@@ -323,7 +323,7 @@ both_stores!(keys_are_published_for_gateways, |backend| async move {
 /// Runs the binary's CLI against the test server's store, feeding `stdin`.
 fn cli(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bookstore"));
+    let mut command = std::process::Command::new(binary());
     command
         .args(args)
         .env_clear()

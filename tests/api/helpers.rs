@@ -30,19 +30,20 @@ pub struct TestApp {
     store: tokio::sync::OnceCell<Store>,
 }
 
+/// The binary under test: `BOOKSTORE_TEST_BINARY` when set (another build of it, or a copy
+/// that a concurrent build into a shared target directory cannot replace mid-run), else the
+/// one cargo built for these tests.
+pub fn binary() -> PathBuf {
+    std::env::var_os("BOOKSTORE_TEST_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_bookstore")))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
-}
-
-/// The binary under test: the one cargo built, or `BOOKSTORE_TEST_BIN` (a copy that a build
-/// from another checkout sharing the target directory cannot replace mid-run).
-pub fn binary() -> PathBuf {
-    std::env::var_os("BOOKSTORE_TEST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_bookstore")))
 }
 
 /// The Redis that `./scripts/test` starts, or `BOOKSTORE_TEST_REDIS_URL`.
@@ -60,11 +61,38 @@ pub async fn spawn(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> TestApp {
-    let data_dir = tempfile::tempdir().expect("temp dir");
+    launch(backend, env, plain_client(), "http").await
+}
+
+fn plain_client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Starts the binary on a fresh store with `env` on top of the defaults; `client` (which
+/// must trust the server's certificate when `scheme` is https) waits for it to be ready.
+pub async fn launch(
+    backend: Backend,
+    env: &[(&str, &str)],
+    client: Client,
+    scheme: &str,
+) -> TestApp {
     let database_url = match backend {
         Backend::Sqlite => None,
         Backend::Postgres => Some(bookstore_store::testing::fresh_postgres_url().await),
     };
+    start(database_url, env, client, scheme).await
+}
+
+async fn start(
+    database_url: Option<String>,
+    env: &[(&str, &str)],
+    client: Client,
+    scheme: &str,
+) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let log_path = data_dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).expect("log file");
@@ -90,11 +118,8 @@ pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> TestApp {
     let child = command.spawn().expect("start bookstore");
     let mut app = TestApp {
         admin_token: String::new(),
-        base: format!("http://127.0.0.1:{port}"),
-        client: Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client"),
+        base: format!("{scheme}://127.0.0.1:{port}"),
+        client,
         child: Some(child),
         data_dir,
         database_url,
@@ -122,6 +147,39 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// A second server process on the same store and key-encryption key, with `env` on top:
+    /// a replica. (Replicas must also share their issuer: give both the same
+    /// `BOOKSTORE_PUBLIC_URL`.)
+    pub async fn replica(&self, env: &[(&str, &str)]) -> TestApp {
+        let data_dir = self.data_dir.path().display().to_string();
+        let kek = self.data_dir.path().join("kek").display().to_string();
+        let mut all = vec![
+            ("BOOKSTORE_DATA_DIR", data_dir.as_str()),
+            ("BOOKSTORE_KEK_FILE", kek.as_str()),
+        ];
+        all.extend_from_slice(env);
+        start(self.database_url.clone(), &all, plain_client(), "http").await
+    }
+
+    /// The listening port.
+    pub fn port(&self) -> u16 {
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port")
+    }
+
+    /// Sends a signal (`HUP`, `TERM`...) to the server process.
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("running");
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -230,7 +288,11 @@ impl TestApp {
             if let Some(status) = child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "did not stop after SIGTERM; log:\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -4,10 +4,13 @@ mod helpers;
 
 mod access;
 mod auth;
+mod behind_nginx;
 mod books;
 mod errors;
 mod external;
+mod gateway;
 mod operations;
 mod ratelimits;
 mod references;
 mod stock;
+mod tls;

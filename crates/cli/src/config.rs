@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use bookstore_auth::TrustedIssuer;
 use bookstore_core::ratelimit::{Quota, Rate};
 use bookstore_http::client_ip::{ForwardedHeader, TrustedProxies};
+use bookstore_http::gateway::CorsOrigins;
 use bookstore_http::ratelimit::RateLimits;
 use clap::{Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
@@ -245,6 +246,62 @@ pub struct SettingsArgs {
         value_name = "MS"
     )]
     pub redis_timeout_ms: Option<u64>,
+    /// PEM certificate chain, leaf first; with --tls-key, serves HTTPS. Re-read when the file
+    /// changes and on SIGHUP [default: none, plain HTTP].
+    #[arg(long, env = "BOOKSTORE_TLS_CERT", global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "BOOKSTORE_TLS_KEY", global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate made at start, for trying TLS out; its
+    /// SHA-256 fingerprint is printed [default: false].
+    #[arg(
+        long,
+        env = "BOOKSTORE_TLS_SELF_SIGNED",
+        global = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        value_name = "BOOL"
+    )]
+    pub tls_self_signed: Option<bool>,
+    /// Seconds between checks of the TLS files for changes; 0 reloads on SIGHUP only
+    /// [default: 5].
+    #[arg(
+        long,
+        env = "BOOKSTORE_TLS_RELOAD_INTERVAL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub tls_reload_interval: Option<u64>,
+    /// Seconds a request may take before it is abandoned with 504 [default: 30].
+    #[arg(
+        long,
+        env = "BOOKSTORE_REQUEST_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub request_timeout: Option<u64>,
+    /// Largest total size of a request's header names and values in bytes, 431 above
+    /// [default: 16384].
+    #[arg(
+        long,
+        env = "BOOKSTORE_HEADER_LIMIT",
+        global = true,
+        value_name = "BYTES"
+    )]
+    pub header_limit: Option<usize>,
+    /// Browser origins allowed to call the API (CORS), comma-separated, or * for any
+    /// [default: none].
+    #[arg(
+        long,
+        env = "BOOKSTORE_CORS_ORIGINS",
+        global = true,
+        value_delimiter = ',',
+        value_name = "ORIGINS"
+    )]
+    pub cors_origins: Option<Vec<String>>,
 }
 
 /// The config file's keys.
@@ -282,6 +339,22 @@ struct FileSettings {
     redis_url_file: Option<PathBuf>,
     redis_prefix: Option<String>,
     redis_timeout_ms: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_self_signed: Option<bool>,
+    tls_reload_interval: Option<u64>,
+    request_timeout: Option<u64>,
+    header_limit: Option<usize>,
+    cors_origins: Option<Vec<String>>,
+}
+
+/// Where the TLS certificate comes from, when serving TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// PEM files, reloaded when they change.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A self-signed certificate made at start.
+    SelfSigned,
 }
 
 /// Settings after precedence has been applied.
@@ -307,6 +380,13 @@ pub struct Settings {
     pub redis_url: Option<SecretString>,
     pub redis_prefix: String,
     pub redis_timeout: Duration,
+    /// TLS, or plain HTTP when `None`.
+    pub tls: Option<TlsSource>,
+    /// How often the TLS files are checked for changes; zero: on SIGHUP only.
+    pub tls_reload_interval: Duration,
+    pub request_timeout: Duration,
+    pub header_limit: usize,
+    pub cors_origins: CorsOrigins,
     /// Where each secret came from, to log by name once logging is up.
     pub secret_sources: Vec<String>,
 }
@@ -341,6 +421,11 @@ impl std::fmt::Debug for Settings {
             .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
             .field("redis_prefix", &self.redis_prefix)
             .field("redis_timeout", &self.redis_timeout)
+            .field("tls", &self.tls)
+            .field("tls_reload_interval", &self.tls_reload_interval)
+            .field("request_timeout", &self.request_timeout)
+            .field("header_limit", &self.header_limit)
+            .field("cors_origins", &self.cors_origins)
             .finish()
     }
 }
@@ -486,10 +571,25 @@ impl SettingsArgs {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let tls = tls_source(
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+            self.tls_self_signed
+                .or(file.tls_self_signed)
+                .unwrap_or(false),
+        )?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let public_url = self
             .public_url
             .or(file.public_url)
-            .unwrap_or_else(|| format!("http://{listen}"));
+            .unwrap_or_else(|| format!("{scheme}://{listen}"));
+        let header_limit = self.header_limit.or(file.header_limit).unwrap_or(16 * 1024);
+        if header_limit < 1024 {
+            bail!("header_limit must be at least 1024 bytes");
+        }
+        let cors_origins =
+            CorsOrigins::parse(&self.cors_origins.or(file.cors_origins).unwrap_or_default())
+                .map_err(|e| anyhow::anyhow!("cors_origins: {e}"))?;
         let seconds = |value: Option<u64>, default: u64, name: &str| -> anyhow::Result<Duration> {
             match value.unwrap_or(default) {
                 0 => bail!("{name} must be at least 1 second"),
@@ -547,6 +647,19 @@ impl SettingsArgs {
                 .or(file.redis_prefix)
                 .unwrap_or_else(|| "bookstore:ratelimit:".to_owned()),
             redis_timeout: Duration::from_millis(redis_timeout_ms),
+            tls,
+            tls_reload_interval: Duration::from_secs(
+                self.tls_reload_interval
+                    .or(file.tls_reload_interval)
+                    .unwrap_or(5),
+            ),
+            request_timeout: seconds(
+                self.request_timeout.or(file.request_timeout),
+                30,
+                "request_timeout",
+            )?,
+            header_limit,
+            cors_origins,
             secret_sources,
         })
     }
@@ -567,6 +680,23 @@ fn quota(
     };
     Quota::new(rate, burst.unwrap_or(default.burst()))
         .map_err(|e| anyhow::anyhow!("{name}_burst: {e}"))
+}
+
+fn tls_source(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    self_signed: bool,
+) -> anyhow::Result<Option<TlsSource>> {
+    match (cert, key, self_signed) {
+        (None, None, false) => Ok(None),
+        (None, None, true) => Ok(Some(TlsSource::SelfSigned)),
+        (Some(_), Some(_), true) | (Some(_), None, true) | (None, Some(_), true) => {
+            bail!("tls_self_signed cannot be combined with tls_cert and tls_key")
+        }
+        (Some(cert), Some(key), false) => Ok(Some(TlsSource::Files { cert, key })),
+        (Some(_), None, false) => bail!("tls_cert is set but tls_key is not; TLS needs both"),
+        (None, Some(_), false) => bail!("tls_key is set but tls_cert is not; TLS needs both"),
+    }
 }
 
 #[cfg(test)]
@@ -621,6 +751,99 @@ mod tests {
             .secret_sources
             .iter()
             .all(|s| !s.contains("hunter2")));
+    }
+
+    #[test]
+    fn tls_and_gateway_settings() {
+        let file = config_file(
+            "tls_cert = \"/etc/bookstore/cert.pem\"\ntls_key = \"/etc/bookstore/key.pem\"\n\
+             request_timeout = 10\nheader_limit = 4096\n\
+             cors_origins = [\"https://shop.example\"]\n",
+        );
+        let settings = SettingsArgs {
+            config: Some(file.path().to_path_buf()),
+            listen: Some("127.0.0.1:8443".parse().expect("addr")),
+            ..SettingsArgs::default()
+        }
+        .resolve()
+        .expect("valid");
+        assert_eq!(
+            settings.tls,
+            Some(TlsSource::Files {
+                cert: "/etc/bookstore/cert.pem".into(),
+                key: "/etc/bookstore/key.pem".into()
+            })
+        );
+        assert_eq!(settings.public_url, "https://127.0.0.1:8443");
+        assert_eq!(settings.request_timeout, Duration::from_secs(10));
+        assert_eq!(settings.header_limit, 4096);
+        assert_eq!(settings.tls_reload_interval, Duration::from_secs(5));
+        assert_eq!(
+            settings.cors_origins,
+            CorsOrigins::List(vec!["https://shop.example".into()])
+        );
+
+        let defaults = SettingsArgs::default().resolve().expect("valid");
+        assert_eq!(defaults.tls, None);
+        assert_eq!(defaults.public_url, "http://127.0.0.1:8080");
+        assert_eq!(defaults.request_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.cors_origins, CorsOrigins::None);
+
+        for (args, needle) in [
+            (
+                SettingsArgs {
+                    tls_cert: Some("c.pem".into()),
+                    ..SettingsArgs::default()
+                },
+                "tls_key",
+            ),
+            (
+                SettingsArgs {
+                    tls_cert: Some("c.pem".into()),
+                    tls_key: Some("k.pem".into()),
+                    tls_self_signed: Some(true),
+                    ..SettingsArgs::default()
+                },
+                "tls_self_signed",
+            ),
+            (
+                SettingsArgs {
+                    cors_origins: Some(vec!["shop.example".into()]),
+                    ..SettingsArgs::default()
+                },
+                "cors_origins",
+            ),
+            (
+                SettingsArgs {
+                    header_limit: Some(10),
+                    ..SettingsArgs::default()
+                },
+                "header_limit",
+            ),
+        ] {
+            let err = args.resolve().expect_err(needle);
+            assert!(format!("{err:#}").contains(needle), "{err:#}");
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_explained() {
+        let file = config_file("colour = \"red\"\n");
+        let err = SettingsArgs {
+            config: Some(file.path().to_path_buf()),
+            ..SettingsArgs::default()
+        }
+        .resolve()
+        .expect_err("unknown key");
+        assert!(format!("{err:#}").contains("colour"), "{err:#}");
+        let empty = config_file("");
+        let err = SettingsArgs {
+            database_url_file: Some(empty.path().to_path_buf()),
+            ..SettingsArgs::default()
+        }
+        .resolve()
+        .expect_err("empty secret");
+        assert!(err.to_string().contains("empty"));
     }
 
     #[test]
@@ -683,25 +906,5 @@ mod tests {
             let err = args.resolve().expect_err(needle);
             assert!(format!("{err:#}").contains(needle), "{err:#}");
         }
-    }
-
-    #[test]
-    fn bad_settings_are_explained() {
-        let file = config_file("colour = \"red\"\n");
-        let err = SettingsArgs {
-            config: Some(file.path().to_path_buf()),
-            ..SettingsArgs::default()
-        }
-        .resolve()
-        .expect_err("unknown key");
-        assert!(format!("{err:#}").contains("colour"), "{err:#}");
-        let empty = config_file("");
-        let err = SettingsArgs {
-            database_url_file: Some(empty.path().to_path_buf()),
-            ..SettingsArgs::default()
-        }
-        .resolve()
-        .expect_err("empty secret");
-        assert!(err.to_string().contains("empty"));
     }
 }

@@ -1,10 +1,11 @@
 //! `bookstore serve`: the services bound to a socket, with graceful shutdown.
 
-use crate::config::Settings;
+use crate::config::{Settings, TlsSource};
 use crate::wiring;
 use anyhow::Context;
-use bookstore_http::HttpConfig;
-use std::net::SocketAddr;
+use bookstore_http::server::ServeOptions;
+use bookstore_http::{tls, HttpConfig};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -32,30 +33,50 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             }
         }
     });
+    let (tls_config, tls_watcher) = match &settings.tls {
+        None => (None, None),
+        Some(source) => {
+            let (config, watcher) = tls_setup(source, &settings)?;
+            (Some(config), watcher)
+        }
+    };
     let app = bookstore_http::router(
         services.state,
         &HttpConfig {
             body_limit: settings.body_limit,
             rate_limits: settings.rate_limits.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
+            request_timeout: settings.request_timeout,
+            header_limit: settings.header_limit,
+            cors_origins: settings.cors_origins.clone(),
+            hsts: tls_config.is_some(),
         },
     );
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, "serving on http://{address}");
+    let scheme = if tls_config.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(%address, "serving on {scheme}://{address}");
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let server = axum::serve(
+    let server = bookstore_http::server::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        // Resolves when told to stop, or if the sender is gone.
-        let _ = stop_rx.changed().await;
-    });
-    let server = tokio::spawn(async move { server.await });
+        app,
+        ServeOptions {
+            tls: tls_config,
+            header_limit: settings.header_limit,
+        },
+        async move {
+            // Resolves when told to stop, or if the sender is gone.
+            let _ = stop_rx.changed().await;
+        },
+    );
+    let server = tokio::spawn(server);
     shutdown_signal().await;
     tracing::info!(
         grace_seconds = settings.shutdown_grace.as_secs(),
@@ -63,13 +84,69 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     );
     let _ = stop_tx.send(true);
     match tokio::time::timeout(settings.shutdown_grace, server).await {
-        Ok(joined) => joined.context("server task")?.context("serving")?,
+        Ok(joined) => joined.context("server task")?,
         Err(_) => tracing::warn!("grace period over; dropping unfinished requests"),
     }
     reloader.abort();
+    if let Some(watcher) = tls_watcher {
+        watcher.abort();
+    }
     services.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The TLS configuration, and for certificate files the task that reloads them.
+fn tls_setup(
+    source: &TlsSource,
+    settings: &Settings,
+) -> anyhow::Result<(
+    Arc<rustls::ServerConfig>,
+    Option<tokio::task::JoinHandle<()>>,
+)> {
+    match source {
+        TlsSource::Files { cert, key } => {
+            let reloader = tls::Reloader::load(tls::CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+            .context("loading the TLS certificate")?;
+            let resolver = reloader.resolver();
+            tracing::info!(
+                cert = %cert.display(),
+                fingerprint = %tls::leaf_fingerprint(&resolver.current()),
+                reload_interval_secs = settings.tls_reload_interval.as_secs(),
+                "TLS certificate loaded; reloaded when the files change and on SIGHUP"
+            );
+            let config = tls::server_config(resolver)?;
+            Ok((config, Some(reloader.watch(settings.tls_reload_interval))))
+        }
+        TlsSource::SelfSigned => {
+            let mut names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "::1".to_owned(),
+            ];
+            let ip = settings.listen.ip();
+            if !ip.is_unspecified() && !ip.is_loopback() {
+                names.push(ip.to_string());
+            }
+            let generated = tls::self_signed(names.clone())?;
+            tracing::warn!(
+                names = ?names,
+                fingerprint = %generated.fingerprint,
+                "serving a self-signed certificate made at start: for trying TLS out only"
+            );
+            eprintln!(
+                "\n  Serving TLS with a self-signed certificate for {}.\n  \
+                 SHA-256 fingerprint: {}\n",
+                names.join(", "),
+                generated.fingerprint
+            );
+            let config = tls::server_config(Arc::new(tls::CertResolver::new(generated.key)))?;
+            Ok((config, None))
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,6 +1,7 @@
 //! The HTTP adapter: routes, versioned DTOs, problem+json errors, OpenAPI and API docs.
 //!
-//! [`router`] builds the whole application; the binary only binds it to a socket.
+//! [`router`] builds the whole application behind its [`gateway`] layers; [`server`] serves
+//! it, over plain TCP or TLS ([`tls`]), with graceful shutdown.
 
 pub mod auth;
 pub mod caller;
@@ -9,13 +10,17 @@ pub mod dto;
 pub mod error;
 pub mod etag;
 pub mod extract;
+pub mod gateway;
 mod openapi;
 pub mod patch;
 pub mod ratelimit;
 pub mod request_id;
 pub mod response;
 pub mod routes;
+pub mod server;
 pub mod state;
+pub mod tls;
+pub mod trace_context;
 pub mod version;
 
 pub use state::AppState;
@@ -30,6 +35,7 @@ use error::ApiError;
 use ratelimit::{Limits, RateLimits};
 use routes::{auth as auth_routes, authors, books, genres, health, stock, users, wellknown};
 use std::sync::Arc;
+use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -45,6 +51,14 @@ pub struct HttpConfig {
     pub rate_limits: RateLimits,
     /// Proxies whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
+    /// A request not answered within this time gets 504.
+    pub request_timeout: Duration,
+    /// Largest total size of a request's header names and values, in bytes (431 above).
+    pub header_limit: usize,
+    /// Browser origins allowed to call the API.
+    pub cors_origins: gateway::CorsOrigins,
+    /// Send `Strict-Transport-Security` (when serving TLS).
+    pub hsts: bool,
 }
 
 impl Default for HttpConfig {
@@ -53,6 +67,10 @@ impl Default for HttpConfig {
             body_limit: 1024 * 1024,
             rate_limits: RateLimits::default(),
             trusted_proxies: TrustedProxies::default(),
+            request_timeout: Duration::from_secs(30),
+            header_limit: 16 * 1024,
+            cors_origins: gateway::CorsOrigins::None,
+            hsts: false,
         }
     }
 }
@@ -117,28 +135,26 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(auth_routes().into_openapi());
     doc.merge(operations_routes().into_openapi());
     openapi::document_rate_limits(&mut doc);
+    openapi::add_gateway_responses(&mut doc);
     doc
 }
 
-/// The whole application.
+/// The whole application, behind the gateway layers.
 pub fn router(state: AppState, config: &HttpConfig) -> Router {
-    let (api, api_doc) = api_routes().split_for_parts();
-    let (auth, auth_doc) = auth_routes().split_for_parts();
-    let (ops, ops_doc) = operations_routes().split_for_parts();
-    let mut doc = openapi::ApiDoc::openapi();
-    doc.merge(api_doc);
-    doc.merge(auth_doc);
-    doc.merge(ops_doc);
-    openapi::document_rate_limits(&mut doc);
+    let (api, _) = api_routes().split_for_parts();
+    let (auth, _) = auth_routes().split_for_parts();
+    let (ops, _) = operations_routes().split_for_parts();
+    let doc = openapi();
     let limits = Arc::new(Limits::new(
         state.limiter.clone(),
         config.rate_limits.clone(),
     ));
     let proxies = Arc::new(config.trusted_proxies.clone());
 
-    // Layers run from the last added to the first: request id, client address, ...,
-    // authentication, then the rate limit that knows the verified principal.
-    Router::new()
+    // Layers run from the last added to the first: the gateway layers (request id, trace
+    // context, timeout, headers...), client address, ..., authentication, then the rate limit
+    // that knows the verified principal.
+    let app = Router::new()
         .merge(api.layer(middleware::from_fn(version::layer)))
         .merge(auth)
         .merge(ops)
@@ -157,8 +173,8 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(middleware::from_fn_with_state(proxies, client_ip::layer))
-        .layer(middleware::from_fn(request_id::layer))
-        .with_state(state)
+        .with_state(state);
+    gateway::layers(app, config)
 }
 
 async fn not_found() -> ApiError {

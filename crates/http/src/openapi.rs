@@ -1,10 +1,12 @@
 //! The top of the OpenAPI document; paths and schemas come from the route annotations.
 
+use crate::error::PROBLEM_JSON;
 use utoipa::openapi::content::Content;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, RefOr};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -111,6 +113,73 @@ pub fn document_rate_limits(openapi: &mut utoipa::openapi::OpenApi) {
                 .responses
                 .entry("429".to_owned())
                 .or_insert_with(|| Ref::from_response_name("RateLimited").into());
+        }
+    }
+}
+
+/// Answers the gateway layers can give on any route, added to every operation.
+const GATEWAY_RESPONSES: [(&str, &str); 2] = [
+    (
+        "431",
+        "Request header fields too large (over the configured header limit)",
+    ),
+    (
+        "504",
+        "The request was not done within the configured timeout and was abandoned",
+    ),
+];
+
+pub fn add_gateway_responses(doc: &mut utoipa::openapi::OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, description) in GATEWAY_RESPONSES {
+                let response = ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        PROBLEM_JSON,
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
+                    )
+                    .build();
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert(RefOr::T(response));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_operation_documents_the_gateway_answers() {
+        let doc = crate::openapi();
+        let json = serde_json::to_value(&doc).expect("json");
+        assert!(json["components"]["schemas"]["Problem"].is_object());
+        for (path, item) in json["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("item") {
+                for status in ["431", "504"] {
+                    assert_eq!(
+                        operation["responses"][status]["content"]["application/problem+json"]
+                            ["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
         }
     }
 }

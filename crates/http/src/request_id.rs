@@ -1,6 +1,9 @@
 //! Request ids: echoed when the client sent a sane one, generated otherwise; present on every
-//! response, every log line of the request (via its span) and every problem body.
+//! response, every log line of the request (via its span) and every problem body. The span
+//! also carries the W3C trace id (see [`crate::trace_context`]), and the response a
+//! `traceparent` naming the span that served it.
 
+use crate::trace_context::{TraceContext, TRACEPARENT};
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -36,9 +39,12 @@ pub async fn layer(request: Request, next: Next) -> Response {
         .filter(|id| is_sane(id))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    let trace = TraceContext::from_headers(request.headers());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
+        trace_id = %trace.trace_id,
+        span_id = %trace.span_id,
         method = %request.method(),
         path = %request.uri().path(),
         client = tracing::field::Empty,
@@ -57,6 +63,9 @@ pub async fn layer(request: Request, next: Next) -> Response {
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    }
+    if let Some(value) = trace.header_value() {
+        response.headers_mut().insert(TRACEPARENT.clone(), value);
     }
     response
 }
