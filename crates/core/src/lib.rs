@@ -17,6 +17,7 @@ pub mod money;
 pub mod paging;
 pub mod policy;
 pub mod ports;
+pub mod search;
 pub mod text;
 pub mod validation;
 
@@ -35,4 +36,8 @@ pub use money::{Currency, Money, MoneyError};
 pub use paging::{BookListQuery, BookSort, Limit, Page, PageRequest};
 pub use policy::{Action, Principal, Role};
 pub use ports::{CatalogStore, IdempotencyRecord, IdempotencyRequest, Precondition, WriteContext};
+pub use search::{
+    BookFilters, BookPage, BookSearch, Facet, FacetCount, FacetCounts, NameOrId, RawBookSearch,
+    ScoredBook, Term, TextQuery,
+};
 pub use validation::{FieldError, ValidationErrors};
