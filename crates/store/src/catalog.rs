@@ -3,9 +3,10 @@
 //! differs between the databases is behind [`Dialect`].
 
 use crate::sql::BookSql;
-use bookstore_core::{Page, StoreError};
+use bookstore_core::{BookFilters, Page, StoreError, TextQuery};
 use sqlx::migrate::Migrator;
-use sqlx::Pool;
+use sqlx::{Pool, QueryBuilder};
+use uuid::Uuid;
 
 /// What a database contributes to the shared implementation.
 pub(crate) trait Dialect {
@@ -32,6 +33,32 @@ pub(crate) trait Dialect {
 
     /// The pool of reads outside transactions.
     fn reader(&self) -> &Pool<Self::Db>;
+
+    /// Pushes a predicate over the book `b`: it matches the words of `text` (not its ISBN).
+    /// A query without a usable word matches nothing.
+    fn push_text_match(qb: &mut QueryBuilder<'static, Self::Db>, text: &TextQuery);
+
+    /// Pushes the relevance score of the book `b` for the words of `text`, a double
+    /// precision number (higher is more relevant).
+    fn push_text_score(qb: &mut QueryBuilder<'static, Self::Db>, text: &TextQuery);
+
+    /// Up to `limit` books matching the words of `text` that `filters` let through, in index
+    /// order, with their scores; `title_only`: only those whose title alone matches.
+    async fn ranked_candidates(
+        &self,
+        text: &TextQuery,
+        filters: &BookFilters,
+        title_only: bool,
+        limit: i64,
+    ) -> Result<Vec<(Uuid, f64)>, StoreError>;
+
+    /// Books that `filters` let through and whose title or authors are near spellings of
+    /// the query's words, with a similarity score: the typo fallback.
+    async fn fuzzy_candidates(
+        &self,
+        text: &TextQuery,
+        filters: &BookFilters,
+    ) -> Result<Vec<(Uuid, f64)>, StoreError>;
 }
 
 /// Turns `limit + 1` fetched rows into a page of at most `limit` items and the cursor of the
@@ -62,9 +89,10 @@ macro_rules! impl_catalog_store {
             use bookstore_core::text::fold_key;
             use bookstore_core::{
                 Author, AuthorDraft, AuthorId, AuthorRef, Book, BookDraft, BookId, BookListQuery,
-                CatalogStore, Contributor, Genre, GenreDraft, GenreId, GenreRef, GenreTag,
-                HistoryAction, HistoryEntry, IdempotencyRecord, IdempotencyRequest, Isbn, Page,
-                PageRequest, Precondition, StoreError, WriteContext,
+                BookPage, BookSearch, BookSort, CatalogStore, Contributor, Facet, FacetCount,
+                FacetCounts, Genre, GenreDraft, GenreId, GenreRef, GenreTag, HistoryAction,
+                HistoryEntry, IdempotencyRecord, IdempotencyRequest, Isbn, Page, PageRequest,
+                Precondition, ScoredBook, StoreError, WriteContext,
             };
             use chrono::{DateTime, Utc};
             use sqlx::types::Json;
@@ -78,8 +106,9 @@ macro_rules! impl_catalog_store {
             };
             use $crate::rows::{
                 AuthorRow, BookParts, BookRow, GenreRow, HistoryRow, IdempotencyRow, ListedBook,
-                MigrationRow,
+                MigrationRow, ScoredBookRow,
             };
+            use $crate::search::{self, Candidates};
             use $crate::sql;
             use $crate::time::{self, DbTime};
 
@@ -562,6 +591,309 @@ macro_rules! impl_catalog_store {
                 }
             }
 
+            /// Which books a list selected, for counting its facets.
+            enum Matched {
+                /// The filters, and the text query's words (or ISBN) when there is one.
+                Query,
+                /// Exactly these books (the typo fallback's candidates).
+                Ids(Vec<Uuid>),
+            }
+
+            /// Appends the text predicate of `search` (words or ISBN), if it has a query.
+            fn push_search_text(qb: &mut QueryBuilder<'static, $db>, search: &BookSearch) {
+                let Some(text) = &search.text else {
+                    return;
+                };
+                qb.push(" AND (");
+                if text.has_text() {
+                    <$store as Dialect>::push_text_match(qb, text);
+                } else {
+                    qb.push("1 = 0");
+                }
+                if let Some(isbn) = &text.isbn {
+                    qb.push(" OR b.isbn = ").push_bind(isbn.as_str().to_owned());
+                }
+                qb.push(")");
+            }
+
+            /// The score of a listed book in a list that is not ordered by relevance.
+            fn push_search_score(qb: &mut QueryBuilder<'static, $db>, search: &BookSearch) {
+                match &search.text {
+                    None => {
+                        qb.push("NULL");
+                    }
+                    Some(text) => {
+                        qb.push("(");
+                        if text.has_text() {
+                            qb.push("coalesce(");
+                            <$store as Dialect>::push_text_score(qb, text);
+                            qb.push(", 0.0)");
+                        } else {
+                            qb.push("0.0");
+                        }
+                        if let Some(isbn) = &text.isbn {
+                            qb.push(" + CASE WHEN b.isbn = ")
+                                .push_bind(isbn.as_str().to_owned())
+                                .push(format_args!(" THEN {:.1} ELSE 0.0 END", search::ISBN_SCORE));
+                        }
+                        qb.push(")");
+                    }
+                }
+            }
+
+            impl $store {
+                /// A page of a list in one of the column orders, filtered and searched.
+                async fn sorted_page(
+                    &self,
+                    query: &BookListQuery,
+                    list: &str,
+                ) -> Result<(Vec<ScoredBook>, Option<String>, Matched), StoreError> {
+                    let sort = query.sort;
+                    let search = &query.search;
+                    let after = match query.page.cursor.as_deref() {
+                        Some(c) => Some(cursor::decode_book(sort, list, c)?),
+                        None => None,
+                    };
+                    let (column, descending) = sql::book_order(sort);
+                    let (cmp, dir) = if descending {
+                        ("<", "DESC")
+                    } else {
+                        (">", "ASC")
+                    };
+                    let mut select = QueryBuilder::<$db>::new("SELECT ");
+                    select.push(<Self as Dialect>::book_sql().columns.as_str());
+                    select.push(", ");
+                    push_search_score(&mut select, search);
+                    select.push(" AS score FROM books b WHERE 1 = 1");
+                    search::push_filters(&mut select, &search.filters);
+                    push_search_text(&mut select, search);
+                    if let Some((key, id)) = after {
+                        select.push(format_args!(" AND ({column}, b.id) {cmp} ("));
+                        match key {
+                            BookKey::Time(t) => select.push_bind(t),
+                            BookKey::Text(s) => select.push_bind(s),
+                            BookKey::Int(i) => select.push_bind(i),
+                            BookKey::Int32(i) => select.push_bind(i),
+                        };
+                        select.push(", ").push_bind(id).push(")");
+                    }
+                    select
+                        .push(format_args!(" ORDER BY {column} {dir}, b.id {dir} LIMIT "))
+                        .push_bind(limit_plus_one(&query.page));
+                    let rows: Vec<ScoredBookRow> = select
+                        .build_query_as()
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    let listed = rows
+                        .into_iter()
+                        .map(|row| Ok((ListedBook::try_from(row.book)?, row.score)))
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+                    let page = into_page(
+                        listed,
+                        query.page.limit.get(),
+                        |(last, _)| {
+                            cursor::encode_book(list, &last.sort_key(sort), last.book.id.as_uuid())
+                        },
+                        |(listed, score)| {
+                            Ok(ScoredBook {
+                                book: listed.book,
+                                score,
+                            })
+                        },
+                    )?;
+                    Ok((page.items, page.next_cursor, Matched::Query))
+                }
+
+                /// The candidates of a relevance search by full text (and ISBN).
+                async fn text_candidates(
+                    &self,
+                    search: &BookSearch,
+                ) -> Result<Candidates, StoreError> {
+                    let mut found = Candidates::default();
+                    let Some(text) = &search.text else {
+                        return Ok(found);
+                    };
+                    if text.has_text() {
+                        let all = self
+                            .ranked_candidates(text, &search.filters, false, search::CANDIDATES)
+                            .await?;
+                        let bounded = all.len() as i64 >= search::CANDIDATES;
+                        for (id, score) in all {
+                            found.add(id, score);
+                        }
+                        if bounded {
+                            let titles = self
+                                .ranked_candidates(
+                                    text,
+                                    &search.filters,
+                                    true,
+                                    search::TITLE_CANDIDATES,
+                                )
+                                .await?;
+                            for (id, score) in titles {
+                                found.add(id, score + search::TITLE_BONUS);
+                            }
+                        }
+                    }
+                    if let Some(isbn) = &text.isbn {
+                        let mut select =
+                            QueryBuilder::<$db>::new("SELECT b.id FROM books b WHERE b.isbn = ");
+                        select.push_bind(isbn.as_str().to_owned());
+                        search::push_filters(&mut select, &search.filters);
+                        let ids: Vec<Uuid> = select
+                            .build_query_scalar()
+                            .fetch_all(self.reader())
+                            .await
+                            .map_err(backend)?;
+                        for id in ids {
+                            found.add(id, search::ISBN_SCORE);
+                        }
+                    }
+                    Ok(found)
+                }
+
+                /// A page of a search ordered by relevance (see `search.rs`).
+                async fn relevance_page(
+                    &self,
+                    query: &BookListQuery,
+                    list: &str,
+                ) -> Result<(Vec<ScoredBook>, Option<String>, Matched), StoreError> {
+                    let search = &query.search;
+                    let after = match query.page.cursor.as_deref() {
+                        Some(c) => Some(cursor::decode_scored(list, c)?),
+                        None => None,
+                    };
+                    let mut fuzzy = after.as_ref().is_some_and(|a| a.fuzzy);
+                    let mut found = if fuzzy {
+                        Candidates::default()
+                    } else {
+                        self.text_candidates(search).await?
+                    };
+                    let text = search.text.as_ref();
+                    // The typo fallback, when the full text finds nothing on the first page
+                    // (later pages follow the mode their cursor names).
+                    if found.is_empty() && after.is_none() {
+                        fuzzy = text.is_some_and(|t| t.has_text());
+                    }
+                    if fuzzy {
+                        if let Some(text) = text {
+                            for (id, score) in self.fuzzy_candidates(text, &search.filters).await? {
+                                found.add(id, score);
+                            }
+                        }
+                    }
+                    let limit = usize::try_from(query.page.limit.get()).unwrap_or(usize::MAX);
+                    let mut chosen = found.page(after.as_ref(), limit.saturating_add(1));
+                    let next_cursor = if chosen.len() > limit {
+                        chosen.truncate(limit);
+                        chosen.last().map(|last| {
+                            cursor::encode_scored(
+                                list,
+                                &cursor::ScorePosition {
+                                    fuzzy,
+                                    score: last.score,
+                                    id: last.id,
+                                },
+                            )
+                        })
+                    } else {
+                        None
+                    };
+                    let mut books: HashMap<Uuid, Book> = HashMap::new();
+                    if !chosen.is_empty() {
+                        let mut select =
+                            QueryBuilder::<$db>::new(<Self as Dialect>::book_sql().select.as_str());
+                        select.push(" WHERE b.id IN (");
+                        let mut ids = select.separated(", ");
+                        for c in &chosen {
+                            ids.push_bind(c.id);
+                        }
+                        ids.push_unseparated(")");
+                        let rows: Vec<BookRow> = select
+                            .build_query_as()
+                            .fetch_all(self.reader())
+                            .await
+                            .map_err(backend)?;
+                        for row in rows {
+                            let book = Book::try_from(row)?;
+                            books.insert(book.id.as_uuid(), book);
+                        }
+                    }
+                    // A book deleted since it was found is left out.
+                    let items = chosen
+                        .into_iter()
+                        .filter_map(|c| {
+                            books.remove(&c.id).map(|book| ScoredBook {
+                                book,
+                                score: Some(c.score),
+                            })
+                        })
+                        .collect();
+                    let matched = if fuzzy {
+                        Matched::Ids(found.ids())
+                    } else {
+                        Matched::Query
+                    };
+                    Ok((items, next_cursor, matched))
+                }
+
+                /// The counts of one facet over every book the list selected.
+                async fn facet_counts(
+                    &self,
+                    facet: Facet,
+                    search: &BookSearch,
+                    matched: &Matched,
+                ) -> Result<FacetCounts, StoreError> {
+                    let (value, from) = match facet {
+                        Facet::Genre => (
+                            "fgv.name",
+                            "FROM books b JOIN book_genres fbg ON fbg.book_id = b.id \
+                             JOIN genres fgv ON fgv.id = fbg.genre_id",
+                        ),
+                        Facet::Language => ("b.language", "FROM books b"),
+                        Facet::Format => ("b.format", "FROM books b"),
+                    };
+                    let mut select = QueryBuilder::<$db>::new(format!(
+                        "SELECT {value} AS value, count(*) AS n {from} \
+                         WHERE {value} IS NOT NULL"
+                    ));
+                    match matched {
+                        Matched::Query => {
+                            search::push_filters(&mut select, &search.filters);
+                            push_search_text(&mut select, search);
+                        }
+                        Matched::Ids(ids) if ids.is_empty() => {
+                            select.push(" AND 1 = 0");
+                        }
+                        Matched::Ids(ids) => {
+                            select.push(" AND b.id IN (");
+                            let mut list = select.separated(", ");
+                            for id in ids {
+                                list.push_bind(*id);
+                            }
+                            list.push_unseparated(")");
+                        }
+                    }
+                    select.push(format_args!(
+                        " GROUP BY {value} ORDER BY n DESC, value ASC LIMIT {}",
+                        bookstore_core::search::MAX_FACET_VALUES
+                    ));
+                    let rows: Vec<(String, i64)> = select
+                        .build_query_as()
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    Ok(FacetCounts {
+                        facet,
+                        values: rows
+                            .into_iter()
+                            .map(|(value, count)| FacetCount { value, count })
+                            .collect(),
+                    })
+                }
+            }
+
             #[async_trait::async_trait]
             impl CatalogStore for $store {
                 #[tracing::instrument(skip_all)]
@@ -701,53 +1033,22 @@ macro_rules! impl_catalog_store {
                 }
 
                 #[tracing::instrument(skip_all, fields(sort = %query.sort))]
-                async fn list_books(
-                    &self,
-                    query: &BookListQuery,
-                ) -> Result<Page<Book>, StoreError> {
-                    let sort = query.sort;
-                    let after = match query.page.cursor.as_deref() {
-                        Some(c) => Some(cursor::decode_book(sort, c)?),
-                        None => None,
-                    };
-                    let (column, descending) = sql::book_order(sort);
-                    let (cmp, dir) = if descending {
-                        ("<", "DESC")
+                async fn list_books(&self, query: &BookListQuery) -> Result<BookPage, StoreError> {
+                    let list = cursor::book_list_name(query.sort, &query.search);
+                    let (items, next_cursor, matched) = if query.sort == BookSort::Relevance {
+                        self.relevance_page(query, &list).await?
                     } else {
-                        (">", "ASC")
+                        self.sorted_page(query, &list).await?
                     };
-                    let mut select =
-                        QueryBuilder::<$db>::new(<Self as Dialect>::book_sql().select.as_str());
-                    if let Some((key, id)) = after {
-                        select.push(format_args!(" WHERE ({column}, b.id) {cmp} ("));
-                        match key {
-                            BookKey::Time(t) => select.push_bind(t),
-                            BookKey::Text(s) => select.push_bind(s),
-                            BookKey::Int(i) => select.push_bind(i),
-                            BookKey::Int32(i) => select.push_bind(i),
-                        };
-                        select.push(", ").push_bind(id).push(")");
+                    let mut facets = Vec::with_capacity(query.search.facets.len());
+                    for facet in &query.search.facets {
+                        facets.push(self.facet_counts(*facet, &query.search, &matched).await?);
                     }
-                    select
-                        .push(format_args!(" ORDER BY {column} {dir}, b.id {dir} LIMIT "))
-                        .push_bind(limit_plus_one(&query.page));
-                    let rows: Vec<BookRow> = select
-                        .build_query_as()
-                        .fetch_all(self.reader())
-                        .await
-                        .map_err(backend)?;
-                    let listed = rows
-                        .into_iter()
-                        .map(ListedBook::try_from)
-                        .collect::<Result<Vec<_>, _>>()?;
-                    into_page(
-                        listed,
-                        query.page.limit.get(),
-                        |last| {
-                            cursor::encode_book(sort, &last.sort_key(sort), last.book.id.as_uuid())
-                        },
-                        |listed| Ok(listed.book),
-                    )
+                    Ok(BookPage {
+                        items,
+                        next_cursor,
+                        facets,
+                    })
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
