@@ -227,39 +227,68 @@ fn tokenize(s: &str) -> Vec<Token> {
     tokens
 }
 
-/// Finds the first ISBN in `q`: a run of digits, hyphens (or dashes) and a final X that
-/// parses as an ISBN-10 or ISBN-13. Returns it and the query without it.
+/// Finds the first ISBN in `q`: one to five consecutive space-separated chunks of digits,
+/// hyphens (or dashes) and a final X that parse as an ISBN-10 or ISBN-13 together
+/// ("978 0261103344", "0-261-10334-2", "ISBN: 0261103342"). Returns it and the query without
+/// it.
 fn extract_isbn(q: &str) -> (Option<Isbn>, String) {
     let is_part = |c: char| {
         c.is_ascii_digit() || matches!(c, '-' | 'x' | 'X' | '\u{2010}' | '\u{2011}' | '\u{2013}')
     };
+    // Byte ranges of the whitespace-separated chunks, with whether each could be part of one.
+    let mut chunks: Vec<(usize, usize, bool)> = Vec::new();
     let mut start = None;
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    for (i, c) in q.char_indices() {
-        match (is_part(c), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                runs.push((s, i));
+    for (i, c) in q.char_indices().chain(std::iter::once((q.len(), ' '))) {
+        match (c.is_whitespace(), start) {
+            (false, None) => start = Some(i),
+            (true, Some(s)) => {
+                let chunk = q[s..i].trim_end_matches([',', ';', '.', ')']);
+                let chunk = chunk.trim_start_matches(['(']);
+                let chunk = chunk.strip_prefix("ISBN:").unwrap_or(chunk);
+                let usable =
+                    chunk.chars().any(|c| c.is_ascii_digit()) && chunk.chars().all(is_part);
+                chunks.push((s, i, usable));
                 start = None;
             }
             _ => {}
         }
     }
-    if let Some(s) = start {
-        runs.push((s, q.len()));
-    }
-    for (s, e) in runs {
-        let candidate = q[s..e].trim_matches(|c: char| !c.is_ascii_alphanumeric());
-        let digits = candidate.chars().filter(|c| c.is_ascii_digit()).count();
-        if !(9..=13).contains(&digits) {
-            continue;
-        }
-        if let Ok(isbn) = Isbn::parse(candidate) {
-            let mut rest = String::with_capacity(q.len());
-            rest.push_str(&q[..s]);
-            rest.push(' ');
-            rest.push_str(&q[e..]);
-            return (Some(isbn), rest);
+    for first in 0..chunks.len() {
+        for last in first..chunks.len().min(first + 5) {
+            if !chunks[last].2 {
+                break;
+            }
+            let (s, e) = (chunks[first].0, chunks[last].1);
+            let candidate: String = q[s..e]
+                .chars()
+                .filter(|c| is_part(*c) || c.is_whitespace())
+                .collect();
+            let digits = candidate.chars().filter(|c| c.is_ascii_digit()).count();
+            if digits > 13 {
+                break;
+            }
+            if digits < 9 {
+                continue;
+            }
+            if let Ok(isbn) = Isbn::parse(&candidate) {
+                // An "ISBN" label in front goes with it.
+                let label = first
+                    .checked_sub(1)
+                    .map(|l| chunks[l])
+                    .filter(|(ls, le, _)| {
+                        let word = q[*ls..*le].trim_end_matches(':').to_ascii_lowercase();
+                        matches!(
+                            word.as_str(),
+                            "isbn" | "isbn-10" | "isbn-13" | "isbn10" | "isbn13"
+                        )
+                    });
+                let s = label.map_or(s, |(ls, _, _)| ls);
+                let mut rest = String::with_capacity(q.len());
+                rest.push_str(&q[..s]);
+                rest.push(' ');
+                rest.push_str(&q[e..]);
+                return (Some(isbn), rest);
+            }
         }
     }
     (None, q.to_owned())
@@ -777,6 +806,9 @@ mod tests {
             "0-261-10334-2",
             "0261103342",
             "hobbit 978-0261103344",
+            "978 0 261 10334 4",
+            "ISBN: 0-261-10334-2 tolkien",
+            "isbn-13 978-0-261-10334-4",
         ] {
             let parsed = TextQuery::parse(q);
             assert_eq!(
@@ -787,7 +819,7 @@ mod tests {
             assert!(parsed
                 .positive_words()
                 .iter()
-                .all(|w| !w.chars().any(|c| c.is_ascii_digit())));
+                .all(|w| !w.chars().any(|c| c.is_ascii_digit()) && !w.starts_with("isbn")));
         }
         // A wrong check digit is not an ISBN: its digits stay words.
         assert_eq!(TextQuery::parse("9780261103345").isbn, None);

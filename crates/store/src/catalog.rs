@@ -42,6 +42,11 @@ pub(crate) trait Dialect {
     /// precision number (higher is more relevant).
     fn push_text_score(qb: &mut QueryBuilder<'static, Self::Db>, text: &TextQuery);
 
+    /// The score of a book computed by the application from its title, contributor names
+    /// and genre names, where the database does not score (`None`: the SQL of
+    /// [`Dialect::push_text_score`] does).
+    fn app_score(text: &TextQuery, title: &str, authors: &str, genres: &str) -> Option<f64>;
+
     /// Up to `limit` books matching the words of `text` that `filters` let through, in index
     /// order, with their scores; `title_only`: only those whose title alone matches.
     async fn ranked_candidates(
@@ -696,6 +701,34 @@ macro_rules! impl_catalog_store {
                             cursor::encode_book(list, &last.sort_key(sort), last.book.id.as_uuid())
                         },
                         |(listed, score)| {
+                            let score = match (&search.text, score) {
+                                (Some(text), Some(score)) if text.has_text() => {
+                                    let book = &listed.book;
+                                    let title = format!(
+                                        "{} {}",
+                                        book.title,
+                                        book.subtitle.as_deref().unwrap_or("")
+                                    );
+                                    let names = |v: Vec<&str>| v.join(" ");
+                                    let authors = names(
+                                        book.authors.iter().map(|a| a.name.as_str()).collect(),
+                                    );
+                                    let genres = names(
+                                        book.genres.iter().map(|g| g.name.as_str()).collect(),
+                                    );
+                                    <Self as Dialect>::app_score(text, &title, &authors, &genres)
+                                        .map(|s| {
+                                            let isbn_part = if score >= search::ISBN_SCORE {
+                                                search::ISBN_SCORE
+                                            } else {
+                                                0.0
+                                            };
+                                            s + isbn_part
+                                        })
+                                        .or(Some(score))
+                                }
+                                (_, score) => score,
+                            };
                             Ok(ScoredBook {
                                 book: listed.book,
                                 score,

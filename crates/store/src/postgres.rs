@@ -148,6 +148,10 @@ impl Dialect for PgStore {
         qb.push(")::float8");
     }
 
+    fn app_score(_: &TextQuery, _: &str, _: &str, _: &str) -> Option<f64> {
+        None
+    }
+
     async fn ranked_candidates(
         &self,
         text: &TextQuery,

@@ -4,7 +4,7 @@
 
 use crate::catalog::{impl_catalog_store, Dialect};
 use crate::error::{backend, OpenError};
-use crate::search::{push_filters, CANDIDATES};
+use crate::search::{field_score, push_filters, CANDIDATES};
 use crate::sql::BookSql;
 use bookstore_core::search::{is_stop_word, trigram_similarity};
 use bookstore_core::{BookFilters, StoreError, Term, TextQuery};
@@ -29,10 +29,6 @@ const GENRES_JSON: &str = "(SELECT json_group_array(json_object('id', lower(hex(
     FROM book_genres bg JOIN genres g ON g.id = bg.genre_id WHERE bg.book_id = b.id)";
 
 static BOOK_SQL: LazyLock<BookSql> = LazyLock::new(|| BookSql::new(AUTHORS_JSON, GENRES_JSON));
-
-/// bm25 with column weights mirroring PostgreSQL's A, B, C, D (title, authors, genres,
-/// description); bm25 is lower for better matches, so the score is its negation.
-const BM25: &str = "-bm25(books_fts, 10.0, 4.0, 2.0, 1.0)";
 
 /// Similarity from which a word of the index is taken for a misspelt query word.
 const SPELLING_THRESHOLD: f64 = 0.3;
@@ -167,21 +163,13 @@ impl Dialect for SqliteStore {
         }
     }
 
-    fn push_text_score(qb: &mut QueryBuilder<'static, Sqlite>, text: &TextQuery) {
-        match fts_query(text, false) {
-            None => {
-                qb.push("NULL");
-            }
-            Some(expr) => {
-                qb.push(format_args!(
-                    "(SELECT {BM25} FROM books_fts WHERE books_fts MATCH "
-                ))
-                .push_bind(expr)
-                .push(
-                    " AND books_fts.rowid = (SELECT doc_id FROM book_docs WHERE book_id = b.id))",
-                );
-            }
-        }
+    /// Scores are computed by the application ([`field_score`]), not by bm25.
+    fn push_text_score(qb: &mut QueryBuilder<'static, Sqlite>, _: &TextQuery) {
+        qb.push("NULL");
+    }
+
+    fn app_score(text: &TextQuery, title: &str, authors: &str, genres: &str) -> Option<f64> {
+        Some(field_score(text, title, authors, genres))
     }
 
     async fn ranked_candidates(
@@ -194,19 +182,24 @@ impl Dialect for SqliteStore {
         let Some(expr) = fts_query(text, title_only) else {
             return Ok(Vec::new());
         };
-        let mut select = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT d.book_id, {BM25} FROM books_fts JOIN book_docs d \
+        let mut select = QueryBuilder::<Sqlite>::new(
+            "SELECT d.book_id, b.title || ' ' || coalesce(b.subtitle, ''), b.search_authors, \
+             b.search_genres FROM books_fts JOIN book_docs d \
              ON d.doc_id = books_fts.rowid JOIN books b ON b.id = d.book_id \
-             WHERE books_fts MATCH "
-        ));
+             WHERE books_fts MATCH ",
+        );
         select.push_bind(expr);
         push_filters(&mut select, filters);
         select.push(" LIMIT ").push_bind(limit);
-        select
+        let rows: Vec<(Uuid, String, String, String)> = select
             .build_query_as()
             .fetch_all(&self.reader)
             .await
-            .map_err(backend)
+            .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, title, authors, genres)| (id, field_score(text, &title, &authors, &genres)))
+            .collect())
     }
 
     /// Spellfix-style: each query word that is not in the index is replaced by its nearest
