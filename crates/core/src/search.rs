@@ -75,6 +75,18 @@ impl TextQuery {
             .collect()
     }
 
+    /// The query with its groups joined into one: any of its terms matches (exclusions
+    /// stay). `None` when that is the query itself (one group).
+    pub fn relaxed(&self) -> Option<TextQuery> {
+        if self.groups.len() < 2 {
+            return None;
+        }
+        Some(TextQuery {
+            groups: vec![self.groups.iter().flatten().cloned().collect()],
+            ..self.clone()
+        })
+    }
+
     /// The positive words joined by spaces: what trigram similarity compares with.
     pub fn plain_text(&self) -> String {
         self.positive_words().join(" ")

@@ -814,6 +814,20 @@ macro_rules! impl_catalog_store {
                             for (id, score) in self.fuzzy_candidates(text, &search.filters).await? {
                                 found.add(id, score);
                             }
+                            // Still nothing: books matching any of the words.
+                            if let (true, Some(any)) = (found.is_empty(), text.relaxed()) {
+                                let relaxed = self
+                                    .ranked_candidates(
+                                        &any,
+                                        &search.filters,
+                                        false,
+                                        search::CANDIDATES,
+                                    )
+                                    .await?;
+                                for (id, score) in relaxed {
+                                    found.add(id, score);
+                                }
+                            }
                         }
                     }
                     let limit = usize::try_from(query.page.limit.get()).unwrap_or(usize::MAX);

@@ -11,7 +11,8 @@
 //!    first ([`TITLE_BONUS`]). An ISBN in the query puts that book first ([`ISBN_SCORE`]).
 //! 2. **Fallback.** When the full-text query finds nothing, the dialect's typo fallback
 //!    proposes candidates (PostgreSQL: `pg_trgm` similarity of titles and author names;
-//!    SQLite: near spellings of the query's words among the indexed words).
+//!    SQLite: near spellings of the query's words among the indexed words); when that finds
+//!    nothing either, books matching *any* of the words (`TextQuery::relaxed`).
 //! 3. **Page.** Candidates are ordered by score, then id, and the keyset cursor (score, id)
 //!    picks the page; the books of the page are read in one statement.
 

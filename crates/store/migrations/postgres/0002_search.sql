@@ -22,14 +22,16 @@ CREATE FUNCTION bookstore_fold(text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
     RETURN lower(bookstore_unaccent($1));
 
--- A word as a prefix query: `hobbi` finds "hobbit". Stemmed like the documents; a stop word
--- gives the empty query, as plainto_tsquery does.
+-- A word as a prefix query: `hobbi` finds "hobbit". The unstemmed word as a prefix of the
+-- (stemmed) lexemes, or the word's own stem ("mars" is 'mar': its prefix would also find
+-- "Mary", its stem finds "Mars"). A stop word gives the empty query, as plainto_tsquery does.
 CREATE FUNCTION bookstore_prefix_query(word text) RETURNS tsquery
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
     RETURN CASE
         WHEN numnode(plainto_tsquery('english'::regconfig, bookstore_unaccent(word))) = 0
             THEN plainto_tsquery('english'::regconfig, bookstore_unaccent(word))
-        ELSE (plainto_tsquery('english'::regconfig, bookstore_unaccent(word))::text || ':*')::tsquery
+        ELSE plainto_tsquery('english'::regconfig, bookstore_unaccent(word))
+            || (plainto_tsquery('simple'::regconfig, bookstore_unaccent(word))::text || ':*')::tsquery
     END;
 
 ALTER TABLE books
