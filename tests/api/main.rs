@@ -6,3 +6,4 @@ mod books;
 mod errors;
 mod operations;
 mod references;
+mod search;
