@@ -162,9 +162,12 @@ impl Dialect for PgStore {
         let mut select =
             QueryBuilder::<Postgres>::new(format!("SELECT b.id, {RANK} FROM (SELECT "));
         push_tsquery(&mut select, text);
-        select.push(" AS q) tsq JOIN books b ON b.search_doc @@ tsq.q");
         if title_only {
-            select.push(" AND b.title_doc @@ tsq.q");
+            // The title index finds them; the whole query (exclusions) is checked on each
+            // one found, not by intersecting with the big index's bitmap of every match.
+            select.push(" AS q) tsq JOIN books b ON b.title_doc @@ tsq.q AND (b.search_doc @@ tsq.q) IS TRUE");
+        } else {
+            select.push(" AS q) tsq JOIN books b ON b.search_doc @@ tsq.q");
         }
         select.push(" WHERE 1 = 1");
         push_filters(&mut select, filters);

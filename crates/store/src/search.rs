@@ -24,9 +24,9 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Matches scored per full-text query before ranking; above this, the result is approximate.
-pub(crate) const CANDIDATES: i64 = 2000;
+pub(crate) const CANDIDATES: i64 = 500;
 /// Title matches scored in addition when a query has more than [`CANDIDATES`] matches.
-pub(crate) const TITLE_CANDIDATES: i64 = 1000;
+pub(crate) const TITLE_CANDIDATES: i64 = 200;
 /// Candidates of the typo fallback.
 pub(crate) const FUZZY_CANDIDATES: i64 = 200;
 /// Added to the score of title matches when the bound is reached: they rank first.

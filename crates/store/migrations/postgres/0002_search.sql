@@ -30,6 +30,11 @@ CREATE FUNCTION bookstore_prefix_query(word text) RETURNS tsquery
     RETURN CASE
         WHEN numnode(plainto_tsquery('english'::regconfig, bookstore_unaccent(word))) = 0
             THEN plainto_tsquery('english'::regconfig, bookstore_unaccent(word))
+        -- The stem starts with the word (the store sends letters and digits only): the prefix
+        -- query alone covers it, and the index is scanned once.
+        WHEN plainto_tsquery('english'::regconfig, bookstore_unaccent(word))::text
+             LIKE '''' || lower(bookstore_unaccent(word)) || '%'
+            THEN (plainto_tsquery('simple'::regconfig, bookstore_unaccent(word))::text || ':*')::tsquery
         ELSE plainto_tsquery('english'::regconfig, bookstore_unaccent(word))
             || (plainto_tsquery('simple'::regconfig, bookstore_unaccent(word))::text || ':*')::tsquery
     END;
