@@ -34,6 +34,9 @@ pub(crate) trait Dialect {
     /// The pool of reads outside transactions.
     fn reader(&self) -> &Pool<Self::Db>;
 
+    /// Whether titles are searched first, through an index of their own (see `search.rs`).
+    const TITLES_FIRST: bool;
+
     /// Pushes a predicate over the book `b`: it matches the words of `text` (not its ISBN).
     /// A query without a usable word matches nothing.
     fn push_text_match(qb: &mut QueryBuilder<'static, Self::Db>, text: &TextQuery);
@@ -748,27 +751,61 @@ macro_rules! impl_catalog_store {
                         return Ok(found);
                     };
                     if text.has_text() {
+                        let filters = &search.filters;
+                        // Where titles have an index of their own, they are looked at first:
+                        // when that many titles match, the query is a broad one, and the
+                        // title matches are its result.
+                        let titles = if <Self as Dialect>::TITLES_FIRST {
+                            let titles = self
+                                .ranked_candidates(text, filters, true, search::TITLE_CANDIDATES)
+                                .await?;
+                            if titles.len() as i64 >= search::TITLE_CANDIDATES {
+                                for (id, score) in titles {
+                                    found.add(id, score + search::TITLE_BONUS);
+                                }
+                                return self.isbn_candidate(search, found).await;
+                            }
+                            Some(titles)
+                        } else {
+                            None
+                        };
                         let all = self
-                            .ranked_candidates(text, &search.filters, false, search::CANDIDATES)
+                            .ranked_candidates(text, filters, false, search::CANDIDATES)
                             .await?;
                         let bounded = all.len() as i64 >= search::CANDIDATES;
                         for (id, score) in all {
                             found.add(id, score);
                         }
                         if bounded {
-                            let titles = self
-                                .ranked_candidates(
-                                    text,
-                                    &search.filters,
-                                    true,
-                                    search::TITLE_CANDIDATES,
-                                )
-                                .await?;
+                            let titles = match titles {
+                                Some(titles) => titles,
+                                None => {
+                                    self.ranked_candidates(
+                                        text,
+                                        filters,
+                                        true,
+                                        search::TITLE_CANDIDATES,
+                                    )
+                                    .await?
+                                }
+                            };
                             for (id, score) in titles {
                                 found.add(id, score + search::TITLE_BONUS);
                             }
                         }
                     }
+                    self.isbn_candidate(search, found).await
+                }
+
+                /// Adds the book whose ISBN the query names, if the filters let it through.
+                async fn isbn_candidate(
+                    &self,
+                    search: &BookSearch,
+                    mut found: Candidates,
+                ) -> Result<Candidates, StoreError> {
+                    let Some(text) = &search.text else {
+                        return Ok(found);
+                    };
                     if let Some(isbn) = &text.isbn {
                         let mut select =
                             QueryBuilder::<$db>::new("SELECT b.id FROM books b WHERE b.isbn = ");
@@ -885,26 +922,21 @@ macro_rules! impl_catalog_store {
                     Ok((items, next_cursor, matched))
                 }
 
-                /// The counts of one facet over every book the list selected.
+                /// The counts of the facets asked for over every book the list selected, in one
+                /// statement: the selected books are read once.
                 async fn facet_counts(
                     &self,
-                    facet: Facet,
+                    facets: &[Facet],
                     search: &BookSearch,
                     matched: &Matched,
-                ) -> Result<FacetCounts, StoreError> {
-                    let (value, from) = match facet {
-                        Facet::Genre => (
-                            "fgv.name",
-                            "FROM books b JOIN book_genres fbg ON fbg.book_id = b.id \
-                             JOIN genres fgv ON fgv.id = fbg.genre_id",
-                        ),
-                        Facet::Language => ("b.language", "FROM books b"),
-                        Facet::Format => ("b.format", "FROM books b"),
-                    };
-                    let mut select = QueryBuilder::<$db>::new(format!(
-                        "SELECT {value} AS value, count(*) AS n {from} \
-                         WHERE {value} IS NOT NULL"
-                    ));
+                ) -> Result<Vec<FacetCounts>, StoreError> {
+                    if facets.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut select = QueryBuilder::<$db>::new(
+                        "WITH m AS MATERIALIZED (SELECT b.id, b.language, b.format FROM books b \
+                         WHERE 1 = 1",
+                    );
                     match matched {
                         Matched::Query => {
                             search::push_filters(&mut select, &search.filters);
@@ -922,22 +954,53 @@ macro_rules! impl_catalog_store {
                             list.push_unseparated(")");
                         }
                     }
-                    select.push(format_args!(
-                        " GROUP BY {value} ORDER BY n DESC, value ASC LIMIT {}",
-                        bookstore_core::search::MAX_FACET_VALUES
-                    ));
-                    let rows: Vec<(String, i64)> = select
+                    select.push(") ");
+                    for (i, facet) in facets.iter().enumerate() {
+                        if i > 0 {
+                            select.push(" UNION ALL ");
+                        }
+                        select.push(match facet {
+                            Facet::Genre => {
+                                "SELECT 'genre' AS facet, g.name AS value, count(*) AS n FROM m \
+                                 JOIN book_genres bg ON bg.book_id = m.id \
+                                 JOIN genres g ON g.id = bg.genre_id GROUP BY g.name"
+                            }
+                            Facet::Language => {
+                                "SELECT 'language' AS facet, m.language AS value, count(*) AS n \
+                                 FROM m WHERE m.language IS NOT NULL GROUP BY m.language"
+                            }
+                            Facet::Format => {
+                                "SELECT 'format' AS facet, m.format AS value, count(*) AS n \
+                                 FROM m WHERE m.format IS NOT NULL GROUP BY m.format"
+                            }
+                        });
+                    }
+                    let rows: Vec<(String, String, i64)> = select
                         .build_query_as()
                         .fetch_all(self.reader())
                         .await
                         .map_err(backend)?;
-                    Ok(FacetCounts {
-                        facet,
-                        values: rows
-                            .into_iter()
-                            .map(|(value, count)| FacetCount { value, count })
-                            .collect(),
-                    })
+                    Ok(facets
+                        .iter()
+                        .map(|facet| {
+                            let mut values: Vec<FacetCount> = rows
+                                .iter()
+                                .filter(|(name, _, _)| name == facet.as_str())
+                                .map(|(_, value, count)| FacetCount {
+                                    value: value.clone(),
+                                    count: *count,
+                                })
+                                .collect();
+                            values.sort_by(|a, b| {
+                                b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value))
+                            });
+                            values.truncate(bookstore_core::search::MAX_FACET_VALUES);
+                            FacetCounts {
+                                facet: *facet,
+                                values,
+                            }
+                        })
+                        .collect())
                 }
             }
 
@@ -1087,10 +1150,9 @@ macro_rules! impl_catalog_store {
                     } else {
                         self.sorted_page(query, &list).await?
                     };
-                    let mut facets = Vec::with_capacity(query.search.facets.len());
-                    for facet in &query.search.facets {
-                        facets.push(self.facet_counts(*facet, &query.search, &matched).await?);
-                    }
+                    let facets = self
+                        .facet_counts(&query.search.facets, &query.search, &matched)
+                        .await?;
                     Ok(BookPage {
                         items,
                         next_cursor,

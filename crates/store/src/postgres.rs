@@ -121,6 +121,9 @@ impl Dialect for PgStore {
     /// A transaction-scoped advisory lock (an arbitrary constant key) around re-parenting.
     const GENRE_TREE_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7262591030)");
 
+    /// Titles have their own GIN index (`title_doc`).
+    const TITLES_FIRST: bool = true;
+
     fn book_sql() -> &'static BookSql {
         &BOOK_SQL
     }

@@ -3,12 +3,18 @@
 //! A relevance search runs in three steps:
 //!
 //! 1. **Candidates.** The dialect's full-text engine finds the matching books, with their
-//!    scores, *bounded*: at most [`CANDIDATES`] of them are scored. Below that bound the
-//!    result is exact: every match is scored and ranked. Above it (a common word in a big
-//!    catalogue), ranking every match is what makes search crawl (each one's document must be
-//!    read and scored), so the store scores the first [`CANDIDATES`] matches in index order
-//!    plus up to [`TITLE_CANDIDATES`] books whose *title* matches, and ranks the title matches
-//!    first ([`TITLE_BONUS`]). An ISBN in the query puts that book first ([`ISBN_SCORE`]).
+//!    scores, *bounded*, because ranking every match is what makes search crawl on a big
+//!    catalogue (each match's document must be read and scored):
+//!    - PostgreSQL looks at titles first, through a GIN index of title-only documents: when
+//!      [`TITLE_CANDIDATES`] titles or more match, the query is a broad one and those title
+//!      matches are its result (ranked by the whole document). Otherwise it scores up to
+//!      [`CANDIDATES`] matches of the whole document.
+//!    - SQLite (one FTS5 index for all fields) scores up to [`CANDIDATES`] matches, and when
+//!      there are that many, also up to [`TITLE_CANDIDATES`] title matches.
+//!
+//!    When both bounds hold, every match is scored: the ranking is exact. Above them, title
+//!    matches rank first ([`TITLE_BONUS`]). An ISBN in the query puts that book first
+//!    ([`ISBN_SCORE`]).
 //! 2. **Fallback.** When the full-text query finds nothing, the dialect's typo fallback
 //!    proposes candidates (PostgreSQL: `pg_trgm` similarity of titles and author names;
 //!    SQLite: near spellings of the query's words among the indexed words); when that finds
@@ -24,9 +30,9 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Matches scored per full-text query before ranking; above this, the result is approximate.
-pub(crate) const CANDIDATES: i64 = 500;
+pub(crate) const CANDIDATES: i64 = 400;
 /// Title matches scored in addition when a query has more than [`CANDIDATES`] matches.
-pub(crate) const TITLE_CANDIDATES: i64 = 200;
+pub(crate) const TITLE_CANDIDATES: i64 = 100;
 /// Candidates of the typo fallback.
 pub(crate) const FUZZY_CANDIDATES: i64 = 200;
 /// Added to the score of title matches when the bound is reached: they rank first.

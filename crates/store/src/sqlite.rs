@@ -131,6 +131,9 @@ impl Dialect for SqliteStore {
     const LOCK_BOOK: Option<&'static str> = None;
     const GENRE_TREE_LOCK: Option<&'static str> = None;
 
+    /// One FTS5 index holds every field: a title-only query reads the same posting lists.
+    const TITLES_FIRST: bool = false;
+
     fn book_sql() -> &'static BookSql {
         &BOOK_SQL
     }

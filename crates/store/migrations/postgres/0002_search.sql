@@ -60,7 +60,7 @@ CREATE INDEX books_title_trgm_idx ON books USING gin (bookstore_fold(title) gin_
 CREATE INDEX authors_name_trgm_idx ON authors USING gin (bookstore_fold(name) gin_trgm_ops);
 -- Filters.
 CREATE INDEX books_publisher_idx ON books (lower(publisher));
-CREATE INDEX books_language_idx ON books (language, updated_at);
+CREATE INDEX books_language_idx ON books (language, updated_at, id);
 
 -- The contributor and genre names of a book, in position order.
 CREATE FUNCTION bookstore_book_authors_text(book uuid) RETURNS text

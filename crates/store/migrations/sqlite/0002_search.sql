@@ -13,7 +13,7 @@ ALTER TABLE books ADD COLUMN search_authors TEXT NOT NULL DEFAULT '';
 ALTER TABLE books ADD COLUMN search_genres TEXT NOT NULL DEFAULT '';
 
 CREATE INDEX books_publisher_idx ON books (lower(publisher));
-CREATE INDEX books_language_idx ON books (language, updated_at);
+CREATE INDEX books_language_idx ON books (language, updated_at, id);
 
 CREATE TABLE book_docs (
     doc_id  INTEGER PRIMARY KEY,
