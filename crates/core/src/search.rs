@@ -20,6 +20,9 @@ pub const MAX_QUERY_CHARS: usize = 1000;
 pub const MAX_QUERY_TERMS: usize = 32;
 /// Words longer than this are cut (no real word is; it bounds the work per term).
 pub const MAX_WORD_CHARS: usize = 64;
+/// A last word shorter than this is not a prefix: one or two letters would match a good share
+/// of every word there is.
+pub const MIN_PREFIX_CHARS: usize = 3;
 /// Facet values returned per facet, most frequent first.
 pub const MAX_FACET_VALUES: usize = 50;
 
@@ -75,14 +78,14 @@ impl TextQuery {
             .collect()
     }
 
-    /// The query with its groups joined into one: any of its terms matches (exclusions
-    /// stay). `None` when that is the query itself (one group).
+    /// The query with its groups joined into one: any of its first eight terms matches
+    /// (exclusions stay). `None` when that is the query itself (one group).
     pub fn relaxed(&self) -> Option<TextQuery> {
         if self.groups.len() < 2 {
             return None;
         }
         Some(TextQuery {
-            groups: vec![self.groups.iter().flatten().cloned().collect()],
+            groups: vec![self.groups.iter().flatten().take(8).cloned().collect()],
             ..self.clone()
         })
     }
@@ -141,9 +144,10 @@ impl TextQuery {
         // still the last word: people type "hobbit " too).
         let ends_with_word = raw.chars().last().is_some_and(|c| !matches!(c, '"'));
         if let (Some((g, t)), true) = (last_positive_word, ends_with_word) {
-            if let Some(Term::Word { prefix, .. }) = groups.get_mut(g).and_then(|gr| gr.get_mut(t))
+            if let Some(Term::Word { text, prefix }) =
+                groups.get_mut(g).and_then(|gr| gr.get_mut(t))
             {
-                *prefix = true;
+                *prefix = text.chars().count() >= MIN_PREFIX_CHARS;
             }
         }
         Self {
@@ -798,6 +802,15 @@ mod tests {
         // A trailing exclusion: the last positive word is not being typed.
         let q = TextQuery::parse("hobbit -film");
         assert_eq!(q.groups, vec![vec![prefix("hobbit")]]);
+    }
+
+    #[test]
+    fn one_or_two_letters_are_not_a_prefix() {
+        assert_eq!(TextQuery::parse("tolkien j").groups[1], vec![word("j")]);
+        assert_eq!(
+            TextQuery::parse("tolkien hob").groups[1],
+            vec![prefix("hob")]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::catalog::{impl_catalog_store, Dialect};
 use crate::error::{backend, OpenError};
 use crate::search::{push_filters, FUZZY_CANDIDATES};
 use crate::sql::BookSql;
+use bookstore_core::search::is_stop_word;
 use bookstore_core::{BookFilters, StoreError, Term, TextQuery};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -31,13 +32,13 @@ const RANK: &str = "ts_rank_cd('{0.1, 0.2, 0.4, 1.0}'::float4[], b.search_doc, t
 /// ("tolkein" is 0.5 from "Tolkien"; pg_trgm's default, 0.6, misses it).
 const FUZZY_THRESHOLD: &str = "SET LOCAL pg_trgm.word_similarity_threshold = 0.4";
 
-/// The words of the typo fallback: the first few positive words long enough to have a
-/// useful set of trigrams.
+/// The words of the typo fallback: the first two positive words long enough to have a
+/// useful set of trigrams (each costs a trigram index scan of titles and of author names).
 fn fuzzy_words(text: &TextQuery) -> Vec<String> {
     text.positive_words()
         .into_iter()
-        .filter(|w| w.chars().count() >= 3)
-        .take(4)
+        .filter(|w| w.chars().count() >= 4 && !is_stop_word(w))
+        .take(2)
         .map(str::to_owned)
         .collect()
 }
