@@ -12,5 +12,6 @@ mod gateway;
 mod operations;
 mod ratelimits;
 mod references;
+mod search;
 mod stock;
 mod tls;

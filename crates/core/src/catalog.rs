@@ -10,6 +10,7 @@ use crate::isbn::Isbn;
 use crate::paging::{BookListQuery, Page, PageRequest};
 use crate::policy::{Action, Principal};
 use crate::ports::{CatalogStore, IdempotencyRequest, Precondition, WriteContext};
+use crate::search::BookPage;
 use crate::stock::{StockMovement, StockMovementDraft};
 use std::sync::Arc;
 
@@ -114,7 +115,7 @@ impl Catalog {
         &self,
         who: &Principal,
         query: &BookListQuery,
-    ) -> Result<Page<Book>, CatalogError> {
+    ) -> Result<BookPage, CatalogError> {
         authorize(who, Action::ReadCatalog)?;
         Ok(self.store.list_books(query).await?)
     }
@@ -379,10 +380,20 @@ mod tests {
         async fn get_book_by_isbn(&self, _: &Isbn) -> Result<Option<Book>, StoreError> {
             Ok(None)
         }
-        async fn list_books(&self, _: &BookListQuery) -> Result<Page<Book>, StoreError> {
-            Ok(Page {
-                items: self.books.lock().unwrap().clone(),
+        async fn list_books(&self, _: &BookListQuery) -> Result<BookPage, StoreError> {
+            Ok(BookPage {
+                items: self
+                    .books
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|book| crate::search::ScoredBook {
+                        book: book.clone(),
+                        score: None,
+                    })
+                    .collect(),
                 next_cursor: None,
+                facets: Vec::new(),
             })
         }
         async fn replace_book(

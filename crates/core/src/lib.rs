@@ -19,6 +19,7 @@ pub mod paging;
 pub mod policy;
 pub mod ports;
 pub mod ratelimit;
+pub mod search;
 pub mod stock;
 pub mod text;
 pub mod validation;
@@ -38,5 +39,9 @@ pub use money::{Currency, Money, MoneyError};
 pub use paging::{BookListQuery, BookSort, Limit, Page, PageRequest};
 pub use policy::{Action, Principal, Role};
 pub use ports::{CatalogStore, IdempotencyRecord, IdempotencyRequest, Precondition, WriteContext};
+pub use search::{
+    BookFilters, BookPage, BookSearch, Facet, FacetCount, FacetCounts, NameOrId, RawBookSearch,
+    ScoredBook, Term, TextQuery,
+};
 pub use stock::{StockMovement, StockMovementDraft, StockMovementKind};
 pub use validation::{FieldError, ValidationErrors};

@@ -1,5 +1,7 @@
 //! Keyset pagination and list ordering. Cursors are opaque to everyone but the store.
 
+use crate::search::BookSearch;
+use crate::validation::ValidationErrors;
 use std::fmt;
 use std::str::FromStr;
 
@@ -51,15 +53,18 @@ pub enum BookSort {
     Price,
     PriceDesc,
     PublishedYear,
+    /// Most relevant first: only with a text query, where it is the default.
+    Relevance,
 }
 
 impl BookSort {
-    pub const ALL: [BookSort; 5] = [
+    pub const ALL: [BookSort; 6] = [
         Self::UpdatedDesc,
         Self::Title,
         Self::Price,
         Self::PriceDesc,
         Self::PublishedYear,
+        Self::Relevance,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -69,6 +74,7 @@ impl BookSort {
             Self::Price => "price",
             Self::PriceDesc => "-price",
             Self::PublishedYear => "published_year",
+            Self::Relevance => "relevance",
         }
     }
 }
@@ -96,6 +102,31 @@ impl fmt::Display for BookSort {
 pub struct BookListQuery {
     pub page: PageRequest,
     pub sort: BookSort,
+    /// Text query, filters and facets; all empty for a plain list.
+    pub search: BookSearch,
+}
+
+impl BookListQuery {
+    /// A list request: `sort` defaults to relevance when there is a text query and to
+    /// `-updated_at` otherwise; relevance without a text query is an error.
+    pub fn new(
+        page: PageRequest,
+        sort: Option<BookSort>,
+        search: BookSearch,
+    ) -> Result<Self, ValidationErrors> {
+        let sort = match (sort, search.text.is_some()) {
+            (None, true) => BookSort::Relevance,
+            (None, false) => BookSort::default(),
+            (Some(BookSort::Relevance), false) => {
+                return Err(ValidationErrors::single(
+                    "sort",
+                    "relevance needs a text query (q)",
+                ))
+            }
+            (Some(sort), _) => sort,
+        };
+        Ok(Self { page, sort, search })
+    }
 }
 
 #[cfg(test)]

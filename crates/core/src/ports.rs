@@ -10,6 +10,7 @@ use crate::ids::{AuthorId, BookId, GenreId};
 use crate::isbn::Isbn;
 use crate::paging::{BookListQuery, Page, PageRequest};
 use crate::policy::Principal;
+use crate::search::BookPage;
 use crate::stock::{StockMovement, StockMovementDraft};
 use async_trait::async_trait;
 
@@ -86,7 +87,9 @@ pub trait CatalogStore: Send + Sync + 'static {
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
     async fn get_book(&self, id: BookId) -> Result<Option<Book>, StoreError>;
     async fn get_book_by_isbn(&self, isbn: &Isbn) -> Result<Option<Book>, StoreError>;
-    async fn list_books(&self, query: &BookListQuery) -> Result<Page<Book>, StoreError>;
+    /// A page of books in the query's order, filtered and (with a text query) searched, with
+    /// the facets it asks for counted over the whole result.
+    async fn list_books(&self, query: &BookListQuery) -> Result<BookPage, StoreError>;
     /// Replaces every client-owned field, if the precondition holds.
     async fn replace_book(
         &self,

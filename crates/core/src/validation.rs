@@ -45,6 +45,17 @@ impl ValidationErrors {
         }
     }
 
+    /// Takes over every error of `result` and returns its value, if any.
+    pub fn check_all<T>(&mut self, result: Result<T, ValidationErrors>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(errors) => {
+                self.0.extend(errors.0);
+                None
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

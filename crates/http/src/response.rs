@@ -48,8 +48,13 @@ fn next_link(uri: &Uri, cursor: &str) -> String {
 }
 
 pub fn page<T: Serialize>(uri: &Uri, page: &PageDto<T>) -> Response {
-    let mut response = json(StatusCode::OK, page);
-    if let Some(cursor) = &page.next_cursor {
+    list(uri, page, page.next_cursor.as_deref())
+}
+
+/// A list body with the `Link` to its next page, if there is one.
+pub fn list<B: Serialize>(uri: &Uri, body: &B, next_cursor: Option<&str>) -> Response {
+    let mut response = json(StatusCode::OK, body);
+    if let Some(cursor) = next_cursor {
         if let Ok(value) = HeaderValue::from_str(&next_link(uri, cursor)) {
             response.headers_mut().insert(header::LINK, value);
         }

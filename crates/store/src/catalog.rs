@@ -3,9 +3,10 @@
 //! differs between the databases is behind [`Dialect`].
 
 use crate::sql::BookSql;
-use bookstore_core::{Page, StoreError};
+use bookstore_core::{BookFilters, Page, StoreError, TextQuery};
 use sqlx::migrate::Migrator;
-use sqlx::Pool;
+use sqlx::{Pool, QueryBuilder};
+use uuid::Uuid;
 
 /// What a database contributes to the shared implementation.
 pub(crate) trait Dialect {
@@ -32,6 +33,40 @@ pub(crate) trait Dialect {
 
     /// The pool of reads outside transactions.
     fn reader(&self) -> &Pool<Self::Db>;
+
+    /// Whether titles are searched first, through an index of their own (see `search.rs`).
+    const TITLES_FIRST: bool;
+
+    /// Pushes a predicate over the book `b`: it matches the words of `text` (not its ISBN).
+    /// A query without a usable word matches nothing.
+    fn push_text_match(qb: &mut QueryBuilder<'static, Self::Db>, text: &TextQuery);
+
+    /// Pushes the relevance score of the book `b` for the words of `text`, a double
+    /// precision number (higher is more relevant).
+    fn push_text_score(qb: &mut QueryBuilder<'static, Self::Db>, text: &TextQuery);
+
+    /// The score of a book computed by the application from its title, contributor names
+    /// and genre names, where the database does not score (`None`: the SQL of
+    /// [`Dialect::push_text_score`] does).
+    fn app_score(text: &TextQuery, title: &str, authors: &str, genres: &str) -> Option<f64>;
+
+    /// Up to `limit` books matching the words of `text` that `filters` let through, in index
+    /// order, with their scores; `title_only`: only those whose title alone matches.
+    async fn ranked_candidates(
+        &self,
+        text: &TextQuery,
+        filters: &BookFilters,
+        title_only: bool,
+        limit: i64,
+    ) -> Result<Vec<(Uuid, f64)>, StoreError>;
+
+    /// Books that `filters` let through and whose title or authors are near spellings of
+    /// the query's words, with a similarity score: the typo fallback.
+    async fn fuzzy_candidates(
+        &self,
+        text: &TextQuery,
+        filters: &BookFilters,
+    ) -> Result<Vec<(Uuid, f64)>, StoreError>;
 }
 
 /// Turns `limit + 1` fetched rows into a page of at most `limit` items and the cursor of the
@@ -62,9 +97,10 @@ macro_rules! impl_catalog_store {
             use bookstore_core::text::fold_key;
             use bookstore_core::{
                 Author, AuthorDraft, AuthorId, AuthorRef, Book, BookDraft, BookId, BookListQuery,
-                CatalogStore, Contributor, Genre, GenreDraft, GenreId, GenreRef, GenreTag,
-                HistoryAction, HistoryEntry, IdempotencyRecord, IdempotencyRequest, Isbn, Page,
-                PageRequest, Precondition, StockMovement, StockMovementDraft, StoreError,
+                BookPage, BookSearch, BookSort, CatalogStore, Contributor, Facet, FacetCount,
+                FacetCounts, Genre, GenreDraft, GenreId, GenreRef, GenreTag, HistoryAction,
+                HistoryEntry, IdempotencyRecord, IdempotencyRequest, Isbn, Page, PageRequest,
+                Precondition, ScoredBook, StockMovement, StockMovementDraft, StoreError,
                 WriteContext,
             };
             use chrono::{DateTime, Utc};
@@ -79,8 +115,9 @@ macro_rules! impl_catalog_store {
             };
             use $crate::rows::{
                 AuthorRow, BookParts, BookRow, GenreRow, HistoryRow, IdempotencyRow, ListedBook,
-                MigrationRow, StockMovementRow,
+                MigrationRow, ScoredBookRow, StockMovementRow,
             };
+            use $crate::search::{self, Candidates};
             use $crate::sql;
             use $crate::time::{self, DbTime};
 
@@ -563,6 +600,411 @@ macro_rules! impl_catalog_store {
                 }
             }
 
+            /// Which books a list selected, for counting its facets.
+            enum Matched {
+                /// The filters, and the text query's words (or ISBN) when there is one.
+                Query,
+                /// Exactly these books (the typo fallback's candidates).
+                Ids(Vec<Uuid>),
+            }
+
+            /// Appends the text predicate of `search` (words or ISBN), if it has a query.
+            fn push_search_text(qb: &mut QueryBuilder<'static, $db>, search: &BookSearch) {
+                let Some(text) = &search.text else {
+                    return;
+                };
+                qb.push(" AND (");
+                if text.has_text() {
+                    <$store as Dialect>::push_text_match(qb, text);
+                } else {
+                    qb.push("1 = 0");
+                }
+                if let Some(isbn) = &text.isbn {
+                    qb.push(" OR b.isbn = ").push_bind(isbn.as_str().to_owned());
+                }
+                qb.push(")");
+            }
+
+            /// The score of a listed book in a list that is not ordered by relevance.
+            fn push_search_score(qb: &mut QueryBuilder<'static, $db>, search: &BookSearch) {
+                match &search.text {
+                    None => {
+                        qb.push("NULL");
+                    }
+                    Some(text) => {
+                        qb.push("(");
+                        if text.has_text() {
+                            qb.push("coalesce(");
+                            <$store as Dialect>::push_text_score(qb, text);
+                            qb.push(", 0.0)");
+                        } else {
+                            qb.push("0.0");
+                        }
+                        if let Some(isbn) = &text.isbn {
+                            qb.push(" + CASE WHEN b.isbn = ")
+                                .push_bind(isbn.as_str().to_owned())
+                                .push(format_args!(" THEN {:.1} ELSE 0.0 END", search::ISBN_SCORE));
+                        }
+                        qb.push(")");
+                    }
+                }
+            }
+
+            impl $store {
+                /// A page of a list in one of the column orders, filtered and searched.
+                async fn sorted_page(
+                    &self,
+                    query: &BookListQuery,
+                    list: &str,
+                ) -> Result<(Vec<ScoredBook>, Option<String>, Matched), StoreError> {
+                    let sort = query.sort;
+                    let search = &query.search;
+                    let after = match query.page.cursor.as_deref() {
+                        Some(c) => Some(cursor::decode_book(sort, list, c)?),
+                        None => None,
+                    };
+                    let (column, descending) = sql::book_order(sort);
+                    let (cmp, dir) = if descending {
+                        ("<", "DESC")
+                    } else {
+                        (">", "ASC")
+                    };
+                    let mut select = QueryBuilder::<$db>::new("SELECT ");
+                    select.push(<Self as Dialect>::book_sql().columns.as_str());
+                    select.push(", ");
+                    push_search_score(&mut select, search);
+                    select.push(" AS score FROM books b WHERE 1 = 1");
+                    search::push_filters(&mut select, &search.filters);
+                    push_search_text(&mut select, search);
+                    if let Some((key, id)) = after {
+                        select.push(format_args!(" AND ({column}, b.id) {cmp} ("));
+                        match key {
+                            BookKey::Time(t) => select.push_bind(t),
+                            BookKey::Text(s) => select.push_bind(s),
+                            BookKey::Int(i) => select.push_bind(i),
+                            BookKey::Int32(i) => select.push_bind(i),
+                        };
+                        select.push(", ").push_bind(id).push(")");
+                    }
+                    select
+                        .push(format_args!(" ORDER BY {column} {dir}, b.id {dir} LIMIT "))
+                        .push_bind(limit_plus_one(&query.page));
+                    let rows: Vec<ScoredBookRow> = select
+                        .build_query_as()
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    let listed = rows
+                        .into_iter()
+                        .map(|row| Ok((ListedBook::try_from(row.book)?, row.score)))
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+                    let page = into_page(
+                        listed,
+                        query.page.limit.get(),
+                        |(last, _)| {
+                            cursor::encode_book(list, &last.sort_key(sort), last.book.id.as_uuid())
+                        },
+                        |(listed, score)| {
+                            let score = match (&search.text, score) {
+                                (Some(text), Some(score)) if text.has_text() => {
+                                    let book = &listed.book;
+                                    let title = format!(
+                                        "{} {}",
+                                        book.title,
+                                        book.subtitle.as_deref().unwrap_or("")
+                                    );
+                                    let names = |v: Vec<&str>| v.join(" ");
+                                    let authors = names(
+                                        book.authors.iter().map(|a| a.name.as_str()).collect(),
+                                    );
+                                    let genres = names(
+                                        book.genres.iter().map(|g| g.name.as_str()).collect(),
+                                    );
+                                    <Self as Dialect>::app_score(text, &title, &authors, &genres)
+                                        .map(|s| {
+                                            let isbn_part = if score >= search::ISBN_SCORE {
+                                                search::ISBN_SCORE
+                                            } else {
+                                                0.0
+                                            };
+                                            s + isbn_part
+                                        })
+                                        .or(Some(score))
+                                }
+                                (_, score) => score,
+                            };
+                            Ok(ScoredBook {
+                                book: listed.book,
+                                score,
+                            })
+                        },
+                    )?;
+                    Ok((page.items, page.next_cursor, Matched::Query))
+                }
+
+                /// The candidates of a relevance search by full text (and ISBN).
+                async fn text_candidates(
+                    &self,
+                    search: &BookSearch,
+                ) -> Result<Candidates, StoreError> {
+                    let mut found = Candidates::default();
+                    let Some(text) = &search.text else {
+                        return Ok(found);
+                    };
+                    if text.has_text() {
+                        let filters = &search.filters;
+                        // Where titles have an index of their own, they are looked at first:
+                        // when that many titles match, the query is a broad one, and the
+                        // title matches are its result.
+                        let titles = if <Self as Dialect>::TITLES_FIRST {
+                            let titles = self
+                                .ranked_candidates(text, filters, true, search::TITLE_CANDIDATES)
+                                .await?;
+                            if titles.len() as i64 >= search::TITLE_CANDIDATES {
+                                for (id, score) in titles {
+                                    found.add(id, score + search::TITLE_BONUS);
+                                }
+                                return self.isbn_candidate(search, found).await;
+                            }
+                            Some(titles)
+                        } else {
+                            None
+                        };
+                        let all = self
+                            .ranked_candidates(text, filters, false, search::CANDIDATES)
+                            .await?;
+                        let bounded = all.len() as i64 >= search::CANDIDATES;
+                        for (id, score) in all {
+                            found.add(id, score);
+                        }
+                        if bounded {
+                            let titles = match titles {
+                                Some(titles) => titles,
+                                None => {
+                                    self.ranked_candidates(
+                                        text,
+                                        filters,
+                                        true,
+                                        search::TITLE_CANDIDATES,
+                                    )
+                                    .await?
+                                }
+                            };
+                            for (id, score) in titles {
+                                found.add(id, score + search::TITLE_BONUS);
+                            }
+                        }
+                    }
+                    self.isbn_candidate(search, found).await
+                }
+
+                /// Adds the book whose ISBN the query names, if the filters let it through.
+                async fn isbn_candidate(
+                    &self,
+                    search: &BookSearch,
+                    mut found: Candidates,
+                ) -> Result<Candidates, StoreError> {
+                    let Some(text) = &search.text else {
+                        return Ok(found);
+                    };
+                    if let Some(isbn) = &text.isbn {
+                        let mut select =
+                            QueryBuilder::<$db>::new("SELECT b.id FROM books b WHERE b.isbn = ");
+                        select.push_bind(isbn.as_str().to_owned());
+                        search::push_filters(&mut select, &search.filters);
+                        let ids: Vec<Uuid> = select
+                            .build_query_scalar()
+                            .fetch_all(self.reader())
+                            .await
+                            .map_err(backend)?;
+                        for id in ids {
+                            found.add(id, search::ISBN_SCORE);
+                        }
+                    }
+                    Ok(found)
+                }
+
+                /// A page of a search ordered by relevance (see `search.rs`).
+                async fn relevance_page(
+                    &self,
+                    query: &BookListQuery,
+                    list: &str,
+                ) -> Result<(Vec<ScoredBook>, Option<String>, Matched), StoreError> {
+                    let search = &query.search;
+                    let after = match query.page.cursor.as_deref() {
+                        Some(c) => Some(cursor::decode_scored(list, c)?),
+                        None => None,
+                    };
+                    let mut fuzzy = after.as_ref().is_some_and(|a| a.fuzzy);
+                    let mut found = if fuzzy {
+                        Candidates::default()
+                    } else {
+                        self.text_candidates(search).await?
+                    };
+                    let text = search.text.as_ref();
+                    // The typo fallback, when the full text finds nothing on the first page
+                    // (later pages follow the mode their cursor names).
+                    if found.is_empty() && after.is_none() {
+                        fuzzy = text.is_some_and(|t| t.has_text());
+                    }
+                    if fuzzy {
+                        if let Some(text) = text {
+                            for (id, score) in self.fuzzy_candidates(text, &search.filters).await? {
+                                found.add(id, score);
+                            }
+                            // Still nothing: books matching any of the words.
+                            if let (true, Some(any)) = (found.is_empty(), text.relaxed()) {
+                                let relaxed = self
+                                    .ranked_candidates(
+                                        &any,
+                                        &search.filters,
+                                        false,
+                                        search::CANDIDATES,
+                                    )
+                                    .await?;
+                                for (id, score) in relaxed {
+                                    found.add(id, score);
+                                }
+                            }
+                        }
+                    }
+                    let limit = usize::try_from(query.page.limit.get()).unwrap_or(usize::MAX);
+                    let mut chosen = found.page(after.as_ref(), limit.saturating_add(1));
+                    let next_cursor = if chosen.len() > limit {
+                        chosen.truncate(limit);
+                        chosen.last().map(|last| {
+                            cursor::encode_scored(
+                                list,
+                                &cursor::ScorePosition {
+                                    fuzzy,
+                                    score: last.score,
+                                    id: last.id,
+                                },
+                            )
+                        })
+                    } else {
+                        None
+                    };
+                    let mut books: HashMap<Uuid, Book> = HashMap::new();
+                    if !chosen.is_empty() {
+                        let mut select =
+                            QueryBuilder::<$db>::new(<Self as Dialect>::book_sql().select.as_str());
+                        select.push(" WHERE b.id IN (");
+                        let mut ids = select.separated(", ");
+                        for c in &chosen {
+                            ids.push_bind(c.id);
+                        }
+                        ids.push_unseparated(")");
+                        let rows: Vec<BookRow> = select
+                            .build_query_as()
+                            .fetch_all(self.reader())
+                            .await
+                            .map_err(backend)?;
+                        for row in rows {
+                            let book = Book::try_from(row)?;
+                            books.insert(book.id.as_uuid(), book);
+                        }
+                    }
+                    // A book deleted since it was found is left out.
+                    let items = chosen
+                        .into_iter()
+                        .filter_map(|c| {
+                            books.remove(&c.id).map(|book| ScoredBook {
+                                book,
+                                score: Some(c.score),
+                            })
+                        })
+                        .collect();
+                    let matched = if fuzzy {
+                        Matched::Ids(found.ids())
+                    } else {
+                        Matched::Query
+                    };
+                    Ok((items, next_cursor, matched))
+                }
+
+                /// The counts of the facets asked for over every book the list selected, in one
+                /// statement: the selected books are read once.
+                async fn facet_counts(
+                    &self,
+                    facets: &[Facet],
+                    search: &BookSearch,
+                    matched: &Matched,
+                ) -> Result<Vec<FacetCounts>, StoreError> {
+                    if facets.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut select = QueryBuilder::<$db>::new(
+                        "WITH m AS MATERIALIZED (SELECT b.id, b.language, b.format FROM books b \
+                         WHERE 1 = 1",
+                    );
+                    match matched {
+                        Matched::Query => {
+                            search::push_filters(&mut select, &search.filters);
+                            push_search_text(&mut select, search);
+                        }
+                        Matched::Ids(ids) if ids.is_empty() => {
+                            select.push(" AND 1 = 0");
+                        }
+                        Matched::Ids(ids) => {
+                            select.push(" AND b.id IN (");
+                            let mut list = select.separated(", ");
+                            for id in ids {
+                                list.push_bind(*id);
+                            }
+                            list.push_unseparated(")");
+                        }
+                    }
+                    select.push(") ");
+                    for (i, facet) in facets.iter().enumerate() {
+                        if i > 0 {
+                            select.push(" UNION ALL ");
+                        }
+                        select.push(match facet {
+                            Facet::Genre => {
+                                "SELECT 'genre' AS facet, g.name AS value, count(*) AS n FROM m \
+                                 JOIN book_genres bg ON bg.book_id = m.id \
+                                 JOIN genres g ON g.id = bg.genre_id GROUP BY g.name"
+                            }
+                            Facet::Language => {
+                                "SELECT 'language' AS facet, m.language AS value, count(*) AS n \
+                                 FROM m WHERE m.language IS NOT NULL GROUP BY m.language"
+                            }
+                            Facet::Format => {
+                                "SELECT 'format' AS facet, m.format AS value, count(*) AS n \
+                                 FROM m WHERE m.format IS NOT NULL GROUP BY m.format"
+                            }
+                        });
+                    }
+                    let rows: Vec<(String, String, i64)> = select
+                        .build_query_as()
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    Ok(facets
+                        .iter()
+                        .map(|facet| {
+                            let mut values: Vec<FacetCount> = rows
+                                .iter()
+                                .filter(|(name, _, _)| name == facet.as_str())
+                                .map(|(_, value, count)| FacetCount {
+                                    value: value.clone(),
+                                    count: *count,
+                                })
+                                .collect();
+                            values.sort_by(|a, b| {
+                                b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value))
+                            });
+                            values.truncate(bookstore_core::search::MAX_FACET_VALUES);
+                            FacetCounts {
+                                facet: *facet,
+                                values,
+                            }
+                        })
+                        .collect())
+                }
+            }
+
             #[async_trait::async_trait]
             impl CatalogStore for $store {
                 #[tracing::instrument(skip_all)]
@@ -702,53 +1144,21 @@ macro_rules! impl_catalog_store {
                 }
 
                 #[tracing::instrument(skip_all, fields(sort = %query.sort))]
-                async fn list_books(
-                    &self,
-                    query: &BookListQuery,
-                ) -> Result<Page<Book>, StoreError> {
-                    let sort = query.sort;
-                    let after = match query.page.cursor.as_deref() {
-                        Some(c) => Some(cursor::decode_book(sort, c)?),
-                        None => None,
-                    };
-                    let (column, descending) = sql::book_order(sort);
-                    let (cmp, dir) = if descending {
-                        ("<", "DESC")
+                async fn list_books(&self, query: &BookListQuery) -> Result<BookPage, StoreError> {
+                    let list = cursor::book_list_name(query.sort, &query.search);
+                    let (items, next_cursor, matched) = if query.sort == BookSort::Relevance {
+                        self.relevance_page(query, &list).await?
                     } else {
-                        (">", "ASC")
+                        self.sorted_page(query, &list).await?
                     };
-                    let mut select =
-                        QueryBuilder::<$db>::new(<Self as Dialect>::book_sql().select.as_str());
-                    if let Some((key, id)) = after {
-                        select.push(format_args!(" WHERE ({column}, b.id) {cmp} ("));
-                        match key {
-                            BookKey::Time(t) => select.push_bind(t),
-                            BookKey::Text(s) => select.push_bind(s),
-                            BookKey::Int(i) => select.push_bind(i),
-                            BookKey::Int32(i) => select.push_bind(i),
-                        };
-                        select.push(", ").push_bind(id).push(")");
-                    }
-                    select
-                        .push(format_args!(" ORDER BY {column} {dir}, b.id {dir} LIMIT "))
-                        .push_bind(limit_plus_one(&query.page));
-                    let rows: Vec<BookRow> = select
-                        .build_query_as()
-                        .fetch_all(self.reader())
-                        .await
-                        .map_err(backend)?;
-                    let listed = rows
-                        .into_iter()
-                        .map(ListedBook::try_from)
-                        .collect::<Result<Vec<_>, _>>()?;
-                    into_page(
-                        listed,
-                        query.page.limit.get(),
-                        |last| {
-                            cursor::encode_book(sort, &last.sort_key(sort), last.book.id.as_uuid())
-                        },
-                        |listed| Ok(listed.book),
-                    )
+                    let facets = self
+                        .facet_counts(&query.search.facets, &query.search, &matched)
+                        .await?;
+                    Ok(BookPage {
+                        items,
+                        next_cursor,
+                        facets,
+                    })
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]

@@ -5,7 +5,7 @@
 use crate::time::DbTime;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use bookstore_core::{BookSort, StoreError};
+use bookstore_core::{BookSearch, BookSort, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -33,8 +33,53 @@ pub(crate) enum BookKey {
     Int32(i32),
 }
 
-fn book_list_name(sort: BookSort) -> String {
-    format!("books:{}", sort.as_str())
+/// The name of a book list in its cursors: the order, and for a search or a filtered list a
+/// fingerprint of what selects the books, so that a cursor of one search is refused by
+/// another.
+pub(crate) fn book_list_name(sort: BookSort, search: &BookSearch) -> String {
+    if search.text.is_none() && search.filters.is_empty() {
+        format!("books:{}", sort.as_str())
+    } else {
+        format!("books:{}:{}", sort.as_str(), search.fingerprint())
+    }
+}
+
+/// A position in a relevance-ordered result: how the result was found (full text, or the
+/// typo fallback), the score and the id of the last book.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ScorePosition {
+    pub(crate) fuzzy: bool,
+    pub(crate) score: f64,
+    pub(crate) id: Uuid,
+}
+
+pub(crate) fn encode_scored(list: &str, position: &ScorePosition) -> String {
+    let mode = if position.fuzzy { "fuzzy" } else { "fts" };
+    encode(&Repr {
+        s: format!("{list}:{mode}"),
+        // The bits, not a decimal: the score must compare equal when it comes back.
+        k: Some(Value::String(format!("{:016x}", position.score.to_bits()))),
+        id: position.id,
+    })
+}
+
+pub(crate) fn decode_scored(list: &str, cursor: &str) -> Result<ScorePosition, StoreError> {
+    let fts = format!("{list}:fts");
+    let fuzzy = format!("{list}:fuzzy");
+    let repr = decode(cursor, &fts).or_else(|_| decode(cursor, &fuzzy))?;
+    let score = repr
+        .k
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(|bits| u64::from_str_radix(bits, 16).ok())
+        .map(f64::from_bits)
+        .filter(|s| s.is_finite())
+        .ok_or(StoreError::InvalidCursor)?;
+    Ok(ScorePosition {
+        fuzzy: repr.s == fuzzy,
+        score,
+        id: repr.id,
+    })
 }
 
 fn encode(repr: &Repr) -> String {
@@ -57,7 +102,7 @@ fn decode(cursor: &str, list: &str) -> Result<Repr, StoreError> {
     Ok(repr)
 }
 
-pub(crate) fn encode_book(sort: BookSort, key: &BookKey, id: Uuid) -> String {
+pub(crate) fn encode_book(list: &str, key: &BookKey, id: Uuid) -> String {
     let k = match key {
         BookKey::Time(t) => Value::String(t.to_text()),
         BookKey::Text(s) => Value::String(s.clone()),
@@ -65,14 +110,18 @@ pub(crate) fn encode_book(sort: BookSort, key: &BookKey, id: Uuid) -> String {
         BookKey::Int32(i) => Value::from(*i),
     };
     encode(&Repr {
-        s: book_list_name(sort),
+        s: list.to_owned(),
         k: Some(k),
         id,
     })
 }
 
-pub(crate) fn decode_book(sort: BookSort, cursor: &str) -> Result<(BookKey, Uuid), StoreError> {
-    let repr = decode(cursor, &book_list_name(sort))?;
+pub(crate) fn decode_book(
+    sort: BookSort,
+    list: &str,
+    cursor: &str,
+) -> Result<(BookKey, Uuid), StoreError> {
+    let repr = decode(cursor, list)?;
     let k = repr.k.ok_or(StoreError::InvalidCursor)?;
     let key = match sort {
         BookSort::UpdatedDesc => k
@@ -85,6 +134,7 @@ pub(crate) fn decode_book(sort: BookSort, cursor: &str) -> Result<(BookKey, Uuid
             .as_i64()
             .and_then(|i| i32::try_from(i).ok())
             .map(BookKey::Int32),
+        BookSort::Relevance => None,
     };
     Ok((key.ok_or(StoreError::InvalidCursor)?, repr.id))
 }
@@ -130,18 +180,21 @@ mod tests {
     #[test]
     fn book_cursor_round_trips_and_is_bound_to_its_order() {
         let id = Uuid::now_v7();
-        let c = encode_book(BookSort::Price, &BookKey::Int(1299), id);
+        let plain = BookSearch::default();
+        let price = book_list_name(BookSort::Price, &plain);
+        let c = encode_book(&price, &BookKey::Int(1299), id);
         assert!(!c.contains('='));
         assert_eq!(
-            decode_book(BookSort::Price, &c).unwrap(),
+            decode_book(BookSort::Price, &price, &c).unwrap(),
             (BookKey::Int(1299), id)
         );
+        let price_desc = book_list_name(BookSort::PriceDesc, &plain);
         assert!(matches!(
-            decode_book(BookSort::PriceDesc, &c),
+            decode_book(BookSort::PriceDesc, &price_desc, &c),
             Err(StoreError::InvalidCursor)
         ));
         assert!(matches!(
-            decode_book(BookSort::Title, "%%%"),
+            decode_book(BookSort::Title, "books:title", "%%%"),
             Err(StoreError::InvalidCursor)
         ));
     }
@@ -151,11 +204,24 @@ mod tests {
         let id = Uuid::now_v7();
         let c = encode_keyed("books:published_year", "1999", id);
         assert!(matches!(
-            decode_book(BookSort::PublishedYear, &c),
+            decode_book(BookSort::PublishedYear, "books:published_year", &c),
             Err(StoreError::InvalidCursor)
         ));
         let c = encode_id("history", id);
         assert_eq!(decode_id("history", &c).unwrap(), id);
         assert!(decode_keyed("history", &c).is_err());
+    }
+
+    #[test]
+    fn scored_cursors_keep_mode_and_exact_score() {
+        let id = Uuid::now_v7();
+        let position = ScorePosition {
+            fuzzy: true,
+            score: 0.1f32 as f64 + 1000.0,
+            id,
+        };
+        let c = encode_scored("books:relevance:abc", &position);
+        assert_eq!(decode_scored("books:relevance:abc", &c).unwrap(), position);
+        assert!(decode_scored("books:relevance:abd", &c).is_err());
     }
 }

@@ -13,6 +13,7 @@ mod cursor;
 mod error;
 mod postgres;
 mod rows;
+mod search;
 mod sql;
 mod sqlite;
 mod time;

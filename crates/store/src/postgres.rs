@@ -2,13 +2,18 @@
 //! transactions lock the book row they change (`FOR UPDATE`).
 
 use crate::catalog::{impl_catalog_store, Dialect};
-use crate::error::OpenError;
+use crate::error::{backend, OpenError};
+use crate::search::{push_filters, FUZZY_CANDIDATES};
 use crate::sql::BookSql;
 use crate::users::{impl_user_store, UserDialect};
+use bookstore_core::search::is_stop_word;
+use bookstore_core::{BookFilters, StoreError, Term, TextQuery};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, QueryBuilder};
 use std::str::FromStr;
 use std::sync::LazyLock;
+use uuid::Uuid;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -20,6 +25,73 @@ const GENRES_JSON: &str = "(SELECT coalesce(json_agg(json_build_object('id', g.i
     FROM book_genres bg JOIN genres g ON g.id = bg.genre_id WHERE bg.book_id = b.id)";
 
 static BOOK_SQL: LazyLock<BookSql> = LazyLock::new(|| BookSql::new(AUTHORS_JSON, GENRES_JSON));
+
+/// `ts_rank_cd` weights of D, C, B, A: description 0.1, genres 0.2, authors 0.4, title 1.0.
+const RANK: &str = "ts_rank_cd('{0.1, 0.2, 0.4, 1.0}'::float4[], b.search_doc, tsq.q)::float8";
+
+/// Word similarity at or above which the typo fallback takes a title or author name
+/// ("tolkein" is 0.5 from "Tolkien"; pg_trgm's default, 0.6, misses it).
+const FUZZY_THRESHOLD: &str = "SET LOCAL pg_trgm.word_similarity_threshold = 0.4";
+
+/// The words of the typo fallback: the first two positive words long enough to have a
+/// useful set of trigrams (each costs a trigram index scan of titles and of author names).
+fn fuzzy_words(text: &TextQuery) -> Vec<String> {
+    text.positive_words()
+        .into_iter()
+        .filter(|w| w.chars().count() >= 4 && !is_stop_word(w))
+        .take(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn push_term(qb: &mut QueryBuilder<'static, Postgres>, term: &Term) {
+    match term {
+        Term::Word {
+            text,
+            prefix: false,
+        } => {
+            qb.push("plainto_tsquery('english'::regconfig, bookstore_unaccent(")
+                .push_bind(text.clone())
+                .push("))");
+        }
+        Term::Word { text, prefix: true } => {
+            qb.push("bookstore_prefix_query(")
+                .push_bind(text.clone())
+                .push(")");
+        }
+        Term::Phrase(words) => {
+            qb.push("phraseto_tsquery('english'::regconfig, bookstore_unaccent(")
+                .push_bind(words.join(" "))
+                .push("))");
+        }
+    }
+}
+
+/// The `tsquery` of a text query, built from its sanitised words with the tsquery functions
+/// and operators (never parsed from user text): groups `&&`, alternatives `||`, exclusions
+/// `&& !!`. A stop word gives an empty query, which the operators ignore.
+fn push_tsquery(qb: &mut QueryBuilder<'static, Postgres>, text: &TextQuery) {
+    qb.push("(");
+    for (g, group) in text.groups.iter().enumerate() {
+        if g > 0 {
+            qb.push(" && ");
+        }
+        qb.push("(");
+        for (t, term) in group.iter().enumerate() {
+            if t > 0 {
+                qb.push(" || ");
+            }
+            push_term(qb, term);
+        }
+        qb.push(")");
+    }
+    for term in &text.excluded {
+        qb.push(" && (!! ");
+        push_term(qb, term);
+        qb.push(")");
+    }
+    qb.push(")");
+}
 
 pub(crate) struct PgStore {
     writer: PgPool,
@@ -51,6 +123,9 @@ impl Dialect for PgStore {
     /// A transaction-scoped advisory lock (an arbitrary constant key) around re-parenting.
     const GENRE_TREE_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7262591030)");
 
+    /// Titles have their own GIN index (`title_doc`).
+    const TITLES_FIRST: bool = true;
+
     fn book_sql() -> &'static BookSql {
         &BOOK_SQL
     }
@@ -65,6 +140,106 @@ impl Dialect for PgStore {
 
     fn reader(&self) -> &PgPool {
         &self.reader
+    }
+
+    fn push_text_match(qb: &mut QueryBuilder<'static, Postgres>, text: &TextQuery) {
+        qb.push("b.search_doc @@ ");
+        push_tsquery(qb, text);
+    }
+
+    fn push_text_score(qb: &mut QueryBuilder<'static, Postgres>, text: &TextQuery) {
+        qb.push("ts_rank_cd('{0.1, 0.2, 0.4, 1.0}'::float4[], b.search_doc, ");
+        push_tsquery(qb, text);
+        qb.push(")::float8");
+    }
+
+    fn app_score(_: &TextQuery, _: &str, _: &str, _: &str) -> Option<f64> {
+        None
+    }
+
+    async fn ranked_candidates(
+        &self,
+        text: &TextQuery,
+        filters: &BookFilters,
+        title_only: bool,
+        limit: i64,
+    ) -> Result<Vec<(Uuid, f64)>, StoreError> {
+        let mut select =
+            QueryBuilder::<Postgres>::new(format!("SELECT b.id, {RANK} FROM (SELECT "));
+        push_tsquery(&mut select, text);
+        if title_only {
+            // The title index finds them; the whole query (exclusions) is checked on each
+            // one found, not by intersecting with the big index's bitmap of every match.
+            select.push(" AS q) tsq JOIN books b ON b.title_doc @@ tsq.q AND (b.search_doc @@ tsq.q) IS TRUE");
+        } else {
+            select.push(" AS q) tsq JOIN books b ON b.search_doc @@ tsq.q");
+        }
+        select.push(" WHERE 1 = 1");
+        push_filters(&mut select, filters);
+        select.push(" LIMIT ").push_bind(limit);
+        select
+            .build_query_as()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn fuzzy_candidates(
+        &self,
+        text: &TextQuery,
+        filters: &BookFilters,
+    ) -> Result<Vec<(Uuid, f64)>, StoreError> {
+        let words = fuzzy_words(text);
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Per word, the titles and author names it is near to (trigram indexes); a book's
+        // score is the mean over the words of its best title or author similarity.
+        let mut select = QueryBuilder::<Postgres>::new("SELECT b.id, ((");
+        for (i, word) in words.iter().enumerate() {
+            if i > 0 {
+                select.push(" + ");
+            }
+            select
+                .push("greatest(word_similarity(bookstore_fold(")
+                .push_bind(word.clone())
+                .push("), bookstore_fold(b.title)), coalesce((SELECT max(word_similarity(bookstore_fold(")
+                .push_bind(word.clone())
+                .push("), bookstore_fold(a.name))) FROM book_authors ba JOIN authors a ON a.id = ba.author_id WHERE ba.book_id = b.id), 0))");
+        }
+        select.push(format_args!(
+            ") / {})::float8 FROM books b WHERE b.id IN (",
+            words.len()
+        ));
+        for (i, word) in words.iter().enumerate() {
+            if i > 0 {
+                select.push(" UNION ");
+            }
+            select
+                .push("(SELECT t.id FROM books t WHERE bookstore_fold(")
+                .push_bind(word.clone())
+                .push(") <% bookstore_fold(t.title) LIMIT ")
+                .push_bind(FUZZY_CANDIDATES)
+                .push(") UNION (SELECT ba.book_id FROM authors a JOIN book_authors ba ON ba.author_id = a.id WHERE bookstore_fold(")
+                .push_bind(word.clone())
+                .push(") <% bookstore_fold(a.name) LIMIT ")
+                .push_bind(FUZZY_CANDIDATES)
+                .push(")");
+        }
+        select.push(")");
+        push_filters(&mut select, filters);
+        let mut tx = self.reader.begin().await.map_err(backend)?;
+        sqlx::query(FUZZY_THRESHOLD)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let rows: Vec<(Uuid, f64)> = select
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(rows)
     }
 }
 

@@ -44,6 +44,14 @@ pub(crate) struct BookRow {
     genres: Json<Vec<GenreTag>>,
 }
 
+/// A book row with its relevance score (NULL without a text query).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ScoredBookRow {
+    #[sqlx(flatten)]
+    pub(crate) book: BookRow,
+    pub(crate) score: Option<f64>,
+}
+
 /// A book as read, with the sort key it was listed by.
 pub(crate) struct ListedBook {
     pub(crate) book: Book,
@@ -62,6 +70,7 @@ impl ListedBook {
             BookSort::PublishedYear => {
                 BookKey::Int32(self.book.published_year.unwrap_or(YEAR_NULL))
             }
+            BookSort::Relevance => BookKey::Text(self.book.id.to_string()),
         }
     }
 }

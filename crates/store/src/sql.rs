@@ -16,17 +16,18 @@ pub(crate) struct BookSql {
     pub(crate) select: String,
     pub(crate) by_id: String,
     pub(crate) by_isbn: String,
+    /// The select list of a book read (row, contributors, genres), over `books b`.
+    pub(crate) columns: String,
 }
 
 impl BookSql {
     /// `authors_json` and `genres_json` are correlated subqueries over `b.id` yielding JSON
     /// arrays of `{author_id, name, role}` and `{id, name}` in position order.
     pub(crate) fn new(authors_json: &str, genres_json: &str) -> Self {
-        let select = format!(
-            "SELECT {BOOK_COLUMNS}, {authors_json} AS authors, {genres_json} AS genres \
-             FROM books b"
-        );
+        let columns = format!("{BOOK_COLUMNS}, {authors_json} AS authors, {genres_json} AS genres");
+        let select = format!("SELECT {columns} FROM books b");
         Self {
+            columns,
             by_id: format!("{select} WHERE b.id = $1"),
             by_isbn: format!("{select} WHERE b.isbn = $1"),
             select,
@@ -157,6 +158,8 @@ pub(crate) fn book_order(sort: BookSort) -> (&'static str, bool) {
         BookSort::Price => ("b.price_asc_key", false),
         BookSort::PriceDesc => ("b.price_desc_key", true),
         BookSort::PublishedYear => ("b.year_key", false),
+        // Relevance pages are ordered by score (see `search.rs`); by id if ever asked here.
+        BookSort::Relevance => ("b.id", false),
     }
 }
 

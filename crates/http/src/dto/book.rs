@@ -149,6 +149,43 @@ impl From<&Book> for BookV2 {
     }
 }
 
+/// A book in a list, version 1: with `score` when the list answers a text query `q`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedBookV1 {
+    #[serde(flatten)]
+    pub book: BookV1,
+    /// Relevance to `q`, higher is better; only comparable within one result. Absent
+    /// without `q`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+}
+
+/// A book in a list, version 2: with `score` when the list answers a text query `q`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedBookV2 {
+    #[serde(flatten)]
+    pub book: BookV2,
+    /// Relevance to `q`, higher is better; only comparable within one result. Absent
+    /// without `q`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+}
+
+/// A listed book in the negotiated version, as JSON, with its score if it has one.
+pub fn render_listed(book: &Book, score: Option<f64>, version: ApiVersion) -> serde_json::Value {
+    let rendered = match version {
+        ApiVersion::V1 => serde_json::to_value(ListedBookV1 {
+            book: BookV1::from(book),
+            score,
+        }),
+        ApiVersion::V2 => serde_json::to_value(ListedBookV2 {
+            book: BookV2::from(book),
+            score,
+        }),
+    };
+    rendered.unwrap_or(serde_json::Value::Null)
+}
+
 /// The book in the negotiated version, as JSON.
 pub fn render(book: &Book, version: ApiVersion) -> serde_json::Value {
     let rendered = match version {

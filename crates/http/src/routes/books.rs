@@ -1,9 +1,11 @@
 //! `/books`: the catalog's books.
 
 use crate::caller::Caller;
-use crate::dto::book::{render, BookInput, BookV1, BookV2};
+use crate::dto::book::{
+    render, render_listed, BookInput, BookV1, BookV2, ListedBookV1, ListedBookV2,
+};
 use crate::dto::history::HistoryEntryDto;
-use crate::dto::page::{PageDto, PageParams};
+use crate::dto::page::{BookListDto, FacetValueDto, FacetsDto, PageDto, PageParams};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::routes::page_request;
@@ -14,8 +16,8 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bookstore_core::{
-    Book, BookDraft, BookId, BookListQuery, BookSort, CatalogError, IdempotencyRequest, Isbn,
-    Precondition, StoreError,
+    Book, BookDraft, BookId, BookListQuery, BookSearch, BookSort, CatalogError, Facet,
+    IdempotencyRequest, Isbn, Precondition, RawBookSearch, StoreError, ValidationErrors,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -33,10 +35,41 @@ const PATCH_ATTEMPTS: usize = 3;
 pub struct BookListParams {
     /// Items per page, 1 to 100 (default 20).
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (of the same query, filters and sort).
     pub cursor: Option<String>,
-    /// `-updated_at` (default), `title`, `price`, `-price` or `published_year`.
+    /// `relevance` (the default with `q`; only with `q`), `-updated_at` (the default without
+    /// `q`), `title`, `price`, `-price` or `published_year`.
     pub sort: Option<String>,
+    /// Full-text search over title (strongest), authors, genres and description (weakest),
+    /// at most 1000 characters. Web-search syntax: `"exact phrase"`, `-word` to exclude,
+    /// `a or b`; the last word also matches as a prefix (`hobbi` finds The Hobbit); accents
+    /// are ignored; an ISBN-10 or ISBN-13 (any hyphenation) puts that book first; when
+    /// nothing matches, near spellings of titles and author names are tried (`tolkein`).
+    /// Each item then carries `score`.
+    pub q: Option<String>,
+    /// A contributor of the book: an author id, or a full name (case-insensitive).
+    pub author: Option<String>,
+    /// One of the book's genres: a genre id, or a name (case-insensitive).
+    pub genre: Option<String>,
+    /// ISO 639-1 language code.
+    pub language: Option<String>,
+    /// `hardcover`, `paperback`, `ebook`, `audiobook` or `other`.
+    pub format: Option<String>,
+    /// The publisher's name (case-insensitive).
+    pub publisher: Option<String>,
+    /// Published in this year or later.
+    pub year_from: Option<i64>,
+    /// Published in this year or earlier.
+    pub year_to: Option<i64>,
+    /// Price at least this, in minor units (books without a price never match).
+    pub price_min: Option<i64>,
+    /// Price at most this, in minor units.
+    pub price_max: Option<i64>,
+    /// `true`: only books with copies on hand.
+    pub in_stock: Option<bool>,
+    /// Comma-separated facets to count over the whole result: `genre`, `language`,
+    /// `format`. Adds `facets` to the response.
+    pub facets: Option<String>,
 }
 
 fn book_response(status: StatusCode, book: &Book, version: ApiVersion) -> Response {
@@ -75,12 +108,13 @@ fn idempotency(
     }))
 }
 
-/// List books, newest change first by default.
+/// List and search books: newest change first by default, most relevant first with `q`;
+/// filters, facets and keyset pagination.
 #[utoipa::path(get, path = "/books", tag = "books", params(BookListParams),
     responses(
-        (status = 200, description = "A page of books", content(
-            (PageDto<BookV1> = "application/vnd.bookstore.v1+json"),
-            (PageDto<BookV2> = "application/vnd.bookstore.v2+json"))),
+        (status = 200, description = "A page of books, with `score` on each item when `q` is given and `facets` when asked", content(
+            (BookListDto<ListedBookV1> = "application/vnd.bookstore.v1+json"),
+            (BookListDto<ListedBookV2> = "application/vnd.bookstore.v2+json"))),
         (status = 406, description = "Unsupported version", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = PROBLEM)))]
 pub async fn list_books(
@@ -90,29 +124,65 @@ pub async fn list_books(
     OriginalUri(uri): OriginalUri,
     ApiQuery(params): ApiQuery<BookListParams>,
 ) -> ApiResult<Response> {
-    let sort = match params.sort.as_deref() {
-        None | Some("") => Ok(BookSort::default()),
-        Some(s) => s.parse::<BookSort>(),
+    let sort = match params.sort.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse::<BookSort>().map(Some),
     };
-    let (page, sort) = match (page_request(params.limit, params.cursor), sort) {
-        (Ok(page), Ok(sort)) => (page, sort),
-        (page, sort) => {
-            let mut errors = page.err().unwrap_or_default();
-            if let Err(msg) = sort {
-                errors.add("sort", msg);
-            }
-            return Err(errors.into());
+    let raw = RawBookSearch {
+        q: params.q,
+        author: params.author,
+        genre: params.genre,
+        language: params.language,
+        format: params.format,
+        publisher: params.publisher,
+        year_from: params.year_from,
+        year_to: params.year_to,
+        price_min: params.price_min,
+        price_max: params.price_max,
+        in_stock: params.in_stock,
+        facets: params.facets,
+    };
+    let mut errors = ValidationErrors::new();
+    let page = errors.check_all(page_request(params.limit, params.cursor));
+    let sort = errors.check("sort", sort);
+    let search = errors.check_all(BookSearch::parse(&raw));
+    let query = match (page, sort, search) {
+        (Some(page), Some(sort), Some(search)) if errors.is_empty() => {
+            BookListQuery::new(page, sort, search)?
         }
+        _ => return Err(errors.into()),
     };
-    let result = state
-        .catalog
-        .list_books(&caller.0, &BookListQuery { page, sort })
-        .await?;
-    let dto = PageDto {
-        items: result.items.iter().map(|b| render(b, version)).collect(),
+    let result = state.catalog.list_books(&caller.0, &query).await?;
+    let items = result
+        .items
+        .iter()
+        .map(|s| render_listed(&s.book, s.score, version))
+        .collect();
+    let facets = (!result.facets.is_empty()).then(|| {
+        let mut dto = FacetsDto::default();
+        for counts in result.facets {
+            let values = counts
+                .values
+                .into_iter()
+                .map(|v| FacetValueDto {
+                    value: v.value,
+                    count: v.count,
+                })
+                .collect();
+            match counts.facet {
+                Facet::Genre => dto.genre = Some(values),
+                Facet::Language => dto.language = Some(values),
+                Facet::Format => dto.format = Some(values),
+            }
+        }
+        dto
+    });
+    let dto: BookListDto<serde_json::Value> = BookListDto {
+        items,
         next_cursor: result.next_cursor,
+        facets,
     };
-    Ok(response::page(&uri, &dto))
+    Ok(response::list(&uri, &dto, dto.next_cursor.as_deref()))
 }
 
 /// Create a book. Authors and genres given by name are matched (ignoring case) or created.

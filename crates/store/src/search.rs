@@ -1,0 +1,304 @@
+//! Search shared by both stores: filters as SQL, and the ranking of candidates.
+//!
+//! A relevance search runs in three steps:
+//!
+//! 1. **Candidates.** The dialect's full-text engine finds the matching books, with their
+//!    scores, *bounded*, because ranking every match is what makes search crawl on a big
+//!    catalogue (each match's document must be read and scored):
+//!    - PostgreSQL looks at titles first, through a GIN index of title-only documents: when
+//!      [`TITLE_CANDIDATES`] titles or more match, the query is a broad one and those title
+//!      matches are its result (ranked by the whole document). Otherwise it scores up to
+//!      [`CANDIDATES`] matches of the whole document.
+//!    - SQLite (one FTS5 index for all fields) scores up to [`CANDIDATES`] matches, and when
+//!      there are that many, also up to [`TITLE_CANDIDATES`] title matches.
+//!
+//!    When both bounds hold, every match is scored: the ranking is exact. Above them, title
+//!    matches rank first ([`TITLE_BONUS`]). An ISBN in the query puts that book first
+//!    ([`ISBN_SCORE`]).
+//! 2. **Fallback.** When the full-text query finds nothing, the dialect's typo fallback
+//!    proposes candidates (PostgreSQL: `pg_trgm` similarity of titles and author names;
+//!    SQLite: near spellings of the query's words among the indexed words); when that finds
+//!    nothing either, books matching *any* of the words (`TextQuery::relaxed`).
+//! 3. **Page.** Candidates are ordered by score, then id, and the keyset cursor (score, id)
+//!    picks the page; the books of the page are read in one statement.
+
+use crate::cursor::ScorePosition;
+use bookstore_core::search::words_of;
+use bookstore_core::{BookFilters, NameOrId, Term, TextQuery};
+use sqlx::{Database, Encode, QueryBuilder, Type};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Matches scored per full-text query before ranking; above this, the result is approximate.
+pub(crate) const CANDIDATES: i64 = 400;
+/// Title matches scored in addition when a query has more than [`CANDIDATES`] matches.
+pub(crate) const TITLE_CANDIDATES: i64 = 100;
+/// Candidates of the typo fallback.
+pub(crate) const FUZZY_CANDIDATES: i64 = 200;
+/// Added to the score of title matches when the bound is reached: they rank first.
+pub(crate) const TITLE_BONUS: f64 = 1000.0;
+/// The score of the book whose ISBN is in the query.
+pub(crate) const ISBN_SCORE: f64 = 1_000_000.0;
+
+/// Appends ` AND …` for every filter given, over the book alias `b`.
+pub(crate) fn push_filters<'a, DB>(qb: &mut QueryBuilder<'a, DB>, filters: &BookFilters)
+where
+    DB: Database,
+    Uuid: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+    i32: Encode<'a, DB> + Type<DB>,
+{
+    match &filters.author {
+        None => {}
+        Some(NameOrId::Id(id)) => {
+            qb.push(" AND EXISTS (SELECT 1 FROM book_authors fa WHERE fa.book_id = b.id AND fa.author_id = ")
+                .push_bind(id.as_uuid())
+                .push(")");
+        }
+        Some(NameOrId::Name(key)) => {
+            qb.push(
+                " AND EXISTS (SELECT 1 FROM book_authors fa WHERE fa.book_id = b.id \
+                 AND fa.author_id IN (SELECT fan.id FROM authors fan WHERE fan.name_key = ",
+            )
+            .push_bind(key.clone())
+            .push("))");
+        }
+    }
+    match &filters.genre {
+        None => {}
+        Some(NameOrId::Id(id)) => {
+            qb.push(" AND EXISTS (SELECT 1 FROM book_genres fg WHERE fg.book_id = b.id AND fg.genre_id = ")
+                .push_bind(id.as_uuid())
+                .push(")");
+        }
+        Some(NameOrId::Name(key)) => {
+            qb.push(
+                " AND EXISTS (SELECT 1 FROM book_genres fg WHERE fg.book_id = b.id \
+                 AND fg.genre_id IN (SELECT fgn.id FROM genres fgn WHERE fgn.name_key = ",
+            )
+            .push_bind(key.clone())
+            .push("))");
+        }
+    }
+    if let Some(language) = &filters.language {
+        qb.push(" AND b.language = ").push_bind(language.clone());
+    }
+    if let Some(format) = filters.format {
+        qb.push(" AND b.format = ")
+            .push_bind(format.as_str().to_owned());
+    }
+    if let Some(publisher) = &filters.publisher {
+        qb.push(" AND lower(b.publisher) = ")
+            .push_bind(publisher.clone());
+    }
+    if let Some(year) = filters.year_from {
+        qb.push(" AND b.published_year >= ").push_bind(year);
+    }
+    if let Some(year) = filters.year_to {
+        qb.push(" AND b.published_year <= ").push_bind(year);
+    }
+    if let Some(price) = filters.price_min {
+        qb.push(" AND b.price_minor >= ").push_bind(price);
+    }
+    if let Some(price) = filters.price_max {
+        qb.push(" AND b.price_minor <= ").push_bind(price);
+    }
+    if filters.in_stock {
+        qb.push(" AND b.quantity > 0");
+    }
+}
+
+/// Folds a letter to its base form, as SQLite's `remove_diacritics` and PostgreSQL's
+/// `unaccent` do, for the Latin letters of European languages.
+fn fold_char(c: char, out: &mut String) {
+    const FROM: &str =
+        "àáâãäåāăąçćĉċčďđèéêëēĕėęěĝğġģĥħìíîïĩīĭįıĵķĺļľŀłñńņňòóôõöøōŏőŕŗřśŝşšţťŧùúûüũūŭůűųŵýÿŷźżž";
+    const TO: &str =
+        "aaaaaaaaaccccccddeeeeeeeeegggghhiiiiiiiiijklllllnnnnooooooooorrrssssttttuuuuuuuuuuwyyyzzz";
+    match c {
+        'ß' => out.push_str("ss"),
+        'æ' => out.push_str("ae"),
+        'œ' => out.push_str("oe"),
+        'þ' => out.push_str("th"),
+        _ => match FROM.chars().position(|f| f == c) {
+            Some(i) => out.push(TO.chars().nth(i).unwrap_or(c)),
+            None => out.push(c),
+        },
+    }
+}
+
+/// Lower-case, accent-free words of `s`.
+pub(crate) fn folded_words(s: &str) -> Vec<String> {
+    words_of(s)
+        .into_iter()
+        .map(|w| {
+            let mut folded = String::with_capacity(w.len());
+            for c in w.chars() {
+                fold_char(c, &mut folded);
+            }
+            folded
+        })
+        .collect()
+}
+
+/// Where the words of a term occur in `tokens`: the start of each occurrence.
+fn occurrences(tokens: &[String], words: &[String], prefix: bool) -> Vec<usize> {
+    let n = words.len();
+    if n == 0 || tokens.len() < n {
+        return Vec::new();
+    }
+    (0..=tokens.len() - n)
+        .filter(|&start| {
+            words.iter().enumerate().all(|(i, w)| {
+                let token = &tokens[start + i];
+                token == w || (prefix && i == n - 1 && token.starts_with(w.as_str()))
+            })
+        })
+        .collect()
+}
+
+/// A relevance score that depends on the book and the query only, never on the rest of the
+/// catalogue (unlike FTS5's bm25, whose word statistics shift with every insert): so a
+/// book keeps its score between two pages, and keyset pages neither repeat nor skip books.
+///
+/// Each positive term counts 10 when it is in the title (and subtitle), else 4 in an
+/// author's name, else 2 in a genre, else 1 (the description); plus up to 5 for the share
+/// of the title's words that the query covers (the exact title scores highest).
+pub(crate) fn field_score(text: &TextQuery, title: &str, authors: &str, genres: &str) -> f64 {
+    let fields = [
+        (folded_words(title), 10.0),
+        (folded_words(authors), 4.0),
+        (folded_words(genres), 2.0),
+    ];
+    let mut covered = vec![false; fields[0].0.len()];
+    let mut score = 0.0;
+    for term in text.groups.iter().flatten() {
+        if term.is_stop_word() {
+            continue;
+        }
+        let prefix = matches!(term, Term::Word { prefix: true, .. });
+        let words: Vec<String> = term.words().iter().flat_map(|w| folded_words(w)).collect();
+        let mut best: f64 = 1.0;
+        for (i, (tokens, weight)) in fields.iter().enumerate() {
+            let found = occurrences(tokens, &words, prefix);
+            if found.is_empty() {
+                continue;
+            }
+            best = best.max(*weight);
+            if i == 0 {
+                for start in found {
+                    for flag in covered.iter_mut().skip(start).take(words.len()) {
+                        *flag = true;
+                    }
+                }
+            }
+        }
+        score += best;
+    }
+    if !covered.is_empty() {
+        score += 5.0 * covered.iter().filter(|c| **c).count() as f64 / covered.len() as f64;
+    }
+    score
+}
+
+/// A candidate of a relevance search.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Candidate {
+    pub(crate) id: Uuid,
+    pub(crate) score: f64,
+}
+
+/// Candidates merged: one per book, with its best score.
+#[derive(Debug, Default)]
+pub(crate) struct Candidates(HashMap<Uuid, f64>);
+
+impl Candidates {
+    pub(crate) fn add(&mut self, id: Uuid, score: f64) {
+        let score = if score.is_finite() { score } else { 0.0 };
+        let best = self.0.entry(id).or_insert(score);
+        if score > *best {
+            *best = score;
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn ids(&self) -> Vec<Uuid> {
+        self.0.keys().copied().collect()
+    }
+
+    /// Ordered by score (highest first), then id; only those after `after`; at most `take`.
+    pub(crate) fn page(&self, after: Option<&ScorePosition>, take: usize) -> Vec<Candidate> {
+        let mut all: Vec<Candidate> = self
+            .0
+            .iter()
+            .map(|(id, score)| Candidate {
+                id: *id,
+                score: *score,
+            })
+            .collect();
+        all.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        all.into_iter()
+            .filter(|c| match after {
+                None => true,
+                Some(p) => c.score < p.score || (c.score == p.score && c.id > p.id),
+            })
+            .take(take)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_scores_favour_title_then_authors_then_genres_and_exact_titles() {
+        let q = TextQuery::parse("dostoievski");
+        let author = field_score(&q, "Crime et Châtiment", "Fiodor Dostoïevski", "Roman");
+        let genre = field_score(&q, "Crime", "Someone", "Dostoievski studies");
+        let nowhere = field_score(&q, "Crime", "Someone", "Roman");
+        assert!(
+            author > genre && genre > nowhere,
+            "{author} {genre} {nowhere}"
+        );
+        let q = TextQuery::parse("dune");
+        assert!(field_score(&q, "Dune", "", "") > field_score(&q, "Dune Messiah", "", ""));
+        let q = TextQuery::parse("\"old man\" sea");
+        assert!(
+            field_score(&q, "The Old Man and the Sea", "", "")
+                > field_score(&q, "Old Sea Man", "", "")
+        );
+        let q = TextQuery::parse("hobbi");
+        assert!(field_score(&q, "The Hobbit", "", "") > 10.0);
+    }
+
+    #[test]
+    fn candidates_keep_best_score_and_page_by_score_then_id() {
+        let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+        let mut c = Candidates::default();
+        c.add(ids[0], 1.0);
+        c.add(ids[1], 2.0);
+        c.add(ids[2], 1.0);
+        c.add(ids[0], 3.0);
+        c.add(ids[3], f64::NAN);
+        let first = c.page(None, 2);
+        assert_eq!(
+            first.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [ids[0], ids[1]]
+        );
+        let after = ScorePosition {
+            fuzzy: false,
+            score: first[1].score,
+            id: first[1].id,
+        };
+        let rest = c.page(Some(&after), 10);
+        assert_eq!(
+            rest.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [ids[2], ids[3]]
+        );
+    }
+}
