@@ -30,6 +30,9 @@ const GENRES_JSON: &str = "(SELECT json_group_array(json_object('id', lower(hex(
 
 static BOOK_SQL: LazyLock<BookSql> = LazyLock::new(|| BookSql::new(AUTHORS_JSON, GENRES_JSON));
 
+/// Query words the typo fallback tries to correct, at most.
+const MAX_CORRECTIONS: usize = 3;
+
 /// Similarity from which a word of the index is taken for a misspelt query word.
 const SPELLING_THRESHOLD: f64 = 0.3;
 
@@ -215,6 +218,8 @@ impl Dialect for SqliteStore {
     ) -> Result<Vec<(Uuid, f64)>, StoreError> {
         let mut corrected = text.clone();
         let mut changed = false;
+        // Each look-up reads the index's vocabulary: a few words, not a whole pasted page.
+        let mut attempts = 0;
         for group in &mut corrected.groups {
             for term in group.iter_mut() {
                 let words: Vec<String> = match term {
@@ -223,6 +228,12 @@ impl Dialect for SqliteStore {
                 };
                 let mut fixed = Vec::with_capacity(words.len());
                 for word in words {
+                    let fixable = word.chars().count() >= 4 && !is_stop_word(&word);
+                    if !fixable || attempts >= MAX_CORRECTIONS {
+                        fixed.push(word);
+                        continue;
+                    }
+                    attempts += 1;
                     match self.spelling_of(&word).await? {
                         Some(better) => {
                             changed = true;
