@@ -5,12 +5,12 @@
 //! 1. **Candidates.** The dialect's full-text engine finds the matching books, with their
 //!    scores, *bounded*, because ranking every match is what makes search crawl on a big
 //!    catalogue (each match's document must be read and scored):
-//!    - PostgreSQL looks at titles first, through a GIN index of title-only documents: when
-//!      [`TITLE_CANDIDATES`] titles or more match, the query is a broad one and those title
-//!      matches are its result (ranked by the whole document). Otherwise it scores up to
-//!      [`CANDIDATES`] matches of the whole document.
-//!    - SQLite (one FTS5 index for all fields) scores up to [`CANDIDATES`] matches, and when
-//!      there are that many, also up to [`TITLE_CANDIDATES`] title matches.
+//!    - Titles first: when [`TITLE_CANDIDATES`] titles or more match (PostgreSQL: through a
+//!      GIN index of title-only documents; SQLite: an FTS5 `{title}` column filter, which
+//!      stops at the hundredth title match), the query is a broad one and those title
+//!      matches are its result (scored on the whole document).
+//!    - Otherwise up to [`CANDIDATES`] matches of the whole document are scored; when there
+//!      are that many, the title matches are added.
 //!
 //!    When both bounds hold, every match is scored: the ranking is exact. Above them, title
 //!    matches rank first ([`TITLE_BONUS`]). An ISBN in the query puts that book first
