@@ -134,6 +134,11 @@ impl Dialect for SqliteStore {
     const LOCK_BOOK: Option<&'static str> = None;
     const GENRE_TREE_LOCK: Option<&'static str> = None;
 
+    /// UUIDs are 16-byte BLOBs.
+    fn uuid_literal(id: Uuid) -> String {
+        format!("X'{}'", id.simple())
+    }
+
     /// A title-only FTS5 query (`{title} : …`) reads the same posting lists as the whole
     /// query, but it stops at the hundredth title match: for a broad query that is far less
     /// than scoring the first 400 matches of every field.
@@ -197,7 +202,7 @@ impl Dialect for SqliteStore {
              WHERE books_fts MATCH ",
         );
         select.push_bind(expr);
-        push_filters(&mut select, filters);
+        push_filters(&mut select, filters, Self::uuid_literal);
         select.push(" LIMIT ").push_bind(limit);
         let rows: Vec<(Uuid, String, String, String)> = select
             .build_query_as()
