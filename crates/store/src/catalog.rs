@@ -34,6 +34,9 @@ pub(crate) trait Dialect {
     /// The pool of reads outside transactions.
     fn reader(&self) -> &Pool<Self::Db>;
 
+    /// An id as an SQL literal of the database's UUID representation.
+    fn uuid_literal(id: Uuid) -> String;
+
     /// Whether titles are searched first, through an index of their own (see `search.rs`).
     const TITLES_FIRST: bool;
 
@@ -96,12 +99,12 @@ macro_rules! impl_catalog_store {
             use bookstore_core::event::{BookEventKind, CloudEvent};
             use bookstore_core::text::fold_key;
             use bookstore_core::{
-                Author, AuthorDraft, AuthorId, AuthorRef, Book, BookDraft, BookId, BookListQuery,
-                BookPage, BookSearch, BookSort, CatalogStore, Contributor, Facet, FacetCount,
-                FacetCounts, Genre, GenreDraft, GenreId, GenreRef, GenreTag, HistoryAction,
-                HistoryEntry, IdempotencyRecord, IdempotencyRequest, Isbn, Page, PageRequest,
-                Precondition, ScoredBook, StockMovement, StockMovementDraft, StoreError,
-                WriteContext,
+                Author, AuthorDraft, AuthorId, AuthorRef, Book, BookDraft, BookFilters, BookId,
+                BookListQuery, BookPage, BookSearch, BookSort, CatalogStore, Contributor, Facet,
+                FacetCount, FacetCounts, Genre, GenreDraft, GenreId, GenreRef, GenreTag,
+                HistoryAction, HistoryEntry, IdempotencyRecord, IdempotencyRequest, Isbn, NameOrId,
+                Page, PageRequest, Precondition, ScoredBook, StockMovement, StockMovementDraft,
+                StoreError, WriteContext,
             };
             use chrono::{DateTime, Utc};
             use sqlx::types::Json;
@@ -651,6 +654,40 @@ macro_rules! impl_catalog_store {
             }
 
             impl $store {
+                /// The filters with authors and genres given by name replaced by their ids;
+                /// `None` when a name matches none.
+                async fn resolve_filters(
+                    &self,
+                    filters: &BookFilters,
+                ) -> Result<Option<BookFilters>, StoreError> {
+                    let mut resolved = filters.clone();
+                    if let Some(NameOrId::Name(key)) = &filters.author {
+                        let id: Option<Uuid> =
+                            sqlx::query_scalar("SELECT id FROM authors WHERE name_key = $1")
+                                .bind(key)
+                                .fetch_optional(self.reader())
+                                .await
+                                .map_err(backend)?;
+                        match id {
+                            Some(id) => resolved.author = Some(NameOrId::Id(id.into())),
+                            None => return Ok(None),
+                        }
+                    }
+                    if let Some(NameOrId::Name(key)) = &filters.genre {
+                        let id: Option<Uuid> =
+                            sqlx::query_scalar("SELECT id FROM genres WHERE name_key = $1")
+                                .bind(key)
+                                .fetch_optional(self.reader())
+                                .await
+                                .map_err(backend)?;
+                        match id {
+                            Some(id) => resolved.genre = Some(NameOrId::Id(id.into())),
+                            None => return Ok(None),
+                        }
+                    }
+                    Ok(Some(resolved))
+                }
+
                 /// A page of a list in one of the column orders, filtered and searched.
                 async fn sorted_page(
                     &self,
@@ -674,7 +711,11 @@ macro_rules! impl_catalog_store {
                     select.push(", ");
                     push_search_score(&mut select, search);
                     select.push(" AS score FROM books b WHERE 1 = 1");
-                    search::push_filters(&mut select, &search.filters);
+                    search::push_filters(
+                        &mut select,
+                        &search.filters,
+                        <Self as Dialect>::uuid_literal,
+                    );
                     push_search_text(&mut select, search);
                     if let Some((key, id)) = after {
                         select.push(format_args!(" AND ({column}, b.id) {cmp} ("));
@@ -811,7 +852,11 @@ macro_rules! impl_catalog_store {
                         let mut select =
                             QueryBuilder::<$db>::new("SELECT b.id FROM books b WHERE b.isbn = ");
                         select.push_bind(isbn.as_str().to_owned());
-                        search::push_filters(&mut select, &search.filters);
+                        search::push_filters(
+                            &mut select,
+                            &search.filters,
+                            <Self as Dialect>::uuid_literal,
+                        );
                         let ids: Vec<Uuid> = select
                             .build_query_scalar()
                             .fetch_all(self.reader())
@@ -940,7 +985,11 @@ macro_rules! impl_catalog_store {
                     );
                     match matched {
                         Matched::Query => {
-                            search::push_filters(&mut select, &search.filters);
+                            search::push_filters(
+                                &mut select,
+                                &search.filters,
+                                <Self as Dialect>::uuid_literal,
+                            );
                             push_search_text(&mut select, search);
                         }
                         Matched::Ids(ids) if ids.is_empty() => {
@@ -1146,6 +1195,30 @@ macro_rules! impl_catalog_store {
                 #[tracing::instrument(skip_all, fields(sort = %query.sort))]
                 async fn list_books(&self, query: &BookListQuery) -> Result<BookPage, StoreError> {
                     let list = cursor::book_list_name(query.sort, &query.search);
+                    // Authors and genres named in filters, by id: no such one, no such book.
+                    let Some(filters) = self.resolve_filters(&query.search.filters).await? else {
+                        return Ok(BookPage {
+                            items: Vec::new(),
+                            next_cursor: None,
+                            facets: query
+                                .search
+                                .facets
+                                .iter()
+                                .map(|facet| FacetCounts {
+                                    facet: *facet,
+                                    values: Vec::new(),
+                                })
+                                .collect(),
+                        });
+                    };
+                    let query = BookListQuery {
+                        search: BookSearch {
+                            filters,
+                            ..query.search.clone()
+                        },
+                        ..query.clone()
+                    };
+                    let query = &query;
                     let (items, next_cursor, matched) = if query.sort == BookSort::Relevance {
                         self.relevance_page(query, &list).await?
                     } else {

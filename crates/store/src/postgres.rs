@@ -123,6 +123,10 @@ impl Dialect for PgStore {
     /// A transaction-scoped advisory lock (an arbitrary constant key) around re-parenting.
     const GENRE_TREE_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7262591030)");
 
+    fn uuid_literal(id: Uuid) -> String {
+        format!("'{id}'::uuid")
+    }
+
     /// Titles have their own GIN index (`title_doc`).
     const TITLES_FIRST: bool = true;
 
@@ -175,7 +179,7 @@ impl Dialect for PgStore {
             select.push(" AS q) tsq JOIN books b ON b.search_doc @@ tsq.q");
         }
         select.push(" WHERE 1 = 1");
-        push_filters(&mut select, filters);
+        push_filters(&mut select, filters, Self::uuid_literal);
         select.push(" LIMIT ").push_bind(limit);
         select
             .build_query_as()
@@ -227,7 +231,7 @@ impl Dialect for PgStore {
                 .push(")");
         }
         select.push(")");
-        push_filters(&mut select, filters);
+        push_filters(&mut select, filters, Self::uuid_literal);
         let mut tx = self.reader.begin().await.map_err(backend)?;
         sqlx::query(FUZZY_THRESHOLD)
             .execute(&mut *tx)

@@ -5,12 +5,12 @@
 //! 1. **Candidates.** The dialect's full-text engine finds the matching books, with their
 //!    scores, *bounded*, because ranking every match is what makes search crawl on a big
 //!    catalogue (each match's document must be read and scored):
-//!    - PostgreSQL looks at titles first, through a GIN index of title-only documents: when
-//!      [`TITLE_CANDIDATES`] titles or more match, the query is a broad one and those title
-//!      matches are its result (ranked by the whole document). Otherwise it scores up to
-//!      [`CANDIDATES`] matches of the whole document.
-//!    - SQLite (one FTS5 index for all fields) scores up to [`CANDIDATES`] matches, and when
-//!      there are that many, also up to [`TITLE_CANDIDATES`] title matches.
+//!    - Titles first: when [`TITLE_CANDIDATES`] titles or more match (PostgreSQL: through a
+//!      GIN index of title-only documents; SQLite: an FTS5 `{title}` column filter, which
+//!      stops at the hundredth title match), the query is a broad one and those title
+//!      matches are its result (scored on the whole document).
+//!    - Otherwise up to [`CANDIDATES`] matches of the whole document are scored; when there
+//!      are that many, the title matches are added.
 //!
 //!    When both bounds hold, every match is scored: the ranking is exact. Above them, title
 //!    matches rank first ([`TITLE_BONUS`]). An ISBN in the query puts that book first
@@ -40,9 +40,15 @@ pub(crate) const TITLE_BONUS: f64 = 1000.0;
 /// The score of the book whose ISBN is in the query.
 pub(crate) const ISBN_SCORE: f64 = 1_000_000.0;
 
-/// Appends ` AND …` for every filter given, over the book alias `b`.
-pub(crate) fn push_filters<'a, DB>(qb: &mut QueryBuilder<'a, DB>, filters: &BookFilters)
-where
+/// Appends ` AND …` for every filter given, over the book alias `b`. An author or genre
+/// given by id is written as a literal (`uuid_literal`; ids are UUIDs, nothing else can be
+/// in them), so that PostgreSQL plans with that author's or genre's real frequency: a big
+/// genre is then filtered while walking the list order, not joined book by book.
+pub(crate) fn push_filters<'a, DB>(
+    qb: &mut QueryBuilder<'a, DB>,
+    filters: &BookFilters,
+    uuid_literal: fn(Uuid) -> String,
+) where
     DB: Database,
     Uuid: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
@@ -52,9 +58,11 @@ where
     match &filters.author {
         None => {}
         Some(NameOrId::Id(id)) => {
-            qb.push(" AND EXISTS (SELECT 1 FROM book_authors fa WHERE fa.book_id = b.id AND fa.author_id = ")
-                .push_bind(id.as_uuid())
-                .push(")");
+            qb.push(format_args!(
+                " AND EXISTS (SELECT 1 FROM book_authors fa WHERE fa.book_id = b.id \
+                 AND fa.author_id = {})",
+                uuid_literal(id.as_uuid())
+            ));
         }
         Some(NameOrId::Name(key)) => {
             qb.push(
@@ -68,9 +76,11 @@ where
     match &filters.genre {
         None => {}
         Some(NameOrId::Id(id)) => {
-            qb.push(" AND EXISTS (SELECT 1 FROM book_genres fg WHERE fg.book_id = b.id AND fg.genre_id = ")
-                .push_bind(id.as_uuid())
-                .push(")");
+            qb.push(format_args!(
+                " AND EXISTS (SELECT 1 FROM book_genres fg WHERE fg.book_id = b.id \
+                 AND fg.genre_id = {})",
+                uuid_literal(id.as_uuid())
+            ));
         }
         Some(NameOrId::Name(key)) => {
             qb.push(

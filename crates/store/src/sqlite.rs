@@ -31,6 +31,9 @@ const GENRES_JSON: &str = "(SELECT json_group_array(json_object('id', lower(hex(
 
 static BOOK_SQL: LazyLock<BookSql> = LazyLock::new(|| BookSql::new(AUTHORS_JSON, GENRES_JSON));
 
+/// Query words the typo fallback tries to correct, at most.
+const MAX_CORRECTIONS: usize = 3;
+
 /// Similarity from which a word of the index is taken for a misspelt query word.
 const SPELLING_THRESHOLD: f64 = 0.3;
 
@@ -132,8 +135,15 @@ impl Dialect for SqliteStore {
     const LOCK_BOOK: Option<&'static str> = None;
     const GENRE_TREE_LOCK: Option<&'static str> = None;
 
-    /// One FTS5 index holds every field: a title-only query reads the same posting lists.
-    const TITLES_FIRST: bool = false;
+    /// UUIDs are 16-byte BLOBs.
+    fn uuid_literal(id: Uuid) -> String {
+        format!("X'{}'", id.simple())
+    }
+
+    /// A title-only FTS5 query (`{title} : …`) reads the same posting lists as the whole
+    /// query, but it stops at the hundredth title match: for a broad query that is far less
+    /// than scoring the first 400 matches of every field.
+    const TITLES_FIRST: bool = true;
 
     fn book_sql() -> &'static BookSql {
         &BOOK_SQL
@@ -193,7 +203,7 @@ impl Dialect for SqliteStore {
              WHERE books_fts MATCH ",
         );
         select.push_bind(expr);
-        push_filters(&mut select, filters);
+        push_filters(&mut select, filters, Self::uuid_literal);
         select.push(" LIMIT ").push_bind(limit);
         let rows: Vec<(Uuid, String, String, String)> = select
             .build_query_as()
@@ -216,6 +226,8 @@ impl Dialect for SqliteStore {
     ) -> Result<Vec<(Uuid, f64)>, StoreError> {
         let mut corrected = text.clone();
         let mut changed = false;
+        // Each look-up reads the index's vocabulary: a few words, not a whole pasted page.
+        let mut attempts = 0;
         for group in &mut corrected.groups {
             for term in group.iter_mut() {
                 let words: Vec<String> = match term {
@@ -224,6 +236,12 @@ impl Dialect for SqliteStore {
                 };
                 let mut fixed = Vec::with_capacity(words.len());
                 for word in words {
+                    let fixable = word.chars().count() >= 4 && !is_stop_word(&word);
+                    if !fixable || attempts >= MAX_CORRECTIONS {
+                        fixed.push(word);
+                        continue;
+                    }
+                    attempts += 1;
                     match self.spelling_of(&word).await? {
                         Some(better) => {
                             changed = true;

@@ -664,6 +664,19 @@ async fn every_filter_and_combinations(store: &Store) {
         .await,
         ["Delta"]
     );
+    // A name that no author or genre has: nothing, not everything.
+    assert!(listed(RawBookSearch {
+        genre: Some("No Such Genre".into()),
+        ..r()
+    })
+    .await
+    .is_empty());
+    assert!(listed(RawBookSearch {
+        author: Some("Nobody At All".into()),
+        ..r()
+    })
+    .await
+    .is_empty());
     // By id as well as by name.
     let ben = cat
         .list_authors(Some("ben"), &PageRequest::default())

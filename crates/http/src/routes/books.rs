@@ -42,7 +42,8 @@ pub struct BookListParams {
     pub sort: Option<String>,
     /// Full-text search over title (strongest), authors, genres and description (weakest),
     /// at most 1000 characters. Web-search syntax: `"exact phrase"`, `-word` to exclude,
-    /// `a or b`; the last word also matches as a prefix (`hobbi` finds The Hobbit); accents
+    /// `a or b`; the last word of three letters or more also matches as a prefix (`hobbi`
+    /// finds The Hobbit); accents
     /// are ignored; an ISBN-10 or ISBN-13 (any hyphenation) puts that book first; when
     /// nothing matches, near spellings of titles and author names are tried (`tolkein`).
     /// Each item then carries `score`.
