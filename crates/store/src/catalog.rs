@@ -607,7 +607,8 @@ macro_rules! impl_catalog_store {
             enum Matched {
                 /// The filters, and the text query's words (or ISBN) when there is one.
                 Query,
-                /// Exactly these books (the typo fallback's candidates).
+                /// Exactly these books (every candidate of a search that no bound cut short,
+                /// or the typo fallback's).
                 Ids(Vec<Uuid>),
             }
 
@@ -802,6 +803,7 @@ macro_rules! impl_catalog_store {
                                 .ranked_candidates(text, filters, true, search::TITLE_CANDIDATES)
                                 .await?;
                             if titles.len() as i64 >= search::TITLE_CANDIDATES {
+                                found.bounded = true;
                                 for (id, score) in titles {
                                     found.add(id, score + search::TITLE_BONUS);
                                 }
@@ -819,6 +821,7 @@ macro_rules! impl_catalog_store {
                             found.add(id, score);
                         }
                         if bounded {
+                            found.bounded = true;
                             let titles = match titles {
                                 Some(titles) => titles,
                                 None => {
@@ -960,7 +963,9 @@ macro_rules! impl_catalog_store {
                             })
                         })
                         .collect();
-                    let matched = if fuzzy {
+                    // Facets count the whole result: the candidates, unless a bound cut them
+                    // short (then the query itself is counted again).
+                    let matched = if fuzzy || !found.bounded {
                         Matched::Ids(found.ids())
                     } else {
                         Matched::Query

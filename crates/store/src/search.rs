@@ -221,29 +221,33 @@ pub(crate) struct Candidate {
 
 /// Candidates merged: one per book, with its best score.
 #[derive(Debug, Default)]
-pub(crate) struct Candidates(HashMap<Uuid, f64>);
+pub(crate) struct Candidates {
+    scores: HashMap<Uuid, f64>,
+    /// A bound was reached: these are not all the matches.
+    pub(crate) bounded: bool,
+}
 
 impl Candidates {
     pub(crate) fn add(&mut self, id: Uuid, score: f64) {
         let score = if score.is_finite() { score } else { 0.0 };
-        let best = self.0.entry(id).or_insert(score);
+        let best = self.scores.entry(id).or_insert(score);
         if score > *best {
             *best = score;
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.scores.is_empty()
     }
 
     pub(crate) fn ids(&self) -> Vec<Uuid> {
-        self.0.keys().copied().collect()
+        self.scores.keys().copied().collect()
     }
 
     /// Ordered by score (highest first), then id; only those after `after`; at most `take`.
     pub(crate) fn page(&self, after: Option<&ScorePosition>, take: usize) -> Vec<Candidate> {
         let mut all: Vec<Candidate> = self
-            .0
+            .scores
             .iter()
             .map(|(id, score)| Candidate {
                 id: *id,
