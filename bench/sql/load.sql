@@ -127,6 +127,10 @@ CROSS JOIN LATERAL (
 ) AS ts;
 
 -- Books --------------------------------------------------------------------------------------
+-- Everything about a book is drawn first (temp table), so that the book row can be inserted
+-- with its search columns (search_authors, search_genres) already filled in exactly as the
+-- triggers of migration 0002 would compute them: the triggers on the link tables then find
+-- nothing to change, instead of updating (and re-indexing) every book a second time.
 
 CREATE TEMP TABLE book_src AS
 SELECT n,
@@ -157,17 +161,41 @@ SELECT n,
        (ARRAY['en', 'en', 'en', 'en', 'en', 'en', 'de', 'fr', 'es', 'it'])
            [1 + floor(random() * 10)::int] AS language,
        (ARRAY['paperback', 'paperback', 'paperback', 'hardcover', 'hardcover', 'ebook',
-           'audiobook', 'other'])[1 + floor(random() * 8)::int] AS format
+           'audiobook', 'other'])[1 + floor(random() * 8)::int] AS format,
+       -- Two distinct authors (the second sometimes a translator); one genre, two for 40%.
+       floor(random() * :authors)::int AS a1,
+       floor(random() * (:authors - 1))::int AS a_delta,
+       random() < 0.1 AS translated,
+       floor(random() * 50)::int AS g1,
+       floor(random() * 49)::int AS g_delta,
+       random() < 0.4 AS two_genres
 FROM generate_series(1, :books) AS n;
+
+ALTER TABLE book_src
+    ADD COLUMN id uuid,
+    ADD COLUMN a2 int,
+    ADD COLUMN g2 int,
+    ADD COLUMN title text;
+UPDATE book_src SET
+    id = bench.uuid_v7(created_at),
+    a2 = (a1 + 1 + a_delta) % :authors,
+    g2 = CASE WHEN two_genres THEN (g1 + 1 + g_delta) % 50 END,
+    title = CASE pattern
+        WHEN 0 THEN 'The ' || adj || ' ' || noun
+        WHEN 1 THEN 'The ' || noun || ' of ' || place
+        WHEN 2 THEN adj || ' ' || plural
+        ELSE 'A ' || noun || ' for the ' || adj || ' ' || plural
+    END;
 
 INSERT INTO books (id, isbn, title, sort_title, subtitle, description, publisher,
                    published_year, language, format, page_count, price_minor, price_currency,
-                   quantity, reorder_point, location, version, created_at, updated_at)
-SELECT bench.uuid_v7(s.created_at),
+                   quantity, reorder_point, location, version, created_at, updated_at,
+                   search_authors, search_genres)
+SELECT s.id,
        -- n -> n * 104729 mod 10^9 is a bijection: unique, scattered 978 ISBNs.
        bench.isbn13('978' || lpad(((s.n::bigint * 104729) % 1000000000)::text, 9, '0')),
-       t.title,
-       bench.fold_key(t.title),
+       s.title,
+       bench.fold_key(s.title),
        CASE WHEN s.n % 5 = 0 THEN 'A Novel' WHEN s.n % 7 = 0 THEN 'Stories' END,
        'A ' || lower(s.adj) || ' tale of ' || lower(s.noun) || 's, ' || lower(s.plural)
            || ' and what remains of them in ' || s.place || '. '
@@ -185,45 +213,33 @@ SELECT bench.uuid_v7(s.created_at),
            || '-' || (1 + floor(random() * 6))::int::text,
        1,
        s.created_at,
-       s.created_at
+       s.created_at,
+       -- As bookstore_book_authors_text / bookstore_book_genres_text: names in position order.
+       pa1.name || ' ' || pa2.name,
+       pg1.name || coalesce(' ' || pg2.name, '')
 FROM book_src AS s
-CROSS JOIN LATERAL (
-    SELECT CASE s.pattern
-        WHEN 0 THEN 'The ' || s.adj || ' ' || s.noun
-        WHEN 1 THEN 'The ' || s.noun || ' of ' || s.place
-        WHEN 2 THEN s.adj || ' ' || s.plural
-        ELSE 'A ' || s.noun || ' for the ' || s.adj || ' ' || s.plural
-    END AS title
-) AS t;
+JOIN bench.author_pool AS pa1 ON pa1.n = s.a1
+JOIN bench.author_pool AS pa2 ON pa2.n = s.a2
+JOIN bench.genre_pool AS pg1 ON pg1.n = s.g1
+LEFT JOIN bench.genre_pool AS pg2 ON pg2.n = s.g2;
 
 -- Book number -> id, for pgbench's random picks and wrk's id file.
 CREATE TABLE bench.book_ids (n int PRIMARY KEY, id uuid NOT NULL);
 INSERT INTO bench.book_ids (n, id)
 SELECT row_number() OVER (ORDER BY id), id FROM books;
 
--- Two distinct authors per book (the second sometimes a translator).
 INSERT INTO book_authors (book_id, author_id, position, role)
-SELECT b.id, p.id, x.pos,
-       CASE WHEN x.pos = 1 AND b.translated THEN 'translator' ELSE 'author' END
-FROM (SELECT id,
-             floor(random() * :authors)::int AS a1,
-             floor(random() * (:authors - 1))::int AS d,
-             random() < 0.1 AS translated
-      FROM books) AS b
-CROSS JOIN LATERAL (VALUES (0, b.a1), (1, (b.a1 + 1 + b.d) % :authors)) AS x(pos, a)
+SELECT s.id, p.id, x.pos,
+       CASE WHEN x.pos = 1 AND s.translated THEN 'translator' ELSE 'author' END
+FROM book_src AS s
+CROSS JOIN LATERAL (VALUES (0, s.a1), (1, s.a2)) AS x(pos, a)
 JOIN bench.author_pool AS p ON p.n = x.a;
 
--- One genre per book, a second one for 40% of them.
 INSERT INTO book_genres (book_id, genre_id, position)
-SELECT b.id, g.id, x.pos
-FROM (SELECT id,
-             floor(random() * 50)::int AS g1,
-             floor(random() * 49)::int AS d,
-             random() < 0.4 AS two
-      FROM books) AS b
-CROSS JOIN LATERAL (VALUES (0, b.g1, true), (1, (b.g1 + 1 + b.d) % 50, b.two)) AS x(pos, g, keep)
-JOIN bench.genre_pool AS g ON g.n = x.g
-WHERE x.keep;
+SELECT s.id, g.id, x.pos
+FROM book_src AS s
+CROSS JOIN LATERAL (VALUES (0, s.g1), (1, s.g2)) AS x(pos, g)
+JOIN bench.genre_pool AS g ON g.n = x.g;
 
 -- The audit row each book would have from its creation, with the snapshot the service writes
 -- (the serde form of bookstore_core::Book).
