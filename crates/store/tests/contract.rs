@@ -8,6 +8,9 @@
 // clippy's `allow-unwrap-in-tests` does not see as tests.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+mod common;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bookstore_core::{
@@ -24,83 +27,6 @@ use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
 // Harness
-
-struct Harness {
-    store: Store,
-    _dir: Option<tempfile::TempDir>,
-    pg_url: Option<String>,
-}
-
-impl Harness {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&StoreConfig {
-            database_url: None,
-            data_dir: dir.path().join("data"),
-            max_connections: 4,
-        })
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
-        assert_eq!(store.backend(), Backend::Sqlite);
-        Self {
-            store,
-            _dir: Some(dir),
-            pg_url: None,
-        }
-    }
-
-    async fn postgres() -> Self {
-        let url = testing::fresh_postgres_url().await;
-        let store = Store::open(&StoreConfig {
-            database_url: Some(url.clone()),
-            data_dir: "unused".into(),
-            max_connections: 4,
-        })
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
-        assert_eq!(store.backend(), Backend::Postgres);
-        Self {
-            store,
-            _dir: None,
-            pg_url: Some(url),
-        }
-    }
-
-    async fn finish(self) {
-        self.store.close().await;
-        if let Some(url) = self.pg_url {
-            testing::drop_postgres_database(&url).await;
-        }
-    }
-}
-
-/// Generates `sqlite::<case>` and `postgres::<case>` tests of every `async fn <case>(&Store)`.
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let harness = super::Harness::sqlite().await;
-                    super::$case(&harness.store).await;
-                    harness.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let harness = super::Harness::postgres().await;
-                    super::$case(&harness.store).await;
-                    harness.finish().await;
-                }
-            )*
-        }
-    };
-}
 
 contract!(
     create_get_round_trip,

@@ -5,90 +5,18 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+mod common;
+
 use bookstore_core::{
     AuthorDraft, Book, BookDraft, BookListQuery, BookPage, BookSearch, BookSort, CatalogStore,
     Facet, GenreDraft, Limit, PageRequest, Precondition, Principal, RawBook, RawBookSearch,
     RawContributor, RawPrice, Role, StoreError, WriteContext,
 };
-use bookstore_store::testing;
-use bookstore_store::{Store, StoreConfig};
+use bookstore_store::Store;
 use std::collections::HashSet;
 use std::sync::Arc;
 use uuid::Uuid;
-
-struct Harness {
-    store: Store,
-    _dir: Option<tempfile::TempDir>,
-    pg_url: Option<String>,
-}
-
-impl Harness {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&StoreConfig {
-            database_url: None,
-            data_dir: dir.path().join("data"),
-            max_connections: 4,
-        })
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
-        Self {
-            store,
-            _dir: Some(dir),
-            pg_url: None,
-        }
-    }
-
-    async fn postgres() -> Self {
-        let url = testing::fresh_postgres_url().await;
-        let store = Store::open(&StoreConfig {
-            database_url: Some(url.clone()),
-            data_dir: "unused".into(),
-            max_connections: 4,
-        })
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
-        Self {
-            store,
-            _dir: None,
-            pg_url: Some(url),
-        }
-    }
-
-    async fn finish(self) {
-        self.store.close().await;
-        if let Some(url) = self.pg_url {
-            testing::drop_postgres_database(&url).await;
-        }
-    }
-}
-
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let harness = super::Harness::sqlite().await;
-                    super::$case(&harness.store).await;
-                    harness.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let harness = super::Harness::postgres().await;
-                    super::$case(&harness.store).await;
-                    harness.finish().await;
-                }
-            )*
-        }
-    };
-}
 
 contract!(
     fields_are_weighted_title_first,

@@ -9,6 +9,9 @@
 // clippy's `allow-unwrap-in-tests` does not see as tests.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+mod common;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bookstore_core::auth::ports::StoredSigningKey;
@@ -18,7 +21,7 @@ use bookstore_core::auth::{
 };
 use bookstore_core::{Limit, PageRequest, Role, StoreError};
 use bookstore_store::testing;
-use bookstore_store::{Backend, Store, StoreConfig};
+use bookstore_store::Store;
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -26,85 +29,8 @@ use uuid::Uuid;
 // ---------------------------------------------------------------------------------------------
 // Harness
 
-struct Harness {
-    store: Store,
-    _dir: Option<tempfile::TempDir>,
-    pg_url: Option<String>,
-}
-
-impl Harness {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&StoreConfig {
-            database_url: None,
-            data_dir: dir.path().join("data"),
-            max_connections: 4,
-        })
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
-        assert_eq!(store.backend(), Backend::Sqlite);
-        Self {
-            store,
-            _dir: Some(dir),
-            pg_url: None,
-        }
-    }
-
-    async fn postgres() -> Self {
-        let url = testing::fresh_postgres_url().await;
-        let store = Store::open(&StoreConfig {
-            database_url: Some(url.clone()),
-            data_dir: "unused".into(),
-            max_connections: 8,
-        })
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
-        assert_eq!(store.backend(), Backend::Postgres);
-        Self {
-            store,
-            _dir: None,
-            pg_url: Some(url),
-        }
-    }
-
-    async fn finish(self) {
-        self.store.close().await;
-        if let Some(url) = self.pg_url {
-            testing::drop_postgres_database(&url).await;
-        }
-    }
-}
-
-/// Generates `sqlite::<case>` and `postgres::<case>` tests of every `async fn <case>(&Store)`,
-/// on a multi-threaded runtime so that the concurrency cases really run in parallel.
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let harness = super::Harness::sqlite().await;
-                    super::$case(&harness.store).await;
-                    harness.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let harness = super::Harness::postgres().await;
-                    super::$case(&harness.store).await;
-                    harness.finish().await;
-                }
-            )*
-        }
-    };
-}
-
 contract!(
+    multi_thread;
     users_round_trip,
     duplicate_username_is_refused,
     users_are_listed_by_username_in_pages,
