@@ -36,6 +36,12 @@ enum Command {
     Keys(admin::KeysCommand),
 }
 
+/// glibc's allocator spent a fifth of the server's CPU on a by-id read (bench/run with
+/// BENCH_PERF=1: `_int_malloc`, `malloc_consolidate`); mimalloc's thread-local heaps suit
+/// the many small, short-lived allocations of a request.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = cli.settings.resolve()?;

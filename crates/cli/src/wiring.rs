@@ -119,13 +119,13 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Services> {
         .with_external(external),
     );
     let limiter = rate_limiter(settings).await?;
-    let state = AppState {
+    let state = AppState::new(bookstore_http::state::Services {
         catalog: Catalog::new(store.catalog()),
         accounts: accounts.clone(),
         verifier,
         limiter,
         public_url: settings.public_url.clone(),
-    };
+    });
     Ok(Services {
         store,
         keyring,

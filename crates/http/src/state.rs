@@ -5,8 +5,25 @@ use bookstore_core::ratelimit::RateLimiter;
 use bookstore_core::Catalog;
 use std::sync::Arc;
 
+/// Cloned for every request by each layer that needs it, hence one shared allocation.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub catalog: Catalog,
     pub accounts: Accounts,
     pub verifier: Arc<dyn TokenVerifier>,

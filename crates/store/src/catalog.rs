@@ -31,8 +31,11 @@ pub(crate) trait Dialect {
     /// The pool of write transactions.
     fn writer(&self) -> &Pool<Self::Db>;
 
+    /// Where reads outside transactions run: a pool that is an sqlx `Executor`.
+    type Reader: Sync;
+
     /// The pool of reads outside transactions.
-    fn reader(&self) -> &Pool<Self::Db>;
+    fn reader(&self) -> &Self::Reader;
 
     /// An id as an SQL literal of the database's UUID representation.
     fn uuid_literal(id: Uuid) -> String;
@@ -184,7 +187,7 @@ macro_rules! impl_catalog_store {
                 }
 
                 pub(crate) async fn close(&self) {
-                    self.reader().close().await;
+                    self.close_reader().await;
                     self.writer().close().await;
                 }
 

@@ -11,6 +11,7 @@
 mod catalog;
 mod cursor;
 mod error;
+mod pg_read_pool;
 mod postgres;
 mod rows;
 mod search;
@@ -43,8 +44,9 @@ pub struct StoreConfig {
     /// `sqlite://…`, `postgres://…` or `postgresql://…`; `None` for SQLite in `data_dir`.
     pub database_url: Option<String>,
     pub data_dir: PathBuf,
-    /// Upper bound of the connection pool (of the reader pool for SQLite, whose writer pool
-    /// has exactly one connection).
+    /// Upper bound of each connection pool: on PostgreSQL, of the reads and of the write
+    /// transactions (so up to twice this many connections); on SQLite, of the readers (its
+    /// writer pool has exactly one connection).
     pub max_connections: u32,
 }
 

@@ -3,6 +3,7 @@
 
 use crate::catalog::{impl_catalog_store, Dialect};
 use crate::error::{backend, OpenError};
+use crate::pg_read_pool::ReadPool;
 use crate::search::{push_filters, FUZZY_CANDIDATES};
 use crate::sql::BookSql;
 use crate::users::{impl_user_store, UserDialect};
@@ -94,23 +95,31 @@ fn push_tsquery(qb: &mut QueryBuilder<'static, Postgres>, text: &TextQuery) {
 }
 
 pub(crate) struct PgStore {
+    /// Write transactions, and the few reads that need a transaction of their own.
     writer: PgPool,
-    reader: PgPool,
+    /// Every other read.
+    reader: ReadPool,
 }
 
 impl PgStore {
+    async fn close_reader(&self) {
+        self.reader.close();
+    }
+
     pub(crate) async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(OpenError::InvalidUrl)?
             .application_name("bookstore");
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(OpenError::Connect)?;
+        let reader =
+            ReadPool::new(options, max_connections as usize).map_err(OpenError::Connect)?;
         Ok(Self {
-            writer: pool.clone(),
-            reader: pool,
+            writer: pool,
+            reader,
         })
     }
 }
@@ -142,7 +151,9 @@ impl Dialect for PgStore {
         &self.writer
     }
 
-    fn reader(&self) -> &PgPool {
+    type Reader = ReadPool;
+
+    fn reader(&self) -> &ReadPool {
         &self.reader
     }
 
@@ -232,7 +243,7 @@ impl Dialect for PgStore {
         }
         select.push(")");
         push_filters(&mut select, filters, Self::uuid_literal);
-        let mut tx = self.reader.begin().await.map_err(backend)?;
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(FUZZY_THRESHOLD)
             .execute(&mut *tx)
             .await

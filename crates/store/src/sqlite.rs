@@ -84,6 +84,10 @@ pub(crate) struct SqliteStore {
 }
 
 impl SqliteStore {
+    async fn close_reader(&self) {
+        self.reader.close().await;
+    }
+
     /// Opens (creating if needed) the database `options` name. An in-memory database lives in
     /// its one connection, which then serves reads and writes alike.
     pub(crate) async fn open(
@@ -159,6 +163,8 @@ impl Dialect for SqliteStore {
     fn writer(&self) -> &SqlitePool {
         &self.writer
     }
+
+    type Reader = SqlitePool;
 
     fn reader(&self) -> &SqlitePool {
         &self.reader
