@@ -134,6 +134,16 @@ impl KeyRing {
     }
 
     /// The key for `kid`, if it still verifies; no lookup anywhere for unknown ids.
+    /// Whether tokens signed with `kid` are still accepted (what [`Self::verifying_key`]
+    /// checks, without copying the key).
+    pub(crate) fn accepts(&self, kid: &str) -> bool {
+        self.keys.read().ok().is_some_and(|keys| {
+            keys.verifying
+                .get(kid)
+                .is_some_and(|key| key.valid_until.is_none_or(|until| until > Utc::now()))
+        })
+    }
+
     pub(crate) fn verifying_key(&self, kid: &str) -> Option<DecodingKey> {
         let keys = self.keys.read().ok()?;
         let key = keys.verifying.get(kid)?;

@@ -101,8 +101,7 @@ impl JwtValidator {
     fn already_verified(&self, token: &str) -> Option<Verified> {
         let hit = self.verified.lock().ok()?.get(token).cloned()?;
         let now = chrono::Utc::now().timestamp();
-        let live =
-            hit.expires + LEEWAY_SECS > now && self.keyring.verifying_key(&hit.kid).is_some();
+        let live = hit.expires + LEEWAY_SECS > now && self.keyring.accepts(&hit.kid);
         live.then_some(hit)
     }
 

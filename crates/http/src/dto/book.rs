@@ -171,29 +171,42 @@ pub struct ListedBookV2 {
     pub score: Option<f64>,
 }
 
-/// A listed book in the negotiated version, as JSON, with its score if it has one.
-pub fn render_listed(book: &Book, score: Option<f64>, version: ApiVersion) -> serde_json::Value {
-    let rendered = match version {
-        ApiVersion::V1 => serde_json::to_value(ListedBookV1 {
+/// A book in the negotiated version, ready to serialize.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum RenderedBook {
+    V1(BookV1),
+    V2(BookV2),
+}
+
+/// A listed book in the negotiated version, ready to serialize.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum RenderedListedBook {
+    V1(ListedBookV1),
+    V2(ListedBookV2),
+}
+
+/// A listed book in the negotiated version, with its score if it has one.
+pub fn render_listed(book: &Book, score: Option<f64>, version: ApiVersion) -> RenderedListedBook {
+    match version {
+        ApiVersion::V1 => RenderedListedBook::V1(ListedBookV1 {
             book: BookV1::from(book),
             score,
         }),
-        ApiVersion::V2 => serde_json::to_value(ListedBookV2 {
+        ApiVersion::V2 => RenderedListedBook::V2(ListedBookV2 {
             book: BookV2::from(book),
             score,
         }),
-    };
-    rendered.unwrap_or(serde_json::Value::Null)
+    }
 }
 
-/// The book in the negotiated version, as JSON.
-pub fn render(book: &Book, version: ApiVersion) -> serde_json::Value {
-    let rendered = match version {
-        ApiVersion::V1 => serde_json::to_value(BookV1::from(book)),
-        ApiVersion::V2 => serde_json::to_value(BookV2::from(book)),
-    };
-    // Serializing plain structs of strings and numbers cannot fail.
-    rendered.unwrap_or(serde_json::Value::Null)
+/// The book in the negotiated version.
+pub fn render(book: &Book, version: ApiVersion) -> RenderedBook {
+    match version {
+        ApiVersion::V1 => RenderedBook::V1(BookV1::from(book)),
+        ApiVersion::V2 => RenderedBook::V2(BookV2::from(book)),
+    }
 }
 
 /// A contributor: a name, an author id, or an object with a role.

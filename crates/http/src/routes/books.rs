@@ -3,6 +3,7 @@
 use crate::caller::Caller;
 use crate::dto::book::{
     render, render_listed, BookInput, BookV1, BookV2, ListedBookV1, ListedBookV2,
+    RenderedListedBook,
 };
 use crate::dto::history::HistoryEntryDto;
 use crate::dto::page::{BookListDto, FacetValueDto, FacetsDto, PageDto, PageParams};
@@ -178,7 +179,7 @@ pub async fn list_books(
         }
         dto
     });
-    let dto: BookListDto<serde_json::Value> = BookListDto {
+    let dto: BookListDto<RenderedListedBook> = BookListDto {
         items,
         next_cursor: result.next_cursor,
         facets,
