@@ -36,6 +36,7 @@ use ratelimit::{Limits, RateLimits};
 use routes::{auth as auth_routes, authors, books, genres, health, stock, users, wellknown};
 use std::sync::Arc;
 use std::time::Duration;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -154,25 +155,34 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     // Layers run from the last added to the first: the gateway layers (request id, trace
     // context, timeout, headers...), client address, ..., authentication, then the rate limit
     // that knows the verified principal.
+    // Each group of layers wraps every route once (`Router::layer` boxes the route once per
+    // call, and every layer of a request clones the boxed routes beneath it). Within a group
+    // the first layer listed runs first.
     let app = Router::new()
         .merge(api.layer(middleware::from_fn(version::layer)))
         .merge(auth)
         .merge(ops)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
-        .layer(middleware::from_fn_with_state(
-            limits.clone(),
-            ratelimit::after_auth,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::layer))
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(state.clone(), auth::layer))
+                .layer(middleware::from_fn_with_state(
+                    limits.clone(),
+                    ratelimit::after_auth,
+                )),
+        )
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(
-            limits,
-            ratelimit::not_counted_yet,
-        ))
-        .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(middleware::from_fn(problem_for_bare_errors))
-        .layer(CatchPanicLayer::custom(on_panic))
-        .layer(middleware::from_fn_with_state(proxies, client_ip::layer))
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(proxies, client_ip::layer))
+                .layer(CatchPanicLayer::custom(on_panic))
+                .layer(middleware::from_fn(problem_for_bare_errors))
+                .layer(DefaultBodyLimit::max(config.body_limit))
+                .layer(middleware::from_fn_with_state(
+                    limits,
+                    ratelimit::not_counted_yet,
+                )),
+        )
         .with_state(state);
     gateway::layers(app, config)
 }

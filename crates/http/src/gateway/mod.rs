@@ -16,26 +16,31 @@ pub mod timeout;
 use crate::HttpConfig;
 use axum::middleware;
 use axum::Router;
+use tower::ServiceBuilder;
 
 pub use cors::CorsOrigins;
 
 /// Wraps a complete application in the gateway layers that `config` asks for.
 pub fn layers(app: Router, config: &HttpConfig) -> Router {
-    let app = app
-        .layer(middleware::from_fn_with_state(
-            config.request_timeout,
-            timeout::layer,
-        ))
-        .layer(middleware::from_fn_with_state(
-            config.header_limit,
-            header_limit::layer,
-        ))
-        .layer(middleware::from_fn(crate::request_id::layer))
-        .layer(middleware::from_fn_with_state(
-            security_headers::SecurityHeaders::new(config.hsts),
-            security_headers::layer,
-        ))
-        .layer(compression::layer());
+    // One group, so that every route is boxed once for all of them (see `crate::router`);
+    // the first listed runs first.
+    let app = app.layer(
+        ServiceBuilder::new()
+            .layer(compression::layer())
+            .layer(middleware::from_fn_with_state(
+                security_headers::SecurityHeaders::new(config.hsts),
+                security_headers::layer,
+            ))
+            .layer(middleware::from_fn(crate::request_id::layer))
+            .layer(middleware::from_fn_with_state(
+                config.header_limit,
+                header_limit::layer,
+            ))
+            .layer(middleware::from_fn_with_state(
+                config.request_timeout,
+                timeout::layer,
+            )),
+    );
     match cors::layer(&config.cors_origins) {
         Some(cors) => app.layer(cors),
         None => app,
