@@ -15,8 +15,10 @@ function init(args)
     math.randomseed(os.time() + math.floor(os.clock() * 1000000))
 end
 
+local headers = { ["Authorization"] = "Bearer " .. (os.getenv("BENCH_TOKEN") or "") }
+
 function request()
-    return wrk.format("GET", paths[math.random(#paths)])
+    return wrk.format("GET", paths[math.random(#paths)], headers)
 end
 
 function done(summary, latency, requests)
