@@ -179,15 +179,19 @@ impl Dialect for PgStore {
         title_only: bool,
         limit: i64,
     ) -> Result<Vec<(Uuid, f64)>, StoreError> {
+        // `OFFSET 0` keeps the one-row subquery from being pulled up into the join, so the
+        // tsquery is computed once per statement, not once per candidate row, and the plan
+        // does not depend on the words: PostgreSQL can then reuse one plan for every search
+        // instead of planning each (bench/search at 1M books, p95 of a rare word: 33 -> 19 ms).
         let mut select =
             QueryBuilder::<Postgres>::new(format!("SELECT b.id, {RANK} FROM (SELECT "));
         push_tsquery(&mut select, text);
         if title_only {
             // The title index finds them; the whole query (exclusions) is checked on each
             // one found, not by intersecting with the big index's bitmap of every match.
-            select.push(" AS q) tsq JOIN books b ON b.title_doc @@ tsq.q AND (b.search_doc @@ tsq.q) IS TRUE");
+            select.push(" AS q OFFSET 0) tsq JOIN books b ON b.title_doc @@ tsq.q AND (b.search_doc @@ tsq.q) IS TRUE");
         } else {
-            select.push(" AS q) tsq JOIN books b ON b.search_doc @@ tsq.q");
+            select.push(" AS q OFFSET 0) tsq JOIN books b ON b.search_doc @@ tsq.q");
         }
         select.push(" WHERE 1 = 1");
         push_filters(&mut select, filters, Self::uuid_literal);
