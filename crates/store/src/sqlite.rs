@@ -102,8 +102,10 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .synchronous(SqliteSynchronous::Normal)
             // Reads through a memory map instead of a system call per page: a search touches
-            // hundreds of pages scattered over a big file. Address space, not memory.
-            .pragma("mmap_size", "1073741824");
+            // hundreds of pages scattered over a big file. Address space, not memory. This is
+            // the most SQLite's build allows (SQLITE_MAX_MMAP_SIZE, just under 2 GiB: a million
+            // books take 1.9 GB); pages past it are read with system calls.
+            .pragma("mmap_size", "2147418112");
         if in_memory {
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
