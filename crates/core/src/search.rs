@@ -90,6 +90,30 @@ impl TextQuery {
         })
     }
 
+    /// The query with no word read as a prefix: the words as typed. `None` when no word is
+    /// read as a prefix (that is the query itself).
+    pub fn as_typed(&self) -> Option<TextQuery> {
+        let is_prefix = |t: &Term| matches!(t, Term::Word { prefix: true, .. });
+        if !self.groups.iter().flatten().any(is_prefix) {
+            return None;
+        }
+        let exact = |t: &Term| match t {
+            Term::Word { text, .. } => Term::Word {
+                text: text.clone(),
+                prefix: false,
+            },
+            other => other.clone(),
+        };
+        Some(TextQuery {
+            groups: self
+                .groups
+                .iter()
+                .map(|group| group.iter().map(exact).collect())
+                .collect(),
+            ..self.clone()
+        })
+    }
+
     /// The positive words joined by spaces: what trigram similarity compares with.
     pub fn plain_text(&self) -> String {
         self.positive_words().join(" ")

@@ -610,6 +610,8 @@ macro_rules! impl_catalog_store {
             enum Matched {
                 /// The filters, and the text query's words (or ISBN) when there is one.
                 Query,
+                /// The same, with no word read as a prefix (`TextQuery::as_typed`).
+                QueryAsTyped,
                 /// Exactly these books (every candidate of a search that no bound cut short,
                 /// or the typo fallback's).
                 Ids(Vec<Uuid>),
@@ -887,10 +889,39 @@ macro_rules! impl_catalog_store {
                         None => None,
                     };
                     let mut fuzzy = after.as_ref().is_some_and(|a| a.fuzzy);
-                    let mut found = if fuzzy {
-                        Candidates::default()
-                    } else {
-                        self.text_candidates(search).await?
+                    let limit = usize::try_from(query.page.limit.get()).unwrap_or(usize::MAX);
+                    // The last word is also read as a prefix, so that a word being typed finds
+                    // its books; but a prefix reads the books of every word it begins (in
+                    // PostgreSQL's index, three times the work of the word alone). When the
+                    // words as typed fill the first page, they are the search, and its later
+                    // pages stay with it (the cursor says so).
+                    let as_typed_search =
+                        search
+                            .text
+                            .as_ref()
+                            .and_then(|t| t.as_typed())
+                            .map(|text| BookSearch {
+                                text: Some(text),
+                                ..search.clone()
+                            });
+                    let mut as_typed = false;
+                    let mut found = Candidates::default();
+                    if !fuzzy {
+                        if let Some(typed) = as_typed_search.as_ref() {
+                            let resumes = after.as_ref().is_some_and(|a| a.as_typed);
+                            if after.is_none() || resumes {
+                                found = self.text_candidates(typed).await?;
+                                as_typed = resumes || found.len() > limit;
+                            }
+                        }
+                        if !as_typed {
+                            found = self.text_candidates(search).await?;
+                        }
+                    }
+                    // What the candidates were searched with, for counting facets.
+                    let search = match (as_typed, as_typed_search.as_ref()) {
+                        (true, Some(typed)) => typed,
+                        _ => search,
                     };
                     let text = search.text.as_ref();
                     // The typo fallback, when the full text finds nothing on the first page
@@ -919,7 +950,6 @@ macro_rules! impl_catalog_store {
                             }
                         }
                     }
-                    let limit = usize::try_from(query.page.limit.get()).unwrap_or(usize::MAX);
                     let mut chosen = found.page(after.as_ref(), limit.saturating_add(1));
                     let next_cursor = if chosen.len() > limit {
                         chosen.truncate(limit);
@@ -928,6 +958,7 @@ macro_rules! impl_catalog_store {
                                 list,
                                 &cursor::ScorePosition {
                                     fuzzy,
+                                    as_typed,
                                     score: last.score,
                                     id: last.id,
                                 },
@@ -970,6 +1001,8 @@ macro_rules! impl_catalog_store {
                     // short (then the query itself is counted again).
                     let matched = if fuzzy || !found.bounded {
                         Matched::Ids(found.ids())
+                    } else if as_typed {
+                        Matched::QueryAsTyped
                     } else {
                         Matched::Query
                     };
@@ -999,6 +1032,18 @@ macro_rules! impl_catalog_store {
                                 <Self as Dialect>::uuid_literal,
                             );
                             push_search_text(&mut select, search);
+                        }
+                        Matched::QueryAsTyped => {
+                            search::push_filters(
+                                &mut select,
+                                &search.filters,
+                                <Self as Dialect>::uuid_literal,
+                            );
+                            let typed = BookSearch {
+                                text: search.text.as_ref().and_then(|t| t.as_typed()),
+                                ..search.clone()
+                            };
+                            push_search_text(&mut select, &typed);
                         }
                         Matched::Ids(ids) if ids.is_empty() => {
                             select.push(" AND 1 = 0");

@@ -49,12 +49,20 @@ pub(crate) fn book_list_name(sort: BookSort, search: &BookSearch) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ScorePosition {
     pub(crate) fuzzy: bool,
+    /// The words were searched as typed, the last not also as a prefix.
+    pub(crate) as_typed: bool,
     pub(crate) score: f64,
     pub(crate) id: Uuid,
 }
 
 pub(crate) fn encode_scored(list: &str, position: &ScorePosition) -> String {
-    let mode = if position.fuzzy { "fuzzy" } else { "fts" };
+    let mode = if position.fuzzy {
+        "fuzzy"
+    } else if position.as_typed {
+        "typed"
+    } else {
+        "fts"
+    };
     encode(&Repr {
         s: format!("{list}:{mode}"),
         // The bits, not a decimal: the score must compare equal when it comes back.
@@ -66,7 +74,10 @@ pub(crate) fn encode_scored(list: &str, position: &ScorePosition) -> String {
 pub(crate) fn decode_scored(list: &str, cursor: &str) -> Result<ScorePosition, StoreError> {
     let fts = format!("{list}:fts");
     let fuzzy = format!("{list}:fuzzy");
-    let repr = decode(cursor, &fts).or_else(|_| decode(cursor, &fuzzy))?;
+    let typed = format!("{list}:typed");
+    let repr = decode(cursor, &fts)
+        .or_else(|_| decode(cursor, &fuzzy))
+        .or_else(|_| decode(cursor, &typed))?;
     let score = repr
         .k
         .as_ref()
@@ -77,6 +88,7 @@ pub(crate) fn decode_scored(list: &str, cursor: &str) -> Result<ScorePosition, S
         .ok_or(StoreError::InvalidCursor)?;
     Ok(ScorePosition {
         fuzzy: repr.s == fuzzy,
+        as_typed: repr.s == typed,
         score,
         id: repr.id,
     })
@@ -215,13 +227,16 @@ mod tests {
     #[test]
     fn scored_cursors_keep_mode_and_exact_score() {
         let id = Uuid::now_v7();
-        let position = ScorePosition {
-            fuzzy: true,
-            score: 0.1f32 as f64 + 1000.0,
-            id,
-        };
-        let c = encode_scored("books:relevance:abc", &position);
-        assert_eq!(decode_scored("books:relevance:abc", &c).unwrap(), position);
-        assert!(decode_scored("books:relevance:abd", &c).is_err());
+        for (fuzzy, as_typed) in [(true, false), (false, true), (false, false)] {
+            let position = ScorePosition {
+                fuzzy,
+                as_typed,
+                score: 0.1f32 as f64 + 1000.0,
+                id,
+            };
+            let c = encode_scored("books:relevance:abc", &position);
+            assert_eq!(decode_scored("books:relevance:abc", &c).unwrap(), position);
+            assert!(decode_scored("books:relevance:abd", &c).is_err());
+        }
     }
 }

@@ -246,6 +246,10 @@ impl Candidates {
         self.scores.is_empty()
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.scores.len()
+    }
+
     pub(crate) fn ids(&self) -> Vec<Uuid> {
         self.scores.keys().copied().collect()
     }
@@ -319,6 +323,7 @@ mod tests {
             [ids[0], ids[1]]
         );
         let after = ScorePosition {
+            as_typed: false,
             fuzzy: false,
             score: first[1].score,
             id: first[1].id,

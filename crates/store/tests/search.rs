@@ -21,6 +21,7 @@ use uuid::Uuid;
 contract!(
     fields_are_weighted_title_first,
     last_word_matches_as_a_prefix,
+    words_that_fill_a_page_as_typed_are_not_also_prefixes,
     phrases_exclusions_and_alternatives,
     an_isbn_in_any_form_puts_its_book_first,
     accents_are_folded_both_ways,
@@ -230,6 +231,43 @@ async fn last_word_matches_as_a_prefix(store: &Store) {
     assert_eq!(titles_of(&cat, "tolkien hobb").await, ["The Hobbit"]);
     // Only the last word is a prefix (what "hobb" then finds comes from the typo fallback).
     assert_eq!(titles_of(&cat, "tolkien hobb").await, ["The Hobbit"]);
+}
+
+async fn words_that_fill_a_page_as_typed_are_not_also_prefixes(store: &Store) {
+    let cat = store.catalog();
+    for (n, title) in [
+        (1, "Dune Messiah"),
+        (2, "Children of Dune"),
+        (3, "Dune Chronicles"),
+        (4, "Dunedin Travel Guide"),
+    ] {
+        create(&cat, &book(n, title)).await;
+    }
+    // "dune" as typed finds three books: more than a page of two, so that is the search, on
+    // every page (the cursor keeps it), and "Dunedin" is not read into it.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = find_page(&cat, q("dune"), None, 2, cursor).await;
+        seen.extend(page.items.into_iter().map(|s| s.book.title));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["Children of Dune", "Dune Chronicles", "Dune Messiah"]
+    );
+    // A page of a hundred has room: the last word is a prefix too.
+    assert_eq!(titles_of(&cat, "dune").await.len(), 4);
+    // A word being typed finds by prefix whatever the page.
+    assert_eq!(
+        find_page(&cat, q("dun"), None, 2, None).await.items.len(),
+        2
+    );
+    assert_eq!(titles_of(&cat, "dun").await.len(), 4);
 }
 
 async fn phrases_exclusions_and_alternatives(store: &Store) {
