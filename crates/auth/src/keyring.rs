@@ -25,6 +25,13 @@ struct Verifying {
     valid_until: Option<DateTime<Utc>>,
 }
 
+impl Verifying {
+    /// A retired key verifies until its last tokens have expired.
+    fn still_valid(&self) -> bool {
+        self.valid_until.is_none_or(|until| until > Utc::now())
+    }
+}
+
 #[derive(Default)]
 struct Keys {
     current: Option<(String, EncodingKey)>,
@@ -133,28 +140,22 @@ impl KeyRing {
         self.keys.read().ok().and_then(|k| k.current.clone())
     }
 
-    /// The key for `kid`, if it still verifies; no lookup anywhere for unknown ids.
-    /// Whether tokens signed with `kid` are still accepted (what [`Self::verifying_key`]
-    /// checks, without copying the key).
+    /// Whether tokens signed with `kid` are still accepted, without copying the key.
     pub(crate) fn accepts(&self, kid: &str) -> bool {
-        self.keys.read().ok().is_some_and(|keys| {
-            keys.verifying
-                .get(kid)
-                .is_some_and(|key| key.valid_until.is_none_or(|until| until > Utc::now()))
-        })
+        self.keys
+            .read()
+            .ok()
+            .is_some_and(|keys| keys.verifying.get(kid).is_some_and(Verifying::still_valid))
     }
 
+    /// The key for `kid`, if it still verifies; no lookup anywhere for unknown ids.
     pub(crate) fn verifying_key(&self, kid: &str) -> Option<DecodingKey> {
         let keys = self.keys.read().ok()?;
-        let key = keys.verifying.get(kid)?;
-        if key.valid_until.is_some_and(|until| until <= Utc::now()) {
-            return None;
-        }
+        let key = keys.verifying.get(kid).filter(|key| key.still_valid())?;
         Some(key.decoding.clone())
     }
 
     pub fn jwks(&self) -> serde_json::Value {
-        let now = Utc::now();
         let keys: Vec<serde_json::Value> = self
             .keys
             .read()
@@ -162,7 +163,7 @@ impl KeyRing {
                 let mut entries: Vec<(&String, &Verifying)> = k
                     .verifying
                     .iter()
-                    .filter(|(_, v)| v.valid_until.is_none_or(|until| until > now))
+                    .filter(|(_, v)| v.still_valid())
                     .collect();
                 entries.sort_by(|a, b| a.0.cmp(b.0));
                 entries

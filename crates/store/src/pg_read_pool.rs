@@ -123,6 +123,19 @@ impl ReadPool {
         Ok(Self { pool })
     }
 
+    /// Runs one statement on a pooled connection, which stays marked unsettled unless the
+    /// statement runs to completion.
+    async fn run<T>(
+        &self,
+        statement: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        let mut connection = self.get().await?;
+        connection.unsettled = true;
+        let value = self.settle(statement(&mut connection.conn).await)?;
+        connection.unsettled = false;
+        Ok(value)
+    }
+
     /// Notes a failed statement: if its connection is lost, the others are suspect too.
     fn settle<T>(&self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
         if let Err(error) = &result {
@@ -180,11 +193,8 @@ impl<'p> Executor<'p> for &'_ ReadPool {
     {
         let pool = self.clone();
         Box::pin(async move {
-            let mut connection = pool.get().await?;
-            connection.unsettled = true;
-            let row = pool.settle(connection.conn.fetch_optional(query).await)?;
-            connection.unsettled = false;
-            Ok(row)
+            pool.run(async move |conn| conn.fetch_optional(query).await)
+                .await
         })
     }
 
@@ -195,11 +205,8 @@ impl<'p> Executor<'p> for &'_ ReadPool {
     ) -> BoxFuture<'e, Result<PgStatement<'q>, sqlx::Error>> {
         let pool = self.clone();
         Box::pin(async move {
-            let mut connection = pool.get().await?;
-            connection.unsettled = true;
-            let statement = pool.settle(connection.conn.prepare_with(sql, parameters).await)?;
-            connection.unsettled = false;
-            Ok(statement)
+            pool.run(async |conn| conn.prepare_with(sql, parameters).await)
+                .await
         })
     }
 
@@ -208,12 +215,6 @@ impl<'p> Executor<'p> for &'_ ReadPool {
         sql: &'q str,
     ) -> BoxFuture<'e, Result<Describe<Postgres>, sqlx::Error>> {
         let pool = self.clone();
-        Box::pin(async move {
-            let mut connection = pool.get().await?;
-            connection.unsettled = true;
-            let description = pool.settle(connection.conn.describe(sql).await)?;
-            connection.unsettled = false;
-            Ok(description)
-        })
+        Box::pin(async move { pool.run(async |conn| conn.describe(sql).await).await })
     }
 }

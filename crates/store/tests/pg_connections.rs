@@ -3,38 +3,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-use bookstore_core::{BookDraft, BookId, CatalogStore, Principal, RawBook, Role, WriteContext};
+mod common;
+
+use bookstore_core::{BookDraft, BookId, CatalogStore, RawBook};
 use bookstore_store::testing;
-use bookstore_store::{Store, StoreConfig};
+use common::{ctx, Harness};
 use futures_util::future::join_all;
 use sqlx::Connection;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-
-async fn open(url: &str) -> Store {
-    let store = Store::open(&StoreConfig {
-        database_url: Some(url.to_owned()),
-        data_dir: "unused".into(),
-        max_connections: 4,
-    })
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-fn ctx() -> WriteContext {
-    WriteContext {
-        principal: Principal {
-            subject: "u-1".into(),
-            username: "alice".into(),
-            role: Role::Admin,
-        },
-        request_id: None,
-    }
-}
 
 async fn create(catalog: &Arc<dyn CatalogStore>, isbn: &str, title: &str) -> BookId {
     let draft = BookDraft::parse(&RawBook {
@@ -65,9 +44,8 @@ async fn terminate_sessions(url: &str) -> i64 {
 
 #[tokio::test]
 async fn reads_and_writes_recover_after_the_server_ends_their_sessions() {
-    let url = testing::fresh_postgres_url().await;
-    let store = open(&url).await;
-    let catalog = store.catalog();
+    let harness = Harness::postgres().await;
+    let catalog = harness.store.catalog();
     let id = create(&catalog, "9780261102217", "The Hobbit").await;
     // Several pooled read connections, all alive.
     let reads = (0..4).map(|_| catalog.get_book(id));
@@ -75,7 +53,7 @@ async fn reads_and_writes_recover_after_the_server_ends_their_sessions() {
         assert!(read.unwrap().is_some());
     }
 
-    assert!(terminate_sessions(&url).await >= 1);
+    assert!(terminate_sessions(harness.pg_url().unwrap()).await >= 1);
 
     // The first read may land on a dead connection and fail; every later one must succeed,
     // on whichever pooled connection it gets.
@@ -93,15 +71,13 @@ async fn reads_and_writes_recover_after_the_server_ends_their_sessions() {
     // Writes check their connection before use.
     create(&catalog, "9780547928227", "The Hobbit (anniversary)").await;
 
-    store.close().await;
-    testing::drop_postgres_database(&url).await;
+    harness.finish().await;
 }
 
 #[tokio::test]
 async fn a_read_dropped_halfway_does_not_leak_its_answer_into_the_next() {
-    let url = testing::fresh_postgres_url().await;
-    let store = open(&url).await;
-    let catalog = store.catalog();
+    let harness = Harness::postgres().await;
+    let catalog = harness.store.catalog();
     let first = create(&catalog, "9780261102217", "The Hobbit").await;
     let second = create(&catalog, "9780547928227", "Dune").await;
 
@@ -120,6 +96,5 @@ async fn a_read_dropped_halfway_does_not_leak_its_answer_into_the_next() {
         assert_eq!(book.id, second);
     }
 
-    store.close().await;
-    testing::drop_postgres_database(&url).await;
+    harness.finish().await;
 }

@@ -10,10 +10,11 @@ mod common;
 
 use bookstore_core::{
     AuthorDraft, Book, BookDraft, BookListQuery, BookPage, BookSearch, BookSort, CatalogStore,
-    Facet, GenreDraft, Limit, PageRequest, Precondition, Principal, RawBook, RawBookSearch,
-    RawContributor, RawPrice, Role, StoreError, WriteContext,
+    Facet, GenreDraft, Limit, PageRequest, Precondition, RawBook, RawBookSearch, RawContributor,
+    RawPrice, StoreError,
 };
 use bookstore_store::Store;
+use common::ctx;
 use std::collections::HashSet;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -39,17 +40,6 @@ contract!(
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn ctx() -> WriteContext {
-    WriteContext {
-        principal: Principal {
-            subject: "u-1".into(),
-            username: "alice".into(),
-            role: Role::Admin,
-        },
-        request_id: None,
-    }
-}
 
 fn isbn(n: u32) -> String {
     let body = format!("978{n:09}");

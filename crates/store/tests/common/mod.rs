@@ -1,10 +1,23 @@
 //! The harness every store test file shares: a migrated store on SQLite (a temporary
 //! directory) or PostgreSQL (a fresh database), and the macro that runs each case on both.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_macros, clippy::unwrap_used)]
 
+use bookstore_core::{Principal, Role, WriteContext};
 use bookstore_store::testing;
 use bookstore_store::{Backend, Store, StoreConfig};
+
+/// An admin's change, without a request id.
+pub fn ctx() -> WriteContext {
+    WriteContext {
+        principal: Principal {
+            subject: "u-1".into(),
+            username: "alice".into(),
+            role: Role::Admin,
+        },
+        request_id: None,
+    }
+}
 
 pub struct Harness {
     pub store: Store,
@@ -47,6 +60,11 @@ impl Harness {
             _dir: None,
             pg_url: Some(url),
         }
+    }
+
+    /// The PostgreSQL database's URL (`None` on SQLite).
+    pub fn pg_url(&self) -> Option<&str> {
+        self.pg_url.as_deref()
     }
 
     pub async fn finish(self) {
