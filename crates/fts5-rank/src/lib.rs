@@ -47,10 +47,11 @@ impl Corpus {
 
     /// The statistics in a blob of `bookstore_corpus`; `None` if it is not one.
     pub fn decode(blob: &[u8]) -> Option<Self> {
-        if blob.len() % 8 != 0 || blob.len() < 16 {
+        let chunks = blob.chunks_exact(8);
+        if !chunks.remainder().is_empty() || blob.len() < 16 {
             return None;
         }
-        let mut numbers = blob.chunks_exact(8).map(|chunk| {
+        let mut numbers = chunks.map(|chunk| {
             let mut bytes = [0u8; 8];
             bytes.copy_from_slice(chunk);
             i64::from_le_bytes(bytes)
