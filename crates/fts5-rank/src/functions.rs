@@ -2,7 +2,7 @@
 //! unsafe code of the workspace; every block says why it is sound.
 #![allow(unsafe_code)]
 
-use crate::{bm25, decode_idfs, Corpus, CORPUS_FUNCTION, RANK_FUNCTION};
+use crate::{bm25, decode_idfs, Corpus, CORPUS_FUNCTION, COVERAGE_FUNCTION, RANK_FUNCTION};
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::SqliteConnection;
 use std::ffi::{c_int, c_void, CStr, CString};
@@ -29,6 +29,7 @@ pub async fn register(conn: &mut SqliteConnection) -> Result<(), RegisterError> 
     for (name, function) in [
         (RANK_FUNCTION, rank as Fts5Function),
         (CORPUS_FUNCTION, corpus as Fts5Function),
+        (COVERAGE_FUNCTION, coverage as Fts5Function),
     ] {
         // SAFETY: `api` came from this connection's FTS5 module, which outlives the call;
         // the name is copied by FTS5; the functions have the signature FTS5 expects and keep
@@ -202,6 +203,72 @@ unsafe fn score(
     // SAFETY: column -1 asks for the whole row's size.
     check(unsafe { column_size(fts, -1, &mut len) })?;
     Ok(bm25(&hits, &idfs, f64::from(len), avg_len))
+}
+
+/// `bookstore_coverage(fts, column)`.
+unsafe extern "C" fn coverage(
+    api: *const ffi::Fts5ExtensionApi,
+    fts: *mut ffi::Fts5Context,
+    ctx: *mut ffi::sqlite3_context,
+    count: c_int,
+    values: *mut *mut ffi::sqlite3_value,
+) {
+    // SAFETY: FTS5 calls this with its API, the current row's context and `count` arguments.
+    let result = unsafe { covered_share(&*api, fts, arguments(values, count)) };
+    // SAFETY: `ctx` is this call's result context.
+    unsafe {
+        match result {
+            Ok(share) => ffi::sqlite3_result_double(ctx, share),
+            Err(failure) => failure.report(ctx),
+        }
+    }
+}
+
+/// # Safety
+/// `api` and `fts` are those of the current call; `args` its arguments.
+unsafe fn covered_share(
+    api: &ffi::Fts5ExtensionApi,
+    fts: *mut ffi::Fts5Context,
+    args: &[*mut ffi::sqlite3_value],
+) -> Result<f64, Failure> {
+    let (Some(phrase_size), Some(inst_count), Some(inst), Some(column_size)) =
+        (api.xPhraseSize, api.xInstCount, api.xInst, api.xColumnSize)
+    else {
+        return Err(Failure::Usage(c"FTS5 without the instance functions"));
+    };
+    let [column] = args else {
+        return Err(Failure::Usage(
+            c"bookstore_coverage(fts, column): one column",
+        ));
+    };
+    // SAFETY: the argument is valid for this call (caller).
+    let column = unsafe { ffi::sqlite3_value_int(*column) };
+    let mut len: c_int = 0;
+    // SAFETY: `fts` is the current row's context (caller); FTS5 checks the column number.
+    check(unsafe { column_size(fts, column, &mut len) })?;
+    let mut covered = vec![false; usize::try_from(len).unwrap_or(0)];
+    if covered.is_empty() {
+        return Ok(0.0);
+    }
+    let mut instances: c_int = 0;
+    // SAFETY: as above; `instances` is written by FTS5.
+    check(unsafe { inst_count(fts, &mut instances) })?;
+    for i in 0..instances {
+        let (mut phrase, mut col, mut offset): (c_int, c_int, c_int) = (0, 0, 0);
+        // SAFETY: `i` is below the instance count FTS5 gave.
+        check(unsafe { inst(fts, i, &mut phrase, &mut col, &mut offset) })?;
+        if col != column {
+            continue;
+        }
+        // SAFETY: `phrase` is a phrase number FTS5 gave.
+        let size = unsafe { phrase_size(fts, phrase) };
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let size = usize::try_from(size).unwrap_or(0);
+        for flag in covered.iter_mut().skip(start).take(size) {
+            *flag = true;
+        }
+    }
+    Ok(covered.iter().filter(|c| **c).count() as f64 / covered.len() as f64)
 }
 
 /// `bookstore_corpus(fts)`.
@@ -429,6 +496,28 @@ mod tests {
             bm25_before, bm25_after,
             "FTS5's own bm25 moves: the reason for this crate"
         );
+        conn.close().await.expect("closed");
+    }
+
+    #[tokio::test]
+    async fn coverage_is_the_share_of_a_columns_tokens_the_query_finds() {
+        let mut conn = connection().await;
+        let shares: Vec<(String, f64)> = sqlx::query_as(
+            "SELECT title, bookstore_coverage(t, 0) FROM t WHERE t MATCH 'hobbit OR \"planet of\"' \
+             ORDER BY rowid",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("shares");
+        let expected = [
+            ("the hobbit", 0.5),
+            ("hobbit tales", 0.5),
+            ("planet of the apes", 0.5),
+        ];
+        assert_eq!(shares.len(), expected.len());
+        for ((title, share), (t, s)) in shares.iter().zip(expected) {
+            assert_eq!((title.as_str(), *share), (t, s));
+        }
         conn.close().await.expect("closed");
     }
 

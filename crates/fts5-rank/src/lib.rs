@@ -15,6 +15,8 @@
 //! - `bookstore_bm25(fts, avg_len, idfs, w0, w1, …)`: the row's score, higher is better (FTS5's
 //!   `bm25()` is negated); `idfs` is [`encode_idfs`] of one weight per phrase of the query,
 //!   `w0…` the weights of the columns (1 for a column without one).
+//! - `bookstore_coverage(fts, column)`: the share (0 to 1) of the column's tokens that the
+//!   query's phrases found in the row: 1 when a title is exactly the words searched.
 
 mod functions;
 
@@ -24,6 +26,8 @@ pub use functions::{register, RegisterError};
 pub const RANK_FUNCTION: &str = "bookstore_bm25";
 /// The name of the function that reads the index's statistics.
 pub const CORPUS_FUNCTION: &str = "bookstore_corpus";
+/// The name of the function that tells how much of a column the query's phrases cover.
+pub const COVERAGE_FUNCTION: &str = "bookstore_coverage";
 
 /// Statistics of an FTS5 index for one query.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,11 @@
 
 use crate::sql::BookSql;
 use bookstore_core::{BookFilters, Page, StoreError, TextQuery};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sqlx::migrate::Migrator;
 use sqlx::{Pool, QueryBuilder};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// What a database contributes to the shared implementation.
@@ -48,13 +51,22 @@ pub(crate) trait Dialect {
     fn push_text_match(qb: &mut QueryBuilder<'static, Self::Db>, text: &TextQuery);
 
     /// Pushes the relevance score of the book `b` for the words of `text`, a double
-    /// precision number (higher is more relevant).
+    /// precision number (higher is more relevant), or NULL where the score needs more than
+    /// the book's row ([`Dialect::listed_scores`] then gives it).
     fn push_text_score(qb: &mut QueryBuilder<'static, Self::Db>, text: &TextQuery);
 
-    /// The score of a book computed by the application from its title, contributor names
-    /// and genre names, where the database does not score (`None`: the SQL of
-    /// [`Dialect::push_text_score`] does).
-    fn app_score(text: &TextQuery, title: &str, authors: &str, genres: &str) -> Option<f64>;
+    /// The scores of the books `ids` for the words of `text`, where
+    /// [`Dialect::push_text_score`] is NULL; empty where it is not.
+    async fn listed_scores(
+        &self,
+        text: &TextQuery,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, f64>, StoreError>;
+
+    /// What a relevance search fixes on its first page and its cursor carries to the later
+    /// pages, so that a book's score does not change in between (SQLite: bm25's corpus
+    /// statistics); `()` where a score depends on the book alone.
+    type Pinned: Default + Serialize + DeserializeOwned + Send + Sync;
 
     /// Up to `limit` books matching the words of `text` that `filters` let through, in index
     /// order, with their scores; `title_only`: only those whose title alone matches.
@@ -64,6 +76,7 @@ pub(crate) trait Dialect {
         filters: &BookFilters,
         title_only: bool,
         limit: i64,
+        pinned: &mut Self::Pinned,
     ) -> Result<Vec<(Uuid, f64)>, StoreError>;
 
     /// Books that `filters` let through and whose title or authors are near spellings of
@@ -72,6 +85,7 @@ pub(crate) trait Dialect {
         &self,
         text: &TextQuery,
         filters: &BookFilters,
+        pinned: &mut Self::Pinned,
     ) -> Result<Vec<(Uuid, f64)>, StoreError>;
 }
 
@@ -745,6 +759,14 @@ macro_rules! impl_catalog_store {
                         .into_iter()
                         .map(|row| Ok((ListedBook::try_from(row.book)?, row.score)))
                         .collect::<Result<Vec<_>, StoreError>>()?;
+                    let scores = match &search.text {
+                        Some(text) if text.has_text() && !listed.is_empty() => {
+                            let ids: Vec<Uuid> =
+                                listed.iter().map(|(l, _)| l.book.id.as_uuid()).collect();
+                            self.listed_scores(text, &ids).await?
+                        }
+                        _ => HashMap::new(),
+                    };
                     let page = into_page(
                         listed,
                         query.page.limit.get(),
@@ -752,33 +774,10 @@ macro_rules! impl_catalog_store {
                             cursor::encode_book(list, &last.sort_key(sort), last.book.id.as_uuid())
                         },
                         |(listed, score)| {
-                            let score = match (&search.text, score) {
-                                (Some(text), Some(score)) if text.has_text() => {
-                                    let book = &listed.book;
-                                    let title = format!(
-                                        "{} {}",
-                                        book.title,
-                                        book.subtitle.as_deref().unwrap_or("")
-                                    );
-                                    let names = |v: Vec<&str>| v.join(" ");
-                                    let authors = names(
-                                        book.authors.iter().map(|a| a.name.as_str()).collect(),
-                                    );
-                                    let genres = names(
-                                        book.genres.iter().map(|g| g.name.as_str()).collect(),
-                                    );
-                                    <Self as Dialect>::app_score(text, &title, &authors, &genres)
-                                        .map(|s| {
-                                            let isbn_part = if score >= search::ISBN_SCORE {
-                                                search::ISBN_SCORE
-                                            } else {
-                                                0.0
-                                            };
-                                            s + isbn_part
-                                        })
-                                        .or(Some(score))
-                                }
-                                (_, score) => score,
+                            // The ISBN's part, if any, comes from the SQL.
+                            let score = match scores.get(&listed.book.id.as_uuid()) {
+                                Some(text_score) => Some(text_score + score.unwrap_or(0.0)),
+                                None => score,
                             };
                             Ok(ScoredBook {
                                 book: listed.book,
@@ -793,6 +792,7 @@ macro_rules! impl_catalog_store {
                 async fn text_candidates(
                     &self,
                     search: &BookSearch,
+                    pinned: &mut <Self as Dialect>::Pinned,
                 ) -> Result<Candidates, StoreError> {
                     let mut found = Candidates::default();
                     let Some(text) = &search.text else {
@@ -805,7 +805,13 @@ macro_rules! impl_catalog_store {
                         // title matches are its result.
                         let titles = if <Self as Dialect>::TITLES_FIRST {
                             let titles = self
-                                .ranked_candidates(text, filters, true, search::TITLE_CANDIDATES)
+                                .ranked_candidates(
+                                    text,
+                                    filters,
+                                    true,
+                                    search::TITLE_CANDIDATES,
+                                    pinned,
+                                )
                                 .await?;
                             if titles.len() as i64 >= search::TITLE_CANDIDATES {
                                 found.bounded = true;
@@ -819,7 +825,7 @@ macro_rules! impl_catalog_store {
                             None
                         };
                         let all = self
-                            .ranked_candidates(text, filters, false, search::CANDIDATES)
+                            .ranked_candidates(text, filters, false, search::CANDIDATES, pinned)
                             .await?;
                         let bounded = all.len() as i64 >= search::CANDIDATES;
                         for (id, score) in all {
@@ -835,6 +841,7 @@ macro_rules! impl_catalog_store {
                                         filters,
                                         true,
                                         search::TITLE_CANDIDATES,
+                                        pinned,
                                     )
                                     .await?
                                 }
@@ -889,6 +896,13 @@ macro_rules! impl_catalog_store {
                         None => None,
                     };
                     let mut fuzzy = after.as_ref().is_some_and(|a| a.fuzzy);
+                    let mut pinned: <Self as Dialect>::Pinned = match after.as_ref() {
+                        Some(cursor::ScorePosition {
+                            pinned: Some(p), ..
+                        }) => serde_json::from_value(p.clone())
+                            .map_err(|_| StoreError::InvalidCursor)?,
+                        _ => Default::default(),
+                    };
                     let limit = usize::try_from(query.page.limit.get()).unwrap_or(usize::MAX);
                     // The last word is also read as a prefix, so that a word being typed finds
                     // its books; but a prefix reads the books of every word it begins (in
@@ -910,12 +924,12 @@ macro_rules! impl_catalog_store {
                         if let Some(typed) = as_typed_search.as_ref() {
                             let resumes = after.as_ref().is_some_and(|a| a.as_typed);
                             if after.is_none() || resumes {
-                                found = self.text_candidates(typed).await?;
+                                found = self.text_candidates(typed, &mut pinned).await?;
                                 as_typed = resumes || found.len() > limit;
                             }
                         }
                         if !as_typed {
-                            found = self.text_candidates(search).await?;
+                            found = self.text_candidates(search, &mut pinned).await?;
                         }
                     }
                     // What the candidates were searched with, for counting facets.
@@ -931,7 +945,10 @@ macro_rules! impl_catalog_store {
                     }
                     if fuzzy {
                         if let Some(text) = text {
-                            for (id, score) in self.fuzzy_candidates(text, &search.filters).await? {
+                            for (id, score) in self
+                                .fuzzy_candidates(text, &search.filters, &mut pinned)
+                                .await?
+                            {
                                 found.add(id, score);
                             }
                             // Still nothing: books matching any of the words.
@@ -942,6 +959,7 @@ macro_rules! impl_catalog_store {
                                         &search.filters,
                                         false,
                                         search::CANDIDATES,
+                                        &mut pinned,
                                     )
                                     .await?;
                                 for (id, score) in relaxed {
@@ -961,6 +979,9 @@ macro_rules! impl_catalog_store {
                                     as_typed,
                                     score: last.score,
                                     id: last.id,
+                                    pinned: serde_json::to_value(&pinned)
+                                        .ok()
+                                        .filter(|p| !p.is_null()),
                                 },
                             )
                         })

@@ -22,6 +22,9 @@ struct Repr {
     k: Option<Value>,
     /// The last row's id: the tie-breaker of every order.
     id: Uuid,
+    /// What a relevance search pinned on its first page (see `Dialect::Pinned`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<Value>,
 }
 
 /// The sort key of a book list position.
@@ -53,6 +56,8 @@ pub(crate) struct ScorePosition {
     pub(crate) as_typed: bool,
     pub(crate) score: f64,
     pub(crate) id: Uuid,
+    /// What the search pinned for its later pages, if anything.
+    pub(crate) pinned: Option<Value>,
 }
 
 pub(crate) fn encode_scored(list: &str, position: &ScorePosition) -> String {
@@ -68,6 +73,7 @@ pub(crate) fn encode_scored(list: &str, position: &ScorePosition) -> String {
         // The bits, not a decimal: the score must compare equal when it comes back.
         k: Some(Value::String(format!("{:016x}", position.score.to_bits()))),
         id: position.id,
+        p: position.pinned.clone(),
     })
 }
 
@@ -91,6 +97,7 @@ pub(crate) fn decode_scored(list: &str, cursor: &str) -> Result<ScorePosition, S
         as_typed: repr.s == typed,
         score,
         id: repr.id,
+        pinned: repr.p,
     })
 }
 
@@ -125,6 +132,7 @@ pub(crate) fn encode_book(list: &str, key: &BookKey, id: Uuid) -> String {
         s: list.to_owned(),
         k: Some(k),
         id,
+        p: None,
     })
 }
 
@@ -157,6 +165,7 @@ pub(crate) fn encode_keyed(list: &str, key: &str, id: Uuid) -> String {
         s: list.to_owned(),
         k: Some(Value::String(key.to_owned())),
         id,
+        p: None,
     })
 }
 
@@ -174,6 +183,7 @@ pub(crate) fn encode_id(list: &str, id: Uuid) -> String {
         s: list.to_owned(),
         k: None,
         id,
+        p: None,
     })
 }
 
@@ -227,12 +237,18 @@ mod tests {
     #[test]
     fn scored_cursors_keep_mode_and_exact_score() {
         let id = Uuid::now_v7();
-        for (fuzzy, as_typed) in [(true, false), (false, true), (false, false)] {
+        let pinned = serde_json::json!({"n": 12, "d": {"\"hobbit\"": 3}});
+        for (fuzzy, as_typed, pinned) in [
+            (true, false, None),
+            (false, true, Some(pinned.clone())),
+            (false, false, Some(pinned)),
+        ] {
             let position = ScorePosition {
                 fuzzy,
                 as_typed,
                 score: 0.1f32 as f64 + 1000.0,
                 id,
+                pinned,
             };
             let c = encode_scored("books:relevance:abc", &position);
             assert_eq!(decode_scored("books:relevance:abc", &c).unwrap(), position);

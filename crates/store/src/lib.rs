@@ -17,6 +17,7 @@ mod rows;
 mod search;
 mod sql;
 mod sqlite;
+mod sqlite_fts;
 mod time;
 mod users;
 

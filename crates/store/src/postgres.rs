@@ -12,6 +12,7 @@ use bookstore_core::{BookFilters, StoreError, Term, TextQuery};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::LazyLock;
 use uuid::Uuid;
@@ -168,9 +169,17 @@ impl Dialect for PgStore {
         qb.push(")::float8");
     }
 
-    fn app_score(_: &TextQuery, _: &str, _: &str, _: &str) -> Option<f64> {
-        None
+    /// The SQL score is the whole score.
+    async fn listed_scores(
+        &self,
+        _: &TextQuery,
+        _: &[Uuid],
+    ) -> Result<HashMap<Uuid, f64>, StoreError> {
+        Ok(HashMap::new())
     }
+
+    /// `ts_rank_cd` reads the book's document only.
+    type Pinned = ();
 
     async fn ranked_candidates(
         &self,
@@ -178,6 +187,7 @@ impl Dialect for PgStore {
         filters: &BookFilters,
         title_only: bool,
         limit: i64,
+        _: &mut (),
     ) -> Result<Vec<(Uuid, f64)>, StoreError> {
         // `OFFSET 0` keeps the one-row subquery from being pulled up into the join, so the
         // tsquery is computed once per statement, not once per candidate row, and the plan
@@ -207,6 +217,7 @@ impl Dialect for PgStore {
         &self,
         text: &TextQuery,
         filters: &BookFilters,
+        _: &mut (),
     ) -> Result<Vec<(Uuid, f64)>, StoreError> {
         let words = fuzzy_words(text);
         if words.is_empty() {

@@ -23,8 +23,7 @@
 //!    picks the page; the books of the page are read in one statement.
 
 use crate::cursor::ScorePosition;
-use bookstore_core::search::words_of;
-use bookstore_core::{BookFilters, NameOrId, Term, TextQuery};
+use bookstore_core::{BookFilters, NameOrId};
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -119,105 +118,6 @@ pub(crate) fn push_filters<'a, DB>(
     }
 }
 
-/// Folds a letter to its base form, as SQLite's `remove_diacritics` and PostgreSQL's
-/// `unaccent` do, for the Latin letters of European languages.
-fn fold_char(c: char, out: &mut String) {
-    // Nearly every letter: no need to look through the table (SQLite scores every candidate
-    // of a search with this, over its title, authors and genres).
-    if c.is_ascii() {
-        out.push(c);
-        return;
-    }
-    const FROM: &str =
-        "àáâãäåāăąçćĉċčďđèéêëēĕėęěĝğġģĥħìíîïĩīĭįıĵķĺļľŀłñńņňòóôõöøōŏőŕŗřśŝşšţťŧùúûüũūŭůűųŵýÿŷźżž";
-    const TO: &str =
-        "aaaaaaaaaccccccddeeeeeeeeegggghhiiiiiiiiijklllllnnnnooooooooorrrssssttttuuuuuuuuuuwyyyzzz";
-    match c {
-        'ß' => out.push_str("ss"),
-        'æ' => out.push_str("ae"),
-        'œ' => out.push_str("oe"),
-        'þ' => out.push_str("th"),
-        _ => match FROM.chars().position(|f| f == c) {
-            Some(i) => out.push(TO.chars().nth(i).unwrap_or(c)),
-            None => out.push(c),
-        },
-    }
-}
-
-/// Lower-case, accent-free words of `s`.
-pub(crate) fn folded_words(s: &str) -> Vec<String> {
-    words_of(s)
-        .into_iter()
-        .map(|w| {
-            let mut folded = String::with_capacity(w.len());
-            for c in w.chars() {
-                fold_char(c, &mut folded);
-            }
-            folded
-        })
-        .collect()
-}
-
-/// Where the words of a term occur in `tokens`: the start of each occurrence.
-fn occurrences(tokens: &[String], words: &[String], prefix: bool) -> Vec<usize> {
-    let n = words.len();
-    if n == 0 || tokens.len() < n {
-        return Vec::new();
-    }
-    (0..=tokens.len() - n)
-        .filter(|&start| {
-            words.iter().enumerate().all(|(i, w)| {
-                let token = &tokens[start + i];
-                token == w || (prefix && i == n - 1 && token.starts_with(w.as_str()))
-            })
-        })
-        .collect()
-}
-
-/// A relevance score that depends on the book and the query only, never on the rest of the
-/// catalogue (unlike FTS5's bm25, whose word statistics shift with every insert): so a
-/// book keeps its score between two pages, and keyset pages neither repeat nor skip books.
-///
-/// Each positive term counts 10 when it is in the title (and subtitle), else 4 in an
-/// author's name, else 2 in a genre, else 1 (the description); plus up to 5 for the share
-/// of the title's words that the query covers (the exact title scores highest).
-pub(crate) fn field_score(text: &TextQuery, title: &str, authors: &str, genres: &str) -> f64 {
-    let fields = [
-        (folded_words(title), 10.0),
-        (folded_words(authors), 4.0),
-        (folded_words(genres), 2.0),
-    ];
-    let mut covered = vec![false; fields[0].0.len()];
-    let mut score = 0.0;
-    for term in text.groups.iter().flatten() {
-        if term.is_stop_word() {
-            continue;
-        }
-        let prefix = matches!(term, Term::Word { prefix: true, .. });
-        let words: Vec<String> = term.words().iter().flat_map(|w| folded_words(w)).collect();
-        let mut best: f64 = 1.0;
-        for (i, (tokens, weight)) in fields.iter().enumerate() {
-            let found = occurrences(tokens, &words, prefix);
-            if found.is_empty() {
-                continue;
-            }
-            best = best.max(*weight);
-            if i == 0 {
-                for start in found {
-                    for flag in covered.iter_mut().skip(start).take(words.len()) {
-                        *flag = true;
-                    }
-                }
-            }
-        }
-        score += best;
-    }
-    if !covered.is_empty() {
-        score += 5.0 * covered.iter().filter(|c| **c).count() as f64 / covered.len() as f64;
-    }
-    score
-}
-
 /// A candidate of a relevance search.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Candidate {
@@ -280,35 +180,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn folded_words_are_lower_case_and_accent_free() {
-        assert_eq!(
-            folded_words("Dostoïevski: Crime & Châtiment, Straße ÆSOP"),
-            ["dostoievski", "crime", "chatiment", "strasse", "aesop"]
-        );
-    }
-
-    #[test]
-    fn field_scores_favour_title_then_authors_then_genres_and_exact_titles() {
-        let q = TextQuery::parse("dostoievski");
-        let author = field_score(&q, "Crime et Châtiment", "Fiodor Dostoïevski", "Roman");
-        let genre = field_score(&q, "Crime", "Someone", "Dostoievski studies");
-        let nowhere = field_score(&q, "Crime", "Someone", "Roman");
-        assert!(
-            author > genre && genre > nowhere,
-            "{author} {genre} {nowhere}"
-        );
-        let q = TextQuery::parse("dune");
-        assert!(field_score(&q, "Dune", "", "") > field_score(&q, "Dune Messiah", "", ""));
-        let q = TextQuery::parse("\"old man\" sea");
-        assert!(
-            field_score(&q, "The Old Man and the Sea", "", "")
-                > field_score(&q, "Old Sea Man", "", "")
-        );
-        let q = TextQuery::parse("hobbi");
-        assert!(field_score(&q, "The Hobbit", "", "") > 10.0);
-    }
-
-    #[test]
     fn candidates_keep_best_score_and_page_by_score_then_id() {
         let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
         let mut c = Candidates::default();
@@ -327,6 +198,7 @@ mod tests {
             fuzzy: false,
             score: first[1].score,
             id: first[1].id,
+            pinned: None,
         };
         let rest = c.page(Some(&after), 10);
         assert_eq!(

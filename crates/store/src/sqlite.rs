@@ -4,16 +4,19 @@
 
 use crate::catalog::{impl_catalog_store, Dialect};
 use crate::error::{backend, OpenError};
-use crate::search::{field_score, push_filters, CANDIDATES};
+use crate::search::{push_filters, CANDIDATES};
 use crate::sql::BookSql;
+use crate::sqlite_fts::{FtsQuery, PinnedCorpus};
 use crate::users::{impl_user_store, UserDialect};
 use bookstore_core::search::{is_stop_word, trigram_similarity};
 use bookstore_core::{BookFilters, StoreError, Term, TextQuery};
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnectionMetadata;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 use uuid::Uuid;
@@ -36,47 +39,6 @@ const MAX_CORRECTIONS: usize = 3;
 
 /// Similarity from which a word of the index is taken for a misspelt query word.
 const SPELLING_THRESHOLD: f64 = 0.3;
-
-/// An FTS5 string: the word (letters and digits only, see `TextQuery`) in double quotes, so
-/// that nothing in it is ever FTS5 syntax.
-fn fts_string(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-/// The FTS5 form of a term; stop words are dropped, as PostgreSQL's `english` configuration
-/// drops them, so that both engines answer the same query.
-fn fts_term(term: &Term) -> Option<String> {
-    match term {
-        Term::Word { text, .. } if is_stop_word(text) => None,
-        Term::Word { text, prefix } => Some(fts_string(text) + if *prefix { "*" } else { "" }),
-        Term::Phrase(words) => Some(fts_string(&words.join(" "))),
-    }
-}
-
-/// The FTS5 `MATCH` expression of a text query, or `None` when no word is left to match.
-/// `title_only` also requires the positive terms in the title column.
-pub(crate) fn fts_query(text: &TextQuery, title_only: bool) -> Option<String> {
-    let groups: Vec<String> = text
-        .groups
-        .iter()
-        .filter_map(|group| {
-            let terms: Vec<String> = group.iter().filter_map(fts_term).collect();
-            (!terms.is_empty()).then(|| format!("({})", terms.join(" OR ")))
-        })
-        .collect();
-    if groups.is_empty() {
-        return None;
-    }
-    let positive = groups.join(" AND ");
-    let mut expr = format!("({positive})");
-    for term in text.excluded.iter().filter_map(fts_term) {
-        expr = format!("{expr} NOT {term}");
-    }
-    if title_only {
-        expr = format!("({{title}} : ({positive})) AND ({expr})");
-    }
-    Some(expr)
-}
 
 pub(crate) struct SqliteStore {
     writer: SqlitePool,
@@ -108,6 +70,7 @@ impl SqliteStore {
             .pragma("mmap_size", "2147418112");
         if in_memory {
             let pool = SqlitePoolOptions::new()
+                .after_connect(add_functions)
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -127,12 +90,25 @@ impl SqliteStore {
             .await
             .map_err(OpenError::Connect)?;
         let reader = SqlitePoolOptions::new()
+            .after_connect(add_functions)
             .max_connections(max_readers.max(1))
             .connect_with(options)
             .await
             .map_err(OpenError::Connect)?;
         Ok(Self { writer, reader })
     }
+}
+
+/// The ranking functions of `bookstore-fts5-rank`, on every reading connection.
+fn add_functions(
+    conn: &mut SqliteConnection,
+    _: PoolConnectionMetadata,
+) -> futures_core::future::BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        bookstore_fts5_rank::register(conn)
+            .await
+            .map_err(|e| sqlx::Error::Configuration(e.into()))
+    })
 }
 
 impl Dialect for SqliteStore {
@@ -173,29 +149,59 @@ impl Dialect for SqliteStore {
     }
 
     fn push_text_match(qb: &mut QueryBuilder<'static, Sqlite>, text: &TextQuery) {
-        match fts_query(text, false) {
+        match FtsQuery::of(text, false) {
             None => {
                 qb.push("1 = 0");
             }
-            Some(expr) => {
+            Some(query) => {
                 qb.push(
                     "b.id IN (SELECT d.book_id FROM books_fts JOIN book_docs d \
                      ON d.doc_id = books_fts.rowid WHERE books_fts MATCH ",
                 )
-                .push_bind(expr)
+                .push_bind(query.expr)
                 .push(")");
             }
         }
     }
 
-    /// Scores are computed by the application ([`field_score`]), not by bm25.
+    /// bm25 needs the book's FTS5 row: [`Dialect::listed_scores`].
     fn push_text_score(qb: &mut QueryBuilder<'static, Sqlite>, _: &TextQuery) {
         qb.push("NULL");
     }
 
-    fn app_score(text: &TextQuery, title: &str, authors: &str, genres: &str) -> Option<f64> {
-        Some(field_score(text, title, authors, genres))
+    async fn listed_scores(
+        &self,
+        text: &TextQuery,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, f64>, StoreError> {
+        let Some(query) = FtsQuery::of(text, false) else {
+            return Ok(HashMap::new());
+        };
+        let mut pinned = PinnedCorpus::default();
+        pinned.pin(&self.reader, &query).await?;
+        // From the page's books to their FTS5 rows, each looked up by rowid in the match.
+        let mut select = QueryBuilder::<Sqlite>::new("SELECT d.book_id, ");
+        pinned.push_score(&mut select, &query);
+        select.push(
+            " FROM book_docs d JOIN books_fts ON books_fts.rowid = d.doc_id \
+             WHERE books_fts MATCH ",
+        );
+        select.push_bind(query.expr).push(" AND d.book_id IN (");
+        let mut list = select.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        list.push_unseparated(")");
+        let rows: Vec<(Uuid, f64)> = select
+            .build_query_as()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(rows.into_iter().collect())
     }
+
+    /// bm25's corpus statistics (see [`PinnedCorpus`]).
+    type Pinned = PinnedCorpus;
 
     async fn ranked_candidates(
         &self,
@@ -203,28 +209,26 @@ impl Dialect for SqliteStore {
         filters: &BookFilters,
         title_only: bool,
         limit: i64,
+        pinned: &mut PinnedCorpus,
     ) -> Result<Vec<(Uuid, f64)>, StoreError> {
-        let Some(expr) = fts_query(text, title_only) else {
+        let Some(query) = FtsQuery::of(text, title_only) else {
             return Ok(Vec::new());
         };
-        let mut select = QueryBuilder::<Sqlite>::new(
-            "SELECT d.book_id, b.title || ' ' || coalesce(b.subtitle, ''), b.search_authors, \
-             b.search_genres FROM books_fts JOIN book_docs d \
-             ON d.doc_id = books_fts.rowid JOIN books b ON b.id = d.book_id \
-             WHERE books_fts MATCH ",
+        pinned.pin(&self.reader, &query).await?;
+        let mut select = QueryBuilder::<Sqlite>::new("SELECT d.book_id, ");
+        pinned.push_score(&mut select, &query);
+        select.push(
+            " FROM books_fts JOIN book_docs d ON d.doc_id = books_fts.rowid \
+             JOIN books b ON b.id = d.book_id WHERE books_fts MATCH ",
         );
-        select.push_bind(expr);
+        select.push_bind(query.expr);
         push_filters(&mut select, filters, Self::uuid_literal);
         select.push(" LIMIT ").push_bind(limit);
-        let rows: Vec<(Uuid, String, String, String)> = select
+        select
             .build_query_as()
             .fetch_all(&self.reader)
             .await
-            .map_err(backend)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, title, authors, genres)| (id, field_score(text, &title, &authors, &genres)))
-            .collect())
+            .map_err(backend)
     }
 
     /// Spellfix-style: each query word that is not in the index is replaced by its nearest
@@ -234,6 +238,7 @@ impl Dialect for SqliteStore {
         &self,
         text: &TextQuery,
         filters: &BookFilters,
+        pinned: &mut PinnedCorpus,
     ) -> Result<Vec<(Uuid, f64)>, StoreError> {
         let mut corrected = text.clone();
         let mut changed = false;
@@ -273,7 +278,7 @@ impl Dialect for SqliteStore {
         if !changed {
             return Ok(Vec::new());
         }
-        self.ranked_candidates(&corrected, filters, false, CANDIDATES)
+        self.ranked_candidates(&corrected, filters, false, CANDIDATES, pinned)
             .await
     }
 }
@@ -315,25 +320,6 @@ impl SqliteStore {
             .filter(|(similarity, _, _)| *similarity >= SPELLING_THRESHOLD)
             .max_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(b.2.cmp(&a.2)));
         Ok(best.map(|(_, _, term)| term))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fts_queries_quote_every_word() {
-        let q = TextQuery::parse(r#"tolkien "the two towers" -film hobbit or ring"#);
-        assert_eq!(
-            fts_query(&q, false).as_deref(),
-            Some(r#"(("tolkien") AND ("the two towers") AND ("hobbit" OR "ring"*)) NOT "film""#)
-        );
-        let q = TextQuery::parse("the of and");
-        assert_eq!(fts_query(&q, false), None);
-        let q = TextQuery::parse(r#"NEAR(a b) AND "c"* {title}: x"#);
-        let expr = fts_query(&q, true).unwrap_or_default();
-        assert!(expr.starts_with("({title} : ("), "{expr}");
     }
 }
 
