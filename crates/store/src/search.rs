@@ -20,7 +20,10 @@
 //!    SQLite: near spellings of the query's words among the indexed words); when that finds
 //!    nothing either, books matching *any* of the words (`TextQuery::relaxed`).
 //! 3. **Page.** Candidates are ordered by score, then id, and the keyset cursor (score, id)
-//!    picks the page; the books of the page are read in one statement.
+//!    picks the page; the books of the page are read in one statement. A score must not
+//!    change between two pages: PostgreSQL's depends on the book alone; SQLite's bm25 also
+//!    on the whole index, whose statistics the first page takes and the cursor carries
+//!    (`Dialect::Pinned`, `sqlite_fts.rs`).
 
 use crate::cursor::ScorePosition;
 use bookstore_core::{BookFilters, NameOrId};

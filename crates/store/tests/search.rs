@@ -36,6 +36,7 @@ contract!(
     column_sorts_with_a_query_filter_and_score,
     cursors_of_another_search_are_rejected,
     adversarial_queries_never_fail,
+    the_longest_query_pages_to_its_end,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -954,4 +955,68 @@ async fn adversarial_queries_never_fail(store: &Store) {
     }
     assert_eq!(titles_of(&cat, "\"hobbit").await, ["The Hobbit"]);
     assert_eq!(titles_of(&cat, "📚🐉 hobbit 🧙").await, ["The Hobbit"]);
+}
+
+/// The longest query there is (32 long words, about 1000 characters) pages to its end, both
+/// when books have every word and when only the any-word fallback finds them: its cursors,
+/// which carry what the search pinned for every word, stay valid.
+async fn the_longest_query_pages_to_its_end(store: &Store) {
+    let cat = store.catalog();
+    let words: Vec<String> = (0..32u8)
+        .map(|i| {
+            let letter = char::from(b'a' + i % 26);
+            let second = char::from(b'a' + i / 26);
+            format!("{}{letter}{second}", "lexicon".repeat(4))
+        })
+        .collect();
+    let query = words.join(" ");
+    assert!(query.len() <= 1000, "{}", query.len());
+    let mut every = HashSet::new();
+    for n in 0..4u32 {
+        let book = create(
+            &cat,
+            &RawBook {
+                description: Some(query.clone()),
+                ..book(n + 1, &format!("Complete {n}"))
+            },
+        )
+        .await;
+        every.insert(book.id);
+    }
+    let mut some = HashSet::new();
+    for n in 0..3u32 {
+        let book = create(
+            &cat,
+            &RawBook {
+                description: Some(words[n as usize].clone()),
+                ..book(n + 10, &format!("Partial {n}"))
+            },
+        )
+        .await;
+        some.insert(book.id);
+    }
+    let with_a_missing_word = format!("{} {}", words[..31].join(" "), "nowhereword");
+    let any: HashSet<_> = every.union(&some).copied().collect();
+    for (text, expected) in [
+        (query.as_str(), &every),
+        (with_a_missing_word.as_str(), &any),
+    ] {
+        let mut seen = HashSet::new();
+        let mut cursor = None;
+        loop {
+            let page = find_page(&cat, q(text), None, 1, cursor).await;
+            seen.extend(page.items.iter().map(|s| s.book.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+            assert!(seen.len() < 20);
+        }
+        assert!(
+            expected.is_subset(&seen),
+            "{} of {}",
+            seen.len(),
+            expected.len()
+        );
+    }
 }
