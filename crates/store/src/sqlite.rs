@@ -6,7 +6,7 @@ use crate::catalog::{impl_catalog_store, Dialect};
 use crate::error::{backend, OpenError};
 use crate::search::{push_filters, CANDIDATES};
 use crate::sql::BookSql;
-use crate::sqlite_fts::{FtsQuery, PinnedCorpus};
+use crate::sqlite_fts::{CorpusCache, FtsQuery, PinnedCorpus};
 use crate::users::{impl_user_store, UserDialect};
 use bookstore_core::search::{is_stop_word, trigram_similarity};
 use bookstore_core::{BookFilters, StoreError, Term, TextQuery};
@@ -43,6 +43,7 @@ const SPELLING_THRESHOLD: f64 = 0.3;
 pub(crate) struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    corpus: CorpusCache,
 }
 
 impl SqliteStore {
@@ -81,6 +82,7 @@ impl SqliteStore {
             return Ok(Self {
                 writer: pool.clone(),
                 reader: pool,
+                corpus: CorpusCache::default(),
             });
         }
         // The writer first: it creates the file and switches it to WAL.
@@ -95,7 +97,11 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(OpenError::Connect)?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            corpus: CorpusCache::default(),
+        })
     }
 }
 
@@ -178,7 +184,7 @@ impl Dialect for SqliteStore {
             return Ok(HashMap::new());
         };
         let mut pinned = PinnedCorpus::default();
-        pinned.pin(&self.reader, &query).await?;
+        pinned.pin(&self.reader, &self.corpus, &query).await?;
         // From the page's books to their FTS5 rows, each looked up by rowid in the match.
         let mut select = QueryBuilder::<Sqlite>::new("SELECT d.book_id, ");
         pinned.push_score(&mut select, &query);
@@ -214,21 +220,29 @@ impl Dialect for SqliteStore {
         let Some(query) = FtsQuery::of(text, title_only) else {
             return Ok(Vec::new());
         };
-        pinned.pin(&self.reader, &query).await?;
-        let mut select = QueryBuilder::<Sqlite>::new("SELECT d.book_id, ");
-        pinned.push_score(&mut select, &query);
-        select.push(
-            " FROM books_fts JOIN book_docs d ON d.doc_id = books_fts.rowid \
-             JOIN books b ON b.id = d.book_id WHERE books_fts MATCH ",
+        pinned.pin(&self.reader, &self.corpus, &query).await?;
+        // The candidates come back as one text of `hex id:score` pairs, not one row each:
+        // sqlx hands every row from its SQLite thread to the caller's task with a wake-up,
+        // and hundreds of those cost more than the search itself.
+        let mut select = QueryBuilder::<Sqlite>::new(
+            "SELECT group_concat(lower(hex(id)) || ':' || printf('%!.17g', score), ',') \
+             FROM (SELECT d.book_id AS id, ",
         );
-        select.push_bind(query.expr);
+        pinned.push_score(&mut select, &query);
+        select.push(" AS score FROM books_fts JOIN book_docs d ON d.doc_id = books_fts.rowid");
+        // The book's row only for filters: reading it is a seek per match.
+        if !filters.is_empty() {
+            select.push(" JOIN books b ON b.id = d.book_id");
+        }
+        select.push(" WHERE books_fts MATCH ").push_bind(query.expr);
         push_filters(&mut select, filters, Self::uuid_literal);
-        select.push(" LIMIT ").push_bind(limit);
-        select
-            .build_query_as()
-            .fetch_all(&self.reader)
+        select.push(" LIMIT ").push_bind(limit).push(")");
+        let packed: Option<String> = select
+            .build_query_scalar()
+            .fetch_one(&self.reader)
             .await
-            .map_err(backend)
+            .map_err(backend)?;
+        packed.as_deref().map_or(Ok(Vec::new()), unpack_candidates)
     }
 
     /// Spellfix-style: each query word that is not in the index is replaced by its nearest
@@ -281,6 +295,20 @@ impl Dialect for SqliteStore {
         self.ranked_candidates(&corrected, filters, false, CANDIDATES, pinned)
             .await
     }
+}
+
+/// The `hex id:score` pairs of a candidates statement.
+fn unpack_candidates(packed: &str) -> Result<Vec<(Uuid, f64)>, StoreError> {
+    packed
+        .split(',')
+        .map(|pair| {
+            let (id, score) = pair.split_once(':')?;
+            Some((Uuid::try_parse(id).ok()?, score.parse::<f64>().ok()?))
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            StoreError::Backend(format!("unreadable search candidates: {packed:.80}").into())
+        })
 }
 
 impl SqliteStore {
