@@ -46,6 +46,11 @@ pub(crate) trait Dialect {
     /// Whether titles are searched first, through an index of their own (see `search.rs`).
     const TITLES_FIRST: bool;
 
+    /// Whether a sorted page picks its ids first and reads their books after. SQLite computes
+    /// the whole select list (the contributor and genre subqueries too) for every row it
+    /// sorts: tens of thousands for a common word; PostgreSQL projects after the limit.
+    const IDS_BEFORE_BOOKS: bool;
+
     /// Pushes a predicate over the book `b`: it matches the words of `text` (not its ISBN).
     /// A query without a usable word matches nothing.
     fn push_text_match(qb: &mut QueryBuilder<'static, Self::Db>, text: &TextQuery);
@@ -730,7 +735,11 @@ macro_rules! impl_catalog_store {
                     select.push(<Self as Dialect>::book_sql().columns.as_str());
                     select.push(", ");
                     push_search_score(&mut select, search);
-                    select.push(" AS score FROM books b WHERE 1 = 1");
+                    select.push(" AS score FROM books b WHERE ");
+                    if <Self as Dialect>::IDS_BEFORE_BOOKS {
+                        select.push("b.id IN (SELECT b.id FROM books b WHERE ");
+                    }
+                    select.push("1 = 1");
                     search::push_filters(
                         &mut select,
                         &search.filters,
@@ -750,6 +759,9 @@ macro_rules! impl_catalog_store {
                     select
                         .push(format_args!(" ORDER BY {column} {dir}, b.id {dir} LIMIT "))
                         .push_bind(limit_plus_one(&query.page));
+                    if <Self as Dialect>::IDS_BEFORE_BOOKS {
+                        select.push(format_args!(") ORDER BY {column} {dir}, b.id {dir}"));
+                    }
                     let rows: Vec<ScoredBookRow> = select
                         .build_query_as()
                         .fetch_all(self.reader())

@@ -137,6 +137,9 @@ impl Dialect for PgStore {
         format!("'{id}'::uuid")
     }
 
+    /// PostgreSQL computes the select list after the limit.
+    const IDS_BEFORE_BOOKS: bool = false;
+
     /// Titles have their own GIN index (`title_doc`).
     const TITLES_FIRST: bool = true;
 

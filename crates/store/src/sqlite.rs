@@ -131,6 +131,9 @@ impl Dialect for SqliteStore {
         format!("X'{}'", id.simple())
     }
 
+    /// Sorted pages order ids first: SQLite would compute every sorted row's books.
+    const IDS_BEFORE_BOOKS: bool = true;
+
     /// A title-only FTS5 query (`{title} : …`) reads the same posting lists as the whole
     /// query, but it stops at the hundredth title match: for a broad query that is far less
     /// than scoring the first 400 matches of every field.
