@@ -292,4 +292,40 @@ mod tests {
         assert_eq!(title.phrases.len(), 2 * counted);
         assert!(title.phrases[..counted].iter().all(Option::is_none));
     }
+
+    #[test]
+    fn the_cache_gives_back_what_it_was_told_and_starts_over_when_full() {
+        let cache = CorpusCache::default();
+        assert_eq!(cache.docs("\"dune\""), None);
+        assert_eq!(cache.totals(), None);
+        cache.set_docs("\"dune\"", 12);
+        cache.set_totals(1000, 52_000);
+        assert_eq!(cache.docs("\"dune\""), Some(12));
+        assert_eq!(cache.totals(), Some((1000, 52_000)));
+        for i in 0..CACHE_PHRASES {
+            cache.set_docs(&format!("\"w{i}\""), 1);
+        }
+        assert!(cache.lock().docs.len() <= CACHE_PHRASES);
+        assert_eq!(
+            cache.docs("\"dune\""),
+            None,
+            "the oldest went with the rest"
+        );
+    }
+
+    #[test]
+    fn pinned_statistics_travel_in_a_compact_form() {
+        let mut pinned = PinnedCorpus {
+            rows: 1_000_000,
+            tokens: 52_000_000,
+            docs: BTreeMap::new(),
+        };
+        pinned.docs.insert("\"dune\"".into(), 89_051);
+        let json = serde_json::to_string(&pinned).expect("serialisable");
+        assert_eq!(json, r#"{"n":1000000,"t":52000000,"d":{"\"dune\"":89051}}"#);
+        assert_eq!(
+            serde_json::from_str::<PinnedCorpus>(&json).ok(),
+            Some(pinned)
+        );
+    }
 }
