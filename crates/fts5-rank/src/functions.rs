@@ -143,15 +143,56 @@ unsafe extern "C" fn rank(
     count: c_int,
     values: *mut *mut ffi::sqlite3_value,
 ) {
-    // SAFETY: FTS5 calls this with its API, the current row's context and `count` arguments.
-    let result = unsafe { score(&*api, fts, arguments(values, count)) };
-    // SAFETY: `ctx` is this call's result context.
-    unsafe {
-        match result {
-            Ok(score) => ffi::sqlite3_result_double(ctx, score),
-            Err(failure) => failure.report(ctx),
-        }
+    // SAFETY: FTS5 calls this with its API, the current row's context, the result context
+    // and `count` arguments.
+    unsafe { answer_double(ctx, score(&*api, fts, arguments(values, count))) }
+}
+
+/// `bookstore_coverage(fts, column)`.
+unsafe extern "C" fn coverage(
+    api: *const ffi::Fts5ExtensionApi,
+    fts: *mut ffi::Fts5Context,
+    ctx: *mut ffi::sqlite3_context,
+    count: c_int,
+    values: *mut *mut ffi::sqlite3_value,
+) {
+    // SAFETY: as for `rank`.
+    unsafe { answer_double(ctx, covered_share(&*api, fts, arguments(values, count))) }
+}
+
+/// # Safety
+/// `ctx` is the result context of the current call.
+unsafe fn answer_double(ctx: *mut ffi::sqlite3_context, result: Result<f64, Failure>) {
+    match result {
+        // SAFETY: `ctx` is valid (caller).
+        Ok(value) => unsafe { ffi::sqlite3_result_double(ctx, value) },
+        // SAFETY: as above.
+        Err(failure) => unsafe { failure.report(ctx) },
     }
+}
+
+/// Calls `each(phrase, column, offset)` for every phrase instance in the current row.
+///
+/// # Safety
+/// `api` and `fts` are those of the current call.
+unsafe fn for_each_instance(
+    api: &ffi::Fts5ExtensionApi,
+    fts: *mut ffi::Fts5Context,
+    mut each: impl FnMut(c_int, c_int, c_int),
+) -> Result<(), Failure> {
+    let (Some(inst_count), Some(inst)) = (api.xInstCount, api.xInst) else {
+        return Err(Failure::Usage(c"FTS5 without the instance functions"));
+    };
+    let mut instances: c_int = 0;
+    // SAFETY: `fts` is the current row's context (caller); `instances` is written by FTS5.
+    check(unsafe { inst_count(fts, &mut instances) })?;
+    for i in 0..instances {
+        let (mut phrase, mut column, mut offset): (c_int, c_int, c_int) = (0, 0, 0);
+        // SAFETY: `i` is below the instance count FTS5 gave.
+        check(unsafe { inst(fts, i, &mut phrase, &mut column, &mut offset) })?;
+        each(phrase, column, offset);
+    }
+    Ok(())
 }
 
 /// # Safety
@@ -161,10 +202,8 @@ unsafe fn score(
     fts: *mut ffi::Fts5Context,
     args: &[*mut ffi::sqlite3_value],
 ) -> Result<f64, Failure> {
-    let (Some(phrase_count), Some(inst_count), Some(inst), Some(column_size)) =
-        (api.xPhraseCount, api.xInstCount, api.xInst, api.xColumnSize)
-    else {
-        return Err(Failure::Usage(c"FTS5 without the instance functions"));
+    let (Some(phrase_count), Some(column_size)) = (api.xPhraseCount, api.xColumnSize) else {
+        return Err(Failure::Usage(c"FTS5 without the size functions"));
     };
     let [avg_len, idfs, weights @ ..] = args else {
         return Err(Failure::Usage(
@@ -183,13 +222,7 @@ unsafe fn score(
     // SAFETY: `fts` is the current row's context (caller).
     let phrases = usize::try_from(unsafe { phrase_count(fts) }).unwrap_or(0);
     let mut hits = vec![0.0; phrases];
-    let mut instances: c_int = 0;
-    // SAFETY: as above; `instances` is written by FTS5.
-    check(unsafe { inst_count(fts, &mut instances) })?;
-    for i in 0..instances {
-        let (mut phrase, mut column, mut offset): (c_int, c_int, c_int) = (0, 0, 0);
-        // SAFETY: `i` is below the instance count FTS5 gave.
-        check(unsafe { inst(fts, i, &mut phrase, &mut column, &mut offset) })?;
+    let count = |phrase: c_int, column: c_int, _| {
         let weight = usize::try_from(column)
             .ok()
             .and_then(|c| weights.get(c))
@@ -198,30 +231,13 @@ unsafe fn score(
         if let Some(hit) = usize::try_from(phrase).ok().and_then(|p| hits.get_mut(p)) {
             *hit += weight;
         }
-    }
+    };
+    // SAFETY: `api` and `fts` are those of the current call (caller).
+    unsafe { for_each_instance(api, fts, count) }?;
     let mut len: c_int = 0;
     // SAFETY: column -1 asks for the whole row's size.
     check(unsafe { column_size(fts, -1, &mut len) })?;
     Ok(bm25(&hits, &idfs, f64::from(len), avg_len))
-}
-
-/// `bookstore_coverage(fts, column)`.
-unsafe extern "C" fn coverage(
-    api: *const ffi::Fts5ExtensionApi,
-    fts: *mut ffi::Fts5Context,
-    ctx: *mut ffi::sqlite3_context,
-    count: c_int,
-    values: *mut *mut ffi::sqlite3_value,
-) {
-    // SAFETY: FTS5 calls this with its API, the current row's context and `count` arguments.
-    let result = unsafe { covered_share(&*api, fts, arguments(values, count)) };
-    // SAFETY: `ctx` is this call's result context.
-    unsafe {
-        match result {
-            Ok(share) => ffi::sqlite3_result_double(ctx, share),
-            Err(failure) => failure.report(ctx),
-        }
-    }
 }
 
 /// # Safety
@@ -231,10 +247,8 @@ unsafe fn covered_share(
     fts: *mut ffi::Fts5Context,
     args: &[*mut ffi::sqlite3_value],
 ) -> Result<f64, Failure> {
-    let (Some(phrase_size), Some(inst_count), Some(inst), Some(column_size)) =
-        (api.xPhraseSize, api.xInstCount, api.xInst, api.xColumnSize)
-    else {
-        return Err(Failure::Usage(c"FTS5 without the instance functions"));
+    let (Some(phrase_size), Some(column_size)) = (api.xPhraseSize, api.xColumnSize) else {
+        return Err(Failure::Usage(c"FTS5 without the size functions"));
     };
     let [column] = args else {
         return Err(Failure::Usage(
@@ -250,24 +264,20 @@ unsafe fn covered_share(
     if covered.is_empty() {
         return Ok(0.0);
     }
-    let mut instances: c_int = 0;
-    // SAFETY: as above; `instances` is written by FTS5.
-    check(unsafe { inst_count(fts, &mut instances) })?;
-    for i in 0..instances {
-        let (mut phrase, mut col, mut offset): (c_int, c_int, c_int) = (0, 0, 0);
-        // SAFETY: `i` is below the instance count FTS5 gave.
-        check(unsafe { inst(fts, i, &mut phrase, &mut col, &mut offset) })?;
+    let mark = |phrase: c_int, col: c_int, offset: c_int| {
         if col != column {
-            continue;
+            return;
         }
-        // SAFETY: `phrase` is a phrase number FTS5 gave.
+        // SAFETY: `phrase` is a phrase number FTS5 gave for this row of the current call.
         let size = unsafe { phrase_size(fts, phrase) };
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         let size = usize::try_from(size).unwrap_or(0);
         for flag in covered.iter_mut().skip(start).take(size) {
             *flag = true;
         }
-    }
+    };
+    // SAFETY: `api` and `fts` are those of the current call (caller).
+    unsafe { for_each_instance(api, fts, mark) }?;
     Ok(covered.iter().filter(|c| **c).count() as f64 / covered.len() as f64)
 }
 
