@@ -13,7 +13,7 @@ use bookstore_core::{
     Facet, GenreDraft, Limit, PageRequest, Precondition, RawBook, RawBookSearch, RawContributor,
     RawPrice, StoreError,
 };
-use bookstore_store::Store;
+use bookstore_store::{Backend, Store};
 use common::ctx;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -37,6 +37,7 @@ contract!(
     cursors_of_another_search_are_rejected,
     adversarial_queries_never_fail,
     the_longest_query_pages_to_its_end,
+    tampered_pinned_statistics_are_refused_or_harmless,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1018,5 +1019,71 @@ async fn the_longest_query_pages_to_its_end(store: &Store) {
             seen.len(),
             expected.len()
         );
+    }
+}
+
+/// A cursor is opaque but not secret: what a client changes in the statistics it carries
+/// gives a clear "invalid cursor" when it is not statistics at all, and a page (never an
+/// error or a crash) when the numbers are merely absurd.
+async fn tampered_pinned_statistics_are_refused_or_harmless(store: &Store) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let cat = store.catalog();
+    for n in 0..4 {
+        create(
+            &cat,
+            &RawBook {
+                description: Some("dragon ".repeat(n as usize + 1)),
+                ..book(n + 1, &format!("Dragon {n}"))
+            },
+        )
+        .await;
+    }
+    let first = find_page(&cat, q("dragon"), None, 2, None).await;
+    let cursor = first.next_cursor.unwrap();
+    let mut repr: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&cursor).unwrap()).unwrap();
+    let with = |p: serde_json::Value| {
+        let mut r = repr.clone();
+        r["p"] = p;
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&r).unwrap())
+    };
+    let page = |cursor: String| {
+        let query = BookListQuery::new(
+            PageRequest {
+                limit: Limit::new(2).unwrap(),
+                cursor: Some(cursor),
+            },
+            None,
+            q("dragon"),
+        )
+        .unwrap();
+        let cat = cat.clone();
+        async move { cat.list_books(&query).await }
+    };
+    for garbage in [
+        serde_json::json!("x"),
+        serde_json::json!([1, 2]),
+        serde_json::json!({"n": "many"}),
+    ] {
+        let err = page(with(garbage.clone())).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::InvalidCursor),
+            "{garbage}: {err:?}"
+        );
+    }
+    let pinned = repr.get("p").is_some();
+    assert_eq!(
+        pinned,
+        store.backend() == Backend::Sqlite,
+        "only bm25 pins statistics"
+    );
+    if pinned {
+        // SQLite's statistics, absurd but well-formed: still a page.
+        let absurd = serde_json::json!({"n": -5, "t": i64::MAX, "d": {"\"dragon\"": -1}});
+        assert!(page(with(absurd)).await.is_ok());
+        repr.as_object_mut().unwrap().remove("p");
+        let without = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&repr).unwrap());
+        assert!(page(without).await.is_ok(), "statistics are taken again");
     }
 }
