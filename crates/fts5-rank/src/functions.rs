@@ -467,40 +467,32 @@ mod tests {
         conn.close().await.expect("closed");
     }
 
+    /// Row 1's score for `hobbit`: ours with the given statistics, and FTS5's own `bm25()`.
+    async fn row_one_scores(conn: &mut SqliteConnection, avg_len: f64, idfs: &[u8]) -> (f64, f64) {
+        sqlx::query_as(
+            "SELECT bookstore_bm25(t, ?, ?, 10.0, 1.0), bm25(t) FROM t \
+             WHERE t MATCH 'hobbit' AND rowid = 1",
+        )
+        .bind(avg_len)
+        .bind(idfs)
+        .fetch_one(conn)
+        .await
+        .expect("scores")
+    }
+
     /// Pinned statistics: a row keeps its score however the index changes around it.
     #[tokio::test]
     async fn pinned_statistics_keep_a_rows_score_when_rows_are_added() {
         let mut conn = connection().await;
         let corpus = corpus_of(&mut conn, "hobbit").await;
         let idfs = crate::encode_idfs(&[crate::idf(corpus.rows, corpus.docs[0])]);
-        let score =
-            "SELECT bookstore_bm25(t, ?, ?, 10.0, 1.0) FROM t WHERE t MATCH 'hobbit' AND rowid = 1";
-        let before: f64 = sqlx::query_scalar(score)
-            .bind(corpus.avg_len())
-            .bind(&idfs)
-            .fetch_one(&mut conn)
-            .await
-            .expect("score");
-        let bm25_before: f64 =
-            sqlx::query_scalar("SELECT bm25(t) FROM t WHERE t MATCH 'hobbit' AND rowid = 1")
-                .fetch_one(&mut conn)
-                .await
-                .expect("bm25");
+        let avg_len = corpus.avg_len();
+        let (before, bm25_before) = row_one_scores(&mut conn, avg_len, &idfs).await;
         sqlx::query("INSERT INTO t (title, body) VALUES ('hobbit', 'a very long text about a hobbit and more')")
             .execute(&mut conn)
             .await
             .expect("row");
-        let after: f64 = sqlx::query_scalar(score)
-            .bind(corpus.avg_len())
-            .bind(&idfs)
-            .fetch_one(&mut conn)
-            .await
-            .expect("score");
-        let bm25_after: f64 =
-            sqlx::query_scalar("SELECT bm25(t) FROM t WHERE t MATCH 'hobbit' AND rowid = 1")
-                .fetch_one(&mut conn)
-                .await
-                .expect("bm25");
+        let (after, bm25_after) = row_one_scores(&mut conn, avg_len, &idfs).await;
         assert_eq!(before.to_bits(), after.to_bits());
         assert_ne!(
             bm25_before, bm25_after,

@@ -69,13 +69,19 @@ impl Corpus {
         })
     }
 
-    /// The mean length of a row, in tokens (1 for an empty index).
+    /// The mean length of a row, in tokens.
     pub fn avg_len(&self) -> f64 {
-        if self.rows > 0 && self.tokens > 0 {
-            self.tokens as f64 / self.rows as f64
-        } else {
-            1.0
-        }
+        avg_len(self.rows, self.tokens)
+    }
+}
+
+/// The mean length of a row of an index of `rows` rows and `tokens` tokens (1 for an empty
+/// index): the `avg_len` argument of `bookstore_bm25`.
+pub fn avg_len(rows: i64, tokens: i64) -> f64 {
+    if rows > 0 && tokens > 0 {
+        tokens as f64 / rows as f64
+    } else {
+        1.0
     }
 }
 

@@ -903,18 +903,18 @@ macro_rules! impl_catalog_store {
                     list: &str,
                 ) -> Result<(Vec<ScoredBook>, Option<String>, Matched), StoreError> {
                     let search = &query.search;
-                    let after = match query.page.cursor.as_deref() {
+                    let mut after = match query.page.cursor.as_deref() {
                         Some(c) => Some(cursor::decode_scored(list, c)?),
                         None => None,
                     };
                     let mut fuzzy = after.as_ref().is_some_and(|a| a.fuzzy);
-                    let mut pinned: <Self as Dialect>::Pinned = match after.as_ref() {
-                        Some(cursor::ScorePosition {
-                            pinned: Some(p), ..
-                        }) => serde_json::from_value(p.clone())
-                            .map_err(|_| StoreError::InvalidCursor)?,
-                        _ => Default::default(),
-                    };
+                    let mut pinned: <Self as Dialect>::Pinned =
+                        match after.as_mut().and_then(|a| a.pinned.take()) {
+                            Some(p) => {
+                                serde_json::from_value(p).map_err(|_| StoreError::InvalidCursor)?
+                            }
+                            None => Default::default(),
+                        };
                     let limit = usize::try_from(query.page.limit.get()).unwrap_or(usize::MAX);
                     // The last word is also read as a prefix, so that a word being typed finds
                     // its books; but a prefix reads the books of every word it begins (in

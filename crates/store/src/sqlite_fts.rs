@@ -4,7 +4,7 @@
 use crate::error::backend;
 use bookstore_core::search::is_stop_word;
 use bookstore_core::{StoreError, Term, TextQuery};
-use bookstore_fts5_rank::{encode_idfs, idf, Corpus};
+use bookstore_fts5_rank::{avg_len, encode_idfs, idf, Corpus};
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Sqlite};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// bm25 weights of the FTS5 columns title, authors, genres, description: PostgreSQL's
 /// `ts_rank_cd` weights of A, B, C, D (1.0, 0.4, 0.2, 0.1), times ten.
-pub(crate) const COLUMN_WEIGHTS: &str = "10.0, 4.0, 2.0, 1.0";
+const COLUMN_WEIGHTS: &str = "10.0, 4.0, 2.0, 1.0";
 
 /// Added to bm25 times the share of the title (column 0) the query covers, so that the book
 /// whose title is the query ranks first, as PostgreSQL's cover density has it: bm25 alone
@@ -183,14 +183,8 @@ impl PinnedCorpus {
                 None => 0.0,
             })
             .collect();
-        let avg_len = Corpus {
-            rows: self.rows,
-            tokens: self.tokens,
-            docs: Vec::new(),
-        }
-        .avg_len();
         qb.push("(bookstore_bm25(books_fts, ")
-            .push_bind(avg_len)
+            .push_bind(avg_len(self.rows, self.tokens))
             .push(", ")
             .push_bind(encode_idfs(&idfs))
             .push(format_args!(
