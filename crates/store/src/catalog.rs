@@ -43,6 +43,14 @@ pub(crate) trait Dialect {
     /// An id as an SQL literal of the database's UUID representation.
     fn uuid_literal(id: Uuid) -> String;
 
+    /// Pushes a predicate: `column` is one of `ids`, bound as one parameter, so that the
+    /// statement's text, and so its prepared statement, is the same for any number of ids.
+    fn push_id_in(qb: &mut QueryBuilder<'static, Self::Db>, column: &str, ids: &[Uuid]);
+
+    /// Wraps a statement whose rows are `(facet, value, n)` into one that returns them as
+    /// one JSON array of `[facet, value, n]`: one row to hand over instead of one per value.
+    const PACK_FACET_ROWS: (&'static str, &'static str);
+
     /// Whether titles are searched first, through an index of their own (see `search.rs`).
     const TITLES_FIRST: bool;
 
@@ -1082,15 +1090,13 @@ macro_rules! impl_catalog_store {
                             select.push(" AND 1 = 0");
                         }
                         Matched::Ids(ids) => {
-                            select.push(" AND b.id IN (");
-                            let mut list = select.separated(", ");
-                            for id in ids {
-                                list.push_bind(*id);
-                            }
-                            list.push_unseparated(")");
+                            select.push(" AND ");
+                            <Self as Dialect>::push_id_in(&mut select, "b.id", ids);
                         }
                     }
                     select.push(") ");
+                    let (pack_open, pack_close) = <Self as Dialect>::PACK_FACET_ROWS;
+                    select.push(pack_open);
                     for (i, facet) in facets.iter().enumerate() {
                         if i > 0 {
                             select.push(" UNION ALL ");
@@ -1111,11 +1117,14 @@ macro_rules! impl_catalog_store {
                             }
                         });
                     }
-                    let rows: Vec<(String, String, i64)> = select
-                        .build_query_as()
-                        .fetch_all(self.reader())
+                    select.push(pack_close);
+                    let packed: String = select
+                        .build_query_scalar()
+                        .fetch_one(self.reader())
                         .await
                         .map_err(backend)?;
+                    let rows: Vec<(String, String, i64)> =
+                        serde_json::from_str(&packed).map_err(json_error)?;
                     Ok(facets
                         .iter()
                         .map(|facet| {

@@ -137,6 +137,19 @@ impl Dialect for PgStore {
         format!("'{id}'::uuid")
     }
 
+    /// The ids as one array: one statement text, and one plan, for any number of ids.
+    fn push_id_in(qb: &mut QueryBuilder<'static, Postgres>, column: &str, ids: &[Uuid]) {
+        qb.push(column)
+            .push(" = ANY(")
+            .push_bind(ids.to_vec())
+            .push(")");
+    }
+
+    const PACK_FACET_ROWS: (&'static str, &'static str) = (
+        "SELECT coalesce(json_agg(json_build_array(facet, value, n))::text, '[]') FROM (",
+        ") facet_rows",
+    );
+
     /// PostgreSQL computes the select list after the limit.
     const IDS_BEFORE_BOOKS: bool = false;
 

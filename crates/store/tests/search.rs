@@ -669,10 +669,13 @@ async fn every_filter_and_combinations(store: &Store) {
 }
 
 async fn facets_count_the_whole_result(store: &Store) {
+    // Facet values travel from the database as JSON text: quotes, a backslash, accents and
+    // an emoji must come back as they were.
+    const ODD_GENRE: &str = "Space \"Opera\" \\ Épopée 🚀";
     let cat = store.catalog();
     for n in 0..7u32 {
         let genres: Vec<String> = if n % 2 == 0 {
-            vec!["Space Opera".into(), "Adventure".into()]
+            vec![ODD_GENRE.into(), "Adventure".into()]
         } else {
             vec!["Adventure".into()]
         };
@@ -711,7 +714,7 @@ async fn facets_count_the_whole_result(store: &Store) {
         };
         assert_eq!(
             counts(Facet::Genre),
-            [("Adventure".into(), 7), ("Space Opera".into(), 4)]
+            [("Adventure".into(), 7), (ODD_GENRE.into(), 4)]
         );
         assert_eq!(
             counts(Facet::Language),
