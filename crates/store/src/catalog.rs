@@ -44,7 +44,9 @@ pub(crate) trait Dialect {
     fn uuid_literal(id: Uuid) -> String;
 
     /// Pushes a predicate: `column` is one of `ids`, bound as one parameter, so that the
-    /// statement's text, and so its prepared statement, is the same for any number of ids.
+    /// statement's text, and so its prepared statement, is the same for any number of ids
+    /// (sqlx keeps a bounded cache of prepared statements per connection). For a statement
+    /// over one table: SQLite cannot tell how many ids there are when it orders a join.
     fn push_id_in(qb: &mut QueryBuilder<'static, Self::Db>, column: &str, ids: &[Uuid]);
 
     /// Wraps a statement whose rows are `(facet, value, n)` into one that returns them as
@@ -1012,12 +1014,9 @@ macro_rules! impl_catalog_store {
                     if !chosen.is_empty() {
                         let mut select =
                             QueryBuilder::<$db>::new(<Self as Dialect>::book_sql().select.as_str());
-                        select.push(" WHERE b.id IN (");
-                        let mut ids = select.separated(", ");
-                        for c in &chosen {
-                            ids.push_bind(c.id);
-                        }
-                        ids.push_unseparated(")");
+                        select.push(" WHERE ");
+                        let ids: Vec<Uuid> = chosen.iter().map(|c| c.id).collect();
+                        <Self as Dialect>::push_id_in(&mut select, "b.id", &ids);
                         let rows: Vec<BookRow> = select
                             .build_query_as()
                             .fetch_all(self.reader())

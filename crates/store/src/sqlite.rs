@@ -131,8 +131,8 @@ impl Dialect for SqliteStore {
         format!("X'{}'", id.simple())
     }
 
-    /// The ids as one JSON array of hex texts: a statement with one parameter per id is
-    /// prepared anew for every count, and binding each costs more than parsing them.
+    /// The ids as one JSON array of hex texts. SQLite does not know how many ids the
+    /// subquery yields: in a join it may plan around them (see `listed_scores`).
     fn push_id_in(qb: &mut QueryBuilder<'static, Sqlite>, column: &str, ids: &[Uuid]) {
         let hex: Vec<String> = ids.iter().map(|id| id.simple().to_string()).collect();
         let json = serde_json::Value::from(hex).to_string();
@@ -211,6 +211,8 @@ impl Dialect for SqliteStore {
             " FROM book_docs d JOIN books_fts ON books_fts.rowid = d.doc_id \
              WHERE books_fts MATCH ",
         );
+        // The ids as a list of parameters, not `push_id_in`: SQLite does not know how many
+        // ids a subquery yields, and planned this join as a scan of every match.
         select.push_bind(query.expr).push(" AND d.book_id IN (");
         let mut list = select.separated(", ");
         for id in ids {
