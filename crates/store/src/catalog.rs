@@ -94,6 +94,10 @@ pub(crate) trait Dialect {
         pinned: &mut Self::Pinned,
     ) -> Result<Vec<(Uuid, f64)>, StoreError>;
 
+    /// Whether the words of `text` read as prefixes can match indexed words that the words
+    /// as typed do not; `true` where telling costs about as much as searching.
+    async fn prefix_adds_words(&self, text: &TextQuery) -> Result<bool, StoreError>;
+
     /// Books that `filters` let through and whose title or authors are near spellings of
     /// the query's words, with a similarity score: the typo fallback.
     async fn fuzzy_candidates(
@@ -947,7 +951,13 @@ macro_rules! impl_catalog_store {
                             let resumes = after.as_ref().is_some_and(|a| a.as_typed);
                             if after.is_none() || resumes {
                                 found = self.text_candidates(typed, &mut pinned).await?;
-                                as_typed = resumes || found.len() > limit;
+                                // Searched again with prefixes only when they can find more.
+                                as_typed = resumes
+                                    || found.len() > limit
+                                    || match search.text.as_ref() {
+                                        Some(text) => !self.prefix_adds_words(text).await?,
+                                        None => true,
+                                    };
                             }
                         }
                         if !as_typed {

@@ -229,6 +229,31 @@ impl Dialect for PgStore {
             .map_err(backend)
     }
 
+    /// Asks `search_words` (migration 0005): a prefix in the GIN index costs four times the
+    /// word, even when no other word begins with it.
+    async fn prefix_adds_words(&self, text: &TextQuery) -> Result<bool, StoreError> {
+        let prefixes: Vec<String> = text
+            .groups
+            .iter()
+            .flatten()
+            .filter_map(|term| match term {
+                Term::Word { text, prefix: true } => Some(text.clone()),
+                _ => None,
+            })
+            .collect();
+        if prefixes.is_empty() {
+            return Ok(false);
+        }
+        sqlx::query_scalar(
+            "SELECT coalesce(bool_or(bookstore_prefix_adds_words(w)), false) \
+             FROM unnest($1::text[]) AS w",
+        )
+        .bind(prefixes)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(backend)
+    }
+
     async fn fuzzy_candidates(
         &self,
         text: &TextQuery,

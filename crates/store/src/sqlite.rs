@@ -266,6 +266,12 @@ impl Dialect for SqliteStore {
         packed.as_deref().map_or(Ok(Vec::new()), unpack_candidates)
     }
 
+    /// FTS5 reads a prefix from its sorted index of terms, about as cheaply as the word:
+    /// asking first would cost as much as searching.
+    async fn prefix_adds_words(&self, _: &TextQuery) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
     /// Spellfix-style: each query word that is not in the index is replaced by its nearest
     /// spelling among the words of titles and author names that start with the same two letters
     /// (trigram similarity, then frequency); the corrected query is then searched.

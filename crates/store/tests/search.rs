@@ -23,6 +23,7 @@ contract!(
     fields_are_weighted_title_first,
     last_word_matches_as_a_prefix,
     words_that_fill_a_page_as_typed_are_not_also_prefixes,
+    prefixes_find_words_written_after_the_first_search,
     phrases_exclusions_and_alternatives,
     an_isbn_in_any_form_puts_its_book_first,
     accents_are_folded_both_ways,
@@ -223,6 +224,52 @@ async fn last_word_matches_as_a_prefix(store: &Store) {
     assert_eq!(titles_of(&cat, "tolkien hobb").await, ["The Hobbit"]);
     // Only the last word is a prefix (what "hobb" then finds comes from the typo fallback).
     assert_eq!(titles_of(&cat, "tolkien hobb").await, ["The Hobbit"]);
+}
+
+/// PostgreSQL searches again with prefixes only when an indexed word begins with the last
+/// word (a table of words kept by triggers): words that inserts, edits and renames bring must
+/// be found by prefix at once.
+async fn prefixes_find_words_written_after_the_first_search(store: &Store) {
+    let cat = store.catalog();
+    let cooking = create(
+        &cat,
+        &B {
+            n: 1,
+            title: "Hob Cooking",
+            authors: &["Quentin Smith"],
+            genres: &["Food"],
+            description: "",
+        }
+        .raw(),
+    )
+    .await;
+    assert_eq!(titles_of(&cat, "hob").await, ["Hob Cooking"]);
+    // A new book: "hob" as typed still finds one book, and its prefix now finds two.
+    create(&cat, &book(2, "The Hobbit")).await;
+    let mut found = titles_of(&cat, "hob").await;
+    found.sort();
+    assert_eq!(found, ["Hob Cooking", "The Hobbit"]);
+    // An edit brings a word that only the description has (the typo fallback reads titles
+    // and authors only, so only the prefix can find it).
+    let mut raw = cooking.to_raw();
+    raw.description = Some("A zanzibarian kitchen.".into());
+    cat.replace_book(
+        cooking.id,
+        &Precondition::Any,
+        &BookDraft::parse(&raw).unwrap(),
+        &ctx(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(titles_of(&cat, "zanzibari").await, ["Hob Cooking"]);
+    // A rename brings a word through the contributor names every book of theirs carries.
+    cat.update_author(
+        cooking.authors[0].author_id,
+        &AuthorDraft::parse(Some("Quentin Zorbaszewski"), None).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(titles_of(&cat, "zorbasz").await, ["Hob Cooking"]);
 }
 
 async fn words_that_fill_a_page_as_typed_are_not_also_prefixes(store: &Store) {

@@ -1,0 +1,62 @@
+-- The words of the search index (PostgreSQL only), so that a search can tell whether its last
+-- word, read as a prefix, would match any indexed word besides the word itself.
+--
+-- Why: the last word of a query is also read as a prefix ("hobbi" finds The Hobbit), and
+-- when the words as typed find less than a page, the query is searched again with that
+-- prefix. In the GIN index a prefix collects the posting lists of every word it begins into
+-- a bitmap: four times the cost of the word alone, even when no other word begins with it
+-- (bench/SEARCH.md, design item 12). With this table that second search runs only when it
+-- can find more.
+--
+-- Words are added when books are written and never removed: a word left behind by a deleted
+-- or edited book only costs a prefix search that finds nothing more.
+
+CREATE TABLE search_words (
+    word text COLLATE "C" PRIMARY KEY
+);
+
+-- One sorted INSERT per statement: two writers then take the locks of new words in one
+-- order, and cannot deadlock on them.
+CREATE FUNCTION bookstore_note_search_words() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO search_words (word)
+    SELECT DISTINCT w FROM new_books, unnest(tsvector_to_array(new_books.search_doc)) AS w
+    ORDER BY w
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END $$;
+
+-- Statement triggers with transition tables (which cannot name columns): an UPDATE that
+-- does not touch the text (a stock change) finds every word already there.
+CREATE TRIGGER books_search_words_inserted AFTER INSERT ON books
+    REFERENCING NEW TABLE AS new_books
+    FOR EACH STATEMENT EXECUTE FUNCTION bookstore_note_search_words();
+CREATE TRIGGER books_search_words_updated AFTER UPDATE ON books
+    REFERENCING NEW TABLE AS new_books
+    FOR EACH STATEMENT EXECUTE FUNCTION bookstore_note_search_words();
+
+-- Whether `word`, read as a prefix (bookstore_prefix_query), matches an indexed word that the
+-- word as typed (plainto_tsquery 'english') does not. True when unsure: a word that the
+-- 'simple' configuration splits into several lexemes.
+CREATE FUNCTION bookstore_prefix_adds_words(typed text) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT CASE
+        WHEN cardinality(p.prefix) <> 1 THEN true
+        ELSE EXISTS (
+            SELECT 1 FROM search_words s
+            -- A range the primary key answers; starts_with keeps it exact.
+            WHERE s.word >= p.prefix[1] COLLATE "C"
+              AND s.word <= (p.prefix[1] || chr(1114111)) COLLATE "C"
+              AND starts_with(s.word, p.prefix[1])
+              AND s.word <> ALL (p.as_typed))
+    END
+    FROM (SELECT tsvector_to_array(to_tsvector('simple'::regconfig, bookstore_unaccent(typed)))
+                 AS prefix,
+                 tsvector_to_array(to_tsvector('english'::regconfig, bookstore_unaccent(typed)))
+                 AS as_typed) p;
+END;
+
+INSERT INTO search_words (word)
+SELECT DISTINCT unnest(tsvector_to_array(search_doc)) FROM books
+ON CONFLICT DO NOTHING;
