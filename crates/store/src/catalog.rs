@@ -952,12 +952,15 @@ macro_rules! impl_catalog_store {
                             if after.is_none() || resumes {
                                 found = self.text_candidates(typed, &mut pinned).await?;
                                 // Searched again with prefixes only when they can find more.
+                                // (When the words as typed find nothing, a prefix that no
+                                // word extends costs little: the question would cost more.)
                                 as_typed = resumes
                                     || found.len() > limit
-                                    || match search.text.as_ref() {
-                                        Some(text) => !self.prefix_adds_words(text).await?,
-                                        None => true,
-                                    };
+                                    || (!found.is_empty()
+                                        && match search.text.as_ref() {
+                                            Some(text) => !self.prefix_adds_words(text).await?,
+                                            None => true,
+                                        });
                             }
                         }
                         if !as_typed {

@@ -5,8 +5,8 @@
 -- when the words as typed find less than a page, the query is searched again with that
 -- prefix. In the GIN index a prefix collects the posting lists of every word it begins into
 -- a bitmap: four times the cost of the word alone, even when no other word begins with it
--- (bench/SEARCH.md, design item 12). With this table that second search runs only when it
--- can find more.
+-- (bench/SEARCH.md, design item 12). With this table, when the words as typed found some
+-- books, the second search runs only when it can find more.
 --
 -- Words are added when books are written and never removed: a word left behind by a deleted
 -- or edited book only costs a prefix search that finds nothing more.
