@@ -24,6 +24,7 @@ contract!(
     last_word_matches_as_a_prefix,
     words_that_fill_a_page_as_typed_are_not_also_prefixes,
     prefixes_find_words_written_after_the_first_search,
+    concurrent_writers_of_new_words_all_succeed,
     phrases_exclusions_and_alternatives,
     an_isbn_in_any_form_puts_its_book_first,
     accents_are_folded_both_ways,
@@ -285,6 +286,55 @@ async fn prefixes_find_words_written_after_the_first_search(store: &Store) {
     let mut found = titles_of(&cat, "zorba").await;
     found.sort();
     assert_eq!(found, ["Hob Cooking", "Zanzibar Nights"]);
+}
+
+/// Writers that bring new words to the index at once, each sharing words with the others in
+/// another field (a title word is another book's contributor name): none may fail, and every
+/// word is searchable by prefix afterwards. PostgreSQL records new words per statement; without
+/// its lock, two of these writers could each wait for a word the other has not committed.
+async fn concurrent_writers_of_new_words_all_succeed(store: &Store) {
+    let cat = store.catalog();
+    const WORDS: [&str; 8] = [
+        "Quorvath",
+        "Blenkish",
+        "Zandrimo",
+        "Frellonce",
+        "Mibbowin",
+        "Trazzle",
+        "Okkupent",
+        "Vinnitrop",
+    ];
+    let mut tasks = Vec::new();
+    for i in 0..WORDS.len() {
+        let cat = cat.clone();
+        tasks.push(tokio::spawn(async move {
+            let title = format!("{} {}", WORDS[i], WORDS[(i + 1) % WORDS.len()]);
+            let author = format!(
+                "{} {}",
+                WORDS[(i + 5) % WORDS.len()],
+                WORDS[(i + 3) % WORDS.len()]
+            );
+            let raw = B {
+                n: 900 + u32::try_from(i).unwrap(),
+                title: &title,
+                authors: &[author.as_str()],
+                genres: &[WORDS[(i + 6) % WORDS.len()]],
+                description: "",
+            }
+            .raw();
+            cat.create_book(&BookDraft::parse(&raw).unwrap(), &ctx(), None)
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    for word in WORDS {
+        // Each word is in five books. titles, contributors or genres; its first five letters
+        // find them as a prefix.
+        let prefix = &word[..5];
+        assert_eq!(titles_of(&cat, prefix).await.len(), 5, "{prefix}");
+    }
 }
 
 async fn words_that_fill_a_page_as_typed_are_not_also_prefixes(store: &Store) {

@@ -15,14 +15,21 @@ CREATE TABLE search_words (
     word text COLLATE "C" PRIMARY KEY
 );
 
--- One sorted INSERT per statement: two writers then take the locks of new words in one
--- order, and cannot deadlock on them.
+-- New words are rare once a catalogue has grown, so a statement first looks for words the
+-- table lacks and locks nothing when there are none. Otherwise it takes a transaction lock
+-- first: two writers adding new words one statement at a time (a title, then contributor
+-- names) could each wait for a word the other inserted and not yet committed.
 CREATE FUNCTION bookstore_note_search_words() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    new_words text[];
 BEGIN
-    INSERT INTO search_words (word)
-    SELECT DISTINCT w FROM new_books, unnest(tsvector_to_array(new_books.search_doc)) AS w
-    ORDER BY w
-    ON CONFLICT DO NOTHING;
+    SELECT array_agg(DISTINCT w ORDER BY w) INTO new_words
+    FROM new_books, unnest(tsvector_to_array(new_books.search_doc)) AS w
+    WHERE NOT EXISTS (SELECT 1 FROM search_words s WHERE s.word = w);
+    IF new_words IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(7262591031);
+        INSERT INTO search_words (word) SELECT unnest(new_words) ON CONFLICT DO NOTHING;
+    END IF;
     RETURN NULL;
 END $$;
 
