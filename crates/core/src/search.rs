@@ -90,11 +90,22 @@ impl TextQuery {
         })
     }
 
+    /// The words that are also read as prefixes (the last one, being typed).
+    pub fn prefix_words(&self) -> Vec<&str> {
+        self.groups
+            .iter()
+            .flatten()
+            .filter_map(|t| match t {
+                Term::Word { text, prefix: true } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The query with no word read as a prefix: the words as typed. `None` when no word is
     /// read as a prefix (that is the query itself).
     pub fn as_typed(&self) -> Option<TextQuery> {
-        let is_prefix = |t: &Term| matches!(t, Term::Word { prefix: true, .. });
-        if !self.groups.iter().flatten().any(is_prefix) {
+        if self.prefix_words().is_empty() {
             return None;
         }
         let exact = |t: &Term| match t {

@@ -947,7 +947,9 @@ macro_rules! impl_catalog_store {
                     let mut as_typed = false;
                     let mut found = Candidates::default();
                     if !fuzzy {
-                        if let Some(typed) = as_typed_search.as_ref() {
+                        if let (Some(typed), Some(text)) =
+                            (as_typed_search.as_ref(), search.text.as_ref())
+                        {
                             let resumes = after.as_ref().is_some_and(|a| a.as_typed);
                             if after.is_none() || resumes {
                                 found = self.text_candidates(typed, &mut pinned).await?;
@@ -956,11 +958,7 @@ macro_rules! impl_catalog_store {
                                 // word extends costs little: the question would cost more.)
                                 as_typed = resumes
                                     || found.len() > limit
-                                    || (!found.is_empty()
-                                        && match search.text.as_ref() {
-                                            Some(text) => !self.prefix_adds_words(text).await?,
-                                            None => true,
-                                        });
+                                    || (!found.is_empty() && !self.prefix_adds_words(text).await?);
                             }
                         }
                         if !as_typed {

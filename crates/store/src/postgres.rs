@@ -232,15 +232,7 @@ impl Dialect for PgStore {
     /// Asks `search_words` (migration 0005): a prefix in the GIN index costs four times the
     /// word, even when no other word begins with it.
     async fn prefix_adds_words(&self, text: &TextQuery) -> Result<bool, StoreError> {
-        let prefixes: Vec<String> = text
-            .groups
-            .iter()
-            .flatten()
-            .filter_map(|term| match term {
-                Term::Word { text, prefix: true } => Some(text.clone()),
-                _ => None,
-            })
-            .collect();
+        let prefixes = text.prefix_words();
         if prefixes.is_empty() {
             return Ok(false);
         }

@@ -15,32 +15,45 @@ CREATE TABLE search_words (
     word text COLLATE "C" PRIMARY KEY
 );
 
--- New words are rare once a catalogue has grown, so a statement first looks for words the
--- table lacks and locks nothing when there are none. Otherwise it takes a transaction lock
--- first: two writers adding new words one statement at a time (a title, then contributor
--- names) could each wait for a word the other inserted and not yet committed.
-CREATE FUNCTION bookstore_note_search_words() RETURNS trigger LANGUAGE plpgsql AS $$
+-- New words are rare once a catalogue has grown, so the words are first looked up and
+-- nothing is locked when all are known. Otherwise a transaction lock comes first: two writers
+-- adding new words one statement at a time (a title, then contributor names) could each wait
+-- for a word the other inserted and not yet committed.
+CREATE FUNCTION bookstore_add_search_words(words text[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     new_words text[];
 BEGIN
     SELECT array_agg(DISTINCT w ORDER BY w) INTO new_words
-    FROM new_books, unnest(tsvector_to_array(new_books.search_doc)) AS w
+    FROM unnest(words) AS w
     WHERE NOT EXISTS (SELECT 1 FROM search_words s WHERE s.word = w);
     IF new_words IS NOT NULL THEN
         PERFORM pg_advisory_xact_lock(7262591031);
         INSERT INTO search_words (word) SELECT unnest(new_words) ON CONFLICT DO NOTHING;
     END IF;
+END $$;
+
+CREATE FUNCTION bookstore_books_inserted_words() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM bookstore_add_search_words(
+        ARRAY(SELECT unnest(tsvector_to_array(search_doc)) FROM new_books));
     RETURN NULL;
 END $$;
 
--- Statement triggers with transition tables (which cannot name columns): an UPDATE that
--- does not touch the text (a stock change) finds every word already there.
+CREATE FUNCTION bookstore_book_text_changed_words() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM bookstore_add_search_words(tsvector_to_array(NEW.search_doc));
+    RETURN NULL;
+END $$;
+
 CREATE TRIGGER books_search_words_inserted AFTER INSERT ON books
     REFERENCING NEW TABLE AS new_books
-    FOR EACH STATEMENT EXECUTE FUNCTION bookstore_note_search_words();
-CREATE TRIGGER books_search_words_updated AFTER UPDATE ON books
-    REFERENCING NEW TABLE AS new_books
-    FOR EACH STATEMENT EXECUTE FUNCTION bookstore_note_search_words();
+    FOR EACH STATEMENT EXECUTE FUNCTION bookstore_books_inserted_words();
+-- Per row and only for the columns the text is made of (a statement trigger with a
+-- transition table cannot name columns): a stock movement does not come here.
+CREATE TRIGGER books_search_words_updated
+    AFTER UPDATE OF title, subtitle, description, search_authors, search_genres ON books
+    FOR EACH ROW WHEN (OLD.search_doc IS DISTINCT FROM NEW.search_doc)
+    EXECUTE FUNCTION bookstore_book_text_changed_words();
 
 -- Whether `word`, read as a prefix (bookstore_prefix_query), matches an indexed word that the
 -- word as typed (plainto_tsquery 'english') does not. True when unsure: a word that the
