@@ -33,7 +33,8 @@ use axum::Router;
 use client_ip::TrustedProxies;
 use error::ApiError;
 use ratelimit::{Limits, RateLimits};
-use routes::{auth as auth_routes, authors, books, genres, health, stock, users, wellknown};
+use routes::named::{self, Authors, Genres};
+use routes::{auth as auth_routes, books, health, stock, users, wellknown};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceBuilder;
@@ -90,18 +91,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(books::book_history))
         .routes(routes!(stock::record_movement, stock::list_movements))
         .routes(routes!(stock::low_stock))
-        .routes(routes!(authors::list_authors, authors::create_author))
-        .routes(routes!(
-            authors::get_author,
-            authors::patch_author,
-            authors::delete_author
-        ))
-        .routes(routes!(genres::list_genres, genres::create_genre))
-        .routes(routes!(
-            genres::get_genre,
-            genres::patch_genre,
-            genres::delete_genre
-        ))
+        .merge(named::routes::<Authors>())
+        .merge(named::routes::<Genres>())
 }
 
 /// Sign-in and user management: not versioned by `Accept`.

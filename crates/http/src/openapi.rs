@@ -1,13 +1,37 @@
 //! The top of the OpenAPI document; paths and schemas come from the route annotations.
 
 use crate::error::PROBLEM_JSON;
+use crate::version::{V1_MEDIA_TYPE, V2_MEDIA_TYPE};
 use utoipa::openapi::content::Content;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, RefOr};
 use utoipa::{Modify, OpenApi};
+
+/// A problem-document answer.
+pub fn problem_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+/// A success answer of the versioned API: the same body in whichever version `Accept` chose.
+pub fn versioned_response(description: &str, schema: Ref) -> Response {
+    let content = || ContentBuilder::new().schema(Some(schema.clone())).build();
+    ResponseBuilder::new()
+        .description(description)
+        .content(V1_MEDIA_TYPE, content())
+        .content(V2_MEDIA_TYPE, content())
+        .build()
+}
 
 #[derive(OpenApi)]
 #[openapi(

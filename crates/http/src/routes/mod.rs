@@ -1,8 +1,7 @@
 pub mod auth;
-pub mod authors;
 pub mod books;
-pub mod genres;
 pub mod health;
+pub mod named;
 pub mod stock;
 pub mod users;
 pub mod wellknown;
