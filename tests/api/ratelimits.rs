@@ -268,12 +268,16 @@ async fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
     assert_rate_limited(response, "anonymous").await;
 }
 
+/// A server counting in Redis. The Redis timeout is long: a busy machine easily makes Redis
+/// take longer than the default 200 ms, and each such timeout counts in memory for a while,
+/// which these tests would read as the shared limit failing.
 async fn spawn_on_redis(url: &str, prefix: &str, rate: &str, burst: &str) -> TestApp {
     spawn_with(
         Backend::Sqlite,
         &[
             ("REDIS_URL", url),
             ("BOOKSTORE_REDIS_PREFIX", prefix),
+            ("BOOKSTORE_REDIS_TIMEOUT_MS", "5000"),
             ("BOOKSTORE_RATE_LIMIT_ANONYMOUS", rate),
             ("BOOKSTORE_RATE_LIMIT_ANONYMOUS_BURST", burst),
         ],
@@ -311,10 +315,15 @@ async fn two_servers_share_one_limit_through_redis() {
     assert!(a.logs().contains("rate-limit counters are in Redis"));
 }
 
-/// 64 clients as fast as they can for 4 s against 50/s with a burst of 10: 210 get through,
-/// within 10%.
+/// The limiter's rate under 64 clients as fast as they can for 4 s, against 50/s with a
+/// burst of 50. GCRA admits at most the burst plus the rate times the time elapsed, whatever
+/// the load: that bound is exact. A busy machine can only lower the count (a server that is
+/// not scheduled serves no one, and a stall longer than the burst's second loses tokens), so
+/// from below the test asks for half; bench/ measures throughput.
 async fn holds_its_rate_under_64_concurrent_clients(app: &TestApp) {
     const CLIENTS: usize = 64;
+    const RATE: f64 = 50.0;
+    const BURST: f64 = 50.0;
     let window = Duration::from_secs(4);
     let started = Instant::now();
     let deadline = started + window;
@@ -340,21 +349,26 @@ async fn holds_its_rate_under_64_concurrent_clients(app: &TestApp) {
         passed += p;
         refused += r;
     }
-    let expected = 10.0 + 50.0 * window.as_secs_f64();
-    let error = (f64::from(passed) - expected).abs() / expected;
+    // Every decision was taken between `started` and now.
+    let elapsed = started.elapsed().as_secs_f64();
+    let most = BURST + RATE * elapsed + 1.0;
+    let least = (BURST + RATE * window.as_secs_f64()) / 2.0;
+    let passed = f64::from(passed);
     assert!(
-        error <= 0.10,
-        "{passed} passed (expected {expected} ± 10%), {refused} refused"
+        passed <= most,
+        "{passed} passed in {elapsed:.2} s: more than the burst plus the rate ({most:.0})"
     );
     assert!(
-        refused > passed,
-        "the clients did not push hard enough: {refused} refused"
+        passed >= least,
+        "{passed} passed in {elapsed:.2} s: fewer than half of what the rate allows ({least:.0}), \
+         {refused} refused"
     );
+    assert!(refused > 0, "the clients never met the limit");
 }
 
 #[tokio::test]
 async fn the_shared_limit_holds_its_rate_under_64_concurrent_clients() {
-    let app = spawn_on_redis(&redis_url(), &fresh_redis_prefix(), "50/s", "10").await;
+    let app = spawn_on_redis(&redis_url(), &fresh_redis_prefix(), "50/s", "50").await;
     assert_eq!(readiness(&app).await["status"], "ok", "{}", app.logs());
     holds_its_rate_under_64_concurrent_clients(&app).await;
     assert_eq!(readiness(&app).await["status"], "ok", "{}", app.logs());
@@ -366,7 +380,7 @@ async fn the_local_limit_holds_its_rate_under_64_concurrent_clients() {
         Backend::Sqlite,
         &[
             ("BOOKSTORE_RATE_LIMIT_ANONYMOUS", "50/s"),
-            ("BOOKSTORE_RATE_LIMIT_ANONYMOUS_BURST", "10"),
+            ("BOOKSTORE_RATE_LIMIT_ANONYMOUS_BURST", "50"),
         ],
     )
     .await;
@@ -383,16 +397,11 @@ async fn without_redis_the_service_keeps_serving_with_local_limits() {
     assert!(detail.contains("Redis is unreachable"), "{detail}");
     assert!(detail.contains("this replica alone"), "{detail}");
 
-    let started = Instant::now();
     assert_eq!(get_as(&app, CHEAP, None).await.status(), 200);
     assert_eq!(get_as(&app, CHEAP, None).await.status(), 200);
     for _ in 0..20 {
         assert_rate_limited(get_as(&app, CHEAP, None).await, "anonymous").await;
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "a dead Redis slowed requests down"
-    );
     // Let the background probe fail a few more times: still one warning for the outage.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(app.get("/books").await.status(), 200);
@@ -403,4 +412,38 @@ async fn without_redis_the_service_keeps_serving_with_local_limits() {
         "one warning per outage:\n{logs}"
     );
     assert_eq!(readiness(&app).await["status"], "degraded");
+}
+
+/// A Redis that takes connections and never answers costs every call the whole timeout. The
+/// timeout here is long (3 s) so that the bound holds on a busy machine: a request that waited
+/// for Redis even once would take 3 s, 20 requests served from memory take milliseconds.
+#[tokio::test]
+async fn a_hung_redis_does_not_slow_requests_down() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("redis://{}", silent.local_addr().expect("address"));
+    let prefix = fresh_redis_prefix();
+    let app = spawn_with(
+        Backend::Sqlite,
+        &[
+            ("REDIS_URL", url.as_str()),
+            ("BOOKSTORE_REDIS_PREFIX", prefix.as_str()),
+            ("BOOKSTORE_REDIS_TIMEOUT_MS", "3000"),
+            ("BOOKSTORE_RATE_LIMIT_ANONYMOUS", "1/min"),
+            ("BOOKSTORE_RATE_LIMIT_ANONYMOUS_BURST", "2"),
+        ],
+    )
+    .await;
+    assert_eq!(readiness(&app).await["status"], "degraded");
+    let started = Instant::now();
+    assert_eq!(get_as(&app, CHEAP, None).await.status(), 200);
+    assert_eq!(get_as(&app, CHEAP, None).await.status(), 200);
+    for _ in 0..18 {
+        assert_rate_limited(get_as(&app, CHEAP, None).await, "anonymous").await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "a hung Redis slowed requests down: {:?}",
+        started.elapsed()
+    );
+    drop(silent);
 }

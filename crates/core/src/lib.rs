@@ -24,6 +24,9 @@ pub mod stock;
 pub mod text;
 pub mod validation;
 
+#[cfg(test)]
+mod authorization_tests;
+
 pub use author::{Author, AuthorDraft};
 pub use book::{
     AuthorRef, Book, BookDraft, BookFormat, Contributor, ContributorRef, ContributorRole, GenreRef,
