@@ -10,6 +10,11 @@ pub mod keyring;
 pub mod signer;
 pub mod validator;
 
+/// The header check every token gets first, for the fuzz targets in `fuzz/` only.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use header::checked as checked_header;
+
 pub use external::{ExternalIssuers, TrustedIssuer};
 pub use hasher::Argon2Hasher;
 pub use kek::Kek;

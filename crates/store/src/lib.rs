@@ -11,6 +11,9 @@
 mod catalog;
 mod cursor;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod pg_read_pool;
 mod postgres;
 mod rows;

@@ -72,7 +72,7 @@ fn push_term(qb: &mut QueryBuilder<'static, Postgres>, term: &Term) {
 /// The `tsquery` of a text query, built from its sanitised words with the tsquery functions
 /// and operators (never parsed from user text): groups `&&`, alternatives `||`, exclusions
 /// `&& !!`. A stop word gives an empty query, which the operators ignore.
-fn push_tsquery(qb: &mut QueryBuilder<'static, Postgres>, text: &TextQuery) {
+pub(crate) fn push_tsquery(qb: &mut QueryBuilder<'static, Postgres>, text: &TextQuery) {
     qb.push("(");
     for (g, group) in text.groups.iter().enumerate() {
         if g > 0 {
