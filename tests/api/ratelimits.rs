@@ -396,6 +396,13 @@ async fn without_redis_the_service_keeps_serving_with_local_limits() {
     let detail = ready["detail"].as_str().expect("detail");
     assert!(detail.contains("Redis is unreachable"), "{detail}");
     assert!(detail.contains("this replica alone"), "{detail}");
+    // Names, not the Redis client's error text (which names hosts and ports).
+    assert_eq!(ready["failed"], serde_json::json!(["redis"]), "{ready}");
+    assert!(!ready.to_string().contains("127.0.0.1"), "{ready}");
+    assert!(
+        !ready.to_string().to_lowercase().contains("refused"),
+        "{ready}"
+    );
 
     assert_eq!(get_as(&app, CHEAP, None).await.status(), 200);
     assert_eq!(get_as(&app, CHEAP, None).await.status(), 200);

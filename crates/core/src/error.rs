@@ -35,6 +35,10 @@ pub enum StoreError {
     IdempotencyKeyTaken,
     #[error("the cursor is not valid for this list")]
     InvalidCursor,
+    /// The change is well-formed but breaks a rule on the state it met (a receipt that would
+    /// take the stock past its maximum): a field error, not a conflict.
+    #[error("invalid input: {0}")]
+    Invalid(ValidationErrors),
     #[error("storage is unavailable or failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

@@ -127,19 +127,25 @@ impl Money {
                 exponent,
             });
         }
-        // Bounded lengths keep the arithmetic far from overflow before the range check.
-        if whole.trim_start_matches('0').len() > 15 {
+        // A length bound first, so that absurdly long digit strings are not parsed at all;
+        // every step after it is checked, since 15 digits scaled by a currency with four
+        // decimals (CLF, UYW) is already past i64.
+        if whole.trim_start_matches('0').len() > 18 {
             return Err(MoneyError::TooLarge);
         }
-        let whole: i64 = whole.parse().map_err(|_| not_decimal())?;
+        let whole: i64 = whole.parse().map_err(|_| MoneyError::TooLarge)?;
         let padded = format!("{frac:0<width$}", width = usize::from(exponent));
         let frac: i64 = if padded.is_empty() {
             0
         } else {
             padded.parse().map_err(|_| not_decimal())?
         };
-        let scale = 10i64.pow(u32::from(exponent));
-        Self::new(whole * scale + frac, currency)
+        let minor = 10i64
+            .checked_pow(u32::from(exponent))
+            .and_then(|scale| whole.checked_mul(scale))
+            .and_then(|scaled| scaled.checked_add(frac))
+            .ok_or(MoneyError::TooLarge)?;
+        Self::new(minor, currency)
     }
 
     pub fn amount_minor(&self) -> i64 {
@@ -242,5 +248,32 @@ mod tests {
             Money::from_decimal("99999999999999999999", eur()),
             Err(MoneyError::TooLarge)
         );
+    }
+
+    #[test]
+    fn large_amounts_in_four_decimal_currencies_are_too_large_not_wrapped() {
+        for code in ["CLF", "UYW"] {
+            let currency = Currency::parse(code).expect("a currency with four decimals");
+            assert_eq!(currency.exponent(), 4);
+            for amount in [
+                "999999999999999",
+                "999999999999999.9999",
+                "922337203685477.5808",
+                "9223372036854775807",
+                "100000000.0001",
+            ] {
+                assert_eq!(
+                    Money::from_decimal(amount, currency),
+                    Err(MoneyError::TooLarge),
+                    "{code} {amount}"
+                );
+            }
+            assert_eq!(
+                Money::from_decimal("100000000", currency).map(|m| m.amount_minor()),
+                Ok(MAX_AMOUNT_MINOR)
+            );
+        }
+        assert_eq!(Money::new(i64::MAX, eur()), Err(MoneyError::TooLarge));
+        assert_eq!(Money::new(i64::MIN, eur()), Err(MoneyError::Negative));
     }
 }

@@ -2,7 +2,8 @@
 //! sales and returns move stock by a positive count; an adjustment by a signed count (with a
 //! reason: damage, theft, a found box); a count sets what was physically counted.
 
-use crate::book::MAX_QUANTITY;
+use crate::book::{Quantity, MAX_QUANTITY};
+use crate::error::StoreError;
 use crate::ids::BookId;
 use crate::text;
 use crate::validation::ValidationErrors;
@@ -116,7 +117,34 @@ impl StockMovementDraft {
             StockMovementKind::Receive | StockMovementKind::Return => self.quantity,
             StockMovementKind::Sale => -self.quantity,
             StockMovementKind::Adjustment => self.quantity,
-            StockMovementKind::Count => self.quantity - on_hand,
+            StockMovementKind::Count => self.quantity.saturating_sub(on_hand),
+        }
+    }
+
+    /// Applies this movement to `on_hand`: the change and the quantity after it. Taking the
+    /// stock below zero is a conflict with the stock there is; past [`MAX_QUANTITY`] it is
+    /// the movement's `quantity` that is wrong (a 422, not a 409).
+    pub fn apply(&self, on_hand: i64) -> Result<(i64, Quantity), StoreError> {
+        let delta = self.delta(on_hand);
+        let after = on_hand.checked_add(delta);
+        match after {
+            Some(after) if after < 0 => Err(StoreError::InsufficientStock {
+                available: on_hand,
+                requested: delta.saturating_neg(),
+            }),
+            Some(after) => Quantity::new(after).map(|q| (delta, q)).map_err(|_| {
+                StoreError::Invalid(ValidationErrors::single(
+                    "quantity",
+                    format!(
+                        "would take the stock on hand ({on_hand}) past the largest quantity, \
+                         {MAX_QUANTITY}"
+                    ),
+                ))
+            }),
+            None => Err(StoreError::Invalid(ValidationErrors::single(
+                "quantity",
+                format!("must keep the stock on hand at most {MAX_QUANTITY}"),
+            ))),
         }
     }
 }
@@ -163,5 +191,30 @@ mod tests {
         assert!(StockMovementDraft::parse("theft", 1, None).is_err());
         assert!(StockMovementDraft::parse("receive", MAX_QUANTITY + 1, None).is_err());
         assert!(StockMovementDraft::parse("count", 0, None).is_ok());
+    }
+
+    #[test]
+    fn receiving_past_the_maximum_is_a_quantity_error_not_a_conflict() {
+        let receive = StockMovementDraft::parse("receive", MAX_QUANTITY, None).expect("valid");
+        match receive.apply(1) {
+            Err(StoreError::Invalid(errors)) => assert_eq!(errors.errors()[0].field, "quantity"),
+            other => panic!("expected a quantity error, got {other:?}"),
+        }
+        let adjust = StockMovementDraft::parse("adjustment", 2, Some("found")).expect("valid");
+        assert!(matches!(
+            adjust.apply(MAX_QUANTITY - 1),
+            Err(StoreError::Invalid(_))
+        ));
+        let sale = StockMovementDraft::parse("sale", 3, None).expect("valid");
+        assert!(matches!(
+            sale.apply(2),
+            Err(StoreError::InsufficientStock {
+                available: 2,
+                requested: 3
+            })
+        ));
+        let (delta, after) = receive.apply(0).expect("fits");
+        assert_eq!((delta, after.get()), (MAX_QUANTITY, MAX_QUANTITY));
+        assert_eq!(sale.apply(3).map(|(d, q)| (d, q.get())).ok(), Some((-3, 0)));
     }
 }

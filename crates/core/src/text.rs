@@ -1,6 +1,14 @@
-//! Bounded, trimmed text fields.
+//! Bounded, trimmed, NFC-normalised text fields.
+//!
+//! What a person cannot see must not decide what a field says: text is stored in
+//! Unicode Normalization Form C (so that "é" typed either way is one spelling), a field
+//! that holds nothing but invisible characters is empty, and the characters that make text
+//! display other than it reads (bidirectional embeddings, overrides and isolates, the
+//! "Trojan Source" characters) or that are not characters at all (noncharacters, controls)
+//! are refused.
 
 use thiserror::Error;
+use unicode_normalization::UnicodeNormalization;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TextError {
@@ -10,12 +18,68 @@ pub enum TextError {
     TooLong { max: usize, actual: usize },
     #[error("must not contain control characters")]
     ControlCharacter,
+    #[error("must not contain bidirectional control characters (U+{0:04X})")]
+    BidiControl(u32),
+    #[error("must not contain Unicode noncharacters (U+{0:04X})")]
+    Noncharacter(u32),
 }
 
-/// Trims `raw` and checks it holds 1..=`max` characters with no control characters
-/// (newlines and tabs allowed only when `multiline`).
+/// Characters that show nothing: white space, zero-width and joining characters, the soft
+/// hyphen, fillers, variation selectors, tags, and the bidirectional marks (LRM, RLM, ALM),
+/// which right-to-left text needs inside a field but which cannot make one by themselves.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// Embeddings, overrides and isolates: they reorder how the text around them displays.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// U+FDD0..U+FDEF and the last two code points of every plane: reserved for a program's
+/// internal use, never for interchange.
+fn is_noncharacter(c: char) -> bool {
+    let code = u32::from(c);
+    (0xFDD0..=0xFDEF).contains(&code) || (code & 0xFFFE) == 0xFFFE
+}
+
+/// Normalises `raw` to NFC, trims invisible characters at both ends and checks what is left
+/// holds 1..=`max` characters with no control characters (newlines and tabs allowed only
+/// when `multiline`), bidirectional controls or noncharacters.
 pub fn required(raw: &str, max: usize, multiline: bool) -> Result<String, TextError> {
-    let trimmed = raw.trim();
+    let normalised: String = raw.nfc().collect();
+    let allowed = |c: char| multiline && (c == '\n' || c == '\t' || c == '\r');
+    for c in normalised.chars() {
+        if c.is_control() && !allowed(c) {
+            return Err(TextError::ControlCharacter);
+        }
+        if is_bidi_control(c) {
+            return Err(TextError::BidiControl(u32::from(c)));
+        }
+        if is_noncharacter(c) {
+            return Err(TextError::Noncharacter(u32::from(c)));
+        }
+    }
+    let trimmed = normalised.trim_matches(is_invisible);
     if trimmed.is_empty() {
         return Err(TextError::Empty);
     }
@@ -23,14 +87,10 @@ pub fn required(raw: &str, max: usize, multiline: bool) -> Result<String, TextEr
     if actual > max {
         return Err(TextError::TooLong { max, actual });
     }
-    let allowed = |c: char| multiline && (c == '\n' || c == '\t' || c == '\r');
-    if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
-        return Err(TextError::ControlCharacter);
-    }
     Ok(trimmed.to_owned())
 }
 
-/// Like [`required`], but an absent or blank value is `None`.
+/// Like [`required`], but an absent value, or one of only invisible characters, is `None`.
 pub fn optional(
     raw: Option<&str>,
     max: usize,
@@ -38,14 +98,19 @@ pub fn optional(
 ) -> Result<Option<String>, TextError> {
     match raw {
         None => Ok(None),
-        Some(s) if s.trim().is_empty() => Ok(None),
-        Some(s) => required(s, max, multiline).map(Some),
+        Some(s) => match required(s, max, multiline) {
+            Err(TextError::Empty) => Ok(None),
+            other => other.map(Some),
+        },
     }
 }
 
-/// The key titles and names are sorted and matched by: case-folded, inner whitespace collapsed.
+/// The key titles and names are sorted and matched by: NFC, case-folded, inner whitespace
+/// collapsed.
 pub fn fold_key(s: &str) -> String {
-    s.split_whitespace()
+    let normalised: String = s.nfc().collect();
+    normalised
+        .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
@@ -69,6 +134,62 @@ mod tests {
         );
         assert_eq!(required("a\nb", 5, true), Ok("a\nb".into()));
         assert_eq!(optional(Some(" "), 5, false), Ok(None));
+    }
+
+    #[test]
+    fn normalises_to_nfc() {
+        // "é" as e + combining acute is one character once composed.
+        assert_eq!(
+            required("Caf\u{65}\u{301}", 4, false),
+            Ok("Caf\u{e9}".into())
+        );
+        assert_eq!(fold_key("Caf\u{65}\u{301}"), fold_key("CAF\u{c9}"));
+    }
+
+    #[test]
+    fn invisible_only_is_empty() {
+        for raw in [
+            "\u{200B}",
+            "\u{200B}\u{FEFF} \u{2060}",
+            "\u{00AD}",
+            "\u{200F}",
+        ] {
+            assert_eq!(required(raw, 10, false), Err(TextError::Empty), "{raw:?}");
+            assert_eq!(optional(Some(raw), 10, false), Ok(None), "{raw:?}");
+        }
+        assert_eq!(
+            required("\u{200B}Dune\u{200B}", 10, false),
+            Ok("Dune".into())
+        );
+        // Joiners inside text are part of it (emoji sequences, Indic scripts).
+        assert_eq!(required("a\u{200D}b", 10, false), Ok("a\u{200D}b".into()));
+        // Right-to-left text keeps its marks.
+        assert!(required("\u{5E9}\u{200F}1", 10, false).is_ok());
+    }
+
+    #[test]
+    fn refuses_bidi_controls_and_noncharacters() {
+        assert_eq!(
+            required("abc\u{202E}def", 10, false),
+            Err(TextError::BidiControl(0x202E))
+        );
+        assert_eq!(
+            required("\u{2066}x", 10, false),
+            Err(TextError::BidiControl(0x2066))
+        );
+        assert_eq!(
+            required("\u{FFFF}", 10, false),
+            Err(TextError::Noncharacter(0xFFFF))
+        );
+        assert_eq!(
+            required("a\u{FDD0}", 10, false),
+            Err(TextError::Noncharacter(0xFDD0))
+        );
+        assert_eq!(
+            required("a\u{10FFFE}", 10, false),
+            Err(TextError::Noncharacter(0x10FFFE))
+        );
+        assert!(optional(Some("\u{202E}"), 10, false).is_err());
     }
 
     #[test]

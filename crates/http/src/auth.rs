@@ -47,6 +47,12 @@ pub fn access(method: &Method, route: Option<&str>) -> Access {
         // No route matched: the fallback answers 404 to everyone.
         return Access::Public;
     };
+    // HEAD is GET without the body: whoever may GET a route may HEAD it.
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     let listed = |table: &[(&str, &str)]| {
         table
             .iter()
@@ -183,5 +189,19 @@ mod tests {
         assert_eq!(access(&get, Some("/something/new")), Access::Admin);
         assert_eq!(access(&get, Some("/bookshelf")), Access::Admin);
         assert_eq!(access(&get, None), Access::Public);
+        for public in [
+            "/healthz",
+            "/readyz",
+            "/openapi.json",
+            "/.well-known/jwks.json",
+        ] {
+            assert_eq!(
+                access(&Method::HEAD, Some(public)),
+                Access::Public,
+                "{public}"
+            );
+        }
+        assert_eq!(access(&Method::HEAD, Some("/books")), Access::SignedIn);
+        assert_eq!(access(&Method::HEAD, Some("/users")), Access::Admin);
     }
 }

@@ -190,6 +190,7 @@ impl From<StoreError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "idempotency-in-progress", detail)
             }
             StoreError::InvalidCursor => Self::field("cursor", detail),
+            StoreError::Invalid(errors) => Self::validation(&errors),
             StoreError::Backend(_) => {
                 log_internal(&err);
                 Self::internal()

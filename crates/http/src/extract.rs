@@ -27,10 +27,76 @@ fn is_json_content_type(value: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
-    let syntax = |err: serde_json::Error| {
-        ApiError::bad_request(format!("The body is not valid JSON: {err}"))
+fn syntax_error(err: serde_json::Error) -> ApiError {
+    ApiError::bad_request(format!("The body is not valid JSON: {err}"))
+}
+
+/// Every request body is a JSON object: serde would otherwise read a struct from an array
+/// (`["u","pw","admin"]` as a user), so anything else is refused before it is read as one.
+fn require_object(raw: &[u8]) -> Result<(), ApiError> {
+    match raw.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        // Empty or malformed: the parser says what is wrong (400).
+        None => Ok(()),
+        Some(_) => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(raw).map_err(syntax_error)?;
+            Err(ApiError::field("body", "must be a JSON object"))
+        }
+    }
+}
+
+/// The text a string of the body cannot hold: NUL, which PostgreSQL cannot store (and which
+/// no field of ours has a use for). Reported by the field it is in.
+const NUL: &[u8] = b"\\u0000";
+
+fn refuse_nul(raw: &[u8]) -> Result<(), ApiError> {
+    if !raw.windows(NUL.len()).any(|w| w == NUL) {
+        return Ok(());
+    }
+    // The escape may be a false alarm (an escaped backslash followed by "u0000").
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(raw) else {
+        return Ok(());
     };
+    match nul_path(&value, String::new()) {
+        Some(path) => Err(ApiError::field(
+            if path.is_empty() { "body" } else { &path },
+            "must not contain NUL characters (U+0000)",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => Some(path),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let child = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                return Some(path.clone());
+            }
+            nul_path(item, child)
+        }),
+        _ => None,
+    }
+}
+
+/// Reads a request body: an object, without NUL characters, of the shape `T` asks for.
+pub fn parse_body<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    require_object(raw)?;
+    refuse_nul(raw)?;
+    parse_json(raw)
+}
+
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    let syntax = syntax_error;
     let mut de = serde_json::Deserializer::from_slice(raw);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -78,7 +144,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                     ApiError::bad_request(format!("Could not read the body: {rejection}"))
                 }
             })?;
-        let value = parse_json(&raw)?;
+        let value = parse_body(&raw)?;
         Ok(Self { value, raw })
     }
 }
@@ -91,6 +157,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if name.contains('\0') || value.contains('\0') {
+                let shown: String = name.chars().filter(|c| *c != '\0').take(64).collect();
+                return Err(ApiError::field(
+                    &shown,
+                    "must not contain NUL characters (%00)",
+                ));
+            }
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(ApiQuery)
@@ -156,6 +231,39 @@ mod tests {
         let err = parse_json::<Sample>(br#"{"count": 1, "extra": 2}"#).expect_err("unknown");
         assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(err.problem().errors[0].message.contains("extra"));
+    }
+
+    #[test]
+    fn bodies_must_be_objects() {
+        for body in [
+            &br#"["u", "pw", "admin"]"#[..],
+            b"1",
+            b"\"x\"",
+            b" null",
+            b"true",
+        ] {
+            let err = parse_body::<Sample>(body).expect_err("not an object");
+            assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(err.problem().errors[0].field, "body");
+        }
+        let err = parse_body::<Sample>(b"[1,").expect_err("malformed");
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        let err = parse_body::<Sample>(b"").expect_err("empty");
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert!(parse_body::<Sample>(br#" {"count": 1}"#).is_ok());
+    }
+
+    #[test]
+    fn nul_in_a_body_names_its_field() {
+        let err = parse_body::<Sample>(br#"{"count": 1, "name": "a\u0000b"}"#).expect_err("nul");
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err.problem().errors[0].field, "name");
+        let err = parse_body::<serde_json::Value>(br#"{"a": [{"b": "\u0000"}]}"#).expect_err("nul");
+        assert_eq!(err.problem().errors[0].field, "a[0].b");
+        let err = parse_body::<serde_json::Value>(br#"{"\u0000": 1}"#).expect_err("nul key");
+        assert_eq!(err.problem().errors[0].field, "body");
+        // An escaped backslash before "u0000" is no NUL.
+        assert!(parse_body::<serde_json::Value>(br#"{"a": "\\u0000"}"#).is_ok());
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub mod version;
 pub use state::AppState;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -137,6 +137,16 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     let (auth, _) = auth_routes().split_for_parts();
     let (ops, _) = operations_routes().split_for_parts();
     let doc = openapi();
+    // Swagger UI's routes are not in the document; they are pages and files to GET.
+    let allowed = Arc::new(gateway::methods::AllowedMethods::from_openapi(
+        &doc,
+        &[
+            ("/openapi.json", Method::GET),
+            ("/docs", Method::GET),
+            ("/docs/", Method::GET),
+            ("/docs/{*rest}", Method::GET),
+        ],
+    ));
     let limits = Arc::new(Limits::new(
         state.limiter.clone(),
         config.rate_limits.clone(),
@@ -156,6 +166,10 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .layer(
             ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    allowed,
+                    gateway::methods::layer,
+                ))
                 .layer(middleware::from_fn_with_state(state.clone(), auth::layer))
                 .layer(middleware::from_fn_with_state(
                     limits.clone(),

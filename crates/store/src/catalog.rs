@@ -1427,14 +1427,7 @@ macro_rules! impl_catalog_store {
                     let mut tx = self.begin_write().await?;
                     let before = Self::current_for_write(&mut tx, id, expected).await?;
                     let on_hand = before.quantity.get();
-                    let delta = draft.delta(on_hand);
-                    let quantity =
-                        bookstore_core::Quantity::new(on_hand + delta).map_err(|_| {
-                            StoreError::InsufficientStock {
-                                available: on_hand,
-                                requested: -delta,
-                            }
-                        })?;
+                    let (delta, quantity) = draft.apply(on_hand)?;
                     let after = Book {
                         quantity,
                         version: before.version + 1,

@@ -10,6 +10,7 @@
 pub mod compression;
 pub mod cors;
 pub mod header_limit;
+pub mod methods;
 pub mod security_headers;
 pub mod timeout;
 

@@ -406,9 +406,7 @@ fn merged_input(
             }
         }
     }
-    json_patch::merge(&mut document, &patch);
-    let bytes = serde_json::to_vec(&document).map_err(|_| ApiError::internal())?;
-    crate::extract::parse_json(&bytes)
+    crate::patch::merge(document, &patch)
 }
 
 /// Delete a book. Requires `If-Match`; its history stays readable.

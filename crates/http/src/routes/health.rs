@@ -10,8 +10,13 @@ use utoipa::ToSchema;
 #[derive(Serialize, ToSchema)]
 pub struct Health {
     /// `ok`; `degraded` (serving, but not as configured: for one, rate limits counted by this
-    /// replica alone while Redis is unreachable) or `unavailable`, with a reason in `detail`.
+    /// replica alone while Redis is unreachable) or `unavailable`.
     pub status: String,
+    /// The names of the dependencies that failed (`store`, `redis`); their errors are in
+    /// the log, never here.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
+    /// What the status means for the service, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -24,6 +29,7 @@ pub async fn healthz() -> Response {
         StatusCode::OK,
         &Health {
             status: "ok".into(),
+            failed: Vec::new(),
             detail: None,
         },
     )
@@ -38,12 +44,21 @@ pub async fn healthz() -> Response {
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.catalog.store().ready().await {
         Ok(()) => {
-            let degraded = state.limiter.degraded();
+            // The limiter logs the outage itself, once; its text names hosts and errors.
+            let degraded = state.limiter.degraded().is_some();
             crate::response::json(
                 StatusCode::OK,
                 &Health {
-                    status: if degraded.is_some() { "degraded" } else { "ok" }.into(),
-                    detail: degraded,
+                    status: if degraded { "degraded" } else { "ok" }.into(),
+                    failed: if degraded {
+                        vec!["redis".into()]
+                    } else {
+                        Vec::new()
+                    },
+                    detail: degraded.then(|| {
+                        "Redis is unreachable; rate limits are counted by this replica alone."
+                            .into()
+                    }),
                 },
             )
         }
@@ -53,7 +68,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
                 StatusCode::SERVICE_UNAVAILABLE,
                 &Health {
                     status: "unavailable".into(),
-                    detail: Some(err.to_string()),
+                    failed: vec!["store".into()],
+                    detail: Some("The store is not reachable or not migrated.".into()),
                 },
             );
             response.headers_mut().insert(
