@@ -94,6 +94,31 @@ fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
     }
 }
 
+/// RFC 7519 §4.1: the registered claims have types, and a claim of another type is not that
+/// claim read loosely (the validation library skips an `nbf` that is not a number, as if it
+/// were absent): it makes the token invalid.
+fn registered_claim_types(claims: &serde_json::Value) -> Result<(), AuthError> {
+    use serde_json::Value;
+    let Value::Object(claims) = claims else {
+        return Err(invalid("the claims are not an object"));
+    };
+    for name in ["exp", "nbf", "iat"] {
+        if claims.get(name).is_some_and(|v| !v.is_number()) {
+            return Err(invalid(format!("claim {name} is not a NumericDate")));
+        }
+    }
+    for name in ["iss", "sub", "jti"] {
+        if claims.get(name).is_some_and(|v| !v.is_string()) {
+            return Err(invalid(format!("claim {name} is not a string")));
+        }
+    }
+    match claims.get("aud") {
+        None | Some(Value::String(_)) => Ok(()),
+        Some(Value::Array(list)) if list.iter().all(Value::is_string) => Ok(()),
+        Some(_) => Err(invalid("claim aud is not a string or a list of strings")),
+    }
+}
+
 fn peek_issuer(token: &str) -> Option<String> {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
@@ -227,6 +252,7 @@ impl ExternalIssuers {
         let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
             .map_err(|e| invalid(e.to_string()))?
             .claims;
+        registered_claim_types(&claims)?;
         let values: Vec<String> = match claims.get(&issuer.config.role_claim) {
             Some(serde_json::Value::String(s)) => vec![s.clone()],
             Some(serde_json::Value::Array(list)) => list
@@ -269,6 +295,29 @@ impl ExternalIssuers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registered_claims_must_have_their_types() {
+        let base = serde_json::json!({"iss": "i", "sub": "s", "aud": ["a"], "exp": 2e9, "nbf": 1});
+        assert!(registered_claim_types(&base).is_ok());
+        for (claim, value) in [
+            ("nbf", serde_json::json!("later")),
+            ("exp", serde_json::json!("2099-01-01")),
+            ("iat", serde_json::json!(null)),
+            ("sub", serde_json::json!(42)),
+            ("iss", serde_json::json!(["i"])),
+            ("jti", serde_json::json!({})),
+            ("aud", serde_json::json!(["a", 1])),
+            ("aud", serde_json::json!(7)),
+        ] {
+            let mut claims = base.clone();
+            claims[claim] = value.clone();
+            assert!(
+                registered_claim_types(&claims).is_err(),
+                "{claim}: {value} was accepted"
+            );
+        }
+    }
 
     #[test]
     fn symmetric_keys_are_never_taken_from_a_jwks() {

@@ -1,6 +1,13 @@
 //! Signing keys: Ed25519 pairs generated here, stored sealed, loaded on start and reloaded so
-//! that a rotation by any process takes effect everywhere. A retired key keeps verifying (and
-//! stays in the JWKS) until every token it signed has expired.
+//! that a rotation by any process takes effect everywhere.
+//!
+//! A rotation publishes before it signs. Gateways cache our JWKS for [`JWKS_MAX_AGE`], and
+//! every server re-reads the keys every [`RELOAD_INTERVAL`]: a token signed with a key that a
+//! cached JWKS does not list would be refused there. So a new key goes into the JWKS at once,
+//! and the previous key goes on signing until [`PUBLISH_LEAD`] has passed (its `retired_at` is
+//! set that far ahead); only then does the new key sign. A retired key keeps verifying (and
+//! stays in the JWKS) until every token it signed has expired. `rotate_now` skips the wait,
+//! for a key that must stop signing at once (a leaked key).
 
 use crate::kek::Kek;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,6 +24,55 @@ use std::sync::{Arc, RwLock};
 pub const ALGORITHM: &str = "EdDSA";
 /// Tokens are accepted this long past `exp`; a retired key must outlive them too.
 pub const LEEWAY_SECS: i64 = 30;
+/// How long a client may cache `/.well-known/jwks.json` (its `Cache-Control: max-age`).
+pub const JWKS_MAX_AGE: std::time::Duration =
+    std::time::Duration::from_secs(bookstore_core::auth::JWKS_MAX_AGE_SECS);
+/// How often a running server re-reads the keys, so that a rotation elsewhere is seen.
+pub const RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a new key is published before it signs: a JWKS handed out just before another
+/// server saw the key expires from every cache by then (with the leeway for clocks).
+pub const PUBLISH_LEAD: Duration = Duration::seconds(
+    JWKS_MAX_AGE.as_secs() as i64 + RELOAD_INTERVAL.as_secs() as i64 + LEEWAY_SECS,
+);
+
+/// A key as `bookstore keys list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyStatus {
+    pub kid: String,
+    pub created_at: DateTime<Utc>,
+    /// When it signs (or signed) its first token.
+    pub signs_from: DateTime<Utc>,
+    /// When it stops (or stopped) signing; `None` while it is the newest key.
+    pub retires_at: Option<DateTime<Utc>>,
+    /// When tokens it signed stop verifying and it leaves the JWKS.
+    pub verifies_until: Option<DateTime<Utc>>,
+}
+
+impl KeyStatus {
+    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+        if self.signs_from > now {
+            "published"
+        } else if self.retires_at.is_none_or(|at| at > now) {
+            "signing"
+        } else {
+            "retired"
+        }
+    }
+}
+
+/// Which of the signing keys (`retired_at` each, `None` for the newest) signs at `now`: of
+/// those still to retire, the one that retires first (it was published longest ago); else the
+/// newest.
+fn signer_at(retirements: &[Option<DateTime<Utc>>], now: DateTime<Utc>) -> Option<usize> {
+    let pending = retirements
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.filter(|at| *at > now).map(|at| (at, i)))
+        .min();
+    pending
+        .map(|(_, i)| i)
+        .or_else(|| retirements.iter().position(Option::is_none))
+}
 
 #[derive(Clone)]
 struct Verifying {
@@ -34,7 +90,8 @@ impl Verifying {
 
 #[derive(Default)]
 struct Keys {
-    current: Option<(String, EncodingKey)>,
+    /// Keys that sign now or will: the newest, and those whose retirement is still ahead.
+    signing: Vec<(String, EncodingKey, Option<DateTime<Utc>>)>,
     verifying: HashMap<String, Verifying>,
 }
 
@@ -71,7 +128,8 @@ impl KeyRing {
         };
         ring.reload().await?;
         if ring.current_kid().is_none() {
-            ring.rotate().await?;
+            // Nobody can have cached a JWKS of a store without keys: sign at once.
+            ring.rotate_now().await?;
         }
         Ok(ring)
     }
@@ -90,9 +148,13 @@ impl KeyRing {
             if valid_until.is_some_and(|until| until <= now) {
                 continue;
             }
-            if key.retired_at.is_none() {
+            if key.retired_at.is_none_or(|at| at > now) {
                 let private = self.kek.open(&key.sealed_private_key, &key.kid)?;
-                keys.current = Some((key.kid.clone(), EncodingKey::from_ed_der(&private)));
+                keys.signing.push((
+                    key.kid.clone(),
+                    EncodingKey::from_ed_der(&private),
+                    key.retired_at,
+                ));
             }
             keys.verifying.insert(
                 key.kid.clone(),
@@ -107,37 +169,85 @@ impl KeyRing {
         Ok(())
     }
 
-    /// Makes a new key the signing key at once; the previous one retires.
-    pub async fn rotate(&self) -> Result<String, AuthError> {
+    /// Adds a new key: published at once, signing once [`PUBLISH_LEAD`] has passed. Returns
+    /// its key id and when it starts signing.
+    pub async fn rotate(&self) -> Result<(String, DateTime<Utc>), AuthError> {
+        self.add_key(PUBLISH_LEAD).await
+    }
+
+    /// Adds a new key that signs at once: gateways holding a cached JWKS refuse its tokens
+    /// until their cache expires. For a key that must stop signing now.
+    pub async fn rotate_now(&self) -> Result<(String, DateTime<Utc>), AuthError> {
+        self.add_key(Duration::zero()).await
+    }
+
+    async fn add_key(&self, lead: Duration) -> Result<(String, DateTime<Utc>), AuthError> {
         let rng = SystemRandom::new();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(crypto)?;
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(crypto)?;
         let public_key = pair.public_key().as_ref().to_vec();
         let kid = thumbprint(&public_key);
         let sealed_private_key = self.kek.seal(pkcs8.as_ref(), &kid)?;
+        let now = Utc::now();
+        let signs_from = now + lead;
         self.users
-            .add_signing_key(&StoredSigningKey {
-                kid: kid.clone(),
-                algorithm: ALGORITHM.into(),
-                public_key,
-                sealed_private_key,
-                created_at: Utc::now(),
-                retired_at: None,
-            })
+            .add_signing_key(
+                &StoredSigningKey {
+                    kid: kid.clone(),
+                    algorithm: ALGORITHM.into(),
+                    public_key,
+                    sealed_private_key,
+                    created_at: now,
+                    retired_at: None,
+                },
+                signs_from,
+            )
             .await?;
         self.reload().await?;
-        Ok(kid)
+        Ok((kid, signs_from))
     }
 
+    /// Every stored key of ours with its schedule, newest first.
+    pub async fn list(&self) -> Result<Vec<KeyStatus>, AuthError> {
+        let stored = self.users.signing_keys().await?;
+        let mut statuses: Vec<KeyStatus> = stored
+            .iter()
+            .filter(|key| key.algorithm == ALGORITHM)
+            .map(|key| {
+                // A key signs once every key before it has retired.
+                let signs_from = stored
+                    .iter()
+                    .filter(|other| other.created_at < key.created_at)
+                    .filter_map(|other| other.retired_at)
+                    .fold(key.created_at, DateTime::max);
+                KeyStatus {
+                    kid: key.kid.clone(),
+                    created_at: key.created_at,
+                    signs_from,
+                    retires_at: key.retired_at,
+                    verifies_until: key
+                        .retired_at
+                        .map(|retired| retired + self.access_ttl + Duration::seconds(LEEWAY_SECS)),
+                }
+            })
+            .collect();
+        statuses.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(statuses)
+    }
+
+    /// The key that signs now.
     pub fn current_kid(&self) -> Option<String> {
-        self.keys
-            .read()
-            .ok()
-            .and_then(|k| k.current.as_ref().map(|(kid, _)| kid.clone()))
+        self.signing_key().map(|(kid, _)| kid)
     }
 
     pub(crate) fn signing_key(&self) -> Option<(String, EncodingKey)> {
-        self.keys.read().ok().and_then(|k| k.current.clone())
+        let keys = self.keys.read().ok()?;
+        let retirements: Vec<Option<DateTime<Utc>>> =
+            keys.signing.iter().map(|(_, _, r)| *r).collect();
+        let index = signer_at(&retirements, Utc::now())?;
+        keys.signing
+            .get(index)
+            .map(|(kid, key, _)| (kid.clone(), key.clone()))
     }
 
     /// Whether tokens signed with `kid` are still accepted, without copying the key.
@@ -182,5 +292,32 @@ impl KeyRing {
             })
             .unwrap_or_default();
         serde_json::json!({ "keys": keys })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_key_signs_until_it_retires() {
+        let now = Utc::now();
+        let later = |secs| Some(now + Duration::seconds(secs));
+        // One key: it signs.
+        assert_eq!(signer_at(&[None], now), Some(0));
+        // Just rotated: the old key (retiring in 360 s) signs, the new one is only published.
+        assert_eq!(signer_at(&[None, later(360)], now), Some(1));
+        // Its retirement passed: the new key signs.
+        assert_eq!(signer_at(&[None, later(-1)], now), Some(0));
+        // Rotated twice within the lead: each signs in turn, the oldest first.
+        assert_eq!(signer_at(&[None, later(500), later(200)], now), Some(2));
+        assert_eq!(
+            signer_at(
+                &[None, later(500), later(200)],
+                now + Duration::seconds(300)
+            ),
+            Some(1)
+        );
+        assert_eq!(signer_at(&[], now), None);
     }
 }

@@ -1,12 +1,16 @@
 //! Access-token validation: the algorithm is pinned, every claim is required and checked,
 //! header parameters that point elsewhere (`jku`, `x5u`, `jwk`) are refused without fetching
 //! anything, and a token issued before its user's last role, password or status change is
-//! refused. The user's epoch is cached briefly so that the hot path costs no query.
+//! refused, and so is a token whose sign-in (refresh-token family) has ended: by logout, by the
+//! reuse of a spent refresh token, or by a password change made in another sign-in. The user's
+//! epoch and the sign-in's state are cached briefly so that the hot path costs no query.
 
 use crate::external::ExternalIssuers;
 use crate::keyring::{KeyRing, LEEWAY_SECS};
 use async_trait::async_trait;
-use bookstore_core::auth::{AccessClaims, AuthError, TokenVerifier, UserId, UserStore};
+use bookstore_core::auth::{
+    AccessClaims, AuthError, SessionState, TokenVerifier, UserId, UserStore, VerifiedToken,
+};
 use bookstore_core::{Principal, Role};
 use jsonwebtoken::{Algorithm, Validation};
 use std::collections::HashMap;
@@ -19,7 +23,8 @@ pub struct JwtValidator {
     users: Arc<dyn UserStore>,
     validation: Validation,
     epoch_ttl: Duration,
-    epochs: Mutex<HashMap<UserId, (i64, bool, Instant)>>,
+    /// By user and sign-in: what the store said, and when.
+    sessions: Mutex<HashMap<(UserId, Uuid), (SessionState, Instant)>>,
     /// Tokens already verified, by their text. A client sends the same token on every request
     /// for its whole life, and the Ed25519 verification costs more than the rest of a cached
     /// read; what a token says cannot change, so it is verified once. Expiry, the signing
@@ -32,6 +37,7 @@ pub struct JwtValidator {
 struct Verified {
     principal: Principal,
     user: UserId,
+    session: Uuid,
     epoch: i64,
     expires: i64,
     kid: String,
@@ -41,8 +47,8 @@ fn invalid(reason: impl Into<String>) -> AuthError {
     AuthError::InvalidToken(reason.into())
 }
 
-/// Bounds the cache under a flood of distinct valid users; it refills on demand.
-const MAX_CACHED_USERS: usize = 100_000;
+/// Bounds the cache under a flood of distinct valid sign-ins; it refills on demand.
+const MAX_CACHED_SESSIONS: usize = 100_000;
 /// Bounds the verified-token cache (a few MiB at most); it refills on demand.
 const MAX_CACHED_TOKENS: usize = 10_000;
 
@@ -68,7 +74,7 @@ impl JwtValidator {
             users,
             validation,
             epoch_ttl,
-            epochs: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
             verified: Mutex::new(HashMap::new()),
             external: None,
         }
@@ -80,20 +86,27 @@ impl JwtValidator {
         self
     }
 
-    async fn current_epoch(&self, user: UserId) -> Result<Option<(i64, bool)>, AuthError> {
-        if let Ok(cache) = self.epochs.lock() {
-            if let Some((epoch, disabled, at)) = cache.get(&user) {
+    async fn session_state(
+        &self,
+        user: UserId,
+        session: Uuid,
+    ) -> Result<Option<SessionState>, AuthError> {
+        if let Ok(cache) = self.sessions.lock() {
+            if let Some((state, at)) = cache.get(&(user, session)) {
                 if at.elapsed() < self.epoch_ttl {
-                    return Ok(Some((*epoch, *disabled)));
+                    return Ok(Some(*state));
                 }
             }
         }
-        let fresh = self.users.token_epoch(user).await?;
-        if let (Some((epoch, disabled)), Ok(mut cache)) = (fresh, self.epochs.lock()) {
-            if cache.len() >= MAX_CACHED_USERS {
+        let fresh = self
+            .users
+            .session_state(user, session, chrono::Utc::now())
+            .await?;
+        if let (Some(state), Ok(mut cache)) = (fresh, self.sessions.lock()) {
+            if cache.len() >= MAX_CACHED_SESSIONS {
                 cache.clear();
             }
-            cache.insert(user, (epoch, disabled, Instant::now()));
+            cache.insert((user, session), (state, Instant::now()));
         }
         Ok(fresh)
     }
@@ -121,6 +134,7 @@ impl JwtValidator {
         let user = Uuid::parse_str(&claims.sub)
             .map(UserId::from_uuid)
             .map_err(|_| invalid("bad subject"))?;
+        let session = Uuid::parse_str(&claims.sid).map_err(|_| invalid("bad session id"))?;
         let verified = Verified {
             principal: Principal {
                 subject: claims.sub,
@@ -128,6 +142,7 @@ impl JwtValidator {
                 role,
             },
             user,
+            session,
             epoch: claims.tep,
             expires: claims.exp,
             kid,
@@ -144,25 +159,40 @@ impl JwtValidator {
 
 #[async_trait]
 impl TokenVerifier for JwtValidator {
-    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
         if let Some(external) = &self.external {
             if external.claims_trusted_issuer(token) {
-                return external.verify(token).await;
+                return Ok(VerifiedToken {
+                    principal: external.verify(token).await?,
+                    session: None,
+                });
             }
         }
         let verified = match self.already_verified(token) {
             Some(hit) => hit,
             None => self.verify_signature_and_claims(token)?,
         };
-        match self.current_epoch(verified.user).await? {
-            Some((epoch, false)) if verified.epoch >= epoch => Ok(verified.principal),
+        match self.session_state(verified.user, verified.session).await? {
+            Some(state) if !state.disabled && state.live && verified.epoch >= state.token_epoch => {
+                Ok(VerifiedToken {
+                    principal: verified.principal,
+                    session: Some(verified.session),
+                })
+            }
+            Some(state) if !state.live => Err(invalid("the token's sign-in has ended")),
             _ => Err(invalid("the token has been revoked")),
         }
     }
 
     fn forget(&self, user: UserId) {
-        if let Ok(mut cache) = self.epochs.lock() {
-            cache.remove(&user);
+        if let Ok(mut cache) = self.sessions.lock() {
+            cache.retain(|(u, _), _| *u != user);
+        }
+    }
+
+    fn forget_session(&self, session: Uuid) {
+        if let Ok(mut cache) = self.sessions.lock() {
+            cache.retain(|(_, s), _| *s != session);
         }
     }
 

@@ -59,9 +59,17 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Make a new signing key current at once; the old one verifies until its tokens expire.
-    Rotate,
-    /// Show the public keys that verify tokens now (the JWKS).
+    /// Add a new signing key. It is published in the JWKS at once and signs once every cached
+    /// JWKS has expired (6 minutes: the JWKS cache lifetime of 5 minutes, the servers' 30 s
+    /// reload, and leeway); until then the current key goes on signing. The old key verifies
+    /// until its last tokens expire.
+    Rotate {
+        /// Sign with the new key at once, for a key that must stop signing now (leaked):
+        /// gateways that cached the JWKS refuse the new tokens until their cache expires.
+        #[arg(long)]
+        immediately: bool,
+    },
+    /// Show every key: published (signs from when), signing, or retired (verifies until when).
     List,
 }
 
@@ -177,15 +185,41 @@ pub async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()
 pub async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     let services = wiring::build(&settings).await?;
     match command {
-        KeysCommand::Rotate => {
-            let kid = services.keyring.rotate().await?;
-            println!("new signing key {kid}; running servers sign with it from their next token");
+        KeysCommand::Rotate { immediately } => {
+            let (kid, signs_from) = if immediately {
+                services.keyring.rotate_now().await?
+            } else {
+                services.keyring.rotate().await?
+            };
+            if immediately {
+                println!(
+                    "new signing key {kid}: published and signing now; gateways that cached the \
+                     JWKS refuse its tokens until their cache expires"
+                );
+            } else {
+                println!(
+                    "new signing key {kid}: published in the JWKS now, signs from {} (once every \
+                     cached JWKS has expired); the current key signs until then",
+                    signs_from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+            }
         }
         KeysCommand::List => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&services.keyring.jwks())?
-            );
+            let now = chrono::Utc::now();
+            let time = |t: chrono::DateTime<chrono::Utc>| {
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            };
+            println!("kid\tstate\tsigns from\tretires at\tverifies until");
+            for key in services.keyring.list().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    key.kid,
+                    key.state(now),
+                    time(key.signs_from),
+                    key.retires_at.map_or("-".into(), time),
+                    key.verifies_until.map_or("-".into(), time),
+                );
+            }
         }
     }
     services.store.close().await;

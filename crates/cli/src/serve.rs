@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How often signing keys are re-read, so that a rotation elsewhere is seen here.
-const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+/// How often signing keys are re-read, so that a rotation elsewhere is seen here (a rotated
+/// key is published long enough before it signs to allow for it).
+const KEY_RELOAD_INTERVAL: Duration = bookstore_auth::keyring::RELOAD_INTERVAL;
 
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
     let store = wiring::open_store(&settings).await?;

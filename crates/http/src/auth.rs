@@ -89,6 +89,16 @@ fn challenge(error: Option<(&str, &str)>) -> HeaderValue {
     HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("Bearer"))
 }
 
+/// The one answer to a token that does not verify, whatever the reason (RFC 6750 §3.1).
+pub fn invalid_token() -> ApiError {
+    unauthorized(
+        INVALID_TOKEN_DETAIL,
+        Some(("invalid_token", INVALID_TOKEN_DETAIL)),
+    )
+}
+
+const INVALID_TOKEN_DETAIL: &str = "The access token is invalid, expired or revoked.";
+
 pub fn unauthorized(detail: &str, error: Option<(&str, &str)>) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
         .with_header(header::WWW_AUTHENTICATE, challenge(error))
@@ -134,15 +144,12 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         }
         Err(err) => return err.into_response(),
     };
-    let principal = match state.verifier.verify(&token).await {
-        Ok(principal) => principal,
+    let (principal, session) = match state.verifier.verify(&token).await {
+        Ok(verified) => (verified.principal, verified.session),
         Err(bookstore_core::auth::AuthError::InvalidToken(reason)) => {
+            // The reason helps an operator and an attacker alike: it stays in the log.
             tracing::info!(%reason, "access token refused");
-            return unauthorized(
-                "The access token is invalid, expired or revoked.",
-                Some(("invalid_token", &reason)),
-            )
-            .into_response();
+            return invalid_token().into_response();
         }
         Err(other) => return ApiError::from(other).into_response(),
     };
@@ -160,7 +167,28 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
     }
     tracing::Span::current().record("user", principal.username.as_str());
     request.extensions_mut().insert(principal);
+    request.extensions_mut().insert(CurrentSession(session));
     next.run(request).await
+}
+
+/// The sign-in the caller's access token belongs to (`None` for an outside issuer's token),
+/// put there by [`layer`] next to the principal.
+#[derive(Debug, Clone, Copy)]
+pub struct CurrentSession(pub Option<uuid::Uuid>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CurrentSession {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<CurrentSession>()
+            .copied()
+            .unwrap_or(CurrentSession(None)))
+    }
 }
 
 /// The signed-in caller, put there by [`layer`].

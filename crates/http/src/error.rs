@@ -232,8 +232,9 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidRefreshToken | AuthError::RefreshTokenReused { .. } => {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid-refresh-token", detail)
             }
-            AuthError::InvalidToken(_) => {
-                crate::auth::unauthorized(&detail, Some(("invalid_token", "invalid token")))
+            AuthError::InvalidToken(reason) => {
+                tracing::info!(%reason, "access token refused");
+                crate::auth::invalid_token()
             }
             AuthError::WrongCurrentPassword => Self::field("current_password", "is wrong"),
             AuthError::Validation(errors) => Self::validation(&errors),

@@ -337,16 +337,15 @@ async fn update_bumps_epoch_and_revokes_refresh_tokens(store: &Store) {
     assert_eq!(users.token_epoch(alice.id).await.unwrap(), Some((4, true)));
     assert_eq!(use_token(&users, "a3").await, RefreshOutcome::Invalid);
 
-    // Even an empty change ends the sign-ins.
+    // An empty change ends nothing (sessions_and_devices.rs has the rest of that rule).
     let a4 = token("a4", alice.id);
     insert(&users, &a4).await;
     let same = users
         .update_user(alice.id, &UserChange::default())
         .await
         .unwrap();
-    assert_eq!(same.token_epoch, 5);
-    assert!(same.disabled);
-    assert_eq!(use_token(&users, "a4").await, RefreshOutcome::Invalid);
+    assert_eq!(same, disabled);
+    assert_eq!(use_token(&users, "a4").await, valid(&a4));
     assert_eq!(users.token_epoch(bob.id).await.unwrap(), Some((1, false)));
 }
 
@@ -475,8 +474,11 @@ async fn logout_revokes_the_family(store: &Store) {
 
     // Logging out with the current token ends that sign-in only.
     assert_eq!(
-        users.revoke_refresh_family("second").await.unwrap(),
-        Some(alice.id)
+        users
+            .revoke_refresh_family("second", alice.id)
+            .await
+            .unwrap(),
+        Some(first.family_id)
     );
     // A revoked (never used) token is invalid, not a reuse.
     assert_eq!(use_token(&users, "second").await, RefreshOutcome::Invalid);
@@ -485,11 +487,20 @@ async fn logout_revokes_the_family(store: &Store) {
     assert_eq!(use_token(&users, "first").await, reused(&first));
     assert_eq!(use_token(&users, "elsewhere").await, valid(&elsewhere));
 
-    assert_eq!(users.revoke_refresh_family("unknown").await.unwrap(), None);
+    assert_eq!(
+        users
+            .revoke_refresh_family("unknown", alice.id)
+            .await
+            .unwrap(),
+        None
+    );
     // Logging out twice is harmless.
     assert_eq!(
-        users.revoke_refresh_family("second").await.unwrap(),
-        Some(alice.id)
+        users
+            .revoke_refresh_family("second", alice.id)
+            .await
+            .unwrap(),
+        Some(first.family_id)
     );
 }
 
@@ -502,7 +513,10 @@ async fn token_joining_a_revoked_family_is_born_revoked(store: &Store) {
     let first = token("first", alice.id);
     insert(&users, &first).await;
     assert_eq!(use_token(&users, "first").await, valid(&first));
-    users.revoke_refresh_family("first").await.unwrap();
+    users
+        .revoke_refresh_family("first", alice.id)
+        .await
+        .unwrap();
     insert(&users, &rotated("late", &first)).await;
     assert_eq!(use_token(&users, "late").await, RefreshOutcome::Invalid);
 
@@ -511,7 +525,13 @@ async fn token_joining_a_revoked_family_is_born_revoked(store: &Store) {
     insert(&users, &other).await;
     assert_eq!(use_token(&users, "other").await, valid(&other));
     users
-        .update_user(alice.id, &UserChange::default())
+        .update_user(
+            alice.id,
+            &UserChange {
+                password_hash: Some("new-hash".into()),
+                ..UserChange::default()
+            },
+        )
         .await
         .unwrap();
     insert(&users, &rotated("late-2", &other)).await;
@@ -562,13 +582,17 @@ async fn expired_tokens_are_forgotten_at_the_next_insert(store: &Store) {
     assert_eq!(testing::count_rows(store, "refresh_tokens").await, 2);
     assert_eq!(use_token(&users, "alice-new").await, valid(&current));
     assert_eq!(
-        users.revoke_refresh_family("alice-old").await.unwrap(),
+        users
+            .revoke_refresh_family("alice-old", alice.id)
+            .await
+            .unwrap(),
         None
     );
-    assert_eq!(
-        users.revoke_refresh_family("bob-old").await.unwrap(),
-        Some(bob.id)
-    );
+    assert!(users
+        .revoke_refresh_family("bob-old", bob.id)
+        .await
+        .unwrap()
+        .is_some());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -707,7 +731,7 @@ async fn adding_a_signing_key_retires_the_current_one(store: &Store) {
     let (t2, t3) = (t1 + Duration::days(1), t1 + Duration::days(2));
 
     let k1 = signing_key("k1", t1);
-    users.add_signing_key(&k1).await.unwrap();
+    users.add_signing_key(&k1, t1).await.unwrap();
     let stored = users.signing_keys().await.unwrap();
     assert_eq!(stored.len(), 1);
     let got = &stored[0];
@@ -730,12 +754,18 @@ async fn adding_a_signing_key_retires_the_current_one(store: &Store) {
         )
     );
 
-    users.add_signing_key(&signing_key("k2", t2)).await.unwrap();
+    users
+        .add_signing_key(&signing_key("k2", t2), t2)
+        .await
+        .unwrap();
     assert_eq!(
         key_states(&users).await,
         [("k2".into(), None), ("k1".into(), Some(t2))]
     );
-    users.add_signing_key(&signing_key("k3", t3)).await.unwrap();
+    users
+        .add_signing_key(&signing_key("k3", t3), t3)
+        .await
+        .unwrap();
     // Newest first; a retired key keeps the time it retired.
     assert_eq!(
         key_states(&users).await,
@@ -748,7 +778,7 @@ async fn adding_a_signing_key_retires_the_current_one(store: &Store) {
 
     // A kid is unique, and a refused key changes nothing.
     let err = users
-        .add_signing_key(&signing_key("k2", t3 + Duration::hours(1)))
+        .add_signing_key(&signing_key("k2", t3 + Duration::hours(1)), t3)
         .await
         .unwrap_err();
     assert!(
@@ -762,7 +792,7 @@ async fn adding_a_signing_key_retires_the_current_one(store: &Store) {
 async fn concurrent_key_rotations_leave_one_current_key(store: &Store) {
     let users = store.users();
     users
-        .add_signing_key(&signing_key("first", now()))
+        .add_signing_key(&signing_key("first", now()), now())
         .await
         .unwrap();
     let barrier = Arc::new(tokio::sync::Barrier::new(6));
@@ -772,7 +802,7 @@ async fn concurrent_key_rotations_leave_one_current_key(store: &Store) {
             tokio::spawn(async move {
                 barrier.wait().await;
                 users
-                    .add_signing_key(&signing_key(&format!("k{i}"), now()))
+                    .add_signing_key(&signing_key(&format!("k{i}"), now()), now())
                     .await
             })
         })

@@ -41,6 +41,8 @@ pub struct TokenPair {
     pub expires_in: i64,
     pub refresh_token: String,
     pub refresh_expires_in: i64,
+    /// A new trusted-device token, on sign-in only (see [`Accounts::login`]).
+    pub device_token: Option<String>,
 }
 
 /// The result of a sign-in attempt, with what the caller should log.
@@ -48,18 +50,16 @@ pub type LoginOutcome = Result<TokenPair, AuthError>;
 
 #[derive(Clone)]
 pub struct Accounts {
-    users: Arc<dyn UserStore>,
-    hasher: Arc<dyn PasswordHasher>,
-    signer: Arc<dyn TokenSigner>,
-    config: AuthConfig,
+    pub(super) users: Arc<dyn UserStore>,
+    pub(super) hasher: Arc<dyn PasswordHasher>,
+    pub(super) signer: Arc<dyn TokenSigner>,
+    pub(super) config: AuthConfig,
 }
 
-fn account_key(username: &str) -> String {
+/// The throttle key of an account: only ever made from a name that parses, so that what a
+/// user typed into the wrong field is never stored.
+pub(super) fn account_key(username: &Username) -> String {
     format!("user:{username}")
-}
-
-fn client_key(client: &str) -> String {
-    format!("client:{client}")
 }
 
 fn manage_users(who: &Principal) -> Result<(), AuthError> {
@@ -104,49 +104,7 @@ impl Accounts {
         &self.users
     }
 
-    async fn throttled(&self, key: &str, now: DateTime<Utc>) -> Result<Option<u64>, AuthError> {
-        let throttle = self.users.login_failures(key, now - WINDOW).await?;
-        Ok(throttle.retry_after(now))
-    }
-
-    async fn fail(&self, keys: &[&str], now: DateTime<Utc>) -> AuthError {
-        for key in keys {
-            if let Err(err) = self.users.record_login_failure(key, now).await {
-                return err.into();
-            }
-        }
-        AuthError::InvalidCredentials
-    }
-
-    /// Signs a user in. Unknown users, wrong passwords and disabled accounts all get
-    /// `InvalidCredentials` after the same amount of hashing work.
-    pub async fn login(&self, username: &str, password: &str, client: &str) -> LoginOutcome {
-        let now = Utc::now();
-        let folded = username.trim().to_lowercase();
-        let (account, client) = (account_key(&folded), client_key(client));
-        let waits = [
-            self.throttled(&account, now).await?,
-            self.throttled(&client, now).await?,
-        ];
-        if let Some(retry_after_secs) = waits.into_iter().flatten().max() {
-            return Err(AuthError::Throttled { retry_after_secs });
-        }
-        let record = match Username::parse(&folded) {
-            Ok(name) => self.users.find_user_by_username(&name).await?,
-            Err(_) => None,
-        };
-        let Some(record) = record.filter(|r| !r.user.disabled) else {
-            self.hasher.verify_dummy(password).await;
-            return Err(self.fail(&[&account, &client], now).await);
-        };
-        if !self.hasher.verify(password, &record.password_hash).await? {
-            return Err(self.fail(&[&account, &client], now).await);
-        }
-        self.users.clear_login_failures(&account).await?;
-        self.issue(&record.user, Uuid::now_v7(), now).await
-    }
-
-    async fn issue(
+    pub(super) async fn issue(
         &self,
         user: &User,
         family_id: Uuid,
@@ -165,6 +123,7 @@ impl Accounts {
             role: user.role.as_str().to_owned(),
             name: user.username.to_string(),
             tep: user.token_epoch,
+            sid: family_id.to_string(),
         };
         let access_token = self.signer.sign(&claims).await?;
         let refresh_token = self.signer.new_refresh_token()?;
@@ -183,6 +142,7 @@ impl Accounts {
             expires_in: self.config.access_ttl.num_seconds(),
             refresh_token,
             refresh_expires_in: (refresh_expires - now).num_seconds().max(0),
+            device_token: None,
         })
     }
 
@@ -215,11 +175,19 @@ impl Accounts {
         }
     }
 
-    /// Ends the sign-in the refresh token belongs to.
-    pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
+    /// Ends the caller's sign-in the refresh token belongs to, and returns it. Someone else's
+    /// refresh token (or an unknown one) ends nothing: holding a token is no right to end that
+    /// session.
+    pub async fn logout(
+        &self,
+        who: &Principal,
+        refresh_token: &str,
+    ) -> Result<Option<Uuid>, AuthError> {
+        let Ok(owner) = user_id_of(who) else {
+            return Ok(None);
+        };
         let hash = self.signer.hash_refresh_token(refresh_token);
-        self.users.revoke_refresh_family(&hash).await?;
-        Ok(())
+        Ok(self.users.revoke_refresh_family(&hash, owner).await?)
     }
 
     pub async fn me(&self, who: &Principal) -> Result<User, AuthError> {
@@ -231,13 +199,15 @@ impl Accounts {
             .ok_or(AuthError::UserNotFound)
     }
 
-    /// Changes the caller's password; every sign-in of theirs ends.
+    /// Changes the caller's password after checking the current one. Every other sign-in of
+    /// theirs ends; `session`, the one that made the change, goes on.
     pub async fn change_own_password(
         &self,
         who: &Principal,
+        session: Option<Uuid>,
         current: &str,
         new: String,
-    ) -> Result<(), AuthError> {
+    ) -> Result<User, AuthError> {
         let id = user_id_of(who)?;
         let record = self
             .users
@@ -249,16 +219,17 @@ impl Accounts {
         }
         let password = new_password(new, &record.user.username, "new_password")?;
         let hash = self.hasher.hash(password.expose()).await?;
-        self.users
+        Ok(self
+            .users
             .update_user(
                 id,
                 &UserChange {
                     password_hash: Some(hash),
+                    keep_session: session,
                     ..UserChange::default()
                 },
             )
-            .await?;
-        Ok(())
+            .await?)
     }
 
     /// Creates a user without a caller check: for the CLI and the first-start bootstrap.
@@ -316,17 +287,40 @@ impl Accounts {
             .ok_or(AuthError::UserNotFound)
     }
 
-    /// Changes a user's role, disabled flag or password (a reset). Any change ends the
-    /// user's sign-ins at once.
+    /// Changes a user's role, disabled flag or password (a reset). A change that matters ends
+    /// the user's sign-ins at once; the same values again change nothing. Admins changing
+    /// their own password go through [`Accounts::change_own_password`]: the current password
+    /// is needed whichever way they ask, or a stolen token would take the account over.
+    #[allow(clippy::too_many_arguments)]
     pub async fn update_user(
         &self,
         who: &Principal,
+        session: Option<Uuid>,
         id: UserId,
         role: Option<Role>,
         disabled: Option<bool>,
         password: Option<String>,
+        current_password: Option<&str>,
     ) -> Result<User, AuthError> {
         manage_users(who)?;
+        let own = user_id_of(who).is_ok_and(|me| me == id);
+        if own {
+            if let Some(new) = password {
+                let Some(current) = current_password else {
+                    return Err(AuthError::Validation(ValidationErrors::single(
+                        "current_password",
+                        "is needed to change your own password",
+                    )));
+                };
+                // Checked (and the password changed) before anything else changes, so that a
+                // wrong current password changes nothing.
+                self.change_own_password(who, session, current, new).await?;
+                if role.is_none() && disabled.is_none() {
+                    return self.get_user(who, id).await;
+                }
+                return self.update_user_unchecked(id, role, disabled, None).await;
+            }
+        }
         self.update_user_unchecked(id, role, disabled, password)
             .await
     }
@@ -358,13 +352,14 @@ impl Accounts {
                     role,
                     disabled,
                     password_hash,
+                    keep_session: None,
                 },
             )
             .await?;
         if disabled == Some(false) {
             // Re-enabling also lifts a lock-out.
             self.users
-                .clear_login_failures(&account_key(user.username.as_str()))
+                .clear_login_failures(&account_key(&user.username))
                 .await?;
         }
         Ok(user)
@@ -376,7 +371,7 @@ impl Accounts {
         let user = self.get_user(who, id).await?;
         Ok(self
             .users
-            .clear_login_failures(&account_key(user.username.as_str()))
+            .clear_login_failures(&account_key(&user.username))
             .await?)
     }
 
@@ -398,11 +393,11 @@ impl Accounts {
     }
 
     /// Current throttle of an account, for operators.
-    pub async fn account_throttle(&self, username: &str) -> Result<Throttle, AuthError> {
+    pub async fn account_throttle(&self, username: &Username) -> Result<Throttle, AuthError> {
         let now = Utc::now();
         Ok(self
             .users
-            .login_failures(&account_key(&username.trim().to_lowercase()), now - WINDOW)
+            .login_failures(&account_key(username), now - WINDOW)
             .await?)
     }
 }

@@ -4,19 +4,24 @@
 pub mod accounts;
 pub mod password;
 pub mod ports;
+pub mod signin;
 pub mod throttle;
 pub mod user;
 
 pub use accounts::{Accounts, AuthConfig, LoginOutcome, TokenPair};
 pub use password::{Password, PasswordError};
 pub use ports::{
-    AccessClaims, NewRefreshToken, PasswordHasher, RefreshOutcome, StoredSigningKey, TokenSigner,
-    TokenVerifier, UserStore,
+    AccessClaims, NewDeviceToken, NewRefreshToken, PasswordHasher, RefreshOutcome, SessionState,
+    StoredSigningKey, TokenSigner, TokenVerifier, UserStore, VerifiedToken,
 };
 pub use throttle::Throttle;
 pub use user::{NewUser, User, UserChange, UserId, UserRecord, Username, UsernameError};
 
 use thiserror::Error;
+
+/// How long clients may cache our JWKS (`Cache-Control: max-age`), in seconds. A rotated key is
+/// published at least this long before it signs.
+pub const JWKS_MAX_AGE_SECS: u64 = 300;
 
 #[derive(Debug, Error)]
 pub enum AuthError {

@@ -27,6 +27,34 @@ pub struct AccessClaims {
     pub name: String,
     /// The user's token epoch when issued; a token from an older epoch is revoked.
     pub tep: i64,
+    /// The sign-in (refresh-token family) the token belongs to: when that sign-in ends (logout,
+    /// reuse of a spent refresh token, a password change elsewhere), so does the token.
+    pub sid: String,
+}
+
+/// What a verified access token says: who calls, and (for our own tokens) in which sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub principal: crate::policy::Principal,
+    /// `None` for tokens of outside issuers, whose sessions are theirs.
+    pub session: Option<Uuid>,
+}
+
+/// What the validator needs to know about a user and one of their sign-ins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionState {
+    pub token_epoch: i64,
+    pub disabled: bool,
+    /// The sign-in has a refresh token that is neither revoked nor past the session's end.
+    pub live: bool,
+}
+
+/// A trusted-device token as stored: its digest, never the token.
+#[derive(Debug, Clone)]
+pub struct NewDeviceToken {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub expires_at: DateTime<Utc>,
 }
 
 #[async_trait]
@@ -112,6 +140,14 @@ pub trait UserStore: Send + Sync + 'static {
     async fn update_user(&self, id: UserId, change: &UserChange) -> Result<User, StoreError>;
     /// The user's current token epoch and disabled flag, for validating access tokens.
     async fn token_epoch(&self, id: UserId) -> Result<Option<(i64, bool)>, StoreError>;
+    /// The user's epoch and disabled flag, and whether their sign-in `session` is live at
+    /// `now`; `None` when the user does not exist.
+    async fn session_state(
+        &self,
+        id: UserId,
+        session: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionState>, StoreError>;
 
     async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<(), StoreError>;
     /// Spends a refresh token atomically: two concurrent uses cannot both be `Valid`.
@@ -120,8 +156,27 @@ pub trait UserStore: Send + Sync + 'static {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError>;
-    /// Revokes the family of the token with this hash; returns its user, if the token exists.
-    async fn revoke_refresh_family(&self, token_hash: &str) -> Result<Option<UserId>, StoreError>;
+    /// Revokes the family of the token with this hash when the token is `owner`'s; returns
+    /// the family it revoked. Someone else's token, or an unknown one, revokes nothing.
+    async fn revoke_refresh_family(
+        &self,
+        token_hash: &str,
+        owner: UserId,
+    ) -> Result<Option<Uuid>, StoreError>;
+
+    /// The user a live trusted-device token (by digest) was issued to.
+    async fn device_token_user(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError>;
+    /// Stores a device token, deleting the one it `replaces` (by digest) and the user's expired
+    /// ones.
+    async fn insert_device_token(
+        &self,
+        token: &NewDeviceToken,
+        replaces: Option<&str>,
+    ) -> Result<(), StoreError>;
 
     /// Failed sign-ins of a key (`user:<name>` or `client:<address>`) since `since`.
     async fn login_failures(&self, key: &str, since: DateTime<Utc>)
@@ -130,17 +185,24 @@ pub trait UserStore: Send + Sync + 'static {
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
 
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
-    /// Adds a key and retires every key not yet retired, at the new key's creation time.
-    async fn add_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
+    /// Adds a key and retires every key not yet retired at `retire_others_at`: until then
+    /// they go on signing while the new key is only published.
+    async fn add_signing_key(
+        &self,
+        key: &StoredSigningKey,
+        retire_others_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Checks access tokens on every request.
 #[async_trait]
 pub trait TokenVerifier: Send + Sync + 'static {
     /// The caller the token speaks for, or `AuthError::InvalidToken` saying why not.
-    async fn verify(&self, token: &str) -> Result<crate::policy::Principal, AuthError>;
+    async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError>;
     /// Drops what is cached about a user, after a change that revokes their tokens.
     fn forget(&self, user: UserId);
+    /// Drops what is cached about a sign-in, after it was revoked.
+    fn forget_session(&self, session: Uuid);
     /// The public keys, as a JSON Web Key Set.
     fn jwks(&self) -> serde_json::Value;
 }

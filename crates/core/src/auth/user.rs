@@ -24,7 +24,13 @@ pub enum UsernameError {
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, UsernameError> {
-        let folded = raw.trim().to_lowercase();
+        let trimmed = raw.trim();
+        // Longer than any valid name (each character folds to at most one of 3 bytes): refused
+        // before any copy is made of it.
+        if trimmed.len() > 64 * 3 {
+            return Err(UsernameError::Length);
+        }
+        let folded = trimmed.to_lowercase();
         if !(3..=64).contains(&folded.chars().count()) {
             return Err(UsernameError::Length);
         }
@@ -97,13 +103,17 @@ pub struct NewUser {
     pub password_hash: String,
 }
 
-/// What an update changes; `None` leaves a field as it is. Any change bumps the token epoch
-/// and revokes the user's refresh tokens.
+/// What an update changes; `None` leaves a field as it is. A change that matters (another
+/// role, another disabled flag, a new password) bumps the token epoch and revokes the user's
+/// refresh tokens; the same values again change nothing and revoke nothing.
 #[derive(Clone, Default)]
 pub struct UserChange {
     pub role: Option<Role>,
     pub disabled: Option<bool>,
     pub password_hash: Option<String>,
+    /// The sign-in that made the change, when users change their own password: it survives
+    /// (its access token included, so the epoch stays), every other sign-in ends.
+    pub keep_session: Option<uuid::Uuid>,
 }
 
 #[cfg(test)]

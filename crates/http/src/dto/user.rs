@@ -33,6 +33,10 @@ impl From<User> for UserDto {
 pub struct LoginInput {
     pub username: String,
     pub password: String,
+    /// The `device_token` of an earlier sign-in to this account from this client: failed
+    /// sign-ins from elsewhere then cannot lock this client out.
+    #[serde(default)]
+    pub device_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -51,6 +55,11 @@ pub struct TokenResponse {
     pub refresh_token: String,
     /// Seconds until the sign-in ends, however often it is refreshed.
     pub refresh_expires_in: i64,
+    /// On sign-in: a token naming this client as one that has signed in to this account.
+    /// Keep it (it lasts 90 days) and send it with the next sign-in, replacing it with the
+    /// new one each time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -76,6 +85,9 @@ pub struct CreateUserInput {
 pub struct UpdateUserInput {
     pub role: Option<String>,
     pub disabled: Option<bool>,
-    /// A new password (a reset): ends the user's sign-ins.
+    /// A new password (a reset): ends the user's sign-ins. Your own needs
+    /// `current_password` too, and ends only your other sign-ins.
     pub password: Option<String>,
+    /// Your current password, when `password` changes your own.
+    pub current_password: Option<String>,
 }

@@ -1,5 +1,6 @@
 //! `/auth`: sign in, refresh, sign out, and the caller's own account.
 
+use crate::auth::CurrentSession;
 use crate::caller::{Caller, ClientAddr};
 use crate::dto::user::{ChangePasswordInput, LoginInput, RefreshInput, TokenResponse, UserDto};
 use crate::error::{ApiResult, Problem};
@@ -9,7 +10,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bookstore_core::auth::{AuthError, TokenPair};
+use bookstore_core::auth::{AuthError, TokenPair, Username};
 
 const PROBLEM: &str = crate::error::PROBLEM_JSON;
 
@@ -22,6 +23,7 @@ fn tokens(pair: TokenPair) -> Response {
             expires_in: pair.expires_in,
             refresh_token: pair.refresh_token,
             refresh_expires_in: pair.refresh_expires_in,
+            device_token: pair.device_token,
         },
     );
     // Tokens must never sit in a cache.
@@ -46,18 +48,29 @@ pub async fn login(
     let input = body.value;
     let outcome = state
         .accounts
-        .login(&input.username, &input.password, &client)
+        .login(
+            &input.username,
+            &input.password,
+            input.device_token.as_deref(),
+            &client,
+        )
         .await;
+    // Only a name that could be an account is logged: what does not parse may well be a
+    // password typed into the wrong field.
+    let parsed = Username::parse(&input.username);
+    let username = parsed
+        .as_ref()
+        .map_or("(not a valid username)", Username::as_str);
     match &outcome {
-        Ok(_) => tracing::info!(username = %input.username, %client, "sign-in succeeded"),
+        Ok(_) => tracing::info!(username, %client, "sign-in succeeded"),
         Err(AuthError::Throttled { retry_after_secs }) => {
-            tracing::warn!(username = %input.username, %client, retry_after_secs, "sign-in throttled")
+            tracing::warn!(username, %client, retry_after_secs, "sign-in throttled")
         }
         Err(AuthError::InvalidCredentials) => {
-            tracing::warn!(username = %input.username, %client, "sign-in failed")
+            tracing::warn!(username, %client, "sign-in failed")
         }
         Err(other) => {
-            tracing::error!(username = %input.username, %client, error = %other, "sign-in error")
+            tracing::error!(username, %client, error = %other, "sign-in error")
         }
     }
     Ok(tokens(outcome?))
@@ -77,6 +90,7 @@ pub async fn refresh(
     match state.accounts.refresh(&body.value.refresh_token).await {
         Ok(pair) => Ok(tokens(pair)),
         Err(AuthError::RefreshTokenReused { user_id, family_id }) => {
+            state.verifier.forget_session(family_id);
             tracing::warn!(
                 security_event = "refresh_token_reuse",
                 %user_id, %family_id, %client,
@@ -88,16 +102,28 @@ pub async fn refresh(
     }
 }
 
-/// Sign out: the refresh token's whole family is revoked.
+/// Sign out: the refresh token's whole family is revoked, and with it the access tokens of
+/// that sign-in. A refresh token of someone else's sign-in ends nothing.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshInput,
     responses((status = 204, description = "Signed out"),
         (status = 401, description = "No valid access token", body = Problem, content_type = PROBLEM)))]
 pub async fn logout(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
+    ClientAddr(client): ClientAddr,
     body: ApiJson<RefreshInput>,
 ) -> ApiResult<Response> {
-    state.accounts.logout(&body.value.refresh_token).await?;
+    match state
+        .accounts
+        .logout(&caller.0, &body.value.refresh_token)
+        .await?
+    {
+        Some(session) => state.verifier.forget_session(session),
+        None => tracing::info!(
+            user = %caller.0.username, %client,
+            "sign-out with a refresh token that is not the caller's (or unknown): nothing ended"
+        ),
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -110,7 +136,7 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Resp
     Ok(response::json(StatusCode::OK, &UserDto::from(user)))
 }
 
-/// Change one's own password; every sign-in of the user ends, this one included.
+/// Change one's own password; every other sign-in of the user ends, this one goes on.
 #[utoipa::path(put, path = "/auth/me/password", tag = "auth", request_body = ChangePasswordInput,
     responses((status = 204, description = "Changed"),
         (status = 401, description = "No valid access token", body = Problem, content_type = PROBLEM),
@@ -118,17 +144,20 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Resp
 pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
+    CurrentSession(session): CurrentSession,
     body: ApiJson<ChangePasswordInput>,
 ) -> ApiResult<Response> {
     let input = body.value;
-    state
+    let user = state
         .accounts
-        .change_own_password(&caller.0, &input.current_password, input.new_password)
+        .change_own_password(
+            &caller.0,
+            session,
+            &input.current_password,
+            input.new_password,
+        )
         .await?;
-    if let Ok(id) = uuid::Uuid::parse_str(&caller.0.subject) {
-        state
-            .verifier
-            .forget(bookstore_core::auth::UserId::from_uuid(id));
-    }
+    state.verifier.forget(user.id);
+    tracing::info!(user = %user.username, "password changed; the user's other sign-ins ended");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

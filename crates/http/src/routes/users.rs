@@ -1,5 +1,6 @@
 //! `/users`: user management, for admins.
 
+use crate::auth::CurrentSession;
 use crate::caller::Caller;
 use crate::dto::page::{PageDto, PageParams};
 use crate::dto::user::{CreateUserInput, UpdateUserInput, UserDto};
@@ -80,8 +81,9 @@ pub async fn get_user(
     Ok(response::json(StatusCode::OK, &UserDto::from(user)))
 }
 
-/// Change a user's role, disable or enable them, or reset their password. Every change ends
-/// the user's sign-ins at once.
+/// Change a user's role, disable or enable them, or reset their password. A change that
+/// matters ends the user's sign-ins at once; the same values again change nothing. Changing
+/// your own password needs `current_password` and ends only your other sign-ins.
 #[utoipa::path(patch, path = "/users/{id}", tag = "users",
     params(("id" = uuid::Uuid, Path, description = "User id")),
     request_body = UpdateUserInput,
@@ -93,6 +95,7 @@ pub async fn get_user(
 pub async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
+    CurrentSession(session): CurrentSession,
     PathId(id): PathId,
     body: ApiJson<UpdateUserInput>,
 ) -> ApiResult<Response> {
@@ -109,7 +112,15 @@ pub async fn update_user(
     let id = UserId::from_uuid(id);
     let user = state
         .accounts
-        .update_user(&caller.0, id, role, input.disabled, input.password)
+        .update_user(
+            &caller.0,
+            session,
+            id,
+            role,
+            input.disabled,
+            input.password,
+            input.current_password.as_deref(),
+        )
         .await?;
     state.verifier.forget(id);
     tracing::info!(actor = %caller.0.username, user = %user.username, "user changed");
@@ -138,7 +149,7 @@ pub async fn disable_user(
     let id = UserId::from_uuid(id);
     state
         .accounts
-        .update_user(&caller.0, id, None, Some(true), None)
+        .update_user(&caller.0, None, id, None, Some(true), None, None)
         .await?;
     state.verifier.forget(id);
     Ok(StatusCode::NO_CONTENT.into_response())

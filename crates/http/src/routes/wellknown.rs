@@ -11,10 +11,14 @@ use axum::response::Response;
     responses((status = 200, description = "JSON Web Key Set", body = Object)))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let mut response = response::json(StatusCode::OK, &state.verifier.jwks());
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
+    // A rotated key is published this long before it signs (bookstore_auth::keyring).
+    let max_age = format!(
+        "public, max-age={}",
+        bookstore_core::auth::JWKS_MAX_AGE_SECS
     );
+    if let Ok(value) = HeaderValue::from_str(&max_age) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
     response
 }
 

@@ -42,7 +42,9 @@ pub(crate) trait UserDialect: Dialect {
 macro_rules! impl_user_store {
     ($store:ty, $db:ty) => {
         const _: () = {
-            use bookstore_core::auth::ports::{NewRefreshToken, RefreshOutcome, StoredSigningKey};
+            use bookstore_core::auth::ports::{
+                NewDeviceToken, NewRefreshToken, RefreshOutcome, SessionState, StoredSigningKey,
+            };
             use bookstore_core::auth::throttle::{Throttle, WINDOW};
             use bookstore_core::auth::{
                 NewUser, User, UserChange, UserId, UserRecord, UserStore, Username,
@@ -215,27 +217,132 @@ macro_rules! impl_user_store {
                     let now = time::now();
                     let mut tx = begin_write(self).await?;
                     // Locks the user's row first, as every token write does.
-                    let row: Option<UserRow> = sqlx::query_as(sql::USER_UPDATE)
+                    if !lock_user(&mut tx, id.as_uuid()).await? {
+                        return Err(StoreError::NotFound { entity: "user" });
+                    }
+                    let (role, disabled): (String, bool) = sqlx::query_as(sql::USER_CHANGEABLE)
+                        .bind(id.as_uuid())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let matters = change.password_hash.is_some()
+                        || change.role.is_some_and(|r| r.as_str() != role)
+                        || change.disabled.is_some_and(|d| d != disabled);
+                    if !matters {
+                        // The same values again: no write, no new `updated_at`, no sign-in ends.
+                        let row: UserRow = sqlx::query_as(sql::USER_BY_ID)
+                            .bind(id.as_uuid())
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                        tx.commit().await.map_err(backend)?;
+                        return User::try_from(row);
+                    }
+                    let row: UserRow = sqlx::query_as(sql::USER_UPDATE)
                         .bind(id.as_uuid())
                         .bind(change.role.map(|r| r.as_str()))
                         .bind(change.disabled)
                         .bind(change.password_hash.as_deref())
                         .bind(DbTime(now))
-                        .fetch_optional(&mut *tx)
+                        .bind(i64::from(change.keep_session.is_none()))
+                        .fetch_one(&mut *tx)
                         .await
                         .map_err(backend)?;
-                    let Some(row) = row else {
-                        return Err(StoreError::NotFound { entity: "user" });
-                    };
                     let user = User::try_from(row)?;
-                    sqlx::query(sql::USER_TOKENS_REVOKE)
+                    let revoke = match change.keep_session {
+                        None => sqlx::query(sql::USER_TOKENS_REVOKE)
+                            .bind(id.as_uuid())
+                            .bind(DbTime(now)),
+                        Some(keep) => sqlx::query(sql::USER_OTHER_TOKENS_REVOKE)
+                            .bind(id.as_uuid())
+                            .bind(DbTime(now))
+                            .bind(keep),
+                    };
+                    revoke.execute(&mut *tx).await.map_err(backend)?;
+                    if change.password_hash.is_some() {
+                        // Devices trusted under the old password (perhaps a thief's) are not
+                        // trusted under the new one.
+                        sqlx::query(sql::USER_DEVICES_DELETE)
+                            .bind(id.as_uuid())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    }
+                    tx.commit().await.map_err(backend)?;
+                    Ok(user)
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn session_state(
+                    &self,
+                    id: UserId,
+                    session: Uuid,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<SessionState>, StoreError> {
+                    let row: Option<(i64, bool, bool)> = sqlx::query_as(sql::SESSION_STATE)
                         .bind(id.as_uuid())
+                        .bind(session)
+                        .bind(DbTime(now))
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    Ok(row.map(|(token_epoch, disabled, live)| SessionState {
+                        token_epoch,
+                        disabled,
+                        live,
+                    }))
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn device_token_user(
+                    &self,
+                    token_hash: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<UserId>, StoreError> {
+                    let user: Option<Uuid> = sqlx::query_scalar(sql::DEVICE_USER)
+                        .bind(token_hash)
+                        .bind(DbTime(now))
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    Ok(user.map(UserId::from_uuid))
+                }
+
+                #[tracing::instrument(skip_all, fields(user = %token.user_id))]
+                async fn insert_device_token(
+                    &self,
+                    token: &NewDeviceToken,
+                    replaces: Option<&str>,
+                ) -> Result<(), StoreError> {
+                    let now = time::now();
+                    let user_id = token.user_id.as_uuid();
+                    let mut tx = begin_write(self).await?;
+                    if !lock_user(&mut tx, user_id).await? {
+                        return Err(StoreError::NotFound { entity: "user" });
+                    }
+                    sqlx::query(sql::DEVICE_PRUNE_EXPIRED)
+                        .bind(user_id)
                         .bind(DbTime(now))
                         .execute(&mut *tx)
                         .await
                         .map_err(backend)?;
-                    tx.commit().await.map_err(backend)?;
-                    Ok(user)
+                    if let Some(old) = replaces {
+                        sqlx::query(sql::DEVICE_DELETE)
+                            .bind(old)
+                            .bind(user_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    }
+                    sqlx::query(sql::DEVICE_INSERT)
+                        .bind(token.token_hash.as_str())
+                        .bind(user_id)
+                        .bind(DbTime(now))
+                        .bind(DbTime(token.expires_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    tx.commit().await.map_err(backend)
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -328,16 +435,20 @@ macro_rules! impl_user_store {
                     }
                 }
 
-                #[tracing::instrument(skip_all)]
+                #[tracing::instrument(skip_all, fields(owner = %owner))]
                 async fn revoke_refresh_family(
                     &self,
                     token_hash: &str,
-                ) -> Result<Option<UserId>, StoreError> {
+                    owner: UserId,
+                ) -> Result<Option<Uuid>, StoreError> {
                     let Some(state) = token_state(self, token_hash).await? else {
                         return Ok(None);
                     };
+                    if state.user_id != owner.as_uuid() {
+                        return Ok(None);
+                    }
                     revoke_family(self, state.user_id, state.family_id, time::now()).await?;
-                    Ok(Some(UserId::from_uuid(state.user_id)))
+                    Ok(Some(state.family_id))
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -400,13 +511,17 @@ macro_rules! impl_user_store {
                 }
 
                 #[tracing::instrument(skip_all, fields(kid = %key.kid))]
-                async fn add_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError> {
+                async fn add_signing_key(
+                    &self,
+                    key: &StoredSigningKey,
+                    retire_others_at: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
                     let mut tx = begin_write(self).await?;
                     if let Some(lock) = <Self as UserDialect>::LOCK_SIGNING_KEYS {
                         sqlx::query(lock).execute(&mut *tx).await.map_err(backend)?;
                     }
                     sqlx::query(sql::SIGNING_KEYS_RETIRE)
-                        .bind(DbTime(key.created_at))
+                        .bind(DbTime(retire_others_at))
                         .execute(&mut *tx)
                         .await
                         .map_err(backend)?;

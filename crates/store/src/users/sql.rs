@@ -22,15 +22,26 @@ pub(crate) const RECORD_BY_USERNAME: &str = concat!(
     user_columns!(),
     ", password_hash FROM users WHERE username = $1"
 );
-/// `$2` role, `$3` disabled, `$4` password hash: NULL leaves the column as it is. Every change
-/// moves the token epoch on.
+/// The values an update is compared with, read under the row lock.
+pub(crate) const USER_CHANGEABLE: &str = "SELECT role, disabled FROM users WHERE id = $1";
+pub(crate) const USER_BY_ID: &str =
+    concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+/// `$2` role, `$3` disabled, `$4` password hash: NULL leaves the column as it is. `$6` is
+/// what the token epoch moves on by: 1 to end every access token of the user, 0 when only
+/// some sign-ins end (their access tokens end with their session).
 pub(crate) const USER_UPDATE: &str = concat!(
     "UPDATE users SET role = coalesce($2, role), disabled = coalesce($3, disabled), \
-     password_hash = coalesce($4, password_hash), token_epoch = token_epoch + 1, \
+     password_hash = coalesce($4, password_hash), token_epoch = token_epoch + $6, \
      updated_at = $5 WHERE id = $1 RETURNING ",
     user_columns!()
 );
 pub(crate) const USER_TOKEN_EPOCH: &str = "SELECT token_epoch, disabled FROM users WHERE id = $1";
+/// A sign-in is live while one of its refresh tokens is neither revoked nor past the session's
+/// end (spent ones count: the family's newest token may be spent and its successor in flight).
+/// Every token of a family shares `expires_at`, and a revocation revokes them all.
+pub(crate) const SESSION_STATE: &str = "SELECT token_epoch, disabled, EXISTS (SELECT 1 \
+    FROM refresh_tokens WHERE family_id = $2 AND user_id = $1 AND revoked_at IS NULL \
+    AND expires_at > $3) AS live FROM users WHERE id = $1";
 
 /// `$6` is the revocation time: set when the token joins a family that is already revoked.
 pub(crate) const REFRESH_INSERT: &str = "INSERT INTO refresh_tokens (token_hash, user_id, \
@@ -53,6 +64,19 @@ pub(crate) const FAMILY_REVOKE: &str =
     "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
 pub(crate) const USER_TOKENS_REVOKE: &str =
     "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+/// Every sign-in of the user but `$3`.
+pub(crate) const USER_OTHER_TOKENS_REVOKE: &str = "UPDATE refresh_tokens SET revoked_at = $2 \
+    WHERE user_id = $1 AND family_id <> $3 AND revoked_at IS NULL";
+
+pub(crate) const DEVICE_USER: &str =
+    "SELECT user_id FROM trusted_devices WHERE token_hash = $1 AND expires_at > $2";
+pub(crate) const DEVICE_PRUNE_EXPIRED: &str =
+    "DELETE FROM trusted_devices WHERE user_id = $1 AND expires_at <= $2";
+pub(crate) const DEVICE_DELETE: &str =
+    "DELETE FROM trusted_devices WHERE token_hash = $1 AND user_id = $2";
+pub(crate) const DEVICE_INSERT: &str = "INSERT INTO trusted_devices (token_hash, user_id, \
+    created_at, expires_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const USER_DEVICES_DELETE: &str = "DELETE FROM trusted_devices WHERE user_id = $1";
 
 pub(crate) const LOGIN_FAILURE_INSERT: &str =
     "INSERT INTO login_failures (key, at) VALUES ($1, $2)";
