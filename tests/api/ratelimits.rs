@@ -101,6 +101,7 @@ async fn headers_on_success_and_on_429() {
 #[tokio::test]
 async fn the_sign_in_budget_is_stricter_than_the_general_one() {
     // Defaults: nothing configured.
+    let started = Instant::now();
     let app = spawn(Backend::Sqlite).await;
     let general = get_as(&app, CHEAP, None).await;
     let general = policy(&general);
@@ -121,7 +122,8 @@ async fn the_sign_in_budget_is_stricter_than_the_general_one() {
     assert!(param(&sign_in, "q") < param(&general, "q"));
 
     // The spawn signed in once, and one refresh is spent: the rest of the burst of 20,
-    // then 429 (give or take one refill of 2 s while the test runs).
+    // then 429, plus one refill for every 2 s the test has run (more on a busy machine).
+    let most = |started: Instant| 20 + started.elapsed().as_secs() / 2 + 1;
     let mut allowed = 2;
     let refused = loop {
         let response = refresh("not-a-refresh-token").await.expect("refresh");
@@ -130,9 +132,9 @@ async fn the_sign_in_budget_is_stricter_than_the_general_one() {
         }
         assert_eq!(response.status(), 401);
         allowed += 1;
-        assert!(allowed <= 22, "no limit on sign-in");
+        assert!(allowed <= most(started), "no limit on sign-in: {allowed}");
     };
-    assert!((20..=22).contains(&allowed), "{allowed}");
+    assert!((20..=most(started)).contains(&allowed), "{allowed}");
     assert_rate_limited(refused, "sign-in").await;
     let response = app.login("admin", ADMIN_PASSWORD).await;
     assert_eq!(response.status(), 429);
