@@ -79,3 +79,43 @@ pub(crate) fn open_mode(path: &Path) -> Option<u32> {
 pub(crate) fn open_mode(_path: &Path) -> Option<u32> {
     None
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use crate::{Store, StoreConfig};
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_url_store_is_private_and_its_creation_reported() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("nested").join("shop.db");
+        let config = StoreConfig {
+            database_url: Some(format!("sqlite://{}", file.display())),
+            data_dir: dir.path().join("unused"),
+            max_connections: 1,
+        };
+        let store = Store::open(&config).await.expect("open");
+        store.migrate().await.expect("migrate");
+        assert_eq!(
+            store.created_file(),
+            Some(file.canonicalize().expect("absolute").as_path())
+        );
+        assert_eq!(mode(&dir.path().join("nested")), 0o700);
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&dir.path().join("nested").join("shop.db-wal")), 0o600);
+        store.close().await;
+
+        let again = Store::open(&config).await.expect("open");
+        assert_eq!(again.created_file(), None);
+        again.close().await;
+    }
+}

@@ -6,7 +6,8 @@
 //! key; its attribute the flag, variable and default). Clap applies flag > environment >
 //! default; the config file's values become clap's defaults (`file`), which puts the file
 //! between the environment and the built-in default without a merge step of our own.
-//! Adding a setting is adding a field.
+//! Adding a setting is adding a field (and its row in the README's table, which a test holds
+//! to the fields).
 
 mod file;
 mod groups;

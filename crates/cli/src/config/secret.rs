@@ -70,24 +70,26 @@ impl<'a> Secrets<'a> {
                 layer(value_rank)
             );
         }
-        let secret = match (value, file) {
+        let (secret, source) = match (value, file) {
             (Some(value), _) if value_rank > file_rank => {
-                self.sources
-                    .push(format!("{name} from {}", layer(value_rank)));
-                value
+                (value, format!("{name} from {}", layer(value_rank)))
             }
-            (_, Some(path)) => {
-                self.sources.push(format!(
+            (_, Some(path)) => (
+                read_secret_file(&path, &name)?,
+                format!(
                     "{name} from the file {} named in {}",
                     path.display(),
                     layer(file_rank)
-                ));
-                read_secret_file(&path, &name)?
-            }
+                ),
+            ),
             _ => return Ok(None),
         };
         // An empty value means "not set", as an empty environment variable usually does.
-        Ok(Some(secret).filter(|s| !s.expose_secret().trim().is_empty()))
+        if secret.expose_secret().trim().is_empty() {
+            return Ok(None);
+        }
+        self.sources.push(source);
+        Ok(Some(secret))
     }
 
     /// The setting's environment variable, the name operators know it by.

@@ -432,3 +432,22 @@ fn the_readme_documents_every_setting_as_it_is() {
         }
     }
 }
+
+/// The README's example config files use only keys and values that the file layer takes.
+#[test]
+fn the_readme_example_config_files_are_valid() {
+    let readme = include_str!("../../../../README.md");
+    let section = &readme[readme.find("## Configuration").expect("section")..];
+    let end = section[1..].find("\n## ").expect("next section") + 1;
+    let section = &section[..end];
+    let examples: Vec<&str> = section
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .collect();
+    assert!(examples.len() >= 2, "{examples:?}");
+    for example in examples {
+        let file = file_with(example);
+        file::apply(TestCli::command(), file.path()).unwrap_or_else(|e| panic!("{e:#}\n{example}"));
+    }
+}
