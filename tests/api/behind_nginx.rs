@@ -82,7 +82,11 @@ fn example_config(replicas: [u16; 2], port: u16, cert: &Path, key: &Path) -> Str
     let replacements = [
         ("127.0.0.1:8081", format!("127.0.0.1:{}", replicas[0])),
         ("127.0.0.1:8082", format!("127.0.0.1:{}", replicas[1])),
-        ("listen 443 ssl", format!("listen 127.0.0.1:{port} ssl")),
+        // reuseport: the test holds the port (see `reserved_port`) until nginx has it.
+        (
+            "listen 443 ssl",
+            format!("listen 127.0.0.1:{port} ssl reuseport"),
+        ),
         (
             "/etc/nginx/tls/books.example.com.fullchain.pem",
             cert.display().to_string(),
@@ -157,6 +161,19 @@ fn start_nginx(binary: &Path, ca: &TestCa, port: u16, replicas: [u16; 2]) -> Ngi
     Nginx { child, dir, port }
 }
 
+/// A loopback port for nginx, held by a socket that binds it with `SO_REUSEPORT` and does not
+/// listen: no other process can take the port meanwhile, nginx (`listen … reuseport`, same
+/// user) can bind it too, and every connection goes to nginx, the only one listening.
+fn reserved_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_reuseport(true).expect("SO_REUSEPORT");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let port = socket.local_addr().expect("address").port();
+    (socket, port)
+}
+
 async fn wait_for_nginx(nginx: &mut Nginx, client: &reqwest::Client) {
     let url = format!("https://127.0.0.1:{}/readyz", nginx.port);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -183,7 +200,7 @@ both_stores!(two_replicas_behind_nginx, |backend| async move {
         return;
     };
     // Replicas share the URL clients use, and so the issuer of the tokens they sign.
-    let port = free_port();
+    let (_reservation, port) = reserved_port();
     let base = format!("https://127.0.0.1:{port}");
     let env = [("BOOKSTORE_PUBLIC_URL", base.as_str())];
     let first = spawn_with(backend, &env).await;

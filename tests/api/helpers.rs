@@ -1,10 +1,12 @@
-//! Starts the real `bookstore` binary on a free port against a fresh store, and talks HTTP to it.
+//! Starts the real `bookstore` binary against a fresh store, and talks HTTP to it. The server
+//! binds port 0 and writes the address it got to `BOOKSTORE_ADDRESS_FILE`: no port is picked
+//! here and then raced for.
 
 use bookstore_store::{Store, StoreConfig};
 use reqwest::{header, Client, Method, RequestBuilder, Response};
 use serde_json::{json, Value};
-use std::net::TcpListener;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -39,11 +41,15 @@ pub fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_bookstore")))
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// A loopback port that refuses connections for as long as the returned socket lives: bound,
+/// so no one else gets it, but not listening.
+pub fn closed_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let port = socket.local_addr().expect("address").port();
+    (socket, port)
 }
 
 /// The Redis that `./scripts/test` starts, or `BOOKSTORE_TEST_REDIS_URL`.
@@ -93,7 +99,7 @@ async fn start(
     scheme: &str,
 ) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
+    let address_file = data_dir.path().join("address");
     let log_path = data_dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).expect("log file");
     let mut command = Command::new(binary());
@@ -101,7 +107,8 @@ async fn start(
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("BOOKSTORE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BOOKSTORE_LISTEN", "127.0.0.1:0")
+        .env("BOOKSTORE_ADDRESS_FILE", &address_file)
         .env("BOOKSTORE_DATA_DIR", data_dir.path())
         .env("BOOKSTORE_LOG", "info")
         .env("BOOKSTORE_LOG_FORMAT", "json")
@@ -115,10 +122,11 @@ async fn start(
     for (k, v) in env {
         command.env(k, v);
     }
-    let child = command.spawn().expect("start bookstore");
+    let mut child = command.spawn().expect("start bookstore");
+    let address = read_address(&mut child, &address_file, &log_path).await;
     let mut app = TestApp {
         admin_token: String::new(),
-        base: format!("{scheme}://127.0.0.1:{port}"),
+        base: format!("{scheme}://{address}"),
         client,
         child: Some(child),
         data_dir,
@@ -129,6 +137,26 @@ async fn start(
     app.wait_until_ready().await;
     app.admin_token = app.sign_in("admin", ADMIN_PASSWORD).await;
     app
+}
+
+/// The address the server wrote once listening; panics with its log if it stopped instead.
+async fn read_address(child: &mut Child, file: &Path, log: &Path) -> SocketAddr {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            return text.trim().parse().expect("an address");
+        }
+        let log = || std::fs::read_to_string(log).unwrap_or_default();
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("server exited ({status}) before listening; log:\n{}", log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not listen; log:\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 impl TestApp {

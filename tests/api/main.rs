@@ -14,4 +14,5 @@ mod ratelimits;
 mod references;
 mod search;
 mod stock;
+mod store_files;
 mod tls;

@@ -391,7 +391,8 @@ async fn the_local_limit_holds_its_rate_under_64_concurrent_clients() {
 
 #[tokio::test]
 async fn without_redis_the_service_keeps_serving_with_local_limits() {
-    let closed = format!("redis://127.0.0.1:{}", free_port());
+    let (_reserved, port) = closed_port();
+    let closed = format!("redis://127.0.0.1:{port}");
     let app = spawn_on_redis(&closed, &fresh_redis_prefix(), "1/min", "2").await;
     let ready = readiness(&app).await;
     assert_eq!(ready["status"], "degraded", "{ready}");

@@ -102,7 +102,7 @@ async fn find(accounts: &Accounts, username: &str) -> anyhow::Result<UserId> {
 }
 
 pub async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
-    let services = wiring::build(&settings).await?;
+    let services = wiring::build(&settings, &settings.public_url(settings.server.listen)).await?;
     let accounts = &services.accounts;
     match command {
         UserCommand::Add {
@@ -183,7 +183,7 @@ pub async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()
 }
 
 pub async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
-    let services = wiring::build(&settings).await?;
+    let services = wiring::build(&settings, &settings.public_url(settings.server.listen)).await?;
     match command {
         KeysCommand::Rotate { immediately } => {
             let (kid, signs_from) = if immediately {

@@ -7,7 +7,7 @@ mod serve;
 mod wiring;
 
 use clap::{Parser, Subcommand};
-use config::SettingsArgs;
+use config::Settings;
 
 /// Bookstore: catalog and stock for a bookshop or a chain.
 ///
@@ -17,7 +17,7 @@ use config::SettingsArgs;
 #[command(name = "bookstore", version, propagate_version = true)]
 struct Cli {
     #[command(flatten)]
-    settings: SettingsArgs,
+    settings: Settings,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -43,9 +43,16 @@ enum Command {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let settings = cli.settings.resolve()?;
-    logging::init(&settings.log, settings.log_format)?;
+    let cli = match config::parse(std::env::args_os(), |cli: &mut Cli| &mut cli.settings) {
+        Ok(cli) => cli,
+        // Usage errors and --help print as clap prints them, with clap's exit codes.
+        Err(err) => match err.downcast::<clap::Error>() {
+            Ok(usage) => usage.exit(),
+            Err(err) => return Err(err),
+        },
+    };
+    let settings = cli.settings;
+    logging::init(&settings.log.log, settings.log.log_format)?;
     for source in &settings.secret_sources {
         tracing::info!(secret = %source, "loaded secret");
     }

@@ -4,7 +4,9 @@ use crate::config::{Settings, TlsSource};
 use crate::wiring;
 use anyhow::Context;
 use bookstore_http::server::ServeOptions;
-use bookstore_http::{tls, HttpConfig};
+use bookstore_http::tls;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -22,7 +24,14 @@ pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let services = wiring::build(&settings).await?;
+    // Bound first: with port 0 the address, and so the default public URL and issuer, is
+    // known only now.
+    let listener = tokio::net::TcpListener::bind(settings.server.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.server.listen))?;
+    let address = listener.local_addr()?;
+    let public_url = settings.public_url(address);
+    let services = wiring::build(&settings, &public_url).await?;
     wiring::bootstrap_admin(&settings, &services.accounts).await?;
     let keyring = services.keyring.clone();
     let reloader = tokio::spawn(async move {
@@ -34,35 +43,23 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             }
         }
     });
-    let (tls_config, tls_watcher) = match &settings.tls {
+    let (tls_config, tls_watcher) = match settings.tls.source()? {
         None => (None, None),
         Some(source) => {
-            let (config, watcher) = tls_setup(source, &settings)?;
+            let (config, watcher) = tls_setup(&source, &settings)?;
             (Some(config), watcher)
         }
     };
-    let app = bookstore_http::router(
-        services.state,
-        &HttpConfig {
-            body_limit: settings.body_limit,
-            rate_limits: settings.rate_limits.clone(),
-            trusted_proxies: settings.trusted_proxies.clone(),
-            request_timeout: settings.request_timeout,
-            header_limit: settings.header_limit,
-            cors_origins: settings.cors_origins.clone(),
-            hsts: tls_config.is_some(),
-        },
-    );
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("binding {}", settings.listen))?;
-    let address = listener.local_addr()?;
+    let app = bookstore_http::router(services.state, &settings.http.config(tls_config.is_some())?);
     let scheme = if tls_config.is_some() {
         "https"
     } else {
         "http"
     };
     tracing::info!(%address, "serving on {scheme}://{address}");
+    if let Some(path) = &settings.server.address_file {
+        write_address(path, address)?;
+    }
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = bookstore_http::server::serve(
@@ -70,7 +67,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         app,
         ServeOptions {
             tls: tls_config,
-            header_limit: settings.header_limit,
+            header_limit: settings.http.header_limit,
         },
         async move {
             // Resolves when told to stop, or if the sender is gone.
@@ -80,11 +77,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let server = tokio::spawn(server);
     shutdown_signal().await;
     tracing::info!(
-        grace_seconds = settings.shutdown_grace.as_secs(),
+        grace_seconds = settings.server.shutdown_grace.as_secs(),
         "shutting down: finishing in-flight requests"
     );
     let _ = stop_tx.send(true);
-    match tokio::time::timeout(settings.shutdown_grace, server).await {
+    match tokio::time::timeout(settings.server.shutdown_grace, server).await {
         Ok(joined) => joined.context("server task")?,
         Err(_) => tracing::warn!("grace period over; dropping unfinished requests"),
     }
@@ -95,6 +92,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     services.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Writes `address` to `path` whole: written beside it, then renamed over it, so that a
+/// reader polling for the file never sees half an address.
+fn write_address(path: &Path, address: SocketAddr) -> anyhow::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, format!("{address}\n"))
+        .and_then(|()| std::fs::rename(&partial, path))
+        .with_context(|| format!("writing the address file {}", path.display()))
 }
 
 /// The TLS configuration, and for certificate files the task that reloads them.
@@ -116,11 +124,14 @@ fn tls_setup(
             tracing::info!(
                 cert = %cert.display(),
                 fingerprint = %tls::leaf_fingerprint(&resolver.current()),
-                reload_interval_secs = settings.tls_reload_interval.as_secs(),
+                reload_interval_secs = settings.tls.tls_reload_interval.as_secs(),
                 "TLS certificate loaded; reloaded when the files change and on SIGHUP"
             );
             let config = tls::server_config(resolver)?;
-            Ok((config, Some(reloader.watch(settings.tls_reload_interval))))
+            Ok((
+                config,
+                Some(reloader.watch(settings.tls.tls_reload_interval)),
+            ))
         }
         TlsSource::SelfSigned => {
             let mut names = vec![
@@ -128,7 +139,7 @@ fn tls_setup(
                 "127.0.0.1".to_owned(),
                 "::1".to_owned(),
             ];
-            let ip = settings.listen.ip();
+            let ip = settings.server.listen.ip();
             if !ip.is_unspecified() && !ip.is_loopback() {
                 names.push(ip.to_string());
             }

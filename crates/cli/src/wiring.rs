@@ -9,8 +9,8 @@ use bookstore_core::auth::{Accounts, AuthConfig, Password};
 use bookstore_core::ratelimit::{LocalLimiter, RateLimiter};
 use bookstore_core::Catalog;
 use bookstore_http::AppState;
-use bookstore_redis::{RedisLimiter, RedisSettings};
-use bookstore_store::{Backend, Store, StoreConfig};
+use bookstore_redis::RedisLimiter;
+use bookstore_store::{Backend, Store};
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::ExposeSecret;
 use std::io::Write;
@@ -22,26 +22,30 @@ const EPOCH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 const KEK_FILE_NAME: &str = "kek";
 
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let config = StoreConfig {
-        database_url: settings
-            .database_url
-            .as_ref()
-            .map(|u| u.expose_secret().to_owned()),
-        data_dir: settings.data_dir.clone(),
-        max_connections: settings.db_max_connections,
-    };
-    let store = Store::open(&config).await.context("opening the store")?;
+    let store = Store::open(&settings.store.config())
+        .await
+        .context("opening the store")?;
     tracing::info!(backend = ?store.backend(), "store opened");
+    if let Some(path) = store.created_file() {
+        // Started from another folder, the default `./data` would otherwise silently be a
+        // second store with a second admin.
+        tracing::info!(path = %path.display(), "created a new store");
+        eprintln!(
+            "\n  Created a new store: {}\n  (To use an existing one, set BOOKSTORE_DATA_DIR or \
+             DATABASE_URL.)\n",
+            path.display()
+        );
+    }
     Ok(store)
 }
 
 /// The configured key-encryption key, or one kept in the data directory (created on first
 /// start, readable by the owner only).
 fn load_kek(settings: &Settings, backend: Backend) -> anyhow::Result<Kek> {
-    if let Some(kek) = &settings.kek {
+    if let Some(kek) = &settings.auth.kek {
         return Kek::from_base64(kek.expose_secret()).context("BOOKSTORE_KEK");
     }
-    let path = settings.data_dir.join(KEK_FILE_NAME);
+    let path = settings.store.data_dir.join(KEK_FILE_NAME);
     if backend == Backend::Postgres {
         tracing::warn!(
             path = %path.display(),
@@ -49,7 +53,9 @@ fn load_kek(settings: &Settings, backend: Backend) -> anyhow::Result<Kek> {
              sharing this database needs the same key (set BOOKSTORE_KEK_FILE)"
         );
     }
-    if !path.exists() {
+    if path.exists() {
+        warn_if_open(&path);
+    } else {
         write_new_kek(&path)?;
         tracing::info!(path = %path.display(), "generated a key-encryption key");
     }
@@ -58,9 +64,36 @@ fn load_kek(settings: &Settings, backend: Backend) -> anyhow::Result<Kek> {
     Kek::from_base64(&text).with_context(|| format!("key-encryption key {}", path.display()))
 }
 
+/// Logs a warning when users other than the owner may read the key file.
+fn warn_if_open(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(path) {
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = %format!("{mode:03o}"),
+                    "other users can read the key-encryption key: chmod 600 it"
+                );
+            }
+        }
+    }
+}
+
 fn write_new_kek(path: &Path) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if let Some(dir) = path.parent().filter(|dir| !dir.exists()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -84,12 +117,14 @@ pub struct Services {
     pub state: AppState,
 }
 
-pub async fn build(settings: &Settings) -> anyhow::Result<Services> {
+/// The services, for a server whose clients reach it at `public_url`.
+pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Services> {
     let store = open_store(settings).await?;
     store.migrate().await.context("applying migrations")?;
     let users = store.users();
     let kek = load_kek(settings, store.backend())?;
-    let access_ttl = chrono::Duration::from_std(settings.access_token_ttl)?;
+    let access_ttl = chrono::Duration::from_std(settings.auth.access_token_ttl)?;
+    let issuer = settings.issuer(public_url);
     let keyring = Arc::new(
         KeyRing::load(users.clone(), kek, access_ttl)
             .await
@@ -101,19 +136,21 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Services> {
         Arc::new(Argon2Hasher::new(hash_slots)?),
         Arc::new(JwtSigner::new(keyring.clone())),
         AuthConfig {
-            issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
+            issuer: issuer.clone(),
+            audience: settings.auth.audience.clone(),
             access_ttl,
-            session_lifetime: chrono::Duration::from_std(settings.session_lifetime)?,
+            session_lifetime: chrono::Duration::from_std(settings.auth.session_lifetime)?,
         },
     );
-    let external = Arc::new(ExternalIssuers::new(settings.trusted_issuers.clone())?);
+    let external = Arc::new(ExternalIssuers::new(
+        settings.auth.trusted_issuers.0.clone(),
+    )?);
     let verifier = Arc::new(
         JwtValidator::new(
             keyring.clone(),
             users,
-            &settings.issuer,
-            &settings.audience,
+            &issuer,
+            &settings.auth.audience,
             EPOCH_CACHE_TTL,
         )
         .with_external(external),
@@ -124,7 +161,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Services> {
         accounts: accounts.clone(),
         verifier,
         limiter,
-        public_url: settings.public_url.clone(),
+        public_url: public_url.to_owned(),
     });
     Ok(Services {
         store,
@@ -136,16 +173,11 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Services> {
 
 /// Rate-limit counters: in Redis when configured (shared by every replica), else in memory.
 async fn rate_limiter(settings: &Settings) -> anyhow::Result<Arc<dyn RateLimiter>> {
-    let Some(url) = &settings.redis_url else {
+    let Some(redis) = settings.redis.settings() else {
         tracing::info!("rate-limit counters are in memory (set REDIS_URL to share them)");
         return Ok(Arc::new(LocalLimiter::default()));
     };
-    let limiter = RedisLimiter::connect(RedisSettings {
-        url: url.expose_secret().to_owned(),
-        prefix: settings.redis_prefix.clone(),
-        timeout: settings.redis_timeout,
-    })
-    .await?;
+    let limiter = RedisLimiter::connect(redis).await?;
     Ok(Arc::new(limiter))
 }
 
@@ -161,7 +193,7 @@ pub fn random_password() -> anyhow::Result<String> {
 /// On an empty store, creates the `admin` user: with the configured password, or a random
 /// one printed once.
 pub async fn bootstrap_admin(settings: &Settings, accounts: &Accounts) -> anyhow::Result<()> {
-    let (raw, generated) = match &settings.admin_password {
+    let (raw, generated) = match &settings.auth.admin_password {
         Some(p) => (p.expose_secret().to_owned(), false),
         None => (random_password()?, true),
     };

@@ -3,7 +3,6 @@
 
 use bookstore_core::ratelimit::{Quota, Rate, RateLimiter};
 use bookstore_redis::{RedisLimiter, RedisSettings};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,11 +26,15 @@ fn per_minute(count: u32, burst: u32) -> Quota {
     Quota::new(Rate::per_minute(count).expect("rate"), burst).expect("quota")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// A loopback port that refuses connections while the returned socket lives: bound, so that
+/// no one else takes it, but not listening.
+fn closed_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let port = socket.local_addr().expect("address").port();
+    (socket, port)
 }
 
 async fn limiter(url: &str, prefix: &str) -> RedisLimiter {
@@ -84,7 +87,8 @@ async fn keys_expire_when_they_no_longer_matter() {
 
 #[tokio::test]
 async fn an_unreachable_redis_means_local_limits_not_errors() {
-    let url = format!("redis://127.0.0.1:{}", free_port());
+    let (_reserved, port) = closed_port();
+    let url = format!("redis://127.0.0.1:{port}");
     let started = Instant::now();
     let limiter = limiter(&url, &fresh_prefix()).await;
     assert!(started.elapsed() < Duration::from_secs(3));
@@ -134,9 +138,19 @@ async fn a_hung_redis_does_not_stall_checks() {
 struct RedisServer(Child);
 
 impl RedisServer {
-    fn start(port: u16) -> Self {
+    /// On a Unix socket of the test's own, not a TCP port: no other test can take it
+    /// between a stop and a restart.
+    fn start(socket: &std::path::Path) -> Self {
+        let socket = socket.to_str().expect("utf-8 path");
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--port",
+                "0",
+                "--unixsocket",
+                socket,
+                "--unixsocketperm",
+                "700",
+            ])
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -150,6 +164,15 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        // Killed, it leaves its socket file behind; the next start replaces it.
+    }
+}
+
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -190,9 +213,13 @@ async fn an_outage_falls_back_and_recovers() {
         );
         return;
     }
-    let port = free_port();
-    let url = format!("redis://127.0.0.1:{port}");
-    let server = RedisServer::start(port);
+    let socket = std::env::temp_dir().join(format!(
+        "bookstore-test-redis-{}.sock",
+        uuid::Uuid::now_v7().simple()
+    ));
+    let _cleanup = RemoveOnDrop(socket.clone());
+    let url = format!("redis+unix://{}", socket.display());
+    let server = RedisServer::start(&socket);
     // Wait for it to listen.
     let probe = redis::Client::open(url.as_str()).expect("url");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -213,7 +240,7 @@ async fn an_outage_falls_back_and_recovers() {
     assert!(limiter.degraded().is_some());
     assert!(limiter.check("user:a", &quota).await.allowed);
 
-    let _server = RedisServer::start(port);
+    let _server = RedisServer::start(&socket);
     until("the limiter uses Redis again", || {
         limiter.degraded().is_none()
     })

@@ -19,6 +19,12 @@ pub enum OpenError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot create the database file {}", path.display())]
+    DataFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the database URL is not valid")]
     InvalidUrl(#[source] sqlx::Error),
     #[error("cannot connect to the database")]

@@ -11,6 +11,7 @@
 mod catalog;
 mod cursor;
 mod error;
+mod files;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -35,7 +36,7 @@ use postgres::PgStore;
 use sqlite::SqliteStore;
 use sqlx::sqlite::SqliteConnectOptions;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -109,6 +110,7 @@ enum Inner {
 #[derive(Clone)]
 pub struct Store {
     inner: Inner,
+    created: Option<PathBuf>,
 }
 
 impl fmt::Debug for Store {
@@ -130,27 +132,30 @@ fn scheme(url: &str) -> Option<&str> {
     valid.then_some(scheme)
 }
 
-fn create_dir(path: &std::path::Path) -> Result<(), OpenError> {
-    std::fs::create_dir_all(path).map_err(|source| OpenError::DataDir {
-        path: path.to_owned(),
-        source,
-    })
+/// Prepares a SQLite file and its directory, readable by their owner only (see [`files`]).
+fn prepare_sqlite_file(path: &Path) -> Result<Option<PathBuf>, OpenError> {
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        files::private_dir(dir)?;
+    }
+    files::private_file(path)
 }
 
 impl Store {
     /// Connects to the configured database (creating the SQLite file and its directory if
-    /// needed). Does not migrate: call [`Store::migrate`].
+    /// needed, readable by their owner only). Does not migrate: call [`Store::migrate`].
     pub async fn open(config: &StoreConfig) -> Result<Store, OpenError> {
         let url = config
             .database_url
             .as_deref()
             .map(str::trim)
             .filter(|url| !url.is_empty());
+        let mut created = None;
         let inner = match url {
             None => {
-                create_dir(&config.data_dir)?;
-                let options =
-                    SqliteConnectOptions::new().filename(config.data_dir.join(SQLITE_FILE_NAME));
+                let path = config.data_dir.join(SQLITE_FILE_NAME);
+                created = prepare_sqlite_file(&path)?;
+                files::warn_if_open(&config.data_dir);
+                let options = SqliteConnectOptions::new().filename(path);
                 Inner::Sqlite(Arc::new(
                     SqliteStore::open(options, config.max_connections, false).await?,
                 ))
@@ -161,11 +166,7 @@ impl Store {
                         SqliteConnectOptions::from_str(url).map_err(OpenError::InvalidUrl)?;
                     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
                     if !in_memory {
-                        if let Some(dir) = options.get_filename().parent() {
-                            if !dir.as_os_str().is_empty() {
-                                create_dir(dir)?;
-                            }
-                        }
+                        created = prepare_sqlite_file(options.get_filename())?;
                     }
                     Inner::Sqlite(Arc::new(
                         SqliteStore::open(options, config.max_connections, in_memory).await?,
@@ -181,7 +182,12 @@ impl Store {
                 }
             },
         };
-        Ok(Store { inner })
+        Ok(Store { inner, created })
+    }
+
+    /// The absolute path of the SQLite file this open created: a new, empty store.
+    pub fn created_file(&self) -> Option<&Path> {
+        self.created.as_deref()
     }
 
     /// Applies the embedded migrations of the backend that are not applied yet.

@@ -1,0 +1,119 @@
+//! Configuration. Every setting has a flag, an environment variable and a config-file key, in
+//! that order of precedence over its built-in default; secrets also take `NAME_FILE`, a path
+//! whose content is the value, at every layer.
+//!
+//! Each setting is declared once, as a field of a group in `groups` (its name is the config
+//! key; its attribute the flag, variable and default). Clap applies flag > environment >
+//! default; the config file's values become clap's defaults (`file`), which puts the file
+//! between the environment and the built-in default without a merge step of our own.
+//! Adding a setting is adding a field (and its row in the README's table, which a test holds
+//! to the fields).
+
+mod file;
+mod groups;
+mod secret;
+#[cfg(test)]
+mod tests;
+mod values;
+
+use groups::{AuthArgs, HttpArgs, LogArgs, RedisArgs, ServerArgs, StoreArgs, TlsArgs};
+pub use groups::{LogFormat, TlsSource};
+
+use clap::{ArgMatches, Args, Command, Parser};
+use secret::Secrets;
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Settings shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct Settings {
+    /// TOML file with settings (keys as in the README's configuration table).
+    #[arg(long, env = "BOOKSTORE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Where each secret came from, to log by name once logging is up.
+    #[arg(skip)]
+    pub secret_sources: Vec<String>,
+}
+
+/// Parses `args` into `P`, whose [`Settings`] `settings` picks out, with the environment and
+/// the config file. A clap error (including `--help`) comes back as a `clap::Error` for the
+/// caller to `exit()` with.
+pub fn parse<P, I>(args: I, settings: impl FnOnce(&mut P) -> &mut Settings) -> anyhow::Result<P>
+where
+    P: Parser,
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // Settings may follow the subcommand: `bookstore serve --listen …`.
+    let command = P::command().mut_args(|arg| arg.global(true));
+    // The first pass finds the config file, which the second pass reads below the flags and
+    // the environment.
+    let first = command.clone().try_get_matches_from(&args)?;
+    let command = match first.get_one::<PathBuf>("config") {
+        Some(path) => file::apply(command, path)?,
+        None => command,
+    };
+    let matches = command.clone().try_get_matches_from(&args)?;
+    let mut parsed = P::from_arg_matches(&matches)?;
+    settings(&mut parsed).resolve(&matches, &command)?;
+    Ok(parsed)
+}
+
+impl Settings {
+    /// Picks each secret from its layers, and checks the settings that combine others.
+    fn resolve(&mut self, matches: &ArgMatches, command: &Command) -> anyhow::Result<()> {
+        let mut secrets = Secrets::new(matches, command);
+        self.store.database_url = secrets.pick(
+            "database_url",
+            self.store.database_url.take(),
+            self.store.database_url_file.take(),
+        )?;
+        self.auth.admin_password = secrets.pick(
+            "admin_password",
+            self.auth.admin_password.take(),
+            self.auth.admin_password_file.take(),
+        )?;
+        self.auth.kek = secrets.pick("kek", self.auth.kek.take(), self.auth.kek_file.take())?;
+        self.redis.redis_url = secrets.pick(
+            "redis_url",
+            self.redis.redis_url.take(),
+            self.redis.redis_url_file.take(),
+        )?;
+        self.secret_sources = secrets.sources;
+        self.tls.source()?;
+        self.http.config(false)?;
+        Ok(())
+    }
+
+    /// The URL clients use: configured, or this server's own when it serves on `address`.
+    pub fn public_url(&self, address: SocketAddr) -> String {
+        self.server.public_url.clone().unwrap_or_else(|| {
+            let scheme = if self.tls.enabled() { "https" } else { "http" };
+            format!("{scheme}://{address}")
+        })
+    }
+
+    /// The `iss` of our tokens: configured, or the public URL.
+    pub fn issuer(&self, public_url: &str) -> String {
+        self.auth
+            .issuer
+            .clone()
+            .unwrap_or_else(|| public_url.to_owned())
+    }
+}

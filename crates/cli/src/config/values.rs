@@ -1,0 +1,80 @@
+//! Parsers of setting values, shared by flags, environment variables and the config file
+//! (whose values go through the same parsers; see `file`).
+
+use bookstore_auth::TrustedIssuer;
+use bookstore_http::client_ip::TrustedProxies;
+use bookstore_http::gateway::CorsOrigins;
+use ipnet::IpNet;
+use secrecy::SecretString;
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// A number of seconds, at least one.
+pub fn seconds(text: &str) -> Result<Duration, String> {
+    match whole(text)? {
+        0 => Err("must be at least 1 second".to_owned()),
+        n => Ok(Duration::from_secs(n)),
+    }
+}
+
+/// A number of seconds, zero allowed.
+pub fn seconds_or_zero(text: &str) -> Result<Duration, String> {
+    whole(text).map(Duration::from_secs)
+}
+
+/// A number of milliseconds, at least one.
+pub fn millis(text: &str) -> Result<Duration, String> {
+    match whole(text)? {
+        0 => Err("must be at least 1 millisecond".to_owned()),
+        n => Ok(Duration::from_millis(n)),
+    }
+}
+
+/// A size or count of at least `MIN`.
+pub fn at_least<const MIN: usize>(text: &str) -> Result<usize, String> {
+    let n = usize::try_from(whole(text)?).map_err(|e| e.to_string())?;
+    if n < MIN {
+        return Err(format!("must be at least {MIN}"));
+    }
+    Ok(n)
+}
+
+fn whole(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number"))
+}
+
+/// A secret: wrapped as soon as it is read, so that it never prints.
+pub fn secret(text: &str) -> Result<SecretString, Infallible> {
+    Ok(SecretString::from(text.to_owned()))
+}
+
+/// Browser origins, comma-separated, or `*`.
+pub fn cors_origins(text: &str) -> Result<CorsOrigins, String> {
+    let items: Vec<String> = text.split(',').map(str::to_owned).collect();
+    CorsOrigins::parse(&items)
+}
+
+/// Addresses or CIDR networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Networks(pub Vec<IpNet>);
+
+/// Addresses or CIDR networks, comma-separated.
+pub fn networks(text: &str) -> Result<Networks, String> {
+    TrustedProxies::parse_networks(&[text]).map(Networks)
+}
+
+/// Outside issuers whose tokens are accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedIssuers(pub Vec<TrustedIssuer>);
+
+/// A JSON list of issuers (the config file's `[[trusted_issuers]]` tables arrive as JSON too).
+pub fn trusted_issuers(text: &str) -> Result<TrustedIssuers, String> {
+    if text.trim().is_empty() {
+        return Ok(TrustedIssuers::default());
+    }
+    serde_json::from_str(text)
+        .map(TrustedIssuers)
+        .map_err(|e| format!("must be a JSON list of issuers: {e}"))
+}
