@@ -283,6 +283,24 @@ pub struct SettingsArgs {
         value_name = "SECONDS"
     )]
     pub request_timeout: Option<u64>,
+    /// Seconds a connection may take to send a whole request header after it opens, or after
+    /// the first byte of a later request (nginx's client_header_timeout) [default: 60].
+    #[arg(
+        long,
+        env = "BOOKSTORE_CLIENT_HEADER_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub client_header_timeout: Option<u64>,
+    /// Seconds a keep-alive connection may stay idle between requests (nginx's
+    /// keepalive_timeout) [default: 75].
+    #[arg(
+        long,
+        env = "BOOKSTORE_KEEPALIVE_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub keepalive_timeout: Option<u64>,
     /// Largest total size of a request's header names and values in bytes, 431 above
     /// [default: 16384].
     #[arg(
@@ -344,6 +362,8 @@ struct FileSettings {
     tls_self_signed: Option<bool>,
     tls_reload_interval: Option<u64>,
     request_timeout: Option<u64>,
+    client_header_timeout: Option<u64>,
+    keepalive_timeout: Option<u64>,
     header_limit: Option<usize>,
     cors_origins: Option<Vec<String>>,
 }
@@ -385,6 +405,8 @@ pub struct Settings {
     /// How often the TLS files are checked for changes; zero: on SIGHUP only.
     pub tls_reload_interval: Duration,
     pub request_timeout: Duration,
+    pub client_header_timeout: Duration,
+    pub keepalive_timeout: Duration,
     pub header_limit: usize,
     pub cors_origins: CorsOrigins,
     /// Where each secret came from, to log by name once logging is up.
@@ -424,6 +446,8 @@ impl std::fmt::Debug for Settings {
             .field("tls", &self.tls)
             .field("tls_reload_interval", &self.tls_reload_interval)
             .field("request_timeout", &self.request_timeout)
+            .field("client_header_timeout", &self.client_header_timeout)
+            .field("keepalive_timeout", &self.keepalive_timeout)
             .field("header_limit", &self.header_limit)
             .field("cors_origins", &self.cors_origins)
             .finish()
@@ -658,6 +682,16 @@ impl SettingsArgs {
                 30,
                 "request_timeout",
             )?,
+            client_header_timeout: seconds(
+                self.client_header_timeout.or(file.client_header_timeout),
+                60,
+                "client_header_timeout",
+            )?,
+            keepalive_timeout: seconds(
+                self.keepalive_timeout.or(file.keepalive_timeout),
+                75,
+                "keepalive_timeout",
+            )?,
             header_limit,
             cors_origins,
             secret_sources,
@@ -757,7 +791,7 @@ mod tests {
     fn tls_and_gateway_settings() {
         let file = config_file(
             "tls_cert = \"/etc/bookstore/cert.pem\"\ntls_key = \"/etc/bookstore/key.pem\"\n\
-             request_timeout = 10\nheader_limit = 4096\n\
+             request_timeout = 10\nheader_limit = 4096\nkeepalive_timeout = 5\n\
              cors_origins = [\"https://shop.example\"]\n",
         );
         let settings = SettingsArgs {
@@ -776,6 +810,8 @@ mod tests {
         );
         assert_eq!(settings.public_url, "https://127.0.0.1:8443");
         assert_eq!(settings.request_timeout, Duration::from_secs(10));
+        assert_eq!(settings.keepalive_timeout, Duration::from_secs(5));
+        assert_eq!(settings.client_header_timeout, Duration::from_secs(60));
         assert_eq!(settings.header_limit, 4096);
         assert_eq!(settings.tls_reload_interval, Duration::from_secs(5));
         assert_eq!(
@@ -787,6 +823,7 @@ mod tests {
         assert_eq!(defaults.tls, None);
         assert_eq!(defaults.public_url, "http://127.0.0.1:8080");
         assert_eq!(defaults.request_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.keepalive_timeout, Duration::from_secs(75));
         assert_eq!(defaults.cors_origins, CorsOrigins::None);
 
         for (args, needle) in [
