@@ -132,6 +132,11 @@ both_stores!(
             assert_eq!(fields(&problem), [field], "{path}: {problem}");
         }
 
+        // Path segments are parsed (ISBN, UUID) before anything is looked up.
+        for path in ["/books/isbn/978%0000", "/books/%00", "/authors/a%00b"] {
+            let status = app.get(path).await.status().as_u16();
+            assert!((400..500).contains(&status), "{path}: {status}");
+        }
         let mut book = hobbit();
         book["title"] = json!("The\u{0}Hobbit");
         let problem = refused(app.post_json("/books", &book).await, 422).await;
