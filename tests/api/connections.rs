@@ -199,3 +199,27 @@ async fn idle_connections_are_closed() {
     // The server still serves.
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_nul_in_a_header_is_refused_before_it_reaches_anything() {
+    let app = spawn(Backend::Sqlite).await;
+    let port = app.port();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = connect(port);
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Request-Id: a\0b\r\n\r\n")
+            .expect("write");
+        read_answer(&mut stream)
+    })
+    .await
+    .expect("the client ran");
+    // hyper refuses the header itself, before any layer or handler sees it.
+    let answer = answer.expect("an answer");
+    assert_eq!(answer.status, 400, "{}", answer.headers);
+    assert!(
+        !app.logs().contains("\"level\":\"ERROR\""),
+        "{}",
+        app.logs()
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
