@@ -6,6 +6,8 @@ mod access;
 mod auth;
 mod behind_nginx;
 mod books;
+mod boundary;
+mod connections;
 mod errors;
 mod external;
 mod gateway;

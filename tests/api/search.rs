@@ -239,7 +239,11 @@ both_stores!(adversarial_queries_are_never_a_500, |backend| async move {
             let url = format!("q={q:?} {extra:?}");
             let status = response.status().as_u16();
             assert!(status == 200 || status == 422, "{url}: {status}");
-            if q.chars().count() <= 1000 {
+            if q.contains('\0') {
+                // NUL is refused at the boundary, on every text input (PostgreSQL cannot
+                // hold it).
+                assert_eq!(status, 422, "{url}");
+            } else if q.chars().count() <= 1000 {
                 assert_eq!(status, 200, "{url}");
             }
         }

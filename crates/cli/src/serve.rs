@@ -3,7 +3,7 @@
 use crate::config::{Settings, TlsSource};
 use crate::wiring;
 use anyhow::Context;
-use bookstore_http::server::ServeOptions;
+use bookstore_http::server::{ConnectionTimeouts, ServeOptions};
 use bookstore_http::tls;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -68,6 +68,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         ServeOptions {
             tls: tls_config,
             header_limit: settings.http.header_limit,
+            timeouts: ConnectionTimeouts {
+                client_header_timeout: settings.http.client_header_timeout,
+                keepalive_timeout: settings.http.keepalive_timeout,
+            },
         },
         async move {
             // Resolves when told to stop, or if the sender is gone.

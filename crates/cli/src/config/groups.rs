@@ -163,6 +163,16 @@ pub struct HttpArgs {
     #[arg(long, env = "BOOKSTORE_REQUEST_TIMEOUT", value_name = "SECONDS", default_value = "30",
           value_parser = values::seconds)]
     pub request_timeout: Duration,
+    /// Seconds a connection may take to send a whole request header, from when it opens or
+    /// from the first byte of a later request (nginx's client_header_timeout).
+    #[arg(long, env = "BOOKSTORE_CLIENT_HEADER_TIMEOUT", value_name = "SECONDS",
+          default_value = "60", value_parser = values::seconds)]
+    pub client_header_timeout: Duration,
+    /// Seconds a keep-alive connection may stay idle between requests (nginx's
+    /// keepalive_timeout).
+    #[arg(long, env = "BOOKSTORE_KEEPALIVE_TIMEOUT", value_name = "SECONDS",
+          default_value = "75", value_parser = values::seconds)]
+    pub keepalive_timeout: Duration,
     /// Largest total size of a request's header names and values in bytes, 431 above.
     #[arg(long, env = "BOOKSTORE_HEADER_LIMIT", value_name = "BYTES", default_value = "16384",
           value_parser = values::at_least::<1024>)]

@@ -249,7 +249,7 @@ fn secrets_never_print() {
 fn tls_and_gateway_settings() {
     let file = file_with(
         "tls_cert = \"/etc/bookstore/cert.pem\"\ntls_key = \"/etc/bookstore/key.pem\"\n\
-         request_timeout = 10\nheader_limit = 4096\n\
+         request_timeout = 10\nheader_limit = 4096\nkeepalive_timeout = 5\n\
          cors_origins = [\"https://shop.example\"]\n",
     );
     let settings = load(
@@ -270,6 +270,8 @@ fn tls_and_gateway_settings() {
     );
     assert_eq!(settings.http.request_timeout, Duration::from_secs(10));
     assert_eq!(settings.http.header_limit, 4096);
+    assert_eq!(settings.http.keepalive_timeout, Duration::from_secs(5));
+    assert_eq!(settings.http.client_header_timeout, Duration::from_secs(60));
     assert_eq!(settings.tls.tls_reload_interval, Duration::from_secs(5));
     assert_eq!(
         settings.http.cors_origins,
@@ -279,6 +281,7 @@ fn tls_and_gateway_settings() {
     let defaults = load(&[], &[]).expect("valid");
     assert_eq!(defaults.tls.source().expect("valid"), None);
     assert_eq!(defaults.http.request_timeout, Duration::from_secs(30));
+    assert_eq!(defaults.http.keepalive_timeout, Duration::from_secs(75));
     assert_eq!(defaults.http.cors_origins, CorsOrigins::None);
 
     for (args, needle) in [

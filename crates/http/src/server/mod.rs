@@ -1,0 +1,209 @@
+//! Serves a router on a listener, over plain TCP or TLS, with graceful shutdown: when told
+//! to stop it accepts no more connections, lets requests in flight finish (HTTP/1.1
+//! connections close after their current response, HTTP/2 ones get GOAWAY) and returns once
+//! every connection is closed. Handlers see the peer address as `ConnectInfo<SocketAddr>`.
+//!
+//! Connections are bounded in time the way nginx bounds them: one that has not sent a whole
+//! request header within [`ConnectionTimeouts::client_header_timeout`] of opening (or of the
+//! first byte of its next request) is closed, and so is a keep-alive connection idle between
+//! requests for longer than [`ConnectionTimeouts::keepalive_timeout`]. A request refused
+//! before its body was read still gets its answer to the client ([`drain`]).
+
+mod connection;
+pub mod drain;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use connection::{Activity, Watched};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+/// A client that has not finished its TLS handshake by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection closed for idling that has not finished closing by then is dropped.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// How long connections may wait between requests; the defaults are nginx's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionTimeouts {
+    /// A connection must have sent a whole request header this long after it opened, or
+    /// after the first byte of a later request (nginx's `client_header_timeout`, 60 s).
+    pub client_header_timeout: Duration,
+    /// A keep-alive connection that sends no new request for this long after a response is
+    /// closed (nginx's `keepalive_timeout`, 75 s).
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for ConnectionTimeouts {
+    fn default() -> Self {
+        Self {
+            client_header_timeout: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(75),
+        }
+    }
+}
+
+/// How connections are served.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// TLS, or plain TCP when `None`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The gateway's header limit; hyper's own buffers are sized above it so that the
+    /// readable 431 comes from the gateway layer.
+    pub header_limit: usize,
+    /// Idle bounds of connections.
+    pub timeouts: ConnectionTimeouts,
+}
+
+fn builder(header_limit: usize) -> Builder<TokioExecutor> {
+    let connection_limit = header_limit.saturating_mul(2).saturating_add(8 * 1024);
+    let mut builder = Builder::new(TokioExecutor::new());
+    // hyper's own header timeout would also cut keep-alive pauses short; the connection's
+    // idle bounds (which know the difference) take its place.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .max_buf_size(connection_limit.max(16 * 1024));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(connection_limit).unwrap_or(u32::MAX));
+    builder
+}
+
+/// Serves `app` until `shutdown` resolves, then drains the connections. Bound the drain with
+/// a timeout around the returned future (the grace period).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let builder = builder(options.header_limit);
+    let acceptor = options.tls.map(TlsAcceptor::from);
+    let timeouts = options.timeouts;
+    // Every connection holds a receiver: `closed()` resolves once the last one has ended.
+    let (stop, stopping) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait a little instead of spinning.
+                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let stopping = stopping.clone();
+        let builder = builder.clone();
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let activity = Activity::new();
+            match acceptor {
+                None => {
+                    let io = Watched::new(stream, activity.clone());
+                    connection(io, peer, app, builder, activity, timeouts, stopping).await;
+                }
+                Some(acceptor) => {
+                    let stream = match tokio::time::timeout(
+                        HANDSHAKE_TIMEOUT,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(err)) => {
+                            tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let io = Watched::new(stream, activity.clone());
+                    connection(io, peer, app, builder, activity, timeouts, stopping).await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    drop(stopping);
+    stop.closed().await;
+}
+
+/// Serves one connection until it ends, closing it when it idles past its bounds or when the
+/// server stops.
+async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    io: Watched<S>,
+    peer: SocketAddr,
+    app: Router,
+    builder: Builder<TokioExecutor>,
+    activity: Arc<Activity>,
+    timeouts: ConnectionTimeouts,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let service = {
+        let activity = activity.clone();
+        tower::service_fn(move |mut request: axum::http::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            drain::serve(app.clone(), activity.clone(), request)
+        })
+    };
+    let connection =
+        builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
+    let mut connection = std::pin::pin!(connection);
+    let mut closing = false;
+    let mut give_up: Option<tokio::time::Instant> = None;
+    let result = loop {
+        let deadline = activity.deadline(&timeouts);
+        tokio::select! {
+            result = connection.as_mut() => break result,
+            _ = stopping.changed(), if !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            () = activity.changed(), if !closing => {}
+            () = sleep_until(deadline), if !closing => {
+                if activity.deadline(&timeouts).is_some_and(|d| d <= tokio::time::Instant::now()) {
+                    tracing::debug!(%peer, "closing an idle connection");
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                    give_up = Some(tokio::time::Instant::now() + IDLE_CLOSE_GRACE);
+                }
+            }
+            () = sleep_until(give_up) => {
+                tracing::debug!(%peer, "an idle connection did not close in time; dropped");
+                return;
+            }
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(%peer, error = %err, "connection ended with an error");
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
