@@ -13,6 +13,7 @@ mod cursor;
 mod error;
 mod pg_read_pool;
 mod postgres;
+mod retry;
 mod rows;
 mod search;
 mod sql;

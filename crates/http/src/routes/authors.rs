@@ -5,11 +5,11 @@ use crate::dto::author::{AuthorDto, AuthorInput, AuthorListParams};
 use crate::dto::page::PageDto;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery, PathId};
-use crate::response;
 use crate::routes::page_request;
 use crate::state::AppState;
+use crate::{idempotency, response};
 use axum::extract::{OriginalUri, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bookstore_core::{AuthorDraft, AuthorId};
 
@@ -44,20 +44,30 @@ pub async fn list_authors(
 
 /// Create an author.
 #[utoipa::path(post, path = "/authors", tag = "authors", request_body = AuthorInput,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes a retried create return the first response instead of creating twice")),
     responses((status = 201, description = "Created", body = AuthorDto),
         (status = 409, description = "An author with this name exists", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = PROBLEM)))]
+        (status = 422, description = "Invalid fields, or Idempotency-Key reused with another body", body = Problem, content_type = PROBLEM)))]
 pub async fn create_author(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: ApiJson<AuthorInput>,
 ) -> ApiResult<Response> {
-    let author = state
+    let idempotency = idempotency::request(&headers, &caller, "/authors", &body.raw)?;
+    let created = state
         .catalog
-        .create_author(&caller.write_context(), &draft(&body.value)?)
+        .create_author(
+            &caller.write_context(),
+            &draft(&body.value)?,
+            idempotency.as_ref(),
+        )
         .await?;
+    let author = created.value;
     let mut response = response::json(StatusCode::CREATED, &AuthorDto::from(author.clone()));
     response::set_location(&mut response, &format!("/authors/{}", author.id));
+    idempotency::mark_replayed(&mut response, created.replayed);
     Ok(response)
 }
 

@@ -6,11 +6,11 @@ use crate::dto::page::PageDto;
 use crate::dto::page::PageParams;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery, PathId};
-use crate::response;
 use crate::routes::page_request;
 use crate::state::AppState;
+use crate::{idempotency, response};
 use axum::extract::{OriginalUri, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bookstore_core::{GenreDraft, GenreId};
 
@@ -44,20 +44,30 @@ pub async fn list_genres(
 
 /// Create a genre.
 #[utoipa::path(post, path = "/genres", tag = "genres", request_body = GenreInput,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes a retried create return the first response instead of creating twice")),
     responses((status = 201, description = "Created", body = GenreDto),
         (status = 409, description = "A genre with this name exists", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = PROBLEM)))]
+        (status = 422, description = "Invalid fields, or Idempotency-Key reused with another body", body = Problem, content_type = PROBLEM)))]
 pub async fn create_genre(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: ApiJson<GenreInput>,
 ) -> ApiResult<Response> {
-    let genre = state
+    let idempotency = idempotency::request(&headers, &caller, "/genres", &body.raw)?;
+    let created = state
         .catalog
-        .create_genre(&caller.write_context(), &draft(&body.value)?)
+        .create_genre(
+            &caller.write_context(),
+            &draft(&body.value)?,
+            idempotency.as_ref(),
+        )
         .await?;
+    let genre = created.value;
     let mut response = response::json(StatusCode::CREATED, &GenreDto::from(genre.clone()));
     response::set_location(&mut response, &format!("/genres/{}", genre.id));
+    idempotency::mark_replayed(&mut response, created.replayed);
     Ok(response)
 }
 
