@@ -70,7 +70,10 @@ async fn a_write_that_loses_a_deadlock_is_retried_and_succeeds() {
         if waiting > 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "the write never waited for the lock");
+        assert!(
+            Instant::now() < deadline,
+            "the write never waited for the lock"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Now wait for the book: a cycle. Getting the row proves the write was aborted.
