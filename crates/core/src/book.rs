@@ -234,7 +234,9 @@ pub struct BookDraft {
     pub format: Option<BookFormat>,
     pub page_count: Option<i32>,
     pub price: Option<Money>,
-    pub quantity: Quantity,
+    /// The stock on hand; `None` when not given: zero for a new book, unchanged on a replace
+    /// (stock moves through the ledger, and a replace that sets it records an adjustment).
+    pub quantity: Option<Quantity>,
     pub reorder_point: Quantity,
     pub location: Option<String>,
 }
@@ -455,7 +457,10 @@ impl BookDraft {
             None => Some(None),
             Some(p) => errors.check("price", parse_price(p)).map(Some),
         };
-        let quantity = errors.check("quantity", Quantity::new(raw.quantity.unwrap_or(0)));
+        let quantity = match raw.quantity {
+            None => Some(None),
+            Some(q) => errors.check("quantity", Quantity::new(q)).map(Some),
+        };
         let reorder_point = errors.check(
             "reorder_point",
             Quantity::new(raw.reorder_point.unwrap_or(0)),
@@ -562,7 +567,7 @@ mod tests {
     fn minimal_book_is_valid() {
         let draft = BookDraft::parse(&minimal()).expect("valid");
         assert_eq!(draft.isbn.as_str(), "9780261103344");
-        assert_eq!(draft.quantity, Quantity::ZERO);
+        assert_eq!(draft.quantity, None);
     }
 
     #[test]

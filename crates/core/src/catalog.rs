@@ -5,11 +5,14 @@ use crate::book::{Book, BookDraft};
 use crate::error::{CatalogError, StoreError};
 use crate::genre::{Genre, GenreDraft};
 use crate::history::HistoryEntry;
+use crate::idempotency::{create_once, Created, KeyReused};
 use crate::ids::{AuthorId, BookId, GenreId};
 use crate::isbn::Isbn;
 use crate::paging::{BookListQuery, Page, PageRequest};
 use crate::policy::{Action, Principal};
-use crate::ports::{CatalogStore, IdempotencyRequest, Precondition, WriteContext};
+use crate::ports::{
+    CatalogStore, IdempotencyRequest, IdempotencyStore, Precondition, WriteContext,
+};
 use crate::search::BookPage;
 use crate::stock::{StockMovement, StockMovementDraft};
 use std::sync::Arc;
@@ -17,14 +20,6 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Catalog {
     store: Arc<dyn CatalogStore>,
-}
-
-/// The result of a create: `replayed` when an `Idempotency-Key` retry returned the first
-/// request's book instead of creating another.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Created<T> {
-    pub value: T,
-    pub replayed: bool,
 }
 
 fn authorize(who: &Principal, action: Action) -> Result<(), CatalogError> {
@@ -37,6 +32,12 @@ fn authorize(who: &Principal, action: Action) -> Result<(), CatalogError> {
 
 fn found<T>(value: Option<T>, entity: &'static str) -> Result<T, CatalogError> {
     value.ok_or(CatalogError::Store(StoreError::NotFound { entity }))
+}
+
+impl From<KeyReused> for CatalogError {
+    fn from(_: KeyReused) -> Self {
+        Self::IdempotencyKeyReused
+    }
 }
 
 impl Catalog {
@@ -55,46 +56,14 @@ impl Catalog {
         idempotency: Option<&IdempotencyRequest>,
     ) -> Result<Created<Book>, CatalogError> {
         authorize(&ctx.principal, Action::WriteCatalog)?;
-        if let Some(request) = idempotency {
-            if let Some(replay) = self.replay(request).await? {
-                return Ok(replay);
-            }
-        }
-        match self.store.create_book(draft, ctx, idempotency).await {
-            Ok(book) => Ok(Created {
-                value: book,
-                replayed: false,
-            }),
-            // A concurrent request with the same key won the race: answer as it did.
-            Err(StoreError::IdempotencyKeyTaken) => match idempotency {
-                Some(request) => self
-                    .replay(request)
-                    .await?
-                    .ok_or(CatalogError::Store(StoreError::IdempotencyKeyTaken)),
-                None => Err(StoreError::IdempotencyKeyTaken.into()),
-            },
-            Err(other) => Err(other.into()),
-        }
+        create_once(self.keys(), idempotency, || {
+            self.store.create_book(draft, ctx, idempotency)
+        })
+        .await
     }
 
-    async fn replay(
-        &self,
-        request: &IdempotencyRequest,
-    ) -> Result<Option<Created<Book>>, CatalogError> {
-        let Some(record) = self
-            .store
-            .find_idempotency_record(&request.scope, &request.key)
-            .await?
-        else {
-            return Ok(None);
-        };
-        if record.fingerprint != request.fingerprint {
-            return Err(CatalogError::IdempotencyKeyReused);
-        }
-        Ok(Some(Created {
-            value: record.book,
-            replayed: true,
-        }))
+    fn keys(&self) -> &dyn IdempotencyStore {
+        &*self.store
     }
 
     pub async fn get_book(&self, who: &Principal, id: BookId) -> Result<Book, CatalogError> {
@@ -162,12 +131,14 @@ impl Catalog {
         id: BookId,
         expected: &Precondition,
         draft: &StockMovementDraft,
-    ) -> Result<(Book, StockMovement), CatalogError> {
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> Result<Created<(Book, StockMovement)>, CatalogError> {
         authorize(&ctx.principal, Action::WriteCatalog)?;
-        Ok(self
-            .store
-            .record_stock_movement(id, expected, draft, ctx)
-            .await?)
+        create_once(self.keys(), idempotency, || {
+            self.store
+                .record_stock_movement(id, expected, draft, ctx, idempotency)
+        })
+        .await
     }
 
     pub async fn stock_movements(
@@ -200,9 +171,13 @@ impl Catalog {
         &self,
         ctx: &WriteContext,
         draft: &AuthorDraft,
-    ) -> Result<Author, CatalogError> {
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> Result<Created<Author>, CatalogError> {
         authorize(&ctx.principal, Action::WriteCatalog)?;
-        Ok(self.store.create_author(draft).await?)
+        create_once(self.keys(), idempotency, || {
+            self.store.create_author(draft, idempotency)
+        })
+        .await
     }
 
     pub async fn get_author(&self, who: &Principal, id: AuthorId) -> Result<Author, CatalogError> {
@@ -227,7 +202,7 @@ impl Catalog {
         draft: &AuthorDraft,
     ) -> Result<Author, CatalogError> {
         authorize(&ctx.principal, Action::WriteCatalog)?;
-        Ok(self.store.update_author(id, draft).await?)
+        Ok(self.store.update_author(id, draft, ctx).await?)
     }
 
     pub async fn delete_author(
@@ -243,9 +218,13 @@ impl Catalog {
         &self,
         ctx: &WriteContext,
         draft: &GenreDraft,
-    ) -> Result<Genre, CatalogError> {
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> Result<Created<Genre>, CatalogError> {
         authorize(&ctx.principal, Action::WriteCatalog)?;
-        Ok(self.store.create_genre(draft).await?)
+        create_once(self.keys(), idempotency, || {
+            self.store.create_genre(draft, idempotency)
+        })
+        .await
     }
 
     pub async fn get_genre(&self, who: &Principal, id: GenreId) -> Result<Genre, CatalogError> {
@@ -269,7 +248,7 @@ impl Catalog {
         draft: &GenreDraft,
     ) -> Result<Genre, CatalogError> {
         authorize(&ctx.principal, Action::WriteCatalog)?;
-        Ok(self.store.update_genre(id, draft).await?)
+        Ok(self.store.update_genre(id, draft, ctx).await?)
     }
 
     pub async fn delete_genre(&self, ctx: &WriteContext, id: GenreId) -> Result<(), CatalogError> {
@@ -326,6 +305,23 @@ mod tests {
     }
 
     #[async_trait]
+    impl IdempotencyStore for FakeStore {
+        async fn find_idempotency_record(
+            &self,
+            scope: &str,
+            key: &str,
+        ) -> Result<Option<IdempotencyRecord>, StoreError> {
+            Ok(self
+                .records
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(s, k, _)| s == scope && k == key)
+                .map(|(_, _, r)| r.clone()))
+        }
+    }
+
+    #[async_trait]
     impl CatalogStore for FakeStore {
         async fn ready(&self) -> Result<(), StoreError> {
             Ok(())
@@ -348,25 +344,12 @@ mod tests {
                     request.key.clone(),
                     IdempotencyRecord {
                         fingerprint: request.fingerprint.clone(),
-                        book: book.clone(),
+                        response: serde_json::to_value(&book).unwrap(),
                     },
                 ));
             }
             self.books.lock().unwrap().push(book.clone());
             Ok(book)
-        }
-        async fn find_idempotency_record(
-            &self,
-            scope: &str,
-            key: &str,
-        ) -> Result<Option<IdempotencyRecord>, StoreError> {
-            Ok(self
-                .records
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(s, k, _)| s == scope && k == key)
-                .map(|(_, _, r)| r.clone()))
         }
         async fn get_book(&self, id: BookId) -> Result<Option<Book>, StoreError> {
             Ok(self
@@ -429,6 +412,7 @@ mod tests {
             _: &Precondition,
             _: &StockMovementDraft,
             _: &WriteContext,
+            _: Option<&IdempotencyRequest>,
         ) -> Result<(Book, StockMovement), StoreError> {
             Err(StoreError::NotFound { entity: "book" })
         }
@@ -448,7 +432,11 @@ mod tests {
                 next_cursor: None,
             })
         }
-        async fn create_author(&self, _: &AuthorDraft) -> Result<Author, StoreError> {
+        async fn create_author(
+            &self,
+            _: &AuthorDraft,
+            _: Option<&IdempotencyRequest>,
+        ) -> Result<Author, StoreError> {
             Err(StoreError::NotFound { entity: "author" })
         }
         async fn get_author(&self, _: AuthorId) -> Result<Option<Author>, StoreError> {
@@ -464,13 +452,22 @@ mod tests {
                 next_cursor: None,
             })
         }
-        async fn update_author(&self, _: AuthorId, _: &AuthorDraft) -> Result<Author, StoreError> {
+        async fn update_author(
+            &self,
+            _: AuthorId,
+            _: &AuthorDraft,
+            _: &WriteContext,
+        ) -> Result<Author, StoreError> {
             Err(StoreError::NotFound { entity: "author" })
         }
         async fn delete_author(&self, _: AuthorId) -> Result<(), StoreError> {
             Err(StoreError::NotFound { entity: "author" })
         }
-        async fn create_genre(&self, _: &GenreDraft) -> Result<Genre, StoreError> {
+        async fn create_genre(
+            &self,
+            _: &GenreDraft,
+            _: Option<&IdempotencyRequest>,
+        ) -> Result<Genre, StoreError> {
             Err(StoreError::NotFound { entity: "genre" })
         }
         async fn get_genre(&self, _: GenreId) -> Result<Option<Genre>, StoreError> {
@@ -482,7 +479,12 @@ mod tests {
                 next_cursor: None,
             })
         }
-        async fn update_genre(&self, _: GenreId, _: &GenreDraft) -> Result<Genre, StoreError> {
+        async fn update_genre(
+            &self,
+            _: GenreId,
+            _: &GenreDraft,
+            _: &WriteContext,
+        ) -> Result<Genre, StoreError> {
             Err(StoreError::NotFound { entity: "genre" })
         }
         async fn delete_genre(&self, _: GenreId) -> Result<(), StoreError> {
@@ -568,7 +570,7 @@ mod tests {
             "k1".into(),
             IdempotencyRecord {
                 fingerprint: "f1".into(),
-                book: winner.clone(),
+                response: serde_json::to_value(&winner).unwrap(),
             },
         ));
         let result =

@@ -12,6 +12,7 @@ pub mod error;
 pub mod event;
 pub mod genre;
 pub mod history;
+pub mod idempotency;
 pub mod ids;
 pub mod isbn;
 pub mod money;
@@ -36,12 +37,16 @@ pub use catalog::Catalog;
 pub use error::{CatalogError, StoreError};
 pub use genre::{Genre, GenreDraft};
 pub use history::{HistoryAction, HistoryEntry};
+pub use idempotency::Created;
 pub use ids::{AuthorId, BookId, GenreId};
 pub use isbn::{Isbn, IsbnError};
 pub use money::{Currency, Money, MoneyError};
 pub use paging::{BookListQuery, BookSort, Limit, Page, PageRequest};
 pub use policy::{Action, Principal, Role};
-pub use ports::{CatalogStore, IdempotencyRecord, IdempotencyRequest, Precondition, WriteContext};
+pub use ports::{
+    CatalogStore, IdempotencyRecord, IdempotencyRequest, IdempotencyStore, Precondition,
+    WriteContext, IDEMPOTENCY_KEY_TTL_SECS,
+};
 pub use search::{
     BookFilters, BookPage, BookSearch, Facet, FacetCount, FacetCounts, NameOrId, RawBookSearch,
     ScoredBook, Term, TextQuery,

@@ -59,15 +59,29 @@ pub struct IdempotencyRequest {
     pub fingerprint: String,
 }
 
-/// What the first request with a key produced.
+/// How long an `Idempotency-Key` is remembered; then the store forgets (and prunes) it.
+pub const IDEMPOTENCY_KEY_TTL_SECS: i64 = 24 * 60 * 60;
+
+/// What the first request with a key produced: the created value, as JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
     pub fingerprint: String,
-    pub book: Book,
+    pub response: serde_json::Value,
+}
+
+/// The idempotency records every creating write stores with what it creates.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync + 'static {
+    /// The record of a key used within [`IDEMPOTENCY_KEY_TTL_SECS`]; an older one is gone.
+    async fn find_idempotency_record(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
 }
 
 #[async_trait]
-pub trait CatalogStore: Send + Sync + 'static {
+pub trait CatalogStore: IdempotencyStore {
     /// Reachable, and migrated to the schema this binary expects.
     async fn ready(&self) -> Result<(), StoreError>;
 
@@ -80,17 +94,15 @@ pub trait CatalogStore: Send + Sync + 'static {
         ctx: &WriteContext,
         idempotency: Option<&IdempotencyRequest>,
     ) -> Result<Book, StoreError>;
-    async fn find_idempotency_record(
-        &self,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<IdempotencyRecord>, StoreError>;
     async fn get_book(&self, id: BookId) -> Result<Option<Book>, StoreError>;
     async fn get_book_by_isbn(&self, isbn: &Isbn) -> Result<Option<Book>, StoreError>;
     /// A page of books in the query's order, filtered and (with a text query) searched, with
     /// the facets it asks for counted over the whole result.
     async fn list_books(&self, query: &BookListQuery) -> Result<BookPage, StoreError>;
-    /// Replaces every client-owned field, if the precondition holds.
+    /// Replaces every client-owned field, if the precondition holds. A quantity that differs
+    /// from the stock on hand is recorded as an `adjustment` movement (reason `edited`); a
+    /// draft without one leaves the stock alone. A replace that changes nothing writes
+    /// nothing and returns the current version.
     async fn replace_book(
         &self,
         id: BookId,
@@ -112,13 +124,15 @@ pub trait CatalogStore: Send + Sync + 'static {
     ) -> Result<Page<HistoryEntry>, StoreError>;
 
     /// Applies a stock movement: the new quantity, a history row and a `stock_adjusted` event
-    /// in one transaction. `InsufficientStock` when it would take the quantity below zero.
+    /// in one transaction (with the idempotency record, if given). `InsufficientStock` when
+    /// it would take the quantity below zero.
     async fn record_stock_movement(
         &self,
         id: BookId,
         expected: &Precondition,
         draft: &StockMovementDraft,
         ctx: &WriteContext,
+        idempotency: Option<&IdempotencyRequest>,
     ) -> Result<(Book, StockMovement), StoreError>;
     /// Newest first; readable after the book is deleted.
     async fn stock_movements(
@@ -129,7 +143,11 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// Books at or below their reorder point, fewest on hand first.
     async fn low_stock(&self, page: &PageRequest) -> Result<Page<Book>, StoreError>;
 
-    async fn create_author(&self, draft: &AuthorDraft) -> Result<Author, StoreError>;
+    async fn create_author(
+        &self,
+        draft: &AuthorDraft,
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> Result<Author, StoreError>;
     async fn get_author(&self, id: AuthorId) -> Result<Option<Author>, StoreError>;
     /// Ordered by name; `name_query` matches any part of the name, case-insensitively.
     async fn list_authors(
@@ -137,12 +155,29 @@ pub trait CatalogStore: Send + Sync + 'static {
         name_query: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<Author>, StoreError>;
-    async fn update_author(&self, id: AuthorId, draft: &AuthorDraft) -> Result<Author, StoreError>;
+    /// A new name gives every book naming the author a new version, a history row and an
+    /// `updated` event, in the same transaction: the books read differently now.
+    async fn update_author(
+        &self,
+        id: AuthorId,
+        draft: &AuthorDraft,
+        ctx: &WriteContext,
+    ) -> Result<Author, StoreError>;
     async fn delete_author(&self, id: AuthorId) -> Result<(), StoreError>;
 
-    async fn create_genre(&self, draft: &GenreDraft) -> Result<Genre, StoreError>;
+    async fn create_genre(
+        &self,
+        draft: &GenreDraft,
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> Result<Genre, StoreError>;
     async fn get_genre(&self, id: GenreId) -> Result<Option<Genre>, StoreError>;
     async fn list_genres(&self, page: &PageRequest) -> Result<Page<Genre>, StoreError>;
-    async fn update_genre(&self, id: GenreId, draft: &GenreDraft) -> Result<Genre, StoreError>;
+    /// A new name touches the genre's books as [`CatalogStore::update_author`] does.
+    async fn update_genre(
+        &self,
+        id: GenreId,
+        draft: &GenreDraft,
+        ctx: &WriteContext,
+    ) -> Result<Genre, StoreError>;
     async fn delete_genre(&self, id: GenreId) -> Result<(), StoreError>;
 }

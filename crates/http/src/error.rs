@@ -241,6 +241,11 @@ impl From<AuthError> for ApiError {
             AuthError::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", detail),
             AuthError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", detail),
             AuthError::UserNotFound => Self::not_found(detail),
+            AuthError::IdempotencyKeyReused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                detail,
+            ),
             AuthError::Store(store) => store.into(),
             AuthError::Crypto(_) => {
                 log_internal(&err);

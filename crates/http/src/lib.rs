@@ -11,6 +11,7 @@ pub mod error;
 pub mod etag;
 pub mod extract;
 pub mod gateway;
+pub mod idempotency;
 mod openapi;
 pub mod patch;
 pub mod ratelimit;

@@ -27,6 +27,13 @@ pub(crate) trait Dialect {
     /// close a cycle that neither saw. `None` where writers are serialised anyway.
     const GENRE_TREE_LOCK: Option<&'static str>;
 
+    /// Ends `SELECT 1 FROM books b WHERE <ids>` so that it locks those books, in id order,
+    /// until the end of the transaction. `None` where writers are serialised anyway.
+    const LOCK_BOOKS: Option<&'static str>;
+
+    /// Deletes a bounded batch of idempotency records created before `$1` (of any key).
+    const PRUNE_IDEMPOTENCY: &'static str;
+
     fn book_sql() -> &'static BookSql;
 
     fn migrator() -> &'static Migrator;
@@ -138,9 +145,10 @@ macro_rules! impl_catalog_store {
                 Author, AuthorDraft, AuthorId, AuthorRef, Book, BookDraft, BookFilters, BookId,
                 BookListQuery, BookPage, BookSearch, BookSort, CatalogStore, Contributor, Facet,
                 FacetCount, FacetCounts, Genre, GenreDraft, GenreId, GenreRef, GenreTag,
-                HistoryAction, HistoryEntry, IdempotencyRecord, IdempotencyRequest, Isbn, NameOrId,
-                Page, PageRequest, Precondition, ScoredBook, StockMovement, StockMovementDraft,
-                StoreError, WriteContext,
+                HistoryAction, HistoryEntry, IdempotencyRecord, IdempotencyRequest,
+                IdempotencyStore, Isbn, NameOrId, Page, PageRequest, Precondition, Quantity,
+                ScoredBook, StockMovement, StockMovementDraft, StockMovementKind, StoreError,
+                WriteContext, IDEMPOTENCY_KEY_TTL_SECS,
             };
             use chrono::{DateTime, Utc};
             use sqlx::types::Json;
@@ -152,6 +160,7 @@ macro_rules! impl_catalog_store {
             use $crate::error::{
                 backend, is_foreign_key_violation, is_unique_violation, json_error, NotMigrated,
             };
+            use $crate::retry::retrying;
             use $crate::rows::{
                 AuthorRow, BookParts, BookRow, GenreRow, HistoryRow, IdempotencyRow, ListedBook,
                 MigrationRow, ScoredBookRow, StockMovementRow,
@@ -211,6 +220,32 @@ macro_rules! impl_catalog_store {
                 i64::from(page.limit.get()) + 1
             }
 
+            /// Rows per statement when a rename writes history and events of many books.
+            const TOUCH_CHUNK: usize = 500;
+
+            /// The movement that records a change of the stock made by a book write.
+            fn book_write_movement(
+                book: &Book,
+                kind: StockMovementKind,
+                delta: i64,
+                reason: &str,
+                ctx: &WriteContext,
+                at: DateTime<Utc>,
+            ) -> StockMovement {
+                StockMovement {
+                    id: Uuid::now_v7(),
+                    book_id: book.id,
+                    kind,
+                    quantity: delta,
+                    delta,
+                    quantity_after: book.quantity.get(),
+                    reason: Some(reason.to_owned()),
+                    actor: ctx.actor().to_owned(),
+                    request_id: ctx.request_id.clone(),
+                    at,
+                }
+            }
+
             impl $store {
                 pub(crate) async fn migrate(&self) -> Result<(), $crate::OpenError> {
                     <Self as Dialect>::migrator()
@@ -229,6 +264,66 @@ macro_rules! impl_catalog_store {
                         .begin_with(<Self as Dialect>::BEGIN_WRITE)
                         .await
                         .map_err(backend)
+                }
+
+                /// Stores what a create made under its idempotency key, in the create's
+                /// transaction, forgetting expired keys on the way (this one's, and a batch of
+                /// others). `IdempotencyKeyTaken` when a concurrent request holds the key.
+                async fn store_idempotency(
+                    conn: &mut Conn,
+                    request: &IdempotencyRequest,
+                    response: &serde_json::Value,
+                    now: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    let expired = DbTime(now - chrono::Duration::seconds(IDEMPOTENCY_KEY_TTL_SECS));
+                    sqlx::query(sql::IDEMPOTENCY_FORGET)
+                        .bind(&request.scope)
+                        .bind(&request.key)
+                        .bind(expired)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    sqlx::query(<Self as Dialect>::PRUNE_IDEMPOTENCY)
+                        .bind(expired)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    let stored = sqlx::query(sql::IDEMPOTENCY_INSERT)
+                        .bind(&request.scope)
+                        .bind(&request.key)
+                        .bind(&request.fingerprint)
+                        .bind(Json(response))
+                        .bind(DbTime(now))
+                        .execute(&mut *conn)
+                        .await;
+                    match stored {
+                        Ok(_) => Ok(()),
+                        Err(err) if is_unique_violation(&err) => {
+                            Err(StoreError::IdempotencyKeyTaken)
+                        }
+                        Err(err) => Err(backend(err)),
+                    }
+                }
+
+                async fn insert_movement(
+                    conn: &mut Conn,
+                    movement: &StockMovement,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(sql::STOCK_MOVEMENT_INSERT)
+                        .bind(movement.id)
+                        .bind(movement.book_id.as_uuid())
+                        .bind(movement.kind.as_str())
+                        .bind(movement.quantity)
+                        .bind(movement.delta)
+                        .bind(movement.quantity_after)
+                        .bind(movement.reason.as_deref())
+                        .bind(&movement.actor)
+                        .bind(movement.request_id.as_deref())
+                        .bind(DbTime(movement.at))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    Ok(())
                 }
 
                 async fn fetch_book(
@@ -564,6 +659,112 @@ macro_rules! impl_catalog_store {
                         .fetch_one(&mut *conn)
                         .await
                         .map_err(backend)
+                }
+
+                /// The books `linked` (`sql::AUTHOR_BOOK_IDS` or `sql::GENRE_BOOK_IDS`) to
+                /// `id`, in id order, each locked where the database has row locks; those in
+                /// `locked` are locked already.
+                async fn lock_linked_books(
+                    conn: &mut Conn,
+                    linked: &'static str,
+                    id: Uuid,
+                    locked: &[Uuid],
+                ) -> Result<Vec<Uuid>, StoreError> {
+                    let ids: Vec<Uuid> = sqlx::query_scalar(linked)
+                        .bind(id)
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    if let Some(lock) = <Self as Dialect>::LOCK_BOOKS {
+                        let locked: std::collections::HashSet<&Uuid> = locked.iter().collect();
+                        let new: Vec<Uuid> = ids
+                            .iter()
+                            .filter(|id| !locked.contains(id))
+                            .copied()
+                            .collect();
+                        if !new.is_empty() {
+                            let mut select =
+                                QueryBuilder::<$db>::new("SELECT 1 FROM books b WHERE ");
+                            <Self as Dialect>::push_id_in(&mut select, "b.id", &new);
+                            select.push(lock);
+                            select.build().execute(&mut *conn).await.map_err(backend)?;
+                        }
+                    }
+                    Ok(ids)
+                }
+
+                /// Gives each of the books `ids` a new version, with a history row and an
+                /// `updated` event: a change of an author or genre they name made them read
+                /// differently. `as_before` turns a book as it reads now into what it read
+                /// before the change. A few statements whatever the number of books.
+                async fn touch_books(
+                    conn: &mut Conn,
+                    ctx: &WriteContext,
+                    ids: &[Uuid],
+                    now: DateTime<Utc>,
+                    as_before: impl Fn(&mut Book),
+                ) -> Result<(), StoreError> {
+                    if ids.is_empty() {
+                        return Ok(());
+                    }
+                    let mut select =
+                        QueryBuilder::<$db>::new(<Self as Dialect>::book_sql().select.as_str());
+                    select.push(" WHERE ");
+                    <Self as Dialect>::push_id_in(&mut select, "b.id", ids);
+                    let rows: Vec<BookRow> = select
+                        .build_query_as()
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    let mut update = QueryBuilder::<$db>::new(
+                        "UPDATE books SET version = version + 1, updated_at = ",
+                    );
+                    update.push_bind(DbTime(now)).push(" WHERE ");
+                    <Self as Dialect>::push_id_in(&mut update, "id", ids);
+                    update.build().execute(&mut *conn).await.map_err(backend)?;
+
+                    let mut changes = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        let current = Book::try_from(row)?;
+                        let mut before = current.clone();
+                        as_before(&mut before);
+                        let after = Book {
+                            version: current.version + 1,
+                            updated_at: now,
+                            ..current
+                        };
+                        let event = CloudEvent::book_changed(BookEventKind::Updated, &after)
+                            .map_err(json_error)?;
+                        let before = serde_json::to_value(&before).map_err(json_error)?;
+                        let after_json = serde_json::to_value(&after).map_err(json_error)?;
+                        changes.push((after, before, after_json, event));
+                    }
+                    for chunk in changes.chunks(TOUCH_CHUNK) {
+                        let mut history = QueryBuilder::<$db>::new(sql::HISTORY_INSERT_MANY);
+                        history.push_values(chunk, |mut row, (after, before, after_json, _)| {
+                            row.push_bind(Uuid::now_v7())
+                                .push_bind(after.id.as_uuid())
+                                .push_bind(after.version)
+                                .push_bind(HistoryAction::Updated.as_str())
+                                .push_bind(ctx.actor())
+                                .push_bind(ctx.request_id.as_deref())
+                                .push_bind(DbTime(now))
+                                .push_bind(Json(before))
+                                .push_bind(Json(after_json));
+                        });
+                        history.build().execute(&mut *conn).await.map_err(backend)?;
+                        let mut outbox = QueryBuilder::<$db>::new(sql::OUTBOX_INSERT_MANY);
+                        outbox.push_values(chunk, |mut row, (after, _, _, event)| {
+                            row.push_bind(event.id)
+                                .push_bind("book")
+                                .push_bind(after.id.as_uuid())
+                                .push_bind(event.event_type.as_str())
+                                .push_bind(Json(event))
+                                .push_bind(DbTime(now));
+                        });
+                        outbox.build().execute(&mut *conn).await.map_err(backend)?;
+                    }
+                    Ok(())
                 }
 
                 /// Why a genre could not be deleted although it looked unused: a concurrent
@@ -1159,6 +1360,535 @@ macro_rules! impl_catalog_store {
                 }
             }
 
+            impl $store {
+                async fn create_book_once(
+                    &self,
+                    draft: &BookDraft,
+                    ctx: &WriteContext,
+                    idempotency: Option<&IdempotencyRequest>,
+                ) -> Result<Book, StoreError> {
+                    let now = time::now();
+                    let mut tx = self.begin_write().await?;
+                    let authors = Self::resolve_contributors(&mut tx, draft, now).await?;
+                    let genres = Self::resolve_genres(&mut tx, draft, now).await?;
+                    let book = BookParts {
+                        id: BookId::generate().as_uuid(),
+                        draft,
+                        authors,
+                        genres,
+                        quantity: draft.quantity.unwrap_or(Quantity::ZERO),
+                        version: 1,
+                        created_at: now,
+                        updated_at: now,
+                    }
+                    .into_book();
+                    let snapshot = serde_json::to_value(&book).map_err(json_error)?;
+                    // The key first: of two concurrent requests with one key, the second
+                    // fails here (and is answered with the first one's book), not on the ISBN.
+                    if let Some(request) = idempotency {
+                        Self::store_idempotency(&mut tx, request, &snapshot, now).await?;
+                    }
+                    if let Err(err) = bind_book(sqlx::query(sql::BOOK_INSERT), &book)
+                        .execute(&mut *tx)
+                        .await
+                    {
+                        return Err(self.isbn_conflict(tx, err, &book.isbn).await);
+                    }
+                    Self::write_links(&mut tx, &book, false).await?;
+                    // The stock a book starts with is its first receipt.
+                    if book.quantity.get() > 0 {
+                        let receipt = book_write_movement(
+                            &book,
+                            StockMovementKind::Receive,
+                            book.quantity.get(),
+                            "created",
+                            ctx,
+                            now,
+                        );
+                        Self::insert_movement(&mut tx, &receipt).await?;
+                    }
+                    let event = CloudEvent::book_changed(BookEventKind::Created, &book)
+                        .map_err(json_error)?;
+                    let history = HistoryWrite {
+                        book_id: book.id.as_uuid(),
+                        version: book.version,
+                        action: HistoryAction::Created,
+                        at: now,
+                        before: None,
+                        after: Some(&snapshot),
+                    };
+                    Self::record_change(&mut tx, ctx, history, &event).await?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok(book)
+                }
+
+                async fn replace_book_once(
+                    &self,
+                    id: BookId,
+                    expected: &Precondition,
+                    draft: &BookDraft,
+                    ctx: &WriteContext,
+                ) -> Result<Book, StoreError> {
+                    let now = time::now();
+                    let mut tx = self.begin_write().await?;
+                    let before = Self::current_for_write(&mut tx, id, expected).await?;
+                    let authors = Self::resolve_contributors(&mut tx, draft, now).await?;
+                    let genres = Self::resolve_genres(&mut tx, draft, now).await?;
+                    let after = BookParts {
+                        id: id.as_uuid(),
+                        draft,
+                        authors,
+                        genres,
+                        quantity: draft.quantity.unwrap_or(before.quantity),
+                        version: before.version + 1,
+                        created_at: before.created_at,
+                        updated_at: now,
+                    }
+                    .into_book();
+                    // Nothing to change: no new version, no history, no event.
+                    let unchanged = Book {
+                        version: before.version,
+                        updated_at: before.updated_at,
+                        ..after.clone()
+                    };
+                    if unchanged == before {
+                        tx.rollback().await.map_err(backend)?;
+                        return Ok(before);
+                    }
+                    if let Err(err) = bind_book(sqlx::query(sql::BOOK_UPDATE), &after)
+                        .execute(&mut *tx)
+                        .await
+                    {
+                        return Err(self.isbn_conflict(tx, err, &after.isbn).await);
+                    }
+                    Self::write_links(&mut tx, &after, true).await?;
+                    let delta = after.quantity.get() - before.quantity.get();
+                    if delta != 0 {
+                        let adjustment = book_write_movement(
+                            &after,
+                            StockMovementKind::Adjustment,
+                            delta,
+                            "edited",
+                            ctx,
+                            now,
+                        );
+                        Self::insert_movement(&mut tx, &adjustment).await?;
+                    }
+                    let before_json = serde_json::to_value(&before).map_err(json_error)?;
+                    let after_json = serde_json::to_value(&after).map_err(json_error)?;
+                    let event = CloudEvent::book_changed(BookEventKind::Updated, &after)
+                        .map_err(json_error)?;
+                    let history = HistoryWrite {
+                        book_id: id.as_uuid(),
+                        version: after.version,
+                        action: HistoryAction::Updated,
+                        at: now,
+                        before: Some(&before_json),
+                        after: Some(&after_json),
+                    };
+                    Self::record_change(&mut tx, ctx, history, &event).await?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok(after)
+                }
+
+                async fn delete_book_once(
+                    &self,
+                    id: BookId,
+                    expected: &Precondition,
+                    ctx: &WriteContext,
+                ) -> Result<(), StoreError> {
+                    let now = time::now();
+                    let mut tx = self.begin_write().await?;
+                    let before = Self::current_for_write(&mut tx, id, expected).await?;
+                    sqlx::query(sql::BOOK_DELETE)
+                        .bind(id.as_uuid())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let before_json = serde_json::to_value(&before).map_err(json_error)?;
+                    let event = CloudEvent::book_deleted(id, before.version, now);
+                    let history = HistoryWrite {
+                        book_id: id.as_uuid(),
+                        version: before.version,
+                        action: HistoryAction::Deleted,
+                        at: now,
+                        before: Some(&before_json),
+                        after: None,
+                    };
+                    Self::record_change(&mut tx, ctx, history, &event).await?;
+                    tx.commit().await.map_err(backend)
+                }
+
+                async fn record_stock_movement_once(
+                    &self,
+                    id: BookId,
+                    expected: &Precondition,
+                    draft: &StockMovementDraft,
+                    ctx: &WriteContext,
+                    idempotency: Option<&IdempotencyRequest>,
+                ) -> Result<(Book, StockMovement), StoreError> {
+                    let now = time::now();
+                    let mut tx = self.begin_write().await?;
+                    let before = Self::current_for_write(&mut tx, id, expected).await?;
+                    let on_hand = before.quantity.get();
+                    let (delta, quantity) = draft.apply(on_hand)?;
+                    let after = Book {
+                        quantity,
+                        version: before.version + 1,
+                        updated_at: now,
+                        ..before.clone()
+                    };
+                    sqlx::query(sql::STOCK_UPDATE)
+                        .bind(id.as_uuid())
+                        .bind(quantity.get())
+                        .bind(after.version)
+                        .bind(DbTime(now))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let movement = StockMovement {
+                        id: Uuid::now_v7(),
+                        book_id: id,
+                        kind: draft.kind(),
+                        quantity: draft.quantity(),
+                        delta,
+                        quantity_after: quantity.get(),
+                        reason: draft.reason().map(str::to_owned),
+                        actor: ctx.actor().to_owned(),
+                        request_id: ctx.request_id.clone(),
+                        at: now,
+                    };
+                    Self::insert_movement(&mut tx, &movement).await?;
+                    if let Some(request) = idempotency {
+                        let response =
+                            serde_json::to_value((&after, &movement)).map_err(json_error)?;
+                        Self::store_idempotency(&mut tx, request, &response, now).await?;
+                    }
+                    let before_json = serde_json::to_value(&before).map_err(json_error)?;
+                    let after_json = serde_json::to_value(&after).map_err(json_error)?;
+                    let event = CloudEvent::book_changed(BookEventKind::StockAdjusted, &after)
+                        .map_err(json_error)?;
+                    let history = HistoryWrite {
+                        book_id: id.as_uuid(),
+                        version: after.version,
+                        action: HistoryAction::Updated,
+                        at: now,
+                        before: Some(&before_json),
+                        after: Some(&after_json),
+                    };
+                    Self::record_change(&mut tx, ctx, history, &event).await?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok((after, movement))
+                }
+
+                async fn create_author_once(
+                    &self,
+                    draft: &AuthorDraft,
+                    idempotency: Option<&IdempotencyRequest>,
+                ) -> Result<Author, StoreError> {
+                    let now = time::now();
+                    let id = AuthorId::generate();
+                    let mut tx = self.begin_write().await?;
+                    let inserted = sqlx::query(sql::AUTHOR_INSERT)
+                        .bind(id.as_uuid())
+                        .bind(&draft.name)
+                        .bind(fold_key(&draft.name))
+                        .bind(&draft.bio)
+                        .bind(DbTime(now))
+                        .execute(&mut *tx)
+                        .await;
+                    match inserted {
+                        Ok(_) => {}
+                        Err(err) if is_unique_violation(&err) => {
+                            return Err(StoreError::DuplicateName {
+                                entity: "author",
+                                name: draft.name.clone(),
+                            })
+                        }
+                        Err(err) => return Err(backend(err)),
+                    }
+                    let author = Author {
+                        id,
+                        name: draft.name.clone(),
+                        bio: draft.bio.clone(),
+                        book_count: 0,
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    if let Some(request) = idempotency {
+                        let response = serde_json::to_value(&author).map_err(json_error)?;
+                        Self::store_idempotency(&mut tx, request, &response, now).await?;
+                    }
+                    tx.commit().await.map_err(backend)?;
+                    Ok(author)
+                }
+
+                async fn update_author_once(
+                    &self,
+                    id: AuthorId,
+                    draft: &AuthorDraft,
+                    ctx: &WriteContext,
+                ) -> Result<Author, StoreError> {
+                    let now = time::now();
+                    let mut tx = self.begin_write().await?;
+                    let old_name: Option<String> = sqlx::query_scalar(sql::AUTHOR_NAME_BY_ID)
+                        .bind(id.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let Some(old_name) = old_name else {
+                        return Err(StoreError::NotFound { entity: "author" });
+                    };
+                    let renamed = old_name != draft.name;
+                    // The books first, then the author: the order in which a book write
+                    // takes them (its book, then the authors it links).
+                    let locked = if renamed {
+                        Self::lock_linked_books(&mut tx, sql::AUTHOR_BOOK_IDS, id.as_uuid(), &[])
+                            .await?
+                    } else {
+                        Vec::new()
+                    };
+                    let updated = sqlx::query(sql::AUTHOR_UPDATE)
+                        .bind(id.as_uuid())
+                        .bind(&draft.name)
+                        .bind(fold_key(&draft.name))
+                        .bind(&draft.bio)
+                        .bind(DbTime(now))
+                        .execute(&mut *tx)
+                        .await;
+                    match updated {
+                        Ok(done) if done.rows_affected() == 0 => {
+                            return Err(StoreError::NotFound { entity: "author" })
+                        }
+                        Ok(_) => {}
+                        Err(err) if is_unique_violation(&err) => {
+                            return Err(StoreError::DuplicateName {
+                                entity: "author",
+                                name: draft.name.clone(),
+                            })
+                        }
+                        Err(err) => return Err(backend(err)),
+                    }
+                    if renamed {
+                        // Books linked while the update waited for their writers, too.
+                        let books = Self::lock_linked_books(
+                            &mut tx,
+                            sql::AUTHOR_BOOK_IDS,
+                            id.as_uuid(),
+                            &locked,
+                        )
+                        .await?;
+                        Self::touch_books(&mut tx, ctx, &books, now, |book| {
+                            for c in book.authors.iter_mut().filter(|c| c.author_id == id) {
+                                c.name = old_name.clone();
+                            }
+                        })
+                        .await?;
+                    }
+                    let author = Self::author_in_tx(&mut tx, id.as_uuid()).await?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok(author)
+                }
+
+                async fn delete_author_once(&self, id: AuthorId) -> Result<(), StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let books =
+                        Self::count_in_tx(&mut tx, sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
+                    if books > 0 {
+                        return Err(StoreError::InUse {
+                            entity: "author",
+                            count: books,
+                        });
+                    }
+                    let deleted = sqlx::query(sql::AUTHOR_DELETE)
+                        .bind(id.as_uuid())
+                        .execute(&mut *tx)
+                        .await;
+                    match deleted {
+                        Ok(done) if done.rows_affected() == 0 => {
+                            Err(StoreError::NotFound { entity: "author" })
+                        }
+                        Ok(_) => tx.commit().await.map_err(backend),
+                        Err(err) if is_foreign_key_violation(&err) => {
+                            // A concurrent write started using the author.
+                            tx.rollback().await.map_err(backend)?;
+                            let count = self.count(sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
+                            Err(StoreError::InUse {
+                                entity: "author",
+                                count: count.max(1),
+                            })
+                        }
+                        Err(err) => Err(backend(err)),
+                    }
+                }
+
+                async fn create_genre_once(
+                    &self,
+                    draft: &GenreDraft,
+                    idempotency: Option<&IdempotencyRequest>,
+                ) -> Result<Genre, StoreError> {
+                    let now = time::now();
+                    let id = GenreId::generate();
+                    let mut tx = self.begin_write().await?;
+                    Self::check_parent(&mut tx, None, draft.parent_id).await?;
+                    let inserted = sqlx::query(sql::GENRE_INSERT)
+                        .bind(id.as_uuid())
+                        .bind(&draft.name)
+                        .bind(fold_key(&draft.name))
+                        .bind(draft.parent_id.map(|p| p.as_uuid()))
+                        .bind(DbTime(now))
+                        .execute(&mut *tx)
+                        .await;
+                    match inserted {
+                        Ok(_) => {}
+                        Err(err) if is_unique_violation(&err) => {
+                            return Err(StoreError::DuplicateName {
+                                entity: "genre",
+                                name: draft.name.clone(),
+                            })
+                        }
+                        Err(err) => return Err(Self::parent_gone(err, draft.parent_id)),
+                    }
+                    let genre = Genre {
+                        id,
+                        name: draft.name.clone(),
+                        parent_id: draft.parent_id,
+                        book_count: 0,
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    if let Some(request) = idempotency {
+                        let response = serde_json::to_value(&genre).map_err(json_error)?;
+                        Self::store_idempotency(&mut tx, request, &response, now).await?;
+                    }
+                    tx.commit().await.map_err(backend)?;
+                    Ok(genre)
+                }
+
+                async fn update_genre_once(
+                    &self,
+                    id: GenreId,
+                    draft: &GenreDraft,
+                    ctx: &WriteContext,
+                ) -> Result<Genre, StoreError> {
+                    let now = time::now();
+                    let mut tx = self.begin_write().await?;
+                    if let Some(lock) = <Self as Dialect>::GENRE_TREE_LOCK {
+                        sqlx::query(lock).execute(&mut *tx).await.map_err(backend)?;
+                    }
+                    let old_name: Option<String> = sqlx::query_scalar(sql::GENRE_NAME_BY_ID)
+                        .bind(id.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let Some(old_name) = old_name else {
+                        return Err(StoreError::NotFound { entity: "genre" });
+                    };
+                    Self::check_parent(&mut tx, Some(id.as_uuid()), draft.parent_id).await?;
+                    let renamed = old_name != draft.name;
+                    let locked = if renamed {
+                        Self::lock_linked_books(&mut tx, sql::GENRE_BOOK_IDS, id.as_uuid(), &[])
+                            .await?
+                    } else {
+                        Vec::new()
+                    };
+                    let updated = sqlx::query(sql::GENRE_UPDATE)
+                        .bind(id.as_uuid())
+                        .bind(&draft.name)
+                        .bind(fold_key(&draft.name))
+                        .bind(draft.parent_id.map(|p| p.as_uuid()))
+                        .bind(DbTime(now))
+                        .execute(&mut *tx)
+                        .await;
+                    match updated {
+                        Ok(_) => {}
+                        Err(err) if is_unique_violation(&err) => {
+                            return Err(StoreError::DuplicateName {
+                                entity: "genre",
+                                name: draft.name.clone(),
+                            })
+                        }
+                        Err(err) => return Err(Self::parent_gone(err, draft.parent_id)),
+                    }
+                    if renamed {
+                        let books = Self::lock_linked_books(
+                            &mut tx,
+                            sql::GENRE_BOOK_IDS,
+                            id.as_uuid(),
+                            &locked,
+                        )
+                        .await?;
+                        Self::touch_books(&mut tx, ctx, &books, now, |book| {
+                            for g in book.genres.iter_mut().filter(|g| g.id == id) {
+                                g.name = old_name.clone();
+                            }
+                        })
+                        .await?;
+                    }
+                    let genre = Self::genre_in_tx(&mut tx, id.as_uuid()).await?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok(genre)
+                }
+
+                async fn delete_genre_once(&self, id: GenreId) -> Result<(), StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let books =
+                        Self::count_in_tx(&mut tx, sql::GENRE_BOOK_COUNT, id.as_uuid()).await?;
+                    if books > 0 {
+                        return Err(StoreError::InUse {
+                            entity: "genre",
+                            count: books,
+                        });
+                    }
+                    let children =
+                        Self::count_in_tx(&mut tx, sql::GENRE_CHILD_COUNT, id.as_uuid()).await?;
+                    if children > 0 {
+                        return Err(StoreError::HasChildren {
+                            entity: "genre",
+                            count: children,
+                        });
+                    }
+                    let deleted = sqlx::query(sql::GENRE_DELETE)
+                        .bind(id.as_uuid())
+                        .execute(&mut *tx)
+                        .await;
+                    match deleted {
+                        Ok(done) if done.rows_affected() == 0 => {
+                            Err(StoreError::NotFound { entity: "genre" })
+                        }
+                        Ok(_) => tx.commit().await.map_err(backend),
+                        Err(err) if is_foreign_key_violation(&err) => {
+                            tx.rollback().await.map_err(backend)?;
+                            Err(self.genre_still_referenced(id.as_uuid()).await)
+                        }
+                        Err(err) => Err(backend(err)),
+                    }
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl IdempotencyStore for $store {
+                #[tracing::instrument(skip_all)]
+                async fn find_idempotency_record(
+                    &self,
+                    scope: &str,
+                    key: &str,
+                ) -> Result<Option<IdempotencyRecord>, StoreError> {
+                    let since = time::now() - chrono::Duration::seconds(IDEMPOTENCY_KEY_TTL_SECS);
+                    let row: Option<IdempotencyRow> = sqlx::query_as(sql::IDEMPOTENCY_SELECT)
+                        .bind(scope)
+                        .bind(key)
+                        .bind(DbTime(since))
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    Ok(row.map(|row| IdempotencyRecord {
+                        fingerprint: row.fingerprint,
+                        response: row.response.0,
+                    }))
+                }
+            }
+
             #[async_trait::async_trait]
             impl CatalogStore for $store {
                 #[tracing::instrument(skip_all)]
@@ -1188,91 +1918,6 @@ macro_rules! impl_catalog_store {
                     } else {
                         Err(StoreError::backend(NotMigrated { missing }))
                     }
-                }
-
-                #[tracing::instrument(skip_all, fields(isbn = %draft.isbn))]
-                async fn create_book(
-                    &self,
-                    draft: &BookDraft,
-                    ctx: &WriteContext,
-                    idempotency: Option<&IdempotencyRequest>,
-                ) -> Result<Book, StoreError> {
-                    let now = time::now();
-                    let mut tx = self.begin_write().await?;
-                    let authors = Self::resolve_contributors(&mut tx, draft, now).await?;
-                    let genres = Self::resolve_genres(&mut tx, draft, now).await?;
-                    let book = BookParts {
-                        id: BookId::generate().as_uuid(),
-                        draft,
-                        authors,
-                        genres,
-                        version: 1,
-                        created_at: now,
-                        updated_at: now,
-                    }
-                    .into_book();
-                    let snapshot = serde_json::to_value(&book).map_err(json_error)?;
-                    // The key first: of two concurrent requests with one key, the second
-                    // fails here (and is answered with the first one's book), not on the ISBN.
-                    if let Some(request) = idempotency {
-                        let stored = sqlx::query(sql::IDEMPOTENCY_INSERT)
-                            .bind(&request.scope)
-                            .bind(&request.key)
-                            .bind(&request.fingerprint)
-                            .bind(book.id.as_uuid())
-                            .bind(Json(&snapshot))
-                            .bind(DbTime(now))
-                            .execute(&mut *tx)
-                            .await;
-                        match stored {
-                            Ok(_) => {}
-                            Err(err) if is_unique_violation(&err) => {
-                                return Err(StoreError::IdempotencyKeyTaken)
-                            }
-                            Err(err) => return Err(backend(err)),
-                        }
-                    }
-                    if let Err(err) = bind_book(sqlx::query(sql::BOOK_INSERT), &book)
-                        .execute(&mut *tx)
-                        .await
-                    {
-                        return Err(self.isbn_conflict(tx, err, &book.isbn).await);
-                    }
-                    Self::write_links(&mut tx, &book, false).await?;
-                    let event = CloudEvent::book_changed(BookEventKind::Created, &book)
-                        .map_err(json_error)?;
-                    let history = HistoryWrite {
-                        book_id: book.id.as_uuid(),
-                        version: book.version,
-                        action: HistoryAction::Created,
-                        at: now,
-                        before: None,
-                        after: Some(&snapshot),
-                    };
-                    Self::record_change(&mut tx, ctx, history, &event).await?;
-                    tx.commit().await.map_err(backend)?;
-                    Ok(book)
-                }
-
-                #[tracing::instrument(skip_all)]
-                async fn find_idempotency_record(
-                    &self,
-                    scope: &str,
-                    key: &str,
-                ) -> Result<Option<IdempotencyRecord>, StoreError> {
-                    let row: Option<IdempotencyRow> = sqlx::query_as(sql::IDEMPOTENCY_SELECT)
-                        .bind(scope)
-                        .bind(key)
-                        .fetch_optional(self.reader())
-                        .await
-                        .map_err(backend)?;
-                    row.map(|row| {
-                        Ok(IdempotencyRecord {
-                            fingerprint: row.fingerprint,
-                            book: serde_json::from_value(row.response.0).map_err(json_error)?,
-                        })
-                    })
-                    .transpose()
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -1337,152 +1982,6 @@ macro_rules! impl_catalog_store {
                         next_cursor,
                         facets,
                     })
-                }
-
-                #[tracing::instrument(skip_all, fields(id = %id))]
-                async fn replace_book(
-                    &self,
-                    id: BookId,
-                    expected: &Precondition,
-                    draft: &BookDraft,
-                    ctx: &WriteContext,
-                ) -> Result<Book, StoreError> {
-                    let now = time::now();
-                    let mut tx = self.begin_write().await?;
-                    let before = Self::current_for_write(&mut tx, id, expected).await?;
-                    let authors = Self::resolve_contributors(&mut tx, draft, now).await?;
-                    let genres = Self::resolve_genres(&mut tx, draft, now).await?;
-                    let after = BookParts {
-                        id: id.as_uuid(),
-                        draft,
-                        authors,
-                        genres,
-                        version: before.version + 1,
-                        created_at: before.created_at,
-                        updated_at: now,
-                    }
-                    .into_book();
-                    if let Err(err) = bind_book(sqlx::query(sql::BOOK_UPDATE), &after)
-                        .execute(&mut *tx)
-                        .await
-                    {
-                        return Err(self.isbn_conflict(tx, err, &after.isbn).await);
-                    }
-                    Self::write_links(&mut tx, &after, true).await?;
-                    let before_json = serde_json::to_value(&before).map_err(json_error)?;
-                    let after_json = serde_json::to_value(&after).map_err(json_error)?;
-                    let event = CloudEvent::book_changed(BookEventKind::Updated, &after)
-                        .map_err(json_error)?;
-                    let history = HistoryWrite {
-                        book_id: id.as_uuid(),
-                        version: after.version,
-                        action: HistoryAction::Updated,
-                        at: now,
-                        before: Some(&before_json),
-                        after: Some(&after_json),
-                    };
-                    Self::record_change(&mut tx, ctx, history, &event).await?;
-                    tx.commit().await.map_err(backend)?;
-                    Ok(after)
-                }
-
-                #[tracing::instrument(skip_all, fields(id = %id))]
-                async fn delete_book(
-                    &self,
-                    id: BookId,
-                    expected: &Precondition,
-                    ctx: &WriteContext,
-                ) -> Result<(), StoreError> {
-                    let now = time::now();
-                    let mut tx = self.begin_write().await?;
-                    let before = Self::current_for_write(&mut tx, id, expected).await?;
-                    sqlx::query(sql::BOOK_DELETE)
-                        .bind(id.as_uuid())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    let before_json = serde_json::to_value(&before).map_err(json_error)?;
-                    let event = CloudEvent::book_deleted(id, before.version, now);
-                    let history = HistoryWrite {
-                        book_id: id.as_uuid(),
-                        version: before.version,
-                        action: HistoryAction::Deleted,
-                        at: now,
-                        before: Some(&before_json),
-                        after: None,
-                    };
-                    Self::record_change(&mut tx, ctx, history, &event).await?;
-                    tx.commit().await.map_err(backend)
-                }
-
-                #[tracing::instrument(skip_all, fields(id = %id, kind = draft.kind().as_str()))]
-                async fn record_stock_movement(
-                    &self,
-                    id: BookId,
-                    expected: &Precondition,
-                    draft: &StockMovementDraft,
-                    ctx: &WriteContext,
-                ) -> Result<(Book, StockMovement), StoreError> {
-                    let now = time::now();
-                    let mut tx = self.begin_write().await?;
-                    let before = Self::current_for_write(&mut tx, id, expected).await?;
-                    let on_hand = before.quantity.get();
-                    let (delta, quantity) = draft.apply(on_hand)?;
-                    let after = Book {
-                        quantity,
-                        version: before.version + 1,
-                        updated_at: now,
-                        ..before.clone()
-                    };
-                    sqlx::query(sql::STOCK_UPDATE)
-                        .bind(id.as_uuid())
-                        .bind(quantity.get())
-                        .bind(after.version)
-                        .bind(DbTime(now))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    let movement = StockMovement {
-                        id: Uuid::now_v7(),
-                        book_id: id,
-                        kind: draft.kind(),
-                        quantity: draft.quantity(),
-                        delta,
-                        quantity_after: quantity.get(),
-                        reason: draft.reason().map(str::to_owned),
-                        actor: ctx.actor().to_owned(),
-                        request_id: ctx.request_id.clone(),
-                        at: now,
-                    };
-                    sqlx::query(sql::STOCK_MOVEMENT_INSERT)
-                        .bind(movement.id)
-                        .bind(id.as_uuid())
-                        .bind(movement.kind.as_str())
-                        .bind(movement.quantity)
-                        .bind(movement.delta)
-                        .bind(movement.quantity_after)
-                        .bind(movement.reason.as_deref())
-                        .bind(&movement.actor)
-                        .bind(movement.request_id.as_deref())
-                        .bind(DbTime(now))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    let before_json = serde_json::to_value(&before).map_err(json_error)?;
-                    let after_json = serde_json::to_value(&after).map_err(json_error)?;
-                    let event = CloudEvent::book_changed(BookEventKind::StockAdjusted, &after)
-                        .map_err(json_error)?;
-                    let history = HistoryWrite {
-                        book_id: id.as_uuid(),
-                        version: after.version,
-                        action: HistoryAction::Updated,
-                        at: now,
-                        before: Some(&before_json),
-                        after: Some(&after_json),
-                    };
-                    Self::record_change(&mut tx, ctx, history, &event).await?;
-                    tx.commit().await.map_err(backend)?;
-                    Ok((after, movement))
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -1608,35 +2107,6 @@ macro_rules! impl_catalog_store {
                     )
                 }
 
-                #[tracing::instrument(skip_all)]
-                async fn create_author(&self, draft: &AuthorDraft) -> Result<Author, StoreError> {
-                    let now = time::now();
-                    let id = AuthorId::generate();
-                    let inserted = sqlx::query(sql::AUTHOR_INSERT)
-                        .bind(id.as_uuid())
-                        .bind(&draft.name)
-                        .bind(fold_key(&draft.name))
-                        .bind(&draft.bio)
-                        .bind(DbTime(now))
-                        .execute(self.writer())
-                        .await;
-                    match inserted {
-                        Ok(_) => Ok(Author {
-                            id,
-                            name: draft.name.clone(),
-                            bio: draft.bio.clone(),
-                            book_count: 0,
-                            created_at: now,
-                            updated_at: now,
-                        }),
-                        Err(err) if is_unique_violation(&err) => Err(StoreError::DuplicateName {
-                            entity: "author",
-                            name: draft.name.clone(),
-                        }),
-                        Err(err) => Err(backend(err)),
-                    }
-                }
-
                 #[tracing::instrument(skip_all, fields(id = %id))]
                 async fn get_author(&self, id: AuthorId) -> Result<Option<Author>, StoreError> {
                     let row: Option<AuthorRow> = sqlx::query_as(sql::AUTHOR_BY_ID)
@@ -1692,107 +2162,6 @@ macro_rules! impl_catalog_store {
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
-                async fn update_author(
-                    &self,
-                    id: AuthorId,
-                    draft: &AuthorDraft,
-                ) -> Result<Author, StoreError> {
-                    let mut tx = self.begin_write().await?;
-                    let updated = sqlx::query(sql::AUTHOR_UPDATE)
-                        .bind(id.as_uuid())
-                        .bind(&draft.name)
-                        .bind(fold_key(&draft.name))
-                        .bind(&draft.bio)
-                        .bind(DbTime(time::now()))
-                        .execute(&mut *tx)
-                        .await;
-                    match updated {
-                        Ok(done) if done.rows_affected() == 0 => {
-                            return Err(StoreError::NotFound { entity: "author" })
-                        }
-                        Ok(_) => {}
-                        Err(err) if is_unique_violation(&err) => {
-                            return Err(StoreError::DuplicateName {
-                                entity: "author",
-                                name: draft.name.clone(),
-                            })
-                        }
-                        Err(err) => return Err(backend(err)),
-                    }
-                    let author = Self::author_in_tx(&mut tx, id.as_uuid()).await?;
-                    tx.commit().await.map_err(backend)?;
-                    Ok(author)
-                }
-
-                #[tracing::instrument(skip_all, fields(id = %id))]
-                async fn delete_author(&self, id: AuthorId) -> Result<(), StoreError> {
-                    let mut tx = self.begin_write().await?;
-                    let books =
-                        Self::count_in_tx(&mut tx, sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
-                    if books > 0 {
-                        return Err(StoreError::InUse {
-                            entity: "author",
-                            count: books,
-                        });
-                    }
-                    let deleted = sqlx::query(sql::AUTHOR_DELETE)
-                        .bind(id.as_uuid())
-                        .execute(&mut *tx)
-                        .await;
-                    match deleted {
-                        Ok(done) if done.rows_affected() == 0 => {
-                            Err(StoreError::NotFound { entity: "author" })
-                        }
-                        Ok(_) => tx.commit().await.map_err(backend),
-                        Err(err) if is_foreign_key_violation(&err) => {
-                            // A concurrent write started using the author.
-                            tx.rollback().await.map_err(backend)?;
-                            let count = self.count(sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
-                            Err(StoreError::InUse {
-                                entity: "author",
-                                count: count.max(1),
-                            })
-                        }
-                        Err(err) => Err(backend(err)),
-                    }
-                }
-
-                #[tracing::instrument(skip_all)]
-                async fn create_genre(&self, draft: &GenreDraft) -> Result<Genre, StoreError> {
-                    let now = time::now();
-                    let id = GenreId::generate();
-                    let mut tx = self.begin_write().await?;
-                    Self::check_parent(&mut tx, None, draft.parent_id).await?;
-                    let inserted = sqlx::query(sql::GENRE_INSERT)
-                        .bind(id.as_uuid())
-                        .bind(&draft.name)
-                        .bind(fold_key(&draft.name))
-                        .bind(draft.parent_id.map(|p| p.as_uuid()))
-                        .bind(DbTime(now))
-                        .execute(&mut *tx)
-                        .await;
-                    match inserted {
-                        Ok(_) => {}
-                        Err(err) if is_unique_violation(&err) => {
-                            return Err(StoreError::DuplicateName {
-                                entity: "genre",
-                                name: draft.name.clone(),
-                            })
-                        }
-                        Err(err) => return Err(Self::parent_gone(err, draft.parent_id)),
-                    }
-                    tx.commit().await.map_err(backend)?;
-                    Ok(Genre {
-                        id,
-                        name: draft.name.clone(),
-                        parent_id: draft.parent_id,
-                        book_count: 0,
-                        created_at: now,
-                        updated_at: now,
-                    })
-                }
-
-                #[tracing::instrument(skip_all, fields(id = %id))]
                 async fn get_genre(&self, id: GenreId) -> Result<Option<Genre>, StoreError> {
                     let row: Option<GenreRow> = sqlx::query_as(sql::GENRE_BY_ID)
                         .bind(id.as_uuid())
@@ -1834,82 +2203,98 @@ macro_rules! impl_catalog_store {
                     )
                 }
 
+                #[tracing::instrument(skip_all, fields(isbn = %draft.isbn))]
+                async fn create_book(
+                    &self,
+                    draft: &BookDraft,
+                    ctx: &WriteContext,
+                    idempotency: Option<&IdempotencyRequest>,
+                ) -> Result<Book, StoreError> {
+                    retrying(|| self.create_book_once(draft, ctx, idempotency)).await
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn replace_book(
+                    &self,
+                    id: BookId,
+                    expected: &Precondition,
+                    draft: &BookDraft,
+                    ctx: &WriteContext,
+                ) -> Result<Book, StoreError> {
+                    retrying(|| self.replace_book_once(id, expected, draft, ctx)).await
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn delete_book(
+                    &self,
+                    id: BookId,
+                    expected: &Precondition,
+                    ctx: &WriteContext,
+                ) -> Result<(), StoreError> {
+                    retrying(|| self.delete_book_once(id, expected, ctx)).await
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id, kind = draft.kind().as_str()))]
+                async fn record_stock_movement(
+                    &self,
+                    id: BookId,
+                    expected: &Precondition,
+                    draft: &StockMovementDraft,
+                    ctx: &WriteContext,
+                    idempotency: Option<&IdempotencyRequest>,
+                ) -> Result<(Book, StockMovement), StoreError> {
+                    retrying(|| {
+                        self.record_stock_movement_once(id, expected, draft, ctx, idempotency)
+                    })
+                    .await
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn create_author(
+                    &self,
+                    draft: &AuthorDraft,
+                    idempotency: Option<&IdempotencyRequest>,
+                ) -> Result<Author, StoreError> {
+                    retrying(|| self.create_author_once(draft, idempotency)).await
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn update_author(
+                    &self,
+                    id: AuthorId,
+                    draft: &AuthorDraft,
+                    ctx: &WriteContext,
+                ) -> Result<Author, StoreError> {
+                    retrying(|| self.update_author_once(id, draft, ctx)).await
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn delete_author(&self, id: AuthorId) -> Result<(), StoreError> {
+                    retrying(|| self.delete_author_once(id)).await
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn create_genre(
+                    &self,
+                    draft: &GenreDraft,
+                    idempotency: Option<&IdempotencyRequest>,
+                ) -> Result<Genre, StoreError> {
+                    retrying(|| self.create_genre_once(draft, idempotency)).await
+                }
+
                 #[tracing::instrument(skip_all, fields(id = %id))]
                 async fn update_genre(
                     &self,
                     id: GenreId,
                     draft: &GenreDraft,
+                    ctx: &WriteContext,
                 ) -> Result<Genre, StoreError> {
-                    let mut tx = self.begin_write().await?;
-                    if let Some(lock) = <Self as Dialect>::GENRE_TREE_LOCK {
-                        sqlx::query(lock).execute(&mut *tx).await.map_err(backend)?;
-                    }
-                    let exists: Option<String> = sqlx::query_scalar(sql::GENRE_NAME_BY_ID)
-                        .bind(id.as_uuid())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    if exists.is_none() {
-                        return Err(StoreError::NotFound { entity: "genre" });
-                    }
-                    Self::check_parent(&mut tx, Some(id.as_uuid()), draft.parent_id).await?;
-                    let updated = sqlx::query(sql::GENRE_UPDATE)
-                        .bind(id.as_uuid())
-                        .bind(&draft.name)
-                        .bind(fold_key(&draft.name))
-                        .bind(draft.parent_id.map(|p| p.as_uuid()))
-                        .bind(DbTime(time::now()))
-                        .execute(&mut *tx)
-                        .await;
-                    match updated {
-                        Ok(_) => {}
-                        Err(err) if is_unique_violation(&err) => {
-                            return Err(StoreError::DuplicateName {
-                                entity: "genre",
-                                name: draft.name.clone(),
-                            })
-                        }
-                        Err(err) => return Err(Self::parent_gone(err, draft.parent_id)),
-                    }
-                    let genre = Self::genre_in_tx(&mut tx, id.as_uuid()).await?;
-                    tx.commit().await.map_err(backend)?;
-                    Ok(genre)
+                    retrying(|| self.update_genre_once(id, draft, ctx)).await
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
                 async fn delete_genre(&self, id: GenreId) -> Result<(), StoreError> {
-                    let mut tx = self.begin_write().await?;
-                    let books =
-                        Self::count_in_tx(&mut tx, sql::GENRE_BOOK_COUNT, id.as_uuid()).await?;
-                    if books > 0 {
-                        return Err(StoreError::InUse {
-                            entity: "genre",
-                            count: books,
-                        });
-                    }
-                    let children =
-                        Self::count_in_tx(&mut tx, sql::GENRE_CHILD_COUNT, id.as_uuid()).await?;
-                    if children > 0 {
-                        return Err(StoreError::HasChildren {
-                            entity: "genre",
-                            count: children,
-                        });
-                    }
-                    let deleted = sqlx::query(sql::GENRE_DELETE)
-                        .bind(id.as_uuid())
-                        .execute(&mut *tx)
-                        .await;
-                    match deleted {
-                        Ok(done) if done.rows_affected() == 0 => {
-                            Err(StoreError::NotFound { entity: "genre" })
-                        }
-                        Ok(_) => tx.commit().await.map_err(backend),
-                        Err(err) if is_foreign_key_violation(&err) => {
-                            tx.rollback().await.map_err(backend)?;
-                            Err(self.genre_still_referenced(id.as_uuid()).await)
-                        }
-                        Err(err) => Err(backend(err)),
-                    }
+                    retrying(|| self.delete_genre_once(id)).await
                 }
             }
         };

@@ -17,6 +17,7 @@ mod files;
 pub mod fuzzing;
 mod pg_read_pool;
 mod postgres;
+mod retry;
 mod rows;
 mod search;
 mod sql;

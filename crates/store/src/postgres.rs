@@ -132,6 +132,10 @@ impl Dialect for PgStore {
     const LOCK_BOOK: Option<&'static str> = Some("SELECT 1 FROM books WHERE id = $1 FOR UPDATE");
     /// A transaction-scoped advisory lock (an arbitrary constant key) around re-parenting.
     const GENRE_TREE_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7262591030)");
+    const LOCK_BOOKS: Option<&'static str> = Some(" ORDER BY b.id FOR UPDATE");
+    /// Skips rows a concurrent prune holds: no waiting, no deadlock.
+    const PRUNE_IDEMPOTENCY: &'static str = "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(\
+        SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT 100 FOR UPDATE SKIP LOCKED))";
 
     fn uuid_literal(id: Uuid) -> String {
         format!("'{id}'::uuid")

@@ -144,6 +144,8 @@ pub(crate) struct BookParts<'a> {
     pub(crate) draft: &'a BookDraft,
     pub(crate) authors: Vec<Contributor>,
     pub(crate) genres: Vec<GenreTag>,
+    /// The draft's quantity, or what a replace without one keeps.
+    pub(crate) quantity: Quantity,
     pub(crate) version: i64,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) updated_at: DateTime<Utc>,
@@ -166,7 +168,7 @@ impl BookParts<'_> {
             format: d.format,
             page_count: d.page_count,
             price: d.price,
-            quantity: d.quantity,
+            quantity: self.quantity,
             reorder_point: d.reorder_point,
             location: d.location.clone(),
             version: self.version,

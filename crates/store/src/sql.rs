@@ -99,9 +99,27 @@ pub(crate) const OUTBOX_INSERT: &str = "INSERT INTO outbox (id, aggregate_type, 
     event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
 
 pub(crate) const IDEMPOTENCY_INSERT: &str = "INSERT INTO idempotency_keys (scope, key, \
-    fingerprint, book_id, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
-pub(crate) const IDEMPOTENCY_SELECT: &str =
-    "SELECT fingerprint, response FROM idempotency_keys WHERE scope = $1 AND key = $2";
+    fingerprint, response, created_at) VALUES ($1, $2, $3, $4, $5)";
+/// A record of a key used since `$3`: older ones are expired.
+pub(crate) const IDEMPOTENCY_SELECT: &str = "SELECT fingerprint, response FROM idempotency_keys \
+    WHERE scope = $1 AND key = $2 AND created_at >= $3";
+/// The expired record of a key, which a new use of the key replaces.
+pub(crate) const IDEMPOTENCY_FORGET: &str =
+    "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < $3";
+
+/// The books that name author `$1`, in id order (the order their rows are locked in).
+pub(crate) const AUTHOR_BOOK_IDS: &str =
+    "SELECT DISTINCT book_id FROM book_authors WHERE author_id = $1 ORDER BY book_id";
+/// The books tagged with genre `$1`, in id order.
+pub(crate) const GENRE_BOOK_IDS: &str =
+    "SELECT DISTINCT book_id FROM book_genres WHERE genre_id = $1 ORDER BY book_id";
+pub(crate) const AUTHOR_NAME_BY_ID: &str = "SELECT name FROM authors WHERE id = $1";
+/// Followed by `VALUES …`: one row per touched book.
+pub(crate) const HISTORY_INSERT_MANY: &str = "INSERT INTO book_history (id, book_id, version, \
+    action, actor, request_id, at, before, after) ";
+/// Followed by `VALUES …`: one row per touched book.
+pub(crate) const OUTBOX_INSERT_MANY: &str = "INSERT INTO outbox (id, aggregate_type, \
+    aggregate_id, event_type, payload, created_at) ";
 
 macro_rules! author_select {
     () => {

@@ -125,6 +125,9 @@ impl Dialect for SqliteStore {
     /// every write transaction.
     const LOCK_BOOK: Option<&'static str> = None;
     const GENRE_TREE_LOCK: Option<&'static str> = None;
+    const LOCK_BOOKS: Option<&'static str> = None;
+    const PRUNE_IDEMPOTENCY: &'static str = "DELETE FROM idempotency_keys WHERE (scope, key) IN \
+        (SELECT scope, key FROM idempotency_keys WHERE created_at < $1 LIMIT 100)";
 
     /// UUIDs are 16-byte BLOBs.
     fn uuid_literal(id: Uuid) -> String {

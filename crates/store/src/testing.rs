@@ -147,6 +147,25 @@ pub async fn outbox_events(store: &Store) -> Vec<serde_json::Value> {
     rows.into_iter().map(|row| row.0 .0).collect()
 }
 
+/// Makes every idempotency record `hours` old, as if its key had been used that long ago.
+pub async fn age_idempotency_keys(store: &Store, hours: i64) {
+    let at = crate::time::DbTime(crate::time::now() - chrono::Duration::hours(hours));
+    let sql = "UPDATE idempotency_keys SET created_at = $1";
+    let done = match &store.inner {
+        Inner::Sqlite(s) => sqlx::query(sql)
+            .bind(at)
+            .execute(s.writer())
+            .await
+            .map(|_| ()),
+        Inner::Postgres(s) => sqlx::query(sql)
+            .bind(at)
+            .execute(s.writer())
+            .await
+            .map(|_| ()),
+    };
+    done.unwrap_or_else(|err| panic!("{sql}: {err}"));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

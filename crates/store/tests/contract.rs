@@ -702,7 +702,7 @@ async fn idempotency_record_is_written_with_the_book(store: &Store) {
         .unwrap()
         .unwrap();
     assert_eq!(record.fingerprint, "sha256:abc");
-    assert_eq!(record.book, book);
+    assert_eq!(record.response, json(&book));
     assert_eq!(
         cat.find_idempotency_record("bob", "key-1").await.unwrap(),
         None
@@ -736,7 +736,7 @@ async fn idempotency_record_is_written_with_the_book(store: &Store) {
         .await
         .unwrap();
     let record = cat.find_idempotency_record("bob", "key-1").await.unwrap();
-    assert_eq!(record.map(|r| r.book), Some(other));
+    assert_eq!(record.map(|r| r.response), Some(json(&other)));
     assert_eq!(testing::count_rows(store, "idempotency_keys").await, 2);
 }
 
@@ -952,7 +952,10 @@ async fn history_is_paginated_newest_first(store: &Store) {
 async fn author_crud_and_rules(store: &Store) {
     let cat = store.catalog();
     let butler = cat
-        .create_author(&AuthorDraft::parse(Some("Octavia E. Butler"), Some("Kindred.")).unwrap())
+        .create_author(
+            &AuthorDraft::parse(Some("Octavia E. Butler"), Some("Kindred.")).unwrap(),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(butler.book_count, 0);
@@ -963,7 +966,10 @@ async fn author_crud_and_rules(store: &Store) {
     );
 
     let err = cat
-        .create_author(&AuthorDraft::parse(Some("octavia e.   BUTLER"), None).unwrap())
+        .create_author(
+            &AuthorDraft::parse(Some("octavia e.   BUTLER"), None).unwrap(),
+            None,
+        )
         .await
         .unwrap_err();
     match err {
@@ -981,7 +987,7 @@ async fn author_crud_and_rules(store: &Store) {
         "Émile Zola",
         "Ted Chiang",
     ] {
-        cat.create_author(&AuthorDraft::parse(Some(name), None).unwrap())
+        cat.create_author(&AuthorDraft::parse(Some(name), None).unwrap(), None)
             .await
             .unwrap();
     }
@@ -1028,6 +1034,7 @@ async fn author_crud_and_rules(store: &Store) {
         .update_author(
             butler.id,
             &AuthorDraft::parse(Some("Octavia Estelle Butler"), None).unwrap(),
+            &ctx(),
         )
         .await
         .unwrap();
@@ -1043,6 +1050,7 @@ async fn author_crud_and_rules(store: &Store) {
         .update_author(
             butler.id,
             &AuthorDraft::parse(Some("TED CHIANG"), None).unwrap(),
+            &ctx(),
         )
         .await
         .unwrap_err();
@@ -1060,6 +1068,7 @@ async fn author_crud_and_rules(store: &Store) {
         .update_author(
             bookstore_core::AuthorId::generate(),
             &AuthorDraft::parse(Some("Nobody"), None).unwrap(),
+            &ctx(),
         )
         .await
         .unwrap_err();
@@ -1097,6 +1106,7 @@ async fn author_crud_and_rules(store: &Store) {
     cat.update_author(
         butler.id,
         &AuthorDraft::parse(Some("O. E. Butler"), None).unwrap(),
+        &ctx(),
     )
     .await
     .unwrap();
@@ -1121,13 +1131,16 @@ async fn genre_crud_and_rules(store: &Store) {
         name: name.into(),
         parent_id: parent,
     };
-    let fiction = cat.create_genre(&genre("Fiction", None)).await.unwrap();
+    let fiction = cat
+        .create_genre(&genre("Fiction", None), None)
+        .await
+        .unwrap();
     let fantasy = cat
-        .create_genre(&genre("Fantasy", Some(fiction.id)))
+        .create_genre(&genre("Fantasy", Some(fiction.id)), None)
         .await
         .unwrap();
     let high = cat
-        .create_genre(&genre("High Fantasy", Some(fantasy.id)))
+        .create_genre(&genre("High Fantasy", Some(fantasy.id)), None)
         .await
         .unwrap();
     assert_eq!(high.parent_id, Some(fantasy.id));
@@ -1135,7 +1148,7 @@ async fn genre_crud_and_rules(store: &Store) {
 
     let missing = GenreId::generate();
     let err = cat
-        .create_genre(&genre("Orphan", Some(missing)))
+        .create_genre(&genre("Orphan", Some(missing)), None)
         .await
         .unwrap_err();
     match err {
@@ -1145,7 +1158,10 @@ async fn genre_crud_and_rules(store: &Store) {
         }
         other => panic!("expected UnknownReference, got {other:?}"),
     }
-    let err = cat.create_genre(&genre("FICTION", None)).await.unwrap_err();
+    let err = cat
+        .create_genre(&genre("FICTION", None), None)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -1165,13 +1181,13 @@ async fn genre_crud_and_rules(store: &Store) {
         (fantasy.id, high.id),
     ] {
         let err = cat
-            .update_genre(id, &genre("Renamed", Some(parent)))
+            .update_genre(id, &genre("Renamed", Some(parent)), &ctx())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::GenreCycle), "{err:?}");
     }
     let err = cat
-        .update_genre(fantasy.id, &genre("Fantasy", Some(missing)))
+        .update_genre(fantasy.id, &genre("Fantasy", Some(missing)), &ctx())
         .await
         .unwrap_err();
     assert!(
@@ -1179,7 +1195,7 @@ async fn genre_crud_and_rules(store: &Store) {
         "{err:?}"
     );
     let err = cat
-        .update_genre(missing, &genre("Ghost", None))
+        .update_genre(missing, &genre("Ghost", None), &ctx())
         .await
         .unwrap_err();
     assert!(
@@ -1187,7 +1203,7 @@ async fn genre_crud_and_rules(store: &Store) {
         "{err:?}"
     );
     let err = cat
-        .update_genre(high.id, &genre("fantasy", Some(fiction.id)))
+        .update_genre(high.id, &genre("fantasy", Some(fiction.id)), &ctx())
         .await
         .unwrap_err();
     assert!(
@@ -1203,7 +1219,7 @@ async fn genre_crud_and_rules(store: &Store) {
 
     // A legal move: High Fantasy directly under Fiction.
     let moved = cat
-        .update_genre(high.id, &genre("Epic Fantasy", Some(fiction.id)))
+        .update_genre(high.id, &genre("Epic Fantasy", Some(fiction.id)), &ctx())
         .await
         .unwrap();
     assert_eq!(moved.name, "Epic Fantasy");
@@ -1442,7 +1458,7 @@ async fn stock_movements_apply_and_are_recorded(store: &Store) {
     .await;
     let any = Precondition::Any;
     let (after, m) = cat
-        .record_stock_movement(book.id, &any, &movement("receive", 6, None), &ctx())
+        .record_stock_movement(book.id, &any, &movement("receive", 6, None), &ctx(), None)
         .await
         .unwrap();
     assert_eq!(
@@ -1460,6 +1476,7 @@ async fn stock_movements_apply_and_are_recorded(store: &Store) {
             &Precondition::version(2),
             &movement("sale", 3, None),
             &ctx(),
+            None,
         )
         .await
         .unwrap();
@@ -1470,6 +1487,7 @@ async fn stock_movements_apply_and_are_recorded(store: &Store) {
             &any,
             &movement("count", 5, Some("stocktake")),
             &ctx(),
+            None,
         )
         .await
         .unwrap();
@@ -1483,6 +1501,7 @@ async fn stock_movements_apply_and_are_recorded(store: &Store) {
             &Precondition::version(1),
             &movement("sale", 1, None),
             &ctx(),
+            None,
         )
         .await;
     assert!(matches!(
@@ -1490,7 +1509,7 @@ async fn stock_movements_apply_and_are_recorded(store: &Store) {
         Err(StoreError::VersionMismatch { current: 4 })
     ));
     let oversell = cat
-        .record_stock_movement(book.id, &any, &movement("sale", 6, None), &ctx())
+        .record_stock_movement(book.id, &any, &movement("sale", 6, None), &ctx(), None)
         .await;
     assert!(matches!(
         oversell,
@@ -1511,7 +1530,10 @@ async fn stock_movements_apply_and_are_recorded(store: &Store) {
         .stock_movements(book.id, &page(2, listed.next_cursor))
         .await
         .unwrap();
-    assert_eq!(rest.items.len(), 1);
+    // The third movement, and the first: the quantity the book was created with.
+    assert_eq!(rest.items.len(), 2);
+    assert_eq!(rest.items[1].kind.as_str(), "receive");
+    assert_eq!(rest.items[1].quantity_after, 4);
     assert_eq!(rest.items[0].actor, "alice");
     assert_eq!(rest.items[0].request_id.as_deref(), Some("req-1"));
     assert_eq!(rest.next_cursor, None);
@@ -1526,13 +1548,14 @@ async fn stock_movements_apply_and_are_recorded(store: &Store) {
         ]
     );
     assert_eq!(testing::count_rows(store, "book_history").await, 4);
-    assert_eq!(testing::count_rows(store, "stock_movements").await, 3);
+    assert_eq!(testing::count_rows(store, "stock_movements").await, 4);
     let missing = cat
         .record_stock_movement(
             BookId::generate(),
             &any,
             &movement("receive", 1, None),
             &ctx(),
+            None,
         )
         .await;
     assert!(matches!(
@@ -1560,6 +1583,7 @@ async fn stock_never_goes_below_zero_under_concurrent_sales(store: &Store) {
                 &Precondition::Any,
                 &movement("sale", 1, None),
                 &ctx(),
+                None,
             )
             .await
         }));
@@ -1575,7 +1599,8 @@ async fn stock_never_goes_below_zero_under_concurrent_sales(store: &Store) {
     assert_eq!(sold, 5);
     let after = cat.get_book(book.id).await.unwrap().unwrap();
     assert_eq!((after.quantity.get(), after.version), (0, 6));
-    assert_eq!(testing::count_rows(store, "stock_movements").await, 5);
+    // The five sales and the receipt of the stock the book was created with.
+    assert_eq!(testing::count_rows(store, "stock_movements").await, 6);
 }
 
 async fn low_stock_lists_books_at_or_below_their_reorder_point(store: &Store) {

@@ -280,6 +280,7 @@ async fn prefixes_find_words_written_after_the_first_search(store: &Store) {
     cat.update_author(
         cooking.authors[0].author_id,
         &AuthorDraft::parse(Some("Quentin Zorbaszewski"), None).unwrap(),
+        &ctx(),
     )
     .await
     .unwrap();
@@ -555,6 +556,7 @@ async fn index_follows_edits_deletes_and_renames(store: &Store) {
     cat.update_author(
         alice,
         &AuthorDraft::parse(Some("Zoe Scrivener"), None).unwrap(),
+        &ctx(),
     )
     .await
     .unwrap();
@@ -563,9 +565,13 @@ async fn index_follows_edits_deletes_and_renames(store: &Store) {
 
     // A genre renamed.
     let drama = other.genres[0].id;
-    cat.update_genre(drama, &GenreDraft::parse(Some("Tragedy"), None).unwrap())
-        .await
-        .unwrap();
+    cat.update_genre(
+        drama,
+        &GenreDraft::parse(Some("Tragedy"), None).unwrap(),
+        &ctx(),
+    )
+    .await
+    .unwrap();
     let mut found = titles_of(&cat, "tragedy").await;
     found.sort();
     assert_eq!(found, ["Brand New Title", "Second"]);

@@ -71,7 +71,7 @@ fn new_user(username: &str, role: Role) -> NewUser {
 
 async fn create(users: &Arc<dyn UserStore>, username: &str) -> User {
     users
-        .create_user(&new_user(username, Role::Staff))
+        .create_user(&new_user(username, Role::Staff), None)
         .await
         .unwrap()
 }
@@ -156,7 +156,7 @@ async fn users_round_trip(store: &Store) {
     assert_eq!(users.count_users().await.unwrap(), 0);
     let before = now();
     let admin = users
-        .create_user(&new_user("admin", Role::Admin))
+        .create_user(&new_user("admin", Role::Admin), None)
         .await
         .unwrap();
     assert_eq!(admin.username, name("admin"));
@@ -167,7 +167,7 @@ async fn users_round_trip(store: &Store) {
     assert_eq!(admin.created_at, admin.updated_at);
 
     let staff = users
-        .create_user(&new_user("shop.clerk@north-1", Role::Staff))
+        .create_user(&new_user("shop.clerk@north-1", Role::Staff), None)
         .await
         .unwrap();
     assert_ne!(staff.id, admin.id);
@@ -206,7 +206,7 @@ async fn duplicate_username_is_refused(store: &Store) {
     let users = store.users();
     let first = create(&users, "alice").await;
     let err = users
-        .create_user(&new_user("alice", Role::Admin))
+        .create_user(&new_user("alice", Role::Admin), None)
         .await
         .unwrap_err();
     match err {

@@ -8,8 +8,10 @@ use super::throttle::{Throttle, WINDOW};
 use super::user::{NewUser, User, UserChange, UserId, Username};
 use super::AuthError;
 use crate::error::StoreError;
+use crate::idempotency::{create_once, replay, Created};
 use crate::paging::{Page, PageRequest};
 use crate::policy::{Principal, Role};
+use crate::ports::{IdempotencyRequest, IdempotencyStore};
 use crate::validation::ValidationErrors;
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
@@ -241,11 +243,14 @@ impl Accounts {
     ) -> Result<User, AuthError> {
         let password_hash = self.hasher.hash(password.expose()).await?;
         self.users
-            .create_user(&NewUser {
-                username,
-                role,
-                password_hash,
-            })
+            .create_user(
+                &NewUser {
+                    username,
+                    role,
+                    password_hash,
+                },
+                None,
+            )
             .await
             .map_err(|err| match err {
                 StoreError::DuplicateName { .. } => {
@@ -255,18 +260,42 @@ impl Accounts {
             })
     }
 
+    /// Creates a user; with an `Idempotency-Key`, a retry is answered with the first user.
     pub async fn create_user(
         &self,
         who: &Principal,
         username: &str,
         password: String,
         role: Role,
-    ) -> Result<User, AuthError> {
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> Result<Created<User>, AuthError> {
         manage_users(who)?;
         let username = Username::parse(username)
             .map_err(|e| AuthError::Validation(ValidationErrors::single("username", e)))?;
         let password = new_password(password, &username, "password")?;
-        self.create_user_unchecked(username, password, role).await
+        let keys: &dyn IdempotencyStore = &*self.users;
+        // Before hashing: a retry costs no argon2 run.
+        if let Some(request) = idempotency {
+            if let Some(first) = replay::<User, AuthError>(keys, request).await? {
+                return Ok(first);
+            }
+        }
+        let password_hash = self.hasher.hash(password.expose()).await?;
+        let user = NewUser {
+            username,
+            role,
+            password_hash,
+        };
+        create_once(keys, idempotency, || {
+            self.users.create_user(&user, idempotency)
+        })
+        .await
+        .map_err(|err| match err {
+            AuthError::Store(StoreError::DuplicateName { .. }) => {
+                AuthError::Conflict("a user with this username exists".into())
+            }
+            other => other,
+        })
     }
 
     pub async fn list_users(

@@ -52,8 +52,16 @@ pub enum AuthError {
     Conflict(String),
     #[error("user not found")]
     UserNotFound,
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyKeyReused,
     #[error(transparent)]
     Store(#[from] crate::error::StoreError),
     #[error("cryptography failed: {0}")]
     Crypto(String),
+}
+
+impl From<crate::idempotency::KeyReused> for AuthError {
+    fn from(_: crate::idempotency::KeyReused) -> Self {
+        Self::IdempotencyKeyReused
+    }
 }

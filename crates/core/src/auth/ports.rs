@@ -5,6 +5,7 @@ use super::user::{NewUser, User, UserChange, UserId, UserRecord, Username};
 use super::AuthError;
 use crate::error::StoreError;
 use crate::paging::{Page, PageRequest};
+use crate::ports::{IdempotencyRequest, IdempotencyStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -124,10 +125,15 @@ impl std::fmt::Debug for StoredSigningKey {
 }
 
 #[async_trait]
-pub trait UserStore: Send + Sync + 'static {
+pub trait UserStore: IdempotencyStore {
     async fn count_users(&self) -> Result<i64, StoreError>;
     /// `DuplicateName { entity: "user" }` when the username is taken.
-    async fn create_user(&self, user: &NewUser) -> Result<User, StoreError>;
+    /// Stores the idempotency record, if given, in the same transaction.
+    async fn create_user(
+        &self,
+        user: &NewUser,
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> Result<User, StoreError>;
     async fn find_user_by_username(
         &self,
         username: &Username,

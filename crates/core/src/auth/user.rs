@@ -67,7 +67,8 @@ impl fmt::Display for Username {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialisable for the idempotency record of its create (no secret in it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,
     pub username: Username,

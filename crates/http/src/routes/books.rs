@@ -12,21 +12,18 @@ use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::routes::page_request;
 use crate::state::AppState;
 use crate::version::ApiVersion;
-use crate::{etag, response};
+use crate::{etag, idempotency, response};
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bookstore_core::{
-    Book, BookDraft, BookId, BookListQuery, BookSearch, BookSort, CatalogError, Facet,
-    IdempotencyRequest, Isbn, Precondition, RawBookSearch, StoreError, ValidationErrors,
+    Book, BookDraft, BookId, BookListQuery, BookSearch, BookSort, CatalogError, Facet, Isbn,
+    Precondition, RawBookSearch, StoreError, ValidationErrors,
 };
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
 const PROBLEM: &str = crate::error::PROBLEM_JSON;
-static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// How often a PATCH with `If-Match: *` re-reads and retries when a concurrent write wins.
 const PATCH_ATTEMPTS: usize = 3;
 
@@ -83,31 +80,6 @@ fn book_response(status: StatusCode, book: &Book, version: ApiVersion) -> Respon
 fn parse_draft(input: BookInput) -> ApiResult<BookDraft> {
     let raw = input.into_raw()?;
     Ok(BookDraft::parse(&raw)?)
-}
-
-fn idempotency(
-    headers: &HeaderMap,
-    caller: &Caller,
-    body: &[u8],
-) -> ApiResult<Option<IdempotencyRequest>> {
-    let Some(value) = headers.get(&IDEMPOTENCY_KEY) else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters."
-            ))
-        })?;
-    let digest = Sha256::digest(body);
-    Ok(Some(IdempotencyRequest {
-        scope: caller.0.subject.clone(),
-        key: key.to_owned(),
-        fingerprint: digest.iter().map(|b| format!("{b:02x}")).collect(),
-    }))
 }
 
 /// List and search books: newest change first by default, most relevant first with `q`;
@@ -208,7 +180,7 @@ pub async fn create_book(
     headers: HeaderMap,
     body: ApiJson<BookInput>,
 ) -> ApiResult<Response> {
-    let idempotency = idempotency(&headers, &caller, &body.raw)?;
+    let idempotency = idempotency::request(&headers, &caller, "/books", &body.raw)?;
     let draft = parse_draft(body.value)?;
     let created = state
         .catalog
@@ -217,11 +189,7 @@ pub async fn create_book(
     let book = created.value;
     let mut response = book_response(StatusCode::CREATED, &book, version);
     response::set_location(&mut response, &format!("/books/{}", book.id));
-    if created.replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
+    idempotency::mark_replayed(&mut response, created.replayed);
     Ok(response)
 }
 

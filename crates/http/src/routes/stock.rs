@@ -9,7 +9,7 @@ use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::routes::page_request;
 use crate::state::AppState;
 use crate::version::ApiVersion;
-use crate::{etag, response};
+use crate::{etag, idempotency, response};
 use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
@@ -21,14 +21,16 @@ const PROBLEM: &str = crate::error::PROBLEM_JSON;
 /// conflict, and the quantity can never go below zero either way.
 #[utoipa::path(post, path = "/books/{id}/stock-movements", tag = "stock",
     params(("id" = uuid::Uuid, Path, description = "Book id"),
-        ("If-Match" = Option<String>, Header, description = "Apply only to this version of the book")),
+        ("If-Match" = Option<String>, Header, description = "Apply only to this version of the book"),
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "Makes a retried movement return the first response instead of applying twice")),
     request_body = StockMovementInput,
     responses(
         (status = 201, description = "Recorded; `ETag` is the book's new version", body = StockMovementDto),
         (status = 404, description = "No such book", body = Problem, content_type = PROBLEM),
         (status = 409, description = "Not enough stock", body = Problem, content_type = PROBLEM),
         (status = 412, description = "The book has changed since that ETag", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Invalid movement", body = Problem, content_type = PROBLEM)))]
+        (status = 422, description = "Invalid movement, or Idempotency-Key reused with another request", body = Problem, content_type = PROBLEM)))]
 pub async fn record_movement(
     State(state): State<AppState>,
     caller: Caller,
@@ -41,19 +43,24 @@ pub async fn record_movement(
     } else {
         Precondition::Any
     };
+    let path = format!("/books/{id}/stock-movements");
+    let idempotency = idempotency::request(&headers, &caller, &path, &body.raw)?;
     let input = body.value;
     let draft = StockMovementDraft::parse(&input.kind, input.quantity, input.reason.as_deref())?;
-    let (book, movement) = state
+    let created = state
         .catalog
         .record_stock_movement(
             &caller.write_context(),
             BookId::from_uuid(id),
             &expected,
             &draft,
+            idempotency.as_ref(),
         )
         .await?;
+    let (book, movement) = created.value;
     let mut response = response::json(StatusCode::CREATED, &StockMovementDto::from(movement));
     response::set_etag(&mut response, book.version);
+    idempotency::mark_replayed(&mut response, created.replayed);
     Ok(response)
 }
 

@@ -10,7 +10,7 @@ use crate::response;
 use crate::routes::page_request;
 use crate::state::AppState;
 use axum::extract::{OriginalUri, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bookstore_core::auth::UserId;
 use bookstore_core::Role;
@@ -42,24 +42,38 @@ pub async fn list_users(
 
 /// Create a user.
 #[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUserInput,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes a retried create return the first response instead of creating twice")),
     responses((status = 201, description = "Created", body = UserDto),
         (status = 403, description = "Admins only", body = Problem, content_type = PROBLEM),
         (status = 409, description = "Username taken", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Invalid username, password or role", body = Problem, content_type = PROBLEM)))]
+        (status = 422, description = "Invalid username, password or role, or Idempotency-Key reused with another body", body = Problem, content_type = PROBLEM)))]
 pub async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: ApiJson<CreateUserInput>,
 ) -> ApiResult<Response> {
+    let idempotency = crate::idempotency::request(&headers, &caller, "/users", &body.raw)?;
     let input = body.value;
     let role = role(&input.role)?;
-    let user = state
+    let created = state
         .accounts
-        .create_user(&caller.0, &input.username, input.password, role)
+        .create_user(
+            &caller.0,
+            &input.username,
+            input.password,
+            role,
+            idempotency.as_ref(),
+        )
         .await?;
-    tracing::info!(actor = %caller.0.username, user = %user.username, role = role.as_str(), "user created");
+    let user = created.value;
+    if !created.replayed {
+        tracing::info!(actor = %caller.0.username, user = %user.username, role = role.as_str(), "user created");
+    }
     let mut response = response::json(StatusCode::CREATED, &UserDto::from(user.clone()));
     response::set_location(&mut response, &format!("/users/{}", user.id));
+    crate::idempotency::mark_replayed(&mut response, created.replayed);
     Ok(response)
 }
 

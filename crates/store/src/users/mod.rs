@@ -49,7 +49,7 @@ macro_rules! impl_user_store {
             use bookstore_core::auth::{
                 NewUser, User, UserChange, UserId, UserRecord, UserStore, Username,
             };
-            use bookstore_core::{Page, PageRequest, StoreError};
+            use bookstore_core::{IdempotencyRequest, Page, PageRequest, StoreError};
             use chrono::{DateTime, Utc};
             use sqlx::{QueryBuilder, Transaction};
             use uuid::Uuid;
@@ -123,9 +123,14 @@ macro_rules! impl_user_store {
                 }
 
                 #[tracing::instrument(skip_all)]
-                async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
+                async fn create_user(
+                    &self,
+                    user: &NewUser,
+                    idempotency: Option<&IdempotencyRequest>,
+                ) -> Result<User, StoreError> {
                     let now = time::now();
                     let id = UserId::generate();
+                    let mut tx = begin_write(self).await?;
                     let inserted = sqlx::query(sql::USER_INSERT)
                         .bind(id.as_uuid())
                         .bind(user.username.as_str())
@@ -133,24 +138,36 @@ macro_rules! impl_user_store {
                         .bind(user.password_hash.as_str())
                         .bind(false)
                         .bind(DbTime(now))
-                        .execute(self.writer())
+                        .execute(&mut *tx)
                         .await;
                     match inserted {
-                        Ok(_) => Ok(User {
-                            id,
-                            username: user.username.clone(),
-                            role: user.role,
-                            disabled: false,
-                            token_epoch: 1,
-                            created_at: now,
-                            updated_at: now,
-                        }),
-                        Err(err) if is_unique_violation(&err) => Err(StoreError::DuplicateName {
-                            entity: "user",
-                            name: user.username.to_string(),
-                        }),
-                        Err(err) => Err(backend(err)),
+                        Ok(_) => {}
+                        Err(err) if is_unique_violation(&err) => {
+                            return Err(StoreError::DuplicateName {
+                                entity: "user",
+                                name: user.username.to_string(),
+                            })
+                        }
+                        Err(err) => return Err(backend(err)),
                     }
+                    let created = User {
+                        id,
+                        username: user.username.clone(),
+                        role: user.role,
+                        disabled: false,
+                        token_epoch: 1,
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    // The record commits with the user: a retried create finds one or the other
+                    // of both, never only one.
+                    if let Some(request) = idempotency {
+                        let response =
+                            serde_json::to_value(&created).map_err(StoreError::backend)?;
+                        <$store>::store_idempotency(&mut tx, request, &response, now).await?;
+                    }
+                    tx.commit().await.map_err(backend)?;
+                    Ok(created)
                 }
 
                 #[tracing::instrument(skip_all)]

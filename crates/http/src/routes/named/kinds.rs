@@ -7,8 +7,8 @@ use crate::dto::page::PageParams;
 use crate::error::ApiResult;
 use crate::routes::page_request;
 use bookstore_core::{
-    Author, AuthorDraft, AuthorId, Catalog, CatalogError, Genre, GenreDraft, GenreId, Page,
-    Principal, WriteContext,
+    Author, AuthorDraft, AuthorId, Catalog, CatalogError, Created, Genre, GenreDraft, GenreId,
+    IdempotencyRequest, Page, Principal, WriteContext,
 };
 use uuid::Uuid;
 
@@ -66,8 +66,9 @@ impl Named for Authors {
         catalog: &Catalog,
         ctx: &WriteContext,
         draft: &AuthorDraft,
-    ) -> Result<Author, CatalogError> {
-        catalog.create_author(ctx, draft).await
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> Result<Created<Author>, CatalogError> {
+        catalog.create_author(ctx, draft, idempotency).await
     }
 
     async fn get(catalog: &Catalog, who: &Principal, id: AuthorId) -> Result<Author, CatalogError> {
@@ -146,8 +147,9 @@ impl Named for Genres {
         catalog: &Catalog,
         ctx: &WriteContext,
         draft: &GenreDraft,
-    ) -> Result<Genre, CatalogError> {
-        catalog.create_genre(ctx, draft).await
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> Result<Created<Genre>, CatalogError> {
+        catalog.create_genre(ctx, draft, idempotency).await
     }
 
     async fn get(catalog: &Catalog, who: &Principal, id: GenreId) -> Result<Genre, CatalogError> {

@@ -13,13 +13,15 @@ use crate::caller::Caller;
 use crate::dto::page::PageDto;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, PathId};
-use crate::response;
+use crate::{idempotency, response};
 use crate::state::AppState;
 use axum::extract::{OriginalUri, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
-use bookstore_core::{Catalog, CatalogError, Page, Principal, WriteContext};
+use bookstore_core::{
+    Catalog, CatalogError, Created, IdempotencyRequest, Page, Principal, WriteContext,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
@@ -66,7 +68,8 @@ pub trait Named: Send + Sync + 'static {
         catalog: &Catalog,
         ctx: &WriteContext,
         draft: &Self::Draft,
-    ) -> impl Future<Output = Result<Self::Record, CatalogError>> + Send;
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> impl Future<Output = Result<Created<Self::Record>, CatalogError>> + Send;
     fn get(
         catalog: &Catalog,
         who: &Principal,
@@ -114,13 +117,23 @@ async fn list<R: Named>(
 async fn create<R: Named>(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: ApiJson<R::Input>,
 ) -> ApiResult<Response> {
+    let collection = format!("/{}", R::COLLECTION);
+    let idempotency = idempotency::request(&headers, &caller, &collection, &body.raw)?;
     let draft = R::draft(&body.value)?;
-    let record = R::create(&state.catalog, &caller.write_context(), &draft).await?;
-    let location = format!("/{}/{}", R::COLLECTION, R::record_id(&record));
-    let mut response = response::json(StatusCode::CREATED, &R::Dto::from(record));
+    let created = R::create(
+        &state.catalog,
+        &caller.write_context(),
+        &draft,
+        idempotency.as_ref(),
+    )
+    .await?;
+    let location = format!("{collection}/{}", R::record_id(&created.value));
+    let mut response = response::json(StatusCode::CREATED, &R::Dto::from(created.value));
     response::set_location(&mut response, &location);
+    idempotency::mark_replayed(&mut response, created.replayed);
     Ok(response)
 }
 

@@ -1,0 +1,57 @@
+//! `Idempotency-Key` on creating `POST`s: the key, scoped to the caller, and a fingerprint of
+//! the request (its path and body), so that a key reused for another request is refused.
+
+use crate::caller::Caller;
+use crate::error::{ApiError, ApiResult};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
+use bookstore_core::IdempotencyRequest;
+use sha2::{Digest, Sha256};
+
+pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The idempotency of a create at `path` with `body`, if the request carries a key.
+pub fn request(
+    headers: &HeaderMap,
+    caller: &Caller,
+    path: &str,
+    body: &[u8],
+) -> ApiResult<Option<IdempotencyRequest>> {
+    let Some(value) = headers.get(&IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters."
+            ))
+        })?;
+    // The path is part of the request: one key sent to two routes (or for two books) is
+    // two requests, and the second is refused like a changed body.
+    let mut digest = Sha256::new();
+    digest.update(path.as_bytes());
+    digest.update([0]);
+    digest.update(body);
+    Ok(Some(IdempotencyRequest {
+        scope: caller.0.subject.clone(),
+        key: key.to_owned(),
+        fingerprint: digest
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    }))
+}
+
+/// Marks an answer that replays the first request's (`Idempotent-Replayed: true`).
+pub fn mark_replayed(response: &mut Response, replayed: bool) {
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+}
