@@ -4,23 +4,25 @@
 //! case fails its test.
 
 use crate::auth::ports::{
-    AccessClaims, NewRefreshToken, PasswordHasher, RefreshOutcome, StoredSigningKey, TokenSigner,
-    UserStore,
+    AccessClaims, NewDeviceToken, NewRefreshToken, PasswordHasher, RefreshOutcome, SessionState,
+    StoredSigningKey, TokenSigner, UserStore,
 };
 use crate::auth::{Accounts, AuthConfig, AuthError, NewUser, User, UserChange, UserId};
 use crate::auth::{Throttle, UserRecord, Username};
 use crate::author::{Author, AuthorDraft};
 use crate::book::{Book, BookDraft, RawBook};
-use crate::catalog::{Catalog, Created};
+use crate::catalog::Catalog;
 use crate::error::{CatalogError, StoreError};
 use crate::genre::{Genre, GenreDraft};
 use crate::history::HistoryEntry;
+use crate::idempotency::Created;
 use crate::ids::{AuthorId, BookId, GenreId};
 use crate::isbn::Isbn;
 use crate::paging::{BookListQuery, Page, PageRequest};
 use crate::policy::{Action, Principal, Role};
 use crate::ports::{
-    CatalogStore, IdempotencyRecord, IdempotencyRequest, Precondition, WriteContext,
+    CatalogStore, IdempotencyRecord, IdempotencyRequest, IdempotencyStore, Precondition,
+    WriteContext,
 };
 use crate::search::BookPage;
 use crate::stock::{StockMovement, StockMovementDraft};
@@ -48,6 +50,17 @@ impl Recorder {
 }
 
 #[async_trait]
+impl IdempotencyStore for Recorder {
+    async fn find_idempotency_record(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.asked("find_idempotency_record")
+    }
+}
+
+#[async_trait]
 impl CatalogStore for Recorder {
     async fn ready(&self) -> Result<(), StoreError> {
         self.asked("ready")
@@ -59,13 +72,6 @@ impl CatalogStore for Recorder {
         _: Option<&IdempotencyRequest>,
     ) -> Result<Book, StoreError> {
         self.asked("create_book")
-    }
-    async fn find_idempotency_record(
-        &self,
-        _: &str,
-        _: &str,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.asked("find_idempotency_record")
     }
     async fn get_book(&self, _: BookId) -> Result<Option<Book>, StoreError> {
         self.asked("get_book")
@@ -106,6 +112,7 @@ impl CatalogStore for Recorder {
         _: &Precondition,
         _: &StockMovementDraft,
         _: &WriteContext,
+        _: Option<&IdempotencyRequest>,
     ) -> Result<(Book, StockMovement), StoreError> {
         self.asked("record_stock_movement")
     }
@@ -119,7 +126,11 @@ impl CatalogStore for Recorder {
     async fn low_stock(&self, _: &PageRequest) -> Result<Page<Book>, StoreError> {
         self.asked("low_stock")
     }
-    async fn create_author(&self, _: &AuthorDraft) -> Result<Author, StoreError> {
+    async fn create_author(
+        &self,
+        _: &AuthorDraft,
+        _: Option<&IdempotencyRequest>,
+    ) -> Result<Author, StoreError> {
         self.asked("create_author")
     }
     async fn get_author(&self, _: AuthorId) -> Result<Option<Author>, StoreError> {
@@ -132,13 +143,22 @@ impl CatalogStore for Recorder {
     ) -> Result<Page<Author>, StoreError> {
         self.asked("list_authors")
     }
-    async fn update_author(&self, _: AuthorId, _: &AuthorDraft) -> Result<Author, StoreError> {
+    async fn update_author(
+        &self,
+        _: AuthorId,
+        _: &AuthorDraft,
+        _: &WriteContext,
+    ) -> Result<Author, StoreError> {
         self.asked("update_author")
     }
     async fn delete_author(&self, _: AuthorId) -> Result<(), StoreError> {
         self.asked("delete_author")
     }
-    async fn create_genre(&self, _: &GenreDraft) -> Result<Genre, StoreError> {
+    async fn create_genre(
+        &self,
+        _: &GenreDraft,
+        _: Option<&IdempotencyRequest>,
+    ) -> Result<Genre, StoreError> {
         self.asked("create_genre")
     }
     async fn get_genre(&self, _: GenreId) -> Result<Option<Genre>, StoreError> {
@@ -147,7 +167,12 @@ impl CatalogStore for Recorder {
     async fn list_genres(&self, _: &PageRequest) -> Result<Page<Genre>, StoreError> {
         self.asked("list_genres")
     }
-    async fn update_genre(&self, _: GenreId, _: &GenreDraft) -> Result<Genre, StoreError> {
+    async fn update_genre(
+        &self,
+        _: GenreId,
+        _: &GenreDraft,
+        _: &WriteContext,
+    ) -> Result<Genre, StoreError> {
         self.asked("update_genre")
     }
     async fn delete_genre(&self, _: GenreId) -> Result<(), StoreError> {
@@ -160,7 +185,11 @@ impl UserStore for Recorder {
     async fn count_users(&self) -> Result<i64, StoreError> {
         self.asked("count_users")
     }
-    async fn create_user(&self, _: &NewUser) -> Result<User, StoreError> {
+    async fn create_user(
+        &self,
+        _: &NewUser,
+        _: Option<&IdempotencyRequest>,
+    ) -> Result<User, StoreError> {
         self.asked("create_user")
     }
     async fn find_user_by_username(&self, _: &Username) -> Result<Option<UserRecord>, StoreError> {
@@ -188,8 +217,34 @@ impl UserStore for Recorder {
     ) -> Result<RefreshOutcome, StoreError> {
         self.asked("use_refresh_token")
     }
-    async fn revoke_refresh_family(&self, _: &str) -> Result<Option<UserId>, StoreError> {
+    async fn session_state(
+        &self,
+        _: UserId,
+        _: uuid::Uuid,
+        _: DateTime<Utc>,
+    ) -> Result<Option<SessionState>, StoreError> {
+        self.asked("session_state")
+    }
+    async fn revoke_refresh_family(
+        &self,
+        _: &str,
+        _: UserId,
+    ) -> Result<Option<uuid::Uuid>, StoreError> {
         self.asked("revoke_refresh_family")
+    }
+    async fn device_token_user(
+        &self,
+        _: &str,
+        _: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError> {
+        self.asked("device_token_user")
+    }
+    async fn insert_device_token(
+        &self,
+        _: &NewDeviceToken,
+        _: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.asked("insert_device_token")
     }
     async fn login_failures(&self, _: &str, _: DateTime<Utc>) -> Result<Throttle, StoreError> {
         self.asked("login_failures")
@@ -203,7 +258,11 @@ impl UserStore for Recorder {
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
         self.asked("signing_keys")
     }
-    async fn add_signing_key(&self, _: &StoredSigningKey) -> Result<(), StoreError> {
+    async fn add_signing_key(
+        &self,
+        _: &StoredSigningKey,
+        _: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.asked("add_signing_key")
     }
 }
@@ -335,14 +394,21 @@ fn staff_cannot_delete_a_book() {
 #[test]
 fn staff_cannot_record_a_stock_movement() {
     catalog_write("record_stock_movement", |c, ctx| {
-        block_on(c.record_stock_movement(&ctx, BookId::generate(), &Precondition::Any, &sale()))
+        block_on(c.record_stock_movement(
+            &ctx,
+            BookId::generate(),
+            &Precondition::Any,
+            &sale(),
+            None,
+        ))
+        .map(|Created { value, .. }| value)
     });
 }
 
 #[test]
 fn staff_cannot_create_an_author() {
     catalog_write("create_author", |c, ctx| {
-        block_on(c.create_author(&ctx, &author()))
+        block_on(c.create_author(&ctx, &author(), None)).map(|Created { value, .. }| value)
     });
 }
 
@@ -363,7 +429,7 @@ fn staff_cannot_delete_an_author() {
 #[test]
 fn staff_cannot_create_a_genre() {
     catalog_write("create_genre", |c, ctx| {
-        block_on(c.create_genre(&ctx, &genre()))
+        block_on(c.create_genre(&ctx, &genre(), None)).map(|Created { value, .. }| value)
     });
 }
 
@@ -419,7 +485,9 @@ fn staff_cannot_create_a_user() {
             "clerk",
             "saffron lighthouse kettle".into(),
             Role::Admin,
+            None,
         ))
+        .map(|Created { value, .. }| value)
     });
 }
 
@@ -430,7 +498,7 @@ fn staff_cannot_change_a_user() {
         let own = uuid::Uuid::parse_str(&who.subject)
             .map(UserId::from_uuid)
             .expect("uuid");
-        block_on(a.update_user(who, own, Some(Role::Admin), None, None))
+        block_on(a.update_user(who, None, own, Some(Role::Admin), None, None, None))
     });
 }
 

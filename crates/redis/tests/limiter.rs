@@ -3,6 +3,7 @@
 
 use bookstore_core::ratelimit::{Quota, Rate, RateLimiter};
 use bookstore_redis::{RedisLimiter, RedisSettings};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
