@@ -13,5 +13,7 @@ mod operations;
 mod ratelimits;
 mod references;
 mod search;
+mod sessions;
+mod signin;
 mod stock;
 mod tls;

@@ -174,7 +174,12 @@ async fn own_password_change_keeps_the_session_that_made_it(store: &Store) {
     // its access tokens (they check their session).
     assert_eq!(changed.token_epoch, alice.token_epoch);
     assert_eq!(
-        users.get_user(alice.id).await.unwrap().unwrap().password_hash,
+        users
+            .get_user(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
         "new-hash"
     );
     assert!(live(&users, &here).await);
@@ -184,7 +189,10 @@ async fn own_password_change_keeps_the_session_that_made_it(store: &Store) {
         use_token(&users, "here").await,
         RefreshOutcome::Valid { .. }
     ));
-    assert_eq!(use_token(&users, "elsewhere").await, RefreshOutcome::Invalid);
+    assert_eq!(
+        use_token(&users, "elsewhere").await,
+        RefreshOutcome::Invalid
+    );
 }
 
 async fn a_session_is_live_until_revoked_reused_or_over(store: &Store) {
@@ -321,7 +329,10 @@ async fn device_tokens_belong_to_their_user_and_expire(store: &Store) {
         users.device_token_user("d1", t).await.unwrap(),
         Some(alice.id)
     );
-    assert_eq!(users.device_token_user("b1", t).await.unwrap(), Some(bob.id));
+    assert_eq!(
+        users.device_token_user("b1", t).await.unwrap(),
+        Some(bob.id)
+    );
     assert_eq!(users.device_token_user("old", t).await.unwrap(), None);
     assert_eq!(users.device_token_user("nope", t).await.unwrap(), None);
     assert_eq!(users.device_token_user("d1", later).await.unwrap(), None);
@@ -342,7 +353,10 @@ async fn device_tokens_belong_to_their_user_and_expire(store: &Store) {
         .insert_device_token(&device("d3", alice.id, later), Some("b1"))
         .await
         .unwrap();
-    assert_eq!(users.device_token_user("b1", t).await.unwrap(), Some(bob.id));
+    assert_eq!(
+        users.device_token_user("b1", t).await.unwrap(),
+        Some(bob.id)
+    );
 }
 
 async fn a_new_password_forgets_the_trusted_devices(store: &Store) {
@@ -366,7 +380,11 @@ async fn a_new_password_forgets_the_trusted_devices(store: &Store) {
         },
     )
     .await;
-    assert!(users.device_token_user("a1", now()).await.unwrap().is_some());
+    assert!(users
+        .device_token_user("a1", now())
+        .await
+        .unwrap()
+        .is_some());
     update(
         &users,
         alice.id,
@@ -402,7 +420,10 @@ async fn a_rotated_key_is_published_before_the_old_one_retires(store: &Store) {
     let users = store.users();
     let t = now();
     let (lead1, lead2) = (t + Duration::seconds(360), t + Duration::seconds(400));
-    users.add_signing_key(&signing_key("k1", t), t).await.unwrap();
+    users
+        .add_signing_key(&signing_key("k1", t), t)
+        .await
+        .unwrap();
     users
         .add_signing_key(&signing_key("k2", t + Duration::seconds(1)), lead1)
         .await
@@ -427,4 +448,18 @@ async fn a_rotated_key_is_published_before_the_old_one_retires(store: &Store) {
             ("k1".into(), Some(lead1)),
         ]
     );
+    // An emergency rotation (no lead) stops every older key at once.
+    let at = t + Duration::seconds(60);
+    users
+        .add_signing_key(&signing_key("k4", at), at)
+        .await
+        .unwrap();
+    let retired: Vec<Option<DateTime<Utc>>> = users
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.retired_at)
+        .collect();
+    assert_eq!(retired, [None, Some(at), Some(at), Some(at)]);
 }
