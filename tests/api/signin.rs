@@ -295,3 +295,63 @@ both_stores!(
         }
     }
 );
+
+/// Signs `header.payload` with the server's own current key, read from its store and opened
+/// with its key-encryption key: tokens only the server could have made.
+async fn sign_as_the_server(app: &TestApp, header: serde_json::Value, payload: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let kek_text = std::fs::read_to_string(app.data_dir.path().join("kek")).expect("kek");
+    let kek = bookstore_auth::Kek::from_base64(&kek_text).expect("kek");
+    let kid = header["kid"].as_str().expect("kid").to_owned();
+    let stored = app
+        .store()
+        .await
+        .users()
+        .signing_keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .expect("the token's key");
+    let pkcs8 = kek.open(&stored.sealed_private_key, &kid).expect("open");
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(&pkcs8).expect("pair");
+    let h = URL_SAFE_NO_PAD.encode(header.to_string());
+    let signature = pair.sign(format!("{h}.{payload}").as_bytes());
+    format!(
+        "{h}.{payload}.{}",
+        URL_SAFE_NO_PAD.encode(signature.as_ref())
+    )
+}
+
+both_stores!(
+    our_own_tokens_with_a_foreign_typ_or_crit_are_refused,
+    |backend| async move {
+        let app = spawn(backend).await;
+        let payload = app
+            .admin_token
+            .split('.')
+            .nth(1)
+            .expect("payload")
+            .to_owned();
+        let kid = kid(&app.admin_token);
+        let me = |token: String| {
+            let request = app.anonymous(Method::GET, "/auth/me").bearer_auth(token);
+            async move { request.send().await.expect("me").status() }
+        };
+        // The control: the same header the server writes verifies.
+        let same = json!({"alg": "EdDSA", "kid": kid, "typ": "JWT"});
+        assert_eq!(
+            me(sign_as_the_server(&app, same, &payload).await).await,
+            200
+        );
+        for header in [
+            json!({"alg": "EdDSA", "kid": kid, "typ": "refresh+jwt"}),
+            json!({"alg": "EdDSA", "kid": kid, "typ": "dpop+jwt"}),
+            json!({"alg": "EdDSA", "kid": kid, "crit": ["urn:x"], "urn:x": true}),
+        ] {
+            let token = sign_as_the_server(&app, header.clone(), &payload).await;
+            assert_eq!(me(token).await, 401, "{header} was accepted");
+        }
+    }
+);
