@@ -189,3 +189,100 @@ both_stores!(
         );
     }
 );
+
+/// A token with exactly this header and these claims, signed with `key`: what `jsonwebtoken`
+/// cannot write (`crit`, claims of the wrong type).
+fn raw_token(key: &Key, header: Value, claims: Value) -> String {
+    let h = URL_SAFE_NO_PAD.encode(header.to_string());
+    let p = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let pair = Ed25519KeyPair::from_pkcs8(&key.pkcs8).expect("pair");
+    let signature = pair.sign(format!("{h}.{p}").as_bytes());
+    format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+}
+
+both_stores!(outside_tokens_are_read_strictly, |backend| async move {
+    let key = new_key("key-1");
+    let keys = Arc::new(Mutex::new(json!({"keys": [jwk(&key)]})));
+    let jwks_url = jwks_server(keys, Arc::new(AtomicU64::new(0))).await;
+    let trusted = json!([{
+        "issuer": ISSUER, "jwks_url": jwks_url, "audience": AUDIENCE,
+        "role_claim": "cognito:groups", "admin_values": ["admins"], "staff_values": ["clerks"]
+    }])
+    .to_string();
+    let app = spawn_with(backend, &[("BOOKSTORE_TRUSTED_ISSUERS", &trusted)]).await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "u-1", "exp": now + 600,
+                            "iat": now, "cognito:groups": ["clerks"]});
+    let header = json!({"alg": "EdDSA", "kid": "key-1"});
+    let status = |token: String| {
+        let request = app.anonymous(Method::GET, "/books").bearer_auth(token);
+        async move { request.send().await.expect("get").status() }
+    };
+    let with = |base: &Value, field: &str, value: Value| {
+        let mut changed = base.clone();
+        changed[field] = value;
+        changed
+    };
+
+    // Accepted as they should be: no typ, the generic JWT, RFC 9068's access-token type.
+    for typ in [
+        None,
+        Some("JWT"),
+        Some("at+jwt"),
+        Some("application/at+jwt"),
+    ] {
+        let header = match typ {
+            Some(typ) => with(&header, "typ", json!(typ)),
+            None => header.clone(),
+        };
+        assert_eq!(
+            status(raw_token(&key, header, claims.clone())).await,
+            200,
+            "{typ:?}"
+        );
+    }
+    for (name, token) in [
+        (
+            "nbf a string",
+            raw_token(&key, header.clone(), with(&claims, "nbf", json!("later"))),
+        ),
+        (
+            "exp a string",
+            raw_token(
+                &key,
+                header.clone(),
+                with(&claims, "exp", json!((now + 600).to_string())),
+            ),
+        ),
+        (
+            "iat an object",
+            raw_token(&key, header.clone(), with(&claims, "iat", json!({}))),
+        ),
+        (
+            "sub a number",
+            raw_token(&key, header.clone(), with(&claims, "sub", json!(42))),
+        ),
+        (
+            "an unknown critical extension",
+            raw_token(
+                &key,
+                with(&header, "crit", json!(["http://example.com/ext"])),
+                claims.clone(),
+            ),
+        ),
+        (
+            "a refresh token",
+            raw_token(
+                &key,
+                with(&header, "typ", json!("refresh+jwt")),
+                claims.clone(),
+            ),
+        ),
+        (
+            "an ID token's type",
+            raw_token(&key, with(&header, "typ", json!("id+jwt")), claims.clone()),
+        ),
+    ] {
+        assert_eq!(status(token).await, 401, "{name} was accepted");
+    }
+});

@@ -16,6 +16,8 @@ mod operations;
 mod ratelimits;
 mod references;
 mod search;
+mod sessions;
+mod signin;
 mod stock;
 mod store_files;
 mod tls;

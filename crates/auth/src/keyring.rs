@@ -231,7 +231,7 @@ impl KeyRing {
                 }
             })
             .collect();
-        statuses.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        statuses.sort_by_key(|key| std::cmp::Reverse(key.created_at));
         Ok(statuses)
     }
 

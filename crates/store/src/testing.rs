@@ -30,10 +30,16 @@ pub const CATALOG_TABLES: [&str; 9] = [
 ];
 
 /// The tables sign-in writes.
-pub const AUTH_TABLES: [&str; 4] = ["users", "refresh_tokens", "login_failures", "signing_keys"];
+pub const AUTH_TABLES: [&str; 5] = [
+    "users",
+    "refresh_tokens",
+    "login_failures",
+    "signing_keys",
+    "trusted_devices",
+];
 
 /// The tables [`count_rows`] may count: [`CATALOG_TABLES`] and [`AUTH_TABLES`].
-pub const TABLES: [&str; 13] = [
+pub const TABLES: [&str; 14] = [
     "books",
     "authors",
     "book_authors",
@@ -47,6 +53,7 @@ pub const TABLES: [&str; 13] = [
     "refresh_tokens",
     "login_failures",
     "signing_keys",
+    "trusted_devices",
 ];
 
 /// `BOOKSTORE_TEST_DATABASE_URL`, or the local default server's `postgres` database.

@@ -191,8 +191,8 @@ pub trait UserStore: IdempotencyStore {
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
 
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
-    /// Adds a key and retires every key not yet retired at `retire_others_at`: until then
-    /// they go on signing while the new key is only published.
+    /// Adds a key, and retires at `retire_others_at` every key that would sign past it: until
+    /// then they go on signing while the new key is only published.
     async fn add_signing_key(
         &self,
         key: &StoredSigningKey,

@@ -87,7 +87,9 @@ pub(crate) const LOGIN_FAILURES_CLEAR: &str = "DELETE FROM login_failures WHERE 
 pub(crate) const SIGNING_KEYS_SELECT: &str = "SELECT kid, algorithm, public_key, \
     sealed_private_key, created_at, retired_at FROM signing_keys \
     ORDER BY created_at DESC, kid DESC";
+/// No key signs past `$1`: the current key retires then, and so does a key whose retirement
+/// was further ahead (an emergency rotation stops every older key at once).
 pub(crate) const SIGNING_KEYS_RETIRE: &str =
-    "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL";
+    "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL OR retired_at > $1";
 pub(crate) const SIGNING_KEY_INSERT: &str = "INSERT INTO signing_keys (kid, algorithm, \
     public_key, sealed_private_key, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)";
