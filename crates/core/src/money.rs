@@ -138,8 +138,13 @@ impl Money {
         } else {
             padded.parse().map_err(|_| not_decimal())?
         };
-        let scale = 10i64.pow(u32::from(exponent));
-        Self::new(whole * scale + frac, currency)
+        // Fifteen integer digits fit in i64, but not with four decimals (CLF, UYW) after them.
+        let minor = 10i64
+            .checked_pow(u32::from(exponent))
+            .and_then(|scale| whole.checked_mul(scale))
+            .and_then(|minor| minor.checked_add(frac))
+            .ok_or(MoneyError::TooLarge)?;
+        Self::new(minor, currency)
     }
 
     pub fn amount_minor(&self) -> i64 {
@@ -242,5 +247,30 @@ mod tests {
             Money::from_decimal("99999999999999999999", eur()),
             Err(MoneyError::TooLarge)
         );
+    }
+
+    /// Found by the `money` fuzz target: fifteen integer digits in a currency with four
+    /// decimals overflowed i64 (a panic in debug builds, a wrapped amount in release).
+    #[test]
+    fn fifteen_digits_with_four_decimals_is_too_large_not_an_overflow() {
+        for code in ["CLF", "UYW"] {
+            let currency = Currency::parse(code).expect(code);
+            assert_eq!(currency.exponent(), 4);
+            assert_eq!(
+                Money::from_decimal("999999999999999", currency),
+                Err(MoneyError::TooLarge),
+                "{code}"
+            );
+            assert_eq!(
+                Money::from_decimal("922337203685477.5808", currency),
+                Err(MoneyError::TooLarge),
+                "{code}"
+            );
+            assert_eq!(
+                Money::from_decimal("100000000.0000", currency).map(|m| m.amount_minor()),
+                Ok(MAX_AMOUNT_MINOR),
+                "{code}: the largest price still parses"
+            );
+        }
     }
 }
