@@ -249,8 +249,9 @@ mod tests {
         );
     }
 
-    /// Found by the `money` fuzz target: fifteen integer digits in a currency with four
-    /// decimals overflowed i64 (a panic in debug builds, a wrapped amount in release).
+    /// Fifteen integer digits in a currency with four decimals overflowed i64 (a panic in
+    /// debug builds, a wrapped amount in release); the `money` fuzz target covers every
+    /// currency and length.
     #[test]
     fn fifteen_digits_with_four_decimals_is_too_large_not_an_overflow() {
         for code in ["CLF", "UYW"] {
