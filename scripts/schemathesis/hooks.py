@@ -1,11 +1,15 @@
 """Schemathesis hooks for the Bookstore API (loaded through SCHEMATHESIS_HOOKS by scripts/schemathesis/run).
 
 - Signs in as the admin, and signs in again whenever a request is answered 401: the run
-  changes the admin itself (PATCH /users/{id} with a new password or a role, PUT
-  /auth/me/password, POST /auth/logout), which ends its sign-ins by design. When the known
-  password no longer works (the run reset it) or the account is locked out by the run's own
-  wrong-password sign-ins, the password is set back and the lock lifted with the CLI, which
-  works beside the running server, exactly as an operator would.
+  changes the admin itself (PATCH /users/{id} with a new password, PUT /auth/me/password,
+  POST /auth/logout), which ends its sign-ins by design. Before each sign-in the password is
+  set back and any lock-out lifted with the CLI (which works beside the running server, as an
+  operator's would), so the hook never signs in with a password the run has changed: its own
+  sign-ins never fail, and never count against the account.
+- Signs in from an address of its own (X-Forwarded-For, through the loopback proxy the script
+  trusts): the run's own /auth/login cases fail on purpose and, from their address, soon wait
+  under the per-address sign-in throttle, as they should; the hook's sign-ins stand for a
+  different client and are not held up by them.
 - Generates valid ISBNs for the document's `isbn` format: a random string of digits almost
   never has a valid check digit, and the server rightly refuses those.
 """
@@ -26,13 +30,17 @@ PASSWORD = os.environ["BOOKSTORE_ADMIN_PASSWORD"]
 CLI_ENV = {k: v for k, v in os.environ.items() if k in ("PATH", "DATABASE_URL", "BOOKSTORE_DATA_DIR", "BOOKSTORE_KEK")}
 
 _lock = threading.Lock()
-SIGN_INS = {"count": 0, "repairs": 0}
+
+
+# A documentation address (RFC 5737): the client the hook's sign-ins come from.
+HOOK_CLIENT = "192.0.2.10"
 
 
 def _login():
     return requests.post(
         f"{BASE}/auth/login",
         json={"username": "admin", "password": PASSWORD},
+        headers={"X-Forwarded-For": HOOK_CLIENT},
         timeout=30,
     )
 
@@ -42,23 +50,19 @@ def _cli(*args, stdin=None):
 
 
 def _repair_admin():
-    """Puts the admin back as the run found it: its password, enabled, admin, not locked out."""
-    SIGN_INS["repairs"] += 1
+    """Puts the admin's password back as the run found it and lifts any lock-out."""
     _cli("user", "reset-password", "admin", "--password-stdin", stdin=PASSWORD + "\n")
-    _cli("user", "enable", "admin")
-    _cli("user", "set-role", "admin", "admin")
+    _cli("user", "unlock", "admin")
 
 
 @schemathesis.auth(refresh_interval=600)
 class AdminToken:
     def get(self, case, context):
         with _lock:
-            SIGN_INS["count"] += 1
+            _repair_admin()
             response = _login()
             if response.status_code != 200:
-                _repair_admin()
-                response = _login()
-            response.raise_for_status()
+                raise RuntimeError(f"admin sign-in answered {response.status_code}: {response.text}")
             return response.json()["access_token"]
 
     def set(self, case, data, context):
