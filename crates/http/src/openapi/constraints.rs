@@ -291,7 +291,10 @@ fn constrain_parameters(doc: &mut Value) {
             continue;
         };
         for operation in item.values_mut() {
-            let Some(parameters) = operation["parameters"].as_array_mut() else {
+            let Some(parameters) = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+            else {
                 continue;
             };
             for parameter in parameters {

@@ -60,7 +60,10 @@ pub fn apply(doc: &mut Value) {
             continue;
         };
         for operation in item.values_mut() {
-            let Some(parameters) = operation["parameters"].as_array_mut() else {
+            let Some(parameters) = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+            else {
                 continue;
             };
             for parameter in parameters {

@@ -447,6 +447,29 @@ mod tests {
     }
 
     #[test]
+    fn the_rules_add_no_null_members() {
+        fn walk(value: &serde_json::Value, at: &str) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, member) in map {
+                        // Values (enums, examples) may hold null; the document's members may not.
+                        if ["enum", "examples", "example", "const", "default"]
+                            .contains(&key.as_str())
+                        {
+                            continue;
+                        }
+                        assert!(!member.is_null(), "{at}/{key} is null");
+                        walk(member, &format!("{at}/{key}"));
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, at)),
+                _ => {}
+            }
+        }
+        walk(&document(), "");
+    }
+
+    #[test]
     fn inputs_carry_the_rules_the_server_enforces() {
         let doc = document();
         let schemas = &doc["components"]["schemas"];
