@@ -10,8 +10,14 @@
   trusts): the run's own /auth/login cases fail on purpose and, from their address, soon wait
   under the per-address sign-in throttle, as they should; the hook's sign-ins stand for a
   different client and are not held up by them.
-- Generates valid ISBNs for the document's `isbn` format: a random string of digits almost
-  never has a valid check digit, and the server rightly refuses those.
+- Generates values for the document's own formats, which say what a schema cannot:
+  `isbn` (a random string of digits almost never has a valid check digit, and the server
+  rightly refuses those), `password` (common and easily guessed passwords are refused, as
+  the document says) and `cursor` (only a cursor the server issued is valid: a made-up one
+  is rightly a 422; the run sends none, and the stateful phase follows the ones it gets).
+- Keeps the pairs of GET /books parameters in order (year_from <= year_to, price_min <=
+  price_max) and sends sort=relevance only with q: rules between parameters, which the
+  document states in words and JSON Schema cannot.
 """
 
 import os
@@ -76,4 +82,25 @@ def _isbn13():
     return "".join(map(str, digits + [check]))
 
 
+WORDS = ["velvet", "tram", "orbit", "quinoa", "saffron", "lighthouse", "kettle", "marble",
+         "cobalt", "thistle", "lantern", "meadow", "quartz", "harbour", "juniper", "falcon"]
+
 schemathesis.openapi.format("isbn", st.builds(_isbn13))
+schemathesis.openapi.format(
+    "password",
+    st.lists(st.sampled_from(WORDS), min_size=4, max_size=6, unique=True).map(" ".join),
+)
+schemathesis.openapi.format("cursor", st.just(""))
+
+
+@schemathesis.hook
+def map_query(ctx, query):
+    if not query or ctx.operation.path != "/books":
+        return query
+    for low, high in (("year_from", "year_to"), ("price_min", "price_max")):
+        a, b = query.get(low), query.get(high)
+        if isinstance(a, int) and isinstance(b, int) and a > b:
+            query[low], query[high] = b, a
+    if query.get("sort") == "relevance" and not str(query.get("q") or "").strip():
+        del query["sort"]
+    return query
