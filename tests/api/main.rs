@@ -8,6 +8,7 @@ mod behind_nginx;
 mod books;
 mod errors;
 mod external;
+mod fuzzed;
 mod gateway;
 mod operations;
 mod ratelimits;
