@@ -42,6 +42,29 @@ both_stores!(
     }
 );
 
+both_stores!(
+    an_author_search_is_bounded_like_a_name,
+    |backend| async move {
+        let app = spawn(backend).await;
+        app.post_json("/authors", &json!({"name": "Ursula K. Le Guin"}))
+            .await;
+        let long = "a".repeat(201);
+        let response = app.get(&format!("/authors?q={long}")).await;
+        assert_eq!(response.status(), 422);
+        assert_eq!(body(response).await["errors"][0]["field"], "q");
+        // Up to a name's length it searches as before.
+        let response = app.get(&format!("/authors?q={}", "guin")).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            body(response).await["items"][0]["name"],
+            "Ursula K. Le Guin"
+        );
+        let response = app.get(&format!("/authors?q={}", "a".repeat(200))).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(body(response).await["items"], json!([]));
+    }
+);
+
 /// The media type a response of `path` carries is one the document lists for it.
 fn documented_types(doc: &Value, path: &str, method: &str, status: &str) -> Vec<String> {
     doc["paths"][path][method]["responses"][status]["content"]

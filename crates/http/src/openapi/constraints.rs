@@ -286,7 +286,8 @@ fn constrain_parameters(doc: &mut Value) {
     let Some(paths) = doc["paths"].as_object_mut() else {
         return;
     };
-    for item in paths.values_mut() {
+    for (path, item) in paths.iter_mut() {
+        let path_is_authors = path == "/authors";
         let Some(item) = item.as_object_mut() else {
             continue;
         };
@@ -311,6 +312,7 @@ fn constrain_parameters(doc: &mut Value) {
                     "sort" => {
                         json!({"type": "string", "enum": ["relevance", "title", "-updated_at", "price", "-price", "published_year"]})
                     }
+                    "q" if path_is_authors => json!({"type": "string", "maxLength": MAX_NAME}),
                     "q" => json!({"type": "string", "maxLength": 1000}),
                     "author" | "genre" | "publisher" => json!({"type": "string", "maxLength": 500}),
                     "facets" => {
