@@ -108,6 +108,8 @@ schemathesis.openapi.format(
 # What the server has issued in this run: ids of the genres and authors it created, and the
 # `next_cursor` of each list it answered, by the request they belong to.
 ISSUED = {"genres": set(), "authors": set()}
+# Each genre's parent as last answered, so that a new parent never makes a cycle (rightly a 422).
+PARENTS = {}
 CURSORS = {}
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 KEY = re.compile(r"^[!-~]([ -~]*[!-~])?$")
@@ -150,8 +152,14 @@ def before_call(ctx, case, kwargs):
     # References name what exists.
     if body and case.path.startswith("/genres") and "parent_id" in body:
         body["parent_id"] = _issued_or_none("genres", body["parent_id"])
-        if body["parent_id"] is not None and case.formatted_path.endswith(str(body["parent_id"])):
-            body["parent_id"] = None
+        own = case.formatted_path.rsplit("/", 1)[-1]
+        ancestor, seen = body["parent_id"], set()
+        while isinstance(ancestor, str) and ancestor not in seen:
+            if ancestor == own:
+                body["parent_id"] = None
+                break
+            seen.add(ancestor)
+            ancestor = PARENTS.get(ancestor)
     if body and case.path.startswith("/books") and isinstance(body.get("authors"), list):
         for i, author in enumerate(body["authors"]):
             if isinstance(author, dict) and "id" in author:
@@ -226,6 +234,10 @@ def after_call(ctx, case, response):
     for kind in ("genres", "authors"):
         if case.path.startswith(f"/{kind}"):
             items = data.get("items") if isinstance(data.get("items"), list) else [data]
-            ISSUED[kind].update(i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str))
+            for item in items:
+                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                    ISSUED[kind].add(item["id"])
+                    if kind == "genres":
+                        PARENTS[item["id"]] = item.get("parent_id")
     if isinstance(data.get("next_cursor"), str):
         CURSORS[_listing(case)] = data["next_cursor"]

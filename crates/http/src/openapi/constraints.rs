@@ -254,19 +254,19 @@ pub fn apply(doc: &mut Value) {
     define(
         schemas,
         "ChangePasswordInput",
-        json!({"current_password": {"type": "string", "maxLength": 1024}, "new_password": password()}),
+        json!({"current_password": {"type": "string"}, "new_password": password()}),
         &["current_password", "new_password"],
     );
     define(
         schemas,
         "LoginInput",
-        json!({"username": {"type": "string", "maxLength": 1024}, "password": {"type": "string", "maxLength": 1024}}),
+        json!({"username": {"type": "string"}, "password": {"type": "string"}}),
         &["username", "password"],
     );
     define(
         schemas,
         "RefreshInput",
-        json!({"refresh_token": {"type": "string", "maxLength": 1024}}),
+        json!({"refresh_token": {"type": "string"}}),
         &["refresh_token"],
     );
 
