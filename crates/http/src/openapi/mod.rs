@@ -52,7 +52,10 @@ pub fn versioned_response(description: &str, schema: Ref) -> Response {
             Requests are rate-limited per client address, per user and, more strictly, for \
             sign-in; responses carry `RateLimit-Policy` and `RateLimit` \
             (draft-ietf-httpapi-ratelimit-headers), and a request over its limit gets 429 with \
-            `Retry-After`."
+            `Retry-After`. Every `GET` also answers `HEAD` (the same status and headers, no \
+            body); a method a path does not have answers 405 with `Allow`. JSON bodies are \
+            objects; unknown fields and query parameters are refused with 422, whatever their \
+            value."
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
