@@ -10,6 +10,7 @@ mod boundary;
 mod connections;
 mod errors;
 mod external;
+mod fuzzed;
 mod gateway;
 mod idempotency;
 mod operations;

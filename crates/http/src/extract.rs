@@ -96,22 +96,34 @@ pub fn parse_body<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
-    let syntax = syntax_error;
-    let mut de = serde_json::Deserializer::from_slice(raw);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    // Trailing bytes after the document make the whole body malformed, as does bad syntax.
+    let mut value: serde_json::Value = serde_json::from_slice(raw).map_err(syntax_error)?;
+    integral_numbers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." { "body".to_owned() } else { path };
-                ApiError::field(&field, inner.to_string())
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::field(&field, err.into_inner().to_string())
+    })
+}
+
+/// JSON does not tell 2 from 2.0, and JSON Schema counts both as integers: a number with no
+/// fraction is read as the integer it is, so an integer field takes either spelling.
+fn integral_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                // The bounds are exact in f64 (powers of two); i64::MAX itself is not.
+                if f.fract() == 0.0
+                    && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)
+                {
+                    *value = serde_json::Value::from(f as i64);
+                }
             }
-            _ => syntax(inner),
         }
-    })?;
-    // Trailing bytes after the document make the whole body malformed.
-    de.end().map_err(syntax)?;
-    Ok(value)
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        serde_json::Value::Object(members) => members.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -200,7 +212,6 @@ mod tests {
 
     #[derive(serde::Deserialize, Debug)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
     struct Sample {
         count: i64,
         inner: Option<Inner>,
@@ -208,7 +219,6 @@ mod tests {
 
     #[derive(serde::Deserialize, Debug)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
     struct Inner {
         n: i64,
     }
@@ -231,6 +241,14 @@ mod tests {
         let err = parse_json::<Sample>(br#"{"count": 1, "extra": 2}"#).expect_err("unknown");
         assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(err.problem().errors[0].message.contains("extra"));
+        // An integer may be spelled with a zero fraction; a fraction is still refused.
+        let read = parse_json::<Sample>(br#"{"count": 2.0, "inner": {"n": -7.0}}"#).expect("2.0");
+        assert_eq!((read.count, read.inner.map(|i| i.n)), (2, Some(-7)));
+        let err = parse_json::<Sample>(br#"{"count": 2.5}"#).expect_err("2.5");
+        assert_eq!(err.problem().errors[0].field, "count");
+        let err = parse_json::<Sample>(br#"{"count": 1e300}"#).expect_err("too big");
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err.problem().errors[0].field, "count");
     }
 
     #[test]

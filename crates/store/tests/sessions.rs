@@ -36,11 +36,14 @@ fn now() -> DateTime<Utc> {
 
 async fn create(users: &Arc<dyn UserStore>, username: &str, role: Role) -> User {
     users
-        .create_user(&NewUser {
-            username: Username::parse(username).unwrap(),
-            role,
-            password_hash: format!("hash-of-{username}"),
-        })
+        .create_user(
+            &NewUser {
+                username: Username::parse(username).unwrap(),
+                role,
+                password_hash: format!("hash-of-{username}"),
+            },
+            None,
+        )
         .await
         .unwrap()
 }

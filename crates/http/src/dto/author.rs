@@ -39,7 +39,7 @@ pub struct AuthorInput {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuthorListParams {
-    /// Matches any part of the name, ignoring case.
+    /// Matches any part of the name, ignoring case; at most 200 characters.
     pub q: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,

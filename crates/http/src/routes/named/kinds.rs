@@ -6,9 +6,10 @@ use crate::dto::genre::{GenreDto, GenreInput};
 use crate::dto::page::PageParams;
 use crate::error::ApiResult;
 use crate::routes::page_request;
+use bookstore_core::book::MAX_NAME;
 use bookstore_core::{
     Author, AuthorDraft, AuthorId, Catalog, CatalogError, Created, Genre, GenreDraft, GenreId,
-    IdempotencyRequest, Page, Principal, WriteContext,
+    IdempotencyRequest, Page, Principal, ValidationErrors, WriteContext,
 };
 use uuid::Uuid;
 
@@ -59,6 +60,14 @@ impl Named for Authors {
     ) -> ApiResult<Page<Author>> {
         let page = page_request(params.limit, params.cursor)?;
         let q = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+        // No name is longer, and an unbounded pattern is work for the store and nothing else.
+        if q.is_some_and(|q| q.chars().count() > MAX_NAME) {
+            return Err(ValidationErrors::single(
+                "q",
+                format!("must be at most {MAX_NAME} characters, as names are"),
+            )
+            .into());
+        }
         Ok(catalog.list_authors(who, q, &page).await?)
     }
 

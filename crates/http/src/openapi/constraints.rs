@@ -1,0 +1,336 @@
+//! The rules the server enforces on input, written into the document's schemas so that a
+//! client (or a fuzzer) knows them: required and non-nullable fields, enums, ranges, text
+//! patterns, formats, and the shape of merge patches. Applied to the serialized document,
+//! where a rule reads as the JSON it becomes.
+
+use bookstore_core::book::{
+    MAX_AUTHORS, MAX_DESCRIPTION, MAX_GENRES, MAX_LOCATION, MAX_NAME, MAX_PAGE_COUNT,
+    MAX_PUBLISHER, MAX_QUANTITY, MAX_TITLE,
+};
+use bookstore_core::money::MAX_AMOUNT_MINOR;
+use bookstore_core::Currency;
+use serde_json::{json, Value};
+
+/// Text the server takes on one line: no control characters, something besides spaces
+/// (it trims, and blank required text is refused).
+pub const LINE: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+/// Optional one-line text: blank means absent.
+pub const OPTIONAL_LINE: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+/// Optional text of several lines: tabs and line breaks allowed.
+const OPTIONAL_LINES: &str = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
+const LANGUAGE: &str = "^[A-Za-z]{2}$";
+const ROLES: [&str; 2] = ["admin", "staff"];
+const FORMATS: [&str; 5] = ["hardcover", "paperback", "ebook", "audiobook", "other"];
+const CONTRIBUTOR_ROLES: [&str; 4] = ["author", "editor", "translator", "illustrator"];
+
+fn line(max: usize) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": LINE})
+}
+
+fn optional_line(max: usize) -> Value {
+    json!({"type": ["string", "null"], "maxLength": max, "pattern": OPTIONAL_LINE})
+}
+
+fn int(min: i64, max: i64) -> Value {
+    json!({"type": "integer", "format": "int64", "minimum": min, "maximum": max})
+}
+
+fn optional_int(min: i64, max: i64) -> Value {
+    json!({"type": ["integer", "null"], "format": "int64", "minimum": min, "maximum": max})
+}
+
+/// Sets `schema`'s properties (replacing what they were) and its required list.
+fn define(schemas: &mut Value, schema: &str, properties: Value, required: &[&str]) {
+    let target = &mut schemas[schema];
+    if let (Some(target), Some(properties)) =
+        (target["properties"].as_object_mut(), properties.as_object())
+    {
+        for (name, value) in properties {
+            target.insert(name.clone(), value.clone());
+        }
+    }
+    target["required"] = json!(required);
+    target["additionalProperties"] = json!(false);
+}
+
+/// Every ISO 4217 currency the server prices in, grouped by its number of decimals.
+fn currencies_by_exponent() -> Vec<(u16, Vec<String>)> {
+    let mut groups: Vec<(u16, Vec<String>)> = Vec::new();
+    for a in b'A'..=b'Z' {
+        for b in b'A'..=b'Z' {
+            for c in b'A'..=b'Z' {
+                let code = String::from_utf8_lossy(&[a, b, c]).into_owned();
+                if let Ok(currency) = Currency::parse(&code) {
+                    let exponent = currency.exponent();
+                    match groups.iter_mut().find(|(e, _)| *e == exponent) {
+                        Some((_, codes)) => codes.push(code),
+                        None => groups.push((exponent, vec![code])),
+                    }
+                }
+            }
+        }
+    }
+    groups.sort();
+    groups
+}
+
+/// A price: minor units in any currency, or a decimal string with at most the currency's
+/// decimals and a value of at most `MAX_AMOUNT_MINOR` minor units.
+fn price() -> Value {
+    let groups = currencies_by_exponent();
+    let all: Vec<&String> = groups.iter().flat_map(|(_, codes)| codes).collect();
+    let mut variants = vec![json!({
+        "type": "object",
+        "title": "minor units",
+        "properties": {
+            "amount_minor": int(0, MAX_AMOUNT_MINOR),
+            "currency": {"type": "string", "enum": all},
+        },
+        "required": ["amount_minor", "currency"],
+        "additionalProperties": false,
+    })];
+    let whole_digits = MAX_AMOUNT_MINOR.ilog10();
+    for (exponent, codes) in &groups {
+        let digits = whole_digits.saturating_sub(u32::from(*exponent));
+        let pattern = if *exponent == 0 {
+            format!("^[0-9]{{1,{digits}}}$")
+        } else {
+            format!("^[0-9]{{1,{digits}}}(\\.[0-9]{{1,{exponent}}})?$")
+        };
+        variants.push(json!({
+            "type": "object",
+            "title": format!("decimal, {exponent} decimals"),
+            "properties": {
+                "amount": {"type": "string", "pattern": pattern},
+                "currency": {"type": "string", "enum": codes},
+            },
+            "required": ["amount", "currency"],
+            "additionalProperties": false,
+        }));
+    }
+    json!({
+        "description": "A price: `amount_minor` (integer minor units, as v1 shows it) or \
+            `amount` (a decimal string with at most the currency's decimals, as v2 shows it), \
+            with an ISO 4217 `currency`; at most 1,000,000,000,000 minor units.",
+        "oneOf": variants,
+        "examples": [{"amount_minor": 1299, "currency": "EUR"}, {"amount": "12.99", "currency": "EUR"}],
+    })
+}
+
+/// A stock movement: each kind takes its own range of quantities, and adjustments a reason.
+fn stock_movement() -> Value {
+    let reason = optional_line(500);
+    json!({
+        "description": "`receive`, `sale`, `return` (a positive count), `adjustment` (a signed, \
+            non-zero change, with a reason) or `count` (the quantity counted on the shelf).",
+        "oneOf": [
+            {"type": "object", "title": "receive, sale or return",
+             "properties": {"kind": {"type": "string", "enum": ["receive", "sale", "return"]},
+                            "quantity": int(1, MAX_QUANTITY), "reason": reason},
+             "required": ["kind", "quantity"], "additionalProperties": false},
+            {"type": "object", "title": "adjustment",
+             "properties": {"kind": {"const": "adjustment"},
+                            "quantity": {"allOf": [int(-MAX_QUANTITY, MAX_QUANTITY), {"not": {"const": 0}}]},
+                            "reason": line(500)},
+             "required": ["kind", "quantity", "reason"], "additionalProperties": false},
+            {"type": "object", "title": "count",
+             "properties": {"kind": {"const": "count"}, "quantity": int(0, MAX_QUANTITY), "reason": reason},
+             "required": ["kind", "quantity"], "additionalProperties": false},
+        ],
+        "examples": [{"kind": "sale", "quantity": 1}, {"kind": "adjustment", "quantity": -2, "reason": "damaged"}],
+    })
+}
+
+/// The merge-patch form of an input schema: every field optional; a field that cannot be
+/// null in the input cannot be null in a patch either.
+fn patch_of(input: &Value, description: &str) -> Value {
+    let mut patch = input.clone();
+    if let Some(object) = patch.as_object_mut() {
+        object.remove("required");
+        object.insert("description".into(), description.into());
+        object.remove("examples");
+    }
+    patch
+}
+
+/// The password rule: 12 to 128 characters; common and easily guessed ones are refused
+/// (zxcvbn), which a pattern cannot say: format `password` names the rule.
+fn password() -> Value {
+    json!({"type": "string", "format": "password", "minLength": 12, "maxLength": 128,
+           "description": "12 to 128 characters; common and easily guessed passwords are refused"})
+}
+
+pub fn apply(doc: &mut Value) {
+    let schemas = &mut doc["components"]["schemas"];
+    let contributor_name = line(MAX_NAME);
+    define(
+        schemas,
+        "BookInput",
+        json!({
+            "isbn": {"type": "string", "format": "isbn", "maxLength": 40,
+                     "description": "ISBN-10 or ISBN-13, any hyphenation. Required."},
+            "title": line(MAX_TITLE),
+            "subtitle": optional_line(MAX_TITLE),
+            "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION, "pattern": OPTIONAL_LINES},
+            "authors": {"type": ["array", "null"], "maxItems": MAX_AUTHORS, "uniqueItems": true,
+                        "items": {"$ref": "#/components/schemas/ContributorInput"},
+                        "description": "Names or author ids, in order; or objects with a role."},
+            "genres": {"type": ["array", "null"], "maxItems": MAX_GENRES, "uniqueItems": true,
+                       "items": line(bookstore_core::genre::MAX_GENRE_NAME),
+                       "description": "Genre names or ids."},
+            "publisher": optional_line(MAX_PUBLISHER),
+            "published_year": optional_int(1, 9999),
+            "language": {"type": ["string", "null"], "pattern": LANGUAGE, "description": "ISO 639-1 code"},
+            "format": {"type": ["string", "null"], "enum": [FORMATS[0], FORMATS[1], FORMATS[2], FORMATS[3], FORMATS[4], null]},
+            "page_count": optional_int(1, MAX_PAGE_COUNT),
+            "price": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/PriceInput"}]},
+            "quantity": optional_int(0, MAX_QUANTITY),
+            "reorder_point": optional_int(0, MAX_QUANTITY),
+            "location": optional_line(MAX_LOCATION),
+        }),
+        &["isbn", "title"],
+    );
+    schemas["ContributorInput"] = json!({
+        "oneOf": [
+            {"type": "string", "maxLength": MAX_NAME, "pattern": LINE,
+             "description": "An author's name (matched ignoring case, or created) or an author id"},
+            {"$ref": "#/components/schemas/ContributorObject"},
+        ]
+    });
+    define(
+        schemas,
+        "ContributorObject",
+        json!({
+            "id": {"type": "string", "format": "uuid"},
+            "name": contributor_name,
+            "role": {"type": "string", "enum": CONTRIBUTOR_ROLES},
+        }),
+        &[],
+    );
+    schemas["ContributorObject"]["oneOf"] = json!([{"required": ["id"]}, {"required": ["name"]}]);
+    schemas["PriceInput"] = price();
+    schemas["StockMovementInput"] = stock_movement();
+    define(
+        schemas,
+        "AuthorInput",
+        json!({"name": line(MAX_NAME), "bio": {"type": ["string", "null"], "maxLength": bookstore_core::author::MAX_BIO, "pattern": OPTIONAL_LINES}}),
+        &["name"],
+    );
+    define(
+        schemas,
+        "GenreInput",
+        json!({"name": line(bookstore_core::genre::MAX_GENRE_NAME),
+               "parent_id": {"type": ["string", "null"], "format": "uuid", "description": "The enclosing genre, for nesting"}}),
+        &["name"],
+    );
+    for (input, patch) in [
+        ("BookInput", "BookPatch"),
+        ("AuthorInput", "AuthorPatch"),
+        ("GenreInput", "GenrePatch"),
+    ] {
+        let derived = patch_of(
+            &schemas[input],
+            "A JSON Merge Patch (RFC 7396) of the fields: those given change, null removes an \
+             optional field, the rest stay.",
+        );
+        schemas[patch] = derived;
+    }
+    let username = json!({"type": "string", "pattern": "^[A-Za-z0-9._@-]{3,64}$",
+                          "description": "3 to 64 letters, digits and . _ @ - (stored in lower case)"});
+    define(
+        schemas,
+        "CreateUserInput",
+        json!({"username": username, "password": password(), "role": {"type": "string", "enum": ROLES}}),
+        &["username", "password", "role"],
+    );
+    define(
+        schemas,
+        "UpdateUserInput",
+        json!({"role": {"type": ["string", "null"], "enum": ["admin", "staff", null]},
+               "disabled": {"type": ["boolean", "null"]},
+               "password": {"oneOf": [{"type": "null"}, password()]}}),
+        &[],
+    );
+    define(
+        schemas,
+        "ChangePasswordInput",
+        json!({"current_password": {"type": "string"}, "new_password": password()}),
+        &["current_password", "new_password"],
+    );
+    define(
+        schemas,
+        "LoginInput",
+        json!({"username": {"type": "string"}, "password": {"type": "string"}}),
+        &["username", "password"],
+    );
+    define(
+        schemas,
+        "RefreshInput",
+        json!({"refresh_token": {"type": "string"}}),
+        &["refresh_token"],
+    );
+
+    for (path, method, patch) in [
+        ("/books/{id}", "patch", "BookPatch"),
+        ("/authors/{id}", "patch", "AuthorPatch"),
+        ("/genres/{id}", "patch", "GenrePatch"),
+    ] {
+        doc["paths"][path][method]["requestBody"]["content"]["application/merge-patch+json"]
+            ["schema"] = json!({"$ref": format!("#/components/schemas/{patch}")});
+    }
+    constrain_parameters(doc);
+}
+
+/// Query, path and header parameters: the same rules as the fields they stand for.
+fn constrain_parameters(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let path_is_authors = path == "/authors";
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in item.values_mut() {
+            let Some(parameters) = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+            else {
+                continue;
+            };
+            for parameter in parameters {
+                let rule = match parameter["name"].as_str().unwrap_or("") {
+                    "limit" => {
+                        json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20})
+                    }
+                    "year_from" | "year_to" => int(1, 9999),
+                    "price_min" | "price_max" => int(0, i64::MAX),
+                    "language" => json!({"type": "string", "pattern": "^\\s*([A-Za-z]{2})?\\s*$"}),
+                    "format" => {
+                        json!({"type": "string", "enum": ["", FORMATS[0], FORMATS[1], FORMATS[2], FORMATS[3], FORMATS[4]]})
+                    }
+                    "sort" => {
+                        json!({"type": "string", "enum": ["relevance", "title", "-updated_at", "price", "-price", "published_year"]})
+                    }
+                    "q" if path_is_authors => json!({"type": "string", "maxLength": MAX_NAME}),
+                    "q" => json!({"type": "string", "maxLength": 1000}),
+                    "author" | "genre" | "publisher" => json!({"type": "string", "maxLength": 500}),
+                    "facets" => {
+                        json!({"type": "string", "pattern": "^\\s*((genre|language|format)\\s*(,\\s*(genre|language|format)\\s*)*)?$"})
+                    }
+                    "Idempotency-Key" => {
+                        json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]([ -~]*[!-~])?$"})
+                    }
+                    "If-Match" => {
+                        json!({"type": "string", "pattern": "^(\\*|\"[0-9]+\"(\\s*,\\s*\"[0-9]+\")*)$"})
+                    }
+                    "isbn" => json!({"type": "string", "format": "isbn"}),
+                    _ => continue,
+                };
+                if let Some(parameter) = parameter.as_object_mut() {
+                    parameter.insert("schema".into(), rule);
+                }
+            }
+        }
+    }
+}
