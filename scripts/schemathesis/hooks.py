@@ -120,6 +120,17 @@ def _listing(case):
     return (case.path, case.formatted_path, json.dumps(query, sort_keys=True, default=str))
 
 
+def _integer(value):
+    """A query value as the server reads it: an integer, or its decimal text."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+        return int(value)
+    return None
+
+
 def _issued_or_none(kind, value):
     """An id the server issued in place of a made-up one (a made-up one is rightly a 422)."""
     if isinstance(value, str) and UUID.match(value) and value not in ISSUED[kind]:
@@ -144,9 +155,9 @@ def before_call(ctx, case, kwargs):
     # Pairs of GET /books parameters in order; relevance only with a text to rank by.
     if query and case.path == "/books":
         for low, high in (("year_from", "year_to"), ("price_min", "price_max")):
-            a, b = query.get(low), query.get(high)
-            if isinstance(a, int) and isinstance(b, int) and a > b:
-                query[low], query[high] = b, a
+            a, b = _integer(query.get(low)), _integer(query.get(high))
+            if a is not None and b is not None and a > b:
+                query[low], query[high] = query[high], query[low]
         if query.get("sort") == "relevance" and not str(query.get("q") or "").strip():
             del query["sort"]
     # References name what exists.
