@@ -11,24 +11,57 @@ use bookstore_core::money::MAX_AMOUNT_MINOR;
 use bookstore_core::Currency;
 use serde_json::{json, Value};
 
-/// Text the server takes on one line: no control characters, something besides spaces
-/// (it trims, and blank required text is refused).
-pub const LINE: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+/// What no text field takes (`bookstore_core::text`): bidirectional embeddings, overrides and
+/// isolates (U+202A to U+202E, U+2066 to U+2069) and noncharacters (U+FDD0 to U+FDEF and the
+/// last two code points of every plane; those past U+FFFF written as themselves, which a
+/// pattern read by code point takes as one character).
+fn refused() -> String {
+    let mut class = String::from(r"\u202a-\u202e\u2066-\u2069\ufdd0-\ufdef\ufffe\uffff");
+    for plane in 1..=16u32 {
+        for last in [0xFFFE, 0xFFFF] {
+            class.extend(char::from_u32((plane << 16) | last));
+        }
+    }
+    class
+}
+
+/// What the server trims as invisible (`bookstore_core::text::is_invisible`), so that text of
+/// only these is blank (those past U+FFFF, too, written as themselves).
+const INVISIBLE: &str = "\\s\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f\\u2060-\\u2064\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\u{1D173}-\u{1D17A}\u{E0000}-\u{E0FFF}";
+
+/// Text the server takes on one line: no control characters, something visible (it trims,
+/// and blank required text is refused).
+fn line_pattern() -> String {
+    let refused = refused();
+    format!(
+        r"^[^\x00-\x1f\x7f-\x9f{refused}]*[^\x00-\x1f\x7f-\x9f{refused}{INVISIBLE}][^\x00-\x1f\x7f-\x9f{refused}]*$"
+    )
+}
+
 /// Optional one-line text: blank means absent.
-pub const OPTIONAL_LINE: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+fn optional_line_pattern() -> String {
+    format!(r"^[^\x00-\x1f\x7f-\x9f{}]*$", refused())
+}
+
 /// Optional text of several lines: tabs and line breaks allowed.
-const OPTIONAL_LINES: &str = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
+fn optional_lines_pattern() -> String {
+    format!(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{}]*$", refused())
+}
+
+/// A query parameter's text: the server refuses a NUL in any of them (it cannot be stored
+/// or searched for).
+const QUERY_TEXT: &str = r"^[^\x00]*$";
 const LANGUAGE: &str = "^[A-Za-z]{2}$";
 const ROLES: [&str; 2] = ["admin", "staff"];
 const FORMATS: [&str; 5] = ["hardcover", "paperback", "ebook", "audiobook", "other"];
 const CONTRIBUTOR_ROLES: [&str; 4] = ["author", "editor", "translator", "illustrator"];
 
 fn line(max: usize) -> Value {
-    json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": LINE})
+    json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": line_pattern()})
 }
 
 fn optional_line(max: usize) -> Value {
-    json!({"type": ["string", "null"], "maxLength": max, "pattern": OPTIONAL_LINE})
+    json!({"type": ["string", "null"], "maxLength": max, "pattern": optional_line_pattern()})
 }
 
 fn int(min: i64, max: i64) -> Value {
@@ -171,7 +204,7 @@ pub fn apply(doc: &mut Value) {
                      "description": "ISBN-10 or ISBN-13, any hyphenation. Required."},
             "title": line(MAX_TITLE),
             "subtitle": optional_line(MAX_TITLE),
-            "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION, "pattern": OPTIONAL_LINES},
+            "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION, "pattern": optional_lines_pattern()},
             "authors": {"type": ["array", "null"], "maxItems": MAX_AUTHORS, "uniqueItems": true,
                         "items": {"$ref": "#/components/schemas/ContributorInput"},
                         "description": "Names or author ids, in order; or objects with a role."},
@@ -192,7 +225,7 @@ pub fn apply(doc: &mut Value) {
     );
     schemas["ContributorInput"] = json!({
         "oneOf": [
-            {"type": "string", "maxLength": MAX_NAME, "pattern": LINE,
+            {"type": "string", "maxLength": MAX_NAME, "pattern": line_pattern(),
              "description": "An author's name (matched ignoring case, or created) or an author id"},
             {"$ref": "#/components/schemas/ContributorObject"},
         ]
@@ -213,7 +246,7 @@ pub fn apply(doc: &mut Value) {
     define(
         schemas,
         "AuthorInput",
-        json!({"name": line(MAX_NAME), "bio": {"type": ["string", "null"], "maxLength": bookstore_core::author::MAX_BIO, "pattern": OPTIONAL_LINES}}),
+        json!({"name": line(MAX_NAME), "bio": {"type": ["string", "null"], "maxLength": bookstore_core::author::MAX_BIO, "pattern": optional_lines_pattern()}}),
         &["name"],
     );
     define(
@@ -309,12 +342,18 @@ fn constrain_parameters(doc: &mut Value) {
                     "format" => {
                         json!({"type": "string", "enum": ["", FORMATS[0], FORMATS[1], FORMATS[2], FORMATS[3], FORMATS[4]]})
                     }
+                    // Empty is the default order, as an empty `format` is no filter: what a
+                    // search form sends for a choice left alone.
                     "sort" => {
-                        json!({"type": "string", "enum": ["relevance", "title", "-updated_at", "price", "-price", "published_year"]})
+                        json!({"type": "string", "enum": ["", "relevance", "title", "-updated_at", "price", "-price", "published_year"]})
                     }
-                    "q" if path_is_authors => json!({"type": "string", "maxLength": MAX_NAME}),
-                    "q" => json!({"type": "string", "maxLength": 1000}),
-                    "author" | "genre" | "publisher" => json!({"type": "string", "maxLength": 500}),
+                    "q" if path_is_authors => {
+                        json!({"type": "string", "maxLength": MAX_NAME, "pattern": QUERY_TEXT})
+                    }
+                    "q" => json!({"type": "string", "maxLength": 1000, "pattern": QUERY_TEXT}),
+                    "author" | "genre" | "publisher" => {
+                        json!({"type": "string", "maxLength": 500, "pattern": QUERY_TEXT})
+                    }
                     "facets" => {
                         json!({"type": "string", "pattern": "^\\s*((genre|language|format)\\s*(,\\s*(genre|language|format)\\s*)*)?$"})
                     }
@@ -332,5 +371,88 @@ fn constrain_parameters(doc: &mut Value) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether the first character class of `pattern`, `[^...]`, leaves `c` out. Reads the
+    /// forms the patterns above use: `\xHH`, `\uHHHH`, `\s`, literal characters, ranges.
+    fn class_refuses(pattern: &str, c: char) -> bool {
+        fn read(chars: &mut std::iter::Peekable<std::str::Chars>) -> Option<Vec<char>> {
+            match chars.next()? {
+                ']' => None,
+                '\\' => match chars.next()? {
+                    's' => Some(vec![' ', '\t', '\n', '\u{0B}', '\u{0C}', '\r', '\u{A0}', '\u{3000}']),
+                    kind @ ('x' | 'u') => {
+                        let digits: String =
+                            chars.by_ref().take(if kind == 'x' { 2 } else { 4 }).collect();
+                        Some(vec![char::from_u32(u32::from_str_radix(&digits, 16).ok()?)?])
+                    }
+                    other => Some(vec![other]),
+                },
+                literal => Some(vec![literal]),
+            }
+        }
+        let start = pattern.find("[^").expect("a negated class") + 2;
+        let mut chars = pattern[start..].chars().peekable();
+        while let Some(low) = read(&mut chars) {
+            if chars.peek() == Some(&'-') {
+                chars.next();
+                let high = read(&mut chars).expect("a range's end");
+                if (low[0]..=high[0]).contains(&c) {
+                    return true;
+                }
+            } else if low.contains(&c) {
+                return true;
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn text_patterns_refuse_what_the_server_refuses() {
+        let refused = [
+            '\0', '\u{1B}', '\u{85}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{FDD0}',
+            '\u{FDEF}', '\u{FFFE}', '\u{FFFF}', '\u{1FFFE}', '\u{10FFFF}',
+        ];
+        for c in refused {
+            let text = format!("a{c}b");
+            assert!(
+                bookstore_core::text::required(&text, 100, true).is_err(),
+                "{c:?}"
+            );
+            for pattern in [line_pattern(), optional_line_pattern(), optional_lines_pattern()] {
+                assert!(class_refuses(&pattern, c), "{c:?} in {pattern}");
+            }
+        }
+        // Taken inside text, by the server and by the document.
+        for c in ['a', 'é', '\u{200E}', '\u{202F}', '\u{FDCF}', '\u{FFFD}', '\u{1F600}'] {
+            let text = format!("a{c}b");
+            assert!(bookstore_core::text::required(&text, 100, false).is_ok(), "{c:?}");
+            for pattern in [line_pattern(), optional_line_pattern()] {
+                assert!(!class_refuses(&pattern, c), "{c:?} in {pattern}");
+            }
+        }
+    }
+
+    #[test]
+    fn required_text_needs_a_character_the_server_does_not_trim() {
+        let pattern = line_pattern();
+        // The middle class of `line_pattern`: the one visible character required text needs.
+        let visible = &pattern[pattern.find("]*").expect("first class") + 2..];
+        for c in [' ', '\u{200B}', '\u{FEFF}', '\u{00AD}', '\u{E0041}', '\u{1D173}'] {
+            assert!(bookstore_core::text::required(&c.to_string(), 100, false).is_err());
+            assert!(class_refuses(visible, c), "{c:?}");
+        }
+        assert!(!class_refuses(visible, 'x'));
+    }
+
+    #[test]
+    fn query_text_may_be_anything_but_nul() {
+        assert!(class_refuses(QUERY_TEXT, '\0'));
+        assert!(!class_refuses(QUERY_TEXT, '\u{202E}'));
     }
 }

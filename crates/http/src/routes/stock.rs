@@ -68,8 +68,8 @@ pub async fn record_movement(
 #[utoipa::path(get, path = "/books/{id}/stock-movements", tag = "stock",
     params(("id" = uuid::Uuid, Path, description = "Book id"), PageParams),
     responses(
-        (status = 200, description = "A page of movements", body = PageDto<StockMovementDto>),
-        (status = 404, description = "No such book", body = Problem, content_type = PROBLEM)))]
+        (status = 200, description = "A page of movements; a deleted book's stay readable, like its history", body = PageDto<StockMovementDto>),
+        (status = 404, description = "No book with this id ever existed", body = Problem, content_type = PROBLEM)))]
 pub async fn list_movements(
     State(state): State<AppState>,
     caller: Caller,
