@@ -189,7 +189,10 @@ both_stores!(
         assert_eq!(response.status(), 200);
         assert_eq!(body(response).await["items"][0]["title"], "The Hobbit");
         let sorts = query_schema(&doc, "/books", "sort")["enum"].clone();
-        assert!(sorts.as_array().expect("enum").contains(&json!("")), "{sorts}");
+        assert!(
+            sorts.as_array().expect("enum").contains(&json!("")),
+            "{sorts}"
+        );
         // A NUL in a text parameter is refused, and the document's pattern says so (the
         // fuzzer sent one the document allowed and got 422).
         for name in ["q", "author", "genre", "publisher"] {
@@ -201,7 +204,10 @@ both_stores!(
         }
         let response = app.get("/authors?q=a%00b").await;
         assert_eq!(response.status(), 422);
-        assert_eq!(query_schema(&doc, "/authors", "q")["pattern"], r"^[^\x00]*$");
+        assert_eq!(
+            query_schema(&doc, "/authors", "q")["pattern"],
+            r"^[^\x00]*$"
+        );
         // What the pattern lets through is searched, not refused.
         let response = app.get("/books?author=%E2%80%AEtolkien").await;
         assert_eq!(response.status(), 200);

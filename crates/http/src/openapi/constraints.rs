@@ -385,11 +385,17 @@ mod tests {
             match chars.next()? {
                 ']' => None,
                 '\\' => match chars.next()? {
-                    's' => Some(vec![' ', '\t', '\n', '\u{0B}', '\u{0C}', '\r', '\u{A0}', '\u{3000}']),
+                    's' => Some(vec![
+                        ' ', '\t', '\n', '\u{0B}', '\u{0C}', '\r', '\u{A0}', '\u{3000}',
+                    ]),
                     kind @ ('x' | 'u') => {
-                        let digits: String =
-                            chars.by_ref().take(if kind == 'x' { 2 } else { 4 }).collect();
-                        Some(vec![char::from_u32(u32::from_str_radix(&digits, 16).ok()?)?])
+                        let digits: String = chars
+                            .by_ref()
+                            .take(if kind == 'x' { 2 } else { 4 })
+                            .collect();
+                        Some(vec![char::from_u32(
+                            u32::from_str_radix(&digits, 16).ok()?,
+                        )?])
                     }
                     other => Some(vec![other]),
                 },
@@ -415,8 +421,19 @@ mod tests {
     #[test]
     fn text_patterns_refuse_what_the_server_refuses() {
         let refused = [
-            '\0', '\u{1B}', '\u{85}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{FDD0}',
-            '\u{FDEF}', '\u{FFFE}', '\u{FFFF}', '\u{1FFFE}', '\u{10FFFF}',
+            '\0',
+            '\u{1B}',
+            '\u{85}',
+            '\u{202A}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{FDD0}',
+            '\u{FDEF}',
+            '\u{FFFE}',
+            '\u{FFFF}',
+            '\u{1FFFE}',
+            '\u{10FFFF}',
         ];
         for c in refused {
             let text = format!("a{c}b");
@@ -424,14 +441,29 @@ mod tests {
                 bookstore_core::text::required(&text, 100, true).is_err(),
                 "{c:?}"
             );
-            for pattern in [line_pattern(), optional_line_pattern(), optional_lines_pattern()] {
+            for pattern in [
+                line_pattern(),
+                optional_line_pattern(),
+                optional_lines_pattern(),
+            ] {
                 assert!(class_refuses(&pattern, c), "{c:?} in {pattern}");
             }
         }
         // Taken inside text, by the server and by the document.
-        for c in ['a', 'é', '\u{200E}', '\u{202F}', '\u{FDCF}', '\u{FFFD}', '\u{1F600}'] {
+        for c in [
+            'a',
+            'é',
+            '\u{200E}',
+            '\u{202F}',
+            '\u{FDCF}',
+            '\u{FFFD}',
+            '\u{1F600}',
+        ] {
             let text = format!("a{c}b");
-            assert!(bookstore_core::text::required(&text, 100, false).is_ok(), "{c:?}");
+            assert!(
+                bookstore_core::text::required(&text, 100, false).is_ok(),
+                "{c:?}"
+            );
             for pattern in [line_pattern(), optional_line_pattern()] {
                 assert!(!class_refuses(&pattern, c), "{c:?} in {pattern}");
             }
@@ -443,7 +475,14 @@ mod tests {
         let pattern = line_pattern();
         // The middle class of `line_pattern`: the one visible character required text needs.
         let visible = &pattern[pattern.find("]*").expect("first class") + 2..];
-        for c in [' ', '\u{200B}', '\u{FEFF}', '\u{00AD}', '\u{E0041}', '\u{1D173}'] {
+        for c in [
+            ' ',
+            '\u{200B}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{E0041}',
+            '\u{1D173}',
+        ] {
             assert!(bookstore_core::text::required(&c.to_string(), 100, false).is_err());
             assert!(class_refuses(visible, c), "{c:?}");
         }
