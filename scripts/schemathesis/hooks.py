@@ -16,18 +16,18 @@
   the document says).
 - Sends what a client following the document's words sends where JSON Schema cannot say it
   (before_call): cursors only as issued, references only to what exists, parameter pairs in
-  order, the current password where it is asked for, one Idempotency-Key per body. Each of
+  order, the current password where it is asked for, a fresh Idempotency-Key per request. Each of
   these is a 422 the server rightly gives; only values of the right type are replaced, so
   requests meant to break the schema still break it.
 """
 
-import hashlib
 import json
 import os
 import random
 import re
 import subprocess
 import threading
+import uuid
 
 import requests
 import schemathesis
@@ -248,16 +248,16 @@ def before_call(ctx, case, kwargs):
         if not getattr(_holding, "lock", False):
             _holding.lock = _password_lock.acquire(timeout=60)
         body["current_password"] = _password["current"]
-    # One key per request, as a client retrying the same request sends: the server
-    # fingerprints the path and the body's bytes, so a key reused for another book or with
-    # another body (other field order, 647.0 for 647) is rightly a 422. Only a key that is
-    # valid stays valid: one the run made too long or otherwise wrong is sent as it is.
+    # A fresh key per request, as a client makes one for each new operation and reuses it only
+    # to retry that operation: the run never retries, and a key it generated again (the same
+    # example for two books, the same body after its book was deleted in a stateful run)
+    # would rightly be a 422 (another request) or a replay of the first answer (a book since
+    # deleted). Only a key that is valid stays valid: one the run made too long or otherwise
+    # wrong is sent as it is.
     headers = case.headers or {}
     key = headers.get("Idempotency-Key")
     if isinstance(key, str) and KEY.match(key) and len(key) <= MAX_KEY:
-        request = json.dumps([case.method.upper(), case.formatted_path, case.body], default=str)
-        digest = hashlib.sha256(request.encode()).hexdigest()[:16]
-        headers["Idempotency-Key"] = f"{key[:MAX_KEY - 17]}-{digest}"
+        headers["Idempotency-Key"] = f"{key[:MAX_KEY - 33]}-{uuid.uuid4().hex}"
 
 
 IF_MATCH_WRITES = {("/books/{id}", "PUT"), ("/books/{id}", "PATCH"), ("/books/{id}", "DELETE")}

@@ -48,9 +48,9 @@ fn optional_lines_pattern() -> String {
     format!(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{}]*$", refused())
 }
 
-/// A query parameter's text: the server refuses a NUL in any of them (it cannot be stored
-/// or searched for).
-const QUERY_TEXT: &str = r"^[^\x00]*$";
+/// Text with no other rule: the server refuses a NUL in any query parameter and anywhere in
+/// a body (PostgreSQL cannot store one, and no client means one).
+const NO_NUL: &str = r"^[^\x00]*$";
 const LANGUAGE: &str = "^[A-Za-z]{2}$";
 const ROLES: [&str; 2] = ["admin", "staff"];
 const FORMATS: [&str; 5] = ["hardcover", "paperback", "ebook", "audiobook", "other"];
@@ -189,7 +189,7 @@ fn patch_of(input: &Value, description: &str) -> Value {
 /// The password rule: 12 to 128 characters; common and easily guessed ones are refused
 /// (zxcvbn), which a pattern cannot say: format `password` names the rule.
 fn password() -> Value {
-    json!({"type": "string", "format": "password", "minLength": 12, "maxLength": 128,
+    json!({"type": "string", "format": "password", "minLength": 12, "maxLength": 128, "pattern": NO_NUL,
            "description": "12 to 128 characters; common and easily guessed passwords are refused"})
 }
 
@@ -281,25 +281,28 @@ pub fn apply(doc: &mut Value) {
         "UpdateUserInput",
         json!({"role": {"type": ["string", "null"], "enum": ["admin", "staff", null]},
                "disabled": {"type": ["boolean", "null"]},
-               "password": {"oneOf": [{"type": "null"}, password()]}}),
+               "password": {"oneOf": [{"type": "null"}, password()]},
+               "current_password": {"type": ["string", "null"], "pattern": NO_NUL,
+                                    "description": "Your current password: needed when `password` changes your own (422 on `current_password` without it or when it is wrong)"}}),
         &[],
     );
     define(
         schemas,
         "ChangePasswordInput",
-        json!({"current_password": {"type": "string"}, "new_password": password()}),
+        json!({"current_password": {"type": "string", "pattern": NO_NUL}, "new_password": password()}),
         &["current_password", "new_password"],
     );
     define(
         schemas,
         "LoginInput",
-        json!({"username": {"type": "string"}, "password": {"type": "string"}}),
+        json!({"username": {"type": "string", "pattern": NO_NUL}, "password": {"type": "string", "pattern": NO_NUL}}),
         &["username", "password"],
     );
+    schemas["LoginInput"]["properties"]["device_token"]["pattern"] = json!(NO_NUL);
     define(
         schemas,
         "RefreshInput",
-        json!({"refresh_token": {"type": "string"}}),
+        json!({"refresh_token": {"type": "string", "pattern": NO_NUL}}),
         &["refresh_token"],
     );
 
@@ -348,11 +351,11 @@ fn constrain_parameters(doc: &mut Value) {
                         json!({"type": "string", "enum": ["", "relevance", "title", "-updated_at", "price", "-price", "published_year"]})
                     }
                     "q" if path_is_authors => {
-                        json!({"type": "string", "maxLength": MAX_NAME, "pattern": QUERY_TEXT})
+                        json!({"type": "string", "maxLength": MAX_NAME, "pattern": NO_NUL})
                     }
-                    "q" => json!({"type": "string", "maxLength": 1000, "pattern": QUERY_TEXT}),
+                    "q" => json!({"type": "string", "maxLength": 1000, "pattern": NO_NUL}),
                     "author" | "genre" | "publisher" => {
-                        json!({"type": "string", "maxLength": 500, "pattern": QUERY_TEXT})
+                        json!({"type": "string", "maxLength": 500, "pattern": NO_NUL})
                     }
                     "facets" => {
                         json!({"type": "string", "pattern": "^\\s*((genre|language|format)\\s*(,\\s*(genre|language|format)\\s*)*)?$"})
@@ -489,9 +492,58 @@ mod tests {
         assert!(!class_refuses(visible, 'x'));
     }
 
+    /// Every text an input schema takes has a rule that leaves NUL out (the server refuses
+    /// one in any body), unless it is an enum or a format the server parses whole.
+    fn text_without_nul_rule(path: &str, schema: &Value, found: &mut Vec<String>) {
+        match schema {
+            Value::Object(map) => {
+                let text = matches!(&map.get("type"), Some(t) if *t == "string" || *t == &json!(["string", "null"]));
+                let ruled = map.contains_key("enum")
+                    || map.contains_key("const")
+                    || matches!(
+                        map.get("format").and_then(Value::as_str),
+                        Some("uuid" | "isbn")
+                    )
+                    || map.get("pattern").and_then(Value::as_str).is_some_and(|p| {
+                        // A class of what is refused, or one of the few characters taken.
+                        if p.contains("[^") {
+                            class_refuses(p, '\0')
+                        } else {
+                            p.starts_with("^[") && !p.contains("\\x00")
+                        }
+                    });
+                if text && !ruled {
+                    found.push(path.to_owned());
+                }
+                for (key, value) in map {
+                    text_without_nul_rule(&format!("{path}/{key}"), value, found);
+                }
+            }
+            Value::Array(items) => {
+                for (i, value) in items.iter().enumerate() {
+                    text_without_nul_rule(&format!("{path}/{i}"), value, found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_input_text_leaves_nul_out() {
+        let doc = crate::openapi();
+        let mut found = Vec::new();
+        for (name, schema) in doc["components"]["schemas"].as_object().expect("schemas") {
+            if name.ends_with("Input") || name.ends_with("Patch") || name == "ContributorObject" {
+                text_without_nul_rule(name, schema, &mut found);
+            }
+        }
+        assert_eq!(found, Vec::<String>::new());
+        assert!(bookstore_core::text::required("a\0b", 10, true).is_err());
+    }
+
     #[test]
     fn query_text_may_be_anything_but_nul() {
-        assert!(class_refuses(QUERY_TEXT, '\0'));
-        assert!(!class_refuses(QUERY_TEXT, '\u{202E}'));
+        assert!(class_refuses(NO_NUL, '\0'));
+        assert!(!class_refuses(NO_NUL, '\u{202E}'));
     }
 }
