@@ -1,0 +1,91 @@
+//! The audit history of a book, and the one page helper of per-book lists.
+
+use bookstore_core::HistoryAction;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// One row of the audit history, as written.
+pub(crate) struct HistoryWrite<'a> {
+    pub(crate) book_id: Uuid,
+    pub(crate) version: i64,
+    pub(crate) action: HistoryAction,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) before: Option<&'a serde_json::Value>,
+    pub(crate) after: Option<&'a serde_json::Value>,
+}
+
+/// The history writes and reads of `$store`, whose database is `$db`.
+macro_rules! impl_history {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Appends the audit row and the outbox event of a change.
+            async fn record_change(
+                conn: &mut Conn,
+                ctx: &WriteContext,
+                history: HistoryWrite<'_>,
+                event: &CloudEvent,
+            ) -> Result<(), StoreError> {
+                sqlx::query(sql::HISTORY_INSERT)
+                    .bind(Uuid::now_v7())
+                    .bind(history.book_id)
+                    .bind(history.version)
+                    .bind(history.action.as_str())
+                    .bind(ctx.actor())
+                    .bind(ctx.request_id.as_deref())
+                    .bind(DbTime(history.at))
+                    .bind(history.before.map(Json))
+                    .bind(history.after.map(Json))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                sqlx::query(sql::OUTBOX_INSERT)
+                    .bind(event.id)
+                    .bind("book")
+                    .bind(history.book_id)
+                    .bind(&event.event_type)
+                    .bind(Json(event))
+                    .bind(DbTime(history.at))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn history_page(
+                &self,
+                id: BookId,
+                page: &PageRequest,
+            ) -> Result<Page<HistoryEntry>, StoreError> {
+                const LIST: &str = "history";
+                let before = match page.cursor.as_deref() {
+                    Some(c) => Some(cursor::decode_id(LIST, c)?),
+                    None => None,
+                };
+                let mut select = QueryBuilder::<$db>::new(sql::HISTORY_SELECT);
+                select.push_bind(id.as_uuid());
+                if let Some(before) = before {
+                    select.push(" AND id < ").push_bind(before);
+                }
+                select
+                    .push(" ORDER BY id DESC LIMIT ")
+                    .push_bind(limit_plus_one(page));
+                let rows: Vec<HistoryRow> = select
+                    .build_query_as()
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?;
+                let entries = rows
+                    .into_iter()
+                    .map(HistoryEntry::try_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                into_page(
+                    entries,
+                    page.limit.get(),
+                    |last| cursor::encode_id(LIST, last.id),
+                    Ok,
+                )
+            }
+        }
+    };
+}
+pub(crate) use impl_history;

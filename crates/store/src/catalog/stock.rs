@@ -1,0 +1,202 @@
+//! Stock: movements, the ledger of a book, and the books low on stock.
+
+use bookstore_core::{Book, StockMovement, StockMovementKind, WriteContext};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// The movement that records a change of the stock made by a book write.
+pub(crate) fn book_write_movement(
+    book: &Book,
+    kind: StockMovementKind,
+    delta: i64,
+    reason: &str,
+    ctx: &WriteContext,
+    at: DateTime<Utc>,
+) -> StockMovement {
+    StockMovement {
+        id: Uuid::now_v7(),
+        book_id: book.id,
+        kind,
+        quantity: delta,
+        delta,
+        quantity_after: book.quantity.get(),
+        reason: Some(reason.to_owned()),
+        actor: ctx.actor().to_owned(),
+        request_id: ctx.request_id.clone(),
+        at,
+    }
+}
+
+/// The stock reads and writes of `$store`, whose database is `$db`.
+macro_rules! impl_stock {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            async fn insert_movement(
+                conn: &mut Conn,
+                movement: &StockMovement,
+            ) -> Result<(), StoreError> {
+                sqlx::query(sql::STOCK_MOVEMENT_INSERT)
+                    .bind(movement.id)
+                    .bind(movement.book_id.as_uuid())
+                    .bind(movement.kind.as_str())
+                    .bind(movement.quantity)
+                    .bind(movement.delta)
+                    .bind(movement.quantity_after)
+                    .bind(movement.reason.as_deref())
+                    .bind(&movement.actor)
+                    .bind(movement.request_id.as_deref())
+                    .bind(DbTime(movement.at))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn record_stock_movement_once(
+                &self,
+                id: BookId,
+                expected: &Precondition,
+                draft: &StockMovementDraft,
+                ctx: &WriteContext,
+                idempotency: Option<&IdempotencyRequest>,
+            ) -> Result<(Book, StockMovement), StoreError> {
+                let now = time::now();
+                let mut tx = self.begin_write().await?;
+                let before = Self::current_for_write(&mut tx, id, expected).await?;
+                let on_hand = before.quantity.get();
+                let (delta, quantity) = draft.apply(on_hand)?;
+                let after = Book {
+                    quantity,
+                    version: before.version + 1,
+                    updated_at: now,
+                    ..before.clone()
+                };
+                sqlx::query(sql::STOCK_UPDATE)
+                    .bind(id.as_uuid())
+                    .bind(quantity.get())
+                    .bind(after.version)
+                    .bind(DbTime(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                let movement = StockMovement {
+                    id: Uuid::now_v7(),
+                    book_id: id,
+                    kind: draft.kind(),
+                    quantity: draft.quantity(),
+                    delta,
+                    quantity_after: quantity.get(),
+                    reason: draft.reason().map(str::to_owned),
+                    actor: ctx.actor().to_owned(),
+                    request_id: ctx.request_id.clone(),
+                    at: now,
+                };
+                Self::insert_movement(&mut tx, &movement).await?;
+                if let Some(request) = idempotency {
+                    let response = serde_json::to_value((&after, &movement)).map_err(json_error)?;
+                    Self::store_idempotency(&mut tx, request, &response, now).await?;
+                }
+                let before_json = serde_json::to_value(&before).map_err(json_error)?;
+                let after_json = serde_json::to_value(&after).map_err(json_error)?;
+                let event = CloudEvent::book_changed(BookEventKind::StockAdjusted, &after)
+                    .map_err(json_error)?;
+                let history = HistoryWrite {
+                    book_id: id.as_uuid(),
+                    version: after.version,
+                    action: HistoryAction::Updated,
+                    at: now,
+                    before: Some(&before_json),
+                    after: Some(&after_json),
+                };
+                Self::record_change(&mut tx, ctx, history, &event).await?;
+                tx.commit().await.map_err(backend)?;
+                Ok((after, movement))
+            }
+
+            async fn stock_page(
+                &self,
+                id: BookId,
+                page: &PageRequest,
+            ) -> Result<Page<StockMovement>, StoreError> {
+                const LIST: &str = "stock";
+                let before = match page.cursor.as_deref() {
+                    Some(c) => Some(cursor::decode_id(LIST, c)?),
+                    None => None,
+                };
+                let mut select = QueryBuilder::<$db>::new(sql::STOCK_MOVEMENT_SELECT);
+                select.push_bind(id.as_uuid());
+                if let Some(before) = before {
+                    select.push(" AND id < ").push_bind(before);
+                }
+                select
+                    .push(" ORDER BY id DESC LIMIT ")
+                    .push_bind(limit_plus_one(page));
+                let rows: Vec<StockMovementRow> = select
+                    .build_query_as()
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?;
+                let movements = rows
+                    .into_iter()
+                    .map(StockMovement::try_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                into_page(
+                    movements,
+                    page.limit.get(),
+                    |last| cursor::encode_id(LIST, last.id),
+                    Ok,
+                )
+            }
+
+            async fn low_stock_page(&self, page: &PageRequest) -> Result<Page<Book>, StoreError> {
+                const LIST: &str = "low-stock";
+                let after = match page.cursor.as_deref() {
+                    Some(c) => {
+                        let (key, id) = cursor::decode_keyed(LIST, c)?;
+                        let quantity: i64 = key.parse().map_err(|_| StoreError::InvalidCursor)?;
+                        Some((quantity, id))
+                    }
+                    None => None,
+                };
+                let mut select =
+                    QueryBuilder::<$db>::new(<Self as Dialect>::book_sql().select.as_str());
+                select.push(" WHERE b.quantity <= b.reorder_point");
+                if let Some((quantity, id)) = after {
+                    select
+                        .push(" AND (b.quantity > ")
+                        .push_bind(quantity)
+                        .push(" OR (b.quantity = ")
+                        .push_bind(quantity)
+                        .push(" AND b.id > ")
+                        .push_bind(id)
+                        .push("))");
+                }
+                select
+                    .push(" ORDER BY b.quantity, b.id LIMIT ")
+                    .push_bind(limit_plus_one(page));
+                let rows: Vec<BookRow> = select
+                    .build_query_as()
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?;
+                let books = rows
+                    .into_iter()
+                    .map(Book::try_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                into_page(
+                    books,
+                    page.limit.get(),
+                    |last| {
+                        cursor::encode_keyed(
+                            LIST,
+                            &last.quantity.get().to_string(),
+                            last.id.as_uuid(),
+                        )
+                    },
+                    Ok,
+                )
+            }
+        }
+    };
+}
+pub(crate) use impl_stock;
