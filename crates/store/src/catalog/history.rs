@@ -56,12 +56,36 @@ macro_rules! impl_history {
                 id: BookId,
                 page: &PageRequest,
             ) -> Result<Page<HistoryEntry>, StoreError> {
-                const LIST: &str = "history";
+                self.per_book_page::<HistoryRow, HistoryEntry>(
+                    "history",
+                    sql::HISTORY_SELECT,
+                    id,
+                    page,
+                    |entry| entry.id,
+                )
+                .await
+            }
+
+            /// A page of a per-book list, newest first: the rows `select` (ending in
+            /// `WHERE book_id = `) reads, keyed by their time-ordered ids; `list` names the
+            /// list in its cursors.
+            async fn per_book_page<R, T>(
+                &self,
+                list: &'static str,
+                select: &'static str,
+                id: BookId,
+                page: &PageRequest,
+                id_of: fn(&T) -> Uuid,
+            ) -> Result<Page<T>, StoreError>
+            where
+                R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+                T: TryFrom<R, Error = StoreError> + Send,
+            {
                 let before = match page.cursor.as_deref() {
-                    Some(c) => Some(cursor::decode_id(LIST, c)?),
+                    Some(c) => Some(cursor::decode_id(list, c)?),
                     None => None,
                 };
-                let mut select = QueryBuilder::<$db>::new(sql::HISTORY_SELECT);
+                let mut select = QueryBuilder::<$db>::new(select);
                 select.push_bind(id.as_uuid());
                 if let Some(before) = before {
                     select.push(" AND id < ").push_bind(before);
@@ -69,19 +93,19 @@ macro_rules! impl_history {
                 select
                     .push(" ORDER BY id DESC LIMIT ")
                     .push_bind(limit_plus_one(page));
-                let rows: Vec<HistoryRow> = select
+                let rows: Vec<R> = select
                     .build_query_as()
                     .fetch_all(self.reader())
                     .await
                     .map_err(backend)?;
-                let entries = rows
+                let items = rows
                     .into_iter()
-                    .map(HistoryEntry::try_from)
+                    .map(T::try_from)
                     .collect::<Result<Vec<_>, _>>()?;
                 into_page(
-                    entries,
+                    items,
                     page.limit.get(),
-                    |last| cursor::encode_id(LIST, last.id),
+                    |last| cursor::encode_id(list, id_of(last)),
                     Ok,
                 )
             }

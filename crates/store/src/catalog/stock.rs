@@ -118,34 +118,14 @@ macro_rules! impl_stock {
                 id: BookId,
                 page: &PageRequest,
             ) -> Result<Page<StockMovement>, StoreError> {
-                const LIST: &str = "stock";
-                let before = match page.cursor.as_deref() {
-                    Some(c) => Some(cursor::decode_id(LIST, c)?),
-                    None => None,
-                };
-                let mut select = QueryBuilder::<$db>::new(sql::STOCK_MOVEMENT_SELECT);
-                select.push_bind(id.as_uuid());
-                if let Some(before) = before {
-                    select.push(" AND id < ").push_bind(before);
-                }
-                select
-                    .push(" ORDER BY id DESC LIMIT ")
-                    .push_bind(limit_plus_one(page));
-                let rows: Vec<StockMovementRow> = select
-                    .build_query_as()
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)?;
-                let movements = rows
-                    .into_iter()
-                    .map(StockMovement::try_from)
-                    .collect::<Result<Vec<_>, _>>()?;
-                into_page(
-                    movements,
-                    page.limit.get(),
-                    |last| cursor::encode_id(LIST, last.id),
-                    Ok,
+                self.per_book_page::<StockMovementRow, StockMovement>(
+                    "stock",
+                    sql::STOCK_MOVEMENT_SELECT,
+                    id,
+                    page,
+                    |movement| movement.id,
                 )
+                .await
             }
 
             async fn low_stock_page(&self, page: &PageRequest) -> Result<Page<Book>, StoreError> {
