@@ -1,50 +1,65 @@
 //! Book lists in a column order, filtered and searched; the entry of every book list.
 
-/// The book lists of `$store`, whose database is `$db`.
-macro_rules! impl_list {
-    ($store:ty, $db:ty) => {
-        /// Appends the text predicate of `search` (words or ISBN), if it has a query.
-        fn push_search_text(qb: &mut QueryBuilder<'static, $db>, search: &BookSearch) {
-            let Some(text) = &search.text else {
-                return;
-            };
-            qb.push(" AND (");
+use super::Dialect;
+use crate::search;
+use bookstore_core::BookSearch;
+use sqlx::{Encode, QueryBuilder, Type};
+
+/// Appends the text predicate of `search` (words or ISBN), if it has a query.
+pub(crate) fn push_search_text<D: Dialect>(
+    qb: &mut QueryBuilder<'static, D::Db>,
+    search: &BookSearch,
+) where
+    String: Encode<'static, D::Db> + Type<D::Db>,
+{
+    let Some(text) = &search.text else {
+        return;
+    };
+    qb.push(" AND (");
+    if text.has_text() {
+        D::push_text_match(qb, text);
+    } else {
+        qb.push("1 = 0");
+    }
+    if let Some(isbn) = &text.isbn {
+        qb.push(" OR b.isbn = ").push_bind(isbn.as_str().to_owned());
+    }
+    qb.push(")");
+}
+
+/// The score of a listed book in a list that is not ordered by relevance.
+pub(crate) fn push_search_score<D: Dialect>(
+    qb: &mut QueryBuilder<'static, D::Db>,
+    search: &BookSearch,
+) where
+    String: Encode<'static, D::Db> + Type<D::Db>,
+{
+    match &search.text {
+        None => {
+            qb.push("NULL");
+        }
+        Some(text) => {
+            qb.push("(");
             if text.has_text() {
-                <$store as Dialect>::push_text_match(qb, text);
+                qb.push("coalesce(");
+                D::push_text_score(qb, text);
+                qb.push(", 0.0)");
             } else {
-                qb.push("1 = 0");
+                qb.push("0.0");
             }
             if let Some(isbn) = &text.isbn {
-                qb.push(" OR b.isbn = ").push_bind(isbn.as_str().to_owned());
+                qb.push(" + CASE WHEN b.isbn = ")
+                    .push_bind(isbn.as_str().to_owned())
+                    .push(format_args!(" THEN {:.1} ELSE 0.0 END", search::ISBN_SCORE));
             }
             qb.push(")");
         }
+    }
+}
 
-        /// The score of a listed book in a list that is not ordered by relevance.
-        fn push_search_score(qb: &mut QueryBuilder<'static, $db>, search: &BookSearch) {
-            match &search.text {
-                None => {
-                    qb.push("NULL");
-                }
-                Some(text) => {
-                    qb.push("(");
-                    if text.has_text() {
-                        qb.push("coalesce(");
-                        <$store as Dialect>::push_text_score(qb, text);
-                        qb.push(", 0.0)");
-                    } else {
-                        qb.push("0.0");
-                    }
-                    if let Some(isbn) = &text.isbn {
-                        qb.push(" + CASE WHEN b.isbn = ")
-                            .push_bind(isbn.as_str().to_owned())
-                            .push(format_args!(" THEN {:.1} ELSE 0.0 END", search::ISBN_SCORE));
-                    }
-                    qb.push(")");
-                }
-            }
-        }
-
+/// The book lists of `$store`, whose database is `$db`.
+macro_rules! impl_list {
+    ($store:ty, $db:ty) => {
         impl $store {
             /// The filters with authors and genres given by name replaced by their ids;
             /// `None` when a name matches none.
@@ -101,7 +116,7 @@ macro_rules! impl_list {
                 let mut select = QueryBuilder::<$db>::new("SELECT ");
                 select.push(<Self as Dialect>::book_sql().columns.as_str());
                 select.push(", ");
-                push_search_score(&mut select, search);
+                push_search_score::<Self>(&mut select, search);
                 select.push(" AS score FROM books b WHERE ");
                 if <Self as Dialect>::IDS_BEFORE_BOOKS {
                     select.push("b.id IN (SELECT b.id FROM books b WHERE ");
@@ -112,7 +127,7 @@ macro_rules! impl_list {
                     &search.filters,
                     <Self as Dialect>::uuid_literal,
                 );
-                push_search_text(&mut select, search);
+                push_search_text::<Self>(&mut select, search);
                 if let Some((key, id)) = after {
                     select.push(format_args!(" AND ({column}, b.id) {cmp} ("));
                     match key {

@@ -157,11 +157,11 @@ macro_rules! impl_catalog_store {
             use bookstore_core::{
                 Author, AuthorDraft, AuthorId, AuthorRef, Book, BookDraft, BookFilters, BookId,
                 BookListQuery, BookPage, BookSearch, BookSort, CatalogStore, Contributor, Facet,
-                FacetCount, FacetCounts, Genre, GenreDraft, GenreId, GenreRef, GenreTag,
-                HistoryAction, HistoryEntry, IdempotencyRecord, IdempotencyRequest,
-                IdempotencyStore, Isbn, NameOrId, Page, PageRequest, Precondition, Quantity,
-                ScoredBook, StockMovement, StockMovementDraft, StockMovementKind, StoreError,
-                WriteContext, IDEMPOTENCY_KEY_TTL_SECS,
+                FacetCounts, Genre, GenreDraft, GenreId, GenreRef, GenreTag, HistoryAction,
+                HistoryEntry, IdempotencyRecord, IdempotencyRequest, IdempotencyStore, Isbn,
+                NameOrId, Page, PageRequest, Precondition, Quantity, ScoredBook, StockMovement,
+                StockMovementDraft, StockMovementKind, StoreError, WriteContext,
+                IDEMPOTENCY_KEY_TTL_SECS,
             };
             use chrono::{DateTime, Utc};
             use sqlx::types::Json;
@@ -185,8 +185,9 @@ macro_rules! impl_catalog_store {
             type Conn = <$db as sqlx::Database>::Connection;
             type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
             use $crate::catalog::books::position;
-            use $crate::catalog::facets::Matched;
+            use $crate::catalog::facets::{facet_counts_of, facet_statement, Matched};
             use $crate::catalog::history::HistoryWrite;
+            use $crate::catalog::list::{push_search_score, push_search_text};
             use $crate::catalog::named::Ref;
             use $crate::catalog::renames::TOUCH_CHUNK;
             use $crate::catalog::stock::book_write_movement;
