@@ -1,9 +1,14 @@
 //! Book lists in a column order, filtered and searched; the entry of every book list.
 
+use super::limit_plus_one;
 use super::Dialect;
+use crate::cursor::BookKey;
 use crate::search;
-use bookstore_core::BookSearch;
+use crate::sql;
+use crate::time::DbTime;
+use bookstore_core::{BookListQuery, BookSearch};
 use sqlx::{Encode, QueryBuilder, Type};
+use uuid::Uuid;
 
 /// Appends the text predicate of `search` (words or ISBN), if it has a query.
 pub(crate) fn push_search_text<D: Dialect>(
@@ -57,6 +62,57 @@ pub(crate) fn push_search_score<D: Dialect>(
     }
 }
 
+/// The statement of a page of a list in one of the column orders (`query.sort`), after the
+/// book `after` of the cursor: its books with their scores, `limit + 1` of them.
+pub(crate) fn sorted_statement<D: Dialect>(
+    query: &BookListQuery,
+    after: Option<(BookKey, Uuid)>,
+) -> QueryBuilder<'static, D::Db>
+where
+    Uuid: Encode<'static, D::Db> + Type<D::Db>,
+    String: Encode<'static, D::Db> + Type<D::Db>,
+    i64: Encode<'static, D::Db> + Type<D::Db>,
+    i32: Encode<'static, D::Db> + Type<D::Db>,
+    DbTime: Encode<'static, D::Db> + Type<D::Db>,
+{
+    let sort = query.sort;
+    let search = &query.search;
+    let (column, descending) = sql::book_order(sort);
+    let (cmp, dir) = if descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let mut select = QueryBuilder::<D::Db>::new("SELECT ");
+    select.push(D::book_sql().columns.as_str());
+    select.push(", ");
+    push_search_score::<D>(&mut select, search);
+    select.push(" AS score FROM books b WHERE ");
+    if D::IDS_BEFORE_BOOKS {
+        select.push("b.id IN (SELECT b.id FROM books b WHERE ");
+    }
+    select.push("1 = 1");
+    search::push_filters(&mut select, &search.filters, D::uuid_literal);
+    push_search_text::<D>(&mut select, search);
+    if let Some((key, id)) = after {
+        select.push(format_args!(" AND ({column}, b.id) {cmp} ("));
+        match key {
+            BookKey::Time(t) => select.push_bind(t),
+            BookKey::Text(s) => select.push_bind(s),
+            BookKey::Int(i) => select.push_bind(i),
+            BookKey::Int32(i) => select.push_bind(i),
+        };
+        select.push(", ").push_bind(id).push(")");
+    }
+    select
+        .push(format_args!(" ORDER BY {column} {dir}, b.id {dir} LIMIT "))
+        .push_bind(limit_plus_one(&query.page));
+    if D::IDS_BEFORE_BOOKS {
+        select.push(format_args!(") ORDER BY {column} {dir}, b.id {dir}"));
+    }
+    select
+}
+
 /// The book lists of `$store`, whose database is `$db`.
 macro_rules! impl_list {
     ($store:ty, $db:ty) => {
@@ -107,43 +163,7 @@ macro_rules! impl_list {
                     Some(c) => Some(cursor::decode_book(sort, list, c)?),
                     None => None,
                 };
-                let (column, descending) = sql::book_order(sort);
-                let (cmp, dir) = if descending {
-                    ("<", "DESC")
-                } else {
-                    (">", "ASC")
-                };
-                let mut select = QueryBuilder::<$db>::new("SELECT ");
-                select.push(<Self as Dialect>::book_sql().columns.as_str());
-                select.push(", ");
-                push_search_score::<Self>(&mut select, search);
-                select.push(" AS score FROM books b WHERE ");
-                if <Self as Dialect>::IDS_BEFORE_BOOKS {
-                    select.push("b.id IN (SELECT b.id FROM books b WHERE ");
-                }
-                select.push("1 = 1");
-                search::push_filters(
-                    &mut select,
-                    &search.filters,
-                    <Self as Dialect>::uuid_literal,
-                );
-                push_search_text::<Self>(&mut select, search);
-                if let Some((key, id)) = after {
-                    select.push(format_args!(" AND ({column}, b.id) {cmp} ("));
-                    match key {
-                        BookKey::Time(t) => select.push_bind(t),
-                        BookKey::Text(s) => select.push_bind(s),
-                        BookKey::Int(i) => select.push_bind(i),
-                        BookKey::Int32(i) => select.push_bind(i),
-                    };
-                    select.push(", ").push_bind(id).push(")");
-                }
-                select
-                    .push(format_args!(" ORDER BY {column} {dir}, b.id {dir} LIMIT "))
-                    .push_bind(limit_plus_one(&query.page));
-                if <Self as Dialect>::IDS_BEFORE_BOOKS {
-                    select.push(format_args!(") ORDER BY {column} {dir}, b.id {dir}"));
-                }
+                let mut select = sorted_statement::<Self>(query, after);
                 let rows: Vec<ScoredBookRow> = select
                     .build_query_as()
                     .fetch_all(self.reader())

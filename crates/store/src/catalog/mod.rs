@@ -15,7 +15,7 @@ pub(crate) mod renames;
 pub(crate) mod stock;
 
 use crate::sql::BookSql;
-use bookstore_core::{BookFilters, Page, StoreError, TextQuery};
+use bookstore_core::{BookFilters, Page, PageRequest, StoreError, TextQuery};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::migrate::Migrator;
@@ -146,6 +146,12 @@ pub(crate) fn into_page<R, T>(
     Ok(Page { items, next_cursor })
 }
 
+/// The rows a page of at most `page.limit` items fetches: one more tells whether there are
+/// more.
+pub(crate) fn limit_plus_one(page: &PageRequest) -> i64 {
+    i64::from(page.limit.get()) + 1
+}
+
 /// Implements [`CatalogStore`](bookstore_core::CatalogStore) for `$store`, a [`Dialect`]
 /// whose database is `$db`: the imports and helpers every concern shares, then each concern's
 /// macro, then the port, whose methods hand over to them.
@@ -169,7 +175,7 @@ macro_rules! impl_catalog_store {
             use std::collections::HashMap;
             use uuid::Uuid;
             use $crate::catalog::{into_page, Dialect};
-            use $crate::cursor::{self, BookKey};
+            use $crate::cursor;
             use $crate::error::{
                 backend, is_foreign_key_violation, is_unique_violation, json_error, NotMigrated,
             };
@@ -187,14 +193,11 @@ macro_rules! impl_catalog_store {
             use $crate::catalog::books::position;
             use $crate::catalog::facets::{facet_counts_of, facet_statement, Matched};
             use $crate::catalog::history::HistoryWrite;
-            use $crate::catalog::list::{push_search_score, push_search_text};
+            use $crate::catalog::limit_plus_one;
+            use $crate::catalog::list::sorted_statement;
             use $crate::catalog::named::Ref;
             use $crate::catalog::renames::TOUCH_CHUNK;
             use $crate::catalog::stock::book_write_movement;
-
-            fn limit_plus_one(page: &PageRequest) -> i64 {
-                i64::from(page.limit.get()) + 1
-            }
 
             impl $store {
                 pub(crate) async fn migrate(&self) -> Result<(), $crate::OpenError> {
