@@ -1,5 +1,47 @@
 //! Books: create, read, replace and delete, with their contributor and genre links.
 
+use super::Dialect;
+use crate::error::backend;
+use crate::rows::BookRow;
+use bookstore_core::{Book, BookId, Isbn, StoreError};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
+use uuid::Uuid;
+
+/// The book `id`, read outside any transaction.
+pub(crate) async fn find_book<D: Dialect>(store: &D, id: BookId) -> Result<Option<Book>, StoreError>
+where
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    BookRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    Uuid: for<'q> Encode<'q, D::Db> + Type<D::Db>,
+{
+    let row: Option<BookRow> = sqlx::query_as(D::book_sql().by_id.as_str())
+        .bind(id.as_uuid())
+        .fetch_optional(store.reader())
+        .await
+        .map_err(backend)?;
+    row.map(Book::try_from).transpose()
+}
+
+/// The book with `isbn`, read outside any transaction.
+pub(crate) async fn find_book_by_isbn<D: Dialect>(
+    store: &D,
+    isbn: &Isbn,
+) -> Result<Option<Book>, StoreError>
+where
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    BookRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let row: Option<BookRow> = sqlx::query_as(D::book_sql().by_isbn.as_str())
+        .bind(isbn.as_str())
+        .fetch_optional(store.reader())
+        .await
+        .map_err(backend)?;
+    row.map(Book::try_from).transpose()
+}
+
 pub(crate) fn position(index: usize) -> i32 {
     i32::try_from(index).unwrap_or(i32::MAX)
 }
@@ -298,26 +340,6 @@ macro_rules! impl_books {
                 };
                 Self::record_change(&mut tx, ctx, history, &event).await?;
                 tx.commit().await.map_err(backend)
-            }
-
-            async fn find_book(&self, id: BookId) -> Result<Option<Book>, StoreError> {
-                let row: Option<BookRow> =
-                    sqlx::query_as(<Self as Dialect>::book_sql().by_id.as_str())
-                        .bind(id.as_uuid())
-                        .fetch_optional(self.reader())
-                        .await
-                        .map_err(backend)?;
-                row.map(Book::try_from).transpose()
-            }
-
-            async fn find_book_by_isbn(&self, isbn: &Isbn) -> Result<Option<Book>, StoreError> {
-                let row: Option<BookRow> =
-                    sqlx::query_as(<Self as Dialect>::book_sql().by_isbn.as_str())
-                        .bind(isbn.as_str())
-                        .fetch_optional(self.reader())
-                        .await
-                        .map_err(backend)?;
-                row.map(Book::try_from).transpose()
             }
         }
     };

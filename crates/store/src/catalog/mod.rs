@@ -265,11 +265,11 @@ macro_rules! impl_catalog_store {
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
                 async fn get_book(&self, id: BookId) -> Result<Option<Book>, StoreError> {
-                    self.find_book(id).await
+                    $crate::catalog::books::find_book(self, id).await
                 }
                 #[tracing::instrument(skip_all, fields(isbn = %isbn))]
                 async fn get_book_by_isbn(&self, isbn: &Isbn) -> Result<Option<Book>, StoreError> {
-                    self.find_book_by_isbn(isbn).await
+                    $crate::catalog::books::find_book_by_isbn(self, isbn).await
                 }
                 #[tracing::instrument(skip_all, fields(sort = %query.sort))]
                 async fn list_books(&self, query: &BookListQuery) -> Result<BookPage, StoreError> {
