@@ -228,7 +228,7 @@ macro_rules! impl_books {
                         ctx,
                         now,
                     );
-                    Self::insert_movement(&mut tx, &receipt).await?;
+                    insert_movement::<Self>(&mut tx, &receipt).await?;
                 }
                 let event =
                     CloudEvent::book_changed(BookEventKind::Created, &book).map_err(json_error)?;
@@ -295,7 +295,7 @@ macro_rules! impl_books {
                         ctx,
                         now,
                     );
-                    Self::insert_movement(&mut tx, &adjustment).await?;
+                    insert_movement::<Self>(&mut tx, &adjustment).await?;
                 }
                 let before_json = serde_json::to_value(&before).map_err(json_error)?;
                 let after_json = serde_json::to_value(&after).map_err(json_error)?;

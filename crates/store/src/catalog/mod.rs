@@ -197,7 +197,7 @@ macro_rules! impl_catalog_store {
             use $crate::catalog::list::sorted_statement;
             use $crate::catalog::named::Ref;
             use $crate::catalog::renames::TOUCH_CHUNK;
-            use $crate::catalog::stock::book_write_movement;
+            use $crate::catalog::stock::{book_write_movement, insert_movement};
 
             impl $store {
                 pub(crate) async fn migrate(&self) -> Result<(), $crate::OpenError> {

@@ -1,8 +1,45 @@
 //! Stock: movements, the ledger of a book, and the books low on stock.
 
-use bookstore_core::{Book, StockMovement, StockMovementKind, WriteContext};
+use super::Dialect;
+use crate::error::backend;
+use crate::sql;
+use crate::time::DbTime;
+use bookstore_core::{Book, StockMovement, StockMovementKind, StoreError, WriteContext};
 use chrono::{DateTime, Utc};
+use sqlx::{Database, Encode, Executor, IntoArguments, Type};
 use uuid::Uuid;
+
+/// Appends `movement` to the ledger, in the transaction of the write that made it.
+pub(crate) async fn insert_movement<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    movement: &StockMovement,
+) -> Result<(), StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+{
+    sqlx::query(sql::STOCK_MOVEMENT_INSERT)
+        .bind(movement.id)
+        .bind(movement.book_id.as_uuid())
+        .bind(movement.kind.as_str())
+        .bind(movement.quantity)
+        .bind(movement.delta)
+        .bind(movement.quantity_after)
+        .bind(movement.reason.as_deref())
+        .bind(&movement.actor)
+        .bind(movement.request_id.as_deref())
+        .bind(DbTime(movement.at))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
 
 /// The movement that records a change of the stock made by a book write.
 pub(crate) fn book_write_movement(
@@ -31,27 +68,6 @@ pub(crate) fn book_write_movement(
 macro_rules! impl_stock {
     ($store:ty, $db:ty) => {
         impl $store {
-            async fn insert_movement(
-                conn: &mut Conn,
-                movement: &StockMovement,
-            ) -> Result<(), StoreError> {
-                sqlx::query(sql::STOCK_MOVEMENT_INSERT)
-                    .bind(movement.id)
-                    .bind(movement.book_id.as_uuid())
-                    .bind(movement.kind.as_str())
-                    .bind(movement.quantity)
-                    .bind(movement.delta)
-                    .bind(movement.quantity_after)
-                    .bind(movement.reason.as_deref())
-                    .bind(&movement.actor)
-                    .bind(movement.request_id.as_deref())
-                    .bind(DbTime(movement.at))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                Ok(())
-            }
-
             async fn record_stock_movement_once(
                 &self,
                 id: BookId,
@@ -91,7 +107,7 @@ macro_rules! impl_stock {
                     request_id: ctx.request_id.clone(),
                     at: now,
                 };
-                Self::insert_movement(&mut tx, &movement).await?;
+                insert_movement::<Self>(&mut tx, &movement).await?;
                 if let Some(request) = idempotency {
                     let response = serde_json::to_value((&after, &movement)).map_err(json_error)?;
                     Self::store_idempotency(&mut tx, request, &response, now).await?;
