@@ -40,7 +40,7 @@ macro_rules! impl_authors {
                 };
                 if let Some(request) = idempotency {
                     let response = serde_json::to_value(&author).map_err(json_error)?;
-                    Self::store_idempotency(&mut tx, request, &response, now).await?;
+                    store_idempotency::<Self>(&mut tx, request, &response, now).await?;
                 }
                 tx.commit().await.map_err(backend)?;
                 Ok(author)

@@ -209,7 +209,7 @@ macro_rules! impl_books {
                 // The key first: of two concurrent requests with one key, the second
                 // fails here (and is answered with the first one's book), not on the ISBN.
                 if let Some(request) = idempotency {
-                    Self::store_idempotency(&mut tx, request, &snapshot, now).await?;
+                    store_idempotency::<Self>(&mut tx, request, &snapshot, now).await?;
                 }
                 if let Err(err) = bind_book(sqlx::query(sql::BOOK_INSERT), &book)
                     .execute(&mut *tx)

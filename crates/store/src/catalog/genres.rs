@@ -114,7 +114,7 @@ macro_rules! impl_genres {
                 };
                 if let Some(request) = idempotency {
                     let response = serde_json::to_value(&genre).map_err(json_error)?;
-                    Self::store_idempotency(&mut tx, request, &response, now).await?;
+                    store_idempotency::<Self>(&mut tx, request, &response, now).await?;
                 }
                 tx.commit().await.map_err(backend)?;
                 Ok(genre)

@@ -167,7 +167,6 @@ macro_rules! impl_catalog_store {
                 HistoryEntry, IdempotencyRecord, IdempotencyRequest, IdempotencyStore, Isbn,
                 NameOrId, Page, PageRequest, Precondition, Quantity, ScoredBook, StockMovement,
                 StockMovementDraft, StockMovementKind, StoreError, WriteContext,
-                IDEMPOTENCY_KEY_TTL_SECS,
             };
             use chrono::{DateTime, Utc};
             use sqlx::types::Json;
@@ -181,8 +180,8 @@ macro_rules! impl_catalog_store {
             };
             use $crate::retry::retrying;
             use $crate::rows::{
-                AuthorRow, BookParts, BookRow, GenreRow, HistoryRow, IdempotencyRow, ListedBook,
-                MigrationRow, ScoredBookRow, StockMovementRow,
+                AuthorRow, BookParts, BookRow, GenreRow, HistoryRow, ListedBook, MigrationRow,
+                ScoredBookRow, StockMovementRow,
             };
             use $crate::search::{self, Candidates};
             use $crate::sql;
@@ -193,6 +192,7 @@ macro_rules! impl_catalog_store {
             use $crate::catalog::books::position;
             use $crate::catalog::facets::{facet_counts_of, facet_statement, Matched};
             use $crate::catalog::history::HistoryWrite;
+            use $crate::catalog::idempotency::store_idempotency;
             use $crate::catalog::limit_plus_one;
             use $crate::catalog::list::sorted_statement;
             use $crate::catalog::named::Ref;

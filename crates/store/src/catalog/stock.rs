@@ -110,7 +110,7 @@ macro_rules! impl_stock {
                 insert_movement::<Self>(&mut tx, &movement).await?;
                 if let Some(request) = idempotency {
                     let response = serde_json::to_value((&after, &movement)).map_err(json_error)?;
-                    Self::store_idempotency(&mut tx, request, &response, now).await?;
+                    store_idempotency::<Self>(&mut tx, request, &response, now).await?;
                 }
                 let before_json = serde_json::to_value(&before).map_err(json_error)?;
                 let after_json = serde_json::to_value(&after).map_err(json_error)?;
