@@ -240,7 +240,7 @@ macro_rules! impl_books {
                     before: None,
                     after: Some(&snapshot),
                 };
-                Self::record_change(&mut tx, ctx, history, &event).await?;
+                record_change::<Self>(&mut tx, ctx, history, &event).await?;
                 tx.commit().await.map_err(backend)?;
                 Ok(book)
             }
@@ -309,7 +309,7 @@ macro_rules! impl_books {
                     before: Some(&before_json),
                     after: Some(&after_json),
                 };
-                Self::record_change(&mut tx, ctx, history, &event).await?;
+                record_change::<Self>(&mut tx, ctx, history, &event).await?;
                 tx.commit().await.map_err(backend)?;
                 Ok(after)
             }
@@ -338,7 +338,7 @@ macro_rules! impl_books {
                     before: Some(&before_json),
                     after: None,
                 };
-                Self::record_change(&mut tx, ctx, history, &event).await?;
+                record_change::<Self>(&mut tx, ctx, history, &event).await?;
                 tx.commit().await.map_err(backend)
             }
         }

@@ -1,7 +1,14 @@
 //! The audit history of a book, and the one page helper of per-book lists.
 
-use bookstore_core::HistoryAction;
+use super::Dialect;
+use crate::error::backend;
+use crate::sql;
+use crate::time::DbTime;
+use bookstore_core::event::CloudEvent;
+use bookstore_core::{HistoryAction, StoreError, WriteContext};
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{Database, Encode, Executor, IntoArguments, Type};
 use uuid::Uuid;
 
 /// One row of the audit history, as written.
@@ -14,43 +21,57 @@ pub(crate) struct HistoryWrite<'a> {
     pub(crate) after: Option<&'a serde_json::Value>,
 }
 
-/// The history writes and reads of `$store`, whose database is `$db`.
+/// Appends the audit row and the outbox event of a change.
+pub(crate) async fn record_change<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    ctx: &WriteContext,
+    history: HistoryWrite<'_>,
+    event: &CloudEvent,
+) -> Result<(), StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<Json<&'q serde_json::Value>>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q CloudEvent>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    sqlx::query(sql::HISTORY_INSERT)
+        .bind(Uuid::now_v7())
+        .bind(history.book_id)
+        .bind(history.version)
+        .bind(history.action.as_str())
+        .bind(ctx.actor())
+        .bind(ctx.request_id.as_deref())
+        .bind(DbTime(history.at))
+        .bind(history.before.map(Json))
+        .bind(history.after.map(Json))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    sqlx::query(sql::OUTBOX_INSERT)
+        .bind(event.id)
+        .bind("book")
+        .bind(history.book_id)
+        .bind(&event.event_type)
+        .bind(Json(event))
+        .bind(DbTime(history.at))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// The per-book pages of `$store`, whose database is `$db`. A macro: the statement is built
+/// with a `QueryBuilder`, whose destructor a generic function cannot let outlive its borrow by
+/// `fetch_all` (the arguments' lifetime is invariant behind `Database::Arguments`).
 macro_rules! impl_history {
     ($store:ty, $db:ty) => {
         impl $store {
-            /// Appends the audit row and the outbox event of a change.
-            async fn record_change(
-                conn: &mut Conn,
-                ctx: &WriteContext,
-                history: HistoryWrite<'_>,
-                event: &CloudEvent,
-            ) -> Result<(), StoreError> {
-                sqlx::query(sql::HISTORY_INSERT)
-                    .bind(Uuid::now_v7())
-                    .bind(history.book_id)
-                    .bind(history.version)
-                    .bind(history.action.as_str())
-                    .bind(ctx.actor())
-                    .bind(ctx.request_id.as_deref())
-                    .bind(DbTime(history.at))
-                    .bind(history.before.map(Json))
-                    .bind(history.after.map(Json))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                sqlx::query(sql::OUTBOX_INSERT)
-                    .bind(event.id)
-                    .bind("book")
-                    .bind(history.book_id)
-                    .bind(&event.event_type)
-                    .bind(Json(event))
-                    .bind(DbTime(history.at))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                Ok(())
-            }
-
             async fn history_page(
                 &self,
                 id: BookId,

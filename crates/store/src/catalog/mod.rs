@@ -191,7 +191,7 @@ macro_rules! impl_catalog_store {
             type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
             use $crate::catalog::books::position;
             use $crate::catalog::facets::{facet_counts_of, facet_statement, Matched};
-            use $crate::catalog::history::HistoryWrite;
+            use $crate::catalog::history::{record_change, HistoryWrite};
             use $crate::catalog::idempotency::store_idempotency;
             use $crate::catalog::limit_plus_one;
             use $crate::catalog::list::sorted_statement;
@@ -222,7 +222,6 @@ macro_rules! impl_catalog_store {
 
             $crate::catalog::books::impl_books!($store, $db);
             $crate::catalog::stock::impl_stock!($store, $db);
-            $crate::catalog::history::impl_history!($store, $db);
             $crate::catalog::named::impl_named!($store, $db);
             $crate::catalog::authors::impl_authors!($store, $db);
             $crate::catalog::genres::impl_genres!($store, $db);
@@ -230,6 +229,7 @@ macro_rules! impl_catalog_store {
             $crate::catalog::list::impl_list!($store, $db);
             $crate::catalog::relevance::impl_relevance!($store, $db);
             $crate::catalog::facets::impl_facets!($store, $db);
+            $crate::catalog::history::impl_history!($store, $db);
             $crate::catalog::idempotency::impl_idempotency!($store, $db);
 
             #[async_trait::async_trait]

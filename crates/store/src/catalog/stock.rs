@@ -124,7 +124,7 @@ macro_rules! impl_stock {
                     before: Some(&before_json),
                     after: Some(&after_json),
                 };
-                Self::record_change(&mut tx, ctx, history, &event).await?;
+                record_change::<Self>(&mut tx, ctx, history, &event).await?;
                 tx.commit().await.map_err(backend)?;
                 Ok((after, movement))
             }
