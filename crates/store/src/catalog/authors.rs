@@ -49,7 +49,7 @@ macro_rules! impl_authors {
             async fn delete_author_once(&self, id: AuthorId) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
                 let books =
-                    Self::count_in_tx(&mut tx, sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
+                    count_in_tx::<Self>(&mut tx, sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
                 if books > 0 {
                     return Err(StoreError::InUse {
                         entity: "author",
@@ -68,7 +68,7 @@ macro_rules! impl_authors {
                     Err(err) if is_foreign_key_violation(&err) => {
                         // A concurrent write started using the author.
                         tx.rollback().await.map_err(backend)?;
-                        let count = self.count(sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
+                        let count = count(self, sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
                         Err(StoreError::InUse {
                             entity: "author",
                             count: count.max(1),

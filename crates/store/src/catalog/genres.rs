@@ -8,7 +8,7 @@ macro_rules! impl_genres {
             /// Why a genre could not be deleted although it looked unused: a concurrent
             /// change referenced it.
             async fn genre_still_referenced(&self, id: Uuid) -> StoreError {
-                let books = match self.count(sql::GENRE_BOOK_COUNT, id).await {
+                let books = match count(self, sql::GENRE_BOOK_COUNT, id).await {
                     Ok(n) => n,
                     Err(err) => return err,
                 };
@@ -18,7 +18,7 @@ macro_rules! impl_genres {
                         count: books,
                     };
                 }
-                match self.count(sql::GENRE_CHILD_COUNT, id).await {
+                match count(self, sql::GENRE_CHILD_COUNT, id).await {
                     Ok(children) => StoreError::HasChildren {
                         entity: "genre",
                         count: children.max(1),
@@ -122,7 +122,8 @@ macro_rules! impl_genres {
 
             async fn delete_genre_once(&self, id: GenreId) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
-                let books = Self::count_in_tx(&mut tx, sql::GENRE_BOOK_COUNT, id.as_uuid()).await?;
+                let books =
+                    count_in_tx::<Self>(&mut tx, sql::GENRE_BOOK_COUNT, id.as_uuid()).await?;
                 if books > 0 {
                     return Err(StoreError::InUse {
                         entity: "genre",
@@ -130,7 +131,7 @@ macro_rules! impl_genres {
                     });
                 }
                 let children =
-                    Self::count_in_tx(&mut tx, sql::GENRE_CHILD_COUNT, id.as_uuid()).await?;
+                    count_in_tx::<Self>(&mut tx, sql::GENRE_CHILD_COUNT, id.as_uuid()).await?;
                 if children > 0 {
                     return Err(StoreError::HasChildren {
                         entity: "genre",

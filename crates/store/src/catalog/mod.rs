@@ -195,7 +195,7 @@ macro_rules! impl_catalog_store {
             use $crate::catalog::idempotency::store_idempotency;
             use $crate::catalog::limit_plus_one;
             use $crate::catalog::list::sorted_statement;
-            use $crate::catalog::named::Ref;
+            use $crate::catalog::named::{author_in_tx, count, count_in_tx, genre_in_tx, Ref};
             use $crate::catalog::renames::TOUCH_CHUNK;
             use $crate::catalog::stock::{book_write_movement, insert_movement};
 

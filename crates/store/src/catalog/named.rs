@@ -1,6 +1,12 @@
 //! Named references: the authors and genres a book draft names, by id or by name, resolved
 //! through one helper.
 
+use super::Dialect;
+use crate::error::backend;
+use crate::rows::{AuthorRow, GenreRow};
+use crate::sql;
+use bookstore_core::{Author, Genre, StoreError};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
 /// A reference to an author or genre, by id or by name.
@@ -9,7 +15,83 @@ pub(crate) enum Ref<'a> {
     Name(&'a str),
 }
 
-/// Resolving and counting named references for `$store`, whose database is `$db`.
+/// The author `id`, read in the transaction that changed it.
+pub(crate) async fn author_in_tx<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    id: Uuid,
+) -> Result<Author, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    AuthorRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let row: AuthorRow = sqlx::query_as(sql::AUTHOR_BY_ID)
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(row.into())
+}
+
+/// The genre `id`, read in the transaction that changed it.
+pub(crate) async fn genre_in_tx<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    id: Uuid,
+) -> Result<Genre, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    GenreRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let row: GenreRow = sqlx::query_as(sql::GENRE_BY_ID)
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(row.into())
+}
+
+/// The count `sql` makes of what references `id`, read outside any transaction.
+pub(crate) async fn count<D: Dialect>(
+    store: &D,
+    sql: &'static str,
+    id: Uuid,
+) -> Result<i64, StoreError>
+where
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(store.reader())
+        .await
+        .map_err(backend)
+}
+
+/// The count `sql` makes of what references `id`, in a transaction.
+pub(crate) async fn count_in_tx<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    sql: &'static str,
+    id: Uuid,
+) -> Result<i64, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)
+}
+
+/// Resolving named references for `$store`, whose database is `$db`.
 macro_rules! impl_named {
     ($store:ty, $db:ty) => {
         impl $store {
@@ -165,44 +247,6 @@ macro_rules! impl_named {
                     }
                 }
                 Ok(resolved)
-            }
-
-            async fn author_in_tx(conn: &mut Conn, id: Uuid) -> Result<Author, StoreError> {
-                let row: AuthorRow = sqlx::query_as(sql::AUTHOR_BY_ID)
-                    .bind(id)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                Ok(row.into())
-            }
-
-            async fn genre_in_tx(conn: &mut Conn, id: Uuid) -> Result<Genre, StoreError> {
-                let row: GenreRow = sqlx::query_as(sql::GENRE_BY_ID)
-                    .bind(id)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                Ok(row.into())
-            }
-
-            async fn count(&self, sql: &'static str, id: Uuid) -> Result<i64, StoreError> {
-                sqlx::query_scalar(sql)
-                    .bind(id)
-                    .fetch_one(self.reader())
-                    .await
-                    .map_err(backend)
-            }
-
-            async fn count_in_tx(
-                conn: &mut Conn,
-                sql: &'static str,
-                id: Uuid,
-            ) -> Result<i64, StoreError> {
-                sqlx::query_scalar(sql)
-                    .bind(id)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(backend)
             }
         }
     };

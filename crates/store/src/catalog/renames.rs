@@ -175,7 +175,7 @@ macro_rules! impl_renames {
                     })
                     .await?;
                 }
-                let author = Self::author_in_tx(&mut tx, id.as_uuid()).await?;
+                let author = author_in_tx::<Self>(&mut tx, id.as_uuid()).await?;
                 tx.commit().await.map_err(backend)?;
                 Ok(author)
             }
@@ -239,7 +239,7 @@ macro_rules! impl_renames {
                     })
                     .await?;
                 }
-                let genre = Self::genre_in_tx(&mut tx, id.as_uuid()).await?;
+                let genre = genre_in_tx::<Self>(&mut tx, id.as_uuid()).await?;
                 tx.commit().await.map_err(backend)?;
                 Ok(genre)
             }
