@@ -3,7 +3,7 @@
 use super::Dialect;
 use crate::error::backend;
 use crate::rows::BookRow;
-use bookstore_core::{Book, BookId, Isbn, StoreError};
+use bookstore_core::{Book, BookId, Isbn, Precondition, StoreError};
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
@@ -42,6 +42,59 @@ where
     row.map(Book::try_from).transpose()
 }
 
+/// The book `sql` reads by id `$1`, in a transaction.
+async fn fetch_book<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    sql: &'static str,
+    id: Uuid,
+) -> Result<Option<Book>, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    BookRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let row: Option<BookRow> = sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?;
+    row.map(Book::try_from).transpose()
+}
+
+/// Reads the book for a conditional write, locking it where the database can.
+pub(crate) async fn current_for_write<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    id: BookId,
+    expected: &Precondition,
+) -> Result<Book, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    BookRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    // Lock first, then read in a statement of its own: in PostgreSQL's read
+    // committed mode that statement sees whatever a writer we waited for
+    // committed, contributors and genres included.
+    if let Some(lock) = D::LOCK_BOOK {
+        sqlx::query(lock)
+            .bind(id.as_uuid())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    }
+    let current = fetch_book::<D>(conn, D::book_sql().by_id.as_str(), id.as_uuid())
+        .await?
+        .ok_or(StoreError::NotFound { entity: "book" })?;
+    if !expected.accepts(current.version) {
+        return Err(StoreError::VersionMismatch {
+            current: current.version,
+        });
+    }
+    Ok(current)
+}
+
 pub(crate) fn position(index: usize) -> i32 {
     i32::try_from(index).unwrap_or(i32::MAX)
 }
@@ -74,19 +127,6 @@ macro_rules! impl_books {
         }
 
         impl $store {
-            async fn fetch_book(
-                conn: &mut Conn,
-                sql: &'static str,
-                id: Uuid,
-            ) -> Result<Option<Book>, StoreError> {
-                let row: Option<BookRow> = sqlx::query_as(sql)
-                    .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                row.map(Book::try_from).transpose()
-            }
-
             /// Writes the book's contributor and genre links (after clearing the old ones
             /// when `replace`).
             async fn write_links(
@@ -151,37 +191,6 @@ macro_rules! impl_books {
                     },
                     Err(err) => backend(err),
                 }
-            }
-
-            /// Reads the book for a conditional write, locking it where the database can.
-            async fn current_for_write(
-                conn: &mut Conn,
-                id: BookId,
-                expected: &Precondition,
-            ) -> Result<Book, StoreError> {
-                // Lock first, then read in a statement of its own: in PostgreSQL's read
-                // committed mode that statement sees whatever a writer we waited for
-                // committed, contributors and genres included.
-                if let Some(lock) = <Self as Dialect>::LOCK_BOOK {
-                    sqlx::query(lock)
-                        .bind(id.as_uuid())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                }
-                let current = Self::fetch_book(
-                    conn,
-                    <Self as Dialect>::book_sql().by_id.as_str(),
-                    id.as_uuid(),
-                )
-                .await?
-                .ok_or(StoreError::NotFound { entity: "book" })?;
-                if !expected.accepts(current.version) {
-                    return Err(StoreError::VersionMismatch {
-                        current: current.version,
-                    });
-                }
-                Ok(current)
             }
 
             async fn create_book_once(
@@ -254,7 +263,7 @@ macro_rules! impl_books {
             ) -> Result<Book, StoreError> {
                 let now = time::now();
                 let mut tx = self.begin_write().await?;
-                let before = Self::current_for_write(&mut tx, id, expected).await?;
+                let before = current_for_write::<Self>(&mut tx, id, expected).await?;
                 let authors = Self::resolve_contributors(&mut tx, draft, now).await?;
                 let genres = Self::resolve_genres(&mut tx, draft, now).await?;
                 let after = BookParts {
@@ -322,7 +331,7 @@ macro_rules! impl_books {
             ) -> Result<(), StoreError> {
                 let now = time::now();
                 let mut tx = self.begin_write().await?;
-                let before = Self::current_for_write(&mut tx, id, expected).await?;
+                let before = current_for_write::<Self>(&mut tx, id, expected).await?;
                 sqlx::query(sql::BOOK_DELETE)
                     .bind(id.as_uuid())
                     .execute(&mut *tx)

@@ -78,7 +78,7 @@ macro_rules! impl_stock {
             ) -> Result<(Book, StockMovement), StoreError> {
                 let now = time::now();
                 let mut tx = self.begin_write().await?;
-                let before = Self::current_for_write(&mut tx, id, expected).await?;
+                let before = current_for_write::<Self>(&mut tx, id, expected).await?;
                 let on_hand = before.quantity.get();
                 let (delta, quantity) = draft.apply(on_hand)?;
                 let after = Book {
