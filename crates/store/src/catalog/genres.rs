@@ -1,82 +1,101 @@
 //! Genres: create, read, list and delete, and the checks that keep the tree a tree (renames
 //! and re-parenting are in `renames.rs`).
 
+use super::named::count;
+use super::Dialect;
+use crate::error::{backend, is_foreign_key_violation};
+use crate::sql;
+use bookstore_core::{GenreId, StoreError};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
+use uuid::Uuid;
+
+/// Why a genre could not be deleted although it looked unused: a concurrent
+/// change referenced it.
+pub(crate) async fn genre_still_referenced<D: Dialect>(store: &D, id: Uuid) -> StoreError
+where
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let books = match count(store, sql::GENRE_BOOK_COUNT, id).await {
+        Ok(n) => n,
+        Err(err) => return err,
+    };
+    if books > 0 {
+        return StoreError::InUse {
+            entity: "genre",
+            count: books,
+        };
+    }
+    match count(store, sql::GENRE_CHILD_COUNT, id).await {
+        Ok(children) => StoreError::HasChildren {
+            entity: "genre",
+            count: children.max(1),
+        },
+        Err(err) => err,
+    }
+}
+
+/// A foreign key violation on a genre write: the parent was deleted meanwhile.
+pub(crate) fn parent_gone(err: sqlx::Error, parent: Option<GenreId>) -> StoreError {
+    match parent {
+        Some(parent) if is_foreign_key_violation(&err) => StoreError::UnknownReference {
+            field: "parent_id".into(),
+            entity: "genre",
+            id: parent.as_uuid(),
+        },
+        _ => backend(err),
+    }
+}
+
+/// Checks that `parent` exists and that nesting `genre` under it closes no
+/// cycle.
+pub(crate) async fn check_parent<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    genre: Option<Uuid>,
+    parent: Option<GenreId>,
+) -> Result<(), StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    (String,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let Some(parent) = parent else {
+        return Ok(());
+    };
+    let exists: Option<String> = sqlx::query_scalar(sql::GENRE_NAME_BY_ID)
+        .bind(parent.as_uuid())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?;
+    if exists.is_none() {
+        return Err(StoreError::UnknownReference {
+            field: "parent_id".into(),
+            entity: "genre",
+            id: parent.as_uuid(),
+        });
+    }
+    if let Some(genre) = genre {
+        let hits: i64 = sqlx::query_scalar(sql::GENRE_IS_SELF_OR_ANCESTOR)
+            .bind(parent.as_uuid())
+            .bind(genre)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?;
+        if hits > 0 {
+            return Err(StoreError::GenreCycle);
+        }
+    }
+    Ok(())
+}
+
 /// The genre reads and writes of `$store`, whose database is `$db`.
 macro_rules! impl_genres {
     ($store:ty, $db:ty) => {
         impl $store {
-            /// Why a genre could not be deleted although it looked unused: a concurrent
-            /// change referenced it.
-            async fn genre_still_referenced(&self, id: Uuid) -> StoreError {
-                let books = match count(self, sql::GENRE_BOOK_COUNT, id).await {
-                    Ok(n) => n,
-                    Err(err) => return err,
-                };
-                if books > 0 {
-                    return StoreError::InUse {
-                        entity: "genre",
-                        count: books,
-                    };
-                }
-                match count(self, sql::GENRE_CHILD_COUNT, id).await {
-                    Ok(children) => StoreError::HasChildren {
-                        entity: "genre",
-                        count: children.max(1),
-                    },
-                    Err(err) => err,
-                }
-            }
-
-            /// A foreign key violation on a genre write: the parent was deleted meanwhile.
-            fn parent_gone(err: sqlx::Error, parent: Option<GenreId>) -> StoreError {
-                match parent {
-                    Some(parent) if is_foreign_key_violation(&err) => {
-                        StoreError::UnknownReference {
-                            field: "parent_id".into(),
-                            entity: "genre",
-                            id: parent.as_uuid(),
-                        }
-                    }
-                    _ => backend(err),
-                }
-            }
-
-            /// Checks that `parent` exists and that nesting `genre` under it closes no
-            /// cycle.
-            async fn check_parent(
-                conn: &mut Conn,
-                genre: Option<Uuid>,
-                parent: Option<GenreId>,
-            ) -> Result<(), StoreError> {
-                let Some(parent) = parent else {
-                    return Ok(());
-                };
-                let exists: Option<String> = sqlx::query_scalar(sql::GENRE_NAME_BY_ID)
-                    .bind(parent.as_uuid())
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                if exists.is_none() {
-                    return Err(StoreError::UnknownReference {
-                        field: "parent_id".into(),
-                        entity: "genre",
-                        id: parent.as_uuid(),
-                    });
-                }
-                if let Some(genre) = genre {
-                    let hits: i64 = sqlx::query_scalar(sql::GENRE_IS_SELF_OR_ANCESTOR)
-                        .bind(parent.as_uuid())
-                        .bind(genre)
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    if hits > 0 {
-                        return Err(StoreError::GenreCycle);
-                    }
-                }
-                Ok(())
-            }
-
             async fn create_genre_once(
                 &self,
                 draft: &GenreDraft,
@@ -85,7 +104,7 @@ macro_rules! impl_genres {
                 let now = time::now();
                 let id = GenreId::generate();
                 let mut tx = self.begin_write().await?;
-                Self::check_parent(&mut tx, None, draft.parent_id).await?;
+                check_parent::<Self>(&mut tx, None, draft.parent_id).await?;
                 let inserted = sqlx::query(sql::GENRE_INSERT)
                     .bind(id.as_uuid())
                     .bind(&draft.name)
@@ -102,7 +121,7 @@ macro_rules! impl_genres {
                             name: draft.name.clone(),
                         })
                     }
-                    Err(err) => return Err(Self::parent_gone(err, draft.parent_id)),
+                    Err(err) => return Err(parent_gone(err, draft.parent_id)),
                 }
                 let genre = Genre {
                     id,
@@ -149,7 +168,7 @@ macro_rules! impl_genres {
                     Ok(_) => tx.commit().await.map_err(backend),
                     Err(err) if is_foreign_key_violation(&err) => {
                         tx.rollback().await.map_err(backend)?;
-                        Err(self.genre_still_referenced(id.as_uuid()).await)
+                        Err(genre_still_referenced(self, id.as_uuid()).await)
                     }
                     Err(err) => Err(backend(err)),
                 }

@@ -191,6 +191,7 @@ macro_rules! impl_catalog_store {
             type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
             use $crate::catalog::books::{current_for_write, position};
             use $crate::catalog::facets::{facet_counts_of, facet_statement, Matched};
+            use $crate::catalog::genres::{check_parent, genre_still_referenced, parent_gone};
             use $crate::catalog::history::{record_change, HistoryWrite};
             use $crate::catalog::idempotency::store_idempotency;
             use $crate::catalog::limit_plus_one;

@@ -199,7 +199,7 @@ macro_rules! impl_renames {
                 let Some(old_name) = old_name else {
                     return Err(StoreError::NotFound { entity: "genre" });
                 };
-                Self::check_parent(&mut tx, Some(id.as_uuid()), draft.parent_id).await?;
+                check_parent::<Self>(&mut tx, Some(id.as_uuid()), draft.parent_id).await?;
                 let renamed = old_name != draft.name;
                 let locked = if renamed {
                     Self::lock_linked_books(&mut tx, sql::GENRE_BOOK_IDS, id.as_uuid(), &[]).await?
@@ -222,7 +222,7 @@ macro_rules! impl_renames {
                             name: draft.name.clone(),
                         })
                     }
-                    Err(err) => return Err(Self::parent_gone(err, draft.parent_id)),
+                    Err(err) => return Err(parent_gone(err, draft.parent_id)),
                 }
                 if renamed {
                     let books = Self::lock_linked_books(
