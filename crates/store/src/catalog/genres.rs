@@ -1,0 +1,219 @@
+//! Genres: create, read, list and delete, and the checks that keep the tree a tree (renames
+//! and re-parenting are in `renames.rs`).
+
+use super::named::count;
+use super::Dialect;
+use crate::error::{backend, is_foreign_key_violation};
+use crate::sql;
+use bookstore_core::{GenreId, StoreError};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
+use uuid::Uuid;
+
+/// Why a genre could not be deleted although it looked unused: a concurrent
+/// change referenced it.
+pub(crate) async fn genre_still_referenced<D: Dialect>(store: &D, id: Uuid) -> StoreError
+where
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let books = match count(store, sql::GENRE_BOOK_COUNT, id).await {
+        Ok(n) => n,
+        Err(err) => return err,
+    };
+    if books > 0 {
+        return StoreError::InUse {
+            entity: "genre",
+            count: books,
+        };
+    }
+    match count(store, sql::GENRE_CHILD_COUNT, id).await {
+        Ok(children) => StoreError::HasChildren {
+            entity: "genre",
+            count: children.max(1),
+        },
+        Err(err) => err,
+    }
+}
+
+/// A foreign key violation on a genre write: the parent was deleted meanwhile.
+pub(crate) fn parent_gone(err: sqlx::Error, parent: Option<GenreId>) -> StoreError {
+    match parent {
+        Some(parent) if is_foreign_key_violation(&err) => StoreError::UnknownReference {
+            field: "parent_id".into(),
+            entity: "genre",
+            id: parent.as_uuid(),
+        },
+        _ => backend(err),
+    }
+}
+
+/// Checks that `parent` exists and that nesting `genre` under it closes no
+/// cycle.
+pub(crate) async fn check_parent<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    genre: Option<Uuid>,
+    parent: Option<GenreId>,
+) -> Result<(), StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    (String,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let Some(parent) = parent else {
+        return Ok(());
+    };
+    let exists: Option<String> = sqlx::query_scalar(sql::GENRE_NAME_BY_ID)
+        .bind(parent.as_uuid())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)?;
+    if exists.is_none() {
+        return Err(StoreError::UnknownReference {
+            field: "parent_id".into(),
+            entity: "genre",
+            id: parent.as_uuid(),
+        });
+    }
+    if let Some(genre) = genre {
+        let hits: i64 = sqlx::query_scalar(sql::GENRE_IS_SELF_OR_ANCESTOR)
+            .bind(parent.as_uuid())
+            .bind(genre)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?;
+        if hits > 0 {
+            return Err(StoreError::GenreCycle);
+        }
+    }
+    Ok(())
+}
+
+/// The genre reads and writes of `$store`, whose database is `$db`.
+macro_rules! impl_genres {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            async fn create_genre_once(
+                &self,
+                draft: &GenreDraft,
+                idempotency: Option<&IdempotencyRequest>,
+            ) -> Result<Genre, StoreError> {
+                let now = time::now();
+                let id = GenreId::generate();
+                let mut tx = self.begin_write().await?;
+                check_parent::<Self>(&mut tx, None, draft.parent_id).await?;
+                let inserted = sqlx::query(sql::GENRE_INSERT)
+                    .bind(id.as_uuid())
+                    .bind(&draft.name)
+                    .bind(fold_key(&draft.name))
+                    .bind(draft.parent_id.map(|p| p.as_uuid()))
+                    .bind(DbTime(now))
+                    .execute(&mut *tx)
+                    .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(err) if is_unique_violation(&err) => {
+                        return Err(StoreError::DuplicateName {
+                            entity: "genre",
+                            name: draft.name.clone(),
+                        })
+                    }
+                    Err(err) => return Err(parent_gone(err, draft.parent_id)),
+                }
+                let genre = Genre {
+                    id,
+                    name: draft.name.clone(),
+                    parent_id: draft.parent_id,
+                    book_count: 0,
+                    created_at: now,
+                    updated_at: now,
+                };
+                if let Some(request) = idempotency {
+                    let response = serde_json::to_value(&genre).map_err(json_error)?;
+                    store_idempotency::<Self>(&mut tx, request, &response, now).await?;
+                }
+                tx.commit().await.map_err(backend)?;
+                Ok(genre)
+            }
+
+            async fn delete_genre_once(&self, id: GenreId) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                let books =
+                    count_in_tx::<Self>(&mut tx, sql::GENRE_BOOK_COUNT, id.as_uuid()).await?;
+                if books > 0 {
+                    return Err(StoreError::InUse {
+                        entity: "genre",
+                        count: books,
+                    });
+                }
+                let children =
+                    count_in_tx::<Self>(&mut tx, sql::GENRE_CHILD_COUNT, id.as_uuid()).await?;
+                if children > 0 {
+                    return Err(StoreError::HasChildren {
+                        entity: "genre",
+                        count: children,
+                    });
+                }
+                let deleted = sqlx::query(sql::GENRE_DELETE)
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await;
+                match deleted {
+                    Ok(done) if done.rows_affected() == 0 => {
+                        Err(StoreError::NotFound { entity: "genre" })
+                    }
+                    Ok(_) => tx.commit().await.map_err(backend),
+                    Err(err) if is_foreign_key_violation(&err) => {
+                        tx.rollback().await.map_err(backend)?;
+                        Err(genre_still_referenced(self, id.as_uuid()).await)
+                    }
+                    Err(err) => Err(backend(err)),
+                }
+            }
+
+            async fn find_genre(&self, id: GenreId) -> Result<Option<Genre>, StoreError> {
+                let row: Option<GenreRow> = sqlx::query_as(sql::GENRE_BY_ID)
+                    .bind(id.as_uuid())
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(backend)?;
+                Ok(row.map(Genre::from))
+            }
+
+            async fn genre_page(&self, page: &PageRequest) -> Result<Page<Genre>, StoreError> {
+                const LIST: &str = "genres";
+                let after = match page.cursor.as_deref() {
+                    Some(c) => Some(cursor::decode_keyed(LIST, c)?),
+                    None => None,
+                };
+                let mut select = QueryBuilder::<$db>::new(sql::GENRE_SELECT);
+                if let Some((key, id)) = after {
+                    select
+                        .push(" WHERE (g.name_key, g.id) > (")
+                        .push_bind(key)
+                        .push(", ")
+                        .push_bind(id)
+                        .push(")");
+                }
+                select
+                    .push(" ORDER BY g.name_key, g.id LIMIT ")
+                    .push_bind(limit_plus_one(page));
+                let rows: Vec<GenreRow> = select
+                    .build_query_as()
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(backend)?;
+                into_page(
+                    rows,
+                    page.limit.get(),
+                    |last| cursor::encode_keyed(LIST, &last.name_key, last.id()),
+                    |row| Ok(Genre::from(row)),
+                )
+            }
+        }
+    };
+}
+pub(crate) use impl_genres;

@@ -1,0 +1,254 @@
+//! Named references: the authors and genres a book draft names, by id or by name, resolved
+//! through one helper.
+
+use super::Dialect;
+use crate::error::backend;
+use crate::rows::{AuthorRow, GenreRow};
+use crate::sql;
+use bookstore_core::{Author, Genre, StoreError};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
+use uuid::Uuid;
+
+/// A reference to an author or genre, by id or by name.
+pub(crate) enum Ref<'a> {
+    Id(Uuid),
+    Name(&'a str),
+}
+
+/// The author `id`, read in the transaction that changed it.
+pub(crate) async fn author_in_tx<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    id: Uuid,
+) -> Result<Author, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    AuthorRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let row: AuthorRow = sqlx::query_as(sql::AUTHOR_BY_ID)
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(row.into())
+}
+
+/// The genre `id`, read in the transaction that changed it.
+pub(crate) async fn genre_in_tx<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    id: Uuid,
+) -> Result<Genre, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    GenreRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let row: GenreRow = sqlx::query_as(sql::GENRE_BY_ID)
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(row.into())
+}
+
+/// The count `sql` makes of what references `id`, read outside any transaction.
+pub(crate) async fn count<D: Dialect>(
+    store: &D,
+    sql: &'static str,
+    id: Uuid,
+) -> Result<i64, StoreError>
+where
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(store.reader())
+        .await
+        .map_err(backend)
+}
+
+/// The count `sql` makes of what references `id`, in a transaction.
+pub(crate) async fn count_in_tx<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    sql: &'static str,
+    id: Uuid,
+) -> Result<i64, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)
+}
+
+/// Resolving named references for `$store`, whose database is `$db`.
+macro_rules! impl_named {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Resolves references to authors or genres, in draft order, to their ids and
+            /// stored names: an id must exist; a name is matched on its folded key, or
+            /// created. A handful of statements whatever the number of references.
+            async fn resolve_refs(
+                conn: &mut Conn,
+                kind: &sql::Named,
+                refs: &[Ref<'_>],
+                now: DateTime<Utc>,
+            ) -> Result<Vec<(Uuid, String)>, StoreError> {
+                let ids: Vec<Uuid> = refs
+                    .iter()
+                    .filter_map(|r| match r {
+                        Ref::Id(id) => Some(*id),
+                        Ref::Name(_) => None,
+                    })
+                    .collect();
+                let mut by_id: HashMap<Uuid, String> = HashMap::new();
+                if !ids.is_empty() {
+                    let mut select = QueryBuilder::<$db>::new(kind.names_by_id);
+                    let mut list = select.separated(", ");
+                    for id in &ids {
+                        list.push_bind(*id);
+                    }
+                    list.push_unseparated(")");
+                    let rows: Vec<(Uuid, String)> = select
+                        .build_query_as()
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    by_id.extend(rows);
+                }
+                if let Some((i, id)) = refs.iter().enumerate().find_map(|(i, r)| match r {
+                    Ref::Id(id) if !by_id.contains_key(id) => Some((i, *id)),
+                    _ => None,
+                }) {
+                    return Err(StoreError::UnknownReference {
+                        field: format!("{}[{i}]", kind.field),
+                        entity: kind.entity,
+                        id,
+                    });
+                }
+
+                // Created in key order, so that concurrent writers take their locks in
+                // one order and cannot deadlock.
+                let mut named: Vec<(String, &str)> = refs
+                    .iter()
+                    .filter_map(|r| match r {
+                        Ref::Name(name) => Some((fold_key(name), *name)),
+                        Ref::Id(_) => None,
+                    })
+                    .collect();
+                named.sort_by(|a, b| a.0.cmp(&b.0));
+                named.dedup_by(|a, b| a.0 == b.0);
+                let mut by_key: HashMap<String, (Uuid, String)> = HashMap::new();
+                if !named.is_empty() {
+                    let mut insert = QueryBuilder::<$db>::new(kind.insert);
+                    insert.push_values(named.iter(), |mut row, (key, name)| {
+                        row.push_bind(Uuid::now_v7())
+                            .push_bind(*name)
+                            .push_bind(key.as_str())
+                            .push_bind(DbTime(now))
+                            .push_bind(DbTime(now));
+                    });
+                    insert.push(sql::ON_NAME_CONFLICT_DO_NOTHING);
+                    insert.build().execute(&mut *conn).await.map_err(backend)?;
+
+                    let mut select = QueryBuilder::<$db>::new(kind.by_keys);
+                    let mut list = select.separated(", ");
+                    for (key, _) in &named {
+                        list.push_bind(key.as_str());
+                    }
+                    list.push_unseparated(")");
+                    let rows: Vec<(String, Uuid, String)> = select
+                        .build_query_as()
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                    by_key.extend(rows.into_iter().map(|(key, id, name)| (key, (id, name))));
+                }
+
+                refs.iter()
+                    .map(|r| {
+                        let found = match r {
+                            Ref::Id(id) => by_id.get(id).map(|name| (*id, name.clone())),
+                            Ref::Name(name) => by_key.get(&fold_key(name)).cloned(),
+                        };
+                        // Only a concurrent delete between insert and select gets here.
+                        found.ok_or(StoreError::NotFound {
+                            entity: kind.entity,
+                        })
+                    })
+                    .collect()
+            }
+
+            /// The draft's contributors, in order; one listed twice with the same role is
+            /// kept once.
+            async fn resolve_contributors(
+                conn: &mut Conn,
+                draft: &BookDraft,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<Contributor>, StoreError> {
+                let refs: Vec<Ref<'_>> = draft
+                    .authors
+                    .iter()
+                    .map(|c| match &c.author {
+                        AuthorRef::Id(id) => Ref::Id(id.as_uuid()),
+                        AuthorRef::Name(name) => Ref::Name(name),
+                    })
+                    .collect();
+                let found = Self::resolve_refs(conn, &sql::AUTHORS, &refs, now).await?;
+                let mut resolved: Vec<Contributor> = Vec::with_capacity(found.len());
+                for (contributor, (id, name)) in draft.authors.iter().zip(found) {
+                    let author_id = AuthorId::from_uuid(id);
+                    let role = contributor.role;
+                    if !resolved
+                        .iter()
+                        .any(|c| c.author_id == author_id && c.role == role)
+                    {
+                        resolved.push(Contributor {
+                            author_id,
+                            name,
+                            role,
+                        });
+                    }
+                }
+                Ok(resolved)
+            }
+
+            /// The draft's genres, in order (created at the top level when new); one
+            /// listed twice is kept once.
+            async fn resolve_genres(
+                conn: &mut Conn,
+                draft: &BookDraft,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<GenreTag>, StoreError> {
+                let refs: Vec<Ref<'_>> = draft
+                    .genres
+                    .iter()
+                    .map(|g| match g {
+                        GenreRef::Id(id) => Ref::Id(id.as_uuid()),
+                        GenreRef::Name(name) => Ref::Name(name),
+                    })
+                    .collect();
+                let found = Self::resolve_refs(conn, &sql::GENRES, &refs, now).await?;
+                let mut resolved: Vec<GenreTag> = Vec::with_capacity(found.len());
+                for (id, name) in found {
+                    let id = GenreId::from_uuid(id);
+                    if !resolved.iter().any(|g| g.id == id) {
+                        resolved.push(GenreTag { id, name });
+                    }
+                }
+                Ok(resolved)
+            }
+        }
+    };
+}
+pub(crate) use impl_named;
