@@ -21,17 +21,36 @@
   requests meant to break the schema still break it.
 """
 
+import ast
 import json
 import os
 import random
 import re
 import subprocess
 import threading
+import types
 import uuid
 
 import requests
 import schemathesis
 from hypothesis import strategies as st
+from hypothesis.internal import lambda_sources
+
+# Python 3.11.7 (the venv's) keeps the AST conversion's recursion depth in state shared by
+# threads (CPython gh-106905, fixed in 3.11.8): two workers describing a filter's lambda at
+# once (Hypothesis parses its source with ast.parse) fail with "AST constructor recursion
+# depth mismatch", a runtime error of the harness, not of the API. One parse at a time.
+_AST_LOCK = threading.Lock()
+
+
+def _serial_parse(*args, **kwargs):
+    with _AST_LOCK:
+        return ast.parse(*args, **kwargs)
+
+
+_serial_ast = types.SimpleNamespace(**{name: getattr(ast, name) for name in dir(ast) if not name.startswith("__")})
+_serial_ast.parse = _serial_parse
+lambda_sources.ast = _serial_ast
 
 BASE = os.environ["BOOKSTORE_BASE_URL"]
 BINARY = os.environ["BOOKSTORE_BINARY"]

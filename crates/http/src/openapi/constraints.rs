@@ -187,10 +187,11 @@ fn patch_of(input: &Value, description: &str) -> Value {
 }
 
 /// The password rule: 12 to 128 characters; common and easily guessed ones are refused
-/// (zxcvbn), which a pattern cannot say: format `password` names the rule.
+/// (zxcvbn), which a pattern cannot say: format `password` names the rule, NUL included (a
+/// pattern beside the format would have generators draw from the pattern, not the rule).
 fn password() -> Value {
-    json!({"type": "string", "format": "password", "minLength": 12, "maxLength": 128, "pattern": NO_NUL,
-           "description": "12 to 128 characters; common and easily guessed passwords are refused"})
+    json!({"type": "string", "format": "password", "minLength": 12, "maxLength": 128,
+           "description": "12 to 128 characters, no NUL; common and easily guessed passwords are refused"})
 }
 
 pub fn apply(doc: &mut Value) {
@@ -493,7 +494,7 @@ mod tests {
     }
 
     /// Every text an input schema takes has a rule that leaves NUL out (the server refuses
-    /// one in any body), unless it is an enum or a format the server parses whole.
+    /// one in any body), unless it is an enum or a format whose rule says it (`password`).
     fn text_without_nul_rule(path: &str, schema: &Value, found: &mut Vec<String>) {
         match schema {
             Value::Object(map) => {
@@ -502,7 +503,7 @@ mod tests {
                     || map.contains_key("const")
                     || matches!(
                         map.get("format").and_then(Value::as_str),
-                        Some("uuid" | "isbn")
+                        Some("uuid" | "isbn" | "password")
                     )
                     || map.get("pattern").and_then(Value::as_str).is_some_and(|p| {
                         // A class of what is refused, or one of the few characters taken.
