@@ -145,3 +145,17 @@ both_stores!(keys_expire_after_a_day, |backend| async move {
     assert_eq!(app.count("authors").await, 3);
     assert_eq!(app.count("idempotency_keys").await, 2);
 });
+
+both_stores!(
+    an_invalid_key_is_refused_and_creates_nothing,
+    |backend| async move {
+        let app = spawn(backend).await;
+        let rows = app.count("authors").await;
+        let too_long = "k".repeat(256);
+        for key in ["", "   ", too_long.as_str()] {
+            let response = post(&app, "/authors", key, &json!({"name": "Ursula K. Le Guin"})).await;
+            assert_eq!(response.status(), 400, "key {key:?}");
+        }
+        assert_eq!(app.count("authors").await, rows);
+    }
+);
