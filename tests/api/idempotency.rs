@@ -152,7 +152,7 @@ both_stores!(
         let app = spawn(backend).await;
         let rows = app.count("authors").await;
         let too_long = "k".repeat(256);
-        for key in ["", "   ", too_long.as_str()] {
+        for key in ["", "   ", "a\tb", too_long.as_str()] {
             let response = post(&app, "/authors", key, &json!({"name": "Ursula K. Le Guin"})).await;
             assert_eq!(response.status(), 400, "key {key:?}");
         }

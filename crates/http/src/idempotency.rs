@@ -24,10 +24,11 @@ pub fn request(
     let key = value
         .to_str()
         .ok()
-        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
+        .filter(|k| is_valid_key(k))
         .ok_or_else(|| {
             ApiError::bad_request(format!(
-                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters."
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters, \
+                 visible at both ends."
             ))
         })?;
     // The path is part of the request: one key sent to two routes (or for two books) is
@@ -45,6 +46,22 @@ pub fn request(
             .map(|b| format!("{b:02x}"))
             .collect(),
     }))
+}
+
+/// 1 to 255 printable ASCII characters, visible at both ends (as the document's pattern says):
+/// a tab, which a header value may carry, is no part of a key.
+fn is_valid_key(key: &str) -> bool {
+    let visible = |b: &u8| (0x21..=0x7e).contains(b);
+    let bytes = key.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => {
+            bytes.len() <= MAX_IDEMPOTENCY_KEY
+                && visible(first)
+                && visible(last)
+                && bytes.iter().all(|b| (0x20..=0x7e).contains(b))
+        }
+        _ => false,
+    }
 }
 
 /// Marks an answer that replays the first request's (`Idempotent-Replayed: true`).
