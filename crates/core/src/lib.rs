@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod isbn;
 pub mod money;
+pub mod outbox;
 pub mod paging;
 pub mod policy;
 pub mod ports;

@@ -1,0 +1,9 @@
+//! The event pipeline's adapters (ARCHITECTURE.md, "Roles" and "Events"): the relay that moves
+//! committed outbox rows to a bus, the buses, and what announces new events to the readers of
+//! the store's event log.
+
+pub mod bus;
+pub mod signal;
+
+pub use bus::{BusError, BusHealth, EventBus};
+pub use signal::LogSignal;
