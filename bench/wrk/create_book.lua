@@ -69,7 +69,7 @@ function request()
     json_string("The " .. pick(adjectives) .. " " .. pick(nouns)),
     json_string(authors[a1]), json_string(authors[a2]), json_string(pick(genres)),
     json_string(pick(publishers)), math.random(1950, 2024), pick(languages), pick(formats),
-    math.random(80, 899), math.random(4, 49) * 100 + 99, math.random(0, 199),
+    math.random(80, 899), math.random(4, 49) * 100 + 99, math.random(1, 199),
     math.random(0, 9), string.char(64 + math.random(12)), math.random(1, 40), math.random(1, 6))
   return wrk.format("POST", "/books", headers, body)
 end
