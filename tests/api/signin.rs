@@ -359,3 +359,86 @@ both_stores!(
         }
     }
 );
+
+both_stores!(
+    passwords_over_a_kibibyte_are_refused_before_any_hashing,
+    |backend| async move {
+        let app = spawn(backend).await;
+        let clerk = app.add_user("clerk", CLERK_PASSWORD, "staff").await;
+        // 257 four-byte characters: 1028 bytes, although only 257 characters.
+        let over = "\u{1F511}".repeat(257);
+        let huge = "x".repeat(100_000);
+
+        // Sign-in: answered exactly as a wrong password is (one answer for every failure),
+        // and counted as one, for the account and the address.
+        let wrong = app.login("clerk", "not the password at all").await;
+        assert_eq!(wrong.status(), 401);
+        let mut wrong = body(wrong).await;
+        for password in [over.as_str(), huge.as_str()] {
+            let response = app.login("clerk", password).await;
+            assert_eq!(response.status(), 401);
+            let mut answer = body(response).await;
+            for problem in [&mut wrong, &mut answer] {
+                problem
+                    .as_object_mut()
+                    .expect("problem")
+                    .remove("request_id");
+            }
+            assert_eq!(answer, wrong);
+        }
+        assert_eq!(app.count("login_failures").await, 6);
+        app.sign_in("clerk", CLERK_PASSWORD).await;
+
+        // Changing one's own password: the current one is bounded, the new one too.
+        let token = app.sign_in("admin", ADMIN_PASSWORD).await;
+        let refused = |method: Method, path: String, body: Value| {
+            let request = app.anonymous(method, &path).bearer_auth(&token).json(&body);
+            async move {
+                let response = request.send().await.expect("request");
+                assert_eq!(response.status(), 422, "{path} {body}");
+                let problem = crate::helpers::body(response).await;
+                problem["errors"][0]["field"]
+                    .as_str()
+                    .expect("field")
+                    .to_owned()
+            }
+        };
+        let me = "/auth/me/password".to_owned();
+        let change = json!({"current_password": over, "new_password": "mosaic harbour lantern"});
+        assert_eq!(
+            refused(Method::PUT, me.clone(), change).await,
+            "current_password"
+        );
+        let change = json!({"current_password": ADMIN_PASSWORD, "new_password": huge});
+        assert_eq!(refused(Method::PUT, me, change).await, "new_password");
+        let admin_id = body(
+            app.anonymous(Method::GET, "/auth/me")
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("me"),
+        )
+        .await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let own = json!({"password": "mosaic harbour lantern", "current_password": huge});
+        let path = format!("/users/{admin_id}");
+        assert_eq!(refused(Method::PATCH, path, own).await, "current_password");
+
+        // Creating a user and resetting a password.
+        let create = json!({"username": "clerk2", "password": huge, "role": "staff"});
+        assert_eq!(
+            refused(Method::POST, "/users".into(), create).await,
+            "password"
+        );
+        let reset = json!({"password": over});
+        let path = format!("/users/{clerk}");
+        assert_eq!(refused(Method::PATCH, path, reset).await, "password");
+
+        // Nothing changed.
+        app.sign_in("admin", ADMIN_PASSWORD).await;
+        app.sign_in("clerk", CLERK_PASSWORD).await;
+        assert_eq!(app.count("users").await, 2);
+    }
+);

@@ -259,238 +259,15 @@ impl Catalog {
 
 #[cfg(test)]
 mod tests {
-    //! The use cases against an in-memory fake store: policy and idempotency rules.
+    //! The use cases against the in-memory fake store (`crate::fakes`): policy and
+    //! idempotency rules.
 
     use super::*;
-    use crate::book::{BookFormat, Quantity, RawBook};
+    use crate::book::RawBook;
+    use crate::fakes::{book_from, FakeStore};
     use crate::policy::Role;
     use crate::ports::IdempotencyRecord;
-    use async_trait::async_trait;
-    use chrono::Utc;
     use futures_executor::block_on;
-    use std::sync::Mutex;
-
-    #[derive(Default)]
-    struct FakeStore {
-        books: Mutex<Vec<Book>>,
-        records: Mutex<Vec<(String, String, IdempotencyRecord)>>,
-        creates: Mutex<usize>,
-        /// Simulates a concurrent request that stored this record just before us.
-        race: Mutex<Option<(String, String, IdempotencyRecord)>>,
-    }
-
-    fn book_from(draft: &BookDraft) -> Book {
-        let now = Utc::now();
-        Book {
-            id: BookId::generate(),
-            isbn: draft.isbn.clone(),
-            title: draft.title.clone(),
-            subtitle: None,
-            description: None,
-            authors: Vec::new(),
-            genres: Vec::new(),
-            publisher: None,
-            published_year: None,
-            language: None,
-            format: Some(BookFormat::Paperback),
-            page_count: None,
-            price: None,
-            quantity: Quantity::ZERO,
-            reorder_point: Quantity::ZERO,
-            location: None,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        }
-    }
-
-    #[async_trait]
-    impl IdempotencyStore for FakeStore {
-        async fn find_idempotency_record(
-            &self,
-            scope: &str,
-            key: &str,
-        ) -> Result<Option<IdempotencyRecord>, StoreError> {
-            Ok(self
-                .records
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(s, k, _)| s == scope && k == key)
-                .map(|(_, _, r)| r.clone()))
-        }
-    }
-
-    #[async_trait]
-    impl CatalogStore for FakeStore {
-        async fn ready(&self) -> Result<(), StoreError> {
-            Ok(())
-        }
-        async fn create_book(
-            &self,
-            draft: &BookDraft,
-            _: &WriteContext,
-            idempotency: Option<&IdempotencyRequest>,
-        ) -> Result<Book, StoreError> {
-            *self.creates.lock().unwrap() += 1;
-            if let Some(raced) = self.race.lock().unwrap().take() {
-                self.records.lock().unwrap().push(raced);
-                return Err(StoreError::IdempotencyKeyTaken);
-            }
-            let book = book_from(draft);
-            if let Some(request) = idempotency {
-                self.records.lock().unwrap().push((
-                    request.scope.clone(),
-                    request.key.clone(),
-                    IdempotencyRecord {
-                        fingerprint: request.fingerprint.clone(),
-                        response: serde_json::to_value(&book).unwrap(),
-                    },
-                ));
-            }
-            self.books.lock().unwrap().push(book.clone());
-            Ok(book)
-        }
-        async fn get_book(&self, id: BookId) -> Result<Option<Book>, StoreError> {
-            Ok(self
-                .books
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|b| b.id == id)
-                .cloned())
-        }
-        async fn get_book_by_isbn(&self, _: &Isbn) -> Result<Option<Book>, StoreError> {
-            Ok(None)
-        }
-        async fn list_books(&self, _: &BookListQuery) -> Result<BookPage, StoreError> {
-            Ok(BookPage {
-                items: self
-                    .books
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .map(|book| crate::search::ScoredBook {
-                        book: book.clone(),
-                        score: None,
-                    })
-                    .collect(),
-                next_cursor: None,
-                facets: Vec::new(),
-            })
-        }
-        async fn replace_book(
-            &self,
-            _: BookId,
-            _: &Precondition,
-            _: &BookDraft,
-            _: &WriteContext,
-        ) -> Result<Book, StoreError> {
-            Err(StoreError::NotFound { entity: "book" })
-        }
-        async fn delete_book(
-            &self,
-            _: BookId,
-            _: &Precondition,
-            _: &WriteContext,
-        ) -> Result<(), StoreError> {
-            Err(StoreError::NotFound { entity: "book" })
-        }
-        async fn book_history(
-            &self,
-            _: BookId,
-            _: &PageRequest,
-        ) -> Result<Page<HistoryEntry>, StoreError> {
-            Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            })
-        }
-        async fn record_stock_movement(
-            &self,
-            _: BookId,
-            _: &Precondition,
-            _: &StockMovementDraft,
-            _: &WriteContext,
-            _: Option<&IdempotencyRequest>,
-        ) -> Result<(Book, StockMovement), StoreError> {
-            Err(StoreError::NotFound { entity: "book" })
-        }
-        async fn stock_movements(
-            &self,
-            _: BookId,
-            _: &PageRequest,
-        ) -> Result<Page<StockMovement>, StoreError> {
-            Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            })
-        }
-        async fn low_stock(&self, _: &PageRequest) -> Result<Page<Book>, StoreError> {
-            Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            })
-        }
-        async fn create_author(
-            &self,
-            _: &AuthorDraft,
-            _: Option<&IdempotencyRequest>,
-        ) -> Result<Author, StoreError> {
-            Err(StoreError::NotFound { entity: "author" })
-        }
-        async fn get_author(&self, _: AuthorId) -> Result<Option<Author>, StoreError> {
-            Ok(None)
-        }
-        async fn list_authors(
-            &self,
-            _: Option<&str>,
-            _: &PageRequest,
-        ) -> Result<Page<Author>, StoreError> {
-            Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            })
-        }
-        async fn update_author(
-            &self,
-            _: AuthorId,
-            _: &AuthorDraft,
-            _: &WriteContext,
-        ) -> Result<Author, StoreError> {
-            Err(StoreError::NotFound { entity: "author" })
-        }
-        async fn delete_author(&self, _: AuthorId) -> Result<(), StoreError> {
-            Err(StoreError::NotFound { entity: "author" })
-        }
-        async fn create_genre(
-            &self,
-            _: &GenreDraft,
-            _: Option<&IdempotencyRequest>,
-        ) -> Result<Genre, StoreError> {
-            Err(StoreError::NotFound { entity: "genre" })
-        }
-        async fn get_genre(&self, _: GenreId) -> Result<Option<Genre>, StoreError> {
-            Ok(None)
-        }
-        async fn list_genres(&self, _: &PageRequest) -> Result<Page<Genre>, StoreError> {
-            Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            })
-        }
-        async fn update_genre(
-            &self,
-            _: GenreId,
-            _: &GenreDraft,
-            _: &WriteContext,
-        ) -> Result<Genre, StoreError> {
-            Err(StoreError::NotFound { entity: "genre" })
-        }
-        async fn delete_genre(&self, _: GenreId) -> Result<(), StoreError> {
-            Err(StoreError::NotFound { entity: "genre" })
-        }
-    }
 
     fn ctx(role: Role) -> WriteContext {
         WriteContext {
@@ -533,7 +310,7 @@ mod tests {
             result,
             Err(CatalogError::Forbidden(Action::WriteCatalog))
         ));
-        assert_eq!(*store.creates.lock().unwrap(), 0);
+        assert_eq!(store.calls(), Vec::<&str>::new());
         let staff = ctx(Role::Staff).principal;
         assert!(block_on(catalog.list_books(&staff, &BookListQuery::default())).is_ok());
     }
@@ -549,7 +326,7 @@ mod tests {
             block_on(catalog.create_book(&admin, &draft("A"), Some(&key("f1")))).expect("ok");
         assert!(again.replayed);
         assert_eq!(again.value, first.value);
-        assert_eq!(*store.creates.lock().unwrap(), 1);
+        assert_eq!(store.count("create_book"), 1);
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub mod validation;
 
 #[cfg(test)]
 mod authorization_tests;
+#[cfg(test)]
+mod fakes;
 
 pub use author::{Author, AuthorDraft};
 pub use book::{

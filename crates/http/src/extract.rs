@@ -31,33 +31,43 @@ fn syntax_error(err: serde_json::Error) -> ApiError {
     ApiError::bad_request(format!("The body is not valid JSON: {err}"))
 }
 
-/// Every request body is a JSON object: serde would otherwise read a struct from an array
-/// (`["u","pw","admin"]` as a user), so anything else is refused before it is read as one.
-fn require_object(raw: &[u8]) -> Result<(), ApiError> {
+/// Reads a request body, parsing it once: an object (serde would otherwise read a struct from
+/// an array, `["u","pw","admin"]` as a user), without NUL characters, of the shape `T` asks
+/// for. Malformed JSON is a 400; anything else a 422 naming the field.
+pub fn parse_body<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    let value = match serde_json::from_slice::<serde_json::Value>(raw) {
+        Ok(value) => value,
+        Err(err) => return Err(unparsed_body(raw, err)),
+    };
+    if !value.is_object() {
+        return Err(not_an_object());
+    }
+    refuse_nul(&value)?;
+    read_value(value)
+}
+
+fn not_an_object() -> ApiError {
+    ApiError::field("body", "must be a JSON object")
+}
+
+/// Why a body that is not a JSON value is refused. One that does not begin like an object is
+/// judged by the laxer reading that skips values (it takes numbers beyond `f64` and lone
+/// surrogates): if that reads it, it is refused as not an object (422), as it always was.
+fn unparsed_body(raw: &[u8], err: serde_json::Error) -> ApiError {
     match raw.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => Ok(()),
-        // Empty or malformed: the parser says what is wrong (400).
-        None => Ok(()),
-        Some(_) => {
-            serde_json::from_slice::<serde::de::IgnoredAny>(raw).map_err(syntax_error)?;
-            Err(ApiError::field("body", "must be a JSON object"))
-        }
+        // Empty, or an object that is malformed: the parser says what is wrong (400).
+        None | Some(b'{') => syntax_error(err),
+        Some(_) => match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+            Ok(_) => not_an_object(),
+            Err(err) => syntax_error(err),
+        },
     }
 }
 
-/// The text a string of the body cannot hold: NUL, which PostgreSQL cannot store (and which
-/// no field of ours has a use for). Reported by the field it is in.
-const NUL: &[u8] = b"\\u0000";
-
-fn refuse_nul(raw: &[u8]) -> Result<(), ApiError> {
-    if !raw.windows(NUL.len()).any(|w| w == NUL) {
-        return Ok(());
-    }
-    // The escape may be a false alarm (an escaped backslash followed by "u0000").
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(raw) else {
-        return Ok(());
-    };
-    match nul_path(&value, String::new()) {
+/// A string of the body cannot hold NUL, which PostgreSQL cannot store (and which no field of
+/// ours has a use for). Reported by the field it is in.
+fn refuse_nul(value: &serde_json::Value) -> Result<(), ApiError> {
+    match nul_path(value, String::new()) {
         Some(path) => Err(ApiError::field(
             if path.is_empty() { "body" } else { &path },
             "must not contain NUL characters (U+0000)",
@@ -88,16 +98,14 @@ fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
     }
 }
 
-/// Reads a request body: an object, without NUL characters, of the shape `T` asks for.
-pub fn parse_body<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
-    require_object(raw)?;
-    refuse_nul(raw)?;
-    parse_json(raw)
-}
-
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     // Trailing bytes after the document make the whole body malformed, as does bad syntax.
-    let mut value: serde_json::Value = serde_json::from_slice(raw).map_err(syntax_error)?;
+    let value: serde_json::Value = serde_json::from_slice(raw).map_err(syntax_error)?;
+    read_value(value)
+}
+
+/// Reads `T` from a parsed body; a field of the wrong type or unknown is a 422 naming it.
+pub(crate) fn read_value<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T, ApiError> {
     integral_numbers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
@@ -267,6 +275,15 @@ mod tests {
         let err = parse_body::<Sample>(b"[1,").expect_err("malformed");
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
         let err = parse_body::<Sample>(b"").expect_err("empty");
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        // JSON that only a value-skipping reader takes is still "not an object"; inside an
+        // object, it cannot be read (400).
+        for body in [&b"[1e400]"[..], br#"["\udc00"]"#] {
+            let err = parse_body::<Sample>(body).expect_err("not an object");
+            assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(err.problem().errors[0].field, "body");
+        }
+        let err = parse_body::<Sample>(br#"{"count": 1e400}"#).expect_err("out of range");
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
         assert!(parse_body::<Sample>(br#" {"count": 1}"#).is_ok());
     }

@@ -26,11 +26,9 @@ pub fn merge<T: DeserializeOwned>(mut document: Value, patch: &Value) -> ApiResu
     let mut probe = document.clone();
     put_back_nulls(&mut probe, patch);
     if probe != document {
-        let bytes = serde_json::to_vec(&probe).map_err(|_| ApiError::internal())?;
-        crate::extract::parse_json::<T>(&bytes)?;
+        crate::extract::read_value::<T>(probe)?;
     }
-    let bytes = serde_json::to_vec(&document).map_err(|_| ApiError::internal())?;
-    crate::extract::parse_json(&bytes)
+    crate::extract::read_value(document)
 }
 
 /// Sets every member the patch removed back to `null`, so that reading the result names

@@ -69,6 +69,19 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// A unique violation as [`StoreError::DuplicateName`] of `entity` named `name`; any other error
+/// as a backend error.
+pub(crate) fn duplicate_name(err: sqlx::Error, entity: &'static str, name: &str) -> StoreError {
+    if is_unique_violation(&err) {
+        StoreError::DuplicateName {
+            entity,
+            name: name.to_owned(),
+        }
+    } else {
+        backend(err)
+    }
+}
+
 pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_foreign_key_violation())
 }

@@ -323,4 +323,4 @@ impl UserDialect for PgStore {
         SELECT ctid FROM login_failures WHERE at < $1 LIMIT 1000 FOR UPDATE SKIP LOCKED))";
 }
 
-impl_user_store!(PgStore, sqlx::Postgres);
+impl_user_store!(PgStore);

@@ -401,4 +401,4 @@ impl UserDialect for SqliteStore {
         (SELECT rowid FROM login_failures WHERE at < $1 LIMIT 1000)";
 }
 
-impl_user_store!(SqliteStore, sqlx::Sqlite);
+impl_user_store!(SqliteStore);

@@ -1,6 +1,6 @@
 //! The sign-in and user-management use cases.
 
-use super::password::Password;
+use super::password::{self, Password};
 use super::ports::{
     AccessClaims, NewRefreshToken, PasswordHasher, RefreshOutcome, TokenSigner, UserStore,
 };
@@ -45,6 +45,18 @@ pub struct TokenPair {
     pub refresh_expires_in: i64,
     /// A new trusted-device token, on sign-in only (see [`Accounts::login`]).
     pub device_token: Option<String>,
+}
+
+/// What an admin asks to change about a user ([`Accounts::update_user`]); `None` leaves a
+/// field as it is. Deliberately not `Debug`: it holds passwords.
+#[derive(Default)]
+pub struct UserEdit {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+    /// A new password: a reset, or for one's own account a change.
+    pub password: Option<String>,
+    /// One's own current password, needed when `password` changes one's own.
+    pub current_password: Option<String>,
 }
 
 /// The result of a sign-in attempt, with what the caller should log.
@@ -211,6 +223,13 @@ impl Accounts {
         new: String,
     ) -> Result<User, AuthError> {
         let id = user_id_of(who)?;
+        // Before any work: argon2 would hash every byte of it.
+        if !password::checkable(current) {
+            return Err(AuthError::Validation(ValidationErrors::single(
+                "current_password",
+                password::TOO_MANY_BYTES,
+            )));
+        }
         let record = self
             .users
             .get_user(id)
@@ -320,22 +339,24 @@ impl Accounts {
     /// the user's sign-ins at once; the same values again change nothing. Admins changing
     /// their own password go through [`Accounts::change_own_password`]: the current password
     /// is needed whichever way they ask, or a stolen token would take the account over.
-    #[allow(clippy::too_many_arguments)]
     pub async fn update_user(
         &self,
         who: &Principal,
         session: Option<Uuid>,
         id: UserId,
-        role: Option<Role>,
-        disabled: Option<bool>,
-        password: Option<String>,
-        current_password: Option<&str>,
+        edit: UserEdit,
     ) -> Result<User, AuthError> {
         manage_users(who)?;
+        let UserEdit {
+            role,
+            disabled,
+            password,
+            current_password,
+        } = edit;
         let own = user_id_of(who).is_ok_and(|me| me == id);
         if own {
             if let Some(new) = password {
-                let Some(current) = current_password else {
+                let Some(current) = current_password.as_deref() else {
                     return Err(AuthError::Validation(ValidationErrors::single(
                         "current_password",
                         "is needed to change your own password",
@@ -428,5 +449,84 @@ impl Accounts {
             .users
             .login_failures(&account_key(username), now - WINDOW)
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::password::MAX_BYTES;
+    use crate::fakes::{self, FakeStore};
+    use futures_executor::block_on;
+
+    const CURRENT: &str = "saffron lighthouse kettle";
+    const NEW: &str = "velvet tram orbit quinoa";
+
+    /// Accounts over the fake store, and a signed-in admin with its id.
+    fn admin() -> (Accounts, Arc<FakeStore>, Principal, UserId) {
+        let (accounts, store) = fakes::accounts();
+        let name = Username::parse("boss").expect("name");
+        let password = Password::new(CURRENT.into(), &[]).expect("password");
+        let user =
+            block_on(accounts.create_user_unchecked(name, password, Role::Admin)).expect("created");
+        let who = Principal {
+            subject: user.id.to_string(),
+            username: "boss".into(),
+            role: Role::Admin,
+        };
+        (accounts, store, who, user.id)
+    }
+
+    /// The one field a refusal names.
+    fn refused_field<T>(result: Result<T, AuthError>) -> String {
+        match result {
+            Err(AuthError::Validation(errors)) if errors.errors().len() == 1 => {
+                errors.errors()[0].field.clone()
+            }
+            Err(other) => panic!("not one field refused: {other}"),
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    #[test]
+    fn an_over_long_current_password_is_refused_before_any_hashing() {
+        let (accounts, store, who, own) = admin();
+        let huge = "x".repeat(MAX_BYTES + 1);
+        store.hashed.lock().unwrap().clear();
+        let change = accounts.change_own_password(&who, None, &huge, NEW.into());
+        assert_eq!(refused_field(block_on(change)), "current_password");
+        let patch = UserEdit {
+            password: Some(NEW.into()),
+            current_password: Some(huge),
+            ..UserEdit::default()
+        };
+        let through_patch = accounts.update_user(&who, None, own, patch);
+        assert_eq!(refused_field(block_on(through_patch)), "current_password");
+        assert_eq!(store.hashed.lock().unwrap().clone(), Vec::<usize>::new());
+        assert_eq!(store.count("update_user"), 0);
+    }
+
+    #[test]
+    fn an_over_long_new_password_is_refused_before_any_hashing() {
+        let (accounts, store, who, _) = admin();
+        let huge = "x".repeat(1024 * 1024);
+        let clerk =
+            block_on(accounts.create_user(&who, "clerk", CURRENT.into(), Role::Staff, None))
+                .expect("clerk")
+                .value;
+        store.hashed.lock().unwrap().clear();
+        let create = accounts.create_user(&who, "clerk2", huge.clone(), Role::Staff, None);
+        assert_eq!(refused_field(block_on(create)), "password");
+        let change = accounts.change_own_password(&who, None, CURRENT, huge.clone());
+        assert_eq!(refused_field(block_on(change)), "new_password");
+        let reset = UserEdit {
+            password: Some(huge),
+            ..UserEdit::default()
+        };
+        let reset = accounts.update_user(&who, None, clerk.id, reset);
+        assert_eq!(refused_field(block_on(reset)), "password");
+        // Only the current password was hashed (checked, for the change).
+        let hashed = store.hashed.lock().unwrap().clone();
+        assert_eq!(hashed, vec![CURRENT.len()]);
     }
 }

@@ -8,7 +8,7 @@ pub mod signin;
 pub mod throttle;
 pub mod user;
 
-pub use accounts::{Accounts, AuthConfig, LoginOutcome, TokenPair};
+pub use accounts::{Accounts, AuthConfig, LoginOutcome, TokenPair, UserEdit};
 pub use password::{Password, PasswordError};
 pub use ports::{
     AccessClaims, NewDeviceToken, NewRefreshToken, PasswordHasher, RefreshOutcome, SessionState,

@@ -7,6 +7,23 @@ use thiserror::Error;
 pub const MIN_CHARS: usize = 12;
 pub const MAX_CHARS: usize = 128;
 
+/// The most bytes (UTF-8) of any password the server takes, to set or to check: argon2 hashes
+/// every byte it is given, and the body limit alone would let it be fed a megabyte. A password
+/// that can be set ([`MAX_CHARS`] characters of at most 4 bytes) is always shorter.
+pub const MAX_BYTES: usize = 1024;
+
+// Every password that can be set can be checked.
+const _: () = assert!(MAX_CHARS * 4 <= MAX_BYTES);
+
+/// Why a password to check is refused unchecked.
+pub const TOO_MANY_BYTES: &str = "must be at most 1024 bytes (UTF-8)";
+
+/// Whether a password someone typed to prove who they are (the current one, or on sign-in) is
+/// short enough to be hashed: a longer one cannot be anyone's.
+pub fn checkable(raw: &str) -> bool {
+    raw.len() <= MAX_BYTES
+}
+
 /// A new password that meets the policy. Compared exactly as typed: no trimming, no folding.
 #[derive(Clone)]
 pub struct Password(String);
@@ -25,6 +42,10 @@ impl Password {
     /// Checks a password someone wants to set. `context` holds words an attacker would try
     /// first (the username).
     pub fn new(raw: String, context: &[&str]) -> Result<Self, PasswordError> {
+        // Over MAX_BYTES is over MAX_CHARS too: said without counting a megabyte.
+        if raw.len() > MAX_BYTES {
+            return Err(PasswordError::TooLong);
+        }
         let chars = raw.chars().count();
         if chars < MIN_CHARS {
             return Err(PasswordError::TooShort);
@@ -69,6 +90,19 @@ mod tests {
             Password::new("x".repeat(129), &[]).err(),
             Some(PasswordError::TooLong)
         );
+        assert_eq!(
+            Password::new("x".repeat(1024 * 1024), &[]).err(),
+            Some(PasswordError::TooLong)
+        );
+    }
+
+    #[test]
+    fn passwords_to_check_are_bounded_in_bytes() {
+        assert!(checkable(&"x".repeat(MAX_BYTES)));
+        assert!(!checkable(&"x".repeat(MAX_BYTES + 1)));
+        // 256 four-byte characters are 1024 bytes; one more is over, in bytes not characters.
+        assert!(checkable(&"\u{1F511}".repeat(256)));
+        assert!(!checkable(&"\u{1F511}".repeat(257)));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! device's pace, which the same curve keeps slow.
 
 use super::accounts::{account_key, Accounts, LoginOutcome};
+use super::password::{checkable, MAX_BYTES};
 use super::ports::NewDeviceToken;
 use super::throttle::WINDOW;
 use super::user::{UserRecord, Username};
@@ -19,6 +20,15 @@ use uuid::Uuid;
 
 /// A device that has not signed in for this long is a stranger again.
 pub const DEVICE_TOKEN_LIFETIME: Duration = Duration::days(90);
+
+/// At most the first [`MAX_BYTES`] bytes of `raw`, cut at a character boundary.
+fn bounded(raw: &str) -> &str {
+    let mut end = raw.len().min(MAX_BYTES);
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    &raw[..end]
+}
 
 fn client_key(client: &str) -> String {
     format!("client:{client}")
@@ -62,8 +72,8 @@ impl Accounts {
         Ok((owner == Some(record.user.id)).then_some(hash))
     }
 
-    /// Signs a user in. Unknown users, wrong passwords and disabled accounts all get
-    /// `InvalidCredentials` after the same amount of hashing work. A name that does not parse
+    /// Signs a user in. Unknown users, wrong passwords (over-long ones included) and disabled
+    /// accounts all get `InvalidCredentials` after the same amount of hashing work. A name that does not parse
     /// cannot be an account: it is neither looked up nor stored as a throttle key (people type
     /// passwords into the username field), and only the client address counts the failure.
     pub async fn login(
@@ -94,8 +104,11 @@ impl Accounts {
         if let Some(retry_after_secs) = waits.into_iter().flatten().max() {
             return Err(AuthError::Throttled { retry_after_secs });
         }
-        let Some(record) = record.filter(|r| !r.user.disabled) else {
-            self.hasher.verify_dummy(password).await;
+        // No password of ours is over the bound: a longer one is answered as a wrong one (the
+        // same work, the same failures counted), and argon2 is handed only its first bytes.
+        let within_bound = checkable(password);
+        let Some(record) = record.filter(|r| !r.user.disabled && within_bound) else {
+            self.hasher.verify_dummy(bounded(password)).await;
             return Err(self.fail(&keys, now).await);
         };
         if !self.hasher.verify(password, &record.password_hash).await? {
@@ -120,5 +133,59 @@ impl Accounts {
             .await?;
         pair.device_token = Some(new_device);
         Ok(pair)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Password;
+    use crate::fakes::{self, FakeStore};
+    use crate::policy::Role;
+    use futures_executor::block_on;
+    use std::sync::Arc;
+
+    const RIGHT: &str = "saffron lighthouse kettle";
+
+    fn accounts_with_clerk() -> (Accounts, Arc<FakeStore>) {
+        let (accounts, store) = fakes::accounts();
+        let name = Username::parse("clerk").expect("name");
+        let password = Password::new(RIGHT.into(), &[]).expect("password");
+        block_on(accounts.create_user_unchecked(name, password, Role::Staff)).expect("created");
+        (accounts, store)
+    }
+
+    #[test]
+    fn an_over_long_password_is_answered_as_a_wrong_one_and_never_hashed_whole() {
+        let (accounts, store) = accounts_with_clerk();
+        let wrong = block_on(accounts.login("clerk", "not the password", None, "c1"));
+        assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
+        // A megabyte that begins with the right password.
+        let huge = format!("{RIGHT}{}", "\u{e9}".repeat(512 * 1024));
+        store.hashed.lock().unwrap().clear();
+        let long = block_on(accounts.login("clerk", &huge, None, "c1"));
+        assert!(matches!(long, Err(AuthError::InvalidCredentials)));
+        // The same work as for a wrong password, on at most MAX_BYTES of it (cut after the
+        // last whole character, a byte short here)...
+        assert_eq!(store.hashed.lock().unwrap().clone(), vec![MAX_BYTES - 1]);
+        // ...and the same failures counted: the account's and the client's, twice each now.
+        let counted = |key: &str| {
+            let failures = store.failures.lock().unwrap();
+            failures.iter().filter(|(k, _)| k == key).count()
+        };
+        assert_eq!((counted("user:clerk"), counted("client:c1")), (2, 2));
+        // The right password still signs in.
+        assert!(block_on(accounts.login("clerk", RIGHT, None, "c1")).is_ok());
+    }
+
+    #[test]
+    fn a_password_at_the_bound_is_checked() {
+        let (accounts, store) = accounts_with_clerk();
+        store.hashed.lock().unwrap().clear();
+        let at_bound = "\u{1F511}".repeat(MAX_BYTES / 4);
+        let outcome = block_on(accounts.login("clerk", &at_bound, None, "c1"));
+        assert!(matches!(outcome, Err(AuthError::InvalidCredentials)));
+        assert_eq!(store.count("verify"), 1);
+        assert_eq!(store.hashed.lock().unwrap().clone(), vec![MAX_BYTES]);
     }
 }

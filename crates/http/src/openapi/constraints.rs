@@ -284,19 +284,23 @@ pub fn apply(doc: &mut Value) {
                "disabled": {"type": ["boolean", "null"]},
                "password": {"oneOf": [{"type": "null"}, password()]},
                "current_password": {"type": ["string", "null"], "pattern": NO_NUL,
-                                    "description": "Your current password: needed when `password` changes your own (422 on `current_password` without it or when it is wrong)"}}),
+                                    "description": "Your current password: needed when `password` changes your own (422 on `current_password` without it, when it is wrong, or over 1024 bytes of UTF-8)"}}),
         &[],
     );
     define(
         schemas,
         "ChangePasswordInput",
-        json!({"current_password": {"type": "string", "pattern": NO_NUL}, "new_password": password()}),
+        json!({"current_password": {"type": "string", "pattern": NO_NUL,
+                                    "description": "422 on `current_password` when it is wrong, or over 1024 bytes of UTF-8"},
+               "new_password": password()}),
         &["current_password", "new_password"],
     );
     define(
         schemas,
         "LoginInput",
-        json!({"username": {"type": "string", "pattern": NO_NUL}, "password": {"type": "string", "pattern": NO_NUL}}),
+        json!({"username": {"type": "string", "pattern": NO_NUL},
+               "password": {"type": "string", "pattern": NO_NUL,
+                            "description": "No password is over 1024 bytes of UTF-8: a longer one is answered as a wrong one (401)"}}),
         &["username", "password"],
     );
     schemas["LoginInput"]["properties"]["device_token"]["pattern"] = json!(NO_NUL);

@@ -38,7 +38,7 @@ fn tokens(pair: TokenPair) -> Response {
     request_body = LoginInput,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 401, description = "Wrong username or password (the same answer for both)", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "Wrong username or password (the same answer for both, and for a password over 1024 bytes)", body = Problem, content_type = PROBLEM),
         (status = 429, description = "Too many failed sign-ins; see Retry-After", body = Problem, content_type = PROBLEM)))]
 pub async fn login(
     State(state): State<AppState>,
@@ -140,7 +140,7 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Resp
 #[utoipa::path(put, path = "/auth/me/password", tag = "auth", request_body = ChangePasswordInput,
     responses((status = 204, description = "Changed"),
         (status = 401, description = "No valid access token", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Current password wrong, or new one refused", body = Problem, content_type = PROBLEM)))]
+        (status = 422, description = "Current password wrong or over 1024 bytes, or new one refused", body = Problem, content_type = PROBLEM)))]
 pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,

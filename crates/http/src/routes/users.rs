@@ -12,7 +12,7 @@ use crate::state::AppState;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bookstore_core::auth::UserId;
+use bookstore_core::auth::{UserEdit, UserId};
 use bookstore_core::Role;
 
 const PROBLEM: &str = crate::error::PROBLEM_JSON;
@@ -130,10 +130,12 @@ pub async fn update_user(
             &caller.0,
             session,
             id,
-            role,
-            input.disabled,
-            input.password,
-            input.current_password.as_deref(),
+            UserEdit {
+                role,
+                disabled: input.disabled,
+                password: input.password,
+                current_password: input.current_password,
+            },
         )
         .await?;
     state.verifier.forget(id);
@@ -163,7 +165,15 @@ pub async fn disable_user(
     let id = UserId::from_uuid(id);
     state
         .accounts
-        .update_user(&caller.0, None, id, None, Some(true), None, None)
+        .update_user(
+            &caller.0,
+            None,
+            id,
+            UserEdit {
+                disabled: Some(true),
+                ..UserEdit::default()
+            },
+        )
         .await?;
     state.verifier.forget(id);
     Ok(StatusCode::NO_CONTENT.into_response())

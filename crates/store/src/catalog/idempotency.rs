@@ -83,22 +83,10 @@ where
 }
 
 /// The idempotency port of `$store`: a trait of another crate cannot be implemented for every
-/// `Dialect` at once, so each store says it here (and hands [`store_idempotency`] to its user
-/// store).
+/// `Dialect` at once, so each store says it here. (The user store's creates call
+/// [`store_idempotency`] themselves.)
 macro_rules! impl_idempotency {
     ($store:ty, $db:ty) => {
-        impl $store {
-            /// [`store_idempotency`], for the user store's creates.
-            async fn store_idempotency(
-                conn: &mut Conn,
-                request: &IdempotencyRequest,
-                response: &serde_json::Value,
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                store_idempotency::<Self>(conn, request, response, now).await
-            }
-        }
-
         #[async_trait::async_trait]
         impl IdempotencyStore for $store {
             #[tracing::instrument(skip_all)]

@@ -11,7 +11,19 @@ macro_rules! user_columns {
 pub(crate) const USER_COUNT: &str = "SELECT count(*) FROM users";
 pub(crate) const USER_INSERT: &str = "INSERT INTO users (id, username, role, password_hash, \
     disabled, token_epoch, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6)";
-pub(crate) const USER_SELECT: &str = concat!("SELECT ", user_columns!(), " FROM users");
+/// The first page of users in username order; `$1` is the limit.
+pub(crate) const USER_PAGE: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users ORDER BY username, id LIMIT $1"
+);
+/// A later page: `$1`, `$2` are the username and id of the last user before it, `$3` the
+/// limit.
+pub(crate) const USER_PAGE_AFTER: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE (username, id) > ($1, $2) ORDER BY username, id LIMIT $3"
+);
 pub(crate) const RECORD_BY_ID: &str = concat!(
     "SELECT ",
     user_columns!(),
