@@ -283,8 +283,8 @@ mod tests {
         let now = Utc::now();
         Book {
             id: BookId::generate(),
-            isbn: draft.isbn.clone(),
-            title: draft.title.clone(),
+            isbn: draft.isbn().clone(),
+            title: draft.title().to_owned(),
             subtitle: None,
             description: None,
             authors: Vec::new(),

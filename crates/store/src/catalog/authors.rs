@@ -1,5 +1,21 @@
 //! Authors: create, read, list and delete (renames are in `renames.rs`).
 
+use super::named::NamedRow;
+use bookstore_core::AuthorDraft;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// The row `draft` writes for the author `id` at `at`.
+pub(crate) fn author_row(id: Uuid, draft: &AuthorDraft, at: DateTime<Utc>) -> NamedRow<'_, Option<String>> {
+    NamedRow {
+        entity: "author",
+        id,
+        name: draft.name(),
+        detail: draft.bio().map(str::to_owned),
+        at,
+    }
+}
+
 /// The author reads and writes of `$store`, whose database is `$db`.
 macro_rules! impl_authors {
     ($store:ty, $db:ty) => {
@@ -11,39 +27,18 @@ macro_rules! impl_authors {
             ) -> Result<Author, StoreError> {
                 let now = time::now();
                 let id = AuthorId::generate();
-                let mut tx = self.begin_write().await?;
-                let inserted = sqlx::query(sql::AUTHOR_INSERT)
-                    .bind(id.as_uuid())
-                    .bind(&draft.name)
-                    .bind(fold_key(&draft.name))
-                    .bind(&draft.bio)
-                    .bind(DbTime(now))
-                    .execute(&mut *tx)
-                    .await;
-                match inserted {
-                    Ok(_) => {}
-                    Err(err) if is_unique_violation(&err) => {
-                        return Err(StoreError::DuplicateName {
-                            entity: "author",
-                            name: draft.name.clone(),
-                        })
-                    }
-                    Err(err) => return Err(backend(err)),
-                }
+                let tx = self.begin_write().await?;
                 let author = Author {
                     id,
-                    name: draft.name.clone(),
-                    bio: draft.bio.clone(),
+                    name: draft.name().to_owned(),
+                    bio: draft.bio().map(str::to_owned),
                     book_count: 0,
                     created_at: now,
                     updated_at: now,
                 };
-                if let Some(request) = idempotency {
-                    let response = serde_json::to_value(&author).map_err(json_error)?;
-                    store_idempotency::<Self>(&mut tx, request, &response, now).await?;
-                }
-                tx.commit().await.map_err(backend)?;
-                Ok(author)
+                let row = author_row(id.as_uuid(), draft, now);
+                create_named::<Self, _, _>(tx, sql::AUTHOR_INSERT, row, backend, author, idempotency)
+                    .await
             }
 
             async fn delete_author_once(&self, id: AuthorId) -> Result<(), StoreError> {

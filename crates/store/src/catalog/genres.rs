@@ -1,13 +1,25 @@
 //! Genres: create, read, list and delete, and the checks that keep the tree a tree (renames
 //! and re-parenting are in `renames.rs`).
 
-use super::named::count;
+use super::named::{count, name_in_tx, NamedRow};
 use super::Dialect;
 use crate::error::{backend, is_foreign_key_violation};
 use crate::sql;
-use bookstore_core::{GenreId, StoreError};
+use bookstore_core::{GenreDraft, GenreId, StoreError};
+use chrono::{DateTime, Utc};
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
+
+/// The row `draft` writes for the genre `id` at `at`.
+pub(crate) fn genre_row(id: Uuid, draft: &GenreDraft, at: DateTime<Utc>) -> NamedRow<'_, Option<Uuid>> {
+    NamedRow {
+        entity: "genre",
+        id,
+        name: draft.name(),
+        detail: draft.parent_id().map(|p| p.as_uuid()),
+        at,
+    }
+}
 
 /// Why a genre could not be deleted although it looked unused: a concurrent
 /// change referenced it.
@@ -66,12 +78,10 @@ where
     let Some(parent) = parent else {
         return Ok(());
     };
-    let exists: Option<String> = sqlx::query_scalar(sql::GENRE_NAME_BY_ID)
-        .bind(parent.as_uuid())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?;
-    if exists.is_none() {
+    if name_in_tx::<D>(&mut *conn, sql::GENRE_NAME_BY_ID, parent.as_uuid())
+        .await?
+        .is_none()
+    {
         return Err(StoreError::UnknownReference {
             field: "parent_id".into(),
             entity: "genre",
@@ -104,39 +114,19 @@ macro_rules! impl_genres {
                 let now = time::now();
                 let id = GenreId::generate();
                 let mut tx = self.begin_write().await?;
-                check_parent::<Self>(&mut tx, None, draft.parent_id).await?;
-                let inserted = sqlx::query(sql::GENRE_INSERT)
-                    .bind(id.as_uuid())
-                    .bind(&draft.name)
-                    .bind(fold_key(&draft.name))
-                    .bind(draft.parent_id.map(|p| p.as_uuid()))
-                    .bind(DbTime(now))
-                    .execute(&mut *tx)
-                    .await;
-                match inserted {
-                    Ok(_) => {}
-                    Err(err) if is_unique_violation(&err) => {
-                        return Err(StoreError::DuplicateName {
-                            entity: "genre",
-                            name: draft.name.clone(),
-                        })
-                    }
-                    Err(err) => return Err(parent_gone(err, draft.parent_id)),
-                }
+                check_parent::<Self>(&mut tx, None, draft.parent_id()).await?;
                 let genre = Genre {
                     id,
-                    name: draft.name.clone(),
-                    parent_id: draft.parent_id,
+                    name: draft.name().to_owned(),
+                    parent_id: draft.parent_id(),
                     book_count: 0,
                     created_at: now,
                     updated_at: now,
                 };
-                if let Some(request) = idempotency {
-                    let response = serde_json::to_value(&genre).map_err(json_error)?;
-                    store_idempotency::<Self>(&mut tx, request, &response, now).await?;
-                }
-                tx.commit().await.map_err(backend)?;
-                Ok(genre)
+                let row = genre_row(id.as_uuid(), draft, now);
+                let failed = |err| parent_gone(err, draft.parent_id());
+                create_named::<Self, _, _>(tx, sql::GENRE_INSERT, row, failed, genre, idempotency)
+                    .await
             }
 
             async fn delete_genre_once(&self, id: GenreId) -> Result<(), StoreError> {

@@ -191,12 +191,18 @@ macro_rules! impl_catalog_store {
             type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
             use $crate::catalog::books::{current_for_write, position};
             use $crate::catalog::facets::{facet_counts_of, facet_statement, Matched};
-            use $crate::catalog::genres::{check_parent, genre_still_referenced, parent_gone};
+            use $crate::catalog::authors::author_row;
+            use $crate::catalog::genres::{
+                check_parent, genre_row, genre_still_referenced, parent_gone,
+            };
             use $crate::catalog::history::{record_change, HistoryWrite};
             use $crate::catalog::idempotency::store_idempotency;
             use $crate::catalog::limit_plus_one;
             use $crate::catalog::list::sorted_statement;
-            use $crate::catalog::named::{author_in_tx, count, count_in_tx, genre_in_tx, Ref};
+            use $crate::catalog::named::{
+                author_in_tx, count, count_in_tx, create_named, genre_in_tx, name_in_tx,
+                write_named, Ref,
+            };
             use $crate::catalog::renames::TOUCH_CHUNK;
             use $crate::catalog::stock::{book_write_movement, insert_movement};
 
@@ -317,7 +323,7 @@ macro_rules! impl_catalog_store {
                     self.genre_page(page).await
                 }
 
-                #[tracing::instrument(skip_all, fields(isbn = %draft.isbn))]
+                #[tracing::instrument(skip_all, fields(isbn = %draft.isbn()))]
                 async fn create_book(
                     &self,
                     draft: &BookDraft,

@@ -1,18 +1,124 @@
 //! Named references: the authors and genres a book draft names, by id or by name, resolved
-//! through one helper.
+//! through one helper; and the writes of author and genre rows, which differ only in their
+//! table and their last column.
 
+use super::idempotency::store_idempotency;
 use super::Dialect;
-use crate::error::backend;
+use crate::error::{backend, is_unique_violation, json_error};
 use crate::rows::{AuthorRow, GenreRow};
 use crate::sql;
-use bookstore_core::{Author, Genre, StoreError};
-use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
+use crate::time::DbTime;
+use bookstore_core::text::fold_key;
+use bookstore_core::{Author, Genre, IdempotencyRequest, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Transaction, Type};
 use uuid::Uuid;
 
 /// A reference to an author or genre, by id or by name.
 pub(crate) enum Ref<'a> {
     Id(Uuid),
     Name(&'a str),
+}
+
+/// An author or genre row as its insert and update statements bind it: `$1` the id, `$2` the
+/// name, `$3` the name's key, `$4` the `detail` (an author's bio, a genre's parent), `$5` the
+/// time.
+pub(crate) struct NamedRow<'a, T> {
+    /// What a name conflict names: `author` or `genre`.
+    pub(crate) entity: &'static str,
+    pub(crate) id: Uuid,
+    pub(crate) name: &'a str,
+    pub(crate) detail: T,
+    pub(crate) at: DateTime<Utc>,
+}
+
+/// Inserts or updates (`statement`) an author or genre row. A name another row has is
+/// `DuplicateName`; any other failure is what `failed` makes of it.
+pub(crate) async fn write_named<D: Dialect, T>(
+    conn: &mut <D::Db as Database>::Connection,
+    statement: &'static str,
+    row: &NamedRow<'_, T>,
+    failed: impl FnOnce(sqlx::Error) -> StoreError,
+) -> Result<<D::Db as Database>::QueryResult, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> T: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+    T: Clone + Send,
+{
+    let written = sqlx::query(statement)
+        .bind(row.id)
+        .bind(row.name)
+        .bind(fold_key(row.name))
+        .bind(row.detail.clone())
+        .bind(DbTime(row.at))
+        .execute(&mut *conn)
+        .await;
+    match written {
+        Ok(done) => Ok(done),
+        Err(err) if is_unique_violation(&err) => Err(StoreError::DuplicateName {
+            entity: row.entity,
+            name: row.name.to_owned(),
+        }),
+        Err(err) => Err(failed(err)),
+    }
+}
+
+/// Creates an author or genre: inserts `row` (`statement`, as [`write_named`] does), stores
+/// `created`, the record it makes, under the idempotency key if there is one, and commits.
+pub(crate) async fn create_named<D: Dialect, T, R: Serialize>(
+    mut tx: Transaction<'static, D::Db>,
+    statement: &'static str,
+    row: NamedRow<'_, T>,
+    failed: impl FnOnce(sqlx::Error) -> StoreError,
+    created: R,
+    idempotency: Option<&IdempotencyRequest>,
+) -> Result<R, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> T: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q serde_json::Value>: Encode<'q, D::Db> + Type<D::Db>,
+    T: Clone + Send,
+{
+    write_named::<D, T>(&mut tx, statement, &row, failed).await?;
+    if let Some(request) = idempotency {
+        let response = serde_json::to_value(&created).map_err(json_error)?;
+        store_idempotency::<D>(&mut tx, request, &response, row.at).await?;
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(created)
+}
+
+/// The name of the author or genre `id` (`sql`: `AUTHOR_NAME_BY_ID` or `GENRE_NAME_BY_ID`),
+/// in a transaction; `None` when there is none.
+pub(crate) async fn name_in_tx<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    sql: &'static str,
+    id: Uuid,
+) -> Result<Option<String>, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (String,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend)
 }
 
 /// The author `id`, read in the transaction that changed it.
@@ -197,7 +303,7 @@ macro_rules! impl_named {
                 now: DateTime<Utc>,
             ) -> Result<Vec<Contributor>, StoreError> {
                 let refs: Vec<Ref<'_>> = draft
-                    .authors
+                    .authors()
                     .iter()
                     .map(|c| match &c.author {
                         AuthorRef::Id(id) => Ref::Id(id.as_uuid()),
@@ -206,7 +312,7 @@ macro_rules! impl_named {
                     .collect();
                 let found = Self::resolve_refs(conn, &sql::AUTHORS, &refs, now).await?;
                 let mut resolved: Vec<Contributor> = Vec::with_capacity(found.len());
-                for (contributor, (id, name)) in draft.authors.iter().zip(found) {
+                for (contributor, (id, name)) in draft.authors().iter().zip(found) {
                     let author_id = AuthorId::from_uuid(id);
                     let role = contributor.role;
                     if !resolved
@@ -231,7 +337,7 @@ macro_rules! impl_named {
                 now: DateTime<Utc>,
             ) -> Result<Vec<GenreTag>, StoreError> {
                 let refs: Vec<Ref<'_>> = draft
-                    .genres
+                    .genres()
                     .iter()
                     .map(|g| match g {
                         GenreRef::Id(id) => Ref::Id(id.as_uuid()),

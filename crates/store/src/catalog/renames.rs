@@ -121,15 +121,10 @@ macro_rules! impl_renames {
             ) -> Result<Author, StoreError> {
                 let now = time::now();
                 let mut tx = self.begin_write().await?;
-                let old_name: Option<String> = sqlx::query_scalar(sql::AUTHOR_NAME_BY_ID)
-                    .bind(id.as_uuid())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                let Some(old_name) = old_name else {
-                    return Err(StoreError::NotFound { entity: "author" });
-                };
-                let renamed = old_name != draft.name;
+                let old_name = name_in_tx::<Self>(&mut tx, sql::AUTHOR_NAME_BY_ID, id.as_uuid())
+                    .await?
+                    .ok_or(StoreError::NotFound { entity: "author" })?;
+                let renamed = old_name != draft.name();
                 // The books first, then the author: the order in which a book write
                 // takes them (its book, then the authors it links).
                 let locked = if renamed {
@@ -138,26 +133,11 @@ macro_rules! impl_renames {
                 } else {
                     Vec::new()
                 };
-                let updated = sqlx::query(sql::AUTHOR_UPDATE)
-                    .bind(id.as_uuid())
-                    .bind(&draft.name)
-                    .bind(fold_key(&draft.name))
-                    .bind(&draft.bio)
-                    .bind(DbTime(now))
-                    .execute(&mut *tx)
-                    .await;
-                match updated {
-                    Ok(done) if done.rows_affected() == 0 => {
-                        return Err(StoreError::NotFound { entity: "author" })
-                    }
-                    Ok(_) => {}
-                    Err(err) if is_unique_violation(&err) => {
-                        return Err(StoreError::DuplicateName {
-                            entity: "author",
-                            name: draft.name.clone(),
-                        })
-                    }
-                    Err(err) => return Err(backend(err)),
+                let row = author_row(id.as_uuid(), draft, now);
+                let updated =
+                    write_named::<Self, _>(&mut tx, sql::AUTHOR_UPDATE, &row, backend).await?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound { entity: "author" });
                 }
                 if renamed {
                     // Books linked while the update waited for their writers, too.
@@ -191,39 +171,19 @@ macro_rules! impl_renames {
                 if let Some(lock) = <Self as Dialect>::GENRE_TREE_LOCK {
                     sqlx::query(lock).execute(&mut *tx).await.map_err(backend)?;
                 }
-                let old_name: Option<String> = sqlx::query_scalar(sql::GENRE_NAME_BY_ID)
-                    .bind(id.as_uuid())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                let Some(old_name) = old_name else {
-                    return Err(StoreError::NotFound { entity: "genre" });
-                };
-                check_parent::<Self>(&mut tx, Some(id.as_uuid()), draft.parent_id).await?;
-                let renamed = old_name != draft.name;
+                let old_name = name_in_tx::<Self>(&mut tx, sql::GENRE_NAME_BY_ID, id.as_uuid())
+                    .await?
+                    .ok_or(StoreError::NotFound { entity: "genre" })?;
+                check_parent::<Self>(&mut tx, Some(id.as_uuid()), draft.parent_id()).await?;
+                let renamed = old_name != draft.name();
                 let locked = if renamed {
                     Self::lock_linked_books(&mut tx, sql::GENRE_BOOK_IDS, id.as_uuid(), &[]).await?
                 } else {
                     Vec::new()
                 };
-                let updated = sqlx::query(sql::GENRE_UPDATE)
-                    .bind(id.as_uuid())
-                    .bind(&draft.name)
-                    .bind(fold_key(&draft.name))
-                    .bind(draft.parent_id.map(|p| p.as_uuid()))
-                    .bind(DbTime(now))
-                    .execute(&mut *tx)
-                    .await;
-                match updated {
-                    Ok(_) => {}
-                    Err(err) if is_unique_violation(&err) => {
-                        return Err(StoreError::DuplicateName {
-                            entity: "genre",
-                            name: draft.name.clone(),
-                        })
-                    }
-                    Err(err) => return Err(parent_gone(err, draft.parent_id)),
-                }
+                let row = genre_row(id.as_uuid(), draft, now);
+                let failed = |err| parent_gone(err, draft.parent_id());
+                write_named::<Self, _>(&mut tx, sql::GENRE_UPDATE, &row, failed).await?;
                 if renamed {
                     let books = Self::lock_linked_books(
                         &mut tx,
