@@ -63,8 +63,8 @@ mod tests {
 
     #[test]
     fn name_is_required_and_checked() {
-        let errors = AuthorDraft::parse(None, Some("x".repeat(MAX_BIO + 1).as_str()))
-            .expect_err("invalid");
+        let errors =
+            AuthorDraft::parse(None, Some("x".repeat(MAX_BIO + 1).as_str())).expect_err("invalid");
         let fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["name", "bio"]);
         let errors = AuthorDraft::parse(Some("\u{200B}"), None).expect_err("invisible only");

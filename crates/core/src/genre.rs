@@ -92,8 +92,7 @@ mod tests {
         assert_eq!(fields, ["name", "parent_id"]);
 
         let parent = GenreId::generate();
-        let draft =
-            GenreDraft::parse(Some(" Fantasy "), Some(&parent.to_string())).expect("valid");
+        let draft = GenreDraft::parse(Some(" Fantasy "), Some(&parent.to_string())).expect("valid");
         assert_eq!(draft.name(), "Fantasy");
         assert_eq!(draft.parent_id(), Some(parent));
     }

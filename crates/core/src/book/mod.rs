@@ -2,7 +2,9 @@
 
 mod draft;
 
-pub use draft::{AuthorRef, BookDraft, ContributorRef, GenreRef, RawBook, RawContributor, RawPrice};
+pub use draft::{
+    AuthorRef, BookDraft, ContributorRef, GenreRef, RawBook, RawContributor, RawPrice,
+};
 
 use crate::ids::{AuthorId, BookId, GenreId};
 use crate::isbn::Isbn;

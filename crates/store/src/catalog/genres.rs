@@ -1,17 +1,23 @@
 //! Genres: create, read, list and delete, and the checks that keep the tree a tree (renames
 //! and re-parenting are in `renames.rs`).
 
-use super::named::{count, name_in_tx, NamedRow};
-use super::Dialect;
+use super::named::{count, count_in_tx, create_named, delete_named, name_in_tx, NamedRow};
+use super::{begin_write, Dialect, RowsAffected};
 use crate::error::{backend, is_foreign_key_violation};
 use crate::sql;
-use bookstore_core::{GenreDraft, GenreId, StoreError};
+use crate::time::{self, DbTime};
+use bookstore_core::{Genre, GenreDraft, GenreId, IdempotencyRequest, StoreError};
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
 /// The row `draft` writes for the genre `id` at `at`.
-pub(crate) fn genre_row(id: Uuid, draft: &GenreDraft, at: DateTime<Utc>) -> NamedRow<'_, Option<Uuid>> {
+pub(crate) fn genre_row(
+    id: Uuid,
+    draft: &GenreDraft,
+    at: DateTime<Utc>,
+) -> NamedRow<'_, Option<Uuid>> {
     NamedRow {
         entity: "genre",
         id,
@@ -102,68 +108,75 @@ where
     Ok(())
 }
 
-/// The genre reads and writes of `$store`, whose database is `$db`.
+pub(crate) async fn create_genre_once<D: Dialect>(
+    store: &D,
+    draft: &GenreDraft,
+    idempotency: Option<&IdempotencyRequest>,
+) -> Result<Genre, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    (String,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<Uuid>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q serde_json::Value>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let now = time::now();
+    let id = GenreId::generate();
+    let mut tx = begin_write(store).await?;
+    check_parent::<D>(&mut tx, None, draft.parent_id()).await?;
+    let genre = Genre {
+        id,
+        name: draft.name().to_owned(),
+        parent_id: draft.parent_id(),
+        book_count: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    let row = genre_row(id.as_uuid(), draft, now);
+    let failed = |err| parent_gone(err, draft.parent_id());
+    create_named::<D, _, _>(tx, sql::GENRE_INSERT, row, failed, genre, idempotency).await
+}
+
+pub(crate) async fn delete_genre_once<D: Dialect>(store: &D, id: GenreId) -> Result<(), StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    <D::Db as Database>::QueryResult: RowsAffected,
+{
+    let mut tx = begin_write(store).await?;
+    let books = count_in_tx::<D>(&mut tx, sql::GENRE_BOOK_COUNT, id.as_uuid()).await?;
+    if books > 0 {
+        return Err(StoreError::InUse {
+            entity: "genre",
+            count: books,
+        });
+    }
+    let children = count_in_tx::<D>(&mut tx, sql::GENRE_CHILD_COUNT, id.as_uuid()).await?;
+    if children > 0 {
+        return Err(StoreError::HasChildren {
+            entity: "genre",
+            count: children,
+        });
+    }
+    if delete_named::<D>(tx, sql::GENRE_DELETE, "genre", id.as_uuid()).await? {
+        return Ok(());
+    }
+    Err(genre_still_referenced(store, id.as_uuid()).await)
+}
+
+/// The genre reads of `$store`, whose database is `$db`.
 macro_rules! impl_genres {
     ($store:ty, $db:ty) => {
         impl $store {
-            async fn create_genre_once(
-                &self,
-                draft: &GenreDraft,
-                idempotency: Option<&IdempotencyRequest>,
-            ) -> Result<Genre, StoreError> {
-                let now = time::now();
-                let id = GenreId::generate();
-                let mut tx = self.begin_write().await?;
-                check_parent::<Self>(&mut tx, None, draft.parent_id()).await?;
-                let genre = Genre {
-                    id,
-                    name: draft.name().to_owned(),
-                    parent_id: draft.parent_id(),
-                    book_count: 0,
-                    created_at: now,
-                    updated_at: now,
-                };
-                let row = genre_row(id.as_uuid(), draft, now);
-                let failed = |err| parent_gone(err, draft.parent_id());
-                create_named::<Self, _, _>(tx, sql::GENRE_INSERT, row, failed, genre, idempotency)
-                    .await
-            }
-
-            async fn delete_genre_once(&self, id: GenreId) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
-                let books =
-                    count_in_tx::<Self>(&mut tx, sql::GENRE_BOOK_COUNT, id.as_uuid()).await?;
-                if books > 0 {
-                    return Err(StoreError::InUse {
-                        entity: "genre",
-                        count: books,
-                    });
-                }
-                let children =
-                    count_in_tx::<Self>(&mut tx, sql::GENRE_CHILD_COUNT, id.as_uuid()).await?;
-                if children > 0 {
-                    return Err(StoreError::HasChildren {
-                        entity: "genre",
-                        count: children,
-                    });
-                }
-                let deleted = sqlx::query(sql::GENRE_DELETE)
-                    .bind(id.as_uuid())
-                    .execute(&mut *tx)
-                    .await;
-                match deleted {
-                    Ok(done) if done.rows_affected() == 0 => {
-                        Err(StoreError::NotFound { entity: "genre" })
-                    }
-                    Ok(_) => tx.commit().await.map_err(backend),
-                    Err(err) if is_foreign_key_violation(&err) => {
-                        tx.rollback().await.map_err(backend)?;
-                        Err(genre_still_referenced(self, id.as_uuid()).await)
-                    }
-                    Err(err) => Err(backend(err)),
-                }
-            }
-
             async fn find_genre(&self, id: GenreId) -> Result<Option<Genre>, StoreError> {
                 let row: Option<GenreRow> = sqlx::query_as(sql::GENRE_BY_ID)
                     .bind(id.as_uuid())

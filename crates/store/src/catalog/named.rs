@@ -3,13 +3,16 @@
 //! table and their last column.
 
 use super::idempotency::store_idempotency;
-use super::Dialect;
-use crate::error::{backend, is_unique_violation, json_error};
+use super::{Dialect, RowsAffected};
+use crate::error::{backend, is_foreign_key_violation, is_unique_violation, json_error};
 use crate::rows::{AuthorRow, GenreRow};
 use crate::sql;
 use crate::time::DbTime;
 use bookstore_core::text::fold_key;
-use bookstore_core::{Author, Genre, IdempotencyRequest, StoreError};
+use bookstore_core::{
+    Author, AuthorId, AuthorRef, BookDraft, Contributor, Genre, GenreId, GenreRef, GenreTag,
+    IdempotencyRequest, StoreError,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
@@ -99,6 +102,36 @@ where
     }
     tx.commit().await.map_err(backend)?;
     Ok(created)
+}
+
+/// Deletes the author or genre `id` (`statement`), which the checks before found unused, and
+/// commits. `Ok(false)`: a concurrent write started using it, and the transaction is rolled
+/// back.
+pub(crate) async fn delete_named<D: Dialect>(
+    mut tx: Transaction<'static, D::Db>,
+    statement: &'static str,
+    entity: &'static str,
+    id: Uuid,
+) -> Result<bool, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    <D::Db as Database>::QueryResult: RowsAffected,
+{
+    let deleted = sqlx::query(statement).bind(id).execute(&mut *tx).await;
+    match deleted {
+        Ok(done) if done.rows_affected() == 0 => Err(StoreError::NotFound { entity }),
+        Ok(_) => {
+            tx.commit().await.map_err(backend)?;
+            Ok(true)
+        }
+        Err(err) if is_foreign_key_violation(&err) => {
+            tx.rollback().await.map_err(backend)?;
+            Ok(false)
+        }
+        Err(err) => Err(backend(err)),
+    }
 }
 
 /// The name of the author or genre `id` (`sql`: `AUTHOR_NAME_BY_ID` or `GENRE_NAME_BY_ID`),
@@ -197,13 +230,84 @@ where
         .map_err(backend)
 }
 
-/// Resolving named references for `$store`, whose database is `$db`.
+/// Resolving references to authors or genres runs statements built with a `QueryBuilder`,
+/// which a generic function cannot run (see `history.rs`): each store implements it in its
+/// expansion of [`impl_named!`].
+pub(crate) trait ResolveNamed: Dialect {
+    /// Resolves references to authors or genres, in draft order, to their ids and stored
+    /// names: an id must exist; a name is matched on its folded key, or created. A handful of
+    /// statements whatever the number of references.
+    async fn resolve_refs(
+        conn: &mut <Self::Db as Database>::Connection,
+        kind: &sql::Named,
+        refs: &[Ref<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, String)>, StoreError>;
+}
+
+/// The draft's contributors, in order; one listed twice with the same role is kept once.
+pub(crate) async fn resolve_contributors<D: ResolveNamed>(
+    conn: &mut <D::Db as Database>::Connection,
+    draft: &BookDraft,
+    now: DateTime<Utc>,
+) -> Result<Vec<Contributor>, StoreError> {
+    let refs: Vec<Ref<'_>> = draft
+        .authors()
+        .iter()
+        .map(|c| match &c.author {
+            AuthorRef::Id(id) => Ref::Id(id.as_uuid()),
+            AuthorRef::Name(name) => Ref::Name(name),
+        })
+        .collect();
+    let found = D::resolve_refs(conn, &sql::AUTHORS, &refs, now).await?;
+    let mut resolved: Vec<Contributor> = Vec::with_capacity(found.len());
+    for (contributor, (id, name)) in draft.authors().iter().zip(found) {
+        let author_id = AuthorId::from_uuid(id);
+        let role = contributor.role;
+        if !resolved
+            .iter()
+            .any(|c| c.author_id == author_id && c.role == role)
+        {
+            resolved.push(Contributor {
+                author_id,
+                name,
+                role,
+            });
+        }
+    }
+    Ok(resolved)
+}
+
+/// The draft's genres, in order (created at the top level when new); one listed twice is
+/// kept once.
+pub(crate) async fn resolve_genres<D: ResolveNamed>(
+    conn: &mut <D::Db as Database>::Connection,
+    draft: &BookDraft,
+    now: DateTime<Utc>,
+) -> Result<Vec<GenreTag>, StoreError> {
+    let refs: Vec<Ref<'_>> = draft
+        .genres()
+        .iter()
+        .map(|g| match g {
+            GenreRef::Id(id) => Ref::Id(id.as_uuid()),
+            GenreRef::Name(name) => Ref::Name(name),
+        })
+        .collect();
+    let found = D::resolve_refs(conn, &sql::GENRES, &refs, now).await?;
+    let mut resolved: Vec<GenreTag> = Vec::with_capacity(found.len());
+    for (id, name) in found {
+        let id = GenreId::from_uuid(id);
+        if !resolved.iter().any(|g| g.id == id) {
+            resolved.push(GenreTag { id, name });
+        }
+    }
+    Ok(resolved)
+}
+
+/// [`ResolveNamed`] for `$store`, whose database is `$db`.
 macro_rules! impl_named {
     ($store:ty, $db:ty) => {
-        impl $store {
-            /// Resolves references to authors or genres, in draft order, to their ids and
-            /// stored names: an id must exist; a name is matched on its folded key, or
-            /// created. A handful of statements whatever the number of references.
+        impl $crate::catalog::named::ResolveNamed for $store {
             async fn resolve_refs(
                 conn: &mut Conn,
                 kind: &sql::Named,
@@ -293,66 +397,6 @@ macro_rules! impl_named {
                         })
                     })
                     .collect()
-            }
-
-            /// The draft's contributors, in order; one listed twice with the same role is
-            /// kept once.
-            async fn resolve_contributors(
-                conn: &mut Conn,
-                draft: &BookDraft,
-                now: DateTime<Utc>,
-            ) -> Result<Vec<Contributor>, StoreError> {
-                let refs: Vec<Ref<'_>> = draft
-                    .authors()
-                    .iter()
-                    .map(|c| match &c.author {
-                        AuthorRef::Id(id) => Ref::Id(id.as_uuid()),
-                        AuthorRef::Name(name) => Ref::Name(name),
-                    })
-                    .collect();
-                let found = Self::resolve_refs(conn, &sql::AUTHORS, &refs, now).await?;
-                let mut resolved: Vec<Contributor> = Vec::with_capacity(found.len());
-                for (contributor, (id, name)) in draft.authors().iter().zip(found) {
-                    let author_id = AuthorId::from_uuid(id);
-                    let role = contributor.role;
-                    if !resolved
-                        .iter()
-                        .any(|c| c.author_id == author_id && c.role == role)
-                    {
-                        resolved.push(Contributor {
-                            author_id,
-                            name,
-                            role,
-                        });
-                    }
-                }
-                Ok(resolved)
-            }
-
-            /// The draft's genres, in order (created at the top level when new); one
-            /// listed twice is kept once.
-            async fn resolve_genres(
-                conn: &mut Conn,
-                draft: &BookDraft,
-                now: DateTime<Utc>,
-            ) -> Result<Vec<GenreTag>, StoreError> {
-                let refs: Vec<Ref<'_>> = draft
-                    .genres()
-                    .iter()
-                    .map(|g| match g {
-                        GenreRef::Id(id) => Ref::Id(id.as_uuid()),
-                        GenreRef::Name(name) => Ref::Name(name),
-                    })
-                    .collect();
-                let found = Self::resolve_refs(conn, &sql::GENRES, &refs, now).await?;
-                let mut resolved: Vec<GenreTag> = Vec::with_capacity(found.len());
-                for (id, name) in found {
-                    let id = GenreId::from_uuid(id);
-                    if !resolved.iter().any(|g| g.id == id) {
-                        resolved.push(GenreTag { id, name });
-                    }
-                }
-                Ok(resolved)
             }
         }
     };
