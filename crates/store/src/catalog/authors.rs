@@ -1,14 +1,14 @@
-//! Authors: create, read, list and delete (renames are in `renames.rs`).
+//! Authors: create, read and list (renames are in `renames.rs`, deletes in `named.rs`).
 
-use super::named::{count, count_in_tx, create_named, delete_named, NamedRow};
-use super::{begin_write, Dialect, RowsAffected};
+use super::named::{create_named, NamedRow};
+use super::{begin_write, Dialect};
 use crate::error::backend;
 use crate::sql;
 use crate::time::{self, DbTime};
 use bookstore_core::{Author, AuthorDraft, AuthorId, IdempotencyRequest, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
+use sqlx::{Database, Encode, Executor, IntoArguments, Type};
 use uuid::Uuid;
 
 /// The row `draft` writes for the author `id` at `at`.
@@ -55,37 +55,6 @@ where
     };
     let row = author_row(id.as_uuid(), draft, now);
     create_named::<D, _, _>(tx, sql::AUTHOR_INSERT, row, backend, author, idempotency).await
-}
-
-pub(crate) async fn delete_author_once<D: Dialect>(
-    store: &D,
-    id: AuthorId,
-) -> Result<(), StoreError>
-where
-    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
-    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
-    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
-    <D::Db as Database>::QueryResult: RowsAffected,
-{
-    let mut tx = begin_write(store).await?;
-    let books = count_in_tx::<D>(&mut tx, sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
-    if books > 0 {
-        return Err(StoreError::InUse {
-            entity: "author",
-            count: books,
-        });
-    }
-    if delete_named::<D>(tx, sql::AUTHOR_DELETE, "author", id.as_uuid()).await? {
-        return Ok(());
-    }
-    // A concurrent write started using the author.
-    let count = count(store, sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
-    Err(StoreError::InUse {
-        entity: "author",
-        count: count.max(1),
-    })
 }
 
 /// The author reads of `$store`, whose database is `$db`.

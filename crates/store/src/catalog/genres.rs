@@ -1,8 +1,8 @@
-//! Genres: create, read, list and delete, and the checks that keep the tree a tree (renames
-//! and re-parenting are in `renames.rs`).
+//! Genres: create, read and list, and the checks that keep the tree a tree (renames and
+//! re-parenting are in `renames.rs`, deletes in `named.rs`).
 
-use super::named::{count, count_in_tx, create_named, delete_named, name_in_tx, NamedRow};
-use super::{begin_write, Dialect, RowsAffected};
+use super::named::{create_named, scalar_in_tx, NamedRow};
+use super::{begin_write, Dialect};
 use crate::error::{backend, is_foreign_key_violation};
 use crate::sql;
 use crate::time::{self, DbTime};
@@ -24,34 +24,6 @@ pub(crate) fn genre_row(
         name: draft.name(),
         detail: draft.parent_id().map(|p| p.as_uuid()),
         at,
-    }
-}
-
-/// Why a genre could not be deleted although it looked unused: a concurrent
-/// change referenced it.
-pub(crate) async fn genre_still_referenced<D: Dialect>(store: &D, id: Uuid) -> StoreError
-where
-    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
-    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
-{
-    let books = match count(store, sql::GENRE_BOOK_COUNT, id).await {
-        Ok(n) => n,
-        Err(err) => return err,
-    };
-    if books > 0 {
-        return StoreError::InUse {
-            entity: "genre",
-            count: books,
-        };
-    }
-    match count(store, sql::GENRE_CHILD_COUNT, id).await {
-        Ok(children) => StoreError::HasChildren {
-            entity: "genre",
-            count: children.max(1),
-        },
-        Err(err) => err,
     }
 }
 
@@ -84,7 +56,7 @@ where
     let Some(parent) = parent else {
         return Ok(());
     };
-    if name_in_tx::<D>(&mut *conn, sql::GENRE_NAME_BY_ID, parent.as_uuid())
+    if scalar_in_tx::<D, String>(&mut *conn, sql::GENRE_NAME_BY_ID, parent.as_uuid())
         .await?
         .is_none()
     {
@@ -141,36 +113,6 @@ where
     let row = genre_row(id.as_uuid(), draft, now);
     let failed = |err| parent_gone(err, draft.parent_id());
     create_named::<D, _, _>(tx, sql::GENRE_INSERT, row, failed, genre, idempotency).await
-}
-
-pub(crate) async fn delete_genre_once<D: Dialect>(store: &D, id: GenreId) -> Result<(), StoreError>
-where
-    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
-    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
-    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
-    <D::Db as Database>::QueryResult: RowsAffected,
-{
-    let mut tx = begin_write(store).await?;
-    let books = count_in_tx::<D>(&mut tx, sql::GENRE_BOOK_COUNT, id.as_uuid()).await?;
-    if books > 0 {
-        return Err(StoreError::InUse {
-            entity: "genre",
-            count: books,
-        });
-    }
-    let children = count_in_tx::<D>(&mut tx, sql::GENRE_CHILD_COUNT, id.as_uuid()).await?;
-    if children > 0 {
-        return Err(StoreError::HasChildren {
-            entity: "genre",
-            count: children,
-        });
-    }
-    if delete_named::<D>(tx, sql::GENRE_DELETE, "genre", id.as_uuid()).await? {
-        return Ok(());
-    }
-    Err(genre_still_referenced(store, id.as_uuid()).await)
 }
 
 /// The genre reads of `$store`, whose database is `$db`.

@@ -1,6 +1,8 @@
-//! The one implementation of [`CatalogStore`](bookstore_core::CatalogStore), written once and
-//! expanded for each database by [`impl_catalog_store!`], one file per concern. The SQL is
-//! shared (`sql.rs`); what differs between the databases is behind [`Dialect`].
+//! The one implementation of [`CatalogStore`](bookstore_core::CatalogStore), one file per
+//! concern. The SQL is shared (`sql.rs`); what differs between the databases is behind
+//! [`Dialect`]. The writes are functions generic over it; what runs a statement built with a
+//! `QueryBuilder` (which a generic function cannot run, see `history.rs`) and the port itself
+//! are macros, expanded for each database by [`impl_catalog_store!`].
 
 pub(crate) mod authors;
 pub(crate) mod books;
@@ -202,7 +204,7 @@ macro_rules! impl_catalog_store {
             use sqlx::QueryBuilder;
             use std::collections::HashMap;
             use uuid::Uuid;
-            use $crate::catalog::{authors, books, genres, renames, stock};
+            use $crate::catalog::{authors, books, genres, named, renames, stock};
             use $crate::catalog::{into_page, Dialect};
             use $crate::cursor;
             use $crate::error::{backend, json_error, NotMigrated};
@@ -408,7 +410,7 @@ macro_rules! impl_catalog_store {
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
                 async fn delete_author(&self, id: AuthorId) -> Result<(), StoreError> {
-                    retrying(|| authors::delete_author_once(self, id)).await
+                    retrying(|| named::delete_named_once(self, &sql::AUTHORS, id.as_uuid())).await
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -432,7 +434,7 @@ macro_rules! impl_catalog_store {
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
                 async fn delete_genre(&self, id: GenreId) -> Result<(), StoreError> {
-                    retrying(|| genres::delete_genre_once(self, id)).await
+                    retrying(|| named::delete_named_once(self, &sql::GENRES, id.as_uuid())).await
                 }
             }
         };

@@ -1,9 +1,9 @@
-//! Named references: the authors and genres a book draft names, by id or by name, resolved
-//! through one helper; and the writes of author and genre rows, which differ only in their
-//! table and their last column.
+//! Authors and genres, which differ only in their table, their last column and whether they
+//! nest: the references a book draft makes to them, by id or by name, resolved through one
+//! helper; and their row writes, creates and deletes, each through one helper.
 
 use super::idempotency::store_idempotency;
-use super::{Dialect, RowsAffected};
+use super::{begin_write, Dialect, RowsAffected};
 use crate::error::{backend, is_foreign_key_violation, is_unique_violation, json_error};
 use crate::rows::{AuthorRow, GenreRow};
 use crate::sql;
@@ -104,47 +104,97 @@ where
     Ok(created)
 }
 
-/// Deletes the author or genre `id` (`statement`), which the checks before found unused, and
-/// commits. `Ok(false)`: a concurrent write started using it, and the transaction is rolled
-/// back.
-pub(crate) async fn delete_named<D: Dialect>(
-    mut tx: Transaction<'static, D::Db>,
-    statement: &'static str,
-    entity: &'static str,
+/// Deletes the author or genre (`kind`) `id`, unless books name it or (genres) others nest
+/// under it.
+pub(crate) async fn delete_named_once<D: Dialect>(
+    store: &D,
+    kind: &sql::Named,
     id: Uuid,
-) -> Result<bool, StoreError>
+) -> Result<(), StoreError>
 where
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
     for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
     <D::Db as Database>::QueryResult: RowsAffected,
 {
-    let deleted = sqlx::query(statement).bind(id).execute(&mut *tx).await;
+    let entity = kind.entity;
+    let mut tx = begin_write(store).await?;
+    let books = scalar_in_tx::<D, i64>(&mut tx, kind.book_count, id)
+        .await?
+        .unwrap_or(0);
+    if books > 0 {
+        return Err(StoreError::InUse {
+            entity,
+            count: books,
+        });
+    }
+    if let Some(child_count) = kind.child_count {
+        let children = scalar_in_tx::<D, i64>(&mut tx, child_count, id)
+            .await?
+            .unwrap_or(0);
+        if children > 0 {
+            return Err(StoreError::HasChildren {
+                entity,
+                count: children,
+            });
+        }
+    }
+    let deleted = sqlx::query(kind.delete).bind(id).execute(&mut *tx).await;
     match deleted {
         Ok(done) if done.rows_affected() == 0 => Err(StoreError::NotFound { entity }),
-        Ok(_) => {
-            tx.commit().await.map_err(backend)?;
-            Ok(true)
-        }
+        Ok(_) => tx.commit().await.map_err(backend),
         Err(err) if is_foreign_key_violation(&err) => {
+            // A concurrent write started using it: say what uses it now.
             tx.rollback().await.map_err(backend)?;
-            Ok(false)
+            Err(still_referenced(store, kind, id).await)
         }
         Err(err) => Err(backend(err)),
     }
 }
 
-/// The name of the author or genre `id` (`sql`: `AUTHOR_NAME_BY_ID` or `GENRE_NAME_BY_ID`),
-/// in a transaction; `None` when there is none.
-pub(crate) async fn name_in_tx<D: Dialect>(
+/// Why an author or genre could not be deleted although it looked unused: a concurrent write
+/// referenced it.
+async fn still_referenced<D: Dialect>(store: &D, kind: &sql::Named, id: Uuid) -> StoreError
+where
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let entity = kind.entity;
+    let books = match count(store, kind.book_count, id).await {
+        Ok(n) => n,
+        Err(err) => return err,
+    };
+    let Some(child_count) = kind.child_count.filter(|_| books == 0) else {
+        return StoreError::InUse {
+            entity,
+            count: books.max(1),
+        };
+    };
+    match count(store, child_count, id).await {
+        Ok(children) => StoreError::HasChildren {
+            entity,
+            count: children.max(1),
+        },
+        Err(err) => err,
+    }
+}
+
+/// The one value `sql` reads for `id` (a name, a count), in a transaction; `None` when it
+/// reads no row.
+pub(crate) async fn scalar_in_tx<D: Dialect, T>(
     conn: &mut <D::Db as Database>::Connection,
     sql: &'static str,
     id: Uuid,
-) -> Result<Option<String>, StoreError>
+) -> Result<Option<T>, StoreError>
 where
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    (String,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    (T,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    T: Send + Unpin,
     for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
 {
     sqlx::query_scalar(sql)
@@ -207,25 +257,6 @@ where
     sqlx::query_scalar(sql)
         .bind(id)
         .fetch_one(store.reader())
-        .await
-        .map_err(backend)
-}
-
-/// The count `sql` makes of what references `id`, in a transaction.
-pub(crate) async fn count_in_tx<D: Dialect>(
-    conn: &mut <D::Db as Database>::Connection,
-    sql: &'static str,
-    id: Uuid,
-) -> Result<i64, StoreError>
-where
-    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
-    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
-{
-    sqlx::query_scalar(sql)
-        .bind(id)
-        .fetch_one(&mut *conn)
         .await
         .map_err(backend)
 }

@@ -3,7 +3,7 @@
 
 use super::authors::author_row;
 use super::genres::{check_parent, genre_row, parent_gone};
-use super::named::{author_in_tx, genre_in_tx, name_in_tx, write_named};
+use super::named::{author_in_tx, genre_in_tx, scalar_in_tx, write_named};
 use super::{begin_write, Dialect, RowsAffected};
 use crate::error::backend;
 use crate::rows::{AuthorRow, GenreRow};
@@ -66,7 +66,7 @@ where
 {
     let now = time::now();
     let mut tx = begin_write(store).await?;
-    let old_name = name_in_tx::<D>(&mut tx, sql::AUTHOR_NAME_BY_ID, id.as_uuid())
+    let old_name = scalar_in_tx::<D, String>(&mut tx, sql::AUTHOR_NAME_BY_ID, id.as_uuid())
         .await?
         .ok_or(StoreError::NotFound { entity: "author" })?;
     let renamed = old_name != draft.name();
@@ -121,7 +121,7 @@ where
     if let Some(lock) = D::GENRE_TREE_LOCK {
         sqlx::query(lock).execute(&mut *tx).await.map_err(backend)?;
     }
-    let old_name = name_in_tx::<D>(&mut tx, sql::GENRE_NAME_BY_ID, id.as_uuid())
+    let old_name = scalar_in_tx::<D, String>(&mut tx, sql::GENRE_NAME_BY_ID, id.as_uuid())
         .await?
         .ok_or(StoreError::NotFound { entity: "genre" })?;
     check_parent::<D>(&mut tx, Some(id.as_uuid()), draft.parent_id()).await?;
