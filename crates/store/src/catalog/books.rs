@@ -15,6 +15,7 @@ use bookstore_core::{
     Book, BookDraft, BookId, HistoryAction, IdempotencyRequest, Isbn, Precondition, Quantity,
     StockMovementKind, StoreError, WriteContext,
 };
+use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Transaction, Type};
 use uuid::Uuid;
@@ -193,6 +194,82 @@ pub(crate) trait WriteLinks: Dialect {
     ) -> Result<(), StoreError>;
 }
 
+/// A created or replaced book, as [`write_book`] writes it.
+struct BookWrite<'a> {
+    book: &'a Book,
+    /// The book as it was, for a replace; `None` for a create.
+    before: Option<&'a serde_json::Value>,
+    /// `book`, as the history keeps it.
+    after: &'a serde_json::Value,
+    /// The change of the stock the write makes, if any: its kind, size and reason.
+    movement: Option<(StockMovementKind, i64, &'static str)>,
+}
+
+/// Writes a created or replaced book in `tx`: its row, its links, its stock movement, its
+/// history row and its event; then commits.
+async fn write_book<D: WriteLinks>(
+    store: &D,
+    mut tx: Transaction<'static, D::Db>,
+    write: BookWrite<'_>,
+    ctx: &WriteContext,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (Uuid,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<Json<&'q serde_json::Value>>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q CloudEvent>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let book = write.book;
+    let replace = write.before.is_some();
+    let (statement, event_kind, action) = if replace {
+        (
+            sql::BOOK_UPDATE,
+            BookEventKind::Updated,
+            HistoryAction::Updated,
+        )
+    } else {
+        (
+            sql::BOOK_INSERT,
+            BookEventKind::Created,
+            HistoryAction::Created,
+        )
+    };
+    if let Err(err) = bind_book(sqlx::query(statement), book)
+        .execute(&mut *tx)
+        .await
+    {
+        return Err(isbn_conflict(store, tx, err, &book.isbn).await);
+    }
+    D::write_links(&mut tx, book, replace).await?;
+    if let Some((kind, delta, reason)) = write.movement {
+        let movement = book_write_movement(book, kind, delta, reason, ctx, now);
+        insert_movement::<D>(&mut tx, &movement).await?;
+    }
+    let event = CloudEvent::book_changed(event_kind, book).map_err(json_error)?;
+    let history = HistoryWrite {
+        book_id: book.id.as_uuid(),
+        version: book.version,
+        action,
+        at: now,
+        before: write.before,
+        after: Some(write.after),
+    };
+    record_change::<D>(&mut tx, ctx, history, &event).await?;
+    tx.commit().await.map_err(backend)
+}
+
 pub(crate) async fn create_book_once<D: ResolveNamed + WriteLinks>(
     store: &D,
     draft: &BookDraft,
@@ -238,36 +315,16 @@ where
     if let Some(request) = idempotency {
         store_idempotency::<D>(&mut tx, request, &snapshot, now).await?;
     }
-    if let Err(err) = bind_book(sqlx::query(sql::BOOK_INSERT), &book)
-        .execute(&mut *tx)
-        .await
-    {
-        return Err(isbn_conflict(store, tx, err, &book.isbn).await);
-    }
-    D::write_links(&mut tx, &book, false).await?;
     // The stock a book starts with is its first receipt.
-    if book.quantity.get() > 0 {
-        let receipt = book_write_movement(
-            &book,
-            StockMovementKind::Receive,
-            book.quantity.get(),
-            "created",
-            ctx,
-            now,
-        );
-        insert_movement::<D>(&mut tx, &receipt).await?;
-    }
-    let event = CloudEvent::book_changed(BookEventKind::Created, &book).map_err(json_error)?;
-    let history = HistoryWrite {
-        book_id: book.id.as_uuid(),
-        version: book.version,
-        action: HistoryAction::Created,
-        at: now,
+    let receipt = (book.quantity.get() > 0)
+        .then(|| (StockMovementKind::Receive, book.quantity.get(), "created"));
+    let write = BookWrite {
+        book: &book,
         before: None,
-        after: Some(&snapshot),
+        after: &snapshot,
+        movement: receipt,
     };
-    record_change::<D>(&mut tx, ctx, history, &event).await?;
-    tx.commit().await.map_err(backend)?;
+    write_book(store, tx, write, ctx, now).await?;
     Ok(book)
 }
 
@@ -322,38 +379,16 @@ where
         tx.rollback().await.map_err(backend)?;
         return Ok(before);
     }
-    if let Err(err) = bind_book(sqlx::query(sql::BOOK_UPDATE), &after)
-        .execute(&mut *tx)
-        .await
-    {
-        return Err(isbn_conflict(store, tx, err, &after.isbn).await);
-    }
-    D::write_links(&mut tx, &after, true).await?;
     let delta = after.quantity.get() - before.quantity.get();
-    if delta != 0 {
-        let adjustment = book_write_movement(
-            &after,
-            StockMovementKind::Adjustment,
-            delta,
-            "edited",
-            ctx,
-            now,
-        );
-        insert_movement::<D>(&mut tx, &adjustment).await?;
-    }
     let before_json = serde_json::to_value(&before).map_err(json_error)?;
     let after_json = serde_json::to_value(&after).map_err(json_error)?;
-    let event = CloudEvent::book_changed(BookEventKind::Updated, &after).map_err(json_error)?;
-    let history = HistoryWrite {
-        book_id: id.as_uuid(),
-        version: after.version,
-        action: HistoryAction::Updated,
-        at: now,
+    let write = BookWrite {
+        book: &after,
         before: Some(&before_json),
-        after: Some(&after_json),
+        after: &after_json,
+        movement: (delta != 0).then_some((StockMovementKind::Adjustment, delta, "edited")),
     };
-    record_change::<D>(&mut tx, ctx, history, &event).await?;
-    tx.commit().await.map_err(backend)?;
+    write_book(store, tx, write, ctx, now).await?;
     Ok(after)
 }
 
