@@ -100,8 +100,8 @@ pub(crate) fn book_from(draft: &BookDraft) -> Book {
     let now = Utc::now();
     Book {
         id: BookId::generate(),
-        isbn: draft.isbn.clone(),
-        title: draft.title.clone(),
+        isbn: draft.isbn().clone(),
+        title: draft.title().to_owned(),
         subtitle: None,
         description: None,
         authors: Vec::new(),

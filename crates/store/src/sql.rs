@@ -51,7 +51,7 @@ pub(crate) const BOOK_DELETE: &str = "DELETE FROM books WHERE id = $1";
 pub(crate) const BOOK_ID_BY_ISBN: &str = "SELECT id FROM books WHERE isbn = $1";
 
 /// Authors or genres, as a book references them: by id (which must exist) or by name
-/// (matched on the folded name, or created).
+/// (matched on the folded name, or created); and as they are deleted, once nothing uses them.
 pub(crate) struct Named {
     pub(crate) entity: &'static str,
     /// The draft's field, for errors: `authors[2]`.
@@ -63,6 +63,12 @@ pub(crate) struct Named {
     pub(crate) insert: &'static str,
     /// Followed by the bound keys and `)`.
     pub(crate) by_keys: &'static str,
+    /// Deletes the one with id `$1`.
+    pub(crate) delete: &'static str,
+    /// Counts the books that name the one with id `$1`.
+    pub(crate) book_count: &'static str,
+    /// Counts the ones nested under the one with id `$1`, where they nest.
+    pub(crate) child_count: Option<&'static str>,
 }
 
 pub(crate) const AUTHORS: Named = Named {
@@ -71,6 +77,9 @@ pub(crate) const AUTHORS: Named = Named {
     names_by_id: "SELECT id, name FROM authors WHERE id IN (",
     insert: "INSERT INTO authors (id, name, name_key, created_at, updated_at) ",
     by_keys: "SELECT name_key, id, name FROM authors WHERE name_key IN (",
+    delete: AUTHOR_DELETE,
+    book_count: AUTHOR_BOOK_COUNT,
+    child_count: None,
 };
 
 pub(crate) const GENRES: Named = Named {
@@ -79,6 +88,9 @@ pub(crate) const GENRES: Named = Named {
     names_by_id: "SELECT id, name FROM genres WHERE id IN (",
     insert: "INSERT INTO genres (id, name, name_key, created_at, updated_at) ",
     by_keys: "SELECT name_key, id, name FROM genres WHERE name_key IN (",
+    delete: GENRE_DELETE,
+    book_count: GENRE_BOOK_COUNT,
+    child_count: Some(GENRE_CHILD_COUNT),
 };
 
 pub(crate) const ON_NAME_CONFLICT_DO_NOTHING: &str = " ON CONFLICT (name_key) DO NOTHING";

@@ -1127,10 +1127,7 @@ async fn author_crud_and_rules(store: &Store) {
 
 async fn genre_crud_and_rules(store: &Store) {
     let cat = store.catalog();
-    let genre = |name: &str, parent: Option<GenreId>| GenreDraft {
-        name: name.into(),
-        parent_id: parent,
-    };
+    let genre = |name: &str, parent: Option<GenreId>| GenreDraft::new(name, parent).unwrap();
     let fiction = cat
         .create_genre(&genre("Fiction", None), None)
         .await

@@ -1,83 +1,66 @@
-//! Authors: create, read, list and delete (renames are in `renames.rs`).
+//! Authors: create, read and list (renames are in `renames.rs`, deletes in `named.rs`).
 
-/// The author reads and writes of `$store`, whose database is `$db`.
+use super::named::{create_named, NamedRow};
+use super::{begin_write, Dialect};
+use crate::error::backend;
+use crate::sql;
+use crate::time::{self, DbTime};
+use bookstore_core::{Author, AuthorDraft, AuthorId, IdempotencyRequest, StoreError};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{Database, Encode, Executor, IntoArguments, Type};
+use uuid::Uuid;
+
+/// The row `draft` writes for the author `id` at `at`.
+pub(crate) fn author_row(
+    id: Uuid,
+    draft: &AuthorDraft,
+    at: DateTime<Utc>,
+) -> NamedRow<'_, Option<String>> {
+    NamedRow {
+        entity: "author",
+        id,
+        name: draft.name(),
+        detail: draft.bio().map(str::to_owned),
+        at,
+    }
+}
+
+pub(crate) async fn create_author_once<D: Dialect>(
+    store: &D,
+    draft: &AuthorDraft,
+    idempotency: Option<&IdempotencyRequest>,
+) -> Result<Author, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<String>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q serde_json::Value>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let now = time::now();
+    let id = AuthorId::generate();
+    let tx = begin_write(store).await?;
+    let author = Author {
+        id,
+        name: draft.name().to_owned(),
+        bio: draft.bio().map(str::to_owned),
+        book_count: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    let row = author_row(id.as_uuid(), draft, now);
+    create_named::<D, _, _>(tx, sql::AUTHOR_INSERT, row, backend, author, idempotency).await
+}
+
+/// The author reads of `$store`, whose database is `$db`.
 macro_rules! impl_authors {
     ($store:ty, $db:ty) => {
         impl $store {
-            async fn create_author_once(
-                &self,
-                draft: &AuthorDraft,
-                idempotency: Option<&IdempotencyRequest>,
-            ) -> Result<Author, StoreError> {
-                let now = time::now();
-                let id = AuthorId::generate();
-                let mut tx = self.begin_write().await?;
-                let inserted = sqlx::query(sql::AUTHOR_INSERT)
-                    .bind(id.as_uuid())
-                    .bind(&draft.name)
-                    .bind(fold_key(&draft.name))
-                    .bind(&draft.bio)
-                    .bind(DbTime(now))
-                    .execute(&mut *tx)
-                    .await;
-                match inserted {
-                    Ok(_) => {}
-                    Err(err) if is_unique_violation(&err) => {
-                        return Err(StoreError::DuplicateName {
-                            entity: "author",
-                            name: draft.name.clone(),
-                        })
-                    }
-                    Err(err) => return Err(backend(err)),
-                }
-                let author = Author {
-                    id,
-                    name: draft.name.clone(),
-                    bio: draft.bio.clone(),
-                    book_count: 0,
-                    created_at: now,
-                    updated_at: now,
-                };
-                if let Some(request) = idempotency {
-                    let response = serde_json::to_value(&author).map_err(json_error)?;
-                    store_idempotency::<Self>(&mut tx, request, &response, now).await?;
-                }
-                tx.commit().await.map_err(backend)?;
-                Ok(author)
-            }
-
-            async fn delete_author_once(&self, id: AuthorId) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
-                let books =
-                    count_in_tx::<Self>(&mut tx, sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
-                if books > 0 {
-                    return Err(StoreError::InUse {
-                        entity: "author",
-                        count: books,
-                    });
-                }
-                let deleted = sqlx::query(sql::AUTHOR_DELETE)
-                    .bind(id.as_uuid())
-                    .execute(&mut *tx)
-                    .await;
-                match deleted {
-                    Ok(done) if done.rows_affected() == 0 => {
-                        Err(StoreError::NotFound { entity: "author" })
-                    }
-                    Ok(_) => tx.commit().await.map_err(backend),
-                    Err(err) if is_foreign_key_violation(&err) => {
-                        // A concurrent write started using the author.
-                        tx.rollback().await.map_err(backend)?;
-                        let count = count(self, sql::AUTHOR_BOOK_COUNT, id.as_uuid()).await?;
-                        Err(StoreError::InUse {
-                            entity: "author",
-                            count: count.max(1),
-                        })
-                    }
-                    Err(err) => Err(backend(err)),
-                }
-            }
-
             async fn find_author(&self, id: AuthorId) -> Result<Option<Author>, StoreError> {
                 let row: Option<AuthorRow> = sqlx::query_as(sql::AUTHOR_BY_ID)
                     .bind(id.as_uuid())

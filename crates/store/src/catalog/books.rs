@@ -1,11 +1,26 @@
 //! Books: create, read, replace and delete, with their contributor and genre links.
 
-use super::Dialect;
-use crate::error::backend;
-use crate::rows::BookRow;
-use bookstore_core::{Book, BookId, Isbn, Precondition, StoreError};
-use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
+use super::history::{record_change, HistoryWrite};
+use super::idempotency::store_idempotency;
+use super::named::{resolve_contributors, resolve_genres, ResolveNamed};
+use super::stock::{book_write_movement, insert_movement};
+use super::{begin_write, Dialect};
+use crate::error::{backend, is_unique_violation, json_error};
+use crate::rows::{BookParts, BookRow};
+use crate::sql;
+use crate::time::{self, DbTime};
+use bookstore_core::event::{BookEventKind, CloudEvent};
+use bookstore_core::text::fold_key;
+use bookstore_core::{
+    Book, BookDraft, BookId, HistoryAction, IdempotencyRequest, Isbn, Precondition, Quantity,
+    StockMovementKind, StoreError, WriteContext,
+};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Transaction, Type};
 use uuid::Uuid;
+
+type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
 
 /// The book `id`, read outside any transaction.
 pub(crate) async fn find_book<D: Dialect>(store: &D, id: BookId) -> Result<Option<Book>, StoreError>
@@ -99,36 +114,329 @@ pub(crate) fn position(index: usize) -> i32 {
     i32::try_from(index).unwrap_or(i32::MAX)
 }
 
-/// The book reads and writes of `$store`, whose database is `$db`.
+/// Binds `$1..$19` of `sql::BOOK_INSERT` / `sql::BOOK_UPDATE`.
+fn bind_book<'q, DB: Database>(query: Query<'q, DB>, book: &'q Book) -> Query<'q, DB>
+where
+    Uuid: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    String: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    Option<i32>: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    DbTime: Encode<'q, DB> + Type<DB>,
+{
+    query
+        .bind(book.id.as_uuid())
+        .bind(book.isbn.as_str())
+        .bind(book.title.as_str())
+        .bind(fold_key(&book.title))
+        .bind(book.subtitle.as_deref())
+        .bind(book.description.as_deref())
+        .bind(book.publisher.as_deref())
+        .bind(book.published_year)
+        .bind(book.language.as_deref())
+        .bind(book.format.map(|f| f.as_str()))
+        .bind(book.page_count)
+        .bind(book.price.map(|p| p.amount_minor()))
+        .bind(book.price.map(|p| p.currency().code()))
+        .bind(book.quantity.get())
+        .bind(book.reorder_point.get())
+        .bind(book.location.as_deref())
+        .bind(book.version)
+        .bind(DbTime(book.created_at))
+        .bind(DbTime(book.updated_at))
+}
+
+/// Maps a failed book write: a unique violation is the ISBN (the only unique key besides the
+/// fresh id). Rolls back, then names the book holding it.
+async fn isbn_conflict<D: Dialect>(
+    store: &D,
+    tx: Transaction<'static, D::Db>,
+    err: sqlx::Error,
+    isbn: &Isbn,
+) -> StoreError
+where
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (Uuid,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+{
+    if !is_unique_violation(&err) {
+        return backend(err);
+    }
+    if let Err(err) = tx.rollback().await {
+        return backend(err);
+    }
+    match sqlx::query_scalar::<_, Uuid>(sql::BOOK_ID_BY_ISBN)
+        .bind(isbn.as_str())
+        .fetch_optional(store.reader())
+        .await
+    {
+        Ok(existing) => StoreError::DuplicateIsbn {
+            isbn: isbn.clone(),
+            existing,
+        },
+        Err(err) => backend(err),
+    }
+}
+
+/// Writing a book's contributor and genre links runs a statement built with a
+/// `QueryBuilder`, which a generic function cannot run (see `history.rs`): each store
+/// implements it in its expansion of [`impl_books!`].
+pub(crate) trait WriteLinks: Dialect {
+    /// Writes the book's contributor and genre links (after clearing the old ones when
+    /// `replace`).
+    async fn write_links(
+        conn: &mut <Self::Db as Database>::Connection,
+        book: &Book,
+        replace: bool,
+    ) -> Result<(), StoreError>;
+}
+
+/// A created or replaced book, as [`write_book`] writes it.
+struct BookWrite<'a> {
+    book: &'a Book,
+    /// The book as it was, for a replace; `None` for a create.
+    before: Option<&'a serde_json::Value>,
+    /// `book`, as the history keeps it.
+    after: &'a serde_json::Value,
+    /// The change of the stock the write makes, if any: its kind, size and reason.
+    movement: Option<(StockMovementKind, i64, &'static str)>,
+}
+
+/// Writes a created or replaced book in `tx`: its row, its links, its stock movement, its
+/// history row and its event; then commits.
+async fn write_book<D: WriteLinks>(
+    store: &D,
+    mut tx: Transaction<'static, D::Db>,
+    write: BookWrite<'_>,
+    ctx: &WriteContext,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (Uuid,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<Json<&'q serde_json::Value>>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q CloudEvent>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let book = write.book;
+    let replace = write.before.is_some();
+    let (statement, event_kind, action) = if replace {
+        (
+            sql::BOOK_UPDATE,
+            BookEventKind::Updated,
+            HistoryAction::Updated,
+        )
+    } else {
+        (
+            sql::BOOK_INSERT,
+            BookEventKind::Created,
+            HistoryAction::Created,
+        )
+    };
+    if let Err(err) = bind_book(sqlx::query(statement), book)
+        .execute(&mut *tx)
+        .await
+    {
+        return Err(isbn_conflict(store, tx, err, &book.isbn).await);
+    }
+    D::write_links(&mut tx, book, replace).await?;
+    if let Some((kind, delta, reason)) = write.movement {
+        let movement = book_write_movement(book, kind, delta, reason, ctx, now);
+        insert_movement::<D>(&mut tx, &movement).await?;
+    }
+    let event = CloudEvent::book_changed(event_kind, book).map_err(json_error)?;
+    let history = HistoryWrite {
+        book_id: book.id.as_uuid(),
+        version: book.version,
+        action,
+        at: now,
+        before: write.before,
+        after: Some(write.after),
+    };
+    record_change::<D>(&mut tx, ctx, history, &event).await?;
+    tx.commit().await.map_err(backend)
+}
+
+pub(crate) async fn create_book_once<D: ResolveNamed + WriteLinks>(
+    store: &D,
+    draft: &BookDraft,
+    ctx: &WriteContext,
+    idempotency: Option<&IdempotencyRequest>,
+) -> Result<Book, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (Uuid,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q serde_json::Value>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<Json<&'q serde_json::Value>>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q CloudEvent>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let now = time::now();
+    let mut tx = begin_write(store).await?;
+    let authors = resolve_contributors::<D>(&mut tx, draft, now).await?;
+    let genres = resolve_genres::<D>(&mut tx, draft, now).await?;
+    let book = BookParts {
+        id: BookId::generate().as_uuid(),
+        draft,
+        authors,
+        genres,
+        quantity: draft.quantity().unwrap_or(Quantity::ZERO),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+    .into_book();
+    let snapshot = serde_json::to_value(&book).map_err(json_error)?;
+    // The key first: of two concurrent requests with one key, the second fails here (and is
+    // answered with the first one's book), not on the ISBN.
+    if let Some(request) = idempotency {
+        store_idempotency::<D>(&mut tx, request, &snapshot, now).await?;
+    }
+    // The stock a book starts with is its first receipt.
+    let receipt = (book.quantity.get() > 0)
+        .then(|| (StockMovementKind::Receive, book.quantity.get(), "created"));
+    let write = BookWrite {
+        book: &book,
+        before: None,
+        after: &snapshot,
+        movement: receipt,
+    };
+    write_book(store, tx, write, ctx, now).await?;
+    Ok(book)
+}
+
+pub(crate) async fn replace_book_once<D: ResolveNamed + WriteLinks>(
+    store: &D,
+    id: BookId,
+    expected: &Precondition,
+    draft: &BookDraft,
+    ctx: &WriteContext,
+) -> Result<Book, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (Uuid,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    BookRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<Json<&'q serde_json::Value>>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q CloudEvent>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let now = time::now();
+    let mut tx = begin_write(store).await?;
+    let before = current_for_write::<D>(&mut tx, id, expected).await?;
+    let authors = resolve_contributors::<D>(&mut tx, draft, now).await?;
+    let genres = resolve_genres::<D>(&mut tx, draft, now).await?;
+    let after = BookParts {
+        id: id.as_uuid(),
+        draft,
+        authors,
+        genres,
+        quantity: draft.quantity().unwrap_or(before.quantity),
+        version: before.version + 1,
+        created_at: before.created_at,
+        updated_at: now,
+    }
+    .into_book();
+    // Nothing to change: no new version, no history, no event.
+    let unchanged = Book {
+        version: before.version,
+        updated_at: before.updated_at,
+        ..after.clone()
+    };
+    if unchanged == before {
+        tx.rollback().await.map_err(backend)?;
+        return Ok(before);
+    }
+    let delta = after.quantity.get() - before.quantity.get();
+    let before_json = serde_json::to_value(&before).map_err(json_error)?;
+    let after_json = serde_json::to_value(&after).map_err(json_error)?;
+    let write = BookWrite {
+        book: &after,
+        before: Some(&before_json),
+        after: &after_json,
+        movement: (delta != 0).then_some((StockMovementKind::Adjustment, delta, "edited")),
+    };
+    write_book(store, tx, write, ctx, now).await?;
+    Ok(after)
+}
+
+pub(crate) async fn delete_book_once<D: Dialect>(
+    store: &D,
+    id: BookId,
+    expected: &Precondition,
+    ctx: &WriteContext,
+) -> Result<(), StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    BookRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<Json<&'q serde_json::Value>>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q CloudEvent>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let now = time::now();
+    let mut tx = begin_write(store).await?;
+    let before = current_for_write::<D>(&mut tx, id, expected).await?;
+    sqlx::query(sql::BOOK_DELETE)
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let before_json = serde_json::to_value(&before).map_err(json_error)?;
+    let event = CloudEvent::book_deleted(id, before.version, now);
+    let history = HistoryWrite {
+        book_id: id.as_uuid(),
+        version: before.version,
+        action: HistoryAction::Deleted,
+        at: now,
+        before: Some(&before_json),
+        after: None,
+    };
+    record_change::<D>(&mut tx, ctx, history, &event).await?;
+    tx.commit().await.map_err(backend)
+}
+
+/// The link writes of `$store`, whose database is `$db`.
 macro_rules! impl_books {
     ($store:ty, $db:ty) => {
-        /// Binds `$1..$19` of `sql::BOOK_INSERT` / `sql::BOOK_UPDATE`.
-        fn bind_book<'q>(query: Query<'q>, book: &'q Book) -> Query<'q> {
-            query
-                .bind(book.id.as_uuid())
-                .bind(book.isbn.as_str())
-                .bind(&book.title)
-                .bind(fold_key(&book.title))
-                .bind(&book.subtitle)
-                .bind(&book.description)
-                .bind(&book.publisher)
-                .bind(book.published_year)
-                .bind(&book.language)
-                .bind(book.format.map(|f| f.as_str()))
-                .bind(book.page_count)
-                .bind(book.price.map(|p| p.amount_minor()))
-                .bind(book.price.map(|p| p.currency().code()))
-                .bind(book.quantity.get())
-                .bind(book.reorder_point.get())
-                .bind(&book.location)
-                .bind(book.version)
-                .bind(DbTime(book.created_at))
-                .bind(DbTime(book.updated_at))
-        }
-
-        impl $store {
-            /// Writes the book's contributor and genre links (after clearing the old ones
-            /// when `replace`).
+        impl $crate::catalog::books::WriteLinks for $store {
             async fn write_links(
                 conn: &mut Conn,
                 book: &Book,
@@ -164,191 +472,6 @@ macro_rules! impl_books {
                     insert.build().execute(&mut *conn).await.map_err(backend)?;
                 }
                 Ok(())
-            }
-
-            /// Maps a failed book write: a unique violation is the ISBN (the only unique
-            /// key besides the fresh id). Rolls back, then names the book holding it.
-            async fn isbn_conflict(
-                &self,
-                tx: Transaction<'static, $db>,
-                err: sqlx::Error,
-                isbn: &Isbn,
-            ) -> StoreError {
-                if !is_unique_violation(&err) {
-                    return backend(err);
-                }
-                if let Err(err) = tx.rollback().await {
-                    return backend(err);
-                }
-                match sqlx::query_scalar::<_, Uuid>(sql::BOOK_ID_BY_ISBN)
-                    .bind(isbn.as_str())
-                    .fetch_optional(self.reader())
-                    .await
-                {
-                    Ok(existing) => StoreError::DuplicateIsbn {
-                        isbn: isbn.clone(),
-                        existing,
-                    },
-                    Err(err) => backend(err),
-                }
-            }
-
-            async fn create_book_once(
-                &self,
-                draft: &BookDraft,
-                ctx: &WriteContext,
-                idempotency: Option<&IdempotencyRequest>,
-            ) -> Result<Book, StoreError> {
-                let now = time::now();
-                let mut tx = self.begin_write().await?;
-                let authors = Self::resolve_contributors(&mut tx, draft, now).await?;
-                let genres = Self::resolve_genres(&mut tx, draft, now).await?;
-                let book = BookParts {
-                    id: BookId::generate().as_uuid(),
-                    draft,
-                    authors,
-                    genres,
-                    quantity: draft.quantity.unwrap_or(Quantity::ZERO),
-                    version: 1,
-                    created_at: now,
-                    updated_at: now,
-                }
-                .into_book();
-                let snapshot = serde_json::to_value(&book).map_err(json_error)?;
-                // The key first: of two concurrent requests with one key, the second
-                // fails here (and is answered with the first one's book), not on the ISBN.
-                if let Some(request) = idempotency {
-                    store_idempotency::<Self>(&mut tx, request, &snapshot, now).await?;
-                }
-                if let Err(err) = bind_book(sqlx::query(sql::BOOK_INSERT), &book)
-                    .execute(&mut *tx)
-                    .await
-                {
-                    return Err(self.isbn_conflict(tx, err, &book.isbn).await);
-                }
-                Self::write_links(&mut tx, &book, false).await?;
-                // The stock a book starts with is its first receipt.
-                if book.quantity.get() > 0 {
-                    let receipt = book_write_movement(
-                        &book,
-                        StockMovementKind::Receive,
-                        book.quantity.get(),
-                        "created",
-                        ctx,
-                        now,
-                    );
-                    insert_movement::<Self>(&mut tx, &receipt).await?;
-                }
-                let event =
-                    CloudEvent::book_changed(BookEventKind::Created, &book).map_err(json_error)?;
-                let history = HistoryWrite {
-                    book_id: book.id.as_uuid(),
-                    version: book.version,
-                    action: HistoryAction::Created,
-                    at: now,
-                    before: None,
-                    after: Some(&snapshot),
-                };
-                record_change::<Self>(&mut tx, ctx, history, &event).await?;
-                tx.commit().await.map_err(backend)?;
-                Ok(book)
-            }
-
-            async fn replace_book_once(
-                &self,
-                id: BookId,
-                expected: &Precondition,
-                draft: &BookDraft,
-                ctx: &WriteContext,
-            ) -> Result<Book, StoreError> {
-                let now = time::now();
-                let mut tx = self.begin_write().await?;
-                let before = current_for_write::<Self>(&mut tx, id, expected).await?;
-                let authors = Self::resolve_contributors(&mut tx, draft, now).await?;
-                let genres = Self::resolve_genres(&mut tx, draft, now).await?;
-                let after = BookParts {
-                    id: id.as_uuid(),
-                    draft,
-                    authors,
-                    genres,
-                    quantity: draft.quantity.unwrap_or(before.quantity),
-                    version: before.version + 1,
-                    created_at: before.created_at,
-                    updated_at: now,
-                }
-                .into_book();
-                // Nothing to change: no new version, no history, no event.
-                let unchanged = Book {
-                    version: before.version,
-                    updated_at: before.updated_at,
-                    ..after.clone()
-                };
-                if unchanged == before {
-                    tx.rollback().await.map_err(backend)?;
-                    return Ok(before);
-                }
-                if let Err(err) = bind_book(sqlx::query(sql::BOOK_UPDATE), &after)
-                    .execute(&mut *tx)
-                    .await
-                {
-                    return Err(self.isbn_conflict(tx, err, &after.isbn).await);
-                }
-                Self::write_links(&mut tx, &after, true).await?;
-                let delta = after.quantity.get() - before.quantity.get();
-                if delta != 0 {
-                    let adjustment = book_write_movement(
-                        &after,
-                        StockMovementKind::Adjustment,
-                        delta,
-                        "edited",
-                        ctx,
-                        now,
-                    );
-                    insert_movement::<Self>(&mut tx, &adjustment).await?;
-                }
-                let before_json = serde_json::to_value(&before).map_err(json_error)?;
-                let after_json = serde_json::to_value(&after).map_err(json_error)?;
-                let event =
-                    CloudEvent::book_changed(BookEventKind::Updated, &after).map_err(json_error)?;
-                let history = HistoryWrite {
-                    book_id: id.as_uuid(),
-                    version: after.version,
-                    action: HistoryAction::Updated,
-                    at: now,
-                    before: Some(&before_json),
-                    after: Some(&after_json),
-                };
-                record_change::<Self>(&mut tx, ctx, history, &event).await?;
-                tx.commit().await.map_err(backend)?;
-                Ok(after)
-            }
-
-            async fn delete_book_once(
-                &self,
-                id: BookId,
-                expected: &Precondition,
-                ctx: &WriteContext,
-            ) -> Result<(), StoreError> {
-                let now = time::now();
-                let mut tx = self.begin_write().await?;
-                let before = current_for_write::<Self>(&mut tx, id, expected).await?;
-                sqlx::query(sql::BOOK_DELETE)
-                    .bind(id.as_uuid())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                let before_json = serde_json::to_value(&before).map_err(json_error)?;
-                let event = CloudEvent::book_deleted(id, before.version, now);
-                let history = HistoryWrite {
-                    book_id: id.as_uuid(),
-                    version: before.version,
-                    action: HistoryAction::Deleted,
-                    at: now,
-                    before: Some(&before_json),
-                    after: None,
-                };
-                record_change::<Self>(&mut tx, ctx, history, &event).await?;
-                tx.commit().await.map_err(backend)
             }
         }
     };

@@ -1,39 +1,29 @@
-//! Genres: create, read, list and delete, and the checks that keep the tree a tree (renames
-//! and re-parenting are in `renames.rs`).
+//! Genres: create, read and list, and the checks that keep the tree a tree (renames and
+//! re-parenting are in `renames.rs`, deletes in `named.rs`).
 
-use super::named::count;
-use super::Dialect;
+use super::named::{create_named, scalar_in_tx, NamedRow};
+use super::{begin_write, Dialect};
 use crate::error::{backend, is_foreign_key_violation};
 use crate::sql;
-use bookstore_core::{GenreId, StoreError};
+use crate::time::{self, DbTime};
+use bookstore_core::{Genre, GenreDraft, GenreId, IdempotencyRequest, StoreError};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
-/// Why a genre could not be deleted although it looked unused: a concurrent
-/// change referenced it.
-pub(crate) async fn genre_still_referenced<D: Dialect>(store: &D, id: Uuid) -> StoreError
-where
-    for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
-    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
-{
-    let books = match count(store, sql::GENRE_BOOK_COUNT, id).await {
-        Ok(n) => n,
-        Err(err) => return err,
-    };
-    if books > 0 {
-        return StoreError::InUse {
-            entity: "genre",
-            count: books,
-        };
-    }
-    match count(store, sql::GENRE_CHILD_COUNT, id).await {
-        Ok(children) => StoreError::HasChildren {
-            entity: "genre",
-            count: children.max(1),
-        },
-        Err(err) => err,
+/// The row `draft` writes for the genre `id` at `at`.
+pub(crate) fn genre_row(
+    id: Uuid,
+    draft: &GenreDraft,
+    at: DateTime<Utc>,
+) -> NamedRow<'_, Option<Uuid>> {
+    NamedRow {
+        entity: "genre",
+        id,
+        name: draft.name(),
+        detail: draft.parent_id().map(|p| p.as_uuid()),
+        at,
     }
 }
 
@@ -66,12 +56,10 @@ where
     let Some(parent) = parent else {
         return Ok(());
     };
-    let exists: Option<String> = sqlx::query_scalar(sql::GENRE_NAME_BY_ID)
-        .bind(parent.as_uuid())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?;
-    if exists.is_none() {
+    if scalar_in_tx::<D, String>(&mut *conn, sql::GENRE_NAME_BY_ID, parent.as_uuid())
+        .await?
+        .is_none()
+    {
         return Err(StoreError::UnknownReference {
             field: "parent_id".into(),
             entity: "genre",
@@ -92,88 +80,45 @@ where
     Ok(())
 }
 
-/// The genre reads and writes of `$store`, whose database is `$db`.
+pub(crate) async fn create_genre_once<D: Dialect>(
+    store: &D,
+    draft: &GenreDraft,
+    idempotency: Option<&IdempotencyRequest>,
+) -> Result<Genre, StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    (String,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<Uuid>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q serde_json::Value>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let now = time::now();
+    let id = GenreId::generate();
+    let mut tx = begin_write(store).await?;
+    check_parent::<D>(&mut tx, None, draft.parent_id()).await?;
+    let genre = Genre {
+        id,
+        name: draft.name().to_owned(),
+        parent_id: draft.parent_id(),
+        book_count: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    let row = genre_row(id.as_uuid(), draft, now);
+    let failed = |err| parent_gone(err, draft.parent_id());
+    create_named::<D, _, _>(tx, sql::GENRE_INSERT, row, failed, genre, idempotency).await
+}
+
+/// The genre reads of `$store`, whose database is `$db`.
 macro_rules! impl_genres {
     ($store:ty, $db:ty) => {
         impl $store {
-            async fn create_genre_once(
-                &self,
-                draft: &GenreDraft,
-                idempotency: Option<&IdempotencyRequest>,
-            ) -> Result<Genre, StoreError> {
-                let now = time::now();
-                let id = GenreId::generate();
-                let mut tx = self.begin_write().await?;
-                check_parent::<Self>(&mut tx, None, draft.parent_id).await?;
-                let inserted = sqlx::query(sql::GENRE_INSERT)
-                    .bind(id.as_uuid())
-                    .bind(&draft.name)
-                    .bind(fold_key(&draft.name))
-                    .bind(draft.parent_id.map(|p| p.as_uuid()))
-                    .bind(DbTime(now))
-                    .execute(&mut *tx)
-                    .await;
-                match inserted {
-                    Ok(_) => {}
-                    Err(err) if is_unique_violation(&err) => {
-                        return Err(StoreError::DuplicateName {
-                            entity: "genre",
-                            name: draft.name.clone(),
-                        })
-                    }
-                    Err(err) => return Err(parent_gone(err, draft.parent_id)),
-                }
-                let genre = Genre {
-                    id,
-                    name: draft.name.clone(),
-                    parent_id: draft.parent_id,
-                    book_count: 0,
-                    created_at: now,
-                    updated_at: now,
-                };
-                if let Some(request) = idempotency {
-                    let response = serde_json::to_value(&genre).map_err(json_error)?;
-                    store_idempotency::<Self>(&mut tx, request, &response, now).await?;
-                }
-                tx.commit().await.map_err(backend)?;
-                Ok(genre)
-            }
-
-            async fn delete_genre_once(&self, id: GenreId) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
-                let books =
-                    count_in_tx::<Self>(&mut tx, sql::GENRE_BOOK_COUNT, id.as_uuid()).await?;
-                if books > 0 {
-                    return Err(StoreError::InUse {
-                        entity: "genre",
-                        count: books,
-                    });
-                }
-                let children =
-                    count_in_tx::<Self>(&mut tx, sql::GENRE_CHILD_COUNT, id.as_uuid()).await?;
-                if children > 0 {
-                    return Err(StoreError::HasChildren {
-                        entity: "genre",
-                        count: children,
-                    });
-                }
-                let deleted = sqlx::query(sql::GENRE_DELETE)
-                    .bind(id.as_uuid())
-                    .execute(&mut *tx)
-                    .await;
-                match deleted {
-                    Ok(done) if done.rows_affected() == 0 => {
-                        Err(StoreError::NotFound { entity: "genre" })
-                    }
-                    Ok(_) => tx.commit().await.map_err(backend),
-                    Err(err) if is_foreign_key_violation(&err) => {
-                        tx.rollback().await.map_err(backend)?;
-                        Err(genre_still_referenced(self, id.as_uuid()).await)
-                    }
-                    Err(err) => Err(backend(err)),
-                }
-            }
-
             async fn find_genre(&self, id: GenreId) -> Result<Option<Genre>, StoreError> {
                 let row: Option<GenreRow> = sqlx::query_as(sql::GENRE_BY_ID)
                     .bind(id.as_uuid())

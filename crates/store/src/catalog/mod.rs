@@ -1,6 +1,8 @@
-//! The one implementation of [`CatalogStore`](bookstore_core::CatalogStore), written once and
-//! expanded for each database by [`impl_catalog_store!`], one file per concern. The SQL is
-//! shared (`sql.rs`); what differs between the databases is behind [`Dialect`].
+//! The one implementation of [`CatalogStore`](bookstore_core::CatalogStore), one file per
+//! concern. The SQL is shared (`sql.rs`); what differs between the databases is behind
+//! [`Dialect`]. The writes are functions generic over it; what runs a statement built with a
+//! `QueryBuilder` (which a generic function cannot run, see `history.rs`) and the port itself
+//! are macros, expanded for each database by [`impl_catalog_store!`].
 
 pub(crate) mod authors;
 pub(crate) mod books;
@@ -127,6 +129,35 @@ pub(crate) trait Dialect {
     ) -> Result<Vec<(Uuid, f64)>, StoreError>;
 }
 
+/// Opens a write transaction of `store` (see [`Dialect::BEGIN_WRITE`]).
+pub(crate) async fn begin_write<D: Dialect>(
+    store: &D,
+) -> Result<sqlx::Transaction<'static, D::Db>, StoreError> {
+    store
+        .writer()
+        .begin_with(D::BEGIN_WRITE)
+        .await
+        .map_err(crate::error::backend)
+}
+
+/// How many rows a statement changed: each database's result says it, but no sqlx trait
+/// does, so generic code asks through this one.
+pub(crate) trait RowsAffected {
+    fn rows_affected(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        sqlx::sqlite::SqliteQueryResult::rows_affected(self)
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        sqlx::postgres::PgQueryResult::rows_affected(self)
+    }
+}
+
 /// Turns `limit + 1` fetched rows into a page of at most `limit` items and the cursor of the
 /// last one, if there are more.
 pub(crate) fn into_page<R, T>(
@@ -161,44 +192,38 @@ macro_rules! impl_catalog_store {
             use bookstore_core::event::{BookEventKind, CloudEvent};
             use bookstore_core::text::fold_key;
             use bookstore_core::{
-                Author, AuthorDraft, AuthorId, AuthorRef, Book, BookDraft, BookFilters, BookId,
-                BookListQuery, BookPage, BookSearch, BookSort, CatalogStore, Contributor, Facet,
-                FacetCounts, Genre, GenreDraft, GenreId, GenreRef, GenreTag, HistoryAction,
-                HistoryEntry, IdempotencyRecord, IdempotencyRequest, IdempotencyStore, Isbn,
-                NameOrId, Page, PageRequest, Precondition, Quantity, ScoredBook, StockMovement,
-                StockMovementDraft, StockMovementKind, StoreError, WriteContext,
+                Author, AuthorDraft, AuthorId, Book, BookDraft, BookFilters, BookId, BookListQuery,
+                BookPage, BookSearch, BookSort, CatalogStore, Facet, FacetCounts, Genre,
+                GenreDraft, GenreId, HistoryAction, HistoryEntry, IdempotencyRecord,
+                IdempotencyRequest, IdempotencyStore, Isbn, NameOrId, Page, PageRequest,
+                Precondition, ScoredBook, StockMovement, StockMovementDraft, StoreError,
+                WriteContext,
             };
             use chrono::{DateTime, Utc};
             use sqlx::types::Json;
-            use sqlx::{QueryBuilder, Transaction};
+            use sqlx::QueryBuilder;
             use std::collections::HashMap;
             use uuid::Uuid;
+            use $crate::catalog::{authors, books, genres, named, renames, stock};
             use $crate::catalog::{into_page, Dialect};
             use $crate::cursor;
-            use $crate::error::{
-                backend, is_foreign_key_violation, is_unique_violation, json_error, NotMigrated,
-            };
+            use $crate::error::{backend, json_error, NotMigrated};
             use $crate::retry::retrying;
             use $crate::rows::{
-                AuthorRow, BookParts, BookRow, GenreRow, HistoryRow, ListedBook, MigrationRow,
-                ScoredBookRow, StockMovementRow,
+                AuthorRow, BookRow, GenreRow, HistoryRow, ListedBook, MigrationRow, ScoredBookRow,
+                StockMovementRow,
             };
             use $crate::search::{self, Candidates};
             use $crate::sql;
-            use $crate::time::{self, DbTime};
+            use $crate::time::DbTime;
 
             type Conn = <$db as sqlx::Database>::Connection;
-            type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
-            use $crate::catalog::books::{current_for_write, position};
+            use $crate::catalog::books::position;
             use $crate::catalog::facets::{facet_counts_of, facet_statement, Matched};
-            use $crate::catalog::genres::{check_parent, genre_still_referenced, parent_gone};
-            use $crate::catalog::history::{record_change, HistoryWrite};
-            use $crate::catalog::idempotency::store_idempotency;
             use $crate::catalog::limit_plus_one;
             use $crate::catalog::list::sorted_statement;
-            use $crate::catalog::named::{author_in_tx, count, count_in_tx, genre_in_tx, Ref};
+            use $crate::catalog::named::Ref;
             use $crate::catalog::renames::TOUCH_CHUNK;
-            use $crate::catalog::stock::{book_write_movement, insert_movement};
 
             impl $store {
                 pub(crate) async fn migrate(&self) -> Result<(), $crate::OpenError> {
@@ -211,13 +236,6 @@ macro_rules! impl_catalog_store {
                 pub(crate) async fn close(&self) {
                     self.close_reader().await;
                     self.writer().close().await;
-                }
-
-                async fn begin_write(&self) -> Result<Transaction<'static, $db>, StoreError> {
-                    self.writer()
-                        .begin_with(<Self as Dialect>::BEGIN_WRITE)
-                        .await
-                        .map_err(backend)
                 }
             }
 
@@ -317,14 +335,14 @@ macro_rules! impl_catalog_store {
                     self.genre_page(page).await
                 }
 
-                #[tracing::instrument(skip_all, fields(isbn = %draft.isbn))]
+                #[tracing::instrument(skip_all, fields(isbn = %draft.isbn()))]
                 async fn create_book(
                     &self,
                     draft: &BookDraft,
                     ctx: &WriteContext,
                     idempotency: Option<&IdempotencyRequest>,
                 ) -> Result<Book, StoreError> {
-                    retrying(|| self.create_book_once(draft, ctx, idempotency)).await
+                    retrying(|| books::create_book_once(self, draft, ctx, idempotency)).await
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -335,7 +353,7 @@ macro_rules! impl_catalog_store {
                     draft: &BookDraft,
                     ctx: &WriteContext,
                 ) -> Result<Book, StoreError> {
-                    retrying(|| self.replace_book_once(id, expected, draft, ctx)).await
+                    retrying(|| books::replace_book_once(self, id, expected, draft, ctx)).await
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -345,7 +363,7 @@ macro_rules! impl_catalog_store {
                     expected: &Precondition,
                     ctx: &WriteContext,
                 ) -> Result<(), StoreError> {
-                    retrying(|| self.delete_book_once(id, expected, ctx)).await
+                    retrying(|| books::delete_book_once(self, id, expected, ctx)).await
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id, kind = draft.kind().as_str()))]
@@ -358,7 +376,14 @@ macro_rules! impl_catalog_store {
                     idempotency: Option<&IdempotencyRequest>,
                 ) -> Result<(Book, StockMovement), StoreError> {
                     retrying(|| {
-                        self.record_stock_movement_once(id, expected, draft, ctx, idempotency)
+                        stock::record_stock_movement_once(
+                            self,
+                            id,
+                            expected,
+                            draft,
+                            ctx,
+                            idempotency,
+                        )
                     })
                     .await
                 }
@@ -369,7 +394,7 @@ macro_rules! impl_catalog_store {
                     draft: &AuthorDraft,
                     idempotency: Option<&IdempotencyRequest>,
                 ) -> Result<Author, StoreError> {
-                    retrying(|| self.create_author_once(draft, idempotency)).await
+                    retrying(|| authors::create_author_once(self, draft, idempotency)).await
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -379,12 +404,12 @@ macro_rules! impl_catalog_store {
                     draft: &AuthorDraft,
                     ctx: &WriteContext,
                 ) -> Result<Author, StoreError> {
-                    retrying(|| self.update_author_once(id, draft, ctx)).await
+                    retrying(|| renames::update_author_once(self, id, draft, ctx)).await
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
                 async fn delete_author(&self, id: AuthorId) -> Result<(), StoreError> {
-                    retrying(|| self.delete_author_once(id)).await
+                    retrying(|| named::delete_named_once(self, &sql::AUTHORS, id.as_uuid())).await
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -393,7 +418,7 @@ macro_rules! impl_catalog_store {
                     draft: &GenreDraft,
                     idempotency: Option<&IdempotencyRequest>,
                 ) -> Result<Genre, StoreError> {
-                    retrying(|| self.create_genre_once(draft, idempotency)).await
+                    retrying(|| genres::create_genre_once(self, draft, idempotency)).await
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -403,12 +428,12 @@ macro_rules! impl_catalog_store {
                     draft: &GenreDraft,
                     ctx: &WriteContext,
                 ) -> Result<Genre, StoreError> {
-                    retrying(|| self.update_genre_once(id, draft, ctx)).await
+                    retrying(|| renames::update_genre_once(self, id, draft, ctx)).await
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
                 async fn delete_genre(&self, id: GenreId) -> Result<(), StoreError> {
-                    retrying(|| self.delete_genre_once(id)).await
+                    retrying(|| named::delete_named_once(self, &sql::GENRES, id.as_uuid())).await
                 }
             }
         };

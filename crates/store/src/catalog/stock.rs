@@ -1,12 +1,21 @@
 //! Stock: movements, the ledger of a book, and the books low on stock.
 
-use super::Dialect;
-use crate::error::backend;
+use super::books::current_for_write;
+use super::history::{record_change, HistoryWrite};
+use super::idempotency::store_idempotency;
+use super::{begin_write, Dialect};
+use crate::error::{backend, json_error};
+use crate::rows::BookRow;
 use crate::sql;
-use crate::time::DbTime;
-use bookstore_core::{Book, StockMovement, StockMovementKind, StoreError, WriteContext};
+use crate::time::{self, DbTime};
+use bookstore_core::event::{BookEventKind, CloudEvent};
+use bookstore_core::{
+    Book, BookId, HistoryAction, IdempotencyRequest, Precondition, StockMovement,
+    StockMovementDraft, StockMovementKind, StoreError, WriteContext,
+};
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Encode, Executor, IntoArguments, Type};
+use sqlx::types::Json;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
 /// Appends `movement` to the ledger, in the transaction of the write that made it.
@@ -64,71 +73,86 @@ pub(crate) fn book_write_movement(
     }
 }
 
-/// The stock reads and writes of `$store`, whose database is `$db`.
+/// Records a movement of the book `id`'s stock, with the book's new version.
+pub(crate) async fn record_stock_movement_once<D: Dialect>(
+    store: &D,
+    id: BookId,
+    expected: &Precondition,
+    draft: &StockMovementDraft,
+    ctx: &WriteContext,
+    idempotency: Option<&IdempotencyRequest>,
+) -> Result<(Book, StockMovement), StoreError>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    BookRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q serde_json::Value>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<Json<&'q serde_json::Value>>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q CloudEvent>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let now = time::now();
+    let mut tx = begin_write(store).await?;
+    let before = current_for_write::<D>(&mut tx, id, expected).await?;
+    let on_hand = before.quantity.get();
+    let (delta, quantity) = draft.apply(on_hand)?;
+    let after = Book {
+        quantity,
+        version: before.version + 1,
+        updated_at: now,
+        ..before.clone()
+    };
+    sqlx::query(sql::STOCK_UPDATE)
+        .bind(id.as_uuid())
+        .bind(quantity.get())
+        .bind(after.version)
+        .bind(DbTime(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let movement = StockMovement {
+        id: Uuid::now_v7(),
+        book_id: id,
+        kind: draft.kind(),
+        quantity: draft.quantity(),
+        delta,
+        quantity_after: quantity.get(),
+        reason: draft.reason().map(str::to_owned),
+        actor: ctx.actor().to_owned(),
+        request_id: ctx.request_id.clone(),
+        at: now,
+    };
+    insert_movement::<D>(&mut tx, &movement).await?;
+    if let Some(request) = idempotency {
+        let response = serde_json::to_value((&after, &movement)).map_err(json_error)?;
+        store_idempotency::<D>(&mut tx, request, &response, now).await?;
+    }
+    let before_json = serde_json::to_value(&before).map_err(json_error)?;
+    let after_json = serde_json::to_value(&after).map_err(json_error)?;
+    let event =
+        CloudEvent::book_changed(BookEventKind::StockAdjusted, &after).map_err(json_error)?;
+    let history = HistoryWrite {
+        book_id: id.as_uuid(),
+        version: after.version,
+        action: HistoryAction::Updated,
+        at: now,
+        before: Some(&before_json),
+        after: Some(&after_json),
+    };
+    record_change::<D>(&mut tx, ctx, history, &event).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok((after, movement))
+}
+
+/// The stock reads of `$store`, whose database is `$db`.
 macro_rules! impl_stock {
     ($store:ty, $db:ty) => {
         impl $store {
-            async fn record_stock_movement_once(
-                &self,
-                id: BookId,
-                expected: &Precondition,
-                draft: &StockMovementDraft,
-                ctx: &WriteContext,
-                idempotency: Option<&IdempotencyRequest>,
-            ) -> Result<(Book, StockMovement), StoreError> {
-                let now = time::now();
-                let mut tx = self.begin_write().await?;
-                let before = current_for_write::<Self>(&mut tx, id, expected).await?;
-                let on_hand = before.quantity.get();
-                let (delta, quantity) = draft.apply(on_hand)?;
-                let after = Book {
-                    quantity,
-                    version: before.version + 1,
-                    updated_at: now,
-                    ..before.clone()
-                };
-                sqlx::query(sql::STOCK_UPDATE)
-                    .bind(id.as_uuid())
-                    .bind(quantity.get())
-                    .bind(after.version)
-                    .bind(DbTime(now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                let movement = StockMovement {
-                    id: Uuid::now_v7(),
-                    book_id: id,
-                    kind: draft.kind(),
-                    quantity: draft.quantity(),
-                    delta,
-                    quantity_after: quantity.get(),
-                    reason: draft.reason().map(str::to_owned),
-                    actor: ctx.actor().to_owned(),
-                    request_id: ctx.request_id.clone(),
-                    at: now,
-                };
-                insert_movement::<Self>(&mut tx, &movement).await?;
-                if let Some(request) = idempotency {
-                    let response = serde_json::to_value((&after, &movement)).map_err(json_error)?;
-                    store_idempotency::<Self>(&mut tx, request, &response, now).await?;
-                }
-                let before_json = serde_json::to_value(&before).map_err(json_error)?;
-                let after_json = serde_json::to_value(&after).map_err(json_error)?;
-                let event = CloudEvent::book_changed(BookEventKind::StockAdjusted, &after)
-                    .map_err(json_error)?;
-                let history = HistoryWrite {
-                    book_id: id.as_uuid(),
-                    version: after.version,
-                    action: HistoryAction::Updated,
-                    at: now,
-                    before: Some(&before_json),
-                    after: Some(&after_json),
-                };
-                record_change::<Self>(&mut tx, ctx, history, &event).await?;
-                tx.commit().await.map_err(backend)?;
-                Ok((after, movement))
-            }
-
             async fn stock_page(
                 &self,
                 id: BookId,

@@ -1,203 +1,16 @@
-//! Books, and the parsing of client input into a valid [`BookDraft`].
+//! The parsing of client input into a valid [`BookDraft`]: the only way to make one.
 
-use crate::ids::{AuthorId, BookId, GenreId};
+use super::{
+    Book, BookFormat, ContributorRole, Quantity, MAX_AUTHORS, MAX_DESCRIPTION, MAX_GENRES,
+    MAX_LOCATION, MAX_NAME, MAX_PAGE_COUNT, MAX_PUBLISHER, MAX_TITLE,
+};
+use crate::ids::{AuthorId, GenreId};
 use crate::isbn::Isbn;
 use crate::money::{Currency, Money};
 use crate::text;
 use crate::validation::ValidationErrors;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::fmt;
-use std::str::FromStr;
-use thiserror::Error;
 use uuid::Uuid;
-
-pub const MAX_TITLE: usize = 500;
-pub const MAX_DESCRIPTION: usize = 20_000;
-pub const MAX_PUBLISHER: usize = 200;
-pub const MAX_LOCATION: usize = 100;
-pub const MAX_NAME: usize = 200;
-pub const MAX_AUTHORS: usize = 50;
-pub const MAX_GENRES: usize = 20;
-pub const MAX_QUANTITY: i64 = 1_000_000_000;
-pub const MAX_PAGE_COUNT: i64 = 100_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BookFormat {
-    Hardcover,
-    Paperback,
-    Ebook,
-    Audiobook,
-    Other,
-}
-
-impl BookFormat {
-    pub const ALL: [BookFormat; 5] = [
-        Self::Hardcover,
-        Self::Paperback,
-        Self::Ebook,
-        Self::Audiobook,
-        Self::Other,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Hardcover => "hardcover",
-            Self::Paperback => "paperback",
-            Self::Ebook => "ebook",
-            Self::Audiobook => "audiobook",
-            Self::Other => "other",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("'{0}' is not one of: {1}")]
-pub struct UnknownVariant(String, &'static str);
-
-impl FromStr for BookFormat {
-    type Err = UnknownVariant;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                UnknownVariant(
-                    s.to_owned(),
-                    "hardcover, paperback, ebook, audiobook, other",
-                )
-            })
-    }
-}
-
-impl fmt::Display for BookFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ContributorRole {
-    #[default]
-    Author,
-    Editor,
-    Translator,
-    Illustrator,
-}
-
-impl ContributorRole {
-    pub const ALL: [ContributorRole; 4] = [
-        Self::Author,
-        Self::Editor,
-        Self::Translator,
-        Self::Illustrator,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Author => "author",
-            Self::Editor => "editor",
-            Self::Translator => "translator",
-            Self::Illustrator => "illustrator",
-        }
-    }
-}
-
-impl FromStr for ContributorRole {
-    type Err = UnknownVariant;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| UnknownVariant(s.to_owned(), "author, editor, translator, illustrator"))
-    }
-}
-
-/// A stock count: never negative.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "i64")]
-pub struct Quantity(i64);
-
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum QuantityError {
-    #[error("must not be negative")]
-    Negative,
-    #[error("must be at most {MAX_QUANTITY}")]
-    TooLarge,
-}
-
-impl Quantity {
-    pub const ZERO: Quantity = Quantity(0);
-
-    pub fn new(value: i64) -> Result<Self, QuantityError> {
-        if value < 0 {
-            Err(QuantityError::Negative)
-        } else if value > MAX_QUANTITY {
-            Err(QuantityError::TooLarge)
-        } else {
-            Ok(Self(value))
-        }
-    }
-
-    pub fn get(&self) -> i64 {
-        self.0
-    }
-}
-
-impl TryFrom<i64> for Quantity {
-    type Error = QuantityError;
-    fn try_from(value: i64) -> Result<Self, Self::Error> {
-        Self::new(value)
-    }
-}
-
-impl From<Quantity> for i64 {
-    fn from(q: Quantity) -> i64 {
-        q.0
-    }
-}
-
-/// A contributor as it appears on a book.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Contributor {
-    pub author_id: AuthorId,
-    pub name: String,
-    pub role: ContributorRole,
-}
-
-/// A genre as it appears on a book.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GenreTag {
-    pub id: GenreId,
-    pub name: String,
-}
-
-/// A book as stored. Also the snapshot written to the audit history and into events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Book {
-    pub id: BookId,
-    pub isbn: Isbn,
-    pub title: String,
-    pub subtitle: Option<String>,
-    pub description: Option<String>,
-    pub authors: Vec<Contributor>,
-    pub genres: Vec<GenreTag>,
-    pub publisher: Option<String>,
-    pub published_year: Option<i32>,
-    pub language: Option<String>,
-    pub format: Option<BookFormat>,
-    pub page_count: Option<i32>,
-    pub price: Option<Money>,
-    pub quantity: Quantity,
-    pub reorder_point: Quantity,
-    pub location: Option<String>,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 /// How a draft names an author: an existing id, or a name that is matched (case-insensitively)
 /// or created.
@@ -219,26 +32,37 @@ pub enum GenreRef {
     Name(String),
 }
 
-/// A valid book as a client asked for it (create or full replace).
+/// A valid book as a client asked for it (create or full replace). Only [`BookDraft::parse`]
+/// makes one, so every draft a store sees has been checked; nor can a valid one be changed
+/// into an invalid one:
+///
+/// ```compile_fail,E0616
+/// # use bookstore_core::{BookDraft, RawBook};
+/// let raw = RawBook {
+///     isbn: Some("9780261103344".into()),
+///     title: Some("The Hobbit".into()),
+///     ..RawBook::default()
+/// };
+/// let mut draft = BookDraft::parse(&raw).expect("valid");
+/// draft.title = String::new();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookDraft {
-    pub isbn: Isbn,
-    pub title: String,
-    pub subtitle: Option<String>,
-    pub description: Option<String>,
-    pub authors: Vec<ContributorRef>,
-    pub genres: Vec<GenreRef>,
-    pub publisher: Option<String>,
-    pub published_year: Option<i32>,
-    pub language: Option<String>,
-    pub format: Option<BookFormat>,
-    pub page_count: Option<i32>,
-    pub price: Option<Money>,
-    /// The stock on hand; `None` when not given: zero for a new book, unchanged on a replace
-    /// (stock moves through the ledger, and a replace that sets it records an adjustment).
-    pub quantity: Option<Quantity>,
-    pub reorder_point: Quantity,
-    pub location: Option<String>,
+    isbn: Isbn,
+    title: String,
+    subtitle: Option<String>,
+    description: Option<String>,
+    authors: Vec<ContributorRef>,
+    genres: Vec<GenreRef>,
+    publisher: Option<String>,
+    published_year: Option<i32>,
+    language: Option<String>,
+    format: Option<BookFormat>,
+    page_count: Option<i32>,
+    price: Option<Money>,
+    quantity: Option<Quantity>,
+    reorder_point: Quantity,
+    location: Option<String>,
 }
 
 /// A contributor as a client wrote it: an id, or a name, and optionally a role.
@@ -515,6 +339,71 @@ impl BookDraft {
             _ => Err(errors),
         }
     }
+
+    pub fn isbn(&self) -> &Isbn {
+        &self.isbn
+    }
+
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    pub fn subtitle(&self) -> Option<&str> {
+        self.subtitle.as_deref()
+    }
+
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// The contributors in the order given, none listed twice with the same role.
+    pub fn authors(&self) -> &[ContributorRef] {
+        &self.authors
+    }
+
+    /// The genres in the order given, none listed twice.
+    pub fn genres(&self) -> &[GenreRef] {
+        &self.genres
+    }
+
+    pub fn publisher(&self) -> Option<&str> {
+        self.publisher.as_deref()
+    }
+
+    pub fn published_year(&self) -> Option<i32> {
+        self.published_year
+    }
+
+    /// A lower-case two-letter ISO 639-1 code.
+    pub fn language(&self) -> Option<&str> {
+        self.language.as_deref()
+    }
+
+    pub fn format(&self) -> Option<BookFormat> {
+        self.format
+    }
+
+    pub fn page_count(&self) -> Option<i32> {
+        self.page_count
+    }
+
+    pub fn price(&self) -> Option<Money> {
+        self.price
+    }
+
+    /// The stock on hand; `None` when not given: zero for a new book, unchanged on a replace
+    /// (stock moves through the ledger, and a replace that sets it records an adjustment).
+    pub fn quantity(&self) -> Option<Quantity> {
+        self.quantity
+    }
+
+    pub fn reorder_point(&self) -> Quantity {
+        self.reorder_point
+    }
+
+    pub fn location(&self) -> Option<&str> {
+        self.location.as_deref()
+    }
 }
 
 impl Book {
@@ -566,8 +455,8 @@ mod tests {
     #[test]
     fn minimal_book_is_valid() {
         let draft = BookDraft::parse(&minimal()).expect("valid");
-        assert_eq!(draft.isbn.as_str(), "9780261103344");
-        assert_eq!(draft.quantity, None);
+        assert_eq!(draft.isbn().as_str(), "9780261103344");
+        assert_eq!(draft.quantity(), None);
     }
 
     #[test]
@@ -633,9 +522,9 @@ mod tests {
             ..raw
         })
         .expect("valid");
-        assert_eq!(draft.authors.len(), 3);
-        assert_eq!(draft.authors[1].author, AuthorRef::Id(id));
-        assert_eq!(draft.authors[2].role, ContributorRole::Illustrator);
+        assert_eq!(draft.authors().len(), 3);
+        assert_eq!(draft.authors()[1].author, AuthorRef::Id(id));
+        assert_eq!(draft.authors()[2].role, ContributorRole::Illustrator);
     }
 
     #[test]
@@ -646,7 +535,7 @@ mod tests {
             ..minimal()
         })
         .expect("valid");
-        assert_eq!(draft.subtitle, None);
-        assert_eq!(draft.language.as_deref(), Some("en"));
+        assert_eq!(draft.subtitle(), None);
+        assert_eq!(draft.language(), Some("en"));
     }
 }
