@@ -16,6 +16,7 @@ mod idempotency;
 mod operations;
 mod ratelimits;
 mod references;
+mod roles;
 mod search;
 mod sessions;
 mod signin;

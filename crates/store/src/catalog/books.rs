@@ -215,6 +215,7 @@ async fn write_book<D: WriteLinks>(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError>
 where
+    for<'q> i16: Encode<'q, D::Db> + Type<D::Db>,
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
     for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
@@ -277,6 +278,7 @@ pub(crate) async fn create_book_once<D: ResolveNamed + WriteLinks>(
     idempotency: Option<&IdempotencyRequest>,
 ) -> Result<Book, StoreError>
 where
+    for<'q> i16: Encode<'q, D::Db> + Type<D::Db>,
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
     for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
@@ -336,6 +338,7 @@ pub(crate) async fn replace_book_once<D: ResolveNamed + WriteLinks>(
     ctx: &WriteContext,
 ) -> Result<Book, StoreError>
 where
+    for<'q> i16: Encode<'q, D::Db> + Type<D::Db>,
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
     for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
@@ -399,6 +402,7 @@ pub(crate) async fn delete_book_once<D: Dialect>(
     ctx: &WriteContext,
 ) -> Result<(), StoreError>
 where
+    for<'q> i16: Encode<'q, D::Db> + Type<D::Db>,
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
     BookRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,

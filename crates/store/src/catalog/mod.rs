@@ -48,6 +48,11 @@ pub(crate) trait Dialect {
     /// Deletes a bounded batch of idempotency records created before `$1` (of any key).
     const PRUNE_IDEMPOTENCY: &'static str;
 
+    /// Called after a write that may have committed outbox rows of `book` (of any book, when
+    /// `None`): wakes the relay where the database does not (PostgreSQL's outbox trigger
+    /// notifies at commit).
+    fn outbox_committed(&self, book: Option<Uuid>);
+
     fn book_sql() -> &'static BookSql;
 
     fn migrator() -> &'static Migrator;
@@ -237,6 +242,19 @@ macro_rules! impl_catalog_store {
                     self.close_reader().await;
                     self.writer().close().await;
                 }
+
+                /// Passes on a write's result, waking the relay if it committed events of
+                /// `book` (of any book, when `None`).
+                fn announcing_events<T>(
+                    &self,
+                    book: Option<Uuid>,
+                    result: Result<T, StoreError>,
+                ) -> Result<T, StoreError> {
+                    if result.is_ok() {
+                        <Self as Dialect>::outbox_committed(self, book);
+                    }
+                    result
+                }
             }
 
             $crate::catalog::books::impl_books!($store, $db);
@@ -342,7 +360,10 @@ macro_rules! impl_catalog_store {
                     ctx: &WriteContext,
                     idempotency: Option<&IdempotencyRequest>,
                 ) -> Result<Book, StoreError> {
-                    retrying(|| books::create_book_once(self, draft, ctx, idempotency)).await
+                    let created =
+                        retrying(|| books::create_book_once(self, draft, ctx, idempotency)).await;
+                    let book = created.as_ref().ok().map(|book| book.id.as_uuid());
+                    self.announcing_events(book, created)
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -353,7 +374,10 @@ macro_rules! impl_catalog_store {
                     draft: &BookDraft,
                     ctx: &WriteContext,
                 ) -> Result<Book, StoreError> {
-                    retrying(|| books::replace_book_once(self, id, expected, draft, ctx)).await
+                    self.announcing_events(
+                        Some(id.as_uuid()),
+                        retrying(|| books::replace_book_once(self, id, expected, draft, ctx)).await,
+                    )
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -363,7 +387,10 @@ macro_rules! impl_catalog_store {
                     expected: &Precondition,
                     ctx: &WriteContext,
                 ) -> Result<(), StoreError> {
-                    retrying(|| books::delete_book_once(self, id, expected, ctx)).await
+                    self.announcing_events(
+                        Some(id.as_uuid()),
+                        retrying(|| books::delete_book_once(self, id, expected, ctx)).await,
+                    )
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id, kind = draft.kind().as_str()))]
@@ -375,17 +402,20 @@ macro_rules! impl_catalog_store {
                     ctx: &WriteContext,
                     idempotency: Option<&IdempotencyRequest>,
                 ) -> Result<(Book, StockMovement), StoreError> {
-                    retrying(|| {
-                        stock::record_stock_movement_once(
-                            self,
-                            id,
-                            expected,
-                            draft,
-                            ctx,
-                            idempotency,
-                        )
-                    })
-                    .await
+                    self.announcing_events(
+                        Some(id.as_uuid()),
+                        retrying(|| {
+                            stock::record_stock_movement_once(
+                                self,
+                                id,
+                                expected,
+                                draft,
+                                ctx,
+                                idempotency,
+                            )
+                        })
+                        .await,
+                    )
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -404,7 +434,10 @@ macro_rules! impl_catalog_store {
                     draft: &AuthorDraft,
                     ctx: &WriteContext,
                 ) -> Result<Author, StoreError> {
-                    retrying(|| renames::update_author_once(self, id, draft, ctx)).await
+                    self.announcing_events(
+                        None,
+                        retrying(|| renames::update_author_once(self, id, draft, ctx)).await,
+                    )
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -428,7 +461,10 @@ macro_rules! impl_catalog_store {
                     draft: &GenreDraft,
                     ctx: &WriteContext,
                 ) -> Result<Genre, StoreError> {
-                    retrying(|| renames::update_genre_once(self, id, draft, ctx)).await
+                    self.announcing_events(
+                        None,
+                        retrying(|| renames::update_genre_once(self, id, draft, ctx)).await,
+                    )
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]

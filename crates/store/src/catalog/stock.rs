@@ -83,6 +83,7 @@ pub(crate) async fn record_stock_movement_once<D: Dialect>(
     idempotency: Option<&IdempotencyRequest>,
 ) -> Result<(Book, StockMovement), StoreError>
 where
+    for<'q> i16: Encode<'q, D::Db> + Type<D::Db>,
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
     BookRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
