@@ -3,7 +3,13 @@
 //! the store's event log.
 
 pub mod bus;
+pub mod nats;
+pub mod readiness;
 pub mod signal;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use bus::{BusError, BusHealth, EventBus};
+pub use nats::{NatsBus, NatsConfig};
+pub use readiness::BusReadiness;
 pub use signal::LogSignal;

@@ -11,6 +11,7 @@
 
 mod file;
 mod groups;
+mod nats;
 mod secret;
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,7 @@ mod values;
 
 use groups::{AuthArgs, HttpArgs, LogArgs, RedisArgs, ServerArgs, StoreArgs, TlsArgs};
 pub use groups::{LogFormat, TlsSource};
+use nats::NatsArgs;
 
 use clap::{ArgMatches, Args, Command, Parser};
 use secret::Secrets;
@@ -45,6 +47,8 @@ pub struct Settings {
     pub redis: RedisArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub nats: NatsArgs,
     /// Where each secret came from, to log by name once logging is up.
     #[arg(skip)]
     pub secret_sources: Vec<String>,
@@ -95,9 +99,15 @@ impl Settings {
             self.redis.redis_url.take(),
             self.redis.redis_url_file.take(),
         )?;
+        self.nats.nats_url = secrets.pick(
+            "nats_url",
+            self.nats.nats_url.take(),
+            self.nats.nats_url_file.take(),
+        )?;
         self.secret_sources = secrets.sources;
         self.tls.source()?;
         self.http.config(false)?;
+        self.nats.check()?;
         Ok(())
     }
 
