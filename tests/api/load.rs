@@ -91,7 +91,10 @@ impl Load {
 
     /// How many writes were acknowledged so far.
     pub fn acknowledged(&self) -> usize {
-        self.ledger.lock().map(|l| l.acknowledged.len()).unwrap_or(0)
+        self.ledger
+            .lock()
+            .map(|l| l.acknowledged.len())
+            .unwrap_or(0)
     }
 
     pub async fn finish(self) -> Ledger {

@@ -87,8 +87,16 @@ async fn a_nats_outage_under_load_loses_no_write_and_no_event() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let ledger = load.finish().await;
 
-    assert!(ledger.failed.is_empty(), "writes failed: {:?}", ledger.failed);
-    assert_eq!((ledger.unknown, ledger.refused), (0, 0), "requests were lost");
+    assert!(
+        ledger.failed.is_empty(),
+        "writes failed: {:?}",
+        ledger.failed
+    );
+    assert_eq!(
+        (ledger.unknown, ledger.refused),
+        (0, 0),
+        "requests were lost"
+    );
     assert!(during > 0, "no write went through while NATS was down");
     let figures = verify(&app, &url, &stream, &ledger, &[app.logs()]).await;
     eprintln!(
@@ -102,7 +110,10 @@ async fn a_nats_outage_under_load_loses_no_write_and_no_event() {
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     while readiness(&app).await.1["status"] != "ok" {
-        assert!(Instant::now() < deadline, "still degraded after NATS came back");
+        assert!(
+            Instant::now() < deadline,
+            "still degraded after NATS came back"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -158,7 +169,9 @@ async fn verify(
     let mut types: HashMap<(String, i64), String> = HashMap::new();
     for message in &messages {
         let (book, version, event_type) = event_of(message);
-        *by_id.entry(message.message_id.as_deref().unwrap_or("")).or_default() += 1;
+        *by_id
+            .entry(message.message_id.as_deref().unwrap_or(""))
+            .or_default() += 1;
         per_book.entry(book.clone()).or_default().push(version);
         types.insert((book, version), event_type);
     }
@@ -190,7 +203,10 @@ async fn verify(
             }
         }
     }
-    assert!(missing.is_empty(), "committed changes without an event: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "committed changes without an event: {missing:?}"
+    );
     assert!(
         uncommitted.is_empty(),
         "events of changes that did not commit: {uncommitted:?}"
@@ -275,13 +291,77 @@ fn duplicates_dropped(log: &str) -> u64 {
 pub(crate) mod crash {
     //! `kill -9` at five random moments under load.
     use super::*;
+    use std::process::{Child, Command, Stdio};
 
     const KILLS: usize = 5;
 
+    /// A `serve --roles relay` process on the store of `app` (it serves the probes only, so
+    /// no one signs in to it).
+    pub struct RelayProcess {
+        child: Child,
+        log: std::path::PathBuf,
+    }
+
+    impl RelayProcess {
+        pub async fn start(app: &TestApp, env: &[(&str, &str)], n: usize) -> Self {
+            let dir = app.data_dir.path();
+            let address_file = dir.join(format!("relay-{n}.address"));
+            let log = dir.join(format!("relay-{n}.log"));
+            let mut command = Command::new(binary());
+            command
+                .args(["serve", "--roles", "relay"])
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("BOOKSTORE_LISTEN", "127.0.0.1:0")
+                .env("BOOKSTORE_ADDRESS_FILE", &address_file)
+                .env("BOOKSTORE_DATA_DIR", dir)
+                .env("BOOKSTORE_KEK_FILE", dir.join("kek"))
+                .env("BOOKSTORE_LOG_FORMAT", "json")
+                .env("BOOKSTORE_RELAY_POLL_INTERVAL", "200ms")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log file"));
+            if let Some(url) = &app.database_url {
+                command.env("DATABASE_URL", url);
+            }
+            for (k, v) in env {
+                command.env(k, v);
+            }
+            let mut child = command.spawn().expect("start the relay");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !address_file.exists() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "the relay exited ({status}); log:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+                assert!(Instant::now() < deadline, "the relay did not listen");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Self { child, log }
+        }
+
+        pub fn kill9(&mut self) {
+            let _ = self.child.kill(); // SIGKILL
+            let _ = self.child.wait();
+        }
+
+        pub fn logs(&self) -> String {
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        }
+    }
+
+    impl Drop for RelayProcess {
+        fn drop(&mut self) {
+            self.kill9();
+        }
+    }
+
     /// A random pause between `min` and `max` milliseconds.
     fn random_pause(min: u64, max: u64) -> Duration {
-        let random = u64::try_from(uuid::Uuid::new_v4().as_u128() % u128::from(max - min))
-            .unwrap_or(0);
+        let random =
+            u64::try_from(uuid::Uuid::new_v4().as_u128() % u128::from(max - min)).unwrap_or(0);
         Duration::from_millis(min + random)
     }
 
@@ -297,13 +377,12 @@ pub(crate) mod crash {
         let url = nats.url();
         let env = nats_env(&url, &stream);
         let original = spawn_with(backend, &env).await;
-        let relay_env: Vec<(&str, &str)> = env
-            .iter()
-            .copied()
-            .chain([("BOOKSTORE_ROLES", "relay")])
-            .collect();
+        let mut relays_started = 0;
         let mut second_relay = match backend {
-            Backend::Postgres => Some(original.replica(&relay_env).await),
+            Backend::Postgres => {
+                relays_started += 1;
+                Some(RelayProcess::start(&original, &env, relays_started).await)
+            }
             Backend::Sqlite => None,
         };
         let target = Target::new(&original.base, &original.admin_token);
@@ -317,8 +396,8 @@ pub(crate) mod crash {
                 None => original.signal("KILL"),
             }
             let kill_relay = round % 2 == 0;
-            if let (true, Some(relay)) = (kill_relay, &second_relay) {
-                relay.signal("KILL");
+            if let (true, Some(relay)) = (kill_relay, &mut second_relay) {
+                relay.kill9();
             }
             if let Some(app) = current.take() {
                 logs.push(app.logs());
@@ -330,7 +409,8 @@ pub(crate) mod crash {
                 if let Some(relay) = second_relay.take() {
                     logs.push(relay.logs());
                 }
-                second_relay = Some(original.replica(&relay_env).await);
+                relays_started += 1;
+                second_relay = Some(RelayProcess::start(&original, &env, relays_started).await);
             }
         }
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -220,5 +220,13 @@ pub async fn stream_subjects(url: &str, stream: &str) -> Option<Vec<String>> {
     let client = async_nats::connect(url).await.expect("connect to NATS");
     let js = async_nats::jetstream::new(client);
     let mut handle = js.get_stream(stream).await.ok()?;
-    Some(handle.info().await.expect("stream info").config.subjects.clone())
+    Some(
+        handle
+            .info()
+            .await
+            .expect("stream info")
+            .config
+            .subjects
+            .clone(),
+    )
 }

@@ -98,7 +98,10 @@ async fn each_event_is_a_message_on_its_type_with_its_id_and_cloudevent() {
             message.content_type.as_deref(),
             Some("application/cloudevents+json")
         );
-        assert_eq!(message.payload, event.payload, "the CloudEvent as committed");
+        assert_eq!(
+            message.payload, event.payload,
+            "the CloudEvent as committed"
+        );
     }
 }
 
@@ -178,7 +181,10 @@ async fn only_an_acknowledged_event_is_a_success() {
     let refused = event("bookstore.book.created", Uuid::now_v7(), 1);
     let results = bus.publish(std::slice::from_ref(&refused)).await;
     assert!(
-        matches!(&results[0], Err(BusError::Unavailable(_)) | Err(BusError::Rejected { .. })),
+        matches!(
+            &results[0],
+            Err(BusError::Unavailable(_)) | Err(BusError::Rejected { .. })
+        ),
         "{results:?}"
     );
     assert!(
@@ -265,7 +271,10 @@ async fn nats_down_at_start_or_later_never_blocks_and_recovers() {
     let waiting = event("bookstore.book.created", Uuid::now_v7(), 1);
     let started = Instant::now();
     let results = bus.publish(std::slice::from_ref(&waiting)).await;
-    assert!(matches!(results[0], Err(BusError::Unavailable(_))), "{results:?}");
+    assert!(
+        matches!(results[0], Err(BusError::Unavailable(_))),
+        "{results:?}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "a publish while NATS is down waited"
@@ -284,7 +293,10 @@ async fn nats_down_at_start_or_later_never_blocks_and_recovers() {
     }
     let during = event("bookstore.book.updated", waiting.aggregate_id, 2);
     let results = bus.publish(std::slice::from_ref(&during)).await;
-    assert!(matches!(results[0], Err(BusError::Unavailable(_))), "{results:?}");
+    assert!(
+        matches!(results[0], Err(BusError::Unavailable(_))),
+        "{results:?}"
+    );
     assert!(matches!(bus.health().await, BusHealth::Degraded(_)));
     nats.restart();
     publish_when_up(&bus, &during).await;

@@ -458,7 +458,10 @@ fn the_readme_example_config_files_are_valid() {
 #[test]
 fn nats_is_off_unless_a_url_is_set() {
     let settings = load(&[], &[]).expect("valid");
-    assert!(settings.nats.config().is_none(), "the in-process bus by default");
+    assert!(
+        settings.nats.config().is_none(),
+        "the in-process bus by default"
+    );
     let settings = load(
         &["--nats-subjects", "bookstore.book.*, audit.>"],
         &[

@@ -144,7 +144,13 @@ mod tests {
                 "{name:?}"
             );
         }
-        for subject in ["bookstore..x", ">.bookstore", "book store.>", "bookstore.a>", ""] {
+        for subject in [
+            "bookstore..x",
+            ">.bookstore",
+            "book store.>",
+            "bookstore.a>",
+            "",
+        ] {
             assert!(
                 matches!(
                     config("S", &[subject]).check(),

@@ -19,7 +19,8 @@ pub use config::{ConfigError, NatsConfig, DEFAULT_STREAM, DEFAULT_SUBJECTS, EVEN
 
 use crate::bus::{BusError, BusHealth, EventBus};
 use async_nats::connection::State;
-use async_nats::jetstream::context::{Publish, PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::{Client, ConnectOptions, Event};
 use async_trait::async_trait;
 use bookstore_core::outbox::PendingEvent;
@@ -248,12 +249,16 @@ impl Inner {
         *current = problem;
     }
 
-    async fn send(&self, event: &PendingEvent, deadline: Instant) -> Result<PublishAckFuture, BusError> {
+    async fn send(
+        &self,
+        event: &PendingEvent,
+        deadline: Instant,
+    ) -> Result<PublishAckFuture, BusError> {
         let payload = serde_json::to_vec(&event.payload).map_err(|err| BusError::Rejected {
             id: event.id,
             reason: err.to_string(),
         })?;
-        let message = Publish::build()
+        let message = PublishMessage::build()
             .payload(payload.into())
             .message_id(event.id.to_string())
             .header("Content-Type", CLOUDEVENTS_JSON);

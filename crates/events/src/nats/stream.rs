@@ -27,7 +27,9 @@ pub enum Ensured {
     Existed,
     Created,
     /// The stream's subjects were these, and are now the configured ones.
-    Updated { previous_subjects: Vec<String> },
+    Updated {
+        previous_subjects: Vec<String>,
+    },
 }
 
 /// Creates the stream `name` capturing `subjects`, or sets its subjects to them; leaves every
@@ -38,7 +40,12 @@ pub async fn ensure(js: &Context, name: &str, subjects: &[String]) -> Result<Ens
         let info = api(js, &format!("STREAM.INFO.{name}"), &Value::Null).await?;
         match api_error(&info) {
             Some((STREAM_NOT_FOUND, _)) => {
-                let created = api(js, &format!("STREAM.CREATE.{name}"), &new_config(name, subjects)).await?;
+                let created = api(
+                    js,
+                    &format!("STREAM.CREATE.{name}"),
+                    &new_config(name, subjects),
+                )
+                .await?;
                 match api_error(&created) {
                     None => return Ok(Ensured::Created),
                     Some((STREAM_NAME_IN_USE, _)) => continue,
@@ -146,7 +153,10 @@ mod tests {
     #[test]
     fn wildcards_match_as_nats_matches_them() {
         assert!(subject_matches("bookstore.>", "bookstore.book.created"));
-        assert!(subject_matches("bookstore.book.*", "bookstore.book.created"));
+        assert!(subject_matches(
+            "bookstore.book.*",
+            "bookstore.book.created"
+        ));
         assert!(subject_matches(
             "bookstore.book.created",
             "bookstore.book.created"

@@ -55,7 +55,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => crate::response::json(
             StatusCode::OK,
             &Health {
-                status: if degraded.is_empty() { "ok" } else { "degraded" }.into(),
+                status: if degraded.is_empty() {
+                    "ok"
+                } else {
+                    "degraded"
+                }
+                .into(),
                 failed: degraded.clone(),
                 degraded,
                 detail: (!details.is_empty()).then(|| details.join(" ")),
