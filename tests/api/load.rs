@@ -131,7 +131,7 @@ impl Worker {
         let mut step = 0_usize;
         while !stop.load(Ordering::Relaxed) {
             step += 1;
-            let outcome = if self.books.len() < 3 || step % 5 == 0 {
+            let outcome = if self.books.len() < 3 || step.is_multiple_of(5) {
                 self.create().await
             } else {
                 let slot = (step * 7 + self.n) % self.books.len();

@@ -33,6 +33,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let public_url = settings.public_url(address);
     let services = wiring::build(&settings, &public_url).await?;
     wiring::bootstrap_admin(&settings, &services.accounts).await?;
+    if let Some(bus) = &services.nats {
+        tracing::info!(stream = bus.stream(), "events go to NATS JetStream");
+    }
     let keyring = services.keyring.clone();
     let reloader = tokio::spawn(async move {
         let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);

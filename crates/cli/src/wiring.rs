@@ -199,9 +199,7 @@ async fn nats_bus(settings: &Settings) -> anyhow::Result<Option<Arc<NatsBus>>> {
     let Some(config) = settings.nats.config() else {
         return Ok(None);
     };
-    let bus = NatsBus::connect(config).await.context("NATS")?;
-    tracing::info!(stream = bus.stream(), "events go to NATS JetStream");
-    Ok(Some(bus))
+    Ok(Some(NatsBus::connect(config).await.context("NATS")?))
 }
 
 /// 144 random bits as text: passes the password policy, easy to copy.
