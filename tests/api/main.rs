@@ -18,6 +18,7 @@ mod nats_bus;
 mod operations;
 mod ratelimits;
 mod references;
+mod roles;
 mod search;
 mod sessions;
 mod signin;

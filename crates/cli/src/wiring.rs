@@ -1,6 +1,6 @@
 //! Builds the services from settings: store, keys, hashing, tokens, use cases.
 
-use crate::config::Settings;
+use crate::config::{Role, Settings};
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -193,12 +193,16 @@ async fn rate_limiter(settings: &Settings) -> anyhow::Result<Arc<dyn RateLimiter
     Ok(Arc::new(limiter))
 }
 
-/// NATS JetStream when configured. Connects in the background: NATS being down does not
-/// delay or fail the start (events wait in the outbox until it is up).
+/// NATS JetStream, when configured and this process runs the relay (the only role that
+/// publishes). Connects in the background: NATS being down does not delay or fail the start
+/// (events wait in the outbox until it is up).
 async fn nats_bus(settings: &Settings) -> anyhow::Result<Option<Arc<NatsBus>>> {
     let Some(config) = settings.nats.config() else {
         return Ok(None);
     };
+    if !settings.roles.roles.has(Role::Relay) {
+        return Ok(None);
+    }
     Ok(Some(NatsBus::connect(config).await.context("NATS")?))
 }
 

@@ -12,6 +12,7 @@
 mod file;
 mod groups;
 mod nats;
+mod roles;
 mod secret;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ mod values;
 use groups::{AuthArgs, HttpArgs, LogArgs, RedisArgs, ServerArgs, StoreArgs, TlsArgs};
 pub use groups::{LogFormat, TlsSource};
 use nats::NatsArgs;
+pub use roles::{Role, RoleArgs};
 
 use clap::{ArgMatches, Args, Command, Parser};
 use secret::Secrets;
@@ -49,6 +51,8 @@ pub struct Settings {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub nats: NatsArgs,
+    #[command(flatten)]
+    pub roles: RoleArgs,
     /// Where each secret came from, to log by name once logging is up.
     #[arg(skip)]
     pub secret_sources: Vec<String>,
