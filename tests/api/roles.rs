@@ -33,10 +33,13 @@ fn isbn(n: u32) -> String {
     format!("{body}{}", (10 - sum % 10) % 10)
 }
 
+/// Waits until the positions are `expected`, in any order: books in different partitions are
+/// relayed side by side.
 async fn wait_for_positions(app: &TestApp, expected: Vec<Option<i64>>) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let now = positions(app).await;
+        let mut now = positions(app).await;
+        now.sort();
         if now == expected {
             return;
         }

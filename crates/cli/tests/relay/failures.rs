@@ -7,7 +7,7 @@ async fn a_failing_bus_loses_nothing_and_keeps_book_order(harness: Harness) {
     let store = &harness.store;
     let cat = store.catalog();
     let bus = RecordingBus::refusing(|_, _| true);
-    let (relay, _) = relay(
+    let (relay, signal) = relay(
         store,
         bus.clone(),
         config(Duration::from_millis(100), Duration::from_millis(100)),
@@ -30,10 +30,13 @@ async fn a_failing_bus_loses_nothing_and_keeps_book_order(harness: Harness) {
 
     // Back, but taking only two events of three for a while: waves go through in part.
     bus.set_refuse(|_, n| n % 3 == 0 && n < 200);
-    eventually(Duration::from_secs(20), "every event published", || {
-        bus.count() == 24
-    })
+    eventually(
+        Duration::from_secs(20),
+        "every event published and marked",
+        || signal.head() == 24,
+    )
     .await;
+    assert_eq!(bus.count(), 24);
     assert_once_in_book_order(&bus.accepted());
     assert_eq!(store.outbox().backlog().await.unwrap().unpublished, 0);
     assert_log_is_whole(store, 24).await;

@@ -81,7 +81,7 @@ async fn open(url: Option<String>, dir: &std::path::Path) -> Store {
     let store = Store::open(&StoreConfig {
         database_url: url,
         data_dir: dir.join("data"),
-        max_connections: 8,
+        max_connections: 3,
     })
     .await
     .unwrap();

@@ -146,6 +146,13 @@ async fn postgres_two_relays_publish_each_event_once_in_book_order() {
         shared.count() == total
     })
     .await;
+    // Marked after the bus took them: wait for the log to be whole.
+    let log = a_store.event_log();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while log.head().await.unwrap() < i64::try_from(total).unwrap() {
+        assert!(Instant::now() < deadline, "not all marked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(shared.count(), total, "nothing published twice");
     assert_once_in_book_order(&shared.accepted());
