@@ -135,6 +135,26 @@ async fn nats_unreachable_at_start_does_not_stop_the_service() {
     assert!(!ready.to_string().contains(&port.to_string()), "{ready}");
 }
 
+/// Only the relay publishes: a process without it does not use NATS, nor report on it.
+#[tokio::test]
+async fn a_process_without_the_relay_role_leaves_nats_alone() {
+    let (_reserved, port) = closed_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let stream = stream_name();
+    let mut env = nats_env(&url, &stream);
+    env.push(("BOOKSTORE_ROLES", "api"));
+    let app = spawn_with(Backend::Sqlite, &env).await;
+    let (status, ready) = readiness(&app).await;
+    assert_eq!(
+        (status, &ready["status"]),
+        (200, &Value::from("ok")),
+        "{ready}"
+    );
+    let logs = app.logs();
+    assert!(!logs.contains("events go to NATS"), "{logs}");
+    assert!(!logs.contains("async_nats"), "{logs}");
+}
+
 /// The figures of a run.
 struct Figures {
     acknowledged: usize,
