@@ -13,6 +13,8 @@ mod external;
 mod fuzzed;
 mod gateway;
 mod idempotency;
+mod load;
+mod nats_bus;
 mod operations;
 mod ratelimits;
 mod references;

@@ -4,7 +4,9 @@
 
 use crate::config::{Role, Settings};
 use anyhow::Context;
-use bookstore_events::{EventBus, InProcessBus, LogSignal, Relay, RelayConfig, RelayHandle};
+use bookstore_events::{
+    EventBus, InProcessBus, LogSignal, NatsBus, Relay, RelayConfig, RelayHandle,
+};
 use bookstore_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +24,13 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts what the configured roles run.
-    pub async fn start(settings: &Settings, store: &Store) -> anyhow::Result<Self> {
+    /// Starts what the configured roles run; the relay publishes to `nats` when given, else
+    /// to the in-process bus.
+    pub async fn start(
+        settings: &Settings,
+        store: &Store,
+        nats: Option<Arc<NatsBus>>,
+    ) -> anyhow::Result<Self> {
         let head = store
             .event_log()
             .head()
@@ -34,7 +41,10 @@ impl Pipeline {
         let mut tasks = vec![tokio::spawn(announce_heads(wakeups.head, signal.clone()))];
         let roles = &settings.roles.roles;
         let relay = if roles.has(Role::Relay) {
-            let bus: Arc<dyn EventBus> = Arc::new(InProcessBus);
+            let bus: Arc<dyn EventBus> = match nats {
+                Some(nats) => nats,
+                None => Arc::new(InProcessBus),
+            };
             let config = RelayConfig {
                 poll_interval: settings.roles.relay_poll_interval,
                 ..RelayConfig::default()

@@ -37,6 +37,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let public_url = settings.public_url(address);
     let services = wiring::build(&settings, &public_url).await?;
     wiring::bootstrap_admin(&settings, &services.accounts).await?;
+    if let Some(bus) = &services.nats {
+        tracing::info!(stream = bus.stream(), "events go to NATS JetStream");
+    }
     let keyring = services.keyring.clone();
     let reloader = tokio::spawn(async move {
         let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
@@ -54,7 +57,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             (Some(config), watcher)
         }
     };
-    let pipeline = Pipeline::start(&settings, &services.store).await?;
+    let pipeline = Pipeline::start(&settings, &services.store, services.nats.clone()).await?;
     let app = if settings.roles.roles.has(Role::Api) {
         bookstore_http::router(services.state, &settings.http.config(tls_config.is_some())?)
     } else {

@@ -1,13 +1,15 @@
 //! Builds the services from settings: store, keys, hashing, tokens, use cases.
 
-use crate::config::Settings;
+use crate::config::{Role, Settings};
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bookstore_auth::{Argon2Hasher, ExternalIssuers, JwtSigner, JwtValidator, Kek, KeyRing};
 use bookstore_core::auth::{Accounts, AuthConfig, Password};
+use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::{LocalLimiter, RateLimiter};
 use bookstore_core::Catalog;
+use bookstore_events::{BusReadiness, EventBus, NatsBus};
 use bookstore_http::AppState;
 use bookstore_redis::RedisLimiter;
 use bookstore_store::{Backend, Store};
@@ -112,6 +114,8 @@ fn write_new_kek(path: &Path) -> anyhow::Result<()> {
 
 pub struct Services {
     pub store: Store,
+    /// NATS JetStream, when configured: where the relay publishes.
+    pub nats: Option<Arc<NatsBus>>,
     pub keyring: Arc<KeyRing>,
     pub accounts: Accounts,
     pub state: AppState,
@@ -156,15 +160,23 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         .with_external(external),
     );
     let limiter = rate_limiter(settings).await?;
+    let nats = nats_bus(settings).await?;
+    let mut dependencies: Vec<Arc<dyn Dependency>> = Vec::new();
+    if let Some(bus) = &nats {
+        let bus: Arc<dyn EventBus> = bus.clone();
+        dependencies.push(Arc::new(BusReadiness(bus)));
+    }
     let state = AppState::new(bookstore_http::state::Services {
         catalog: Catalog::new(store.catalog()),
         accounts: accounts.clone(),
         verifier,
         limiter,
         public_url: public_url.to_owned(),
+        dependencies,
     });
     Ok(Services {
         store,
+        nats,
         keyring,
         accounts,
         state,
@@ -179,6 +191,19 @@ async fn rate_limiter(settings: &Settings) -> anyhow::Result<Arc<dyn RateLimiter
     };
     let limiter = RedisLimiter::connect(redis).await?;
     Ok(Arc::new(limiter))
+}
+
+/// NATS JetStream, when configured and this process runs the relay (the only role that
+/// publishes). Connects in the background: NATS being down does not delay or fail the start
+/// (events wait in the outbox until it is up).
+async fn nats_bus(settings: &Settings) -> anyhow::Result<Option<Arc<NatsBus>>> {
+    let Some(config) = settings.nats.config() else {
+        return Ok(None);
+    };
+    if !settings.roles.roles.has(Role::Relay) {
+        return Ok(None);
+    }
+    Ok(Some(NatsBus::connect(config).await.context("NATS")?))
 }
 
 /// 144 random bits as text: passes the password policy, easy to copy.

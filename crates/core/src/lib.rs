@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod error;
 pub mod event;
 pub mod genre;
+pub mod health;
 pub mod history;
 pub mod idempotency;
 pub mod ids;

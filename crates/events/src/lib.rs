@@ -4,10 +4,16 @@
 
 pub mod bus;
 pub mod inprocess;
+pub mod nats;
+pub mod readiness;
 pub mod relay;
 pub mod signal;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use bus::{BusError, BusHealth, EventBus};
 pub use inprocess::InProcessBus;
+pub use nats::{NatsBus, NatsConfig};
+pub use readiness::BusReadiness;
 pub use relay::{OutboxCommits, Relay, RelayConfig, RelayHandle};
 pub use signal::LogSignal;

@@ -1,6 +1,7 @@
 //! What every handler can reach.
 
 use bookstore_core::auth::{Accounts, TokenVerifier};
+use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::RateLimiter;
 use bookstore_core::Catalog;
 use std::sync::Arc;
@@ -31,4 +32,7 @@ pub struct Services {
     pub limiter: Arc<dyn RateLimiter>,
     /// The public base URL, for discovery documents (`https://books.example.com`).
     pub public_url: String,
+    /// What `/readyz` reports beside the store and the limiter: the event bus, when this
+    /// process publishes to one.
+    pub dependencies: Vec<Arc<dyn Dependency>>,
 }

@@ -11,6 +11,7 @@
 
 mod file;
 mod groups;
+mod nats;
 mod roles;
 mod secret;
 #[cfg(test)]
@@ -19,6 +20,7 @@ mod values;
 
 use groups::{AuthArgs, HttpArgs, LogArgs, RedisArgs, ServerArgs, StoreArgs, TlsArgs};
 pub use groups::{LogFormat, TlsSource};
+use nats::NatsArgs;
 pub use roles::{Role, RoleArgs};
 
 use clap::{ArgMatches, Args, Command, Parser};
@@ -47,6 +49,8 @@ pub struct Settings {
     pub redis: RedisArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub nats: NatsArgs,
     #[command(flatten)]
     pub roles: RoleArgs,
     /// Where each secret came from, to log by name once logging is up.
@@ -99,9 +103,15 @@ impl Settings {
             self.redis.redis_url.take(),
             self.redis.redis_url_file.take(),
         )?;
+        self.nats.nats_url = secrets.pick(
+            "nats_url",
+            self.nats.nats_url.take(),
+            self.nats.nats_url_file.take(),
+        )?;
         self.secret_sources = secrets.sources;
         self.tls.source()?;
         self.http.config(false)?;
+        self.nats.check()?;
         Ok(())
     }
 

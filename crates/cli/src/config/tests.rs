@@ -456,6 +456,69 @@ fn the_readme_example_config_files_are_valid() {
 }
 
 #[test]
+fn nats_is_off_unless_a_url_is_set() {
+    let settings = load(&[], &[]).expect("valid");
+    assert!(
+        settings.nats.config().is_none(),
+        "the in-process bus by default"
+    );
+    let settings = load(
+        &["--nats-subjects", "bookstore.book.*, audit.>"],
+        &[
+            ("BOOKSTORE_NATS_URL", "nats://user:pw@127.0.0.1:4222"),
+            ("BOOKSTORE_NATS_STREAM", "SHOP_EVENTS"),
+            ("BOOKSTORE_NATS_TIMEOUT_MS", "2500"),
+        ],
+    )
+    .expect("valid");
+    let config = settings.nats.config().expect("NATS configured");
+    assert_eq!(config.url, "nats://user:pw@127.0.0.1:4222");
+    assert_eq!(config.stream, "SHOP_EVENTS");
+    assert_eq!(config.subjects, vec!["bookstore.book.*", "audit.>"]);
+    assert_eq!(config.publish_timeout, Duration::from_millis(2500));
+    assert!(
+        settings
+            .secret_sources
+            .iter()
+            .any(|s| s == "BOOKSTORE_NATS_URL from the environment"),
+        "{:?}",
+        settings.secret_sources
+    );
+
+    let defaults = load(&[], &[("BOOKSTORE_NATS_URL", "nats://127.0.0.1:4222")])
+        .expect("valid")
+        .nats
+        .config()
+        .expect("configured");
+    assert_eq!(defaults.stream, "BOOKSTORE_EVENTS");
+    assert_eq!(defaults.subjects, vec!["bookstore.>"]);
+    assert_eq!(defaults.publish_timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn the_nats_url_is_a_secret_with_a_file() {
+    let url_file = file_with("nats://svc:s3cret@nats.internal:4222\n");
+    let config = file_with(&format!("nats_url_file = {:?}\n", path(&url_file)));
+    let settings = load(&["--config", path(&config)], &[]).expect("valid");
+    assert_eq!(
+        settings.nats.config().expect("configured").url,
+        "nats://svc:s3cret@nats.internal:4222"
+    );
+    assert!(!format!("{settings:?}").contains("s3cret"));
+}
+
+#[test]
+fn nats_subjects_that_miss_an_event_type_stop_the_start() {
+    let err = load(&["--nats-subjects", "bookstore.book.created"], &[]).expect_err("refused");
+    assert!(
+        format!("{err:#}").contains("bookstore.book.updated"),
+        "{err:#}"
+    );
+    let err = load(&["--nats-stream", "has.dots"], &[]).expect_err("refused");
+    assert!(format!("{err:#}").contains("has.dots"), "{err:#}");
+}
+
+#[test]
 fn roles_relay_and_retention() {
     use super::Role;
     let settings = load(&[], &[]).expect("valid");

@@ -9,13 +9,19 @@ use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`; `degraded` (serving, but not as configured: for one, rate limits counted by this
-    /// replica alone while Redis is unreachable) or `unavailable`.
+    /// `ok`; `degraded` (serving, but not as configured: rate limits counted by this replica
+    /// alone while Redis is unreachable, events waiting in the outbox while the event bus is)
+    /// or `unavailable`.
     pub status: String,
-    /// The names of the dependencies that failed (`store`, `redis`); their errors are in
-    /// the log, never here.
+    /// The names of the dependencies that failed (`store`, `redis`, `nats`); their errors are
+    /// in the log, never here.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<String>,
+    /// Those of `failed` that the service works around, so that it stays ready: `redis`,
+    /// `nats` (the event bus; writes still succeed and their events are published when it is
+    /// back).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<String>,
     /// What the status means for the service, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -30,45 +36,46 @@ pub async fn healthz() -> Response {
         &Health {
             status: "ok".into(),
             failed: Vec::new(),
+            degraded: Vec::new(),
             detail: None,
         },
     )
 }
 
 /// The store is reachable and migrated: safe to send traffic. A degraded service (rate-limit
-/// counters not shared because Redis is unreachable) is still ready.
+/// counters not shared because Redis is unreachable, events held back because the event bus
+/// is) is still ready.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses(
         (status = 200, description = "Ready (`ok` or `degraded`)", body = Health),
         (status = 503, description = "Not ready", body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    let (degraded, details) = degraded_dependencies(&state).await;
     match state.catalog.store().ready().await {
-        Ok(()) => {
-            // The limiter logs the outage itself, once; its text names hosts and errors.
-            let degraded = state.limiter.degraded().is_some();
-            crate::response::json(
-                StatusCode::OK,
-                &Health {
-                    status: if degraded { "degraded" } else { "ok" }.into(),
-                    failed: if degraded {
-                        vec!["redis".into()]
-                    } else {
-                        Vec::new()
-                    },
-                    detail: degraded.then(|| {
-                        "Redis is unreachable; rate limits are counted by this replica alone."
-                            .into()
-                    }),
-                },
-            )
-        }
+        Ok(()) => crate::response::json(
+            StatusCode::OK,
+            &Health {
+                status: if degraded.is_empty() {
+                    "ok"
+                } else {
+                    "degraded"
+                }
+                .into(),
+                failed: degraded.clone(),
+                degraded,
+                detail: (!details.is_empty()).then(|| details.join(" ")),
+            },
+        ),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
+            let mut failed = vec!["store".to_owned()];
+            failed.extend(degraded.iter().cloned());
             let mut response = crate::response::json(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &Health {
                     status: "unavailable".into(),
-                    failed: vec!["store".into()],
+                    failed,
+                    degraded,
                     detail: Some("The store is not reachable or not migrated.".into()),
                 },
             );
@@ -79,4 +86,22 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             response.into_response()
         }
     }
+}
+
+/// The names of the dependencies the service is working around, and what each outage means.
+/// Each logs its own outage, once; their texts name hosts and errors, so none is shown here.
+async fn degraded_dependencies(state: &AppState) -> (Vec<String>, Vec<String>) {
+    let mut names = Vec::new();
+    let mut details = Vec::new();
+    if state.limiter.degraded().is_some() {
+        names.push("redis".to_owned());
+        details.push("Redis is unreachable; rate limits are counted by this replica alone.".into());
+    }
+    for dependency in &state.dependencies {
+        if let Some(detail) = dependency.degraded().await {
+            names.push(dependency.name().to_owned());
+            details.push(detail);
+        }
+    }
+    (names, details)
 }
