@@ -43,6 +43,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             }
         }
     });
+    // Until the event log is wired here, the engine delivers pings, redeliveries and
+    // retries; the fan-out of published events joins it with the relay's event log.
+    let webhook_engine = bookstore_events::webhooks::WebhookEngine::start(services.deliverer.clone(), None);
     let (tls_config, tls_watcher) = match settings.tls.source()? {
         None => (None, None),
         Some(source) => {
@@ -90,6 +93,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Err(_) => tracing::warn!("grace period over; dropping unfinished requests"),
     }
     reloader.abort();
+    webhook_engine.stop();
     if let Some(watcher) = tls_watcher {
         watcher.abort();
     }

@@ -4,6 +4,7 @@
 
 pub mod bus;
 pub mod signal;
+pub mod webhooks;
 
 pub use bus::{BusError, BusHealth, EventBus};
 pub use signal::LogSignal;

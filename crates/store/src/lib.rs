@@ -25,6 +25,7 @@ mod sqlite;
 mod sqlite_fts;
 mod time;
 mod users;
+mod webhooks;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -32,6 +33,7 @@ pub mod testing;
 pub use error::OpenError;
 
 use bookstore_core::auth::UserStore;
+use bookstore_core::webhook::WebhookStore;
 use bookstore_core::CatalogStore;
 use postgres::PgStore;
 use sqlite::SqliteStore;
@@ -217,6 +219,14 @@ impl Store {
     /// The user store of sign-in (users, refresh tokens, failed sign-ins, signing keys),
     /// backed by this store.
     pub fn users(&self) -> Arc<dyn UserStore> {
+        match &self.inner {
+            Inner::Sqlite(store) => store.clone(),
+            Inner::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// Webhooks, their deliveries and the fan-out position, backed by this store.
+    pub fn webhooks(&self) -> Arc<dyn WebhookStore> {
         match &self.inner {
             Inner::Sqlite(store) => store.clone(),
             Inner::Postgres(store) => store.clone(),

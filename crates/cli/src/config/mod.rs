@@ -15,9 +15,11 @@ mod secret;
 #[cfg(test)]
 mod tests;
 mod values;
+mod webhooks;
 
 use groups::{AuthArgs, HttpArgs, LogArgs, RedisArgs, ServerArgs, StoreArgs, TlsArgs};
 pub use groups::{LogFormat, TlsSource};
+use webhooks::WebhookArgs;
 
 use clap::{ArgMatches, Args, Command, Parser};
 use secret::Secrets;
@@ -45,6 +47,8 @@ pub struct Settings {
     pub redis: RedisArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     /// Where each secret came from, to log by name once logging is up.
     #[arg(skip)]
     pub secret_sources: Vec<String>,
