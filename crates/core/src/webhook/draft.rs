@@ -98,7 +98,9 @@ fn event_types(raw: Vec<String>) -> Result<Vec<String>, ValidationErrors> {
                 format!("event_types[{i}]"),
                 format!("is not one of: {}", EVENT_TYPES.join(", ")),
             );
-        } else if !types.contains(&t) {
+        } else if types.contains(&t) {
+            errors.add(format!("event_types[{i}]"), "is listed twice");
+        } else {
             types.push(t);
         }
     }
@@ -212,6 +214,10 @@ mod tests {
         let mut r = raw("https://example.com/");
         r.event_types = Some(vec!["bookstore.book.created".into(), "nope".into()]);
         let errors = WebhookDraft::parse(r, false).expect_err("unknown type");
+        assert_eq!(errors.errors()[0].field, "event_types[1]");
+        let mut r = raw("https://example.com/");
+        r.event_types = Some(vec!["bookstore.book.created".into(); 2]);
+        let errors = WebhookDraft::parse(r, false).expect_err("twice");
         assert_eq!(errors.errors()[0].field, "event_types[1]");
         let mut r = raw("https://example.com/");
         r.event_types = Some(vec![]);

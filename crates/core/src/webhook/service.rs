@@ -114,7 +114,7 @@ impl Webhooks {
             sealed_secret: sealed.clone(),
         };
         let keys: &dyn IdempotencyStore = &*self.store;
-        let created: Created<WebhookCreated> = create_once(keys, idempotency, || async {
+        let created = create_once::<WebhookCreated, WebhookError, _, _>(keys, idempotency, || async {
             let webhook = self.store.create_webhook(&new, idempotency).await?;
             Ok(WebhookCreated {
                 webhook,
