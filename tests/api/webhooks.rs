@@ -81,7 +81,10 @@ both_stores!(
             assert!(signed_by(&secret, request), "bad signature: {request:?}");
             assert_eq!(request.header("webhook-id"), event_id);
             assert_eq!(request.header("content-type"), "application/json");
-            let timestamp: i64 = request.header("webhook-timestamp").parse().expect("seconds");
+            let timestamp: i64 = request
+                .header("webhook-timestamp")
+                .parse()
+                .expect("seconds");
             assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 60);
             let event = request.json();
             assert_eq!(event["type"], "bookstore.webhook.ping");
@@ -162,94 +165,116 @@ both_stores!(
     }
 );
 
-both_stores!(webhooks_are_changed_and_deleted_by_admins_only, |backend| async move {
-    let app = spawn(backend).await;
-    let created = create_webhook(&app, "https://hooks.example.com/in").await;
-    let webhook = id_of(&created);
+both_stores!(
+    webhooks_are_changed_and_deleted_by_admins_only,
+    |backend| async move {
+        let app = spawn(backend).await;
+        let created = create_webhook(&app, "https://hooks.example.com/in").await;
+        let webhook = id_of(&created);
 
-    // Merge patch: fields given change, null removes the description.
-    let response = app
+        // Merge patch: fields given change, null removes the description.
+        let response = app
         .request(Method::PATCH, &format!("/webhooks/{webhook}"))
         .header(header::CONTENT_TYPE, "application/merge-patch+json")
         .body(r#"{"active": false, "description": null, "event_types": ["bookstore.book.deleted"]}"#)
         .send()
         .await
         .expect("patch");
-    assert_eq!(response.status(), 200);
-    let changed = body(response).await;
-    assert_eq!(changed["active"], false);
-    assert!(changed["description"].is_null());
-    assert_eq!(changed["event_types"], json!(["bookstore.book.deleted"]));
-    assert_eq!(changed["url"], "https://hooks.example.com/in");
+        assert_eq!(response.status(), 200);
+        let changed = body(response).await;
+        assert_eq!(changed["active"], false);
+        assert!(changed["description"].is_null());
+        assert_eq!(changed["event_types"], json!(["bookstore.book.deleted"]));
+        assert_eq!(changed["url"], "https://hooks.example.com/in");
 
-    // Field errors name the field.
-    for (input, field) in [
-        (json!({"url": "ftp://example.com/", "event_types": ["bookstore.book.created"]}), "url"),
-        (json!({"url": "https://u:p@example.com/", "event_types": ["bookstore.book.created"]}), "url"),
-        (json!({"url": "https://example.com/", "event_types": ["bookstore.nope"]}), "event_types[0]"),
-        (json!({"url": "https://example.com/", "event_types": []}), "event_types"),
-        (json!({"event_types": ["bookstore.book.created"]}), "url"),
-        (json!({"url": "https://example.com/", "event_types": ["bookstore.book.created"], "description": "x".repeat(501)}), "description"),
-    ] {
-        let response = app.post_json("/webhooks", &input).await;
-        assert_eq!(response.status(), 422, "{input}");
-        let problem = body(response).await;
-        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
-    }
-    let response = app
-        .request(Method::PATCH, &format!("/webhooks/{webhook}"))
-        .header(header::CONTENT_TYPE, "application/merge-patch+json")
-        .body(r#"{"url": null}"#)
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(response.status(), 422);
-
-    // Staff may not see or touch webhooks.
-    app.add_user("clerk", "saffron lighthouse kettle", "staff").await;
-    let staff = app.sign_in("clerk", "saffron lighthouse kettle").await;
-    for (method, path) in [
-        (Method::GET, "/webhooks".to_owned()),
-        (Method::GET, format!("/webhooks/{webhook}")),
-        (Method::DELETE, format!("/webhooks/{webhook}")),
-        (Method::POST, format!("/webhooks/{webhook}/ping")),
-        (Method::POST, format!("/webhooks/{webhook}/rotate-secret")),
-        (Method::GET, format!("/webhooks/{webhook}/deliveries")),
-    ] {
+        // Field errors name the field.
+        for (input, field) in [
+            (
+                json!({"url": "ftp://example.com/", "event_types": ["bookstore.book.created"]}),
+                "url",
+            ),
+            (
+                json!({"url": "https://u:p@example.com/", "event_types": ["bookstore.book.created"]}),
+                "url",
+            ),
+            (
+                json!({"url": "https://example.com/", "event_types": ["bookstore.nope"]}),
+                "event_types[0]",
+            ),
+            (
+                json!({"url": "https://example.com/", "event_types": []}),
+                "event_types",
+            ),
+            (json!({"event_types": ["bookstore.book.created"]}), "url"),
+            (
+                json!({"url": "https://example.com/", "event_types": ["bookstore.book.created"], "description": "x".repeat(501)}),
+                "description",
+            ),
+        ] {
+            let response = app.post_json("/webhooks", &input).await;
+            assert_eq!(response.status(), 422, "{input}");
+            let problem = body(response).await;
+            assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        }
         let response = app
-            .anonymous(method.clone(), &path)
-            .bearer_auth(&staff)
+            .request(Method::PATCH, &format!("/webhooks/{webhook}"))
+            .header(header::CONTENT_TYPE, "application/merge-patch+json")
+            .body(r#"{"url": null}"#)
             .send()
             .await
-            .expect("request");
-        assert_eq!(response.status(), 403, "{method} {path}");
-    }
+            .expect("patch");
+        assert_eq!(response.status(), 422);
 
-    let response = app
-        .request(Method::DELETE, &format!("/webhooks/{webhook}"))
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(response.status(), 204);
-    assert_eq!(app.get(&format!("/webhooks/{webhook}")).await.status(), 404);
-});
+        // Staff may not see or touch webhooks.
+        app.add_user("clerk", "saffron lighthouse kettle", "staff")
+            .await;
+        let staff = app.sign_in("clerk", "saffron lighthouse kettle").await;
+        for (method, path) in [
+            (Method::GET, "/webhooks".to_owned()),
+            (Method::GET, format!("/webhooks/{webhook}")),
+            (Method::DELETE, format!("/webhooks/{webhook}")),
+            (Method::POST, format!("/webhooks/{webhook}/ping")),
+            (Method::POST, format!("/webhooks/{webhook}/rotate-secret")),
+            (Method::GET, format!("/webhooks/{webhook}/deliveries")),
+        ] {
+            let response = app
+                .anonymous(method.clone(), &path)
+                .bearer_auth(&staff)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 403, "{method} {path}");
+        }
 
-both_stores!(a_retried_create_shows_the_same_secret, |backend| async move {
-    let app = spawn(backend).await;
-    let input = json!({"url": "https://hooks.example.com/in", "event_types": ["bookstore.book.created"]});
-    let mut answers = Vec::new();
-    for _ in 0..2 {
         let response = app
-            .request(Method::POST, "/webhooks")
-            .header("Idempotency-Key", "hook-create-1")
-            .json(&input)
+            .request(Method::DELETE, &format!("/webhooks/{webhook}"))
             .send()
             .await
-            .expect("create");
-        assert_eq!(response.status(), 201);
-        answers.push(body(response).await);
+            .expect("delete");
+        assert_eq!(response.status(), 204);
+        assert_eq!(app.get(&format!("/webhooks/{webhook}")).await.status(), 404);
     }
-    assert_eq!(answers[0]["id"], answers[1]["id"]);
-    assert_eq!(answers[0]["secret"], answers[1]["secret"]);
-    assert_eq!(app.count("webhooks").await, 1);
-});
+);
+
+both_stores!(
+    a_retried_create_shows_the_same_secret,
+    |backend| async move {
+        let app = spawn(backend).await;
+        let input = json!({"url": "https://hooks.example.com/in", "event_types": ["bookstore.book.created"]});
+        let mut answers = Vec::new();
+        for _ in 0..2 {
+            let response = app
+                .request(Method::POST, "/webhooks")
+                .header("Idempotency-Key", "hook-create-1")
+                .json(&input)
+                .send()
+                .await
+                .expect("create");
+            assert_eq!(response.status(), 201);
+            answers.push(body(response).await);
+        }
+        assert_eq!(answers[0]["id"], answers[1]["id"]);
+        assert_eq!(answers[0]["secret"], answers[1]["secret"]);
+        assert_eq!(app.count("webhooks").await, 1);
+    }
+);

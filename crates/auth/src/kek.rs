@@ -127,7 +127,10 @@ mod tests {
         assert_ne!(secret, sealer.random(32).expect("random"));
         let sealed = sealer.seal(&secret, "webhook-secret:a").expect("seal");
         assert!(!sealed.windows(secret.len()).any(|w| w == secret.as_slice()));
-        assert_eq!(sealer.open(&sealed, "webhook-secret:a").expect("open"), secret);
+        assert_eq!(
+            sealer.open(&sealed, "webhook-secret:a").expect("open"),
+            secret
+        );
         assert!(sealer.open(&sealed, "webhook-secret:b").is_err());
     }
 }

@@ -45,7 +45,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     });
     // Until the event log is wired here, the engine delivers pings, redeliveries and
     // retries; the fan-out of published events joins it with the relay's event log.
-    let webhook_engine = bookstore_events::webhooks::WebhookEngine::start(services.deliverer.clone(), None);
+    let webhook_engine =
+        bookstore_events::webhooks::WebhookEngine::start(services.deliverer.clone(), None);
     let (tls_config, tls_watcher) = match settings.tls.source()? {
         None => (None, None),
         Some(source) => {

@@ -327,8 +327,7 @@ impl UserDialect for PgStore {
 impl_user_store!(PgStore, sqlx::Postgres);
 
 impl WebhookDialect for PgStore {
-    const LOCK_FANOUT: &'static str =
-        "SELECT position FROM webhook_fanout WHERE id = 1 FOR UPDATE";
+    const LOCK_FANOUT: &'static str = "SELECT position FROM webhook_fanout WHERE id = 1 FOR UPDATE";
     const CLAIM_LOCK: &'static str = " FOR UPDATE OF d SKIP LOCKED";
 }
 

@@ -112,7 +112,10 @@ async fn webhooks_round_trip(store: &Store) {
 
     let one = store.list_webhooks(&page(1, None)).await.unwrap();
     assert_eq!(one.items[0].id, first);
-    let two = store.list_webhooks(&page(1, one.next_cursor)).await.unwrap();
+    let two = store
+        .list_webhooks(&page(1, one.next_cursor))
+        .await
+        .unwrap();
     assert_eq!(two.items[0].id, second);
     assert_eq!(two.next_cursor, None);
 
@@ -132,10 +135,16 @@ async fn webhooks_round_trip(store: &Store) {
     assert!(store.get_webhook(first).await.unwrap().is_none());
     for missing in [
         store.delete_webhook(first).await.err(),
-        store.update_webhook(first, &draft(&[CREATED], true)).await.err(),
+        store
+            .update_webhook(first, &draft(&[CREATED], true))
+            .await
+            .err(),
         store.rotate_secret(first, &[3; 48], until).await.err(),
     ] {
-        assert!(matches!(missing, Some(StoreError::NotFound { .. })), "{missing:?}");
+        assert!(
+            matches!(missing, Some(StoreError::NotFound { .. })),
+            "{missing:?}"
+        );
     }
 }
 
@@ -180,7 +189,13 @@ async fn fan_out_makes_one_delivery_per_wanting_webhook_once(store: &Store) {
 
     let count = |id| {
         let store = store.clone();
-        async move { store.list_deliveries(id, &page(100, None)).await.unwrap().items }
+        async move {
+            store
+                .list_deliveries(id, &page(100, None))
+                .await
+                .unwrap()
+                .items
+        }
     };
     let created_only = count(wants_created).await;
     assert_eq!(created_only.len(), 1);

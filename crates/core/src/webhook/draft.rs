@@ -182,8 +182,8 @@ mod tests {
 
     #[test]
     fn a_public_https_url_with_known_types_is_a_draft() {
-        let draft = WebhookDraft::parse(raw("https://hooks.example.com/in?x=1"), false)
-            .expect("valid");
+        let draft =
+            WebhookDraft::parse(raw("https://hooks.example.com/in?x=1"), false).expect("valid");
         assert!(draft.active);
         assert!(draft.wants("bookstore.book.created"));
         assert!(!draft.wants("bookstore.book.deleted"));
@@ -205,7 +205,10 @@ mod tests {
         ] {
             assert!(url_error(url).is_some(), "{url} must be refused");
         }
-        assert!(url_error("http://localhost:9000/").is_none(), "names are checked at delivery");
+        assert!(
+            url_error("http://localhost:9000/").is_none(),
+            "names are checked at delivery"
+        );
         assert!(WebhookDraft::parse(raw("http://127.0.0.1:9000/"), true).is_ok());
     }
 

@@ -85,7 +85,10 @@ impl Webhooks {
         Ok((secret, sealed))
     }
 
-    fn open_created(&self, created: WebhookCreated) -> Result<(Webhook, WebhookSecret), WebhookError> {
+    fn open_created(
+        &self,
+        created: WebhookCreated,
+    ) -> Result<(Webhook, WebhookSecret), WebhookError> {
         let sealed = STANDARD
             .decode(&created.sealed_secret)
             .map_err(|_| WebhookError::Crypto("unreadable sealed secret".into()))?;
@@ -114,14 +117,15 @@ impl Webhooks {
             sealed_secret: sealed.clone(),
         };
         let keys: &dyn IdempotencyStore = &*self.store;
-        let created = create_once::<WebhookCreated, WebhookError, _, _>(keys, idempotency, || async {
-            let webhook = self.store.create_webhook(&new, idempotency).await?;
-            Ok(WebhookCreated {
-                webhook,
-                sealed_secret: STANDARD.encode(&sealed),
+        let created =
+            create_once::<WebhookCreated, WebhookError, _, _>(keys, idempotency, || async {
+                let webhook = self.store.create_webhook(&new, idempotency).await?;
+                Ok(WebhookCreated {
+                    webhook,
+                    sealed_secret: STANDARD.encode(&sealed),
+                })
             })
-        })
-        .await?;
+            .await?;
         Ok(Created {
             value: self.open_created(created.value)?,
             replayed: created.replayed,
@@ -163,7 +167,10 @@ impl Webhooks {
 
     pub async fn delete(&self, who: &Principal, id: WebhookId) -> Result<(), WebhookError> {
         manage(who)?;
-        self.store.delete_webhook(id).await.map_err(webhook_not_found)
+        self.store
+            .delete_webhook(id)
+            .await
+            .map_err(webhook_not_found)
     }
 
     /// A new secret, shown in this answer only; the one it replaces goes on signing (both

@@ -181,10 +181,7 @@ fn classify(err: &reqwest::Error) -> Failure {
         return Failure::Refused(refused);
     }
     if err.is_timeout() {
-        return Failure::Transient(format!(
-            "no answer within {} s",
-            ATTEMPT_TIMEOUT.as_secs()
-        ));
+        return Failure::Transient(format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs()));
     }
     // The whole chain: reqwest's own message rarely names the cause.
     let mut parts = vec![err.to_string()];

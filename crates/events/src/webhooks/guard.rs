@@ -25,14 +25,15 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        Box::pin(resolve_guarded(name.as_str().to_owned(), self.allow_private))
+        Box::pin(resolve_guarded(
+            name.as_str().to_owned(),
+            self.allow_private,
+        ))
     }
 }
 
 async fn resolve_guarded(host: String, allow_private: bool) -> Result<Addrs, BoxError> {
-    let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-        .await?
-        .collect();
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
     if allow_private {
         return Ok(Box::new(found.into_iter()));
     }

@@ -28,7 +28,9 @@ impl Default for RetrySchedule {
 impl RetrySchedule {
     /// The delay after `attempts` failed attempts (1 or more), before jitter.
     pub fn delay(&self, attempts: i32) -> Duration {
-        let doublings = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(30);
+        let doublings = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(0)
+            .min(30);
         self.first.saturating_mul(1 << doublings).min(self.cap)
     }
 

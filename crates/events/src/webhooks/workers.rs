@@ -29,7 +29,12 @@ fn adjust(in_flight: &InFlight, webhook: WebhookId, up: bool) {
 }
 
 /// What this process may still take per webhook.
-fn claim_request(in_flight: &InFlight, free: u32, per_endpoint: u32, lease: Duration) -> ClaimRequest {
+fn claim_request(
+    in_flight: &InFlight,
+    free: u32,
+    per_endpoint: u32,
+    lease: Duration,
+) -> ClaimRequest {
     let counts = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
     let mut full = Vec::new();
     let mut room = HashMap::new();
@@ -43,7 +48,8 @@ fn claim_request(in_flight: &InFlight, free: u32, per_endpoint: u32, lease: Dura
     let now = Utc::now();
     ClaimRequest {
         now,
-        lease_until: now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60)),
+        lease_until: now
+            + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60)),
         limit: free,
         full,
         room,

@@ -54,5 +54,6 @@ pub fn apply(doc: &mut Value) {
     schemas["WebhookInput"] = input;
     schemas["WebhookPatch"] = patch;
     doc["paths"]["/webhooks/{id}"]["patch"]["requestBody"]["content"]
-        ["application/merge-patch+json"]["schema"] = json!({"$ref": "#/components/schemas/WebhookPatch"});
+        ["application/merge-patch+json"]["schema"] =
+        json!({"$ref": "#/components/schemas/WebhookPatch"});
 }

@@ -86,7 +86,10 @@ pub async fn get_webhook(
     caller: Caller,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
-    let webhook = state.webhooks.get(&caller.0, WebhookId::from_uuid(id)).await?;
+    let webhook = state
+        .webhooks
+        .get(&caller.0, WebhookId::from_uuid(id))
+        .await?;
     Ok(response::json(StatusCode::OK, &WebhookDto::from(webhook)))
 }
 
@@ -107,8 +110,7 @@ pub async fn update_webhook(
 ) -> ApiResult<Response> {
     let id = WebhookId::from_uuid(id);
     let current = state.webhooks.get(&caller.0, id).await?;
-    let merged: WebhookInput =
-        crate::patch::apply(&WebhookInput::from(&current), &body.value)?;
+    let merged: WebhookInput = crate::patch::apply(&WebhookInput::from(&current), &body.value)?;
     let webhook = state.webhooks.update(&caller.0, id, merged.into()).await?;
     tracing::info!(actor = %caller.0.username, webhook = %webhook.id, "webhook changed");
     Ok(response::json(StatusCode::OK, &WebhookDto::from(webhook)))
@@ -202,7 +204,10 @@ pub async fn redeliver(
             DeliveryId::from_uuid(delivery),
         )
         .await?;
-    Ok(response::json(StatusCode::ACCEPTED, &DeliveryDto::from(queued)))
+    Ok(response::json(
+        StatusCode::ACCEPTED,
+        &DeliveryDto::from(queued),
+    ))
 }
 
 /// Send a `bookstore.webhook.ping` event now; the answer is its delivery after the attempt

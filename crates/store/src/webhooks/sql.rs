@@ -18,8 +18,11 @@ pub(crate) const WEBHOOK_INSERT: &str = "INSERT INTO webhooks (id, url, event_ty
     description, active, sealed_secret, created_at, updated_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)";
 pub(crate) const WEBHOOK_SELECT: &str = concat!("SELECT ", webhook_columns!(), " FROM webhooks");
-pub(crate) const WEBHOOK_BY_ID: &str =
-    concat!("SELECT ", webhook_columns!(), " FROM webhooks WHERE id = $1");
+pub(crate) const WEBHOOK_BY_ID: &str = concat!(
+    "SELECT ",
+    webhook_columns!(),
+    " FROM webhooks WHERE id = $1"
+);
 pub(crate) const WEBHOOK_UPDATE: &str = concat!(
     "UPDATE webhooks SET url = $2, event_types = $3, description = $4, active = $5, \
      updated_at = $6 WHERE id = $1 RETURNING ",

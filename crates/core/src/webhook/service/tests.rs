@@ -145,7 +145,13 @@ struct FakeSealer;
 
 impl SecretSealer for FakeSealer {
     fn random(&self, len: usize) -> Result<Vec<u8>, SealError> {
-        Ok(Uuid::now_v7().as_bytes().iter().copied().cycle().take(len).collect())
+        Ok(Uuid::now_v7()
+            .as_bytes()
+            .iter()
+            .copied()
+            .cycle()
+            .take(len)
+            .collect())
     }
     fn seal(&self, plaintext: &[u8], context: &str) -> Result<Vec<u8>, SealError> {
         let mut out = context.as_bytes().to_vec();
@@ -212,9 +218,7 @@ fn staff_may_not_manage_webhooks() {
         assert!(forbidden(webhooks.create(&staff, raw(), None).await));
         assert!(forbidden(webhooks.list(&staff, &page).await));
         assert!(forbidden(webhooks.get(&staff, id).await));
-        assert!(forbidden(
-            webhooks.update(&staff, id, raw()).await
-        ));
+        assert!(forbidden(webhooks.update(&staff, id, raw()).await));
         assert!(forbidden(webhooks.delete(&staff, id).await));
         assert!(forbidden(webhooks.rotate_secret(&staff, id).await));
         assert!(forbidden(webhooks.deliveries(&staff, id, &page).await));
