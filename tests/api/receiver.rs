@@ -34,9 +34,11 @@ impl Received {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Answer {
     Status(u16),
+    /// 307 to this URL.
+    Redirect(String),
     /// Accepts the request and never answers.
     Hang,
 }
@@ -56,7 +58,12 @@ pub struct Receiver {
     shared: Arc<Shared>,
 }
 
-async fn record(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn record(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     shared.received.lock().expect("lock").push(Received {
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
@@ -64,10 +71,15 @@ async fn record(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     });
     let next = shared.plan.lock().expect("lock").pop_front();
     let answer = next
-        .or(*shared.default.lock().expect("lock"))
+        .or_else(|| shared.default.lock().expect("lock").clone())
         .unwrap_or(Answer::Status(204));
     match answer {
-        Answer::Status(code) => StatusCode::from_u16(code).expect("status"),
+        Answer::Status(code) => StatusCode::from_u16(code).expect("status").into_response(),
+        Answer::Redirect(to) => (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(axum::http::header::LOCATION, to)],
+        )
+            .into_response(),
         Answer::Hang => std::future::pending().await,
     }
 }
@@ -94,7 +106,11 @@ impl Receiver {
 
     /// The next answers, in order (then 204, or what [`Receiver::always`] set).
     pub fn plan(&self, answers: &[Answer]) {
-        self.shared.plan.lock().expect("lock").extend(answers);
+        self.shared
+            .plan
+            .lock()
+            .expect("lock")
+            .extend(answers.iter().cloned());
     }
 
     pub fn always(&self, answer: Answer) {

@@ -74,6 +74,29 @@ async fn private_targets_are_allowed_when_configured() {
     assert_eq!(receiver.wait_for(1, Duration::from_secs(5)).await.len(), 1);
 }
 
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let app = spawn_with(
+        Backend::Sqlite,
+        &[("BOOKSTORE_WEBHOOK_ALLOW_PRIVATE", "true")],
+    )
+    .await;
+    let target = Receiver::start().await;
+    let elsewhere = Receiver::start().await;
+    target.always(Answer::Redirect(elsewhere.url.clone()));
+    let created = create_webhook(&app, &target.url).await;
+    let response = app
+        .request(Method::POST, &format!("/webhooks/{}/ping", id_of(&created)))
+        .send()
+        .await
+        .expect("ping");
+    let delivery = body(response).await;
+    assert_eq!(delivery["status"], "pending", "{delivery}");
+    assert_eq!(delivery["response_code"], 307);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(elsewhere.received().is_empty(), "the redirect was followed");
+}
+
 async fn redeliver(app: &TestApp, webhook: &str, delivery: &str) {
     let response = app
         .request(
