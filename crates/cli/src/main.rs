@@ -4,6 +4,7 @@ mod admin;
 mod config;
 mod logging;
 mod serve;
+mod subscribers;
 mod wiring;
 
 use clap::{Parser, Subcommand};

@@ -1,7 +1,7 @@
 //! `bookstore serve`: the services bound to a socket, with graceful shutdown.
 
 use crate::config::{Settings, TlsSource};
-use crate::wiring;
+use crate::{subscribers, wiring};
 use anyhow::Context;
 use bookstore_http::server::{ConnectionTimeouts, ServeOptions};
 use bookstore_http::tls;
@@ -43,10 +43,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             }
         }
     });
-    // Until the event log is wired here, the engine delivers pings, redeliveries and
-    // retries; the fan-out of published events joins it with the relay's event log.
+    let (log_signal, announcer) = subscribers::log_signal(&services.store).await?;
     let webhook_engine =
-        bookstore_events::webhooks::WebhookEngine::start(services.deliverer.clone(), None);
+        subscribers::start(&services.store, services.deliverer.clone(), log_signal);
     let (tls_config, tls_watcher) = match settings.tls.source()? {
         None => (None, None),
         Some(source) => {
@@ -95,6 +94,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     reloader.abort();
     webhook_engine.stop();
+    announcer.abort();
     if let Some(watcher) = tls_watcher {
         watcher.abort();
     }
