@@ -17,6 +17,7 @@ mod operations;
 mod ratelimits;
 mod receiver;
 mod references;
+mod roles;
 mod search;
 mod sessions;
 mod signin;

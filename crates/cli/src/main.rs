@@ -3,6 +3,7 @@
 mod admin;
 mod config;
 mod logging;
+mod pipeline;
 mod serve;
 mod subscribers;
 mod wiring;

@@ -1,10 +1,14 @@
 //! `bookstore serve`: the services bound to a socket, with graceful shutdown.
 
-use crate::config::{Settings, TlsSource};
+use crate::config::{Role, Settings, TlsSource};
+use crate::pipeline::Pipeline;
 use crate::{subscribers, wiring};
 use anyhow::Context;
+use axum::routing::get;
+use bookstore_http::routes::health;
 use bookstore_http::server::{ConnectionTimeouts, ServeOptions};
 use bookstore_http::tls;
+use bookstore_http::AppState;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,9 +47,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             }
         }
     });
-    let (log_signal, announcer) = subscribers::log_signal(&services.store).await?;
-    let webhook_engine =
-        subscribers::start(&services.store, services.deliverer.clone(), log_signal);
     let (tls_config, tls_watcher) = match settings.tls.source()? {
         None => (None, None),
         Some(source) => {
@@ -53,7 +54,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             (Some(config), watcher)
         }
     };
-    let app = bookstore_http::router(services.state, &settings.http.config(tls_config.is_some())?);
+    let pipeline = Pipeline::start(&settings, &services.store).await?;
+    let webhook_engine = settings.roles.roles.has(Role::Subscribers).then(|| {
+        subscribers::start(
+            &services.store,
+            services.deliverer.clone(),
+            pipeline.signal.clone(),
+        )
+    });
+    let app = if settings.roles.roles.has(Role::Api) {
+        bookstore_http::router(services.state, &settings.http.config(tls_config.is_some())?)
+    } else {
+        // Without the API, orchestrators still probe the process.
+        probes(services.state)
+    };
     let scheme = if tls_config.is_some() {
         "https"
     } else {
@@ -92,15 +106,25 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Ok(joined) => joined.context("server task")?,
         Err(_) => tracing::warn!("grace period over; dropping unfinished requests"),
     }
+    pipeline.stop().await;
     reloader.abort();
-    webhook_engine.stop();
-    announcer.abort();
+    if let Some(engine) = webhook_engine {
+        engine.stop();
+    }
     if let Some(watcher) = tls_watcher {
         watcher.abort();
     }
     services.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `/healthz` and `/readyz` alone, for a process that runs no API.
+fn probes(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
 }
 
 /// Writes `address` to `path` whole: written beside it, then renamed over it, so that a

@@ -11,6 +11,7 @@
 
 mod file;
 mod groups;
+mod roles;
 mod secret;
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,7 @@ mod webhooks;
 
 use groups::{AuthArgs, HttpArgs, LogArgs, RedisArgs, ServerArgs, StoreArgs, TlsArgs};
 pub use groups::{LogFormat, TlsSource};
+pub use roles::{Role, RoleArgs};
 use webhooks::WebhookArgs;
 
 use clap::{ArgMatches, Args, Command, Parser};
@@ -49,6 +51,8 @@ pub struct Settings {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub roles: RoleArgs,
     /// Where each secret came from, to log by name once logging is up.
     #[arg(skip)]
     pub secret_sources: Vec<String>,
