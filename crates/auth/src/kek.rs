@@ -3,10 +3,13 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bookstore_core::auth::AuthError;
+use bookstore_core::webhook::{SealError, SecretSealer};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use std::fmt;
 
+/// Cheap to clone: signing keys and webhook secrets share one key.
+#[derive(Clone)]
 pub struct Kek(LessSafeKey);
 
 impl fmt::Debug for Kek {
@@ -80,6 +83,26 @@ impl Kek {
     }
 }
 
+/// The store and the webhook engine seal webhook secrets through this port, so that they
+/// need not know the key or the crypto library.
+impl SecretSealer for Kek {
+    fn random(&self, len: usize) -> Result<Vec<u8>, SealError> {
+        let mut bytes = vec![0u8; len];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| SealError("no randomness".into()))?;
+        Ok(bytes)
+    }
+
+    fn seal(&self, plaintext: &[u8], context: &str) -> Result<Vec<u8>, SealError> {
+        Kek::seal(self, plaintext, context).map_err(|e| SealError(e.to_string()))
+    }
+
+    fn open(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>, SealError> {
+        Kek::open(self, sealed, context).map_err(|e| SealError(e.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +116,21 @@ mod tests {
         let other = Kek::from_base64(&Kek::generate_text().expect("gen")).expect("kek");
         assert!(other.open(&sealed, "kid-1").is_err());
         assert!(Kek::from_base64("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn webhook_secrets_seal_through_the_port() {
+        let kek = Kek::from_base64(&Kek::generate_text().expect("gen")).expect("kek");
+        let sealer: &dyn SecretSealer = &kek;
+        let secret = sealer.random(32).expect("random");
+        assert_eq!(secret.len(), 32);
+        assert_ne!(secret, sealer.random(32).expect("random"));
+        let sealed = sealer.seal(&secret, "webhook-secret:a").expect("seal");
+        assert!(!sealed.windows(secret.len()).any(|w| w == secret.as_slice()));
+        assert_eq!(
+            sealer.open(&sealed, "webhook-secret:a").expect("open"),
+            secret
+        );
+        assert!(sealer.open(&sealed, "webhook-secret:b").is_err());
     }
 }

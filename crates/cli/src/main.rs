@@ -5,6 +5,7 @@ mod config;
 mod logging;
 mod pipeline;
 mod serve;
+mod subscribers;
 mod wiring;
 
 use clap::{Parser, Subcommand};

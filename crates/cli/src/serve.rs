@@ -2,7 +2,7 @@
 
 use crate::config::{Role, Settings, TlsSource};
 use crate::pipeline::Pipeline;
-use crate::wiring;
+use crate::{subscribers, wiring};
 use anyhow::Context;
 use axum::routing::get;
 use bookstore_http::routes::health;
@@ -58,6 +58,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     };
     let pipeline = Pipeline::start(&settings, &services.store, services.nats.clone()).await?;
+    let webhook_engine = settings.roles.roles.has(Role::Subscribers).then(|| {
+        subscribers::start(
+            &services.store,
+            services.deliverer.clone(),
+            pipeline.signal.clone(),
+        )
+    });
     let app = if settings.roles.roles.has(Role::Api) {
         bookstore_http::router(services.state, &settings.http.config(tls_config.is_some())?)
     } else {
@@ -104,6 +111,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     pipeline.stop().await;
     reloader.abort();
+    if let Some(engine) = webhook_engine {
+        engine.stop();
+    }
     if let Some(watcher) = tls_watcher {
         watcher.abort();
     }

@@ -8,7 +8,9 @@ use bookstore_auth::{Argon2Hasher, ExternalIssuers, JwtSigner, JwtValidator, Kek
 use bookstore_core::auth::{Accounts, AuthConfig, Password};
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::{LocalLimiter, RateLimiter};
+use bookstore_core::webhook::{SecretSealer, WebhookSettings, Webhooks};
 use bookstore_core::Catalog;
+use bookstore_events::webhooks::Deliverer;
 use bookstore_events::{BusReadiness, EventBus, NatsBus};
 use bookstore_http::AppState;
 use bookstore_redis::RedisLimiter;
@@ -119,6 +121,8 @@ pub struct Services {
     pub keyring: Arc<KeyRing>,
     pub accounts: Accounts,
     pub state: AppState,
+    /// Makes webhook delivery attempts: for the engine of the `subscribers` role.
+    pub deliverer: Arc<Deliverer>,
 }
 
 /// The services, for a server whose clients reach it at `public_url`.
@@ -127,6 +131,8 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
     store.migrate().await.context("applying migrations")?;
     let users = store.users();
     let kek = load_kek(settings, store.backend())?;
+    // Webhook secrets are sealed with the same key-encryption key as signing keys.
+    let sealer: Arc<dyn SecretSealer> = Arc::new(kek.clone());
     let access_ttl = chrono::Duration::from_std(settings.auth.access_token_ttl)?;
     let issuer = settings.issuer(public_url);
     let keyring = Arc::new(
@@ -166,9 +172,24 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         let bus: Arc<dyn EventBus> = bus.clone();
         dependencies.push(Arc::new(BusReadiness(bus)));
     }
+    let webhook_config = settings.webhooks.config();
+    let deliverer = Arc::new(
+        Deliverer::new(store.webhooks(), sealer.clone(), webhook_config.clone())
+            .context("building the webhook HTTP client")?,
+    );
+    let webhooks = Webhooks::new(
+        store.webhooks(),
+        sealer,
+        deliverer.clone(),
+        WebhookSettings {
+            allow_private: webhook_config.allow_private,
+            ..WebhookSettings::default()
+        },
+    );
     let state = AppState::new(bookstore_http::state::Services {
         catalog: Catalog::new(store.catalog()),
         accounts: accounts.clone(),
+        webhooks,
         verifier,
         limiter,
         public_url: public_url.to_owned(),
@@ -180,6 +201,7 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         keyring,
         accounts,
         state,
+        deliverer,
     })
 }
 

@@ -56,3 +56,11 @@ id_type!(
     /// Identifies a user (staff account).
     UserId
 );
+id_type!(
+    /// Identifies a webhook subscription.
+    WebhookId
+);
+id_type!(
+    /// Identifies one delivery of one event to one webhook (with all its attempts).
+    DeliveryId
+);

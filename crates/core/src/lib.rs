@@ -26,6 +26,7 @@ pub mod search;
 pub mod stock;
 pub mod text;
 pub mod validation;
+pub mod webhook;
 
 #[cfg(test)]
 mod authorization_tests;
@@ -42,7 +43,7 @@ pub use error::{CatalogError, StoreError};
 pub use genre::{Genre, GenreDraft};
 pub use history::{HistoryAction, HistoryEntry};
 pub use idempotency::Created;
-pub use ids::{AuthorId, BookId, GenreId};
+pub use ids::{AuthorId, BookId, DeliveryId, GenreId, WebhookId};
 pub use isbn::{Isbn, IsbnError};
 pub use money::{Currency, Money, MoneyError};
 pub use paging::{BookListQuery, BookSort, Limit, Page, PageRequest};

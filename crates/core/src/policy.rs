@@ -32,6 +32,7 @@ impl Role {
 pub enum Action {
     ReadCatalog,
     WriteCatalog,
+    ManageWebhooks,
 }
 
 impl fmt::Display for Action {
@@ -39,6 +40,7 @@ impl fmt::Display for Action {
         f.write_str(match self {
             Self::ReadCatalog => "read the catalog",
             Self::WriteCatalog => "change the catalog",
+            Self::ManageWebhooks => "manage webhooks",
         })
     }
 }
@@ -57,7 +59,7 @@ impl Principal {
         match (self.role, action) {
             (Role::Admin, _) => true,
             (Role::Staff, Action::ReadCatalog) => true,
-            (Role::Staff, Action::WriteCatalog) => false,
+            (Role::Staff, Action::WriteCatalog | Action::ManageWebhooks) => false,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod relay;
 pub mod signal;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhooks;
 
 pub use bus::{BusError, BusHealth, EventBus};
 pub use inprocess::InProcessBus;

@@ -4,6 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bookstore_core::auth::AuthError;
+use bookstore_core::webhook::WebhookError;
 use bookstore_core::{CatalogError, FieldError, StoreError, ValidationErrors};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -251,6 +252,31 @@ impl From<AuthError> for ApiError {
                 log_internal(&err);
                 Self::internal()
             }
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(err: WebhookError) -> Self {
+        let detail = err.to_string();
+        match err {
+            WebhookError::Validation(errors) => Self::validation(&errors),
+            WebhookError::Forbidden(action) => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("Your role is not allowed to {action}."),
+            ),
+            WebhookError::NotFound(_) => Self::not_found(detail),
+            WebhookError::IdempotencyKeyReused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                detail,
+            ),
+            WebhookError::Crypto(_) => {
+                log_internal(&err);
+                Self::internal()
+            }
+            WebhookError::Store(store) => store.into(),
         }
     }
 }

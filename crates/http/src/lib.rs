@@ -35,7 +35,7 @@ use client_ip::TrustedProxies;
 use error::ApiError;
 use ratelimit::{Limits, RateLimits};
 use routes::named::{self, Authors, Genres};
-use routes::{auth as auth_routes, books, health, stock, users, wellknown};
+use routes::{auth as auth_routes, books, health, stock, users, webhooks, wellknown};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceBuilder;
@@ -111,6 +111,16 @@ fn auth_routes() -> OpenApiRouter<AppState> {
             users::disable_user
         ))
         .routes(routes!(users::unlock_user))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(
+            webhooks::get_webhook,
+            webhooks::update_webhook,
+            webhooks::delete_webhook
+        ))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::redeliver))
+        .routes(routes!(webhooks::ping))
         .routes(routes!(wellknown::jwks))
         .routes(routes!(wellknown::openid_configuration))
 }

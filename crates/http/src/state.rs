@@ -3,6 +3,7 @@
 use bookstore_core::auth::{Accounts, TokenVerifier};
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::RateLimiter;
+use bookstore_core::webhook::Webhooks;
 use bookstore_core::Catalog;
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ impl std::ops::Deref for AppState {
 pub struct Services {
     pub catalog: Catalog,
     pub accounts: Accounts,
+    pub webhooks: Webhooks,
     pub verifier: Arc<dyn TokenVerifier>,
     /// Rate-limit counters (in memory, or shared through Redis).
     pub limiter: Arc<dyn RateLimiter>,

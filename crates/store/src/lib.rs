@@ -27,6 +27,7 @@ mod sqlite;
 mod sqlite_fts;
 mod time;
 mod users;
+mod webhooks;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -37,6 +38,7 @@ pub use janitor::JanitorReport;
 
 use bookstore_core::auth::UserStore;
 use bookstore_core::outbox::{EventLog, Outbox};
+use bookstore_core::webhook::WebhookStore;
 use bookstore_core::CatalogStore;
 use postgres::PgStore;
 use sqlite::SqliteStore;
@@ -222,6 +224,14 @@ impl Store {
     /// The user store of sign-in (users, refresh tokens, failed sign-ins, signing keys),
     /// backed by this store.
     pub fn users(&self) -> Arc<dyn UserStore> {
+        match &self.inner {
+            Inner::Sqlite(store) => store.clone(),
+            Inner::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// Webhooks, their deliveries and the fan-out position, backed by this store.
+    pub fn webhooks(&self) -> Arc<dyn WebhookStore> {
         match &self.inner {
             Inner::Sqlite(store) => store.clone(),
             Inner::Postgres(store) => store.clone(),

@@ -8,6 +8,7 @@ use crate::pg_read_pool::ReadPool;
 use crate::search::{push_filters, FUZZY_CANDIDATES};
 use crate::sql::BookSql;
 use crate::users::{impl_user_store, UserDialect};
+use crate::webhooks::{impl_webhook_store, WebhookDialect};
 use bookstore_core::search::is_stop_word;
 use bookstore_core::{BookFilters, StoreError, Term, TextQuery};
 use sqlx::migrate::Migrator;
@@ -352,3 +353,10 @@ impl UserDialect for PgStore {
 }
 
 impl_user_store!(PgStore);
+
+impl WebhookDialect for PgStore {
+    const LOCK_FANOUT: &'static str = "SELECT position FROM webhook_fanout WHERE id = 1 FOR UPDATE";
+    const CLAIM_LOCK: &'static str = " FOR UPDATE OF d SKIP LOCKED";
+}
+
+impl_webhook_store!(PgStore, sqlx::Postgres);

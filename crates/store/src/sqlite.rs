@@ -9,6 +9,7 @@ use crate::search::{push_filters, CANDIDATES};
 use crate::sql::BookSql;
 use crate::sqlite_fts::{CorpusCache, FtsQuery, PinnedCorpus};
 use crate::users::{impl_user_store, UserDialect};
+use crate::webhooks::{impl_webhook_store, WebhookDialect};
 use bookstore_core::search::{is_stop_word, trigram_similarity};
 use bookstore_core::{BookFilters, StoreError, Term, TextQuery};
 use sqlx::migrate::Migrator;
@@ -415,3 +416,11 @@ impl UserDialect for SqliteStore {
 }
 
 impl_user_store!(SqliteStore);
+
+impl WebhookDialect for SqliteStore {
+    /// The single writer connection serialises every write transaction.
+    const LOCK_FANOUT: &'static str = "SELECT position FROM webhook_fanout WHERE id = 1";
+    const CLAIM_LOCK: &'static str = "";
+}
+
+impl_webhook_store!(SqliteStore, sqlx::Sqlite);

@@ -17,11 +17,13 @@ mod secret;
 #[cfg(test)]
 mod tests;
 mod values;
+mod webhooks;
 
 use groups::{AuthArgs, HttpArgs, LogArgs, RedisArgs, ServerArgs, StoreArgs, TlsArgs};
 pub use groups::{LogFormat, TlsSource};
 use nats::NatsArgs;
 pub use roles::{Role, RoleArgs};
+use webhooks::WebhookArgs;
 
 use clap::{ArgMatches, Args, Command, Parser};
 use secret::Secrets;
@@ -51,6 +53,8 @@ pub struct Settings {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub nats: NatsArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub roles: RoleArgs,
     /// Where each secret came from, to log by name once logging is up.

@@ -8,3 +8,4 @@ pub mod history;
 pub mod page;
 pub mod stock;
 pub mod user;
+pub mod webhook;

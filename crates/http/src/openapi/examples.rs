@@ -86,6 +86,7 @@ pub fn apply(doc: &mut Value) {
                     "Idempotency-Key" => json!("till-3-sale-0042"),
                     "If-Match" => json!("*"),
                     "id" => json!("0192f8a0-7c1e-7000-8000-000000000001"),
+                    "delivery_id" => json!("0192f8a0-7c1e-7000-8000-000000000002"),
                     _ => continue,
                 };
                 if let Some(parameter) = parameter.as_object_mut() {

@@ -4,6 +4,7 @@
 
 mod constraints;
 mod examples;
+mod webhooks;
 
 use crate::error::PROBLEM_JSON;
 use crate::version::{V1_MEDIA_TYPE, V2_MEDIA_TYPE};
@@ -66,6 +67,7 @@ pub fn versioned_response(description: &str, schema: Ref) -> Response {
         (name = "genres", description = "Genres, optionally nested"),
         (name = "auth", description = "Sign-in, tokens and key discovery"),
         (name = "users", description = "User management (admins)"),
+        (name = "webhooks", description = "Signed event deliveries to your URLs (admins)"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
@@ -335,6 +337,7 @@ pub fn add_rules_and_examples(doc: &utoipa::openapi::OpenApi) -> serde_json::Val
     let mut value = serde_json::to_value(doc).unwrap_or_default();
     constraints::apply(&mut value);
     examples::apply(&mut value);
+    webhooks::apply(&mut value);
     value
 }
 

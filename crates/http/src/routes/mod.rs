@@ -4,6 +4,7 @@ pub mod health;
 pub mod named;
 pub mod stock;
 pub mod users;
+pub mod webhooks;
 pub mod wellknown;
 
 use bookstore_core::{Limit, PageRequest, ValidationErrors};
