@@ -50,6 +50,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             (Some(config), watcher)
         }
     };
+    let log_growth = wiring::announce_log_growth(&services.store, services.log_signal.clone());
+    let streams = services.state.events.clone();
     let app = bookstore_http::router(services.state, &settings.http.config(tls_config.is_some())?);
     let scheme = if tls_config.is_some() {
         "https"
@@ -85,11 +87,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         "shutting down: finishing in-flight requests"
     );
     let _ = stop_tx.send(true);
+    // Event streams never finish by themselves: end them, or the drain would wait for them.
+    streams.close();
     match tokio::time::timeout(settings.server.shutdown_grace, server).await {
         Ok(joined) => joined.context("server task")?,
         Err(_) => tracing::warn!("grace period over; dropping unfinished requests"),
     }
     reloader.abort();
+    log_growth.abort();
     if let Some(watcher) = tls_watcher {
         watcher.abort();
     }

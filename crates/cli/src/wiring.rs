@@ -8,6 +8,8 @@ use bookstore_auth::{Argon2Hasher, ExternalIssuers, JwtSigner, JwtValidator, Kek
 use bookstore_core::auth::{Accounts, AuthConfig, Password};
 use bookstore_core::ratelimit::{LocalLimiter, RateLimiter};
 use bookstore_core::Catalog;
+use bookstore_events::LogSignal;
+use bookstore_http::events::{EventStreams, StreamTiming, DEFAULT_MAX_STREAMS};
 use bookstore_http::AppState;
 use bookstore_redis::RedisLimiter;
 use bookstore_store::{Backend, Store};
@@ -115,6 +117,9 @@ pub struct Services {
     pub keyring: Arc<KeyRing>,
     pub accounts: Accounts,
     pub state: AppState,
+    /// The event log's growth as this process knows it; `serve` feeds it (see
+    /// [`announce_log_growth`]).
+    pub log_signal: LogSignal,
 }
 
 /// The services, for a server whose clients reach it at `public_url`.
@@ -156,18 +161,41 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         .with_external(external),
     );
     let limiter = rate_limiter(settings).await?;
+    let log_signal = LogSignal::new(0);
+    let events = Arc::new(EventStreams::new(
+        store.event_log(),
+        Arc::new(log_signal.clone()),
+        DEFAULT_MAX_STREAMS,
+        StreamTiming::default(),
+    ));
     let state = AppState::new(bookstore_http::state::Services {
         catalog: Catalog::new(store.catalog()),
         accounts: accounts.clone(),
         verifier,
         limiter,
         public_url: public_url.to_owned(),
+        events,
     });
     Ok(Services {
         store,
         keyring,
         accounts,
         state,
+        log_signal,
+    })
+}
+
+/// Announces the store's event-log growth (this process's publications on SQLite, every
+/// replica's on PostgreSQL) to the readers waiting on `signal`, until aborted.
+pub fn announce_log_growth(store: &Store, signal: LogSignal) -> tokio::task::JoinHandle<()> {
+    let mut head = store.wakeups().head;
+    tokio::spawn(async move {
+        loop {
+            signal.announce(*head.borrow_and_update());
+            if head.changed().await.is_err() {
+                return;
+            }
+        }
     })
 }
 

@@ -308,6 +308,7 @@ fn ctx(role: Role) -> WriteContext {
     WriteContext {
         principal: principal(role),
         request_id: None,
+        traceparent: None,
     }
 }
 

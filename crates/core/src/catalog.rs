@@ -500,6 +500,7 @@ mod tests {
                 role,
             },
             request_id: None,
+            traceparent: None,
         }
     }
 

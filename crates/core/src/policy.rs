@@ -32,6 +32,8 @@ impl Role {
 pub enum Action {
     ReadCatalog,
     WriteCatalog,
+    /// Follow the published events (`GET /events`).
+    WatchEvents,
 }
 
 impl fmt::Display for Action {
@@ -39,6 +41,7 @@ impl fmt::Display for Action {
         f.write_str(match self {
             Self::ReadCatalog => "read the catalog",
             Self::WriteCatalog => "change the catalog",
+            Self::WatchEvents => "watch the events",
         })
     }
 }
@@ -58,6 +61,7 @@ impl Principal {
             (Role::Admin, _) => true,
             (Role::Staff, Action::ReadCatalog) => true,
             (Role::Staff, Action::WriteCatalog) => false,
+            (Role::Staff, Action::WatchEvents) => true,
         }
     }
 }
@@ -80,5 +84,11 @@ mod tests {
         assert!(principal(Role::Admin).may(Action::ReadCatalog));
         assert!(principal(Role::Staff).may(Action::ReadCatalog));
         assert!(!principal(Role::Staff).may(Action::WriteCatalog));
+    }
+
+    #[test]
+    fn staff_and_admins_watch_events() {
+        assert!(principal(Role::Admin).may(Action::WatchEvents));
+        assert!(principal(Role::Staff).may(Action::WatchEvents));
     }
 }

@@ -1,5 +1,6 @@
 //! What every handler can reach.
 
+use crate::events::EventStreams;
 use bookstore_core::auth::{Accounts, TokenVerifier};
 use bookstore_core::ratelimit::RateLimiter;
 use bookstore_core::Catalog;
@@ -31,4 +32,6 @@ pub struct Services {
     pub limiter: Arc<dyn RateLimiter>,
     /// The public base URL, for discovery documents (`https://books.example.com`).
     pub public_url: String,
+    /// The published events, for `GET /events`.
+    pub events: Arc<EventStreams>,
 }

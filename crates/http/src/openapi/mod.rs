@@ -66,6 +66,7 @@ pub fn versioned_response(description: &str, schema: Ref) -> Response {
         (name = "genres", description = "Genres, optionally nested"),
         (name = "auth", description = "Sign-in, tokens and key discovery"),
         (name = "users", description = "User management (admins)"),
+        (name = "events", description = "The published domain events, live (Server-Sent Events)"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

@@ -239,8 +239,8 @@ macro_rules! impl_books {
                     );
                     insert_movement::<Self>(&mut tx, &receipt).await?;
                 }
-                let event =
-                    CloudEvent::book_changed(BookEventKind::Created, &book).map_err(json_error)?;
+                let event = CloudEvent::book_changed(BookEventKind::Created, &book, ctx)
+                    .map_err(json_error)?;
                 let history = HistoryWrite {
                     book_id: book.id.as_uuid(),
                     version: book.version,
@@ -308,8 +308,8 @@ macro_rules! impl_books {
                 }
                 let before_json = serde_json::to_value(&before).map_err(json_error)?;
                 let after_json = serde_json::to_value(&after).map_err(json_error)?;
-                let event =
-                    CloudEvent::book_changed(BookEventKind::Updated, &after).map_err(json_error)?;
+                let event = CloudEvent::book_changed(BookEventKind::Updated, &after, ctx)
+                    .map_err(json_error)?;
                 let history = HistoryWrite {
                     book_id: id.as_uuid(),
                     version: after.version,
@@ -338,7 +338,7 @@ macro_rules! impl_books {
                     .await
                     .map_err(backend)?;
                 let before_json = serde_json::to_value(&before).map_err(json_error)?;
-                let event = CloudEvent::book_deleted(id, before.version, now);
+                let event = CloudEvent::book_deleted(id, before.version, now, ctx);
                 let history = HistoryWrite {
                     book_id: id.as_uuid(),
                     version: before.version,
