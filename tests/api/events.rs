@@ -440,3 +440,24 @@ both_stores!(events_tail_prints_json_lines, |backend| async move {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("book.eaten"));
 });
+
+both_stores!(streams_are_capped_per_process, |backend| async move {
+    let app = spawn_with(backend, &[("BOOKSTORE_EVENT_STREAMS", "1")]).await;
+    let first = open(&app, "/events", None).await;
+    let response = app.get("/events").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(header(&response, reqwest::header::RETRY_AFTER), "5");
+    assert_eq!(body(response).await["status"], 503);
+    // A client that goes away gives its place back.
+    drop(first);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let response = app.get("/events").await;
+        if response.status() == 200 {
+            break;
+        }
+        assert_eq!(response.status(), 503);
+        assert!(Instant::now() < deadline, "the place was not given back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+});

@@ -9,7 +9,7 @@ use bookstore_core::auth::{Accounts, AuthConfig, Password};
 use bookstore_core::ratelimit::{LocalLimiter, RateLimiter};
 use bookstore_core::Catalog;
 use bookstore_events::LogSignal;
-use bookstore_http::events::{EventStreams, StreamTiming, DEFAULT_MAX_STREAMS};
+use bookstore_http::events::{EventStreams, StreamTiming};
 use bookstore_http::AppState;
 use bookstore_redis::RedisLimiter;
 use bookstore_store::{Backend, Store};
@@ -165,7 +165,7 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
     let events = Arc::new(EventStreams::new(
         store.event_log(),
         Arc::new(log_signal.clone()),
-        DEFAULT_MAX_STREAMS,
+        settings.http.event_streams,
         StreamTiming::default(),
     ));
     let state = AppState::new(bookstore_http::state::Services {

@@ -7,10 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
-/// Streams one process serves at once by default: each holds a connection and wakes on every
-/// publication, and a store page read per wake.
-pub const DEFAULT_MAX_STREAMS: usize = 256;
-
 /// How the stream paces itself.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamTiming {
