@@ -182,7 +182,7 @@ fn follow(
         let _permit = permit;
         let closed = events.closed();
         tokio::pin!(closed);
-        yield Ok(Event::default().retry(RECONNECT).comment("bookstore events"));
+        yield Ok::<Event, Infallible>(Event::default().retry(RECONNECT).comment("bookstore events"));
         // Everything up to `seen` has been read; `seen` can be past the last event sent when
         // a filter skipped the ones after it.
         let mut seen = after;
