@@ -264,4 +264,159 @@ mod tests {
         assert!(with("-1").is_err());
         assert!(with("abc").is_err());
     }
+
+    mod stream {
+        use super::super::*;
+        use crate::events::StreamTiming;
+        use async_trait::async_trait;
+        use axum::body::Body;
+        use bookstore_core::outbox::{EventLog, EventLogSignal};
+        use bookstore_core::StoreError;
+        use http_body_util::BodyExt;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Mutex;
+        use tokio::sync::watch;
+
+        #[derive(Default)]
+        struct FakeLog {
+            events: Mutex<Vec<LoggedEvent>>,
+            reads: AtomicUsize,
+        }
+
+        impl FakeLog {
+            fn publish(&self, position: i64, event_type: &str) {
+                let now = chrono::Utc::now();
+                self.events.lock().expect("lock").push(LoggedEvent {
+                    position,
+                    id: uuid::Uuid::now_v7(),
+                    aggregate_id: uuid::Uuid::now_v7(),
+                    event_type: event_type.into(),
+                    payload: serde_json::json!({"type": event_type}),
+                    created_at: now,
+                    published_at: now,
+                });
+            }
+        }
+
+        #[async_trait]
+        impl EventLog for FakeLog {
+            async fn read_after(
+                &self,
+                after: i64,
+                limit: u32,
+                types: &[String],
+            ) -> Result<Vec<LoggedEvent>, StoreError> {
+                self.reads.fetch_add(1, Ordering::SeqCst);
+                let events = self.events.lock().expect("lock");
+                Ok(events
+                    .iter()
+                    .filter(|e| e.position > after)
+                    .filter(|e| types.is_empty() || types.contains(&e.event_type))
+                    .take(limit as usize)
+                    .cloned()
+                    .collect())
+            }
+
+            async fn head(&self) -> Result<i64, StoreError> {
+                let events = self.events.lock().expect("lock");
+                Ok(events.last().map_or(0, |e| e.position))
+            }
+        }
+
+        struct FakeSignal(watch::Sender<i64>);
+
+        #[async_trait]
+        impl EventLogSignal for FakeSignal {
+            async fn grown_past(&self, position: i64) {
+                let mut head = self.0.subscribe();
+                let _ = head.wait_for(|head| *head > position).await;
+            }
+        }
+
+        fn streams(log: Arc<FakeLog>, signal: Arc<FakeSignal>) -> Arc<EventStreams> {
+            // A poll far off: only the signal can wake these streams in time.
+            let timing = StreamTiming {
+                keep_alive: Duration::from_secs(60),
+                poll: Duration::from_secs(60),
+            };
+            Arc::new(EventStreams::new(log, signal, 1, timing))
+        }
+
+        fn open(streams: &Arc<EventStreams>, after: i64, types: Vec<String>) -> Body {
+            let permit = streams.admit().expect("a place");
+            Sse::new(follow(streams.clone(), permit, after, types))
+                .into_response()
+                .into_body()
+        }
+
+        /// The body's text until it holds `needle`; panics after two seconds.
+        async fn read_until(body: &mut Body, needle: &str) -> String {
+            let mut text = String::new();
+            while !text.contains(needle) {
+                let frame = tokio::time::timeout(Duration::from_secs(2), body.frame())
+                    .await
+                    .unwrap_or_else(|_| panic!("no {needle:?} in {text:?}"))
+                    .expect("a frame")
+                    .expect("no error");
+                if let Ok(data) = frame.into_data() {
+                    text.push_str(&String::from_utf8_lossy(&data));
+                }
+            }
+            text
+        }
+
+        #[tokio::test]
+        async fn follows_the_log_and_ends_when_closed() {
+            let log = Arc::new(FakeLog::default());
+            let signal = Arc::new(FakeSignal(watch::Sender::new(0)));
+            log.publish(1, "bookstore.book.created");
+            log.publish(2, "bookstore.book.updated");
+            let streams = streams(log.clone(), signal.clone());
+            let mut body = open(&streams, 1, Vec::new());
+            let text = read_until(&mut body, "id: 2").await;
+            assert!(text.contains("retry: 3000"), "{text}");
+            assert!(!text.contains("id: 1\n"), "resumes after 1: {text}");
+            assert!(text.contains("event: bookstore.book.updated\n"), "{text}");
+            assert!(
+                text.contains("data: {\"type\":\"bookstore.book.updated\"}\n"),
+                "{text}"
+            );
+            assert!(streams.admit().is_none(), "one stream at most");
+
+            log.publish(3, "bookstore.book.deleted");
+            signal.0.send_replace(3);
+            read_until(&mut body, "id: 3").await;
+
+            streams.close();
+            let end = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(frame) = body.frame().await {
+                    frame.expect("no error");
+                }
+            })
+            .await;
+            assert!(end.is_ok(), "the stream did not end when closed");
+            assert!(streams.admit().is_none(), "closed: no new streams");
+        }
+
+        #[tokio::test]
+        async fn a_filtered_stream_does_not_reread_what_it_skipped() {
+            let log = Arc::new(FakeLog::default());
+            log.publish(1, "bookstore.book.created");
+            for position in 2..=5 {
+                log.publish(position, "bookstore.book.updated");
+            }
+            let signal = Arc::new(FakeSignal(watch::Sender::new(5)));
+            let streams = streams(log.clone(), signal.clone());
+            let mut body = open(&streams, 0, vec!["bookstore.book.created".into()]);
+            read_until(&mut body, "id: 1").await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(log.reads.load(Ordering::SeqCst), 1, "it spun");
+
+            log.publish(6, "bookstore.book.updated");
+            log.publish(7, "bookstore.book.created");
+            signal.0.send_replace(7);
+            let text = read_until(&mut body, "id: 7").await;
+            assert!(!text.contains("id: 6"), "{text}");
+        }
+    }
 }
