@@ -11,10 +11,12 @@
 mod catalog;
 mod cursor;
 mod error;
+mod event_log;
 mod files;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod janitor;
 mod pg_read_pool;
 mod postgres;
 mod retry;
@@ -30,8 +32,11 @@ mod users;
 pub mod testing;
 
 pub use error::OpenError;
+pub use event_log::{OutboxCommits, Wakeups};
+pub use janitor::JanitorReport;
 
 use bookstore_core::auth::UserStore;
+use bookstore_core::outbox::{EventLog, Outbox};
 use bookstore_core::CatalogStore;
 use postgres::PgStore;
 use sqlite::SqliteStore;
@@ -220,6 +225,32 @@ impl Store {
         match &self.inner {
             Inner::Sqlite(store) => store.clone(),
             Inner::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// The outbox as the relays see it, backed by this store.
+    pub fn outbox(&self) -> Arc<dyn Outbox> {
+        match &self.inner {
+            Inner::Sqlite(store) => store.clone(),
+            Inner::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// The published events by position, backed by this store.
+    pub fn event_log(&self) -> Arc<dyn EventLog> {
+        match &self.inner {
+            Inner::Sqlite(store) => store.clone(),
+            Inner::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// What wakes a relay (outbox rows committed) and a reader of the event log (it grew).
+    /// On PostgreSQL the first call starts listening for every replica's notifications;
+    /// call it from within the runtime.
+    pub fn wakeups(&self) -> Wakeups {
+        match &self.inner {
+            Inner::Sqlite(store) => store.wakeups.receivers(),
+            Inner::Postgres(store) => store.wakeups(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use crate::catalog::{impl_catalog_store, Dialect};
 use crate::error::{backend, OpenError};
+use crate::event_log::{listen_postgres, PgLeases, WakeupSenders, Wakeups};
 use crate::pg_read_pool::ReadPool;
 use crate::search::{push_filters, FUZZY_CANDIDATES};
 use crate::sql::BookSql;
@@ -14,7 +15,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -97,14 +99,34 @@ pub(crate) fn push_tsquery(qb: &mut QueryBuilder<'static, Postgres>, text: &Text
 
 pub(crate) struct PgStore {
     /// Write transactions, and the few reads that need a transaction of their own.
-    writer: PgPool,
+    pub(crate) writer: PgPool,
     /// Every other read.
-    reader: ReadPool,
+    pub(crate) reader: ReadPool,
+    pub(crate) leases: PgLeases,
+    pub(crate) wakeups: Arc<WakeupSenders>,
+    /// The task that listens for the wake-ups, started by the first to ask for them.
+    listener: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl PgStore {
     async fn close_reader(&self) {
+        if let Some(listener) = self.listener.lock().ok().and_then(|mut l| l.take()) {
+            listener.abort();
+        }
         self.reader.close();
+    }
+
+    /// The wake-ups, listened for from the first call on.
+    pub(crate) fn wakeups(&self) -> Wakeups {
+        if let Ok(mut listener) = self.listener.lock() {
+            if listener.is_none() {
+                *listener = Some(tokio::spawn(listen_postgres(
+                    self.writer.clone(),
+                    self.wakeups.clone(),
+                )));
+            }
+        }
+        self.wakeups.receivers()
     }
 
     pub(crate) async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
@@ -121,6 +143,9 @@ impl PgStore {
         Ok(Self {
             writer: pool,
             reader,
+            leases: PgLeases::default(),
+            wakeups: Arc::default(),
+            listener: Mutex::new(None),
         })
     }
 }
@@ -136,6 +161,9 @@ impl Dialect for PgStore {
     /// Skips rows a concurrent prune holds: no waiting, no deadlock.
     const PRUNE_IDEMPOTENCY: &'static str = "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(\
         SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT 100 FOR UPDATE SKIP LOCKED))";
+
+    /// The outbox's trigger notifies the listeners (migration 0008).
+    fn outbox_committed(&self, _: Option<Uuid>) {}
 
     fn uuid_literal(id: Uuid) -> String {
         format!("'{id}'::uuid")

@@ -95,8 +95,9 @@ pub(crate) const HISTORY_INSERT: &str = "INSERT INTO book_history (id, book_id, 
 pub(crate) const HISTORY_SELECT: &str = "SELECT id, book_id, version, action, actor, request_id, \
     at, before, after FROM book_history WHERE book_id = ";
 
+/// `partition` is `bookstore_core::outbox::partition_of(aggregate_id)`.
 pub(crate) const OUTBOX_INSERT: &str = "INSERT INTO outbox (id, aggregate_type, aggregate_id, \
-    event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    event_type, payload, created_at, partition) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 pub(crate) const IDEMPOTENCY_INSERT: &str = "INSERT INTO idempotency_keys (scope, key, \
     fingerprint, response, created_at) VALUES ($1, $2, $3, $4, $5)";
@@ -119,7 +120,7 @@ pub(crate) const HISTORY_INSERT_MANY: &str = "INSERT INTO book_history (id, book
     action, actor, request_id, at, before, after) ";
 /// Followed by `VALUES …`: one row per touched book.
 pub(crate) const OUTBOX_INSERT_MANY: &str = "INSERT INTO outbox (id, aggregate_type, \
-    aggregate_id, event_type, payload, created_at) ";
+    aggregate_id, event_type, payload, created_at, partition) ";
 
 macro_rules! author_select {
     () => {

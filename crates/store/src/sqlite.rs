@@ -4,6 +4,7 @@
 
 use crate::catalog::{impl_catalog_store, Dialect};
 use crate::error::{backend, OpenError};
+use crate::event_log::{SqliteLeases, WakeupSenders};
 use crate::search::{push_filters, CANDIDATES};
 use crate::sql::BookSql;
 use crate::sqlite_fts::{CorpusCache, FtsQuery, PinnedCorpus};
@@ -17,7 +18,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -41,9 +42,12 @@ const MAX_CORRECTIONS: usize = 3;
 const SPELLING_THRESHOLD: f64 = 0.3;
 
 pub(crate) struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    pub(crate) writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
     corpus: CorpusCache,
+    pub(crate) leases: Arc<SqliteLeases>,
+    /// Signalled by this process's commits: nothing else writes the file.
+    pub(crate) wakeups: Arc<WakeupSenders>,
 }
 
 impl SqliteStore {
@@ -83,6 +87,8 @@ impl SqliteStore {
                 writer: pool.clone(),
                 reader: pool,
                 corpus: CorpusCache::default(),
+                leases: Arc::default(),
+                wakeups: Arc::default(),
             });
         }
         // The writer first: it creates the file and switches it to WAL.
@@ -101,6 +107,8 @@ impl SqliteStore {
             writer,
             reader,
             corpus: CorpusCache::default(),
+            leases: Arc::default(),
+            wakeups: Arc::default(),
         })
     }
 }
@@ -128,6 +136,11 @@ impl Dialect for SqliteStore {
     const LOCK_BOOKS: Option<&'static str> = None;
     const PRUNE_IDEMPOTENCY: &'static str = "DELETE FROM idempotency_keys WHERE (scope, key) IN \
         (SELECT scope, key FROM idempotency_keys WHERE created_at < $1 LIMIT 100)";
+
+    fn outbox_committed(&self, book: Option<Uuid>) {
+        self.wakeups
+            .outbox_committed(book.map(bookstore_core::outbox::partition_of));
+    }
 
     /// UUIDs are 16-byte BLOBs.
     fn uuid_literal(id: Uuid) -> String {

@@ -154,6 +154,43 @@ pub async fn outbox_events(store: &Store) -> Vec<serde_json::Value> {
     rows.into_iter().map(|row| row.0 .0).collect()
 }
 
+/// `(aggregate id, partition, position)` of every outbox event, in commit (sequence) order.
+pub async fn outbox_partitions(store: &Store) -> Vec<(uuid::Uuid, i64, Option<i64>)> {
+    fetch_all(
+        store,
+        "SELECT aggregate_id, CAST(partition AS BIGINT), position FROM outbox ORDER BY seq",
+    )
+    .await
+}
+
+/// Makes every published outbox event published `hours` earlier than it was.
+pub async fn age_published_events(store: &Store, hours: i64) {
+    let rows: Vec<(uuid::Uuid, crate::time::DbTime)> = fetch_all(
+        store,
+        "SELECT id, published_at FROM outbox WHERE published_at IS NOT NULL",
+    )
+    .await;
+    let sql = "UPDATE outbox SET published_at = $1 WHERE id = $2";
+    for (id, at) in rows {
+        let at = crate::time::DbTime(at.0 - chrono::Duration::hours(hours));
+        let done = match &store.inner {
+            Inner::Sqlite(s) => sqlx::query(sql)
+                .bind(at)
+                .bind(id)
+                .execute(s.writer())
+                .await
+                .map(|_| ()),
+            Inner::Postgres(s) => sqlx::query(sql)
+                .bind(at)
+                .bind(id)
+                .execute(s.writer())
+                .await
+                .map(|_| ()),
+        };
+        done.unwrap_or_else(|err| panic!("{sql}: {err}"));
+    }
+}
+
 /// Makes every idempotency record `hours` old, as if its key had been used that long ago.
 pub async fn age_idempotency_keys(store: &Store, hours: i64) {
     let at = crate::time::DbTime(crate::time::now() - chrono::Duration::hours(hours));

@@ -5,6 +5,7 @@ use crate::error::backend;
 use crate::sql;
 use crate::time::DbTime;
 use bookstore_core::event::CloudEvent;
+use bookstore_core::outbox::partition_of;
 use bookstore_core::{HistoryAction, StoreError, WriteContext};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -21,6 +22,12 @@ pub(crate) struct HistoryWrite<'a> {
     pub(crate) after: Option<&'a serde_json::Value>,
 }
 
+/// The outbox partition of a book's events, as the column holds it.
+pub(crate) fn outbox_partition(book_id: Uuid) -> i16 {
+    // Below OUTBOX_PARTITIONS (16), so it always fits.
+    i16::try_from(partition_of(book_id)).unwrap_or(i16::MAX)
+}
+
 /// Appends the audit row and the outbox event of a change.
 pub(crate) async fn record_change<D: Dialect>(
     conn: &mut <D::Db as Database>::Connection,
@@ -33,6 +40,7 @@ where
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
     for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i16: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
@@ -60,6 +68,7 @@ where
         .bind(&event.event_type)
         .bind(Json(event))
         .bind(DbTime(history.at))
+        .bind(outbox_partition(history.book_id))
         .execute(&mut *conn)
         .await
         .map_err(backend)?;

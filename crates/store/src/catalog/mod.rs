@@ -46,6 +46,11 @@ pub(crate) trait Dialect {
     /// Deletes a bounded batch of idempotency records created before `$1` (of any key).
     const PRUNE_IDEMPOTENCY: &'static str;
 
+    /// Called after a write that may have committed outbox rows of `book` (of any book, when
+    /// `None`): wakes the relay where the database does not (PostgreSQL's outbox trigger
+    /// notifies at commit).
+    fn outbox_committed(&self, book: Option<Uuid>);
+
     fn book_sql() -> &'static BookSql;
 
     fn migrator() -> &'static Migrator;
@@ -192,7 +197,7 @@ macro_rules! impl_catalog_store {
             use $crate::catalog::books::{current_for_write, position};
             use $crate::catalog::facets::{facet_counts_of, facet_statement, Matched};
             use $crate::catalog::genres::{check_parent, genre_still_referenced, parent_gone};
-            use $crate::catalog::history::{record_change, HistoryWrite};
+            use $crate::catalog::history::{outbox_partition, record_change, HistoryWrite};
             use $crate::catalog::idempotency::store_idempotency;
             use $crate::catalog::limit_plus_one;
             use $crate::catalog::list::sorted_statement;
@@ -211,6 +216,19 @@ macro_rules! impl_catalog_store {
                 pub(crate) async fn close(&self) {
                     self.close_reader().await;
                     self.writer().close().await;
+                }
+
+                /// Passes on a write's result, waking the relay if it committed events of
+                /// `book` (of any book, when `None`).
+                fn announcing_events<T>(
+                    &self,
+                    book: Option<Uuid>,
+                    result: Result<T, StoreError>,
+                ) -> Result<T, StoreError> {
+                    if result.is_ok() {
+                        <Self as Dialect>::outbox_committed(self, book);
+                    }
+                    result
                 }
 
                 async fn begin_write(&self) -> Result<Transaction<'static, $db>, StoreError> {
@@ -324,7 +342,12 @@ macro_rules! impl_catalog_store {
                     ctx: &WriteContext,
                     idempotency: Option<&IdempotencyRequest>,
                 ) -> Result<Book, StoreError> {
-                    retrying(|| self.create_book_once(draft, ctx, idempotency)).await
+                    {
+                        let created =
+                            retrying(|| self.create_book_once(draft, ctx, idempotency)).await;
+                        let book = created.as_ref().ok().map(|book| book.id.as_uuid());
+                        self.announcing_events(book, created)
+                    }
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -335,7 +358,10 @@ macro_rules! impl_catalog_store {
                     draft: &BookDraft,
                     ctx: &WriteContext,
                 ) -> Result<Book, StoreError> {
-                    retrying(|| self.replace_book_once(id, expected, draft, ctx)).await
+                    self.announcing_events(
+                        Some(id.as_uuid()),
+                        retrying(|| self.replace_book_once(id, expected, draft, ctx)).await,
+                    )
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -345,7 +371,10 @@ macro_rules! impl_catalog_store {
                     expected: &Precondition,
                     ctx: &WriteContext,
                 ) -> Result<(), StoreError> {
-                    retrying(|| self.delete_book_once(id, expected, ctx)).await
+                    self.announcing_events(
+                        Some(id.as_uuid()),
+                        retrying(|| self.delete_book_once(id, expected, ctx)).await,
+                    )
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id, kind = draft.kind().as_str()))]
@@ -357,10 +386,13 @@ macro_rules! impl_catalog_store {
                     ctx: &WriteContext,
                     idempotency: Option<&IdempotencyRequest>,
                 ) -> Result<(Book, StockMovement), StoreError> {
-                    retrying(|| {
-                        self.record_stock_movement_once(id, expected, draft, ctx, idempotency)
-                    })
-                    .await
+                    self.announcing_events(
+                        Some(id.as_uuid()),
+                        retrying(|| {
+                            self.record_stock_movement_once(id, expected, draft, ctx, idempotency)
+                        })
+                        .await,
+                    )
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -379,7 +411,10 @@ macro_rules! impl_catalog_store {
                     draft: &AuthorDraft,
                     ctx: &WriteContext,
                 ) -> Result<Author, StoreError> {
-                    retrying(|| self.update_author_once(id, draft, ctx)).await
+                    self.announcing_events(
+                        None,
+                        retrying(|| self.update_author_once(id, draft, ctx)).await,
+                    )
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -403,7 +438,10 @@ macro_rules! impl_catalog_store {
                     draft: &GenreDraft,
                     ctx: &WriteContext,
                 ) -> Result<Genre, StoreError> {
-                    retrying(|| self.update_genre_once(id, draft, ctx)).await
+                    self.announcing_events(
+                        None,
+                        retrying(|| self.update_genre_once(id, draft, ctx)).await,
+                    )
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]

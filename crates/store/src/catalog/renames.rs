@@ -106,7 +106,8 @@ macro_rules! impl_renames {
                             .push_bind(after.id.as_uuid())
                             .push_bind(event.event_type.as_str())
                             .push_bind(Json(event))
-                            .push_bind(DbTime(now));
+                            .push_bind(DbTime(now))
+                            .push_bind(outbox_partition(after.id.as_uuid()));
                     });
                     outbox.build().execute(&mut *conn).await.map_err(backend)?;
                 }
