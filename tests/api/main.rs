@@ -17,6 +17,7 @@ mod idempotency;
 mod operations;
 mod ratelimits;
 mod references;
+mod roles;
 mod search;
 mod sessions;
 mod signin;

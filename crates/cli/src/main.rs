@@ -4,6 +4,7 @@ mod admin;
 mod config;
 mod events;
 mod logging;
+mod pipeline;
 mod serve;
 mod wiring;
 

@@ -1,10 +1,14 @@
 //! `bookstore serve`: the services bound to a socket, with graceful shutdown.
 
-use crate::config::{Settings, TlsSource};
+use crate::config::{Role, Settings, TlsSource};
+use crate::pipeline::Pipeline;
 use crate::wiring;
 use anyhow::Context;
+use axum::routing::get;
+use bookstore_http::routes::health;
 use bookstore_http::server::{ConnectionTimeouts, ServeOptions};
 use bookstore_http::tls;
+use bookstore_http::AppState;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,9 +54,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             (Some(config), watcher)
         }
     };
-    let log_growth = wiring::announce_log_growth(&services.store, services.log_signal.clone());
+    // The stream's signal (in the app state) is the one the pipeline feeds.
+    let pipeline = Pipeline::start(&settings, &services.store, services.log_signal.clone()).await?;
     let streams = services.state.events.clone();
-    let app = bookstore_http::router(services.state, &settings.http.config(tls_config.is_some())?);
+    let app = if settings.roles.roles.has(Role::Api) {
+        bookstore_http::router(services.state, &settings.http.config(tls_config.is_some())?)
+    } else {
+        // Without the API, orchestrators still probe the process.
+        probes(services.state)
+    };
     let scheme = if tls_config.is_some() {
         "https"
     } else {
@@ -93,14 +103,22 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Ok(joined) => joined.context("server task")?,
         Err(_) => tracing::warn!("grace period over; dropping unfinished requests"),
     }
+    pipeline.stop().await;
     reloader.abort();
-    log_growth.abort();
     if let Some(watcher) = tls_watcher {
         watcher.abort();
     }
     services.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `/healthz` and `/readyz` alone, for a process that runs no API.
+fn probes(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
 }
 
 /// Writes `address` to `path` whole: written beside it, then renamed over it, so that a

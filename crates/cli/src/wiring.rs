@@ -117,8 +117,8 @@ pub struct Services {
     pub keyring: Arc<KeyRing>,
     pub accounts: Accounts,
     pub state: AppState,
-    /// The event log's growth as this process knows it; `serve` feeds it (see
-    /// [`announce_log_growth`]).
+    /// The event log's growth as this process knows it, which the live event streams wait on;
+    /// `serve`'s pipeline feeds it.
     pub log_signal: LogSignal,
 }
 
@@ -182,20 +182,6 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         accounts,
         state,
         log_signal,
-    })
-}
-
-/// Announces the store's event-log growth (this process's publications on SQLite, every
-/// replica's on PostgreSQL) to the readers waiting on `signal`, until aborted.
-pub fn announce_log_growth(store: &Store, signal: LogSignal) -> tokio::task::JoinHandle<()> {
-    let mut head = store.wakeups().head;
-    tokio::spawn(async move {
-        loop {
-            signal.announce(*head.borrow_and_update());
-            if head.changed().await.is_err() {
-                return;
-            }
-        }
     })
 }
 

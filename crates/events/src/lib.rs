@@ -3,7 +3,11 @@
 //! the store's event log.
 
 pub mod bus;
+pub mod inprocess;
+pub mod relay;
 pub mod signal;
 
 pub use bus::{BusError, BusHealth, EventBus};
+pub use inprocess::InProcessBus;
+pub use relay::{OutboxCommits, Relay, RelayConfig, RelayHandle};
 pub use signal::LogSignal;

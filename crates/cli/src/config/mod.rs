@@ -11,6 +11,7 @@
 
 mod file;
 mod groups;
+mod roles;
 mod secret;
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,7 @@ mod values;
 
 use groups::{AuthArgs, HttpArgs, LogArgs, RedisArgs, ServerArgs, StoreArgs, TlsArgs};
 pub use groups::{LogFormat, TlsSource};
+pub use roles::{Role, RoleArgs};
 
 use clap::{ArgMatches, Args, Command, Parser};
 use secret::Secrets;
@@ -45,6 +47,8 @@ pub struct Settings {
     pub redis: RedisArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub roles: RoleArgs,
     /// Where each secret came from, to log by name once logging is up.
     #[arg(skip)]
     pub secret_sources: Vec<String>,

@@ -454,3 +454,32 @@ fn the_readme_example_config_files_are_valid() {
         file::apply(TestCli::command(), file.path()).unwrap_or_else(|e| panic!("{e:#}\n{example}"));
     }
 }
+
+#[test]
+fn roles_relay_and_retention() {
+    use super::Role;
+    let settings = load(&[], &[]).expect("valid");
+    assert_eq!(settings.roles.roles.to_string(), "api,relay,subscribers");
+    assert_eq!(
+        settings.roles.outbox_retention,
+        Duration::from_secs(7 * 24 * 3600)
+    );
+    assert_eq!(settings.roles.relay_poll_interval, Duration::from_secs(5));
+    let settings = load(
+        &["--roles", "relay"],
+        &[
+            ("BOOKSTORE_ROLES", "api"),
+            ("BOOKSTORE_OUTBOX_RETENTION", "36h"),
+        ],
+    )
+    .expect("valid");
+    assert!(settings.roles.roles.has(Role::Relay) && !settings.roles.roles.has(Role::Api));
+    assert_eq!(
+        settings.roles.outbox_retention,
+        Duration::from_secs(36 * 3600)
+    );
+    let err = load(&["--roles", "web"], &[]).expect_err("unknown role");
+    assert!(format!("{err:#}").contains("unknown role"), "{err:#}");
+    let err = load(&[], &[("BOOKSTORE_OUTBOX_RETENTION", "7")]).expect_err("no unit");
+    assert!(format!("{err:#}").contains("unit"), "{err:#}");
+}

@@ -30,6 +30,40 @@ pub fn millis(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// A span of time: a whole number and a unit, `d`, `h`, `m`, `s` or `ms` (`7d`, `36h`,
+/// `90m`, `30s`, `500ms`); more than zero.
+pub fn span(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} needs a unit: d, h, m, s or ms (as in 7d or 30s)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number and a unit (as in 7d or 30s)"))?;
+    let seconds = |per: u64| {
+        n.checked_mul(per)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{text:?} is too long"))
+    };
+    let span = match unit.trim() {
+        "d" => seconds(24 * 60 * 60)?,
+        "h" => seconds(60 * 60)?,
+        "m" => seconds(60)?,
+        "s" => seconds(1)?,
+        "ms" => Duration::from_millis(n),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}: use d, h, m, s or ms"
+            ))
+        }
+    };
+    if span.is_zero() {
+        return Err("must be more than zero".to_owned());
+    }
+    Ok(span)
+}
+
 /// A size or count of at least `MIN`.
 pub fn at_least<const MIN: usize>(text: &str) -> Result<usize, String> {
     let n = usize::try_from(whole(text)?).map_err(|e| e.to_string())?;
