@@ -90,11 +90,13 @@ async fn open(url: Option<String>, dir: &std::path::Path) -> Store {
     store
 }
 
+/// Decides per event (and the number of events offered so far) whether to refuse it.
+type Refusal = Box<dyn FnMut(&PendingEvent, u64) -> bool + Send>;
+
 /// A bus that records what it accepted, and refuses what `refuse` says.
 pub struct RecordingBus {
     pub accepted: Mutex<Vec<PendingEvent>>,
-    /// Decides per event (and the number of events offered so far) whether to refuse it.
-    refuse: Mutex<Box<dyn FnMut(&PendingEvent, u64) -> bool + Send>>,
+    refuse: Mutex<Refusal>,
     offered: AtomicU64,
 }
 

@@ -67,7 +67,7 @@ async fn edit(
 
 /// The catalog of the replica writer `writer` writes through.
 fn catalog(writer: u32, a: &Store, b: &Store) -> Arc<dyn CatalogStore> {
-    if writer % 2 == 0 {
+    if writer & 1 == 0 {
         a.catalog()
     } else {
         b.catalog()
