@@ -9,6 +9,7 @@ mod books;
 mod boundary;
 mod connections;
 mod errors;
+mod events;
 mod external;
 mod fuzzed;
 mod gateway;

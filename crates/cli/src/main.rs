@@ -2,6 +2,7 @@
 
 mod admin;
 mod config;
+mod events;
 mod logging;
 mod pipeline;
 mod serve;
@@ -36,6 +37,9 @@ enum Command {
     /// Manage token signing keys: rotate, list.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Watch the published events: tail [--from POSITION] [--types TYPES].
+    #[command(subcommand)]
+    Events(events::EventsCommand),
 }
 
 /// glibc's allocator spent a fifth of the server's CPU on a by-id read (bench/run with
@@ -67,6 +71,7 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate => serve::migrate(settings).await,
             Command::User(command) => admin::user(settings, command).await,
             Command::Keys(command) => admin::keys(settings, command).await,
+            Command::Events(command) => events::run(settings, command).await,
         }
     })
 }

@@ -24,19 +24,21 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts what the configured roles run; the relay publishes to `nats` when given, else
-    /// to the in-process bus.
+    /// Starts what the configured roles run: the relay publishes to `nats` when given, else
+    /// to the in-process bus, and the log's growth is announced to `signal` (the one the live
+    /// event streams wait on).
     pub async fn start(
         settings: &Settings,
         store: &Store,
         nats: Option<Arc<NatsBus>>,
+        signal: LogSignal,
     ) -> anyhow::Result<Self> {
         let head = store
             .event_log()
             .head()
             .await
             .context("reading the event log's head")?;
-        let signal = LogSignal::new(head);
+        signal.announce(head);
         let wakeups = store.wakeups();
         let mut tasks = vec![tokio::spawn(announce_heads(wakeups.head, signal.clone()))];
         let roles = &settings.roles.roles;

@@ -57,7 +57,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             (Some(config), watcher)
         }
     };
-    let pipeline = Pipeline::start(&settings, &services.store, services.nats.clone()).await?;
+    let pipeline = Pipeline::start(
+        &settings,
+        &services.store,
+        services.nats.clone(),
+        services.log_signal.clone(),
+    )
+    .await?;
     let webhook_engine = settings.roles.roles.has(Role::Subscribers).then(|| {
         subscribers::start(
             &services.store,
@@ -65,6 +71,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             pipeline.signal.clone(),
         )
     });
+    let streams = services.state.events.clone();
     let app = if settings.roles.roles.has(Role::Api) {
         bookstore_http::router(services.state, &settings.http.config(tls_config.is_some())?)
     } else {
@@ -105,6 +112,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         "shutting down: finishing in-flight requests"
     );
     let _ = stop_tx.send(true);
+    // Event streams never finish by themselves: end them, or the drain would wait for them.
+    streams.close();
     match tokio::time::timeout(settings.server.shutdown_grace, server).await {
         Ok(joined) => joined.context("server task")?,
         Err(_) => tracing::warn!("grace period over; dropping unfinished requests"),

@@ -11,7 +11,9 @@ use bookstore_core::ratelimit::{LocalLimiter, RateLimiter};
 use bookstore_core::webhook::{SecretSealer, WebhookSettings, Webhooks};
 use bookstore_core::Catalog;
 use bookstore_events::webhooks::Deliverer;
+use bookstore_events::LogSignal;
 use bookstore_events::{BusReadiness, EventBus, NatsBus};
+use bookstore_http::events::{EventStreams, StreamTiming};
 use bookstore_http::AppState;
 use bookstore_redis::RedisLimiter;
 use bookstore_store::{Backend, Store};
@@ -123,6 +125,9 @@ pub struct Services {
     pub state: AppState,
     /// Makes webhook delivery attempts: for the engine of the `subscribers` role.
     pub deliverer: Arc<Deliverer>,
+    /// The event log's growth as this process knows it, which the live event streams wait on;
+    /// `serve`'s pipeline feeds it.
+    pub log_signal: LogSignal,
 }
 
 /// The services, for a server whose clients reach it at `public_url`.
@@ -186,6 +191,13 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
             ..WebhookSettings::default()
         },
     );
+    let log_signal = LogSignal::new(0);
+    let events = Arc::new(EventStreams::new(
+        store.event_log(),
+        Arc::new(log_signal.clone()),
+        settings.http.event_streams,
+        StreamTiming::default(),
+    ));
     let state = AppState::new(bookstore_http::state::Services {
         catalog: Catalog::new(store.catalog()),
         accounts: accounts.clone(),
@@ -194,6 +206,7 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         limiter,
         public_url: public_url.to_owned(),
         dependencies,
+        events,
     });
     Ok(Services {
         store,
@@ -202,6 +215,7 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         accounts,
         state,
         deliverer,
+        log_signal,
     })
 }
 

@@ -32,6 +32,7 @@ fn ctx(role: Role) -> WriteContext {
     WriteContext {
         principal: principal(role),
         request_id: None,
+        traceparent: None,
     }
 }
 

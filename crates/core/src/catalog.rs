@@ -277,6 +277,7 @@ mod tests {
                 role,
             },
             request_id: None,
+            traceparent: None,
         }
     }
 

@@ -1,8 +1,10 @@
 //! Domain events as CloudEvents 1.0 (structured JSON), written to the outbox in the same
-//! transaction as the change they describe.
+//! transaction as the change they describe. Their JSON Schemas are in `schemas/events/` at
+//! the root of the repository, one per type; a store test holds every event to them.
 
 use crate::book::Book;
 use crate::ids::BookId;
+use crate::ports::WriteContext;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -18,6 +20,18 @@ pub enum BookEventKind {
 }
 
 impl BookEventKind {
+    pub const ALL: [BookEventKind; 4] = [
+        Self::Created,
+        Self::Updated,
+        Self::Deleted,
+        Self::StockAdjusted,
+    ];
+
+    /// The kind of a CloudEvents `type`, e.g. `bookstore.book.created`.
+    pub fn parse(event_type: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.event_type() == event_type)
+    }
+
     pub fn event_type(&self) -> &'static str {
         match self {
             Self::Created => "bookstore.book.created",
@@ -28,8 +42,10 @@ impl BookEventKind {
     }
 }
 
-/// A CloudEvents 1.0 envelope; `version` is an extension attribute so that consumers can drop
-/// stale events.
+/// A CloudEvents 1.0 envelope. Extension attributes: `version` (the book's, so that consumers
+/// can drop stale events), `actor` (the username whose request made the change) and
+/// `traceparent` (the CloudEvents distributed-tracing extension: the W3C trace context of
+/// that request, so that a consumer's work joins the request's trace).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloudEvent {
     pub specversion: String,
@@ -41,6 +57,11 @@ pub struct CloudEvent {
     pub time: DateTime<Utc>,
     pub datacontenttype: String,
     pub version: i64,
+    /// Events written before the attribute existed have none: read as empty.
+    #[serde(default)]
+    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     pub data: serde_json::Value,
 }
 
@@ -50,6 +71,7 @@ impl CloudEvent {
         id: BookId,
         version: i64,
         time: DateTime<Utc>,
+        ctx: &WriteContext,
         data: serde_json::Value,
     ) -> Self {
         Self {
@@ -61,28 +83,41 @@ impl CloudEvent {
             time,
             datacontenttype: "application/json".into(),
             version,
+            actor: ctx.actor().to_owned(),
+            traceparent: ctx.traceparent.clone(),
             data,
         }
     }
 
     /// A created or updated event carries the book as it is after the change.
-    pub fn book_changed(kind: BookEventKind, book: &Book) -> Result<Self, serde_json::Error> {
+    pub fn book_changed(
+        kind: BookEventKind,
+        book: &Book,
+        ctx: &WriteContext,
+    ) -> Result<Self, serde_json::Error> {
         Ok(Self::new(
             kind,
             book.id,
             book.version,
             book.updated_at,
+            ctx,
             serde_json::to_value(book)?,
         ))
     }
 
     /// A deleted event carries the id and the last version.
-    pub fn book_deleted(id: BookId, last_version: i64, time: DateTime<Utc>) -> Self {
+    pub fn book_deleted(
+        id: BookId,
+        last_version: i64,
+        time: DateTime<Utc>,
+        ctx: &WriteContext,
+    ) -> Self {
         Self::new(
             BookEventKind::Deleted,
             id,
             last_version,
             time,
+            ctx,
             serde_json::json!({ "id": id, "version": last_version }),
         )
     }

@@ -33,6 +33,8 @@ pub enum Action {
     ReadCatalog,
     WriteCatalog,
     ManageWebhooks,
+    /// Follow the published events (`GET /events`).
+    WatchEvents,
 }
 
 impl fmt::Display for Action {
@@ -41,6 +43,7 @@ impl fmt::Display for Action {
             Self::ReadCatalog => "read the catalog",
             Self::WriteCatalog => "change the catalog",
             Self::ManageWebhooks => "manage webhooks",
+            Self::WatchEvents => "watch the events",
         })
     }
 }
@@ -60,6 +63,7 @@ impl Principal {
             (Role::Admin, _) => true,
             (Role::Staff, Action::ReadCatalog) => true,
             (Role::Staff, Action::WriteCatalog | Action::ManageWebhooks) => false,
+            (Role::Staff, Action::WatchEvents) => true,
         }
     }
 }
@@ -82,5 +86,11 @@ mod tests {
         assert!(principal(Role::Admin).may(Action::ReadCatalog));
         assert!(principal(Role::Staff).may(Action::ReadCatalog));
         assert!(!principal(Role::Staff).may(Action::WriteCatalog));
+    }
+
+    #[test]
+    fn staff_and_admins_watch_events() {
+        assert!(principal(Role::Admin).may(Action::WatchEvents));
+        assert!(principal(Role::Staff).may(Action::WatchEvents));
     }
 }

@@ -14,11 +14,15 @@ use crate::search::BookPage;
 use crate::stock::{StockMovement, StockMovementDraft};
 use async_trait::async_trait;
 
-/// Who made a change and in answer to which request: written into the audit history.
+/// Who made a change and in answer to which request: written into the audit history, and
+/// into the change's event (the actor, and the request's trace context).
 #[derive(Debug, Clone)]
 pub struct WriteContext {
     pub principal: Principal,
     pub request_id: Option<String>,
+    /// The W3C `traceparent` of the span that served the request
+    /// (`00-<trace id>-<span id>-<flags>`), when there was one.
+    pub traceparent: Option<String>,
 }
 
 impl WriteContext {

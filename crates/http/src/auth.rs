@@ -38,6 +38,7 @@ const SIGNED_IN: &[(&str, &str)] = &[
     ("GET", "/auth/me"),
     ("PUT", "/auth/me/password"),
     ("POST", "/auth/logout"),
+    ("GET", "/events"),
 ];
 
 const CATALOG_PREFIXES: &[&str] = &["/books", "/authors", "/genres"];

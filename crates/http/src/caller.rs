@@ -14,6 +14,7 @@ impl Caller {
         WriteContext {
             principal: self.0.clone(),
             request_id: crate::request_id::current(),
+            traceparent: crate::request_id::current_traceparent(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod client_ip;
 pub mod dto;
 pub mod error;
 pub mod etag;
+pub mod events;
 pub mod extract;
 pub mod gateway;
 pub mod idempotency;
@@ -35,7 +36,9 @@ use client_ip::TrustedProxies;
 use error::ApiError;
 use ratelimit::{Limits, RateLimits};
 use routes::named::{self, Authors, Genres};
-use routes::{auth as auth_routes, books, health, stock, users, webhooks, wellknown};
+use routes::{
+    auth as auth_routes, books, events as event_routes, health, stock, users, webhooks, wellknown,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceBuilder;
@@ -125,6 +128,11 @@ fn auth_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(wellknown::openid_configuration))
 }
 
+/// The published events, live: not versioned by `Accept` (the events carry their own schema).
+fn events_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(event_routes::stream_events))
+}
+
 fn operations_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health::healthz))
@@ -138,6 +146,7 @@ pub fn openapi() -> serde_json::Value {
     let versioned: Vec<String> = api.paths.paths.keys().cloned().collect();
     doc.merge(api);
     doc.merge(auth_routes().into_openapi());
+    doc.merge(events_routes().into_openapi());
     doc.merge(operations_routes().into_openapi());
     openapi::document_rate_limits(&mut doc);
     openapi::add_gateway_responses(&mut doc);
@@ -149,6 +158,7 @@ pub fn openapi() -> serde_json::Value {
 pub fn router(state: AppState, config: &HttpConfig) -> Router {
     let (api, _) = api_routes().split_for_parts();
     let (auth, _) = auth_routes().split_for_parts();
+    let (events, _) = events_routes().split_for_parts();
     let (ops, _) = operations_routes().split_for_parts();
     let doc = openapi();
     // Swagger UI's routes are not in the document; they are pages and files to GET.
@@ -176,6 +186,7 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     let app = Router::new()
         .merge(api.layer(middleware::from_fn(version::layer)))
         .merge(auth)
+        .merge(events)
         .merge(ops)
         .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", doc))
         .layer(

@@ -16,11 +16,18 @@ const MAX_LEN: usize = 128;
 
 tokio::task_local! {
     static REQUEST_ID: String;
+    static TRACEPARENT_VALUE: Option<String>;
 }
 
 /// The id of the request being served, if called within one.
 pub fn current() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// The `traceparent` naming the span that serves the current request, if called within one:
+/// what the events of its changes carry (the CloudEvents distributed-tracing extension).
+pub fn current_traceparent() -> Option<String> {
+    TRACEPARENT_VALUE.try_with(Clone::clone).ok().flatten()
 }
 
 fn is_sane(id: &str) -> bool {
@@ -50,8 +57,14 @@ pub async fn layer(request: Request, next: Next) -> Response {
         client = tracing::field::Empty,
     );
     let started = Instant::now();
+    let traceparent = trace
+        .header_value()
+        .and_then(|v| v.to_str().ok().map(str::to_owned));
     let mut response = REQUEST_ID
-        .scope(id.clone(), next.run(request).instrument(span.clone()))
+        .scope(
+            id.clone(),
+            TRACEPARENT_VALUE.scope(traceparent, next.run(request).instrument(span.clone())),
+        )
         .await;
     let status = response.status().as_u16();
     span.in_scope(|| {

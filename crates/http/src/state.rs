@@ -1,5 +1,6 @@
 //! What every handler can reach.
 
+use crate::events::EventStreams;
 use bookstore_core::auth::{Accounts, TokenVerifier};
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::RateLimiter;
@@ -37,4 +38,6 @@ pub struct Services {
     /// What `/readyz` reports beside the store and the limiter: the event bus, when this
     /// process publishes to one.
     pub dependencies: Vec<Arc<dyn Dependency>>,
+    /// The published events, for `GET /events`.
+    pub events: Arc<EventStreams>,
 }

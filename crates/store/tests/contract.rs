@@ -61,6 +61,7 @@ fn ctx() -> WriteContext {
             role: Role::Admin,
         },
         request_id: Some("req-1".into()),
+        traceparent: None,
     }
 }
 

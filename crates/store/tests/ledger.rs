@@ -52,6 +52,7 @@ fn bob() -> WriteContext {
             role: Role::Admin,
         },
         request_id: Some("req-rename".into()),
+        traceparent: None,
     }
 }
 

@@ -68,6 +68,7 @@ async fn load(cat: &Arc<dyn CatalogStore>) {
             role: Role::Admin,
         },
         request_id: None,
+        traceparent: None,
     };
     for b in catalogue() {
         let raw = RawBook {

@@ -195,6 +195,10 @@ pub struct HttpArgs {
         default_value = "x-forwarded-for"
     )]
     pub forwarded_header: ForwardedHeader,
+    /// Event streams (GET /events) this process serves at once; one more gets 503.
+    #[arg(long, env = "BOOKSTORE_EVENT_STREAMS", value_name = "N", default_value = "256",
+          value_parser = values::at_least::<1>)]
+    pub event_streams: usize,
     #[command(flatten)]
     pub rate_limits: RateLimitArgs,
 }

@@ -33,6 +33,7 @@ pub fn ctx() -> WriteContext {
             role: Role::Admin,
         },
         request_id: None,
+        traceparent: None,
     }
 }
 

@@ -1,5 +1,6 @@
 pub mod auth;
 pub mod books;
+pub mod events;
 pub mod health;
 pub mod named;
 pub mod stock;

@@ -258,7 +258,7 @@ where
         let movement = book_write_movement(book, kind, delta, reason, ctx, now);
         insert_movement::<D>(&mut tx, &movement).await?;
     }
-    let event = CloudEvent::book_changed(event_kind, book).map_err(json_error)?;
+    let event = CloudEvent::book_changed(event_kind, book, ctx).map_err(json_error)?;
     let history = HistoryWrite {
         book_id: book.id.as_uuid(),
         version: book.version,
@@ -424,7 +424,7 @@ where
         .await
         .map_err(backend)?;
     let before_json = serde_json::to_value(&before).map_err(json_error)?;
-    let event = CloudEvent::book_deleted(id, before.version, now);
+    let event = CloudEvent::book_deleted(id, before.version, now, ctx);
     let history = HistoryWrite {
         book_id: id.as_uuid(),
         version: before.version,

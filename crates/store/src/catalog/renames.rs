@@ -217,7 +217,7 @@ macro_rules! impl_renames {
                         updated_at: now,
                         ..current
                     };
-                    let event = CloudEvent::book_changed(BookEventKind::Updated, &after)
+                    let event = CloudEvent::book_changed(BookEventKind::Updated, &after, ctx)
                         .map_err(json_error)?;
                     let before = serde_json::to_value(&before).map_err(json_error)?;
                     let after_json = serde_json::to_value(&after).map_err(json_error)?;

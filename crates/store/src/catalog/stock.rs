@@ -136,7 +136,7 @@ where
     let before_json = serde_json::to_value(&before).map_err(json_error)?;
     let after_json = serde_json::to_value(&after).map_err(json_error)?;
     let event =
-        CloudEvent::book_changed(BookEventKind::StockAdjusted, &after).map_err(json_error)?;
+        CloudEvent::book_changed(BookEventKind::StockAdjusted, &after, ctx).map_err(json_error)?;
     let history = HistoryWrite {
         book_id: id.as_uuid(),
         version: after.version,

@@ -16,6 +16,7 @@ pub fn ctx() -> WriteContext {
             role: Role::Admin,
         },
         request_id: None,
+        traceparent: None,
     }
 }
 
