@@ -300,3 +300,34 @@ async fn every_event_matches_its_schema(store: &Store) {
         }
     }
 }
+
+/// A ping is the one event that reaches webhooks without being in the event log: the body the
+/// service sends is held to its schema too, and a wrong one fails.
+#[test]
+fn a_webhook_ping_matches_its_schema() {
+    let validators = validators();
+    let ping = bookstore_core::webhook::ping_event(
+        bookstore_core::ids::WebhookId::generate(),
+        uuid::Uuid::now_v7(),
+        chrono::Utc::now(),
+    );
+    let found = errors(&validators, &ping);
+    assert!(found.is_empty(), "{found:#?}\n{ping:#}");
+
+    let mut extra = ping.clone();
+    extra["data"]["secret"] = json!("whsec_x");
+    let mut no_subject = ping.clone();
+    no_subject.as_object_mut().unwrap().remove("subject");
+    let mut bad_id = ping.clone();
+    bad_id["data"]["webhook_id"] = json!("not-a-uuid");
+    for (what, wrong) in [
+        ("extra data", extra),
+        ("no subject", no_subject),
+        ("bad id", bad_id),
+    ] {
+        assert!(
+            !errors(&validators, &wrong).is_empty(),
+            "{what} was accepted\n{wrong:#}"
+        );
+    }
+}

@@ -17,7 +17,7 @@ pub use ports::{
     WebhookDispatcher, WebhookStore,
 };
 pub use secret::WebhookSecret;
-pub use service::{WebhookSettings, Webhooks};
+pub use service::{ping_event, WebhookSettings, Webhooks};
 
 use crate::error::StoreError;
 use crate::policy::Action;

@@ -16,7 +16,7 @@ use crate::policy::{Action, Principal};
 use crate::ports::{IdempotencyRequest, IdempotencyStore};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -230,16 +230,7 @@ impl Webhooks {
         self.get(who, id).await?;
         let event_id = Uuid::now_v7();
         let now = Utc::now();
-        let body = serde_json::json!({
-            "specversion": "1.0",
-            "id": event_id,
-            "source": "/bookstore/webhooks",
-            "type": PING_EVENT_TYPE,
-            "subject": id.to_string(),
-            "time": now,
-            "datacontenttype": "application/json",
-            "data": {"webhook_id": id},
-        });
+        let body = ping_event(id, event_id, now);
         let event = EventToDeliver {
             event_id,
             event_type: PING_EVENT_TYPE.to_owned(),
@@ -252,6 +243,20 @@ impl Webhooks {
             .map_err(webhook_not_found)?;
         Ok(self.dispatcher.deliver_now(queued.id).await?)
     }
+}
+
+/// The CloudEvent of a ping (schema: `schemas/events/bookstore.webhook.ping.json`).
+pub fn ping_event(webhook: WebhookId, event_id: Uuid, time: DateTime<Utc>) -> serde_json::Value {
+    serde_json::json!({
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "/bookstore/webhooks",
+        "type": PING_EVENT_TYPE,
+        "subject": webhook.to_string(),
+        "time": time,
+        "datacontenttype": "application/json",
+        "data": {"webhook_id": webhook},
+    })
 }
 
 #[cfg(test)]
