@@ -14,20 +14,35 @@ use tracing::Instrument;
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 128;
 
+/// What the handlers of a request may ask about it. One task-local for both, and the
+/// `traceparent` kept as the response's header value: only a write turns it into text.
+struct RequestScope {
+    id: String,
+    traceparent: Option<HeaderValue>,
+}
+
 tokio::task_local! {
-    static REQUEST_ID: String;
-    static TRACEPARENT_VALUE: Option<String>;
+    static REQUEST: RequestScope;
 }
 
 /// The id of the request being served, if called within one.
 pub fn current() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
+    REQUEST.try_with(|request| request.id.clone()).ok()
 }
 
 /// The `traceparent` naming the span that serves the current request, if called within one:
 /// what the events of its changes carry (the CloudEvents distributed-tracing extension).
 pub fn current_traceparent() -> Option<String> {
-    TRACEPARENT_VALUE.try_with(Clone::clone).ok().flatten()
+    REQUEST
+        .try_with(|request| {
+            request
+                .traceparent
+                .as_ref()
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        })
+        .ok()
+        .flatten()
 }
 
 fn is_sane(id: &str) -> bool {
@@ -57,14 +72,13 @@ pub async fn layer(request: Request, next: Next) -> Response {
         client = tracing::field::Empty,
     );
     let started = Instant::now();
-    let traceparent = trace
-        .header_value()
-        .and_then(|v| v.to_str().ok().map(str::to_owned));
-    let mut response = REQUEST_ID
-        .scope(
-            id.clone(),
-            TRACEPARENT_VALUE.scope(traceparent, next.run(request).instrument(span.clone())),
-        )
+    let traceparent = trace.header_value();
+    let scope = RequestScope {
+        id: id.clone(),
+        traceparent: traceparent.clone(),
+    };
+    let mut response = REQUEST
+        .scope(scope, next.run(request).instrument(span.clone()))
         .await;
     let status = response.status().as_u16();
     span.in_scope(|| {
@@ -77,7 +91,7 @@ pub async fn layer(request: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
-    if let Some(value) = trace.header_value() {
+    if let Some(value) = traceparent {
         response.headers_mut().insert(TRACEPARENT.clone(), value);
     }
     response
