@@ -68,7 +68,7 @@ pub struct Product {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contributor {
-    /// The first ContributorRole of the contributor.
+    /// The first ContributorRole of the contributor; A01 (author) when it has none.
     pub role: ContributorRole,
     /// PersonName, else NamesBeforeKey and KeyNames, else KeyNames, else CorporateName.
     pub name: String,

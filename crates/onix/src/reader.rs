@@ -36,6 +36,8 @@ pub struct OnixReader<R: BufRead> {
     text: String,
     /// Stack depth of a description `<Text>` whose XHTML children are flattened into `text`.
     rich: Option<usize>,
+    /// The description `<Text>` has element children (XHTML) to flatten.
+    rich_markup: bool,
     product: Option<Open>,
     count: u64,
     root_seen: bool,
@@ -57,6 +59,7 @@ impl<R: BufRead> OnixReader<R> {
             stack: Vec::new(),
             text: String::new(),
             rich: None,
+            rich_markup: false,
             product: None,
             count: 0,
             root_seen: false,
@@ -215,7 +218,7 @@ impl<R: BufRead> OnixReader<R> {
                 OnixError::Io(std::io::Error::new(io.kind(), io.to_string()))
             }
             other => OnixError::Xml {
-                offset: self.xml.error_position(),
+                offset: before,
                 message: other.to_string(),
             },
         }
@@ -253,8 +256,9 @@ impl<R: BufRead> OnixReader<R> {
         let tag = Tag::from_local_name(local);
         if self.rich.is_some() {
             // Inside a description: keep collecting, one line per block element.
-            if tags::is_block(local) && !self.text.is_empty() && !self.text.ends_with('\n') {
-                self.text.push('\n');
+            self.rich_markup = true;
+            if tags::is_block(local) {
+                self.text.push(BLOCK_BREAK);
             }
             self.stack.push(Tag::Other);
             return Ok(());
@@ -274,6 +278,7 @@ impl<R: BufRead> OnixReader<R> {
                 let path = &self.stack[p.depth..];
                 if tag == Tag::Text && path == [Tag::CollateralDetail, Tag::TextContent] {
                     self.rich = Some(self.stack.len() + 1);
+                    self.rich_markup = false;
                 }
                 if tag == Tag::Date && path == [Tag::PublishingDetail, Tag::PublishingDate] {
                     if let Ok(Some(f)) = e.try_get_attribute("dateformat") {
@@ -296,6 +301,9 @@ impl<R: BufRead> OnixReader<R> {
                 return None;
             }
             self.rich = None;
+            if self.rich_markup {
+                self.text = flatten(&self.text);
+            }
         }
         let p = self.product.as_mut()?;
         if depth == p.depth {
@@ -319,6 +327,20 @@ impl<R: BufRead> OnixReader<R> {
     }
 }
 
+/// Marks where a block element began inside a description. XML forbids NUL and `&#0;` is
+/// refused; a raw NUL a file carries anyway only breaks a line.
+const BLOCK_BREAK: char = '\0';
+
+/// Flattens XHTML as a browser would show it: whitespace, newlines included, collapses into
+/// single spaces, and each block element starts a new line.
+fn flatten(text: &str) -> String {
+    text.split(BLOCK_BREAK)
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The five predefined entities and character references; `None` for anything else.
 fn resolve(r: &BytesRef<'_>) -> Option<char> {
     if r.is_char_ref() {
@@ -333,6 +355,8 @@ fn resolve(r: &BytesRef<'_>) -> Option<char> {
         _ => None,
     }
 }
+
+impl<R: BufRead> std::iter::FusedIterator for OnixReader<R> {}
 
 impl<R: BufRead> Iterator for OnixReader<R> {
     type Item = Result<Product, OnixError>;

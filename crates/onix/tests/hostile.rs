@@ -95,6 +95,13 @@ fn undeclared_entities_are_refused_and_never_expanded() {
 }
 
 #[test]
+fn a_reference_to_nul_is_refused() {
+    let xml = message("<Product><RecordReference>a&#0;b</RecordReference></Product>");
+    let err = fatal(read(xml.as_bytes()), 0);
+    assert!(matches!(err, OnixError::Entity { .. }), "{err:?}");
+}
+
+#[test]
 fn predefined_entities_and_character_references_are_read() {
     let xml = message(
         "<Product><RecordReference>&lt;a&gt; &amp; &quot;b&quot; &apos;c&apos; &#65;&#x42;</RecordReference></Product>",
