@@ -35,7 +35,7 @@ use axum::Router;
 use client_ip::TrustedProxies;
 use error::ApiError;
 use ratelimit::{Limits, RateLimits};
-use routes::named::{self, Authors, Genres};
+use routes::named::{self, Authors, Genres, Locations};
 use routes::{
     auth as auth_routes, books, events as event_routes, health, stock, users, webhooks, wellknown,
 };
@@ -95,8 +95,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(books::book_history))
         .routes(routes!(stock::record_movement, stock::list_movements))
         .routes(routes!(stock::low_stock))
+        .routes(routes!(stock::book_stock))
         .merge(named::routes::<Authors>())
         .merge(named::routes::<Genres>())
+        .merge(named::routes::<Locations>())
 }
 
 /// Sign-in and user management: not versioned by `Accept`.

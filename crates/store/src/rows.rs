@@ -296,6 +296,10 @@ pub(crate) struct StockMovementRow {
     actor: String,
     request_id: Option<String>,
     at: DbTime,
+    location_id: Uuid,
+    location_code: String,
+    location_quantity_after: i64,
+    counterpart: Option<String>,
 }
 
 impl TryFrom<StockMovementRow> for bookstore_core::StockMovement {
@@ -315,6 +319,74 @@ impl TryFrom<StockMovementRow> for bookstore_core::StockMovement {
             actor: row.actor,
             request_id: row.request_id,
             at: row.at.0,
+            location_id: bookstore_core::LocationId::from_uuid(row.location_id),
+            location: row.location_code,
+            location_quantity_after: row.location_quantity_after,
+            counterpart: row.counterpart,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LocationRow {
+    id: Uuid,
+    code: String,
+    name: String,
+    kind: String,
+    parent_id: Option<Uuid>,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
+
+impl LocationRow {
+    pub(crate) fn id(&self) -> Uuid {
+        self.id
+    }
+
+    pub(crate) fn code(&self) -> &str {
+        &self.code
+    }
+}
+
+impl TryFrom<LocationRow> for bookstore_core::Location {
+    type Error = StoreError;
+
+    fn try_from(row: LocationRow) -> Result<Self, Self::Error> {
+        let kind = bookstore_core::LocationKind::parse(&row.kind)
+            .ok_or_else(|| corrupt("location kind", &row.kind))?;
+        Ok(Self {
+            id: row.id.into(),
+            code: row.code,
+            name: row.name,
+            kind,
+            parent_id: row.parent_id.map(Into::into),
+            created_at: row.created_at.0,
+            updated_at: row.updated_at.0,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StockLevelRow {
+    location_id: Uuid,
+    code: String,
+    name: String,
+    kind: String,
+    quantity: i64,
+}
+
+impl TryFrom<StockLevelRow> for bookstore_core::StockLevel {
+    type Error = StoreError;
+
+    fn try_from(row: StockLevelRow) -> Result<Self, Self::Error> {
+        let kind = bookstore_core::LocationKind::parse(&row.kind)
+            .ok_or_else(|| corrupt("location kind", &row.kind))?;
+        Ok(Self {
+            location_id: row.location_id.into(),
+            code: row.code,
+            name: row.name,
+            kind,
+            quantity: row.quantity,
         })
     }
 }

@@ -211,11 +211,53 @@ pub(crate) fn contains_pattern(needle: &str) -> String {
 pub(crate) const STOCK_UPDATE: &str =
     "UPDATE books SET quantity = $2, version = $3, updated_at = $4 WHERE id = $1";
 pub(crate) const STOCK_MOVEMENT_INSERT: &str = "INSERT INTO stock_movements (id, book_id, kind, \
-    quantity, delta, quantity_after, reason, actor, request_id, at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    quantity, delta, quantity_after, reason, actor, request_id, at, location_id, location_code, \
+    location_quantity_after, counterpart) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 /// Followed by optional `AND id < $2`, the order and the limit.
 pub(crate) const STOCK_MOVEMENT_SELECT: &str = "SELECT id, book_id, kind, quantity, delta, \
-    quantity_after, reason, actor, request_id, at FROM stock_movements WHERE book_id = ";
+    quantity_after, reason, actor, request_id, at, location_id, location_code, \
+    location_quantity_after, counterpart FROM stock_movements WHERE book_id = ";
+
+/// The stock of book `$1` at location `$2`.
+pub(crate) const STOCK_LEVEL: &str =
+    "SELECT quantity FROM stock_levels WHERE book_id = $1 AND location_id = $2";
+/// Sets the stock of book `$1` at location `$2` to `$3`.
+pub(crate) const STOCK_LEVEL_SET: &str = "INSERT INTO stock_levels (book_id, location_id, \
+    quantity) VALUES ($1, $2, $3) \
+    ON CONFLICT (book_id, location_id) DO UPDATE SET quantity = excluded.quantity";
+/// The stock of book `$1` per location, by code.
+pub(crate) const STOCK_LEVELS_OF_BOOK: &str = "SELECT s.location_id, l.code, l.name, l.kind, \
+    s.quantity FROM stock_levels s JOIN locations l ON l.id = s.location_id \
+    WHERE s.book_id = $1 ORDER BY l.code";
+pub(crate) const BOOK_EXISTS: &str = "SELECT count(*) FROM books WHERE id = $1";
+
+/// The locations after code `$1`, by code, at most `$2`.
+pub(crate) const LOCATION_PAGE: &str = "SELECT id, code, name, kind, parent_id, created_at, \
+    updated_at FROM locations WHERE code > $1 ORDER BY code LIMIT $2";
+pub(crate) const LOCATION_BY_ID: &str = "SELECT id, code, name, kind, parent_id, created_at, \
+    updated_at FROM locations WHERE id = $1";
+pub(crate) const LOCATION_ID_CODE_BY_ID: &str = "SELECT id, code FROM locations WHERE id = $1";
+pub(crate) const LOCATION_ID_CODE_BY_CODE: &str = "SELECT id, code FROM locations WHERE code = $1";
+pub(crate) const LOCATION_INSERT: &str = "INSERT INTO locations (id, code, name, kind, \
+    parent_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)";
+pub(crate) const LOCATION_UPDATE: &str = "UPDATE locations SET code = $2, name = $3, kind = $4, \
+    parent_id = $5, updated_at = $6 WHERE id = $1";
+pub(crate) const LOCATION_CODE_TAKEN: &str =
+    "SELECT count(*) FROM locations WHERE code = $1 AND id <> $2";
+pub(crate) const LOCATION_STOCK: &str =
+    "SELECT coalesce(sum(quantity), 0) FROM stock_levels WHERE location_id = $1";
+pub(crate) const LOCATION_CHILD_COUNT: &str = "SELECT count(*) FROM locations WHERE parent_id = $1";
+pub(crate) const LOCATION_EMPTY_LEVELS_DELETE: &str =
+    "DELETE FROM stock_levels WHERE location_id = $1 AND quantity = 0";
+pub(crate) const LOCATION_DELETE: &str = "DELETE FROM locations WHERE id = $1";
+/// Whether location `$2` is `$1` or one of its ancestors: then putting `$2` inside `$1`
+/// would close a cycle. `UNION` ends the walk even on a corrupt tree.
+pub(crate) const LOCATION_IS_SELF_OR_ANCESTOR: &str = "WITH RECURSIVE ancestors (id) AS (\
+    SELECT id FROM locations WHERE id = $1 \
+    UNION SELECT l.parent_id FROM locations l JOIN ancestors a ON l.id = a.id \
+    WHERE l.parent_id IS NOT NULL) \
+    SELECT count(*) FROM ancestors WHERE id = $2";
 
 #[cfg(test)]
 mod tests {

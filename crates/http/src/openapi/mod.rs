@@ -518,7 +518,17 @@ mod tests {
                     .unwrap_or_else(|| kind["const"].as_str().into_iter().collect())
             })
             .collect();
-        assert_eq!(kinds, ["receive", "sale", "return", "adjustment", "count"]);
+        assert_eq!(
+            kinds,
+            [
+                "receive",
+                "sale",
+                "return",
+                "adjustment",
+                "count",
+                "transfer"
+            ]
+        );
         let eur_decimal = schemas["PriceInput"]["oneOf"]
             .as_array()
             .expect("variants")

@@ -11,6 +11,7 @@ pub(crate) mod genres;
 pub(crate) mod history;
 pub(crate) mod idempotency;
 pub(crate) mod list;
+pub(crate) mod locations;
 pub(crate) mod named;
 pub(crate) mod relevance;
 pub(crate) mod renames;
