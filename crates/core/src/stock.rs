@@ -181,8 +181,8 @@ pub struct StockMovement {
     pub kind: StockMovementKind,
     /// As given: the count moved, the signed adjustment, or the counted quantity.
     pub quantity: i64,
-    /// The change of the stock at the location (so of the book's quantity on hand, but for
-    /// the two halves of a transfer, which cancel out).
+    /// The change of the stock at the location: so of the book's quantity on hand, but for
+    /// the two halves of a transfer, which leave the total as it is (and cancel out).
     pub delta: i64,
     /// The book's quantity on hand (over all locations) after the movement.
     pub quantity_after: i64,

@@ -29,7 +29,8 @@ pub struct StockMovementDto {
     pub kind: String,
     pub quantity: i64,
     /// The change of the stock at the location: so of the book's quantity on hand, but for
-    /// the two halves of a transfer (out of one location, into the other), which cancel out.
+    /// the two halves of a transfer (out of one location, into the other), which leave the
+    /// total as it is.
     pub delta: i64,
     /// The book's quantity on hand (over all locations) after the movement.
     pub quantity_after: i64,

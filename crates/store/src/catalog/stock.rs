@@ -243,10 +243,16 @@ where
     for<'q> Option<Json<&'q serde_json::Value>>: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> Json<&'q CloudEvent>: Encode<'q, D::Db> + Type<D::Db>,
 {
+    // The halves of a transfer leave the total as it is: no consumer sees a dip in between.
+    let total_delta = if movement.kind == StockMovementKind::Transfer {
+        0
+    } else {
+        movement.delta
+    };
     let total = before
         .quantity
         .get()
-        .checked_add(movement.delta)
+        .checked_add(total_delta)
         .and_then(|t| Quantity::new(t).ok())
         .ok_or_else(|| {
             StoreError::Invalid(ValidationErrors::single(
