@@ -246,7 +246,7 @@ pub(crate) const LOCATION_UPDATE: &str = "UPDATE locations SET code = $2, name =
 pub(crate) const LOCATION_CODE_TAKEN: &str =
     "SELECT count(*) FROM locations WHERE code = $1 AND id <> $2";
 pub(crate) const LOCATION_STOCK: &str =
-    "SELECT coalesce(sum(quantity), 0) FROM stock_levels WHERE location_id = $1";
+    "SELECT CAST(coalesce(sum(quantity), 0) AS BIGINT) FROM stock_levels WHERE location_id = $1";
 pub(crate) const LOCATION_CHILD_COUNT: &str = "SELECT count(*) FROM locations WHERE parent_id = $1";
 pub(crate) const LOCATION_EMPTY_LEVELS_DELETE: &str =
     "DELETE FROM stock_levels WHERE location_id = $1 AND quantity = 0";

@@ -86,7 +86,7 @@ where
             .await
             .map_err(backend)?,
         LocationRef::Code(code) => sqlx::query_as(sql::LOCATION_ID_CODE_BY_CODE)
-            .bind(code.as_str())
+            .bind(code.to_ascii_lowercase().as_str())
             .fetch_optional(&mut *conn)
             .await
             .map_err(backend)?,
