@@ -223,6 +223,28 @@ pub async fn age_idempotency_keys(store: &Store, hours: i64) {
     done.unwrap_or_else(|err| panic!("{sql}: {err}"));
 }
 
+/// The inventory tables (locations and stock per location): what [`count_rows`] also counts.
+pub const INVENTORY_TABLES: [&str; 2] = ["locations", "stock_levels"];
+
+/// Per book and location, the stock level and the sum of the movements' deltas there
+/// (`None` where one of them is missing): the ledger explains every level when they agree.
+pub async fn stock_ledger(
+    store: &Store,
+) -> Vec<(uuid::Uuid, uuid::Uuid, Option<i64>, Option<i64>)> {
+    let rows: Vec<(uuid::Uuid, uuid::Uuid, Option<i64>, Option<i64>)> = fetch_all(
+        store,
+        "SELECT coalesce(s.book_id, m.book_id), coalesce(s.location_id, m.location_id), \
+         s.quantity, m.total \
+         FROM stock_levels s FULL OUTER JOIN \
+         (SELECT book_id, location_id, CAST(sum(delta) AS BIGINT) AS total FROM stock_movements \
+          GROUP BY book_id, location_id) m \
+         ON m.book_id = s.book_id AND m.location_id = s.location_id \
+         ORDER BY 1, 2",
+    )
+    .await;
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,26 +268,4 @@ mod tests {
         assert_eq!(with_database("postgres://h", "t3"), "postgres://h/t3");
         assert_eq!(database_of("postgres://h/t3?x=1"), "t3");
     }
-}
-
-/// The inventory tables (locations and stock per location): what [`count_rows`] also counts.
-pub const INVENTORY_TABLES: [&str; 2] = ["locations", "stock_levels"];
-
-/// Per book and location, the stock level and the sum of the movements' deltas there
-/// (`None` where one of them is missing): the ledger explains every level when they agree.
-pub async fn stock_ledger(
-    store: &Store,
-) -> Vec<(uuid::Uuid, uuid::Uuid, Option<i64>, Option<i64>)> {
-    let rows: Vec<(uuid::Uuid, uuid::Uuid, Option<i64>, Option<i64>)> = fetch_all(
-        store,
-        "SELECT coalesce(s.book_id, m.book_id), coalesce(s.location_id, m.location_id), \
-         s.quantity, m.total \
-         FROM stock_levels s FULL OUTER JOIN \
-         (SELECT book_id, location_id, CAST(sum(delta) AS BIGINT) AS total FROM stock_movements \
-          GROUP BY book_id, location_id) m \
-         ON m.book_id = s.book_id AND m.location_id = s.location_id \
-         ORDER BY 1, 2",
-    )
-    .await;
-    rows
 }

@@ -150,6 +150,15 @@ fn price() -> Value {
     })
 }
 
+/// What the book's `location` field is, and is not.
+const SHELF_LABEL: &str = "The shelf label: where on the shelves to find the book (free \
+    text). Not a stock location: stock per location is `GET /books/{id}/stock`.";
+
+fn described(mut schema: Value, description: &str) -> Value {
+    schema["description"] = json!(description);
+    schema
+}
+
 /// A location reference: a location's code (any case) or its id.
 fn location_ref(description: &str) -> Value {
     json!({"type": "string", "description": description,
@@ -243,7 +252,7 @@ pub fn apply(doc: &mut Value) {
             "price": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/PriceInput"}]},
             "quantity": optional_int(0, MAX_QUANTITY),
             "reorder_point": optional_int(0, MAX_QUANTITY),
-            "location": optional_line(MAX_LOCATION),
+            "location": described(optional_line(MAX_LOCATION), SHELF_LABEL),
         }),
         &["isbn", "title"],
     );
