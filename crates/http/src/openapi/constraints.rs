@@ -417,6 +417,8 @@ fn constrain_parameters(doc: &mut Value) {
                         json!({"type": "string", "pattern": "^(\\*|\"[0-9]+\"(\\s*,\\s*\"[0-9]+\")*)$"})
                     }
                     "isbn" => json!({"type": "string", "format": "isbn"}),
+                    "not_counted_since" => json!({"type": "string", "format": "date-time",
+                        "description": "Only books without a `count` stock movement since then (RFC 3339)"}),
                     _ => continue,
                 };
                 if let Some(parameter) = parameter.as_object_mut() {
