@@ -4,12 +4,13 @@
 use crate::book::Book;
 use crate::error::{CatalogError, StoreError};
 use crate::idempotency::{create_once, Created};
-use crate::ids::{BookId, LocationId};
+use crate::ids::{BookId, LocationId, StocktakeId};
 use crate::location::{Location, LocationDraft, StockLevel};
 use crate::paging::{Page, PageRequest};
 use crate::policy::{Action, Principal};
 use crate::ports::{IdempotencyRequest, IdempotencyStore, Precondition, WriteContext};
 use crate::stock::{StockMovement, TransferDraft};
+use crate::stocktake::{CountDraft, Stocktake, StocktakeDraft, StocktakeLine};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -51,6 +52,36 @@ pub trait InventoryStore: IdempotencyStore {
         ctx: &WriteContext,
         idempotency: Option<&IdempotencyRequest>,
     ) -> Result<(Book, [StockMovement; 2]), StoreError>;
+
+    /// Opens a stocktake of the draft's location (the default one if none).
+    async fn open_stocktake(
+        &self,
+        draft: &StocktakeDraft,
+        ctx: &WriteContext,
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> Result<Stocktake, StoreError>;
+    /// Newest first, without their lines.
+    async fn list_stocktakes(&self, page: &PageRequest) -> Result<Page<Stocktake>, StoreError>;
+    /// With its lines, by ISBN.
+    async fn get_stocktake(&self, id: StocktakeId) -> Result<Option<Stocktake>, StoreError>;
+    /// Sets or adds to the count of a book at the stocktake's location (or a location inside
+    /// it), remembering the stock there now; a new version of the stocktake.
+    /// `Conflict` unless the stocktake is open.
+    async fn record_count(
+        &self,
+        id: StocktakeId,
+        draft: &CountDraft,
+    ) -> Result<(Stocktake, StocktakeLine), StoreError>;
+    /// Applies every line as a `count` movement (with its history row and event) in one
+    /// transaction, if the precondition holds; `Conflict` unless the stocktake is open.
+    async fn commit_stocktake(
+        &self,
+        id: StocktakeId,
+        expected: &Precondition,
+        ctx: &WriteContext,
+    ) -> Result<Stocktake, StoreError>;
+    /// Cancels an open stocktake; `Conflict` unless it is open.
+    async fn cancel_stocktake(&self, id: StocktakeId) -> Result<Stocktake, StoreError>;
 }
 
 #[derive(Clone)]
@@ -144,6 +175,71 @@ impl Inventory {
             .book_stock(id)
             .await?
             .ok_or(CatalogError::Store(StoreError::NotFound { entity: "book" }))
+    }
+
+    pub async fn open_stocktake(
+        &self,
+        ctx: &WriteContext,
+        draft: &StocktakeDraft,
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> Result<Created<Stocktake>, CatalogError> {
+        authorize(&ctx.principal, Action::WriteCatalog)?;
+        create_once(self.keys(), idempotency, || {
+            self.store.open_stocktake(draft, ctx, idempotency)
+        })
+        .await
+    }
+
+    pub async fn list_stocktakes(
+        &self,
+        who: &Principal,
+        page: &PageRequest,
+    ) -> Result<Page<Stocktake>, CatalogError> {
+        authorize(who, Action::ReadCatalog)?;
+        Ok(self.store.list_stocktakes(page).await?)
+    }
+
+    pub async fn get_stocktake(
+        &self,
+        who: &Principal,
+        id: StocktakeId,
+    ) -> Result<Stocktake, CatalogError> {
+        authorize(who, Action::ReadCatalog)?;
+        self.store
+            .get_stocktake(id)
+            .await?
+            .ok_or(CatalogError::Store(StoreError::NotFound {
+                entity: "stocktake",
+            }))
+    }
+
+    pub async fn record_count(
+        &self,
+        ctx: &WriteContext,
+        id: StocktakeId,
+        draft: &CountDraft,
+    ) -> Result<(Stocktake, StocktakeLine), CatalogError> {
+        authorize(&ctx.principal, Action::WriteCatalog)?;
+        Ok(self.store.record_count(id, draft).await?)
+    }
+
+    pub async fn commit_stocktake(
+        &self,
+        ctx: &WriteContext,
+        id: StocktakeId,
+        expected: &Precondition,
+    ) -> Result<Stocktake, CatalogError> {
+        authorize(&ctx.principal, Action::WriteCatalog)?;
+        Ok(self.store.commit_stocktake(id, expected, ctx).await?)
+    }
+
+    pub async fn cancel_stocktake(
+        &self,
+        ctx: &WriteContext,
+        id: StocktakeId,
+    ) -> Result<Stocktake, CatalogError> {
+        authorize(&ctx.principal, Action::WriteCatalog)?;
+        Ok(self.store.cancel_stocktake(id).await?)
     }
 
     pub async fn transfer_stock(

@@ -26,6 +26,7 @@ pub mod ports;
 pub mod ratelimit;
 pub mod search;
 pub mod stock;
+pub mod stocktake;
 pub mod text;
 pub mod validation;
 pub mod webhook;
@@ -62,5 +63,8 @@ pub use search::{
 };
 pub use stock::{
     StockMovement, StockMovementDraft, StockMovementKind, StockRequest, TransferDraft,
+};
+pub use stocktake::{
+    CountChange, CountDraft, CountedBook, Stocktake, StocktakeDraft, StocktakeLine, StocktakeState,
 };
 pub use validation::{FieldError, ValidationErrors};

@@ -259,6 +259,77 @@ pub(crate) const LOCATION_IS_SELF_OR_ANCESTOR: &str = "WITH RECURSIVE ancestors 
     WHERE l.parent_id IS NOT NULL) \
     SELECT count(*) FROM ancestors WHERE id = $2";
 
+macro_rules! stocktake_select {
+    () => {
+        "SELECT s.id, s.location_id, s.location_code, s.note, s.state, s.version, s.created_by, \
+         s.created_at, s.updated_at, s.closed_at, \
+         (SELECT count(*) FROM stocktake_lines l WHERE l.stocktake_id = s.id) AS line_count \
+         FROM stocktakes s"
+    };
+}
+pub(crate) const STOCKTAKE_BY_ID: &str = concat!(stocktake_select!(), " WHERE s.id = $1");
+/// The newest `$1`.
+pub(crate) const STOCKTAKE_FIRST_PAGE: &str =
+    concat!(stocktake_select!(), " ORDER BY s.id DESC LIMIT $1");
+/// The newest `$2` older than `$1`.
+pub(crate) const STOCKTAKE_NEXT_PAGE: &str = concat!(
+    stocktake_select!(),
+    " WHERE s.id < $1 ORDER BY s.id DESC LIMIT $2"
+);
+pub(crate) const STOCKTAKE_INSERT: &str = "INSERT INTO stocktakes (id, location_id, \
+    location_code, note, state, version, created_by, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, 'open', 1, $5, $6, $6)";
+/// A new version of the open stocktake `$1`; locks its row (PostgreSQL) until the end of the
+/// transaction, so that its counts and its commit are serialised.
+pub(crate) const STOCKTAKE_TOUCH: &str = "UPDATE stocktakes SET version = version + 1, \
+    updated_at = $2 WHERE id = $1 AND state = 'open'";
+/// Closes the open stocktake `$1` as `$3` at `$2`.
+pub(crate) const STOCKTAKE_CLOSE: &str = "UPDATE stocktakes SET state = $3, \
+    version = version + 1, updated_at = $2, closed_at = $2 WHERE id = $1 AND state = 'open'";
+pub(crate) const STOCKTAKES_OPEN_AT: &str =
+    "SELECT count(*) FROM stocktakes WHERE location_id = $1 AND state = 'open'";
+pub(crate) const STOCKTAKE_LINE_COUNTED: &str = "SELECT counted FROM stocktake_lines \
+    WHERE stocktake_id = $1 AND book_id = $2 AND location_id = $3";
+pub(crate) const STOCKTAKE_LINE_SET: &str = "INSERT INTO stocktake_lines (stocktake_id, book_id, \
+    location_id, location_code, counted, counted_at, on_hand_at_count) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7) \
+    ON CONFLICT (stocktake_id, book_id, location_id) DO UPDATE SET counted = excluded.counted, \
+    counted_at = excluded.counted_at, on_hand_at_count = excluded.on_hand_at_count";
+/// The lines of stocktake `$1` a commit applies, in book order (the order it locks books in).
+pub(crate) const STOCKTAKE_PENDING_LINES: &str = "SELECT book_id, location_id, location_code, \
+    counted, counted_at, on_hand_at_count FROM stocktake_lines WHERE stocktake_id = $1 \
+    ORDER BY book_id, location_id";
+pub(crate) const STOCKTAKE_LINE_COMMITTED: &str = "UPDATE stocktake_lines \
+    SET on_hand_at_commit = $4, sold_at_commit = $5 \
+    WHERE stocktake_id = $1 AND book_id = $2 AND location_id = $3";
+/// Copies of book `$1` sold at location `$2` after `$3`.
+pub(crate) const SOLD_SINCE: &str = "SELECT CAST(coalesce(sum(quantity), 0) AS BIGINT) \
+    FROM stock_movements WHERE book_id = $1 AND location_id = $2 AND kind = 'sale' AND at > $3";
+pub(crate) const BOOK_ID_BY_ID: &str = "SELECT id FROM books WHERE id = $1";
+macro_rules! stocktake_lines_select {
+    () => {
+        "SELECT l.book_id, b.isbn, b.title, l.location_id, l.location_code, l.counted, \
+         l.counted_at, l.on_hand_at_count, \
+         CAST(coalesce(l.on_hand_at_commit, (SELECT sl.quantity FROM stock_levels sl \
+           WHERE sl.book_id = l.book_id AND sl.location_id = l.location_id), 0) AS BIGINT) \
+           AS on_hand, \
+         CAST(coalesce(l.sold_at_commit, (SELECT sum(m.quantity) FROM stock_movements m \
+           WHERE m.book_id = l.book_id AND m.location_id = l.location_id AND m.kind = 'sale' \
+           AND m.at > l.counted_at), 0) AS BIGINT) AS sold_since_count \
+         FROM stocktake_lines l LEFT JOIN books b ON b.id = l.book_id WHERE l.stocktake_id = $1"
+    };
+}
+/// The lines of stocktake `$1`, by ISBN.
+pub(crate) const STOCKTAKE_LINES: &str = concat!(
+    stocktake_lines_select!(),
+    " ORDER BY b.isbn, l.location_code, l.book_id"
+);
+/// The line of book `$2` at location `$3`.
+pub(crate) const STOCKTAKE_LINE: &str = concat!(
+    stocktake_lines_select!(),
+    " AND l.book_id = $2 AND l.location_id = $3"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -224,7 +224,8 @@ pub async fn age_idempotency_keys(store: &Store, hours: i64) {
 }
 
 /// The inventory tables (locations and stock per location): what [`count_rows`] also counts.
-pub const INVENTORY_TABLES: [&str; 2] = ["locations", "stock_levels"];
+pub const INVENTORY_TABLES: [&str; 4] =
+    ["locations", "stock_levels", "stocktakes", "stocktake_lines"];
 
 /// Per book and location, the stock level and the sum of the movements' deltas there
 /// (`None` where one of them is missing): the ledger explains every level when they agree.

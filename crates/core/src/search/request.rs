@@ -172,13 +172,12 @@ impl BookSearch {
         }
         let not_counted_since = match non_blank(&raw.not_counted_since) {
             None => None,
-            Some(t) => errors
-                .check(
-                    "not_counted_since",
-                    chrono::DateTime::parse_from_rfc3339(t)
-                        .map(|t| t.with_timezone(&chrono::Utc))
-                        .map_err(|_| "must be an RFC 3339 date and time, e.g. 2024-01-31T00:00:00Z"),
-                ),
+            Some(t) => errors.check(
+                "not_counted_since",
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| "must be an RFC 3339 date and time, e.g. 2024-01-31T00:00:00Z"),
+            ),
         };
         let mut facets = Vec::new();
         if let Some(list) = non_blank(&raw.facets) {

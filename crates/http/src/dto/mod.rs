@@ -8,5 +8,6 @@ pub mod history;
 pub mod location;
 pub mod page;
 pub mod stock;
+pub mod stocktake;
 pub mod user;
 pub mod webhook;

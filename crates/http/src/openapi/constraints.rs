@@ -300,6 +300,33 @@ pub fn apply(doc: &mut Value) {
                              "description": "The location a shelf is inside: required for a shelf, absent (or null) for a store or a warehouse"}}),
         &["code", "name", "kind"],
     );
+    let optional_location = json!({"oneOf": [{"type": "null"},
+        location_ref("A location's code or id")]});
+    define(
+        schemas,
+        "StocktakeInput",
+        json!({"location": optional_location.clone(),
+               "note": {"type": ["string", "null"], "maxLength": bookstore_core::stocktake::MAX_NOTE,
+                        "pattern": optional_lines_pattern()}}),
+        &[],
+    );
+    define(
+        schemas,
+        "CountInput",
+        json!({"isbn": {"type": "string", "format": "isbn", "maxLength": 40,
+                        "description": "ISBN-10 or ISBN-13, any hyphenation (or give book_id)"},
+               "book_id": {"type": "string", "format": "uuid"},
+               "counted": int(0, MAX_QUANTITY),
+               "add": {"allOf": [int(-MAX_QUANTITY, MAX_QUANTITY), {"not": {"const": 0}}]},
+               "location": optional_location}),
+        &[],
+    );
+    schemas["CountInput"]["allOf"] = json!([
+        {"oneOf": [{"required": ["isbn"], "not": {"required": ["book_id"]}},
+                   {"required": ["book_id"], "not": {"required": ["isbn"]}}]},
+        {"oneOf": [{"required": ["counted"], "not": {"required": ["add"]}},
+                   {"required": ["add"], "not": {"required": ["counted"]}}]},
+    ]);
     for (input, patch) in [
         ("BookInput", "BookPatch"),
         ("AuthorInput", "AuthorPatch"),

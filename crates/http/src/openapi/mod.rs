@@ -62,7 +62,9 @@ pub fn versioned_response(description: &str, schema: Ref) -> Response {
     security(("bearer" = [])),
     tags(
         (name = "books", description = "Books: create, read, update, delete, history"),
-        (name = "stock", description = "Stock movements and reordering"),
+        (name = "stock", description = "Stock movements and reordering, stock per location"),
+        (name = "locations", description = "Where stock is kept: stores, warehouses, shelves inside them"),
+        (name = "stocktakes", description = "Counts of a location, reviewed and committed as `count` movements"),
         (name = "authors", description = "Authors and other contributors"),
         (name = "genres", description = "Genres, optionally nested"),
         (name = "auth", description = "Sign-in, tokens and key discovery"),

@@ -232,6 +232,17 @@ where
             location.code
         )));
     }
+    let counting: i64 = sqlx::query_scalar(sql::STOCKTAKES_OPEN_AT)
+        .bind(id.as_uuid())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+    if counting > 0 {
+        return Err(in_use(format!(
+            "location '{}' is being counted (an open stocktake); commit or cancel it first",
+            location.code
+        )));
+    }
     // Stock levels change under each book's lock, not the location's: on PostgreSQL a
     // movement committing meanwhile is caught by the foreign key below.
     let stock: i64 = sqlx::query_scalar(sql::LOCATION_STOCK)
@@ -273,15 +284,18 @@ macro_rules! impl_inventory_store {
     ($store:ty, $db:ty) => {
         const _: () = {
             use bookstore_core::{
-                Book, BookId, IdempotencyRequest, InventoryStore, Location, LocationDraft,
-                LocationId, Page, PageRequest, Precondition, StockLevel, StockMovement, StoreError,
+                Book, BookId, CountDraft, IdempotencyRequest, InventoryStore, Location,
+                LocationDraft, LocationId, Page, PageRequest, Precondition, StockLevel,
+                StockMovement, Stocktake, StocktakeDraft, StocktakeId, StocktakeLine, StoreError,
                 TransferDraft, WriteContext,
             };
-            use $crate::catalog::{into_page, limit_plus_one, locations, stock, Dialect};
+            use $crate::catalog::{
+                into_page, limit_plus_one, locations, stock, stocktakes, Dialect,
+            };
             use $crate::cursor;
             use $crate::error::backend;
             use $crate::retry::retrying;
-            use $crate::rows::{LocationRow, StockLevelRow};
+            use $crate::rows::{LocationRow, StockLevelRow, StocktakeLineRow, StocktakeRow};
             use $crate::sql;
 
             #[async_trait::async_trait]
@@ -387,6 +401,95 @@ macro_rules! impl_inventory_store {
                         })
                         .await,
                     )
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn open_stocktake(
+                    &self,
+                    draft: &StocktakeDraft,
+                    ctx: &WriteContext,
+                    idempotency: Option<&IdempotencyRequest>,
+                ) -> Result<Stocktake, StoreError> {
+                    retrying(|| stocktakes::open_stocktake_once(self, draft, ctx, idempotency))
+                        .await
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn list_stocktakes(
+                    &self,
+                    page: &PageRequest,
+                ) -> Result<Page<Stocktake>, StoreError> {
+                    const LIST: &str = "stocktakes";
+                    let rows: Vec<StocktakeRow> = match page.cursor.as_deref() {
+                        None => sqlx::query_as(sql::STOCKTAKE_FIRST_PAGE)
+                            .bind(limit_plus_one(page))
+                            .fetch_all(self.reader())
+                            .await
+                            .map_err(backend)?,
+                        Some(c) => sqlx::query_as(sql::STOCKTAKE_NEXT_PAGE)
+                            .bind(cursor::decode_id(LIST, c)?)
+                            .bind(limit_plus_one(page))
+                            .fetch_all(self.reader())
+                            .await
+                            .map_err(backend)?,
+                    };
+                    into_page(
+                        rows,
+                        page.limit.get(),
+                        |last| cursor::encode_id(LIST, last.id()),
+                        Stocktake::try_from,
+                    )
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn get_stocktake(
+                    &self,
+                    id: StocktakeId,
+                ) -> Result<Option<Stocktake>, StoreError> {
+                    let row: Option<StocktakeRow> = sqlx::query_as(sql::STOCKTAKE_BY_ID)
+                        .bind(id.as_uuid())
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    let Some(row) = row else {
+                        return Ok(None);
+                    };
+                    let mut stocktake = Stocktake::try_from(row)?;
+                    let lines: Vec<StocktakeLineRow> = sqlx::query_as(sql::STOCKTAKE_LINES)
+                        .bind(id.as_uuid())
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    stocktake.lines = lines.into_iter().map(StocktakeLine::from).collect();
+                    Ok(Some(stocktake))
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn record_count(
+                    &self,
+                    id: StocktakeId,
+                    draft: &CountDraft,
+                ) -> Result<(Stocktake, StocktakeLine), StoreError> {
+                    retrying(|| stocktakes::record_count_once(self, id, draft)).await
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn commit_stocktake(
+                    &self,
+                    id: StocktakeId,
+                    expected: &Precondition,
+                    ctx: &WriteContext,
+                ) -> Result<Stocktake, StoreError> {
+                    self.announcing_events(
+                        None,
+                        retrying(|| stocktakes::commit_stocktake_once(self, id, expected, ctx))
+                            .await,
+                    )
+                }
+
+                #[tracing::instrument(skip_all, fields(id = %id))]
+                async fn cancel_stocktake(&self, id: StocktakeId) -> Result<Stocktake, StoreError> {
+                    retrying(|| stocktakes::cancel_stocktake_once(self, id)).await
                 }
             }
         };

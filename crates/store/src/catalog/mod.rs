@@ -16,6 +16,7 @@ pub(crate) mod named;
 pub(crate) mod relevance;
 pub(crate) mod renames;
 pub(crate) mod stock;
+pub(crate) mod stocktakes;
 
 use crate::sql::BookSql;
 use bookstore_core::{BookFilters, Page, PageRequest, StoreError, TextQuery};
