@@ -26,6 +26,7 @@ mod search;
 mod sessions;
 mod signin;
 mod stock;
+mod stocktakes;
 mod store_files;
 mod tls;
 mod versions;
