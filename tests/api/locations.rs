@@ -278,6 +278,27 @@ both_stores!(stock_at_locations_and_transfers, |backend| async move {
     assert_eq!(movements["items"][0]["to_location"], "main");
     assert_eq!(app.count("stock_movements").await, 4);
     assert_eq!(app.count("outbox").await, 4, "one event per movement");
+
+    // A retried transfer with its Idempotency-Key moves once.
+    let keyed = || {
+        app.request(Method::POST, &path)
+            .header("Idempotency-Key", "move-1")
+            .json(
+                &json!({"kind": "transfer", "quantity": 1, "from_location": "main",
+                          "to_location": "north"}),
+            )
+            .send()
+    };
+    let first = keyed().await.expect("post");
+    assert_eq!(first.status(), 201);
+    let first = body(first).await;
+    let again = keyed().await.expect("post");
+    assert_eq!(
+        header(&again, "idempotent-replayed".parse().expect("name")),
+        "true"
+    );
+    assert_eq!(body(again).await["id"], first["id"]);
+    assert_eq!(app.count("stock_movements").await, 6);
     assert_eq!(
         app.get("/books/0192f8a0-0000-7000-8000-000000000000/stock")
             .await

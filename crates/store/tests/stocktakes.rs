@@ -188,7 +188,9 @@ async fn a_count_is_reconciled_and_committed(store: &Store) {
         .unwrap();
     let review = inv.get_stocktake(take.id).await.unwrap().unwrap();
     assert_eq!(review.line_count, 2);
-    let lines: Vec<(Option<&str>, i64, i64, i64, i64, i64, i64)> = review
+    /// ISBN, counted, on hand at count, on hand, sold since, expected, difference.
+    type Reviewed<'a> = (Option<&'a str>, i64, i64, i64, i64, i64, i64);
+    let lines: Vec<Reviewed> = review
         .lines
         .iter()
         .map(|l| {
