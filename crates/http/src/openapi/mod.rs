@@ -4,6 +4,7 @@
 
 mod constraints;
 mod examples;
+mod inventory;
 mod webhooks;
 
 use crate::error::PROBLEM_JSON;
