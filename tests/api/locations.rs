@@ -306,3 +306,85 @@ both_stores!(stock_at_locations_and_transfers, |backend| async move {
         404
     );
 });
+
+// 200 concurrent transfers and sales of one copy each, over HTTP, against a source holding
+// 100: exactly 100 are answered 201, the others 409, and no level goes below zero.
+both_stores!(transfers_and_sales_race_over_http, |backend| async move {
+    let app = spawn_with(backend, &[("BOOKSTORE_RATE_LIMIT_USER_BURST", "2000")]).await;
+    let book = app
+        .create_book(json!({"isbn": "9780000000019", "title": "Raced", "quantity": 0}))
+        .await;
+    let id = book["id"].as_str().expect("id").to_owned();
+    let path = format!("/books/{id}/stock-movements");
+    for code in ["src", "dst"] {
+        let response = app
+            .post_json(
+                "/locations",
+                &json!({"code": code, "name": code, "kind": "store"}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+    let response = app
+        .post_json(
+            &path,
+            &json!({"kind": "receive", "quantity": 100, "location": "src"}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let body = if i % 2 == 0 {
+                json!({"kind": "transfer", "quantity": 1, "from_location": "src", "to_location": "dst"})
+            } else {
+                json!({"kind": "sale", "quantity": 1, "location": "src"})
+            };
+            let request = app.request(Method::POST, &path).json(&body);
+            tokio::spawn(async move {
+                (i % 2 == 0, request.send().await.expect("post").status().as_u16())
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("task"));
+    }
+    let ok = |transfer: bool| {
+        outcomes
+            .iter()
+            .filter(|(t, status)| *t == transfer && *status == 201)
+            .count() as i64
+    };
+    let (transfers, sales) = (ok(true), ok(false));
+    assert!(
+        outcomes
+            .iter()
+            .all(|(_, status)| *status == 201 || *status == 409),
+        "{outcomes:?}"
+    );
+    assert_eq!(transfers + sales, 100);
+    let stock = body(app.get(&format!("/books/{id}/stock")).await).await;
+    assert_eq!(stock["quantity"], 100 - sales);
+    let level = |code: &str| {
+        stock["locations"]
+            .as_array()
+            .expect("levels")
+            .iter()
+            .find(|l| l["code"] == code)
+            .map_or(0, |l| l["quantity"].as_i64().expect("n"))
+    };
+    assert_eq!((level("src"), level("dst")), (0, transfers));
+    assert_eq!(
+        app.count("stock_movements").await,
+        1 + sales + 2 * transfers
+    );
+    for (book, location, level, total) in
+        bookstore_store::testing::stock_ledger(app.store().await).await
+    {
+        assert_eq!(
+            level.unwrap_or(0),
+            total.unwrap_or(0),
+            "{book} at {location}"
+        );
+    }
+});
