@@ -301,6 +301,24 @@ async fn a_cancelled_stocktake_applies_nothing(store: &Store) {
     inv.record_count(take.id, &set("9780000000019", 1))
         .await
         .unwrap();
+    // A location being counted stays until its stocktake is closed.
+    let north = LocationDraft::parse(Some("north"), Some("North"), Some("store"), None).unwrap();
+    let north = inv.create_location(&north, None).await.unwrap();
+    let counting = inv
+        .open_stocktake(
+            &StocktakeDraft::parse(Some("north"), None).unwrap(),
+            &ctx(),
+            None,
+        )
+        .await
+        .unwrap();
+    match inv.delete_location(north.id).await {
+        Err(StoreError::Conflict { detail, .. }) => assert!(detail.contains("being counted")),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    inv.cancel_stocktake(counting.id).await.unwrap();
+    inv.delete_location(north.id).await.unwrap();
+
     let cancelled = inv.cancel_stocktake(take.id).await.unwrap();
     assert_eq!(cancelled.state, StocktakeState::Cancelled);
     closed(
@@ -342,11 +360,12 @@ async fn a_cancelled_stocktake_applies_nothing(store: &Store) {
     assert_eq!(first_page.items[0].id, second.id);
     let next = inv
         .list_stocktakes(&PageRequest {
-            limit: Limit::new(1).unwrap(),
+            limit: Limit::new(2).unwrap(),
             cursor: first_page.next_cursor,
         })
         .await
         .unwrap();
-    assert_eq!(next.items[0].id, take.id);
+    let ids: Vec<_> = next.items.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [counting.id, take.id]);
     assert!(next.next_cursor.is_none());
 }
