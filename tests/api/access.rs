@@ -40,7 +40,7 @@ fn class(method: &str, path: &str) -> Class {
         ("get", "/events"),
     ];
     let catalog_read = method == "get"
-        && ["/books", "/authors", "/genres"]
+        && ["/books", "/authors", "/genres", "/locations", "/stocktakes"]
             .iter()
             .any(|p| path == *p || path.starts_with(&format!("{p}/")));
     if own.contains(&(method, path)) || catalog_read {

@@ -9,7 +9,7 @@ use bookstore_core::auth::{Accounts, AuthConfig, Password};
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::{LocalLimiter, RateLimiter};
 use bookstore_core::webhook::{SecretSealer, WebhookSettings, Webhooks};
-use bookstore_core::Catalog;
+use bookstore_core::{Catalog, Inventory};
 use bookstore_events::webhooks::Deliverer;
 use bookstore_events::LogSignal;
 use bookstore_events::{BusReadiness, EventBus, NatsBus};
@@ -200,6 +200,7 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
     ));
     let state = AppState::new(bookstore_http::state::Services {
         catalog: Catalog::new(store.catalog()),
+        inventory: Inventory::new(store.inventory()),
         accounts: accounts.clone(),
         webhooks,
         verifier,

@@ -31,6 +31,13 @@ pub enum StoreError {
     HasChildren { entity: &'static str, count: i64 },
     #[error("a genre cannot be nested under itself or its own descendants")]
     GenreCycle,
+    /// The change conflicts with the state it met, for a reason `detail` explains (a
+    /// location still holding stock, a stocktake no longer open); `problem` is its type.
+    #[error("{detail}")]
+    Conflict {
+        problem: &'static str,
+        detail: String,
+    },
     #[error("this idempotency key was taken by a concurrent request")]
     IdempotencyKeyTaken,
     #[error("the cursor is not valid for this list")]

@@ -45,7 +45,9 @@ impl BookEventKind {
 /// A CloudEvents 1.0 envelope. Extension attributes: `version` (the book's, so that consumers
 /// can drop stale events), `actor` (the username whose request made the change) and
 /// `traceparent` (the CloudEvents distributed-tracing extension: the W3C trace context of
-/// that request, so that a consumer's work joins the request's trace).
+/// that request, so that a consumer's work joins the request's trace); and on a
+/// `stock_adjusted` event `location` and `locationid`, the code and id of the location whose
+/// stock the movement changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloudEvent {
     pub specversion: String,
@@ -62,6 +64,10 @@ pub struct CloudEvent {
     pub actor: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locationid: Option<Uuid>,
     pub data: serde_json::Value,
 }
 
@@ -85,8 +91,17 @@ impl CloudEvent {
             version,
             actor: ctx.actor().to_owned(),
             traceparent: ctx.traceparent.clone(),
+            location: None,
+            locationid: None,
             data,
         }
+    }
+
+    /// The same event, naming the location whose stock changed (its code and id).
+    pub fn at_location(mut self, code: &str, id: Uuid) -> Self {
+        self.location = Some(code.to_owned());
+        self.locationid = Some(id);
+        self
     }
 
     /// A created or updated event carries the book as it is after the change.

@@ -64,3 +64,11 @@ id_type!(
     /// Identifies one delivery of one event to one webhook (with all its attempts).
     DeliveryId
 );
+id_type!(
+    /// Identifies a stock location (a store, a warehouse, a shelf).
+    LocationId
+);
+id_type!(
+    /// Identifies a stocktake (a count of one location).
+    StocktakeId
+);

@@ -15,7 +15,9 @@ pub mod health;
 pub mod history;
 pub mod idempotency;
 pub mod ids;
+pub mod inventory;
 pub mod isbn;
+pub mod location;
 pub mod money;
 pub mod outbox;
 pub mod paging;
@@ -24,6 +26,7 @@ pub mod ports;
 pub mod ratelimit;
 pub mod search;
 pub mod stock;
+pub mod stocktake;
 pub mod text;
 pub mod validation;
 pub mod webhook;
@@ -43,8 +46,10 @@ pub use error::{CatalogError, StoreError};
 pub use genre::{Genre, GenreDraft};
 pub use history::{HistoryAction, HistoryEntry};
 pub use idempotency::Created;
-pub use ids::{AuthorId, BookId, DeliveryId, GenreId, WebhookId};
+pub use ids::{AuthorId, BookId, DeliveryId, GenreId, LocationId, StocktakeId, WebhookId};
+pub use inventory::{Inventory, InventoryStore};
 pub use isbn::{Isbn, IsbnError};
+pub use location::{Location, LocationDraft, LocationKind, LocationRef, StockLevel};
 pub use money::{Currency, Money, MoneyError};
 pub use paging::{BookListQuery, BookSort, Limit, Page, PageRequest};
 pub use policy::{Action, Principal, Role};
@@ -56,5 +61,10 @@ pub use search::{
     BookFilters, BookPage, BookSearch, Facet, FacetCount, FacetCounts, NameOrId, RawBookSearch,
     ScoredBook, Term, TextQuery,
 };
-pub use stock::{StockMovement, StockMovementDraft, StockMovementKind};
+pub use stock::{
+    StockMovement, StockMovementDraft, StockMovementKind, StockRequest, TransferDraft,
+};
+pub use stocktake::{
+    CountChange, CountDraft, CountedBook, Stocktake, StocktakeDraft, StocktakeLine, StocktakeState,
+};
 pub use validation::{FieldError, ValidationErrors};

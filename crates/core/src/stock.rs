@@ -1,10 +1,13 @@
 //! Stock movements: every change of the quantity on hand, with why and by whom. Receipts,
 //! sales and returns move stock by a positive count; an adjustment by a signed count (with a
-//! reason: damage, theft, a found box); a count sets what was physically counted.
+//! reason: damage, theft, a found box); a count sets what was physically counted. Each
+//! happens at one location (the default one unless named); a transfer moves stock between
+//! two locations as a pair of movements, out of one and into the other.
 
 use crate::book::{Quantity, MAX_QUANTITY};
 use crate::error::StoreError;
-use crate::ids::BookId;
+use crate::ids::{BookId, LocationId};
+use crate::location::{LocationRef, DEFAULT_CODE, DEFAULT_LOCATION};
 use crate::text;
 use crate::validation::ValidationErrors;
 use chrono::{DateTime, Utc};
@@ -21,15 +24,18 @@ pub enum StockMovementKind {
     Return,
     Adjustment,
     Count,
+    /// One half of a transfer: out of one location (a negative delta) or into the other.
+    Transfer,
 }
 
 impl StockMovementKind {
-    pub const ALL: [StockMovementKind; 5] = [
+    pub const ALL: [StockMovementKind; 6] = [
         Self::Receive,
         Self::Sale,
         Self::Return,
         Self::Adjustment,
         Self::Count,
+        Self::Transfer,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -39,6 +45,7 @@ impl StockMovementKind {
             Self::Return => "return",
             Self::Adjustment => "adjustment",
             Self::Count => "count",
+            Self::Transfer => "transfer",
         }
     }
 
@@ -53,6 +60,7 @@ pub struct StockMovementDraft {
     kind: StockMovementKind,
     quantity: i64,
     reason: Option<String>,
+    location: Option<LocationRef>,
 }
 
 impl StockMovementDraft {
@@ -62,11 +70,11 @@ impl StockMovementDraft {
         reason: Option<&str>,
     ) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        let kind = StockMovementKind::parse(kind);
+        let kind = StockMovementKind::parse(kind).filter(|k| *k != StockMovementKind::Transfer);
         if kind.is_none() {
             errors.add(
                 "kind",
-                "must be one of: receive, sale, return, adjustment, count",
+                "must be one of: receive, sale, return, adjustment, count, transfer",
             );
         }
         let reason = errors
@@ -76,7 +84,10 @@ impl StockMovementDraft {
             let (min, message) = match kind {
                 StockMovementKind::Count => (0, "must be the counted quantity, 0 or more"),
                 StockMovementKind::Adjustment => (-MAX_QUANTITY, "must be a non-zero change"),
-                _ => (1, "must be at least 1"),
+                StockMovementKind::Receive
+                | StockMovementKind::Sale
+                | StockMovementKind::Return
+                | StockMovementKind::Transfer => (1, "must be at least 1"),
             };
             if quantity < min
                 || quantity > MAX_QUANTITY
@@ -94,9 +105,21 @@ impl StockMovementDraft {
                 kind,
                 quantity,
                 reason,
+                location: None,
             }),
             None => Err(ValidationErrors::single("kind", "is required")),
         }
+    }
+
+    /// The same movement at `location` (instead of the default location).
+    pub fn at(mut self, location: LocationRef) -> Self {
+        self.location = Some(location);
+        self
+    }
+
+    /// Where the movement happens; `None`: at the default location.
+    pub fn location(&self) -> Option<&LocationRef> {
+        self.location.as_ref()
     }
 
     pub fn kind(&self) -> StockMovementKind {
@@ -114,7 +137,9 @@ impl StockMovementDraft {
     /// How the quantity on hand changes when this movement applies to `on_hand`.
     pub fn delta(&self, on_hand: i64) -> i64 {
         match self.kind {
-            StockMovementKind::Receive | StockMovementKind::Return => self.quantity,
+            StockMovementKind::Receive
+            | StockMovementKind::Return
+            | StockMovementKind::Transfer => self.quantity,
             StockMovementKind::Sale => -self.quantity,
             StockMovementKind::Adjustment => self.quantity,
             StockMovementKind::Count => self.quantity.saturating_sub(on_hand),
@@ -156,13 +181,152 @@ pub struct StockMovement {
     pub kind: StockMovementKind,
     /// As given: the count moved, the signed adjustment, or the counted quantity.
     pub quantity: i64,
-    /// The change of the quantity on hand.
+    /// The change of the stock at the location: so of the book's quantity on hand, but for
+    /// the two halves of a transfer, which leave the total as it is (and cancel out).
     pub delta: i64,
+    /// The book's quantity on hand (over all locations) after the movement.
     pub quantity_after: i64,
+    /// Where it happened; records from before locations were there at the default one.
+    #[serde(default = "default_location")]
+    pub location_id: LocationId,
+    /// The location's code when the movement was made.
+    #[serde(default = "default_code")]
+    pub location: String,
+    /// The stock at the location after the movement.
+    #[serde(default)]
+    pub location_quantity_after: i64,
+    /// For a transfer: the code of the other location (where the stock went to, or came
+    /// from).
+    #[serde(default)]
+    pub counterpart: Option<String>,
     pub reason: Option<String>,
     pub actor: String,
     pub request_id: Option<String>,
     pub at: DateTime<Utc>,
+}
+
+fn default_location() -> LocationId {
+    DEFAULT_LOCATION
+}
+
+fn default_code() -> String {
+    DEFAULT_CODE.to_owned()
+}
+
+/// A valid transfer as a client asked for it: `quantity` copies out of `from` and into `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferDraft {
+    from: LocationRef,
+    to: LocationRef,
+    quantity: i64,
+    reason: Option<String>,
+}
+
+impl TransferDraft {
+    pub fn parse(
+        from: Option<&str>,
+        to: Option<&str>,
+        quantity: i64,
+        reason: Option<&str>,
+    ) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let mut location = |field: &str, value: Option<&str>| match value {
+            None => {
+                errors.add(field, "is required for a transfer");
+                None
+            }
+            Some(v) => errors.check_all(LocationRef::parse(field, v)),
+        };
+        let from = location("from_location", from);
+        let to = location("to_location", to);
+        if !(1..=MAX_QUANTITY).contains(&quantity) {
+            errors.add(
+                "quantity",
+                format!("must be at least 1, at most {MAX_QUANTITY}"),
+            );
+        }
+        let reason = errors
+            .check("reason", text::optional(reason, MAX_REASON, false))
+            .flatten();
+        if from.is_some() && from == to {
+            errors.add("to_location", "must differ from from_location");
+        }
+        errors.into_result()?;
+        match (from, to) {
+            (Some(from), Some(to)) => Ok(Self {
+                from,
+                to,
+                quantity,
+                reason,
+            }),
+            _ => Err(ValidationErrors::single("from_location", "is required")),
+        }
+    }
+
+    pub fn from(&self) -> &LocationRef {
+        &self.from
+    }
+
+    pub fn to(&self) -> &LocationRef {
+        &self.to
+    }
+
+    pub fn quantity(&self) -> i64 {
+        self.quantity
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+}
+
+/// What `POST /books/{id}/stock-movements` asks for: one movement at a location, or a
+/// transfer between two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StockRequest {
+    Movement(StockMovementDraft),
+    Transfer(TransferDraft),
+}
+
+impl StockRequest {
+    pub fn parse(
+        kind: &str,
+        quantity: i64,
+        reason: Option<&str>,
+        location: Option<&str>,
+        from_location: Option<&str>,
+        to_location: Option<&str>,
+    ) -> Result<Self, ValidationErrors> {
+        if StockMovementKind::parse(kind) == Some(StockMovementKind::Transfer) {
+            if location.is_some() {
+                return Err(ValidationErrors::single(
+                    "location",
+                    "is not taken by a transfer: use from_location and to_location",
+                ));
+            }
+            return TransferDraft::parse(from_location, to_location, quantity, reason)
+                .map(Self::Transfer);
+        }
+        let mut errors = ValidationErrors::new();
+        for (field, value) in [
+            ("from_location", from_location),
+            ("to_location", to_location),
+        ] {
+            if value.is_some() {
+                errors.add(field, "is only taken by a transfer; use location");
+            }
+        }
+        let location = location.and_then(|l| errors.check_all(LocationRef::parse("location", l)));
+        let draft = errors.check_all(StockMovementDraft::parse(kind, quantity, reason));
+        errors.into_result()?;
+        match draft {
+            Some(draft) => Ok(Self::Movement(match location {
+                Some(location) => draft.at(location),
+                None => draft,
+            })),
+            None => Err(ValidationErrors::single("kind", "is required")),
+        }
+    }
 }
 
 #[cfg(test)]

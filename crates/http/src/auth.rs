@@ -41,7 +41,7 @@ const SIGNED_IN: &[(&str, &str)] = &[
     ("GET", "/events"),
 ];
 
-const CATALOG_PREFIXES: &[&str] = &["/books", "/authors", "/genres"];
+const CATALOG_PREFIXES: &[&str] = &["/books", "/authors", "/genres", "/locations", "/stocktakes"];
 
 pub fn access(method: &Method, route: Option<&str>) -> Access {
     let Some(route) = route else {

@@ -185,6 +185,9 @@ impl From<StoreError> for ApiError {
             StoreError::InUse { .. } | StoreError::HasChildren { .. } => {
                 Self::new(StatusCode::CONFLICT, "in-use", detail)
             }
+            StoreError::Conflict { problem, .. } => {
+                Self::new(StatusCode::CONFLICT, problem, detail)
+            }
             StoreError::UnknownReference { field, .. } => Self::field(&field, detail),
             StoreError::GenreCycle => Self::field("parent_id", detail),
             StoreError::IdempotencyKeyTaken => {

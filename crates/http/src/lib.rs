@@ -35,9 +35,10 @@ use axum::Router;
 use client_ip::TrustedProxies;
 use error::ApiError;
 use ratelimit::{Limits, RateLimits};
-use routes::named::{self, Authors, Genres};
+use routes::named::{self, Authors, Genres, Locations};
 use routes::{
-    auth as auth_routes, books, events as event_routes, health, stock, users, webhooks, wellknown,
+    auth as auth_routes, books, events as event_routes, health, stock, stocktakes, users, webhooks,
+    wellknown,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,8 +96,20 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(books::book_history))
         .routes(routes!(stock::record_movement, stock::list_movements))
         .routes(routes!(stock::low_stock))
+        .routes(routes!(stock::book_stock))
+        .routes(routes!(
+            stocktakes::open_stocktake,
+            stocktakes::list_stocktakes
+        ))
+        .routes(routes!(
+            stocktakes::get_stocktake,
+            stocktakes::cancel_stocktake
+        ))
+        .routes(routes!(stocktakes::record_count))
+        .routes(routes!(stocktakes::commit_stocktake))
         .merge(named::routes::<Authors>())
         .merge(named::routes::<Genres>())
+        .merge(named::routes::<Locations>())
 }
 
 /// Sign-in and user management: not versioned by `Accept`.

@@ -5,7 +5,7 @@ use bookstore_core::auth::{Accounts, TokenVerifier};
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::RateLimiter;
 use bookstore_core::webhook::Webhooks;
-use bookstore_core::Catalog;
+use bookstore_core::{Catalog, Inventory};
 use std::sync::Arc;
 
 /// Cloned for every request by each layer that needs it, hence one shared allocation.
@@ -28,6 +28,8 @@ impl std::ops::Deref for AppState {
 
 pub struct Services {
     pub catalog: Catalog,
+    /// Locations, stock per location, transfers and stocktakes.
+    pub inventory: Inventory,
     pub accounts: Accounts,
     pub webhooks: Webhooks,
     pub verifier: Arc<dyn TokenVerifier>,

@@ -39,7 +39,7 @@ pub use janitor::JanitorReport;
 use bookstore_core::auth::UserStore;
 use bookstore_core::outbox::{EventLog, Outbox};
 use bookstore_core::webhook::WebhookStore;
-use bookstore_core::CatalogStore;
+use bookstore_core::{CatalogStore, InventoryStore};
 use postgres::PgStore;
 use sqlite::SqliteStore;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -215,6 +215,14 @@ impl Store {
 
     /// The catalog port, backed by this store.
     pub fn catalog(&self) -> Arc<dyn CatalogStore> {
+        match &self.inner {
+            Inner::Sqlite(store) => store.clone(),
+            Inner::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// The inventory port (locations, stock per location, transfers), backed by this store.
+    pub fn inventory(&self) -> Arc<dyn InventoryStore> {
         match &self.inner {
             Inner::Sqlite(store) => store.clone(),
             Inner::Postgres(store) => store.clone(),

@@ -344,6 +344,7 @@ impl Dialect for PgStore {
 }
 
 impl_catalog_store!(PgStore, sqlx::Postgres);
+crate::catalog::locations::impl_inventory_store!(PgStore, sqlx::Postgres);
 
 impl UserDialect for PgStore {
     const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = $1 FOR UPDATE";

@@ -296,6 +296,10 @@ pub(crate) struct StockMovementRow {
     actor: String,
     request_id: Option<String>,
     at: DbTime,
+    location_id: Uuid,
+    location_code: String,
+    location_quantity_after: i64,
+    counterpart: Option<String>,
 }
 
 impl TryFrom<StockMovementRow> for bookstore_core::StockMovement {
@@ -315,6 +319,160 @@ impl TryFrom<StockMovementRow> for bookstore_core::StockMovement {
             actor: row.actor,
             request_id: row.request_id,
             at: row.at.0,
+            location_id: bookstore_core::LocationId::from_uuid(row.location_id),
+            location: row.location_code,
+            location_quantity_after: row.location_quantity_after,
+            counterpart: row.counterpart,
         })
     }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LocationRow {
+    id: Uuid,
+    code: String,
+    name: String,
+    kind: String,
+    parent_id: Option<Uuid>,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
+
+impl LocationRow {
+    pub(crate) fn id(&self) -> Uuid {
+        self.id
+    }
+
+    pub(crate) fn code(&self) -> &str {
+        &self.code
+    }
+}
+
+impl TryFrom<LocationRow> for bookstore_core::Location {
+    type Error = StoreError;
+
+    fn try_from(row: LocationRow) -> Result<Self, Self::Error> {
+        let kind = bookstore_core::LocationKind::parse(&row.kind)
+            .ok_or_else(|| corrupt("location kind", &row.kind))?;
+        Ok(Self {
+            id: row.id.into(),
+            code: row.code,
+            name: row.name,
+            kind,
+            parent_id: row.parent_id.map(Into::into),
+            created_at: row.created_at.0,
+            updated_at: row.updated_at.0,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StockLevelRow {
+    location_id: Uuid,
+    code: String,
+    name: String,
+    kind: String,
+    quantity: i64,
+}
+
+impl TryFrom<StockLevelRow> for bookstore_core::StockLevel {
+    type Error = StoreError;
+
+    fn try_from(row: StockLevelRow) -> Result<Self, Self::Error> {
+        let kind = bookstore_core::LocationKind::parse(&row.kind)
+            .ok_or_else(|| corrupt("location kind", &row.kind))?;
+        Ok(Self {
+            location_id: row.location_id.into(),
+            code: row.code,
+            name: row.name,
+            kind,
+            quantity: row.quantity,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StocktakeRow {
+    id: Uuid,
+    location_id: Uuid,
+    location_code: String,
+    note: Option<String>,
+    state: String,
+    version: i64,
+    created_by: String,
+    created_at: DbTime,
+    updated_at: DbTime,
+    closed_at: Option<DbTime>,
+    line_count: i64,
+}
+
+impl StocktakeRow {
+    pub(crate) fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl TryFrom<StocktakeRow> for bookstore_core::Stocktake {
+    type Error = StoreError;
+
+    fn try_from(row: StocktakeRow) -> Result<Self, Self::Error> {
+        let state = bookstore_core::StocktakeState::parse(&row.state)
+            .ok_or_else(|| corrupt("stocktake state", &row.state))?;
+        Ok(Self {
+            id: row.id.into(),
+            location_id: row.location_id.into(),
+            location: row.location_code,
+            note: row.note,
+            state,
+            version: row.version,
+            created_by: row.created_by,
+            created_at: row.created_at.0,
+            updated_at: row.updated_at.0,
+            closed_at: row.closed_at.map(|t| t.0),
+            line_count: row.line_count,
+            lines: Vec::new(),
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StocktakeLineRow {
+    book_id: Uuid,
+    isbn: Option<String>,
+    title: Option<String>,
+    location_id: Uuid,
+    location_code: String,
+    counted: i64,
+    counted_at: DbTime,
+    on_hand_at_count: i64,
+    on_hand: i64,
+    sold_since_count: i64,
+}
+
+impl From<StocktakeLineRow> for bookstore_core::StocktakeLine {
+    fn from(row: StocktakeLineRow) -> Self {
+        Self {
+            book_id: row.book_id.into(),
+            isbn: row.isbn,
+            title: row.title,
+            location_id: row.location_id.into(),
+            location: row.location_code,
+            counted: row.counted,
+            counted_at: row.counted_at.0,
+            on_hand_at_count: row.on_hand_at_count,
+            on_hand: row.on_hand,
+            sold_since_count: row.sold_since_count,
+        }
+    }
+}
+
+/// A line as a commit applies it.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PendingLineRow {
+    pub(crate) book_id: Uuid,
+    pub(crate) location_id: Uuid,
+    pub(crate) location_code: String,
+    pub(crate) counted: i64,
+    pub(crate) counted_at: DbTime,
+    pub(crate) on_hand_at_count: i64,
 }

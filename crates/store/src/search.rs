@@ -119,6 +119,15 @@ pub(crate) fn push_filters<'a, DB>(
     if filters.in_stock {
         qb.push(" AND b.quantity > 0");
     }
+    if let Some(since) = filters.not_counted_since {
+        // A literal of the stores' fixed-width text form: PostgreSQL reads it as a timestamp,
+        // SQLite compares it as the text it stores; we wrote it, nothing else can be in it.
+        qb.push(format_args!(
+            " AND NOT EXISTS (SELECT 1 FROM stock_movements nc WHERE nc.book_id = b.id \
+             AND nc.kind = 'count' AND nc.at >= '{}')",
+            crate::time::DbTime(crate::time::truncate_to_micros(since)).to_text()
+        ));
+    }
 }
 
 /// A candidate of a relevance search.

@@ -211,11 +211,124 @@ pub(crate) fn contains_pattern(needle: &str) -> String {
 pub(crate) const STOCK_UPDATE: &str =
     "UPDATE books SET quantity = $2, version = $3, updated_at = $4 WHERE id = $1";
 pub(crate) const STOCK_MOVEMENT_INSERT: &str = "INSERT INTO stock_movements (id, book_id, kind, \
-    quantity, delta, quantity_after, reason, actor, request_id, at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    quantity, delta, quantity_after, reason, actor, request_id, at, location_id, location_code, \
+    location_quantity_after, counterpart) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 /// Followed by optional `AND id < $2`, the order and the limit.
 pub(crate) const STOCK_MOVEMENT_SELECT: &str = "SELECT id, book_id, kind, quantity, delta, \
-    quantity_after, reason, actor, request_id, at FROM stock_movements WHERE book_id = ";
+    quantity_after, reason, actor, request_id, at, location_id, location_code, \
+    location_quantity_after, counterpart FROM stock_movements WHERE book_id = ";
+
+/// The stock of book `$1` at location `$2`.
+pub(crate) const STOCK_LEVEL: &str =
+    "SELECT quantity FROM stock_levels WHERE book_id = $1 AND location_id = $2";
+/// Sets the stock of book `$1` at location `$2` to `$3`.
+pub(crate) const STOCK_LEVEL_SET: &str = "INSERT INTO stock_levels (book_id, location_id, \
+    quantity) VALUES ($1, $2, $3) \
+    ON CONFLICT (book_id, location_id) DO UPDATE SET quantity = excluded.quantity";
+/// The stock of book `$1` per location, by code.
+pub(crate) const STOCK_LEVELS_OF_BOOK: &str = "SELECT s.location_id, l.code, l.name, l.kind, \
+    s.quantity FROM stock_levels s JOIN locations l ON l.id = s.location_id \
+    WHERE s.book_id = $1 ORDER BY l.code";
+pub(crate) const BOOK_EXISTS: &str = "SELECT count(*) FROM books WHERE id = $1";
+
+/// The locations after code `$1`, by code, at most `$2`.
+pub(crate) const LOCATION_PAGE: &str = "SELECT id, code, name, kind, parent_id, created_at, \
+    updated_at FROM locations WHERE code > $1 ORDER BY code LIMIT $2";
+pub(crate) const LOCATION_BY_ID: &str = "SELECT id, code, name, kind, parent_id, created_at, \
+    updated_at FROM locations WHERE id = $1";
+pub(crate) const LOCATION_ID_CODE_BY_ID: &str = "SELECT id, code FROM locations WHERE id = $1";
+pub(crate) const LOCATION_ID_CODE_BY_CODE: &str = "SELECT id, code FROM locations WHERE code = $1";
+pub(crate) const LOCATION_INSERT: &str = "INSERT INTO locations (id, code, name, kind, \
+    parent_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)";
+pub(crate) const LOCATION_UPDATE: &str = "UPDATE locations SET code = $2, name = $3, kind = $4, \
+    parent_id = $5, updated_at = $6 WHERE id = $1";
+pub(crate) const LOCATION_CODE_TAKEN: &str =
+    "SELECT count(*) FROM locations WHERE code = $1 AND id <> $2";
+pub(crate) const LOCATION_STOCK: &str =
+    "SELECT CAST(coalesce(sum(quantity), 0) AS BIGINT) FROM stock_levels WHERE location_id = $1";
+pub(crate) const LOCATION_CHILD_COUNT: &str = "SELECT count(*) FROM locations WHERE parent_id = $1";
+pub(crate) const LOCATION_EMPTY_LEVELS_DELETE: &str =
+    "DELETE FROM stock_levels WHERE location_id = $1 AND quantity = 0";
+pub(crate) const LOCATION_DELETE: &str = "DELETE FROM locations WHERE id = $1";
+/// Whether location `$2` is `$1` or one of its ancestors: then putting `$2` inside `$1`
+/// would close a cycle. `UNION` ends the walk even on a corrupt tree.
+pub(crate) const LOCATION_IS_SELF_OR_ANCESTOR: &str = "WITH RECURSIVE ancestors (id) AS (\
+    SELECT id FROM locations WHERE id = $1 \
+    UNION SELECT l.parent_id FROM locations l JOIN ancestors a ON l.id = a.id \
+    WHERE l.parent_id IS NOT NULL) \
+    SELECT count(*) FROM ancestors WHERE id = $2";
+
+macro_rules! stocktake_select {
+    () => {
+        "SELECT s.id, s.location_id, s.location_code, s.note, s.state, s.version, s.created_by, \
+         s.created_at, s.updated_at, s.closed_at, \
+         (SELECT count(*) FROM stocktake_lines l WHERE l.stocktake_id = s.id) AS line_count \
+         FROM stocktakes s"
+    };
+}
+pub(crate) const STOCKTAKE_BY_ID: &str = concat!(stocktake_select!(), " WHERE s.id = $1");
+/// The newest `$1`.
+pub(crate) const STOCKTAKE_FIRST_PAGE: &str =
+    concat!(stocktake_select!(), " ORDER BY s.id DESC LIMIT $1");
+/// The newest `$2` older than `$1`.
+pub(crate) const STOCKTAKE_NEXT_PAGE: &str = concat!(
+    stocktake_select!(),
+    " WHERE s.id < $1 ORDER BY s.id DESC LIMIT $2"
+);
+pub(crate) const STOCKTAKE_INSERT: &str = "INSERT INTO stocktakes (id, location_id, \
+    location_code, note, state, version, created_by, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, 'open', 1, $5, $6, $6)";
+/// A new version of the open stocktake `$1`; locks its row (PostgreSQL) until the end of the
+/// transaction, so that its counts and its commit are serialised.
+pub(crate) const STOCKTAKE_TOUCH: &str = "UPDATE stocktakes SET version = version + 1, \
+    updated_at = $2 WHERE id = $1 AND state = 'open'";
+/// Closes the open stocktake `$1` as `$3` at `$2`.
+pub(crate) const STOCKTAKE_CLOSE: &str = "UPDATE stocktakes SET state = $3, \
+    version = version + 1, updated_at = $2, closed_at = $2 WHERE id = $1 AND state = 'open'";
+pub(crate) const STOCKTAKES_OPEN_AT: &str =
+    "SELECT count(*) FROM stocktakes WHERE location_id = $1 AND state = 'open'";
+pub(crate) const STOCKTAKE_LINE_COUNTED: &str = "SELECT counted FROM stocktake_lines \
+    WHERE stocktake_id = $1 AND book_id = $2 AND location_id = $3";
+pub(crate) const STOCKTAKE_LINE_SET: &str = "INSERT INTO stocktake_lines (stocktake_id, book_id, \
+    location_id, location_code, counted, counted_at, on_hand_at_count) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7) \
+    ON CONFLICT (stocktake_id, book_id, location_id) DO UPDATE SET counted = excluded.counted, \
+    counted_at = excluded.counted_at, on_hand_at_count = excluded.on_hand_at_count";
+/// The lines of stocktake `$1` a commit applies, in book order (the order it locks books in).
+pub(crate) const STOCKTAKE_PENDING_LINES: &str = "SELECT book_id, location_id, location_code, \
+    counted, counted_at, on_hand_at_count FROM stocktake_lines WHERE stocktake_id = $1 \
+    ORDER BY book_id, location_id";
+pub(crate) const STOCKTAKE_LINE_COMMITTED: &str = "UPDATE stocktake_lines \
+    SET on_hand_at_commit = $4, sold_at_commit = $5 \
+    WHERE stocktake_id = $1 AND book_id = $2 AND location_id = $3";
+/// Copies of book `$1` sold at location `$2` after `$3`.
+pub(crate) const SOLD_SINCE: &str = "SELECT CAST(coalesce(sum(quantity), 0) AS BIGINT) \
+    FROM stock_movements WHERE book_id = $1 AND location_id = $2 AND kind = 'sale' AND at > $3";
+pub(crate) const BOOK_ID_BY_ID: &str = "SELECT id FROM books WHERE id = $1";
+macro_rules! stocktake_lines_select {
+    () => {
+        "SELECT l.book_id, b.isbn, b.title, l.location_id, l.location_code, l.counted, \
+         l.counted_at, l.on_hand_at_count, \
+         CAST(coalesce(l.on_hand_at_commit, (SELECT sl.quantity FROM stock_levels sl \
+           WHERE sl.book_id = l.book_id AND sl.location_id = l.location_id), 0) AS BIGINT) \
+           AS on_hand, \
+         CAST(coalesce(l.sold_at_commit, (SELECT sum(m.quantity) FROM stock_movements m \
+           WHERE m.book_id = l.book_id AND m.location_id = l.location_id AND m.kind = 'sale' \
+           AND m.at > l.counted_at), 0) AS BIGINT) AS sold_since_count \
+         FROM stocktake_lines l LEFT JOIN books b ON b.id = l.book_id WHERE l.stocktake_id = $1"
+    };
+}
+/// The lines of stocktake `$1`, by ISBN.
+pub(crate) const STOCKTAKE_LINES: &str = concat!(
+    stocktake_lines_select!(),
+    " ORDER BY b.isbn, l.location_code, l.book_id"
+);
+/// The line of book `$2` at location `$3`.
+pub(crate) const STOCKTAKE_LINE: &str = concat!(
+    stocktake_lines_select!(),
+    " AND l.book_id = $2 AND l.location_id = $3"
+);
 
 #[cfg(test)]
 mod tests {

@@ -404,6 +404,7 @@ impl SqliteStore {
 }
 
 impl_catalog_store!(SqliteStore, sqlx::Sqlite);
+crate::catalog::locations::impl_inventory_store!(SqliteStore, sqlx::Sqlite);
 
 impl UserDialect for SqliteStore {
     /// No row locks: the single writer connection serialises every write transaction.

@@ -145,7 +145,9 @@ where
 /// The number of rows in `table`, one of [`TABLES`].
 pub async fn count_rows(store: &Store, table: &str) -> i64 {
     assert!(
-        TABLES.contains(&table) || WEBHOOK_TABLES.contains(&table),
+        TABLES.contains(&table)
+            || WEBHOOK_TABLES.contains(&table)
+            || INVENTORY_TABLES.contains(&table),
         "count_rows: unknown table {table}"
     );
     let rows: Vec<(i64,)> = fetch_all(store, &format!("SELECT count(*) FROM {table}")).await;
@@ -219,6 +221,29 @@ pub async fn age_idempotency_keys(store: &Store, hours: i64) {
             .map(|_| ()),
     };
     done.unwrap_or_else(|err| panic!("{sql}: {err}"));
+}
+
+/// The inventory tables (locations and stock per location): what [`count_rows`] also counts.
+pub const INVENTORY_TABLES: [&str; 4] =
+    ["locations", "stock_levels", "stocktakes", "stocktake_lines"];
+
+/// Per book and location, the stock level and the sum of the movements' deltas there
+/// (`None` where one of them is missing): the ledger explains every level when they agree.
+pub async fn stock_ledger(
+    store: &Store,
+) -> Vec<(uuid::Uuid, uuid::Uuid, Option<i64>, Option<i64>)> {
+    let rows: Vec<(uuid::Uuid, uuid::Uuid, Option<i64>, Option<i64>)> = fetch_all(
+        store,
+        "SELECT coalesce(s.book_id, m.book_id), coalesce(s.location_id, m.location_id), \
+         s.quantity, m.total \
+         FROM stock_levels s FULL OUTER JOIN \
+         (SELECT book_id, location_id, CAST(sum(delta) AS BIGINT) AS total FROM stock_movements \
+          GROUP BY book_id, location_id) m \
+         ON m.book_id = s.book_id AND m.location_id = s.location_id \
+         ORDER BY 1, 2",
+    )
+    .await;
+    rows
 }
 
 #[cfg(test)]

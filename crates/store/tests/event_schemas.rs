@@ -1,6 +1,6 @@
 //! Every kind of event the service emits matches its JSON Schema in `schemas/events/` (issue
 //! 12, point 4), on both stores: a create, an edit, an author rename, a genre rename, a stock
-//! movement and a delete, read back from the outbox as committed. The schemas are strict
+//! movement, a transfer between two locations (two `stock_adjusted` events) and a delete, read back from the outbox as committed. The schemas are strict
 //! enough to refuse a wrong event: each mangled copy of a real one fails.
 
 #![allow(clippy::unwrap_used)]
@@ -9,8 +9,9 @@
 mod common;
 
 use bookstore_core::{
-    AuthorDraft, BookDraft, CatalogStore, GenreDraft, Precondition, Principal, RawBook,
-    RawContributor, RawPrice, Role, StockMovementDraft, WriteContext,
+    AuthorDraft, BookDraft, CatalogStore, GenreDraft, InventoryStore, LocationDraft, Precondition,
+    Principal, RawBook, RawContributor, RawPrice, Role, StockMovementDraft, TransferDraft,
+    WriteContext,
 };
 use bookstore_store::{testing, Store};
 use serde_json::{json, Value};
@@ -116,7 +117,7 @@ fn full_book() -> RawBook {
 }
 
 /// Makes the store emit every kind of event.
-async fn emit_every_kind(cat: &dyn CatalogStore) {
+async fn emit_every_kind(cat: &dyn CatalogStore, inventory: &dyn InventoryStore) {
     let ctx = clerk();
     let raw = full_book();
     let book = cat
@@ -174,6 +175,24 @@ async fn emit_every_kind(cat: &dyn CatalogStore) {
         )
         .await
         .unwrap();
+    inventory
+        .create_location(
+            &LocationDraft::parse(Some("back-room"), Some("Back room"), Some("store"), None)
+                .unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    let (book, _) = inventory
+        .transfer_stock(
+            book.id,
+            &Precondition::Any,
+            &TransferDraft::parse(Some("main"), Some("back-room"), 1, Some("display")).unwrap(),
+            &ctx,
+            None,
+        )
+        .await
+        .unwrap();
     cat.delete_book(book.id, &Precondition::version(book.version), &ctx)
         .await
         .unwrap();
@@ -212,6 +231,14 @@ fn mangled(event: &Value) -> Vec<(&'static str, Value)> {
     with("data without its id", &|e| {
         e["data"].as_object_mut().unwrap().remove("id");
     });
+    if event["type"] == "bookstore.book.stock_adjusted" {
+        with("no location", &|e| {
+            e.as_object_mut().unwrap().remove("location");
+        });
+        with("a location id that is no UUID", &|e| {
+            e["locationid"] = json!("main")
+        });
+    }
     if event["type"] == "bookstore.book.deleted" {
         with("a whole book as the data of a delete", &|e| {
             e["data"]["title"] = json!("The Hobbit")
@@ -256,7 +283,7 @@ async fn every_event_matches_its_schema(store: &Store) {
         assert!(validators.contains_key(t), "no schema for {t}");
     }
     let cat = store.catalog();
-    emit_every_kind(cat.as_ref()).await;
+    emit_every_kind(cat.as_ref(), store.inventory().as_ref()).await;
     let events = testing::outbox_events(store).await;
 
     let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
@@ -270,9 +297,29 @@ async fn every_event_matches_its_schema(store: &Store) {
             "bookstore.book.updated",
             "bookstore.book.updated",
             "bookstore.book.stock_adjusted",
+            // The transfer: out of `main`, into `back-room`.
+            "bookstore.book.stock_adjusted",
+            "bookstore.book.stock_adjusted",
             "bookstore.book.deleted",
             "bookstore.book.deleted",
         ]
+    );
+    let at: Vec<(&str, i64)> = events[5..8]
+        .iter()
+        .map(|e| {
+            (
+                e["location"].as_str().unwrap(),
+                e["data"]["quantity"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    // A transfer leaves the total as it is, in between its halves too.
+    assert_eq!(at, [("main", 3), ("main", 3), ("back-room", 3)]);
+    assert_eq!(
+        events[7]["locationid"].as_str().unwrap().len(),
+        36,
+        "{:#}",
+        events[7]
     );
     for event in &events {
         let errors = errors(&validators, event);

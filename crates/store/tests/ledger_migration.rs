@@ -1,8 +1,11 @@
 //! Books from before the stock ledger get the movement that explains their stock when the
-//! ledger migration runs (postgres 0006, sqlite 0005), on both stores.
+//! ledger migration runs (postgres 0006, sqlite 0005), on both stores; and the locations
+//! migration (postgres 0011, sqlite 0010) then puts their stock and movements at the default
+//! location.
 
 #![allow(clippy::unwrap_used)]
 
+use bookstore_core::location::DEFAULT_LOCATION;
 use bookstore_core::{BookId, PageRequest, StockMovement};
 use bookstore_store::{testing, Store, StoreConfig};
 use sqlx::migrate::Migrator;
@@ -109,6 +112,35 @@ async fn check(store: &Store, ids: [Uuid; 3]) {
     );
     assert!(movements(store, ids[2]).await.is_empty());
     assert_eq!(testing::count_rows(store, "stock_movements").await, 3);
+
+    // Stock per location: everything at the default location, `main`.
+    for id in ids {
+        let book = cat.get_book(BookId::from_uuid(id)).await.unwrap().unwrap();
+        let levels: Vec<(String, i64)> = store
+            .inventory()
+            .book_stock(book.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.code, l.quantity))
+            .collect();
+        let expected: Vec<(String, i64)> = (book.quantity.get() > 0)
+            .then(|| ("main".to_owned(), book.quantity.get()))
+            .into_iter()
+            .collect();
+        assert_eq!(levels, expected, "book {id}");
+        for m in movements(store, id).await {
+            assert_eq!(
+                (
+                    m.location.as_str(),
+                    m.location_id,
+                    m.location_quantity_after
+                ),
+                ("main", DEFAULT_LOCATION, m.quantity_after)
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -124,6 +124,7 @@ async fn run(cat: &Arc<dyn CatalogStore>, j: &Judgment) -> Vec<String> {
         price_min: int(f, "price_min"),
         price_max: int(f, "price_max"),
         in_stock: f.get("in_stock").and_then(|v| v.as_bool()),
+        not_counted_since: None,
         facets: None,
     })
     .unwrap();

@@ -49,6 +49,9 @@ pub struct BookFilters {
     pub price_max: Option<i64>,
     /// Only books with at least one copy on hand.
     pub in_stock: bool,
+    /// Only books without a `count` stock movement at or after this instant (rolling cycle
+    /// counts: what is due for counting).
+    pub not_counted_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl BookFilters {
@@ -71,6 +74,8 @@ pub struct RawBookSearch {
     pub price_min: Option<i64>,
     pub price_max: Option<i64>,
     pub in_stock: Option<bool>,
+    /// An RFC 3339 instant.
+    pub not_counted_since: Option<String>,
     /// Comma-separated facet names.
     pub facets: Option<String>,
 }
@@ -165,6 +170,15 @@ impl BookSearch {
                 errors.add("price_min", "must not be above price_max");
             }
         }
+        let not_counted_since = match non_blank(&raw.not_counted_since) {
+            None => None,
+            Some(t) => errors.check(
+                "not_counted_since",
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| "must be an RFC 3339 date and time, e.g. 2024-01-31T00:00:00Z"),
+            ),
+        };
         let mut facets = Vec::new();
         if let Some(list) = non_blank(&raw.facets) {
             for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -189,6 +203,7 @@ impl BookSearch {
                 price_min,
                 price_max,
                 in_stock: raw.in_stock.unwrap_or(false),
+                not_counted_since,
             },
             facets,
         })

@@ -56,6 +56,8 @@ pub struct BookCommon {
     pub page_count: Option<i32>,
     pub quantity: i64,
     pub reorder_point: i64,
+    /// The shelf label: where on the shelves to find the book (free text). Not a stock
+    /// location: stock per location is `GET /books/{id}/stock`.
     pub location: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -268,7 +270,8 @@ pub struct BookInput {
     /// Copies on hand (default 0, never negative).
     pub quantity: Option<i64>,
     pub reorder_point: Option<i64>,
-    /// Shelf location.
+    /// The shelf label: where on the shelves to find the book (free text). Not a stock
+    /// location: stock per location is `GET /books/{id}/stock`.
     pub location: Option<String>,
     // Server-owned fields are named so that sending one gets a clear error, not "unknown field".
     #[serde(default, skip_serializing)]

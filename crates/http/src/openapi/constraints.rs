@@ -44,7 +44,7 @@ fn optional_line_pattern() -> String {
 }
 
 /// Optional text of several lines: tabs and line breaks allowed.
-fn optional_lines_pattern() -> String {
+pub(super) fn optional_lines_pattern() -> String {
     format!(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{}]*$", refused())
 }
 
@@ -56,15 +56,15 @@ const ROLES: [&str; 2] = ["admin", "staff"];
 const FORMATS: [&str; 5] = ["hardcover", "paperback", "ebook", "audiobook", "other"];
 const CONTRIBUTOR_ROLES: [&str; 4] = ["author", "editor", "translator", "illustrator"];
 
-fn line(max: usize) -> Value {
+pub(super) fn line(max: usize) -> Value {
     json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": line_pattern()})
 }
 
-fn optional_line(max: usize) -> Value {
+pub(super) fn optional_line(max: usize) -> Value {
     json!({"type": ["string", "null"], "maxLength": max, "pattern": optional_line_pattern()})
 }
 
-fn int(min: i64, max: i64) -> Value {
+pub(super) fn int(min: i64, max: i64) -> Value {
     json!({"type": "integer", "format": "int64", "minimum": min, "maximum": max})
 }
 
@@ -73,7 +73,7 @@ fn optional_int(min: i64, max: i64) -> Value {
 }
 
 /// Sets `schema`'s properties (replacing what they were) and its required list.
-fn define(schemas: &mut Value, schema: &str, properties: Value, required: &[&str]) {
+pub(super) fn define(schemas: &mut Value, schema: &str, properties: Value, required: &[&str]) {
     let target = &mut schemas[schema];
     if let (Some(target), Some(properties)) =
         (target["properties"].as_object_mut(), properties.as_object())
@@ -150,28 +150,13 @@ fn price() -> Value {
     })
 }
 
-/// A stock movement: each kind takes its own range of quantities, and adjustments a reason.
-fn stock_movement() -> Value {
-    let reason = optional_line(500);
-    json!({
-        "description": "`receive`, `sale`, `return` (a positive count), `adjustment` (a signed, \
-            non-zero change, with a reason) or `count` (the quantity counted on the shelf).",
-        "oneOf": [
-            {"type": "object", "title": "receive, sale or return",
-             "properties": {"kind": {"type": "string", "enum": ["receive", "sale", "return"]},
-                            "quantity": int(1, MAX_QUANTITY), "reason": reason},
-             "required": ["kind", "quantity"], "additionalProperties": false},
-            {"type": "object", "title": "adjustment",
-             "properties": {"kind": {"const": "adjustment"},
-                            "quantity": {"allOf": [int(-MAX_QUANTITY, MAX_QUANTITY), {"not": {"const": 0}}]},
-                            "reason": line(500)},
-             "required": ["kind", "quantity", "reason"], "additionalProperties": false},
-            {"type": "object", "title": "count",
-             "properties": {"kind": {"const": "count"}, "quantity": int(0, MAX_QUANTITY), "reason": reason},
-             "required": ["kind", "quantity"], "additionalProperties": false},
-        ],
-        "examples": [{"kind": "sale", "quantity": 1}, {"kind": "adjustment", "quantity": -2, "reason": "damaged"}],
-    })
+/// What the book's `location` field is, and is not.
+const SHELF_LABEL: &str = "The shelf label: where on the shelves to find the book (free \
+    text). Not a stock location: stock per location is `GET /books/{id}/stock`.";
+
+fn described(mut schema: Value, description: &str) -> Value {
+    schema["description"] = json!(description);
+    schema
 }
 
 /// The merge-patch form of an input schema: every field optional; a field that cannot be
@@ -220,7 +205,7 @@ pub fn apply(doc: &mut Value) {
             "price": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/PriceInput"}]},
             "quantity": optional_int(0, MAX_QUANTITY),
             "reorder_point": optional_int(0, MAX_QUANTITY),
-            "location": optional_line(MAX_LOCATION),
+            "location": described(optional_line(MAX_LOCATION), SHELF_LABEL),
         }),
         &["isbn", "title"],
     );
@@ -243,7 +228,6 @@ pub fn apply(doc: &mut Value) {
     );
     schemas["ContributorObject"]["oneOf"] = json!([{"required": ["id"]}, {"required": ["name"]}]);
     schemas["PriceInput"] = price();
-    schemas["StockMovementInput"] = stock_movement();
     define(
         schemas,
         "AuthorInput",
@@ -257,10 +241,12 @@ pub fn apply(doc: &mut Value) {
                "parent_id": {"type": ["string", "null"], "format": "uuid", "description": "The enclosing genre, for nesting"}}),
         &["name"],
     );
+    super::inventory::apply(schemas);
     for (input, patch) in [
         ("BookInput", "BookPatch"),
         ("AuthorInput", "AuthorPatch"),
         ("GenreInput", "GenrePatch"),
+        ("LocationInput", "LocationPatch"),
     ] {
         let derived = patch_of(
             &schemas[input],
@@ -315,6 +301,7 @@ pub fn apply(doc: &mut Value) {
         ("/books/{id}", "patch", "BookPatch"),
         ("/authors/{id}", "patch", "AuthorPatch"),
         ("/genres/{id}", "patch", "GenrePatch"),
+        ("/locations/{id}", "patch", "LocationPatch"),
     ] {
         doc["paths"][path][method]["requestBody"]["content"]["application/merge-patch+json"]
             ["schema"] = json!({"$ref": format!("#/components/schemas/{patch}")});
@@ -372,6 +359,8 @@ fn constrain_parameters(doc: &mut Value) {
                         json!({"type": "string", "pattern": "^(\\*|\"[0-9]+\"(\\s*,\\s*\"[0-9]+\")*)$"})
                     }
                     "isbn" => json!({"type": "string", "format": "isbn"}),
+                    "not_counted_since" => json!({"type": "string", "format": "date-time",
+                        "description": "Only books without a `count` stock movement since then (RFC 3339)"}),
                     _ => continue,
                 };
                 if let Some(parameter) = parameter.as_object_mut() {
@@ -515,7 +504,7 @@ mod tests {
                         if p.contains("[^") {
                             class_refuses(p, '\0')
                         } else {
-                            p.starts_with("^[") && !p.contains("\\x00")
+                            (p.starts_with("^[") || p.starts_with("^(?:[")) && !p.contains("\\x00")
                         }
                     });
                 if text && !ruled {

@@ -4,6 +4,7 @@
 
 mod constraints;
 mod examples;
+mod inventory;
 mod webhooks;
 
 use crate::error::PROBLEM_JSON;
@@ -62,7 +63,9 @@ pub fn versioned_response(description: &str, schema: Ref) -> Response {
     security(("bearer" = [])),
     tags(
         (name = "books", description = "Books: create, read, update, delete, history"),
-        (name = "stock", description = "Stock movements and reordering"),
+        (name = "stock", description = "Stock movements and reordering, stock per location"),
+        (name = "locations", description = "Where stock is kept: stores, warehouses, shelves inside them"),
+        (name = "stocktakes", description = "Counts of a location, reviewed and committed as `count` movements"),
         (name = "authors", description = "Authors and other contributors"),
         (name = "genres", description = "Genres, optionally nested"),
         (name = "auth", description = "Sign-in, tokens and key discovery"),
@@ -518,7 +521,17 @@ mod tests {
                     .unwrap_or_else(|| kind["const"].as_str().into_iter().collect())
             })
             .collect();
-        assert_eq!(kinds, ["receive", "sale", "return", "adjustment", "count"]);
+        assert_eq!(
+            kinds,
+            [
+                "receive",
+                "sale",
+                "return",
+                "adjustment",
+                "count",
+                "transfer"
+            ]
+        );
         let eur_decimal = schemas["PriceInput"]["oneOf"]
             .as_array()
             .expect("variants")

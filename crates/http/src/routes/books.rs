@@ -66,6 +66,9 @@ pub struct BookListParams {
     pub price_max: Option<i64>,
     /// `true`: only books with copies on hand.
     pub in_stock: Option<bool>,
+    /// An RFC 3339 date and time: only books without a `count` stock movement since then
+    /// (what is due in a rolling cycle count).
+    pub not_counted_since: Option<String>,
     /// Comma-separated facets to count over the whole result: `genre`, `language`,
     /// `format`. Adds `facets` to the response.
     pub facets: Option<String>,
@@ -114,6 +117,7 @@ pub async fn list_books(
         price_min: params.price_min,
         price_max: params.price_max,
         in_stock: params.in_stock,
+        not_counted_since: params.not_counted_since,
         facets: params.facets,
     };
     let mut errors = ValidationErrors::new();

@@ -4,6 +4,7 @@ pub mod events;
 pub mod health;
 pub mod named;
 pub mod stock;
+pub mod stocktakes;
 pub mod users;
 pub mod webhooks;
 pub mod wellknown;

@@ -3,7 +3,7 @@
 use super::history::{record_change, HistoryWrite};
 use super::idempotency::store_idempotency;
 use super::named::{resolve_contributors, resolve_genres, ResolveNamed};
-use super::stock::{book_write_movement, insert_movement};
+use super::stock::{book_write_level, book_write_movement, insert_movement};
 use super::{begin_write, Dialect};
 use crate::error::{backend, is_unique_violation, json_error};
 use crate::rows::{BookParts, BookRow};
@@ -220,6 +220,8 @@ where
     for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
     (Uuid,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    (Uuid, String): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
     for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
@@ -255,7 +257,8 @@ where
     }
     D::write_links(&mut tx, book, replace).await?;
     if let Some((kind, delta, reason)) = write.movement {
-        let movement = book_write_movement(book, kind, delta, reason, ctx, now);
+        let level = book_write_level::<D>(&mut tx, book.id.as_uuid(), delta).await?;
+        let movement = book_write_movement(book, kind, delta, reason, level, ctx, now);
         insert_movement::<D>(&mut tx, &movement).await?;
     }
     let event = CloudEvent::book_changed(event_kind, book, ctx).map_err(json_error)?;
@@ -283,6 +286,8 @@ where
     for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
     (Uuid,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    (Uuid, String): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
     for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
@@ -343,6 +348,8 @@ where
     for<'c> &'c D::Reader: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
     (Uuid,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    (Uuid, String): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
     BookRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
     for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,

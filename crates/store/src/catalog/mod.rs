@@ -11,10 +11,12 @@ pub(crate) mod genres;
 pub(crate) mod history;
 pub(crate) mod idempotency;
 pub(crate) mod list;
+pub(crate) mod locations;
 pub(crate) mod named;
 pub(crate) mod relevance;
 pub(crate) mod renames;
 pub(crate) mod stock;
+pub(crate) mod stocktakes;
 
 use crate::sql::BookSql;
 use bookstore_core::{BookFilters, Page, PageRequest, StoreError, TextQuery};

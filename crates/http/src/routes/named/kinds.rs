@@ -3,13 +3,16 @@
 use super::Named;
 use crate::dto::author::{AuthorDto, AuthorInput, AuthorListParams};
 use crate::dto::genre::{GenreDto, GenreInput};
+use crate::dto::location::{LocationDto, LocationInput};
 use crate::dto::page::PageParams;
 use crate::error::ApiResult;
 use crate::routes::page_request;
+use crate::state::Services;
 use bookstore_core::book::MAX_NAME;
 use bookstore_core::{
-    Author, AuthorDraft, AuthorId, Catalog, CatalogError, Created, Genre, GenreDraft, GenreId,
-    IdempotencyRequest, Page, Principal, ValidationErrors, WriteContext,
+    Author, AuthorDraft, AuthorId, CatalogError, Created, Genre, GenreDraft, GenreId,
+    IdempotencyRequest, Location, LocationDraft, LocationId, Page, Principal, ValidationErrors,
+    WriteContext,
 };
 use uuid::Uuid;
 
@@ -54,7 +57,7 @@ impl Named for Authors {
     }
 
     async fn list(
-        catalog: &Catalog,
+        state: &Services,
         who: &Principal,
         params: AuthorListParams,
     ) -> ApiResult<Page<Author>> {
@@ -68,37 +71,37 @@ impl Named for Authors {
             )
             .into());
         }
-        Ok(catalog.list_authors(who, q, &page).await?)
+        Ok(state.catalog.list_authors(who, q, &page).await?)
     }
 
     async fn create(
-        catalog: &Catalog,
+        state: &Services,
         ctx: &WriteContext,
         draft: &AuthorDraft,
         idempotency: Option<&IdempotencyRequest>,
     ) -> Result<Created<Author>, CatalogError> {
-        catalog.create_author(ctx, draft, idempotency).await
+        state.catalog.create_author(ctx, draft, idempotency).await
     }
 
-    async fn get(catalog: &Catalog, who: &Principal, id: AuthorId) -> Result<Author, CatalogError> {
-        catalog.get_author(who, id).await
+    async fn get(state: &Services, who: &Principal, id: AuthorId) -> Result<Author, CatalogError> {
+        state.catalog.get_author(who, id).await
     }
 
     async fn update(
-        catalog: &Catalog,
+        state: &Services,
         ctx: &WriteContext,
         id: AuthorId,
         draft: &AuthorDraft,
     ) -> Result<Author, CatalogError> {
-        catalog.update_author(ctx, id, draft).await
+        state.catalog.update_author(ctx, id, draft).await
     }
 
     async fn delete(
-        catalog: &Catalog,
+        state: &Services,
         ctx: &WriteContext,
         id: AuthorId,
     ) -> Result<(), CatalogError> {
-        catalog.delete_author(ctx, id).await
+        state.catalog.delete_author(ctx, id).await
     }
 }
 
@@ -143,42 +146,128 @@ impl Named for Genres {
         }
     }
 
-    async fn list(
-        catalog: &Catalog,
-        who: &Principal,
-        params: PageParams,
-    ) -> ApiResult<Page<Genre>> {
+    async fn list(state: &Services, who: &Principal, params: PageParams) -> ApiResult<Page<Genre>> {
         let page = page_request(params.limit, params.cursor)?;
-        Ok(catalog.list_genres(who, &page).await?)
+        Ok(state.catalog.list_genres(who, &page).await?)
     }
 
     async fn create(
-        catalog: &Catalog,
+        state: &Services,
         ctx: &WriteContext,
         draft: &GenreDraft,
         idempotency: Option<&IdempotencyRequest>,
     ) -> Result<Created<Genre>, CatalogError> {
-        catalog.create_genre(ctx, draft, idempotency).await
+        state.catalog.create_genre(ctx, draft, idempotency).await
     }
 
-    async fn get(catalog: &Catalog, who: &Principal, id: GenreId) -> Result<Genre, CatalogError> {
-        catalog.get_genre(who, id).await
+    async fn get(state: &Services, who: &Principal, id: GenreId) -> Result<Genre, CatalogError> {
+        state.catalog.get_genre(who, id).await
     }
 
     async fn update(
-        catalog: &Catalog,
+        state: &Services,
         ctx: &WriteContext,
         id: GenreId,
         draft: &GenreDraft,
     ) -> Result<Genre, CatalogError> {
-        catalog.update_genre(ctx, id, draft).await
+        state.catalog.update_genre(ctx, id, draft).await
+    }
+
+    async fn delete(state: &Services, ctx: &WriteContext, id: GenreId) -> Result<(), CatalogError> {
+        state.catalog.delete_genre(ctx, id).await
+    }
+}
+
+/// `/locations`: where stock is kept (stores, warehouses, shelves inside them).
+pub struct Locations;
+
+impl Named for Locations {
+    type Id = LocationId;
+    type Record = Location;
+    type Dto = LocationDto;
+    type Input = LocationInput;
+    type Draft = LocationDraft;
+    type ListParams = PageParams;
+
+    const COLLECTION: &'static str = "locations";
+    const SINGULAR: &'static str = "location";
+    const A_SINGULAR: &'static str = "a location";
+    const LIST_SUMMARY: &'static str = "List stock locations by code. The default location \
+        (a store with code `main`, unless renamed) exists from the start.";
+    const DELETE_SUMMARY: &'static str = "Delete a location that holds no stock and has no \
+        locations inside it; the default location cannot be deleted.";
+    const IN_USE: &'static str = "The default location, or one that holds stock or has \
+        locations inside it";
+
+    fn id(uuid: Uuid) -> LocationId {
+        LocationId::from_uuid(uuid)
+    }
+
+    fn record_id(record: &Location) -> Uuid {
+        record.id.as_uuid()
+    }
+
+    fn draft(input: &LocationInput) -> ApiResult<LocationDraft> {
+        Ok(LocationDraft::parse(
+            input.code.as_deref(),
+            input.name.as_deref(),
+            input.kind.as_deref(),
+            input.parent_id.as_deref(),
+        )?)
+    }
+
+    fn as_input(record: Location) -> LocationInput {
+        LocationInput {
+            code: Some(record.code),
+            name: Some(record.name),
+            kind: Some(record.kind.as_str().to_owned()),
+            parent_id: record.parent_id.map(|p| p.to_string()),
+        }
+    }
+
+    async fn list(
+        state: &Services,
+        who: &Principal,
+        params: PageParams,
+    ) -> ApiResult<Page<Location>> {
+        let page = page_request(params.limit, params.cursor)?;
+        Ok(state.inventory.list_locations(who, &page).await?)
+    }
+
+    async fn create(
+        state: &Services,
+        ctx: &WriteContext,
+        draft: &LocationDraft,
+        idempotency: Option<&IdempotencyRequest>,
+    ) -> Result<Created<Location>, CatalogError> {
+        state
+            .inventory
+            .create_location(ctx, draft, idempotency)
+            .await
+    }
+
+    async fn get(
+        state: &Services,
+        who: &Principal,
+        id: LocationId,
+    ) -> Result<Location, CatalogError> {
+        state.inventory.get_location(who, id).await
+    }
+
+    async fn update(
+        state: &Services,
+        ctx: &WriteContext,
+        id: LocationId,
+        draft: &LocationDraft,
+    ) -> Result<Location, CatalogError> {
+        state.inventory.update_location(ctx, id, draft).await
     }
 
     async fn delete(
-        catalog: &Catalog,
+        state: &Services,
         ctx: &WriteContext,
-        id: GenreId,
+        id: LocationId,
     ) -> Result<(), CatalogError> {
-        catalog.delete_genre(ctx, id).await
+        state.inventory.delete_location(ctx, id).await
     }
 }

@@ -7,21 +7,19 @@
 mod doc;
 mod kinds;
 
-pub use kinds::{Authors, Genres};
+pub use kinds::{Authors, Genres, Locations};
 
 use crate::caller::Caller;
 use crate::dto::page::PageDto;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, PathId};
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 use crate::{idempotency, response};
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
-use bookstore_core::{
-    Catalog, CatalogError, Created, IdempotencyRequest, Page, Principal, WriteContext,
-};
+use bookstore_core::{CatalogError, Created, IdempotencyRequest, Page, Principal, WriteContext};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
@@ -60,29 +58,29 @@ pub trait Named: Send + Sync + 'static {
     fn as_input(record: Self::Record) -> Self::Input;
 
     fn list(
-        catalog: &Catalog,
+        state: &Services,
         who: &Principal,
         params: Self::ListParams,
     ) -> impl Future<Output = ApiResult<Page<Self::Record>>> + Send;
     fn create(
-        catalog: &Catalog,
+        state: &Services,
         ctx: &WriteContext,
         draft: &Self::Draft,
         idempotency: Option<&IdempotencyRequest>,
     ) -> impl Future<Output = Result<Created<Self::Record>, CatalogError>> + Send;
     fn get(
-        catalog: &Catalog,
+        state: &Services,
         who: &Principal,
         id: Self::Id,
     ) -> impl Future<Output = Result<Self::Record, CatalogError>> + Send;
     fn update(
-        catalog: &Catalog,
+        state: &Services,
         ctx: &WriteContext,
         id: Self::Id,
         draft: &Self::Draft,
     ) -> impl Future<Output = Result<Self::Record, CatalogError>> + Send;
     fn delete(
-        catalog: &Catalog,
+        state: &Services,
         ctx: &WriteContext,
         id: Self::Id,
     ) -> impl Future<Output = Result<(), CatalogError>> + Send;
@@ -106,7 +104,7 @@ async fn list<R: Named>(
     OriginalUri(uri): OriginalUri,
     ApiQuery(params): ApiQuery<R::ListParams>,
 ) -> ApiResult<Response> {
-    let result = R::list(&state.catalog, &caller.0, params).await?;
+    let result = R::list(&state, &caller.0, params).await?;
     let dto = PageDto {
         items: result.items.into_iter().map(R::Dto::from).collect(),
         next_cursor: result.next_cursor,
@@ -124,7 +122,7 @@ async fn create<R: Named>(
     let idempotency = idempotency::request(&headers, &caller, &collection, &body.raw)?;
     let draft = R::draft(&body.value)?;
     let created = R::create(
-        &state.catalog,
+        &state,
         &caller.write_context(),
         &draft,
         idempotency.as_ref(),
@@ -142,7 +140,7 @@ async fn get_one<R: Named>(
     caller: Caller,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
-    let record = R::get(&state.catalog, &caller.0, R::id(id)).await?;
+    let record = R::get(&state, &caller.0, R::id(id)).await?;
     Ok(response::json(StatusCode::OK, &R::Dto::from(record)))
 }
 
@@ -153,10 +151,10 @@ async fn patch<R: Named>(
     body: ApiJson<serde_json::Value>,
 ) -> ApiResult<Response> {
     let id = R::id(id);
-    let current = R::get(&state.catalog, &caller.0, id).await?;
+    let current = R::get(&state, &caller.0, id).await?;
     let input: R::Input = crate::patch::apply(&R::as_input(current), &body.value)?;
     let draft = R::draft(&input)?;
-    let record = R::update(&state.catalog, &caller.write_context(), id, &draft).await?;
+    let record = R::update(&state, &caller.write_context(), id, &draft).await?;
     Ok(response::json(StatusCode::OK, &R::Dto::from(record)))
 }
 
@@ -165,6 +163,6 @@ async fn delete<R: Named>(
     caller: Caller,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
-    R::delete(&state.catalog, &caller.write_context(), R::id(id)).await?;
+    R::delete(&state, &caller.write_context(), R::id(id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
