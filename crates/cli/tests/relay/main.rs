@@ -159,6 +159,7 @@ pub fn config(poll: Duration, lease_retry: Duration) -> RelayConfig {
         batch: 50,
         poll_interval: poll,
         lease_retry,
+        linger: Duration::from_millis(5),
         backoff_min: Duration::from_millis(20),
         backoff_max: Duration::from_millis(200),
     }

@@ -12,6 +12,10 @@ const BATCH: u32 = 200;
 /// The safety net under the signal.
 const POLL: Duration = Duration::from_secs(5);
 const BACKOFF: Duration = Duration::from_secs(2);
+/// How long a fan-out woken by the log's growth waits for more: under load each pass then
+/// takes many events (one read of the log, one transaction) rather than one or two, which a
+/// webhook's delivery, seconds-scale by nature, does not notice.
+const LINGER: Duration = Duration::from_millis(50);
 
 pub async fn run(
     deliverer: Arc<Deliverer>,
@@ -38,7 +42,7 @@ pub async fn run(
         };
         let Some(last) = events.last().map(|e| e.position) else {
             tokio::select! {
-                () = signal.grown_past(position) => {}
+                () = signal.grown_past(position) => tokio::time::sleep(LINGER).await,
                 () = tokio::time::sleep(POLL) => {}
             }
             continue;

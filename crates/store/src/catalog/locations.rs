@@ -395,7 +395,6 @@ macro_rules! impl_inventory_store {
                     idempotency: Option<&IdempotencyRequest>,
                 ) -> Result<(Book, [StockMovement; 2]), StoreError> {
                     self.announcing_events(
-                        Some(id.as_uuid()),
                         retrying(|| {
                             stock::transfer_stock_once(self, id, expected, draft, ctx, idempotency)
                         })
@@ -481,7 +480,6 @@ macro_rules! impl_inventory_store {
                     ctx: &WriteContext,
                 ) -> Result<Stocktake, StoreError> {
                     self.announcing_events(
-                        None,
                         retrying(|| stocktakes::commit_stocktake_once(self, id, expected, ctx))
                             .await,
                     )
