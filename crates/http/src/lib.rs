@@ -10,6 +10,7 @@ pub mod dto;
 pub mod error;
 pub mod etag;
 pub mod events;
+pub mod export;
 pub mod extract;
 pub mod gateway;
 pub mod idempotency;
@@ -37,7 +38,8 @@ use error::ApiError;
 use ratelimit::{Limits, RateLimits};
 use routes::named::{self, Authors, Genres};
 use routes::{
-    auth as auth_routes, books, events as event_routes, health, stock, users, webhooks, wellknown,
+    auth as auth_routes, books, events as event_routes, health, reports, stock, users, webhooks,
+    wellknown,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,6 +101,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(named::routes::<Genres>())
 }
 
+/// Streamed reads of many books: each chooses its media type (CSV, NDJSON, JSON) itself.
+fn reports_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(reports::export_books))
+        .routes(routes!(reports::reorder_suggestions))
+}
+
 /// Sign-in and user management: not versioned by `Accept`.
 fn auth_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -145,6 +154,7 @@ pub fn openapi() -> serde_json::Value {
     let api = api_routes().into_openapi();
     let versioned: Vec<String> = api.paths.paths.keys().cloned().collect();
     doc.merge(api);
+    doc.merge(reports_routes().into_openapi());
     doc.merge(auth_routes().into_openapi());
     doc.merge(events_routes().into_openapi());
     doc.merge(operations_routes().into_openapi());
@@ -157,6 +167,7 @@ pub fn openapi() -> serde_json::Value {
 /// The whole application, behind the gateway layers.
 pub fn router(state: AppState, config: &HttpConfig) -> Router {
     let (api, _) = api_routes().split_for_parts();
+    let (reports, _) = reports_routes().split_for_parts();
     let (auth, _) = auth_routes().split_for_parts();
     let (events, _) = events_routes().split_for_parts();
     let (ops, _) = operations_routes().split_for_parts();
@@ -185,6 +196,7 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     // the first layer listed runs first.
     let app = Router::new()
         .merge(api.layer(middleware::from_fn(version::layer)))
+        .merge(reports)
         .merge(auth)
         .merge(events)
         .merge(ops)
