@@ -448,6 +448,22 @@ mod tests {
         assert_eq!(empty, serde_json::json!({"groups": []}));
     }
 
+    #[tokio::test]
+    async fn the_head_goes_out_before_any_book_is_read() {
+        // A store that has not answered yet (a slow filter, a busy database).
+        let books: BookStream<'static> = Box::pin(futures_util::stream::pending());
+        let mut chunks = std::pin::pin!(encode(books, ExportCsv::new()));
+        let first = tokio::time::timeout(std::time::Duration::from_secs(5), chunks.next())
+            .await
+            .expect("the head at once")
+            .expect("a chunk")
+            .expect("encoded");
+        assert_eq!(
+            first,
+            format!("{}\n", EXPORT_COLUMNS.join(",")).into_bytes()
+        );
+    }
+
     #[test]
     fn export_csv_quotes_what_needs_quoting() {
         let out = run(ExportCsv::new(), &[book("Commas, \"quotes\"", None, 1)]);
