@@ -38,6 +38,8 @@ fn class(method: &str, path: &str) -> Class {
         ("post", "/auth/logout"),
         // The live event stream: staff and admins alike.
         ("get", "/events"),
+        // Reorder suggestions: staff order books too.
+        ("get", "/reorder-suggestions"),
     ];
     let catalog_read = method == "get"
         && ["/books", "/authors", "/genres", "/locations", "/stocktakes"]

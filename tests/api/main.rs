@@ -21,6 +21,7 @@ mod operations;
 mod ratelimits;
 mod receiver;
 mod references;
+mod reports;
 mod roles;
 mod search;
 mod sessions;

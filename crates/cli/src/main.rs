@@ -5,6 +5,7 @@ mod config;
 mod events;
 mod logging;
 mod pipeline;
+mod reports;
 mod serve;
 mod subscribers;
 mod wiring;
@@ -40,6 +41,12 @@ enum Command {
     /// Watch the published events: tail [--from POSITION] [--types TYPES].
     #[command(subcommand)]
     Events(events::EventsCommand),
+    /// Reports read from the store: reorder [--format json|csv].
+    #[command(subcommand)]
+    Report(reports::ReportCommand),
+    /// Export the catalog, streamed: [--format csv|ndjson] [--output FILE]. CSV has the
+    /// columns of an import.
+    Export(reports::ExportArgs),
 }
 
 /// glibc's allocator spent a fifth of the server's CPU on a by-id read (bench/run with
@@ -72,6 +79,8 @@ fn main() -> anyhow::Result<()> {
             Command::User(command) => admin::user(settings, command).await,
             Command::Keys(command) => admin::keys(settings, command).await,
             Command::Events(command) => events::run(settings, command).await,
+            Command::Report(command) => reports::report(settings, command).await,
+            Command::Export(args) => reports::export(settings, args).await,
         }
     })
 }

@@ -13,7 +13,8 @@ use crate::policy::{Action, Principal};
 use crate::ports::{
     CatalogStore, IdempotencyRequest, IdempotencyStore, Precondition, WriteContext,
 };
-use crate::search::BookPage;
+use crate::reorder::BookStream;
+use crate::search::{BookPage, BookSearch};
 use crate::stock::{StockMovement, StockMovementDraft};
 use std::sync::Arc;
 
@@ -165,6 +166,22 @@ impl Catalog {
     ) -> Result<Page<Book>, CatalogError> {
         authorize(who, Action::ReadCatalog)?;
         Ok(self.store.low_stock(page).await?)
+    }
+
+    /// The books to reorder, streamed (see [`CatalogStore::reorder_candidates`]).
+    pub fn reorder_candidates(&self, who: &Principal) -> Result<BookStream<'_>, CatalogError> {
+        authorize(who, Action::ReadCatalog)?;
+        Ok(self.store.reorder_candidates())
+    }
+
+    /// The books `search` lets through, streamed (see [`CatalogStore::export_books`]).
+    pub fn export_books<'a>(
+        &'a self,
+        who: &Principal,
+        search: &'a BookSearch,
+    ) -> Result<BookStream<'a>, CatalogError> {
+        authorize(who, Action::ReadCatalog)?;
+        Ok(self.store.export_books(search))
     }
 
     pub async fn create_author(

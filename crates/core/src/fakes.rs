@@ -96,6 +96,21 @@ pub(crate) fn accounts() -> (Accounts, Arc<FakeStore>) {
 }
 
 /// The book a draft makes, as a store would create it.
+/// A stream of the books it holds, first to last.
+struct Books(Vec<Book>);
+
+impl futures_core::Stream for Books {
+    type Item = Result<Book, StoreError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let next = (!self.0.is_empty()).then(|| Ok(self.0.remove(0)));
+        std::task::Poll::Ready(next)
+    }
+}
+
 pub(crate) fn book_from(draft: &BookDraft) -> Book {
     let now = Utc::now();
     Book {
@@ -114,6 +129,7 @@ pub(crate) fn book_from(draft: &BookDraft) -> Book {
         price: None,
         quantity: Quantity::ZERO,
         reorder_point: Quantity::ZERO,
+        reorder_quantity: Quantity::ZERO,
         location: None,
         version: 1,
         created_at: now,
@@ -240,6 +256,17 @@ impl CatalogStore for FakeStore {
     async fn low_stock(&self, _: &PageRequest) -> Result<Page<Book>, StoreError> {
         self.asked("low_stock");
         Ok(empty())
+    }
+    fn reorder_candidates(&self) -> crate::reorder::BookStream<'_> {
+        self.asked("reorder_candidates");
+        Box::pin(Books(Vec::new()))
+    }
+    fn export_books<'a>(
+        &'a self,
+        _: &'a crate::search::BookSearch,
+    ) -> crate::reorder::BookStream<'a> {
+        self.asked("export_books");
+        Box::pin(Books(self.books.lock().expect("books").clone()))
     }
     async fn create_author(
         &self,

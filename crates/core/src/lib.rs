@@ -24,6 +24,7 @@ pub mod paging;
 pub mod policy;
 pub mod ports;
 pub mod ratelimit;
+pub mod reorder;
 pub mod search;
 pub mod stock;
 pub mod stocktake;
@@ -57,6 +58,7 @@ pub use ports::{
     CatalogStore, IdempotencyRecord, IdempotencyRequest, IdempotencyStore, Precondition,
     WriteContext, IDEMPOTENCY_KEY_TTL_SECS,
 };
+pub use reorder::BookStream;
 pub use search::{
     BookFilters, BookPage, BookSearch, Facet, FacetCount, FacetCounts, NameOrId, RawBookSearch,
     ScoredBook, Term, TextQuery,

@@ -10,7 +10,8 @@ use crate::ids::{AuthorId, BookId, GenreId};
 use crate::isbn::Isbn;
 use crate::paging::{BookListQuery, Page, PageRequest};
 use crate::policy::Principal;
-use crate::search::BookPage;
+use crate::reorder::BookStream;
+use crate::search::{BookPage, BookSearch};
 use crate::stock::{StockMovement, StockMovementDraft};
 use async_trait::async_trait;
 
@@ -146,6 +147,12 @@ pub trait CatalogStore: IdempotencyStore {
     ) -> Result<Page<StockMovement>, StoreError>;
     /// Books at or below their reorder point, fewest on hand first.
     async fn low_stock(&self, page: &PageRequest) -> Result<Page<Book>, StoreError>;
+    /// Every book with something to reorder ([`crate::reorder::suggested_quantity`]), by
+    /// publisher (books without one last), then title, streamed.
+    fn reorder_candidates(&self) -> BookStream<'_>;
+    /// Every book that the filters and text query of `search` let through, by id (creation
+    /// order), streamed from one read: a consistent snapshot, in constant memory.
+    fn export_books<'a>(&'a self, search: &'a BookSearch) -> BookStream<'a>;
 
     async fn create_author(
         &self,

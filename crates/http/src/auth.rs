@@ -39,6 +39,7 @@ const SIGNED_IN: &[(&str, &str)] = &[
     ("PUT", "/auth/me/password"),
     ("POST", "/auth/logout"),
     ("GET", "/events"),
+    ("GET", "/reorder-suggestions"),
 ];
 
 const CATALOG_PREFIXES: &[&str] = &["/books", "/authors", "/genres", "/locations", "/stocktakes"];
@@ -207,6 +208,8 @@ mod tests {
         assert_eq!(access(&Method::POST, Some("/auth/login")), Access::Public);
         assert_eq!(access(&get, Some("/books")), Access::SignedIn);
         assert_eq!(access(&get, Some("/books/{id}/history")), Access::SignedIn);
+        assert_eq!(access(&get, Some("/books/export")), Access::SignedIn);
+        assert_eq!(access(&get, Some("/reorder-suggestions")), Access::SignedIn);
         assert_eq!(access(&Method::POST, Some("/books")), Access::Admin);
         assert_eq!(
             access(&Method::DELETE, Some("/authors/{id}")),

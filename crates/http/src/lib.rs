@@ -10,6 +10,7 @@ pub mod dto;
 pub mod error;
 pub mod etag;
 pub mod events;
+pub mod export;
 pub mod extract;
 pub mod gateway;
 pub mod idempotency;
@@ -37,8 +38,8 @@ use error::ApiError;
 use ratelimit::{Limits, RateLimits};
 use routes::named::{self, Authors, Genres, Locations};
 use routes::{
-    auth as auth_routes, books, events as event_routes, health, stock, stocktakes, users, webhooks,
-    wellknown,
+    auth as auth_routes, books, events as event_routes, health, reports, stock, stocktakes, users,
+    webhooks, wellknown,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,6 +113,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(named::routes::<Locations>())
 }
 
+/// Streamed reads of many books: each chooses its media type (CSV, NDJSON, JSON) itself.
+fn reports_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(reports::export_books))
+        .routes(routes!(reports::reorder_suggestions))
+}
+
 /// Sign-in and user management: not versioned by `Accept`.
 fn auth_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -158,6 +166,7 @@ pub fn openapi() -> serde_json::Value {
     let api = api_routes().into_openapi();
     let versioned: Vec<String> = api.paths.paths.keys().cloned().collect();
     doc.merge(api);
+    doc.merge(reports_routes().into_openapi());
     doc.merge(auth_routes().into_openapi());
     doc.merge(events_routes().into_openapi());
     doc.merge(operations_routes().into_openapi());
@@ -170,6 +179,7 @@ pub fn openapi() -> serde_json::Value {
 /// The whole application, behind the gateway layers.
 pub fn router(state: AppState, config: &HttpConfig) -> Router {
     let (api, _) = api_routes().split_for_parts();
+    let (reports, _) = reports_routes().split_for_parts();
     let (auth, _) = auth_routes().split_for_parts();
     let (events, _) = events_routes().split_for_parts();
     let (ops, _) = operations_routes().split_for_parts();
@@ -198,6 +208,7 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     // the first layer listed runs first.
     let app = Router::new()
         .merge(api.layer(middleware::from_fn(version::layer)))
+        .merge(reports)
         .merge(auth)
         .merge(events)
         .merge(ops)

@@ -193,6 +193,8 @@ impl Dialect for PgStore {
     /// Titles have their own GIN index (`title_doc`).
     const TITLES_FIRST: bool = true;
 
+    const COLLATE_BYTES: &'static str = " COLLATE \"C\"";
+
     fn book_sql() -> &'static BookSql {
         &BOOK_SQL
     }

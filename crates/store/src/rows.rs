@@ -36,6 +36,7 @@ pub(crate) struct BookRow {
     price_currency: Option<String>,
     quantity: i64,
     reorder_point: i64,
+    reorder_quantity: i64,
     location: Option<String>,
     version: i64,
     created_at: DbTime,
@@ -103,6 +104,8 @@ impl TryFrom<BookRow> for ListedBook {
         let quantity = Quantity::new(row.quantity).map_err(|e| corrupt("book quantity", e))?;
         let reorder_point =
             Quantity::new(row.reorder_point).map_err(|e| corrupt("book reorder point", e))?;
+        let reorder_quantity =
+            Quantity::new(row.reorder_quantity).map_err(|e| corrupt("book reorder quantity", e))?;
         Ok(Self {
             sort_title: row.sort_title,
             book: Book {
@@ -121,6 +124,7 @@ impl TryFrom<BookRow> for ListedBook {
                 price,
                 quantity,
                 reorder_point,
+                reorder_quantity,
                 location: row.location,
                 version: row.version,
                 created_at: row.created_at.0,
@@ -170,6 +174,7 @@ impl BookParts<'_> {
             price: d.price(),
             quantity: self.quantity,
             reorder_point: d.reorder_point(),
+            reorder_quantity: d.reorder_quantity(),
             location: d.location().map(str::to_owned),
             version: self.version,
             created_at: self.created_at,

@@ -7,7 +7,7 @@ use bookstore_core::BookSort;
 const BOOK_COLUMNS: &str = "b.id, b.isbn, b.title, b.sort_title, b.subtitle, b.description, \
     b.publisher, b.published_year, b.language, b.format, b.page_count, b.price_minor, \
     b.price_currency, b.quantity, b.reorder_point, b.location, b.version, b.created_at, \
-    b.updated_at";
+    b.updated_at, b.reorder_quantity";
 
 /// Book reads: the row plus its contributors and genres as JSON arrays, in one statement.
 #[derive(Debug)]
@@ -35,17 +35,18 @@ impl BookSql {
     }
 }
 
-/// The columns `$1..$19` of [`BOOK_INSERT`] and [`BOOK_UPDATE`], in binding order.
+/// The columns `$1..$20` of [`BOOK_INSERT`] and [`BOOK_UPDATE`], in binding order.
 pub(crate) const BOOK_INSERT: &str = "INSERT INTO books (id, isbn, title, sort_title, subtitle, \
     description, publisher, published_year, language, format, page_count, price_minor, \
-    price_currency, quantity, reorder_point, location, version, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+    price_currency, quantity, reorder_point, location, version, created_at, updated_at, \
+    reorder_quantity) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+    $16, $17, $18, $19, $20)";
 
 pub(crate) const BOOK_UPDATE: &str = "UPDATE books SET isbn = $2, title = $3, sort_title = $4, \
     subtitle = $5, description = $6, publisher = $7, published_year = $8, language = $9, \
     format = $10, page_count = $11, price_minor = $12, price_currency = $13, quantity = $14, \
-    reorder_point = $15, location = $16, version = $17, created_at = $18, updated_at = $19 \
-    WHERE id = $1";
+    reorder_point = $15, location = $16, version = $17, created_at = $18, updated_at = $19, \
+    reorder_quantity = $20 WHERE id = $1";
 
 pub(crate) const BOOK_DELETE: &str = "DELETE FROM books WHERE id = $1";
 pub(crate) const BOOK_ID_BY_ISBN: &str = "SELECT id FROM books WHERE isbn = $1";

@@ -171,6 +171,8 @@ impl Dialect for SqliteStore {
     /// than scoring the first 400 matches of every field.
     const TITLES_FIRST: bool = true;
 
+    const COLLATE_BYTES: &'static str = "";
+
     fn book_sql() -> &'static BookSql {
         &BOOK_SQL
     }

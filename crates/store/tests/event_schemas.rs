@@ -112,6 +112,7 @@ fn full_book() -> RawBook {
         }),
         quantity: Some(4),
         reorder_point: Some(2),
+        reorder_quantity: Some(6),
         location: Some("F-12".into()),
     }
 }

@@ -62,6 +62,7 @@ pub struct BookDraft {
     price: Option<Money>,
     quantity: Option<Quantity>,
     reorder_point: Quantity,
+    reorder_quantity: Quantity,
     location: Option<String>,
 }
 
@@ -114,6 +115,7 @@ pub struct RawBook {
     pub price: Option<RawPrice>,
     pub quantity: Option<i64>,
     pub reorder_point: Option<i64>,
+    pub reorder_quantity: Option<i64>,
     pub location: Option<String>,
 }
 
@@ -289,6 +291,10 @@ impl BookDraft {
             "reorder_point",
             Quantity::new(raw.reorder_point.unwrap_or(0)),
         );
+        let reorder_quantity = errors.check(
+            "reorder_quantity",
+            Quantity::new(raw.reorder_quantity.unwrap_or(0)),
+        );
 
         match (
             isbn,
@@ -304,6 +310,7 @@ impl BookDraft {
             price,
             quantity,
             reorder_point,
+            reorder_quantity,
         ) {
             (
                 Some(isbn),
@@ -319,6 +326,7 @@ impl BookDraft {
                 Some(price),
                 Some(quantity),
                 Some(reorder_point),
+                Some(reorder_quantity),
             ) if errors.is_empty() => Ok(Self {
                 isbn,
                 title,
@@ -334,6 +342,7 @@ impl BookDraft {
                 price,
                 quantity,
                 reorder_point,
+                reorder_quantity,
                 location,
             }),
             _ => Err(errors),
@@ -401,6 +410,11 @@ impl BookDraft {
         self.reorder_point
     }
 
+    /// How many copies to order at the reorder point (0 when not given).
+    pub fn reorder_quantity(&self) -> Quantity {
+        self.reorder_quantity
+    }
+
     pub fn location(&self) -> Option<&str> {
         self.location.as_deref()
     }
@@ -435,6 +449,7 @@ impl Book {
             }),
             quantity: Some(self.quantity.get()),
             reorder_point: Some(self.reorder_point.get()),
+            reorder_quantity: Some(self.reorder_quantity.get()),
             location: self.location.clone(),
         }
     }
@@ -465,6 +480,7 @@ mod tests {
             isbn: Some("123".into()),
             title: Some("x".repeat(100_000)),
             quantity: Some(-1),
+            reorder_quantity: Some(-3),
             page_count: Some(0),
             language: Some("english".into()),
             format: Some("scroll".into()),
@@ -481,6 +497,7 @@ mod tests {
             "isbn",
             "title",
             "quantity",
+            "reorder_quantity",
             "page_count",
             "language",
             "format",

@@ -119,7 +119,9 @@ impl FromStr for ContributorRole {
 }
 
 /// A stock count: never negative.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(try_from = "i64", into = "i64")]
 pub struct Quantity(i64);
 
@@ -195,6 +197,10 @@ pub struct Book {
     pub price: Option<Money>,
     pub quantity: Quantity,
     pub reorder_point: Quantity,
+    /// How many copies to order once the stock falls to the reorder point (see
+    /// [`crate::reorder`]). Snapshots written before it existed read as 0.
+    #[serde(default)]
+    pub reorder_quantity: Quantity,
     pub location: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,

@@ -56,6 +56,8 @@ pub struct BookCommon {
     pub page_count: Option<i32>,
     pub quantity: i64,
     pub reorder_point: i64,
+    /// Copies to order once the stock falls to the reorder point (0: not set).
+    pub reorder_quantity: i64,
     /// The shelf label: where on the shelves to find the book (free text). Not a stock
     /// location: stock per location is `GET /books/{id}/stock`.
     pub location: Option<String>,
@@ -101,6 +103,7 @@ fn common(b: &Book) -> BookCommon {
         page_count: b.page_count,
         quantity: b.quantity.get(),
         reorder_point: b.reorder_point.get(),
+        reorder_quantity: b.reorder_quantity.get(),
         location: b.location.clone(),
         version: b.version,
         created_at: b.created_at,
@@ -270,6 +273,8 @@ pub struct BookInput {
     /// Copies on hand (default 0, never negative).
     pub quantity: Option<i64>,
     pub reorder_point: Option<i64>,
+    /// Copies to order once the stock falls to the reorder point (default 0: not set).
+    pub reorder_quantity: Option<i64>,
     /// The shelf label: where on the shelves to find the book (free text). Not a stock
     /// location: stock per location is `GET /books/{id}/stock`.
     pub location: Option<String>,
@@ -364,6 +369,7 @@ impl BookInput {
             price,
             quantity: self.quantity,
             reorder_point: self.reorder_point,
+            reorder_quantity: self.reorder_quantity,
             location: self.location,
         })
     }
@@ -409,6 +415,7 @@ impl BookInput {
             }),
             quantity: raw.quantity,
             reorder_point: raw.reorder_point,
+            reorder_quantity: raw.reorder_quantity,
             location: raw.location,
             ..Self::default()
         }

@@ -205,6 +205,7 @@ pub fn apply(doc: &mut Value) {
             "price": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/PriceInput"}]},
             "quantity": optional_int(0, MAX_QUANTITY),
             "reorder_point": optional_int(0, MAX_QUANTITY),
+            "reorder_quantity": optional_int(0, MAX_QUANTITY),
             "location": described(optional_line(MAX_LOCATION), SHELF_LABEL),
         }),
         &["isbn", "title"],

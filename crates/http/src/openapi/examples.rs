@@ -13,7 +13,7 @@ pub fn apply(doc: &mut Value) {
             "authors": ["J. R. R. Tolkien"], "genres": ["Fantasy"], "publisher": "HarperCollins",
             "published_year": 1937, "language": "en", "format": "paperback", "page_count": 310,
             "price": {"amount_minor": 1299, "currency": "EUR"}, "quantity": 4, "reorder_point": 2,
-            "location": "F-12"}),
+            "reorder_quantity": 6, "location": "F-12"}),
         ),
         ("BookPatch", json!({"quantity": 7, "subtitle": null})),
         (

@@ -406,9 +406,11 @@ mod tests {
     fn the_versioned_api_answers_in_versioned_media_types() {
         let doc = document();
         for (path, method, operation) in each_operation(&doc) {
+            // The export chooses CSV or NDJSON, not a version.
             let versioned = ["/books", "/authors", "/genres"]
                 .iter()
-                .any(|p| path.starts_with(p));
+                .any(|p| path.starts_with(p))
+                && path != "/books/export";
             for (status, response) in operation["responses"].as_object().expect("responses") {
                 let Some(content) = response["content"].as_object() else {
                     continue;

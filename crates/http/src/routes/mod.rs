@@ -3,6 +3,7 @@ pub mod books;
 pub mod events;
 pub mod health;
 pub mod named;
+pub mod reports;
 pub mod stock;
 pub mod stocktakes;
 pub mod users;

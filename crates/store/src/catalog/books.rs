@@ -114,7 +114,7 @@ pub(crate) fn position(index: usize) -> i32 {
     i32::try_from(index).unwrap_or(i32::MAX)
 }
 
-/// Binds `$1..$19` of `sql::BOOK_INSERT` / `sql::BOOK_UPDATE`.
+/// Binds `$1..$20` of `sql::BOOK_INSERT` / `sql::BOOK_UPDATE`.
 fn bind_book<'q, DB: Database>(query: Query<'q, DB>, book: &'q Book) -> Query<'q, DB>
 where
     Uuid: Encode<'q, DB> + Type<DB>,
@@ -146,6 +146,7 @@ where
         .bind(book.version)
         .bind(DbTime(book.created_at))
         .bind(DbTime(book.updated_at))
+        .bind(book.reorder_quantity.get())
 }
 
 /// Maps a failed book write: a unique violation is the ISBN (the only unique key besides the

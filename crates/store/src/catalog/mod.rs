@@ -6,6 +6,7 @@
 
 pub(crate) mod authors;
 pub(crate) mod books;
+pub(crate) mod export;
 pub(crate) mod facets;
 pub(crate) mod genres;
 pub(crate) mod history;
@@ -79,6 +80,10 @@ pub(crate) trait Dialect {
     /// Wraps a statement whose rows are `(facet, value, n)` into one that returns them as
     /// one JSON array of `[facet, value, n]`: one row to hand over instead of one per value.
     const PACK_FACET_ROWS: (&'static str, &'static str);
+
+    /// What follows a text column in `ORDER BY` so that it sorts bytewise (as `sort_title`
+    /// does): empty where that is the default.
+    const COLLATE_BYTES: &'static str;
 
     /// Whether titles are searched first, through an index of their own (see `search.rs`).
     const TITLES_FIRST: bool;
@@ -263,6 +268,7 @@ macro_rules! impl_catalog_store {
             $crate::catalog::genres::impl_genres!($store, $db);
             $crate::catalog::renames::impl_renames!($store, $db);
             $crate::catalog::list::impl_list!($store, $db);
+            $crate::catalog::export::impl_export!($store, $db);
             $crate::catalog::relevance::impl_relevance!($store, $db);
             $crate::catalog::facets::impl_facets!($store, $db);
             $crate::catalog::history::impl_history!($store, $db);
@@ -322,6 +328,15 @@ macro_rules! impl_catalog_store {
                 #[tracing::instrument(skip_all)]
                 async fn low_stock(&self, page: &PageRequest) -> Result<Page<Book>, StoreError> {
                     self.low_stock_page(page).await
+                }
+                fn reorder_candidates(&self) -> bookstore_core::BookStream<'_> {
+                    self.reorder_stream()
+                }
+                fn export_books<'a>(
+                    &'a self,
+                    search: &'a BookSearch,
+                ) -> bookstore_core::BookStream<'a> {
+                    self.export_stream(search)
                 }
                 #[tracing::instrument(skip_all, fields(id = %id))]
                 async fn book_history(
