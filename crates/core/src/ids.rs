@@ -64,3 +64,7 @@ id_type!(
     /// Identifies one delivery of one event to one webhook (with all its attempts).
     DeliveryId
 );
+id_type!(
+    /// Identifies an import of a catalog file.
+    ImportId
+);

@@ -10,6 +10,7 @@ pub(crate) mod facets;
 pub(crate) mod genres;
 pub(crate) mod history;
 pub(crate) mod idempotency;
+pub(crate) mod import;
 pub(crate) mod list;
 pub(crate) mod named;
 pub(crate) mod relevance;
@@ -209,7 +210,7 @@ macro_rules! impl_catalog_store {
             use sqlx::QueryBuilder;
             use std::collections::HashMap;
             use uuid::Uuid;
-            use $crate::catalog::{authors, books, genres, named, renames, stock};
+            use $crate::catalog::{authors, books, genres, import, named, renames, stock};
             use $crate::catalog::{into_page, Dialect};
             use $crate::cursor;
             use $crate::error::{backend, json_error, NotMigrated};
@@ -378,6 +379,29 @@ macro_rules! impl_catalog_store {
                         Some(id.as_uuid()),
                         retrying(|| books::replace_book_once(self, id, expected, draft, ctx)).await,
                     )
+                }
+
+                #[tracing::instrument(skip_all, fields(rows = drafts.len(), dry_run))]
+                async fn import_books(
+                    &self,
+                    drafts: &[BookDraft],
+                    mode: bookstore_core::import::ImportMode,
+                    dry_run: bool,
+                    ctx: &WriteContext,
+                ) -> Result<Vec<bookstore_core::import::ImportOutcome>, StoreError> {
+                    let attempt =
+                        || retrying(|| import::import_books_once(self, drafts, mode, dry_run, ctx));
+                    let written = match attempt().await {
+                        // A concurrent writer created one of the batch's new ISBNs first:
+                        // the batch again finds that book and replaces it.
+                        Err(StoreError::DuplicateIsbn { .. }) => attempt().await,
+                        other => other,
+                    };
+                    if dry_run {
+                        written
+                    } else {
+                        self.announcing_events(None, written)
+                    }
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
