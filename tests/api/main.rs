@@ -14,6 +14,7 @@ mod external;
 mod fuzzed;
 mod gateway;
 mod idempotency;
+mod imports;
 mod load;
 mod nats_bus;
 mod operations;

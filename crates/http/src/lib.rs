@@ -13,6 +13,7 @@ pub mod events;
 pub mod extract;
 pub mod gateway;
 pub mod idempotency;
+pub mod imports;
 mod openapi;
 pub mod patch;
 pub mod ratelimit;
@@ -37,7 +38,8 @@ use error::ApiError;
 use ratelimit::{Limits, RateLimits};
 use routes::named::{self, Authors, Genres};
 use routes::{
-    auth as auth_routes, books, events as event_routes, health, stock, users, webhooks, wellknown,
+    auth as auth_routes, books, events as event_routes, health, imports as import_routes, stock,
+    users, webhooks, wellknown,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,8 +131,13 @@ fn auth_routes() -> OpenApiRouter<AppState> {
 }
 
 /// The published events, live: not versioned by `Accept` (the events carry their own schema).
+/// Imports, which answer JSON or CSV as `Accept` asks.
 fn events_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(event_routes::stream_events))
+    OpenApiRouter::new()
+        .routes(routes!(event_routes::stream_events))
+        .routes(routes!(import_routes::create_import))
+        .routes(routes!(import_routes::get_import))
+        .routes(routes!(import_routes::list_import_errors))
 }
 
 fn operations_routes() -> OpenApiRouter<AppState> {
