@@ -46,7 +46,7 @@ pub struct ImportArgs {
     pub dry_run: bool,
     #[arg(long, value_enum, default_value = "upsert")]
     pub mode: ModeArg,
-    /// Write the rejected rows to this file (CSV: line,isbn,field,message) instead of
+    /// Write the rejected rows to this file (CSV: line,isbn,field,message,record_reference) instead of
     /// standard error.
     #[arg(long, value_name = "PATH")]
     pub errors_file: Option<PathBuf>,
@@ -114,7 +114,7 @@ impl Terminal {
             Some(path) => {
                 let mut file =
                     File::create(path).with_context(|| format!("creating {}", path.display()))?;
-                writeln!(file, "line,isbn,field,message")?;
+                writeln!(file, "line,isbn,field,message,record_reference")?;
                 (Box::new(file), true)
             }
             None => (Box::new(std::io::stderr()), false),
@@ -138,11 +138,12 @@ impl Terminal {
             let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
             writeln!(
                 self.errors,
-                "{},{},{},{}",
+                "{},{},{},{},{}",
                 e.line,
                 quoted(e.isbn.as_deref().unwrap_or("")),
                 quoted(e.field.as_deref().unwrap_or("")),
-                quoted(&e.message)
+                quoted(&e.message),
+                quoted(e.record_reference.as_deref().unwrap_or(""))
             )
         } else {
             let at = match &e.record_reference {
