@@ -286,6 +286,21 @@ both_stores!(create_only_and_dry_run, |backend| async move {
         "New"
     );
 
+    // Genres are named in a file: one that reads as an id is refused with its row.
+    let ids = import(
+        &app,
+        "",
+        b"isbn,title,genres\n9780007117116,Id genre,01890a5d-ac96-774b-bcce-b302099a8057\n",
+    )
+    .await;
+    assert_eq!(counts(&ids), [1, 0, 0, 0, 1]);
+    let errors = body(
+        app.get(&format!("/imports/{}/errors", ids["id"].as_str().unwrap()))
+            .await,
+    )
+    .await;
+    assert_eq!(errors["items"][0]["field"], "genres[0]");
+
     let response = upload(&app, "?mode=merge", "text/csv", file.clone()).await;
     assert_eq!(response.status(), 422);
     let response = upload(&app, "?dry_run=perhaps", "text/csv", file).await;

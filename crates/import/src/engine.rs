@@ -3,7 +3,7 @@
 use crate::{ImportError, RowSource};
 use async_trait::async_trait;
 use bookstore_core::import::{ImportMode, ImportOutcome, ImportProgress, ImportRowError};
-use bookstore_core::{BookDraft, Catalog, WriteContext};
+use bookstore_core::{AuthorRef, BookDraft, Catalog, GenreRef, ValidationErrors, WriteContext};
 
 /// Rows per batch (and per transaction): large enough that a transaction's cost is shared by
 /// many rows, small enough that a batch's memory does not matter.
@@ -44,6 +44,27 @@ struct Pending {
     line: u64,
     record_reference: Option<String>,
     isbn: Option<String>,
+}
+
+/// A file names its genres (and authors): a value that reads as an id (a UUID) would make
+/// the catalog look for a genre of that id, and fail the whole batch when there is none.
+fn names_only(draft: BookDraft) -> Result<BookDraft, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    for (i, genre) in draft.genres().iter().enumerate() {
+        if matches!(genre, GenreRef::Id(_)) {
+            errors.add(format!("genres[{i}]"), "must be a genre name, not an id");
+        }
+    }
+    for (i, c) in draft.authors().iter().enumerate() {
+        if matches!(c.author, AuthorRef::Id(_)) {
+            errors.add(format!("authors[{i}]"), "must be a name, not an id");
+        }
+    }
+    if errors.is_empty() {
+        Ok(draft)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Reads `source` to its end, writing its valid rows through `catalog` in batches and

@@ -30,6 +30,7 @@ contract!(
     rejected_rows_are_kept_up_to_the_bound,
     stale_imports_are_failed_and_finished_ones_stay,
     an_import_is_created_once_per_idempotency_key,
+    a_large_batch_writes_every_row_with_its_links_history_and_event,
 );
 
 fn draft(isbn: &str, title: &str, quantity: Option<i64>) -> BookDraft {
@@ -475,4 +476,64 @@ async fn an_import_is_created_once_per_idempotency_key(store: &Store) {
         Err(StoreError::IdempotencyKeyTaken)
     ));
     assert_eq!(count_rows(store, "imports").await, 1);
+}
+
+/// A valid ISBN-13 (978 prefix) numbered `n`.
+fn isbn(n: u32) -> String {
+    let body = format!("978{n:09}");
+    let sum: u32 = body
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+async fn a_large_batch_writes_every_row_with_its_links_history_and_event(store: &Store) {
+    // More rows than one multi-row insert takes, two authors and two genres each.
+    let drafts: Vec<BookDraft> = (1..=1100)
+        .map(|n| {
+            BookDraft::parse(&RawBook {
+                isbn: Some(isbn(n)),
+                title: Some(format!("Book {n}")),
+                authors: vec![
+                    RawContributor {
+                        name: Some(format!("Author {}", n % 7)),
+                        ..RawContributor::default()
+                    },
+                    RawContributor {
+                        name: Some("Shared Editor".into()),
+                        role: Some("editor".into()),
+                        ..RawContributor::default()
+                    },
+                ],
+                genres: vec![format!("Genre {}", n % 3), "Everything".into()],
+                quantity: Some(i64::from(n % 2)),
+                ..RawBook::default()
+            })
+            .unwrap()
+        })
+        .collect();
+    let outcomes = import(store, &drafts, ImportMode::Upsert, false).await;
+    assert!(outcomes.iter().all(|o| *o == ImportOutcome::Created));
+    assert_eq!(count_rows(store, "books").await, 1100);
+    assert_eq!(count_rows(store, "book_authors").await, 2200);
+    assert_eq!(count_rows(store, "book_genres").await, 2200);
+    assert_eq!(count_rows(store, "authors").await, 8);
+    assert_eq!(count_rows(store, "genres").await, 4);
+    assert_eq!(count_rows(store, "book_history").await, 1100);
+    assert_eq!(count_rows(store, "outbox").await, 1100);
+    assert_eq!(count_rows(store, "stock_movements").await, 550);
+    let book = book(store, &isbn(8)).await.unwrap();
+    assert_eq!(book.authors.len(), 2);
+    assert_eq!(book.authors[0].name, "Author 1");
+    assert_eq!(
+        book.authors[1].role,
+        bookstore_core::ContributorRole::Editor
+    );
+    assert_eq!(book.genres[0].name, "Genre 2");
+    // The same batch again: nothing to write.
+    let again = import(store, &drafts, ImportMode::Upsert, false).await;
+    assert!(again.iter().all(|o| *o == ImportOutcome::Unchanged));
+    assert_eq!(count_rows(store, "book_history").await, 1100);
 }

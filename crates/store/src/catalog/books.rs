@@ -240,7 +240,7 @@ where
 }
 
 /// The `books` row of a write: inserted for a create, updated for a replace.
-async fn write_book_row<D: Dialect>(
+pub(crate) async fn write_book_row<D: Dialect>(
     conn: &mut <D::Db as Database>::Connection,
     write: &BookWrite<'_>,
 ) -> Result<(), sqlx::Error>
@@ -265,43 +265,6 @@ where
         .execute(&mut *conn)
         .await
         .map(|_| ())
-}
-
-/// Writes a created or replaced book within a transaction that the caller commits (an
-/// import's batch). A duplicate ISBN (a concurrent writer's) fails the transaction.
-pub(crate) async fn write_book_in<D: WriteLinks>(
-    conn: &mut <D::Db as Database>::Connection,
-    write: &BookWrite<'_>,
-    ctx: &WriteContext,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError>
-where
-    for<'q> i16: Encode<'q, D::Db> + Type<D::Db>,
-    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<Json<&'q serde_json::Value>>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Json<&'q CloudEvent>: Encode<'q, D::Db> + Type<D::Db>,
-{
-    write_book_row::<D>(conn, write).await.map_err(|err| {
-        if is_unique_violation(&err) {
-            StoreError::DuplicateIsbn {
-                isbn: write.book.isbn.clone(),
-                existing: None,
-            }
-        } else {
-            backend(err)
-        }
-    })?;
-    write_book_rest::<D>(conn, write, ctx, now).await
 }
 
 /// What follows the `books` row of a write: its links, its stock movement, its history row
