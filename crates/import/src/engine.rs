@@ -98,6 +98,7 @@ pub async fn run(
                 .as_ref()
                 .map_err(Clone::clone)
                 .and_then(BookDraft::parse)
+                .and_then(names_only)
             {
                 Ok(draft) => {
                     drafts.push(draft);
