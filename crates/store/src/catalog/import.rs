@@ -119,7 +119,7 @@ where
 enum Plan {
     Exists,
     Create,
-    Replace(Book),
+    Replace(Box<Book>),
 }
 
 /// Writes rows of distinct ISBNs.
@@ -150,9 +150,9 @@ where
     for draft in drafts {
         plans.push(match existing.get(draft.isbn().as_str()) {
             Some(_) if mode == ImportMode::CreateOnly => Plan::Exists,
-            Some(id) => Plan::Replace(
+            Some(id) => Plan::Replace(Box::new(
                 current_for_write::<D>(conn, BookId::from_uuid(*id), &Precondition::Any).await?,
-            ),
+            )),
             None => Plan::Create,
         });
     }
@@ -202,7 +202,7 @@ where
                 continue;
             }
             Plan::Create => None,
-            Plan::Replace(book) => Some(book),
+            Plan::Replace(book) => Some(*book),
         };
         let contributors = contributors_of(draft, authors.by_ref().take(draft.authors().len()));
         let tags = genres_of(genres.by_ref().take(draft.genres().len()));
