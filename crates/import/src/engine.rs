@@ -69,7 +69,8 @@ fn names_only(draft: BookDraft) -> Result<BookDraft, ValidationErrors> {
 
 /// Reads `source` to its end, writing its valid rows through `catalog` in batches and
 /// reporting to `sink` after each. Returns the final totals; an error ends the import where
-/// it is (the batches written before stay).
+/// it is: the batches written before stay, and when the file breaks off (broken XML, a
+/// record beyond the bounds) the valid rows read before the break are written too.
 pub async fn run(
     source: &mut dyn RowSource,
     catalog: &Catalog,
@@ -85,12 +86,20 @@ pub async fn run(
         let mut rejected: Vec<ImportRowError> = Vec::new();
         let mut rows = 0;
         let mut at_end = false;
+        let mut broken = None;
         while rows < batch {
-            let Some(row) = source.next_row() else {
-                at_end = true;
-                break;
+            let row = match source.next_row() {
+                None => {
+                    at_end = true;
+                    break;
+                }
+                Some(Err(err)) => {
+                    // The rows read before the file broke off are written first.
+                    broken = Some(err);
+                    break;
+                }
+                Some(Ok(row)) => row,
             };
-            let row = row?;
             rows += 1;
             progress.counts.read += 1;
             match row
@@ -133,6 +142,9 @@ pub async fn run(
         }
         progress.bytes_read = source.bytes_read();
         sink.batch_done(&progress, rejected).await?;
+        if let Some(err) = broken {
+            return Err(err);
+        }
         if at_end {
             return Ok(progress);
         }
