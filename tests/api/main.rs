@@ -15,6 +15,7 @@ mod fuzzed;
 mod gateway;
 mod idempotency;
 mod imports;
+mod imports_onix;
 mod load;
 mod nats_bus;
 mod operations;

@@ -11,7 +11,9 @@ use crate::wiring;
 use anyhow::{bail, Context};
 use bookstore_core::import::{ImportFormat, ImportMode, ImportProgress, ImportRowError};
 use bookstore_core::{Catalog, Principal, Role, WriteContext};
-use bookstore_import::{CsvSource, ImportError, ImportOptions, ProgressSink, RowSource};
+use bookstore_import::{
+    CsvSource, ImportError, ImportOptions, OnixSource, ProgressSink, RowSource,
+};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fs::File;
@@ -80,7 +82,7 @@ pub fn open_source(path: &Path, format: ImportFormat) -> anyhow::Result<Box<dyn 
     let read = BufReader::with_capacity(64 * 1024, file);
     match format {
         ImportFormat::Csv => Ok(Box::new(CsvSource::new(read).map_err(refused)?)),
-        ImportFormat::Onix => bail!("ONIX import is not available yet"),
+        ImportFormat::Onix => Ok(Box::new(OnixSource::new(read))),
     }
 }
 

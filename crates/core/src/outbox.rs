@@ -62,9 +62,8 @@ pub struct Backlog {
 /// The outbox as the relays see it.
 #[async_trait]
 pub trait Outbox: Send + Sync + 'static {
-    /// The lease of `partition` for the caller, if no other relay holds it. It is held until
-    /// the lease is dropped, or the process that holds it dies.
-    async fn lease(&self, partition: u16) -> Result<Option<Box<dyn OutboxLease>>, StoreError>;
+    /// A new set of leases for one relay, holding no partition yet.
+    async fn leases(&self) -> Result<Box<dyn OutboxLeases>, StoreError>;
 
     async fn backlog(&self) -> Result<Backlog, StoreError>;
 
@@ -72,16 +71,27 @@ pub trait Outbox: Send + Sync + 'static {
     async fn prune_published(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
-/// One relay's hold on one partition of the outbox.
+/// One relay's hold on partitions of the outbox. A relay drains every partition it holds
+/// together (one read, one publication, one marking transaction per round), which is what
+/// lets it keep up: per-partition rounds would each pay the round trips and the event log's
+/// serialised marking. Dropping the set hands every partition back; so does the death of the
+/// process that holds it.
 #[async_trait]
-pub trait OutboxLease: Send {
-    fn partition(&self) -> u16;
+pub trait OutboxLeases: Send {
+    /// The partitions held, ascending.
+    fn held(&self) -> Vec<u16>;
 
-    /// The oldest unpublished events of the partition, in `seq` order.
+    /// Leases each of `partitions` that no relay holds; returns the ones newly taken. A
+    /// partition outside `0..OUTBOX_PARTITIONS` is an error.
+    async fn try_lease(&mut self, partitions: &[u16]) -> Result<Vec<u16>, StoreError>;
+
+    /// The oldest unpublished events of the held partitions, in `seq` order.
     async fn pending(&mut self, limit: u32) -> Result<Vec<PendingEvent>, StoreError>;
 
     /// Marks these events published, in this order, and gives each the next position of the
-    /// event log; returns the positions. Fails (and marks nothing) if the lease was lost.
+    /// event log; returns the positions. Fails, and marks nothing, if one of them is not an
+    /// unpublished event of a held partition (the lease was lost, or another relay took it
+    /// over and published it).
     async fn mark_published(&mut self, ids: &[Uuid]) -> Result<Vec<i64>, StoreError>;
 }
 

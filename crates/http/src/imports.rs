@@ -19,7 +19,9 @@ use bookstore_core::import::{
 use bookstore_core::{
     Action, Catalog, CatalogError, IdempotencyRequest, ImportId, Principal, WriteContext,
 };
-use bookstore_import::{CsvSource, ImportError, ImportOptions, ProgressSink, RowSource};
+use bookstore_import::{
+    CsvSource, ImportError, ImportOptions, OnixSource, ProgressSink, RowSource,
+};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::io::BufReader;
@@ -350,9 +352,7 @@ fn open(path: &Path, format: ImportFormat) -> Result<Box<dyn RowSource>, ImportE
     let read = BufReader::with_capacity(64 * 1024, file);
     match format {
         ImportFormat::Csv => Ok(Box::new(CsvSource::new(read)?)),
-        ImportFormat::Onix => Err(ImportError::Malformed(
-            "ONIX import is not available yet".into(),
-        )),
+        ImportFormat::Onix => Ok(Box::new(OnixSource::new(read))),
     }
 }
 

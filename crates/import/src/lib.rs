@@ -1,6 +1,6 @@
 //! Streaming import of catalog files into the catalog.
 //!
-//! A [`RowSource`] reads a file one row at a time ([`CsvSource`]; ONIX products likewise):
+//! A [`RowSource`] reads a file one row at a time ([`CsvSource`], [`OnixSource`]):
 //! each row is its position in the file and the book as written. [`run`] validates every
 //! row into a [`BookDraft`](bookstore_core::BookDraft) and hands the valid ones to the catalog
 //! in batches ([`Catalog::import_books`](bookstore_core::Catalog::import_books): one
@@ -14,9 +14,11 @@
 mod counting;
 pub mod csv_source;
 mod engine;
+pub mod onix_source;
 
 pub use csv_source::{Column, CsvSource};
 pub use engine::{run, ImportOptions, ProgressSink, DEFAULT_BATCH};
+pub use onix_source::OnixSource;
 
 use bookstore_core::import::ImportRowError;
 use bookstore_core::{CatalogError, RawBook, ValidationErrors};

@@ -3,7 +3,7 @@
 
 use crate::catalog::{impl_catalog_store, Dialect};
 use crate::error::{backend, OpenError};
-use crate::event_log::{listen_postgres, PgLeases, WakeupSenders, Wakeups};
+use crate::event_log::{listen_postgres, CommitNotifier, WakeupSenders, Wakeups};
 use crate::imports::impl_import_store;
 use crate::pg_read_pool::ReadPool;
 use crate::search::{push_filters, FUZZY_CANDIDATES};
@@ -104,8 +104,9 @@ pub(crate) struct PgStore {
     pub(crate) writer: PgPool,
     /// Every other read.
     pub(crate) reader: ReadPool,
-    pub(crate) leases: PgLeases,
     pub(crate) wakeups: Arc<WakeupSenders>,
+    /// Tells the other replicas' relays of this process's outbox commits.
+    commits: CommitNotifier,
     /// The task that listens for the wake-ups, started by the first to ask for them.
     listener: Mutex<Option<JoinHandle<()>>>,
 }
@@ -142,11 +143,12 @@ impl PgStore {
             .map_err(OpenError::Connect)?;
         let reader =
             ReadPool::new(options, max_connections as usize).map_err(OpenError::Connect)?;
+        let wakeups = Arc::new(WakeupSenders::default());
         Ok(Self {
+            commits: CommitNotifier::start(pool.clone(), wakeups.token()),
             writer: pool,
             reader,
-            leases: PgLeases::default(),
-            wakeups: Arc::default(),
+            wakeups,
             listener: Mutex::new(None),
         })
     }
@@ -164,8 +166,10 @@ impl Dialect for PgStore {
     const PRUNE_IDEMPOTENCY: &'static str = "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(\
         SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT 100 FOR UPDATE SKIP LOCKED))";
 
-    /// The outbox's trigger notifies the listeners (migration 0008).
-    fn outbox_committed(&self, _: Option<Uuid>) {}
+    fn outbox_committed(&self) {
+        self.wakeups.outbox_committed();
+        self.commits.committed();
+    }
 
     fn uuid_literal(id: Uuid) -> String {
         format!("'{id}'::uuid")

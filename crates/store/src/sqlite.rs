@@ -139,9 +139,8 @@ impl Dialect for SqliteStore {
     const PRUNE_IDEMPOTENCY: &'static str = "DELETE FROM idempotency_keys WHERE (scope, key) IN \
         (SELECT scope, key FROM idempotency_keys WHERE created_at < $1 LIMIT 100)";
 
-    fn outbox_committed(&self, book: Option<Uuid>) {
-        self.wakeups
-            .outbox_committed(book.map(bookstore_core::outbox::partition_of));
+    fn outbox_committed(&self) {
+        self.wakeups.outbox_committed();
     }
 
     /// UUIDs are 16-byte BLOBs.

@@ -1,7 +1,8 @@
 //! The store side of the event pipeline (issue 12, points 1, 2 and 7) on both stores: every
 //! outbox row is in its book's partition, a partition is leased by one relay at a time,
 //! marking gives positions in order and the event log reads them back, a lost lease marks
-//! nothing, and the janitor prunes what is past its retention.
+//! nothing, commits wake the relays (of other replicas too), and the janitor prunes what is
+//! past its retention.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +10,7 @@
 mod common;
 
 use bookstore_core::auth::{NewRefreshToken, NewUser, Username};
-use bookstore_core::outbox::{partition_of, Outbox, OutboxLease, PendingEvent, OUTBOX_PARTITIONS};
+use bookstore_core::outbox::{partition_of, Outbox, OutboxLeases, PendingEvent, OUTBOX_PARTITIONS};
 use bookstore_core::{
     AuthorDraft, Book, BookDraft, CatalogStore, Precondition, RawBook, RawContributor, Role,
 };
@@ -58,24 +59,29 @@ async fn create(cat: &Arc<dyn CatalogStore>, n: u32) -> Book {
         .unwrap()
 }
 
-/// Leases every partition (none is held elsewhere in these tests).
-async fn lease_all(outbox: &Arc<dyn Outbox>) -> Vec<Box<dyn OutboxLease>> {
-    let mut leases = Vec::new();
-    for partition in 0..OUTBOX_PARTITIONS {
-        leases.push(outbox.lease(partition).await.unwrap().expect("free"));
-    }
-    leases
+/// A lease set holding `partitions` (all of them free).
+async fn lease(outbox: &Arc<dyn Outbox>, partitions: &[u16]) -> Box<dyn OutboxLeases> {
+    let mut set = outbox.leases().await.unwrap();
+    assert_eq!(set.try_lease(partitions).await.unwrap(), partitions);
+    set
 }
 
-/// Every pending event, partition by partition, with the lease that holds it.
-async fn pending(leases: &mut [Box<dyn OutboxLease>]) -> Vec<(usize, PendingEvent)> {
-    let mut all = Vec::new();
-    for (i, lease) in leases.iter_mut().enumerate() {
-        for event in lease.pending(1000).await.unwrap() {
-            all.push((i, event));
+/// Leases every partition (none is held elsewhere in these tests).
+async fn lease_all(outbox: &Arc<dyn Outbox>) -> Box<dyn OutboxLeases> {
+    lease(outbox, &(0..OUTBOX_PARTITIONS).collect::<Vec<_>>()).await
+}
+
+/// Tries to lease `partition` now and then for five seconds: PostgreSQL releases a lock when
+/// the session ends, just after its connection closes.
+async fn lease_soon(outbox: &Arc<dyn Outbox>, partition: u16) -> Option<Box<dyn OutboxLeases>> {
+    let mut set = outbox.leases().await.unwrap();
+    for _ in 0..50 {
+        if set.try_lease(&[partition]).await.unwrap() == [partition] {
+            return Some(set);
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    all
+    None
 }
 
 async fn every_outbox_row_is_in_its_books_partition(store: &Store) {
@@ -109,27 +115,24 @@ async fn every_outbox_row_is_in_its_books_partition(store: &Store) {
 
 async fn a_partition_is_leased_once_at_a_time(store: &Store) {
     let outbox = store.outbox();
-    let lease = outbox.lease(3).await.unwrap().expect("free");
-    assert_eq!(lease.partition(), 3);
-    assert!(outbox.lease(3).await.unwrap().is_none(), "held");
-    let other = outbox
-        .lease(4)
-        .await
-        .unwrap()
-        .expect("another partition is free");
-    drop(lease);
-    // PostgreSQL releases the lock when the session ends, just after the connection closes.
-    let mut again = None;
-    for _ in 0..50 {
-        again = outbox.lease(3).await.unwrap();
-        if again.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut first = outbox.leases().await.unwrap();
+    assert!(first.held().is_empty());
+    assert_eq!(first.try_lease(&[3, 5]).await.unwrap(), [3, 5]);
+    // Asking again for what the set holds takes nothing twice.
+    assert_eq!(first.try_lease(&[5, 3]).await.unwrap(), Vec::<u16>::new());
+    assert_eq!(first.held(), [3, 5]);
+    let mut second = outbox.leases().await.unwrap();
+    assert_eq!(
+        second.try_lease(&[3, 4, 5]).await.unwrap(),
+        [4],
+        "only the free one"
+    );
+    assert_eq!(second.held(), [4]);
+    drop(first);
+    let again = lease_soon(&outbox, 3).await;
     assert!(again.is_some(), "handed back when dropped");
-    drop(other);
-    assert!(outbox.lease(OUTBOX_PARTITIONS).await.is_err());
+    assert!(second.try_lease(&[OUTBOX_PARTITIONS]).await.is_err());
+    assert_eq!(second.held(), [4], "a refused attempt takes nothing");
 }
 
 async fn marking_gives_positions_in_order_and_the_log_reads_them(store: &Store) {
@@ -158,37 +161,38 @@ async fn marking_gives_positions_in_order_and_the_log_reads_them(store: &Store) 
     assert_eq!(outbox.backlog().await.unwrap().unpublished, 6);
     assert!(outbox.backlog().await.unwrap().oldest.is_some());
     let mut leases = lease_all(&outbox).await;
-    let pending = pending(&mut leases).await;
+    let pending = leases.pending(1000).await.unwrap();
     assert_eq!(pending.len(), 6);
+    assert!(
+        pending.windows(2).all(|w| w[0].seq < w[1].seq),
+        "all partitions' events, oldest first"
+    );
+    assert_eq!(leases.pending(4).await.unwrap(), pending[..4]);
     let mine: Vec<&PendingEvent> = pending
         .iter()
-        .filter(|(_, e)| e.aggregate_id == book.id.as_uuid())
-        .map(|(_, e)| e)
+        .filter(|e| e.aggregate_id == book.id.as_uuid())
         .collect();
     assert_eq!(mine.len(), 2);
     assert!(mine[0].seq < mine[1].seq, "a book's events in commit order");
     assert_eq!(mine[0].event_type, "bookstore.book.created");
     assert_eq!(mine[1].payload["data"]["title"], "Second");
 
-    // Marked in pending order, partition by partition: positions 1..=6.
+    // Marked in two rounds, in the order given: positions 1..=6.
+    let ids: Vec<Uuid> = pending.iter().map(|e| e.id).collect();
     let mut given = Vec::new();
-    for (i, lease) in leases.iter_mut().enumerate() {
-        let ids: Vec<Uuid> = pending
-            .iter()
-            .filter(|(l, _)| *l == i)
-            .map(|(_, e)| e.id)
-            .collect();
+    for round in [&ids[..2], &ids[2..]] {
         given.extend(
-            ids.iter()
+            round
+                .iter()
                 .copied()
-                .zip(lease.mark_published(&ids).await.unwrap()),
+                .zip(leases.mark_published(round).await.unwrap()),
         );
     }
     let positions: Vec<i64> = given.iter().map(|(_, p)| *p).collect();
     assert_eq!(positions, (1..=6).collect::<Vec<_>>());
     assert_eq!(log.head().await.unwrap(), 6);
     assert_eq!(outbox.backlog().await.unwrap().unpublished, 0);
-    assert!(pending_is_empty(&mut leases).await);
+    assert!(leases.pending(1000).await.unwrap().is_empty());
 
     let logged = log.read_after(0, 100, &[]).await.unwrap();
     let read: Vec<(Uuid, i64)> = logged.iter().map(|e| (e.id, e.position)).collect();
@@ -225,10 +229,6 @@ async fn marking_gives_positions_in_order_and_the_log_reads_them(store: &Store) 
         .is_empty());
 }
 
-async fn pending_is_empty(leases: &mut [Box<dyn OutboxLease>]) -> bool {
-    pending(leases).await.is_empty()
-}
-
 async fn marking_a_published_event_fails_and_marks_nothing(store: &Store) {
     let cat = store.catalog();
     let book = create(&cat, 1).await;
@@ -245,11 +245,7 @@ async fn marking_a_published_event_fails_and_marks_nothing(store: &Store) {
     .await
     .unwrap();
     let outbox = store.outbox();
-    let mut lease = outbox
-        .lease(partition_of(book.id.as_uuid()))
-        .await
-        .unwrap()
-        .unwrap();
+    let mut lease = lease(&outbox, &[partition_of(book.id.as_uuid())]).await;
     let events = lease.pending(10).await.unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(lease.mark_published(&[events[0].id]).await.unwrap(), [1]);
@@ -279,13 +275,17 @@ async fn marking_a_published_event_fails_and_marks_nothing(store: &Store) {
 async fn a_lease_marks_only_its_own_partition(store: &Store) {
     let cat = store.catalog();
     let book = create(&cat, 1).await;
+    let other_book = create(&cat, 2).await;
     let mine = partition_of(book.id.as_uuid());
-    let other = (mine + 1) % OUTBOX_PARTITIONS;
+    let theirs = partition_of(other_book.id.as_uuid());
+    let others: Vec<u16> = (0..OUTBOX_PARTITIONS).filter(|&p| p != mine).collect();
     let outbox = store.outbox();
-    let mut wrong = outbox.lease(other).await.unwrap().unwrap();
-    assert!(wrong.pending(10).await.unwrap().is_empty());
-    let mut right = outbox.lease(mine).await.unwrap().unwrap();
+    let mut wrong = lease(&outbox, &others).await;
+    let seen = wrong.pending(10).await.unwrap();
+    assert!(seen.iter().all(|e| e.aggregate_id != book.id.as_uuid()));
+    let mut right = lease(&outbox, &[mine]).await;
     let events = right.pending(10).await.unwrap();
+    assert_eq!(events.len(), 1 + usize::from(theirs == mine));
     assert!(wrong.mark_published(&[events[0].id]).await.is_err());
     assert_eq!(right.mark_published(&[events[0].id]).await.unwrap(), [1]);
 }
@@ -298,15 +298,9 @@ async fn the_janitor_prunes_what_is_past_its_retention(store: &Store) {
     let outbox = store.outbox();
     let mut leases = lease_all(&outbox).await;
     // Three of the five published, two still waiting.
-    let mut published = 0;
-    for lease in leases.iter_mut() {
-        for event in lease.pending(10).await.unwrap() {
-            if published < 3 {
-                lease.mark_published(&[event.id]).await.unwrap();
-                published += 1;
-            }
-        }
-    }
+    let pending = leases.pending(3).await.unwrap();
+    let ids: Vec<Uuid> = pending.iter().map(|e| e.id).collect();
+    leases.mark_published(&ids).await.unwrap();
     let retention = chrono::Duration::hours(24);
     let report = store
         .sweep(retention, chrono::Utc::now())
@@ -407,11 +401,7 @@ async fn commits_and_marks_wake_up(store: &Store) {
         .expect("a commit wakes the relay")
         .unwrap();
     let outbox = store.outbox();
-    let mut lease = outbox
-        .lease(partition_of(book.id.as_uuid()))
-        .await
-        .unwrap()
-        .unwrap();
+    let mut lease = lease(&outbox, &[partition_of(book.id.as_uuid())]).await;
     let events = lease.pending(10).await.unwrap();
     lease.mark_published(&[events[0].id]).await.unwrap();
     tokio::time::timeout(
@@ -434,7 +424,7 @@ async fn postgres_a_lost_lease_cannot_mark() {
     let book = create(&cat, 1).await;
     let partition = partition_of(book.id.as_uuid());
     let outbox = store.outbox();
-    let mut old = outbox.lease(partition).await.unwrap().unwrap();
+    let mut old = lease(&outbox, &[partition]).await;
     let events = old.pending(10).await.unwrap();
     assert_eq!(events.len(), 1);
 
@@ -452,20 +442,54 @@ async fn postgres_a_lost_lease_cannot_mark() {
     .unwrap();
     assert_eq!(killed, [true]);
 
-    let mut new = None;
-    for _ in 0..50 {
-        new = outbox.lease(partition).await.unwrap();
-        if new.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut new = new.expect("the partition is free again");
+    let mut new = lease_soon(&outbox, partition)
+        .await
+        .expect("the partition is free again");
     assert!(old.mark_published(&[events[0].id]).await.is_err());
     assert_eq!(store.event_log().head().await.unwrap(), 0);
     assert_eq!(new.pending(10).await.unwrap(), events);
     assert_eq!(new.mark_published(&[events[0].id]).await.unwrap(), [1]);
     drop((old, new));
     let _ = admin.close().await;
+    harness.finish().await;
+}
+
+/// Commits made through another replica wake this one's relay, through the notification the
+/// other process sends after its commit (the write transaction itself notifies nothing: a
+/// `NOTIFY` there would serialise every commit).
+#[tokio::test]
+async fn postgres_another_replicas_commits_wake_the_relay() {
+    let harness = common::Harness::postgres().await;
+    let url = harness.pg_url().unwrap().to_owned();
+    let other = Store::open(&bookstore_store::StoreConfig {
+        database_url: Some(url.clone()),
+        data_dir: "unused".into(),
+        max_connections: 2,
+    })
+    .await
+    .unwrap();
+    let mut wakeups = harness.store.wakeups();
+    // The listener wakes everyone once it listens, which is let pass here.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    wakeups.outbox.borrow_and_update();
+    create(&other.catalog(), 1).await;
+    tokio::time::timeout(Duration::from_secs(2), wakeups.outbox.changed())
+        .await
+        .expect("the other replica's commit wakes this relay")
+        .unwrap();
+
+    // No trigger notifies inside the write transaction any more.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let triggers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'outbox'::regclass AND NOT tgisinternal",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(triggers, 0);
+    drop(conn);
+    other.close().await;
     harness.finish().await;
 }

@@ -83,10 +83,9 @@ async fn postgres_two_relays_publish_each_event_once_in_book_order() {
 
     // Relay A gets half of the partitions (the other half is held here meanwhile), and does
     // not come back for more for an hour; relay B gets the rest.
-    let mut held = Vec::new();
-    for partition in OUTBOX_PARTITIONS / 2..OUTBOX_PARTITIONS {
-        held.push(b_store.outbox().lease(partition).await.unwrap().unwrap());
-    }
+    let mut held = b_store.outbox().leases().await.unwrap();
+    let half: Vec<u16> = (OUTBOX_PARTITIONS / 2..OUTBOX_PARTITIONS).collect();
+    assert_eq!(held.try_lease(&half).await.unwrap(), half);
     let a_bus = counting(&shared);
     let (a, _) = relay(
         a_store,

@@ -93,6 +93,11 @@ async fn postgres_a_late_commit_is_published_and_nothing_is_skipped() {
     assert_eq!(log.head().await.unwrap(), 11);
 
     sqlx::query("COMMIT").execute(&mut held).await.unwrap();
+    // What the store does after each commit of a write (`CommitNotifier`), from this process.
+    sqlx::query("SELECT pg_notify('bookstore_outbox', 'late writer')")
+        .execute(&mut held)
+        .await
+        .unwrap();
     eventually(Duration::from_secs(5), "the late event", || {
         signal.head() == 12
     })

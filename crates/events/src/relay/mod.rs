@@ -3,25 +3,30 @@
 //!
 //! The outbox is split into partitions by book; the relay leases every partition it can (a
 //! partition another relay holds is tried again every `lease_retry`, so a dead relay's
-//! partitions are taken over) and runs one task per leased partition. A task publishes the
-//! partition's pending events oldest first, in waves of at most one event per book, and marks
-//! the ones the bus accepted; at the first event the bus refuses it stops (a book's later
-//! events must not overtake it) and tries again after a growing, jittered pause. It wakes at
-//! commit (the store's wake-ups) and polls every `poll_interval` besides.
+//! partitions are taken over) and drains all it holds together, round by round: a round
+//! publishes the oldest pending events in waves of at most one event per book, and marks the
+//! ones the bus accepted; at the first event the bus refuses it stops (a book's later events
+//! must not overtake it) and tries again after a growing, jittered pause. It wakes at commit
+//! (the store's wake-ups) and polls every `poll_interval` besides. Commits made during a round
+//! wait for the next, so under load a round carries many events: the cost per event falls as
+//! the rate rises.
 
 mod backoff;
-mod partition;
+mod round;
 mod waves;
 
 use crate::bus::EventBus;
 use crate::signal::LogSignal;
-use bookstore_core::outbox::{Outbox, OUTBOX_PARTITIONS};
-use std::collections::HashMap;
+use backoff::Backoff;
+use bookstore_core::outbox::{Outbox, OutboxLeases, OUTBOX_PARTITIONS};
+use bookstore_core::StoreError;
+use round::Pass;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::task::{Id, JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// Whether the relay is told to stop (or its handle is gone, so that it never will be).
 pub(crate) fn stopped(stop: &watch::Receiver<bool>) -> bool {
@@ -84,9 +89,9 @@ impl Shared {
     }
 }
 
-/// Per outbox partition, a count that changes when rows of the partition may have been
-/// committed: what wakes the relay (the store's wake-ups).
-pub type OutboxCommits = [u64; OUTBOX_PARTITIONS as usize];
+/// A count that changes when outbox rows may have been committed: what wakes the relay (the
+/// store's wake-ups).
+pub type OutboxCommits = u64;
 
 pub struct Relay {
     outbox: Arc<dyn Outbox>,
@@ -102,8 +107,7 @@ pub struct RelayHandle {
 }
 
 impl RelayHandle {
-    /// Stops the relay: each partition finishes the wave it is publishing, then its lease is
-    /// handed back.
+    /// Stops the relay: it finishes the wave it is publishing, then hands its leases back.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         if let Err(err) = self.task.await {
@@ -140,85 +144,125 @@ impl Relay {
         RelayHandle { stop, task }
     }
 
-    /// Leases what it can and relays each leased partition, until `stop` turns true.
+    /// Leases what it can and relays what it holds, until `stop` turns true.
     async fn run(self, mut stop: watch::Receiver<bool>) {
         tracing::info!(
             bus = self.shared.bus.name(),
             poll_interval_ms = self.config.poll_interval.as_millis(),
             "relay started"
         );
-        let mut held = [false; OUTBOX_PARTITIONS as usize];
-        let mut workers: JoinSet<u16> = JoinSet::new();
-        let mut partitions: HashMap<Id, u16> = HashMap::new();
+        let mut wake = self.wake.clone();
+        let mut leases: Option<Box<dyn OutboxLeases>> = None;
+        let mut backoff = Backoff::new(self.config.backoff_min, self.config.backoff_max);
+        let mut next_lease_attempt = Instant::now();
         let mut store_failing = false;
         loop {
             if stopped(&stop) {
                 break;
             }
-            for partition in 0..OUTBOX_PARTITIONS {
-                let slot = usize::from(partition);
-                if held.get(slot).copied().unwrap_or(true) {
-                    continue;
-                }
-                match self.outbox.lease(partition).await {
-                    Ok(Some(lease)) => {
-                        if store_failing {
-                            tracing::info!("the relay can lease partitions again");
-                            store_failing = false;
-                        }
-                        tracing::debug!(partition, "leased an outbox partition");
-                        if let Some(slot) = held.get_mut(slot) {
-                            *slot = true;
-                        }
-                        let task = workers.spawn(partition::run(
-                            lease,
-                            self.shared.clone(),
-                            self.config.clone(),
-                            self.wake.clone(),
-                            stop.clone(),
-                        ));
-                        partitions.insert(task.id(), partition);
+            if Instant::now() >= next_lease_attempt {
+                next_lease_attempt = Instant::now() + self.config.lease_retry;
+                match self.lease_more(&mut leases).await {
+                    Ok(()) if store_failing => {
+                        tracing::info!("the relay can lease partitions again");
+                        store_failing = false;
                     }
-                    Ok(None) => {}
+                    Ok(()) => {}
                     Err(err) => {
                         if !store_failing {
                             tracing::warn!(error = %err, "the relay cannot lease outbox partitions; retrying");
                             store_failing = true;
                         }
-                        break;
+                        leases = None;
                     }
                 }
             }
-            tokio::select! {
-                _ = stop.changed() => {}
-                Some(ended) = workers.join_next_with_id() => {
-                    let id = match ended {
-                        Ok((id, _)) => id,
-                        Err(err) => {
-                            tracing::error!(error = %err, "a relay partition task failed");
-                            err.id()
-                        }
-                    };
-                    if let Some(slot) = partitions
-                        .remove(&id)
-                        .and_then(|partition| held.get_mut(usize::from(partition)))
-                    {
-                        *slot = false;
-                    }
-                    // Leased again after a pause, not in a loop against a failing store.
+            let Some(held) = leases.as_mut().filter(|set| !set.held().is_empty()) else {
+                tokio::select! {
+                    () = tokio::time::sleep_until(next_lease_attempt) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            };
+            // Seen now: a commit from here on wakes the wait below.
+            let seen = *wake.borrow_and_update();
+            let pause = match round::pass(held.as_mut(), &self.shared, &self.config).await {
+                Ok(Pass::More) => {
+                    backoff.reset();
+                    continue;
+                }
+                Ok(Pass::Done) => {
+                    backoff.reset();
+                    None
+                }
+                Ok(Pass::BusFailed) => Some(backoff.next_pause()),
+                Err(err) => {
+                    // The leases may be gone with the connection: all are handed back, and
+                    // leased again after a pause, not in a loop against a failing store.
+                    tracing::warn!(error = %err, "the relay's store access failed; handing its partitions back");
+                    leases = None;
+                    store_failing = true;
+                    next_lease_attempt = Instant::now() + self.config.lease_retry;
+                    continue;
+                }
+            };
+            // While partitions are missing, wake for the next attempt to lease them too.
+            let all_held = leases
+                .as_ref()
+                .is_some_and(|set| set.held().len() == usize::from(OUTBOX_PARTITIONS));
+            let poll = Instant::now() + self.config.poll_interval;
+            let until = if all_held {
+                poll
+            } else {
+                poll.min(next_lease_attempt)
+            };
+            match pause {
+                // Only time ends a pause after a failure: new commits do not make the bus work.
+                Some(pause) => {
                     tokio::select! {
-                        () = tokio::time::sleep(self.config.lease_retry) => {}
+                        () = tokio::time::sleep(pause) => {}
                         _ = stop.changed() => {}
                     }
                 }
-                () = tokio::time::sleep(self.config.lease_retry) => {}
+                None => {
+                    let woken = async { wake.wait_for(|commits| *commits != seen).await.is_ok() };
+                    tokio::select! {
+                        woken = woken => {
+                            if !woken {
+                                // No more wake-ups (the store is closing): poll.
+                                tokio::time::sleep_until(until).await;
+                            }
+                        }
+                        () = tokio::time::sleep_until(until) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
             }
         }
-        while let Some(ended) = workers.join_next().await {
-            if let Err(err) = ended {
-                tracing::error!(error = %err, "a relay partition task failed");
-            }
-        }
+        drop(leases);
         tracing::info!("relay stopped; its partitions are handed back");
+    }
+
+    /// Leases the partitions no relay holds, starting a lease set when there is none.
+    async fn lease_more(
+        &self,
+        leases: &mut Option<Box<dyn OutboxLeases>>,
+    ) -> Result<(), StoreError> {
+        let set = match leases {
+            Some(set) => set,
+            None => leases.insert(self.outbox.leases().await?),
+        };
+        let held = set.held();
+        let free: Vec<u16> = (0..OUTBOX_PARTITIONS)
+            .filter(|p| !held.contains(p))
+            .collect();
+        if free.is_empty() {
+            return Ok(());
+        }
+        let taken = set.try_lease(&free).await?;
+        if !taken.is_empty() {
+            tracing::debug!(partitions = ?taken, "leased outbox partitions");
+        }
+        Ok(())
     }
 }

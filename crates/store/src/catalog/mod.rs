@@ -49,10 +49,9 @@ pub(crate) trait Dialect {
     /// Deletes a bounded batch of idempotency records created before `$1` (of any key).
     const PRUNE_IDEMPOTENCY: &'static str;
 
-    /// Called after a write that may have committed outbox rows of `book` (of any book, when
-    /// `None`): wakes the relay where the database does not (PostgreSQL's outbox trigger
-    /// notifies at commit).
-    fn outbox_committed(&self, book: Option<Uuid>);
+    /// Called after a write that may have committed outbox rows: wakes the relays (this
+    /// process's at once, the other replicas' through the database, where there are any).
+    fn outbox_committed(&self);
 
     fn book_sql() -> &'static BookSql;
 
@@ -244,15 +243,13 @@ macro_rules! impl_catalog_store {
                     self.writer().close().await;
                 }
 
-                /// Passes on a write's result, waking the relay if it committed events of
-                /// `book` (of any book, when `None`).
+                /// Passes on a write's result, waking the relays if it committed events.
                 fn announcing_events<T>(
                     &self,
-                    book: Option<Uuid>,
                     result: Result<T, StoreError>,
                 ) -> Result<T, StoreError> {
                     if result.is_ok() {
-                        <Self as Dialect>::outbox_committed(self, book);
+                        <Self as Dialect>::outbox_committed(self);
                     }
                     result
                 }
@@ -364,8 +361,7 @@ macro_rules! impl_catalog_store {
                 ) -> Result<Book, StoreError> {
                     let created =
                         retrying(|| books::create_book_once(self, draft, ctx, idempotency)).await;
-                    let book = created.as_ref().ok().map(|book| book.id.as_uuid());
-                    self.announcing_events(book, created)
+                    self.announcing_events(created)
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
@@ -377,7 +373,6 @@ macro_rules! impl_catalog_store {
                     ctx: &WriteContext,
                 ) -> Result<Book, StoreError> {
                     self.announcing_events(
-                        Some(id.as_uuid()),
                         retrying(|| books::replace_book_once(self, id, expected, draft, ctx)).await,
                     )
                 }
@@ -401,7 +396,7 @@ macro_rules! impl_catalog_store {
                     if dry_run {
                         written
                     } else {
-                        self.announcing_events(None, written)
+                        self.announcing_events(written)
                     }
                 }
 
@@ -413,7 +408,6 @@ macro_rules! impl_catalog_store {
                     ctx: &WriteContext,
                 ) -> Result<(), StoreError> {
                     self.announcing_events(
-                        Some(id.as_uuid()),
                         retrying(|| books::delete_book_once(self, id, expected, ctx)).await,
                     )
                 }
@@ -428,7 +422,6 @@ macro_rules! impl_catalog_store {
                     idempotency: Option<&IdempotencyRequest>,
                 ) -> Result<(Book, StockMovement), StoreError> {
                     self.announcing_events(
-                        Some(id.as_uuid()),
                         retrying(|| {
                             stock::record_stock_movement_once(
                                 self,
@@ -460,7 +453,6 @@ macro_rules! impl_catalog_store {
                     ctx: &WriteContext,
                 ) -> Result<Author, StoreError> {
                     self.announcing_events(
-                        None,
                         retrying(|| renames::update_author_once(self, id, draft, ctx)).await,
                     )
                 }
@@ -487,7 +479,6 @@ macro_rules! impl_catalog_store {
                     ctx: &WriteContext,
                 ) -> Result<Genre, StoreError> {
                     self.announcing_events(
-                        None,
                         retrying(|| renames::update_genre_once(self, id, draft, ctx)).await,
                     )
                 }

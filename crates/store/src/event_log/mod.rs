@@ -11,9 +11,8 @@ mod pg;
 mod sqlite;
 mod wakeups;
 
-pub(crate) use pg::PgLeases;
 pub(crate) use sqlite::SqliteLeases;
-pub(crate) use wakeups::{listen_postgres, WakeupSenders};
+pub(crate) use wakeups::{listen_postgres, CommitNotifier, WakeupSenders};
 pub use wakeups::{OutboxCommits, Wakeups};
 
 use crate::error::corrupt;
@@ -30,8 +29,6 @@ pub(crate) const PRUNE_BATCH: i64 = 1000;
 pub(crate) const HEAD: &str = "SELECT position FROM event_log_head WHERE id = 1";
 pub(crate) const BUMP_HEAD: &str =
     "UPDATE event_log_head SET position = position + $1 WHERE id = 1 RETURNING position";
-pub(crate) const PENDING: &str = "SELECT seq, id, aggregate_id, event_type, payload, created_at \
-    FROM outbox WHERE partition = $1 AND published_at IS NULL ORDER BY seq LIMIT $2";
 pub(crate) const BACKLOG: &str =
     "SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL";
 
@@ -43,14 +40,22 @@ pub(crate) fn partition_column(partition: u16) -> Option<i16> {
 }
 
 /// Marking failed and marked nothing: some of the events are not unpublished events of the
-/// lease's partition (published already, by a relay whose lease this one took over, or never
+/// held partitions (published already, by a relay whose lease this one took over, or never
 /// there).
 #[derive(Debug, Error)]
-#[error("{wanted} events to mark published in partition {partition}, but only {found} are unpublished there")]
+#[error("{wanted} events to mark published in partitions {held:?}, but only {found} are unpublished there")]
 pub(crate) struct NotMarkable {
-    pub(crate) partition: u16,
+    pub(crate) held: Vec<u16>,
     pub(crate) wanted: usize,
     pub(crate) found: u64,
+}
+
+/// The partitions as the column holds them, or the first that does not exist.
+pub(crate) fn partition_columns(partitions: &[u16]) -> Result<Vec<i16>, StoreError> {
+    partitions
+        .iter()
+        .map(|&p| partition_column(p).ok_or_else(|| StoreError::backend(NoSuchPartition(p))))
+        .collect()
 }
 
 /// A partition outside `0..OUTBOX_PARTITIONS`.

@@ -1,31 +1,35 @@
-//! The outbox and the event log on PostgreSQL. A lease is a session advisory lock on a
-//! connection of its own, which the lease owns: a relay that dies (or whose connection is
-//! cut) loses its leases with its session, and whatever the lease does runs on that session,
-//! so a lease that was lost cannot mark anything.
+//! The outbox and the event log on PostgreSQL. A relay's leases are session advisory locks,
+//! one per partition, all on one connection that the lease set owns: a relay that dies (or
+//! whose connection is cut) loses its leases with its session, and whatever the set does runs
+//! on that session, so leases that were lost cannot mark anything.
 
 use super::{
-    partition_column, positions_ending_at, LoggedRow, NoSuchPartition, NotMarkable, PendingRow,
-    BACKLOG, BUMP_HEAD, HEAD, PENDING, PRUNE_BATCH,
+    partition_columns, positions_ending_at, LoggedRow, NotMarkable, PendingRow, BACKLOG, BUMP_HEAD,
+    HEAD, PRUNE_BATCH,
 };
 use crate::error::backend;
 use crate::postgres::PgStore;
 use crate::time::{self, DbTime};
 use async_trait::async_trait;
-use bookstore_core::outbox::{Backlog, EventLog, LoggedEvent, Outbox, OutboxLease, PendingEvent};
+use bookstore_core::outbox::{Backlog, EventLog, LoggedEvent, Outbox, OutboxLeases, PendingEvent};
 use bookstore_core::StoreError;
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection};
-use std::sync::Mutex;
 use uuid::Uuid;
 
 /// The first key of the leases' advisory locks (the second is the partition): a constant of
 /// this application, "bkrl".
 const LEASE_LOCK_CLASS: i32 = 0x626b_726c;
 
-const TRY_LEASE: &str = "SELECT pg_try_advisory_lock($1, $2)";
+/// The partitions of `$2` whose lock this session took (a lock it holds already is taken
+/// again, which the caller avoids: session locks stack).
+const TRY_LEASE: &str =
+    "SELECT p::smallint FROM unnest($2::int[]) AS p WHERE pg_try_advisory_lock($1, p)";
+const PENDING: &str = "SELECT seq, id, aggregate_id, event_type, payload, created_at \
+    FROM outbox WHERE published_at IS NULL AND partition = ANY($1) ORDER BY seq LIMIT $2";
 const MARK: &str = "UPDATE outbox o SET published_at = $1, position = v.position \
     FROM unnest($2::uuid[], $3::bigint[]) AS v(id, position) \
-    WHERE o.id = v.id AND o.partition = $4 AND o.published_at IS NULL";
+    WHERE o.id = v.id AND o.partition = ANY($4) AND o.published_at IS NULL";
 const ANNOUNCE: &str = "SELECT pg_notify('bookstore_event_log', $1)";
 const READ_AFTER: &str = "SELECT position, id, aggregate_id, event_type, payload, created_at, \
     published_at FROM outbox WHERE position > $1 \
@@ -34,72 +38,16 @@ const READ_AFTER: &str = "SELECT position, id, aggregate_id, event_type, payload
 const PRUNE: &str = "DELETE FROM outbox WHERE ctid = ANY (ARRAY(SELECT ctid FROM outbox \
     WHERE published_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))";
 
-/// What the PostgreSQL store keeps for its leases.
-#[derive(Default)]
-pub(crate) struct PgLeases {
-    /// A connection whose lease attempt failed, for the next attempt: a relay retries the
-    /// partitions other relays hold every few seconds.
-    spare: Mutex<Option<PgConnection>>,
-}
-
-impl PgStore {
-    /// A connection for a lease: the spare one if there is one (then `true`), else a new one.
-    async fn lease_connection(&self) -> Result<(PgConnection, bool), StoreError> {
-        let spare = self
-            .leases
-            .spare
-            .lock()
-            .ok()
-            .and_then(|mut spare| spare.take());
-        match spare {
-            Some(conn) => Ok((conn, true)),
-            None => Ok((self.new_lease_connection().await?, false)),
-        }
-    }
-
-    async fn new_lease_connection(&self) -> Result<PgConnection, StoreError> {
-        PgConnection::connect_with(&self.writer.connect_options())
-            .await
-            .map_err(backend)
-    }
-}
-
 #[async_trait]
 impl Outbox for PgStore {
-    async fn lease(&self, partition: u16) -> Result<Option<Box<dyn OutboxLease>>, StoreError> {
-        let column = partition_column(partition)
-            .ok_or_else(|| StoreError::backend(NoSuchPartition(partition)))?;
-        let (mut conn, spare) = self.lease_connection().await?;
-        let attempt = sqlx::query_scalar(TRY_LEASE)
-            .bind(LEASE_LOCK_CLASS)
-            .bind(i32::from(column))
-            .fetch_one(&mut conn)
-            .await;
-        let taken: bool = match attempt {
-            Ok(taken) => taken,
-            // The spare connection may have been cut while it waited: once more, on a new one.
-            Err(_) if spare => {
-                conn = self.new_lease_connection().await?;
-                sqlx::query_scalar(TRY_LEASE)
-                    .bind(LEASE_LOCK_CLASS)
-                    .bind(i32::from(column))
-                    .fetch_one(&mut conn)
-                    .await
-                    .map_err(backend)?
-            }
-            Err(err) => return Err(backend(err)),
-        };
-        if !taken {
-            if let Ok(mut spare) = self.leases.spare.lock() {
-                *spare = Some(conn);
-            }
-            return Ok(None);
-        }
-        Ok(Some(Box::new(PgLease {
-            partition,
-            column,
+    async fn leases(&self) -> Result<Box<dyn OutboxLeases>, StoreError> {
+        let conn = PgConnection::connect_with(&self.writer.connect_options())
+            .await
+            .map_err(backend)?;
+        Ok(Box::new(PgLeaseSet {
             conn,
-        })))
+            held: Vec::new(),
+        }))
     }
 
     async fn backlog(&self) -> Result<Backlog, StoreError> {
@@ -124,23 +72,58 @@ impl Outbox for PgStore {
     }
 }
 
-/// A partition's lease: the advisory lock held by `conn`'s session. Dropping it closes the
-/// connection, which ends the session and so releases the lock.
-struct PgLease {
-    partition: u16,
-    column: i16,
+/// A relay's leases: the advisory locks held by `conn`'s session. Dropping the set closes the
+/// connection, which ends the session and so releases the locks.
+struct PgLeaseSet {
     conn: PgConnection,
+    /// Ascending.
+    held: Vec<u16>,
+}
+
+impl PgLeaseSet {
+    fn held_columns(&self) -> Result<Vec<i16>, StoreError> {
+        partition_columns(&self.held)
+    }
 }
 
 #[async_trait]
-impl OutboxLease for PgLease {
-    fn partition(&self) -> u16 {
-        self.partition
+impl OutboxLeases for PgLeaseSet {
+    fn held(&self) -> Vec<u16> {
+        self.held.clone()
+    }
+
+    async fn try_lease(&mut self, partitions: &[u16]) -> Result<Vec<u16>, StoreError> {
+        let wanted: Vec<i32> = partition_columns(partitions)?
+            .into_iter()
+            .zip(partitions)
+            .filter(|(_, p)| !self.held.contains(p))
+            .map(|(column, _)| i32::from(column))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let taken: Vec<i16> = sqlx::query_scalar(TRY_LEASE)
+            .bind(LEASE_LOCK_CLASS)
+            .bind(&wanted)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(backend)?;
+        let taken: Vec<u16> = taken
+            .into_iter()
+            .filter_map(|column| u16::try_from(column).ok())
+            .collect();
+        self.held.extend(&taken);
+        self.held.sort_unstable();
+        self.held.dedup();
+        Ok(taken)
     }
 
     async fn pending(&mut self, limit: u32) -> Result<Vec<PendingEvent>, StoreError> {
+        if self.held.is_empty() {
+            return Ok(Vec::new());
+        }
         let rows: Vec<PendingRow> = sqlx::query_as(PENDING)
-            .bind(self.column)
+            .bind(self.held_columns()?)
             .bind(i64::from(limit))
             .fetch_all(&mut self.conn)
             .await
@@ -152,6 +135,7 @@ impl OutboxLease for PgLease {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let columns = self.held_columns()?;
         let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
         let mut tx = self.conn.begin().await.map_err(backend)?;
         // The head's row lock is held to the commit: the next marking transaction (of any
@@ -166,7 +150,7 @@ impl OutboxLease for PgLease {
             .bind(DbTime(time::now()))
             .bind(ids)
             .bind(&positions)
-            .bind(self.column)
+            .bind(&columns)
             .execute(&mut *tx)
             .await
             .map_err(backend)?
@@ -176,7 +160,7 @@ impl OutboxLease for PgLease {
             // must not wait that long.
             tx.rollback().await.map_err(backend)?;
             return Err(StoreError::backend(NotMarkable {
-                partition: self.partition,
+                held: self.held.clone(),
                 wanted: ids.len(),
                 found: marked,
             }));

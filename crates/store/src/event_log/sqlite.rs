@@ -3,8 +3,8 @@
 //! transactions.
 
 use super::{
-    partition_column, positions_ending_at, LoggedRow, NoSuchPartition, NotMarkable, PendingRow,
-    BACKLOG, BUMP_HEAD, HEAD, PENDING, PRUNE_BATCH,
+    partition_columns, positions_ending_at, LoggedRow, NotMarkable, PendingRow, BACKLOG, BUMP_HEAD,
+    HEAD, PRUNE_BATCH,
 };
 use crate::error::backend;
 use crate::event_log::WakeupSenders;
@@ -12,7 +12,7 @@ use crate::sqlite::SqliteStore;
 use crate::time::{self, DbTime};
 use async_trait::async_trait;
 use bookstore_core::outbox::{
-    Backlog, EventLog, LoggedEvent, Outbox, OutboxLease, PendingEvent, OUTBOX_PARTITIONS,
+    Backlog, EventLog, LoggedEvent, Outbox, OutboxLeases, PendingEvent, OUTBOX_PARTITIONS,
 };
 use bookstore_core::StoreError;
 use chrono::{DateTime, Utc};
@@ -20,8 +20,12 @@ use sqlx::SqlitePool;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
+/// `$1` is the held partitions as a JSON array.
+const PENDING: &str = "SELECT seq, id, aggregate_id, event_type, payload, created_at \
+    FROM outbox WHERE published_at IS NULL \
+    AND partition IN (SELECT value FROM json_each($1)) ORDER BY seq LIMIT $2";
 const MARK: &str = "UPDATE outbox SET published_at = $1, position = $2 \
-    WHERE id = $3 AND partition = $4 AND published_at IS NULL";
+    WHERE id = $3 AND published_at IS NULL AND partition IN (SELECT value FROM json_each($4))";
 const READ_AFTER: &str = "SELECT position, id, aggregate_id, event_type, payload, created_at, \
     published_at FROM outbox WHERE position > $1 \
     AND ($3 = '[]' OR event_type IN (SELECT value FROM json_each($3))) \
@@ -60,20 +64,14 @@ impl SqliteLeases {
 
 #[async_trait]
 impl Outbox for SqliteStore {
-    async fn lease(&self, partition: u16) -> Result<Option<Box<dyn OutboxLease>>, StoreError> {
-        let column = partition_column(partition)
-            .ok_or_else(|| StoreError::backend(NoSuchPartition(partition)))?;
-        if !self.leases.take(partition) {
-            return Ok(None);
-        }
-        Ok(Some(Box::new(SqliteLease {
-            partition,
-            column,
+    async fn leases(&self) -> Result<Box<dyn OutboxLeases>, StoreError> {
+        Ok(Box::new(SqliteLeaseSet {
+            held: Vec::new(),
             leases: self.leases.clone(),
             writer: self.writer.clone(),
             reader: self.reader.clone(),
             wakeups: self.wakeups.clone(),
-        })))
+        }))
     }
 
     async fn backlog(&self) -> Result<Backlog, StoreError> {
@@ -98,32 +96,56 @@ impl Outbox for SqliteStore {
     }
 }
 
-struct SqliteLease {
-    partition: u16,
-    column: i16,
+struct SqliteLeaseSet {
+    /// Ascending.
+    held: Vec<u16>,
     leases: Arc<SqliteLeases>,
     writer: SqlitePool,
     reader: SqlitePool,
     wakeups: Arc<WakeupSenders>,
 }
 
-impl Drop for SqliteLease {
+impl SqliteLeaseSet {
+    fn held_json(&self) -> String {
+        serde_json::Value::from(self.held.clone()).to_string()
+    }
+}
+
+impl Drop for SqliteLeaseSet {
     fn drop(&mut self) {
-        self.leases.release(self.partition);
+        for &partition in &self.held {
+            self.leases.release(partition);
+        }
     }
 }
 
 #[async_trait]
-impl OutboxLease for SqliteLease {
-    fn partition(&self) -> u16 {
-        self.partition
+impl OutboxLeases for SqliteLeaseSet {
+    fn held(&self) -> Vec<u16> {
+        self.held.clone()
+    }
+
+    async fn try_lease(&mut self, partitions: &[u16]) -> Result<Vec<u16>, StoreError> {
+        partition_columns(partitions)?;
+        let mut taken = Vec::new();
+        for &partition in partitions {
+            if !self.held.contains(&partition) && self.leases.take(partition) {
+                taken.push(partition);
+            }
+        }
+        self.held.extend(&taken);
+        self.held.sort_unstable();
+        Ok(taken)
     }
 
     async fn pending(&mut self, limit: u32) -> Result<Vec<PendingEvent>, StoreError> {
+        if self.held.is_empty() {
+            return Ok(Vec::new());
+        }
         // A reader (WAL) sees every commit made before the query began, marks included,
         // and does not queue behind the writes.
         let rows: Vec<PendingRow> = sqlx::query_as(PENDING)
-            .bind(self.column)
+            .bind(self.held_json())
             .bind(i64::from(limit))
             .fetch_all(&self.reader)
             .await
@@ -135,6 +157,7 @@ impl OutboxLease for SqliteLease {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let held = self.held_json();
         let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
         let mut tx = self
             .writer
@@ -154,18 +177,16 @@ impl OutboxLease for SqliteLease {
                 .bind(now)
                 .bind(position)
                 .bind(id)
-                .bind(self.column)
+                .bind(&held)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?
                 .rows_affected();
         }
         if marked != ids.len() as u64 {
-            // Rolled back now, not when the connection is next used: the head's row lock
-            // must not wait that long.
             tx.rollback().await.map_err(backend)?;
             return Err(StoreError::backend(NotMarkable {
-                partition: self.partition,
+                held: self.held.clone(),
                 wanted: ids.len(),
                 found: marked,
             }));

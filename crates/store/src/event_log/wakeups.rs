@@ -1,16 +1,16 @@
 //! What wakes the pipeline: a relay when outbox rows were committed, a reader of the event log
-//! when it grew. On PostgreSQL a listener hears both from every replica (`LISTEN`, the outbox
-//! trigger of migration 0008 and `mark_published`'s `pg_notify`); on SQLite, where only this
-//! process writes, the store signals them itself after each commit.
+//! when it grew. The store signals both in its own process after each commit. On PostgreSQL
+//! a listener also hears them from the other replicas (`LISTEN`): each replica notifies its
+//! outbox commits after they commit (`CommitNotifier`), and `mark_published` notifies the new
+//! head at its commit.
 
 use super::HEAD;
-use bookstore_core::outbox::OUTBOX_PARTITIONS;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-/// Notified by the outbox's insert trigger with the partition of the row (folded per
-/// transaction and partition).
+/// Notified after outbox rows were committed, with the notifying process's token.
 pub(crate) const OUTBOX_CHANNEL: &str = "bookstore_outbox";
 /// Notified with the new head by each marking transaction, at its commit.
 pub(crate) const EVENT_LOG_CHANNEL: &str = "bookstore_event_log";
@@ -23,28 +23,30 @@ const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 /// while the listener reconnects (which is followed by a wake-up of both, though).
 #[derive(Clone)]
 pub struct Wakeups {
-    /// A count per outbox partition, which changes when rows of the partition may have been
-    /// committed.
+    /// A count that changes when outbox rows may have been committed.
     pub outbox: watch::Receiver<OutboxCommits>,
     /// The highest event-log position announced (by this process on SQLite, by any replica
     /// on PostgreSQL).
     pub head: watch::Receiver<i64>,
 }
 
-/// Per outbox partition, a count of the wake-ups.
-pub type OutboxCommits = [u64; OUTBOX_PARTITIONS as usize];
+/// A count of the outbox wake-ups.
+pub type OutboxCommits = u64;
 
 /// The sending side, kept by the store.
 pub(crate) struct WakeupSenders {
     outbox: watch::Sender<OutboxCommits>,
     head: watch::Sender<i64>,
+    /// Tells this process's own outbox notifications from the other replicas' (PostgreSQL).
+    token: String,
 }
 
 impl Default for WakeupSenders {
     fn default() -> Self {
         Self {
-            outbox: watch::Sender::new([0; OUTBOX_PARTITIONS as usize]),
+            outbox: watch::Sender::new(0),
             head: watch::Sender::new(0),
+            token: uuid::Uuid::now_v7().simple().to_string(),
         }
     }
 }
@@ -57,20 +59,9 @@ impl WakeupSenders {
         }
     }
 
-    /// Rows of `partition` (of any, when `None`) may have been committed.
-    pub(crate) fn outbox_committed(&self, partition: Option<u16>) {
-        self.outbox.send_modify(|counts| match partition {
-            Some(p) => {
-                if let Some(n) = counts.get_mut(usize::from(p)) {
-                    *n = n.wrapping_add(1);
-                }
-            }
-            None => {
-                for n in counts.iter_mut() {
-                    *n = n.wrapping_add(1);
-                }
-            }
-        });
+    /// Outbox rows may have been committed.
+    pub(crate) fn outbox_committed(&self) {
+        self.outbox.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub(crate) fn head_reached(&self, position: i64) {
@@ -118,7 +109,7 @@ pub(crate) async fn listen_postgres(pool: PgPool, senders: std::sync::Arc<Wakeup
         if lost {
             tracing::info!("listening for event notifications again");
         }
-        senders.outbox_committed(None);
+        senders.outbox_committed();
         match sqlx::query_scalar::<_, i64>(HEAD).fetch_one(&pool).await {
             Ok(head) => senders.head_reached(head),
             Err(err) => tracing::warn!(error = %err, "cannot read the event log's head"),
@@ -126,9 +117,9 @@ pub(crate) async fn listen_postgres(pool: PgPool, senders: std::sync::Arc<Wakeup
         loop {
             match listener.try_recv().await {
                 Ok(Some(notification)) => match notification.channel() {
-                    OUTBOX_CHANNEL => {
-                        senders.outbox_committed(notification.payload().parse::<u16>().ok())
-                    }
+                    // This process's own commits woke its relay already.
+                    OUTBOX_CHANNEL if notification.payload() == senders.token => {}
+                    OUTBOX_CHANNEL => senders.outbox_committed(),
                     _ => match notification.payload().parse::<i64>() {
                         Ok(head) => senders.head_reached(head),
                         Err(_) => tracing::warn!(
@@ -152,5 +143,64 @@ pub(crate) async fn listen_postgres(pool: PgPool, senders: std::sync::Arc<Wakeup
                 }
             }
         }
+    }
+}
+
+/// Tells the other replicas' relays that this process committed outbox rows, after the
+/// commit and off the request's path: a `NOTIFY` inside the write transaction would take
+/// PostgreSQL's notification lock at every commit, which serialises the commits of all
+/// notifying transactions (their WAL flushes included). Commits made while a notification is
+/// on its way are told by the next one, so there is at most one in flight per process. One
+/// lost with a crash is made up by the relays' poll.
+pub(crate) struct CommitNotifier {
+    commits: watch::Sender<u64>,
+    task: JoinHandle<()>,
+}
+
+impl CommitNotifier {
+    pub(crate) fn start(pool: PgPool, token: String) -> Self {
+        let commits = watch::Sender::new(0);
+        let task = tokio::spawn(notify_commits(pool, commits.subscribe(), token));
+        Self { commits, task }
+    }
+
+    pub(crate) fn committed(&self) {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+impl Drop for CommitNotifier {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn notify_commits(pool: PgPool, mut commits: watch::Receiver<u64>, token: String) {
+    let mut failing = false;
+    while commits.changed().await.is_ok() {
+        commits.borrow_and_update();
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(OUTBOX_CHANNEL)
+            .bind(&token)
+            .execute(&pool)
+            .await;
+        match sent {
+            Ok(_) if failing => {
+                tracing::info!("notifying outbox commits again");
+                failing = false;
+            }
+            Ok(_) => {}
+            Err(err) if !failing => {
+                tracing::warn!(error = %err, "cannot notify outbox commits; other replicas' relays will poll");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+impl WakeupSenders {
+    pub(crate) fn token(&self) -> String {
+        self.token.clone()
     }
 }

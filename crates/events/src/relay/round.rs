@@ -1,0 +1,67 @@
+//! One round of the relay: the pending events of every partition it holds go to the bus wave by
+//! wave, and the ones the bus accepted are marked published in one transaction per wave, which
+//! gives them their positions in the event log.
+
+use super::waves::waves;
+use super::{RelayConfig, Shared};
+use bookstore_core::outbox::OutboxLeases;
+use bookstore_core::StoreError;
+use uuid::Uuid;
+
+/// How a pass over the pending events ended.
+pub(crate) enum Pass {
+    /// Everything pending when the pass began went out.
+    Done,
+    /// A full batch went out: there may be more.
+    More,
+    /// The bus did not take (all of) a wave: the rest waits.
+    BusFailed,
+}
+
+/// Publishes one batch of the held partitions' pending events, wave by wave, and marks the
+/// ones the bus accepted.
+pub(crate) async fn pass(
+    leases: &mut dyn OutboxLeases,
+    shared: &Shared,
+    config: &RelayConfig,
+) -> Result<Pass, StoreError> {
+    let events = leases.pending(config.batch).await?;
+    if events.is_empty() {
+        return Ok(Pass::Done);
+    }
+    let full = events.len() >= config.batch as usize;
+    for wave in waves(&events) {
+        let results = shared.bus.publish(&wave).await;
+        let mut accepted: Vec<Uuid> = Vec::with_capacity(wave.len());
+        let mut failure = None;
+        for (i, event) in wave.iter().enumerate() {
+            match results.get(i) {
+                Some(Ok(())) => accepted.push(event.id),
+                Some(Err(err)) => {
+                    failure.get_or_insert_with(|| err.to_string());
+                }
+                None => {
+                    failure.get_or_insert_with(|| {
+                        format!(
+                            "the bus answered for {} of {} events",
+                            results.len(),
+                            wave.len()
+                        )
+                    });
+                }
+            }
+        }
+        if !accepted.is_empty() {
+            let positions = leases.mark_published(&accepted).await?;
+            if let Some(&head) = positions.last() {
+                shared.signal.announce(head);
+            }
+        }
+        if let Some(reason) = failure {
+            shared.bus_failed(&reason);
+            return Ok(Pass::BusFailed);
+        }
+        shared.bus_worked();
+    }
+    Ok(if full { Pass::More } else { Pass::Done })
+}
