@@ -303,6 +303,13 @@ impl TestApp {
         bookstore_store::testing::count_rows(self.store().await, table).await
     }
 
+    /// Kills the process (SIGKILL: no shutdown at all) and waits for it to exit.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");

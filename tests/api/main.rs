@@ -14,6 +14,8 @@ mod external;
 mod fuzzed;
 mod gateway;
 mod idempotency;
+mod imports;
+mod imports_onix;
 mod load;
 mod locations;
 mod nats_bus;

@@ -3,6 +3,7 @@
 mod admin;
 mod config;
 mod events;
+mod import;
 mod logging;
 mod pipeline;
 mod reports;
@@ -38,6 +39,9 @@ enum Command {
     /// Manage token signing keys: rotate, list.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Import a catalog file (CSV or ONIX) into the store: import FILE [--format csv|onix]
+    /// [--dry-run] [--mode upsert|create_only]. Exit status 2 when rows were rejected.
+    Import(import::ImportArgs),
     /// Watch the published events: tail [--from POSITION] [--types TYPES].
     #[command(subcommand)]
     Events(events::EventsCommand),
@@ -81,6 +85,7 @@ fn main() -> anyhow::Result<()> {
             Command::Events(command) => events::run(settings, command).await,
             Command::Report(command) => reports::report(settings, command).await,
             Command::Export(args) => reports::export(settings, args).await,
+            Command::Import(args) => import::run(settings, args).await,
         }
     })
 }

@@ -71,6 +71,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             pipeline.signal.clone(),
         )
     });
+    let import_sweeper = if settings.roles.roles.has(Role::Api) {
+        start_import_sweeper(&services).await
+    } else {
+        None
+    };
     let streams = services.state.events.clone();
     let app = if settings.roles.roles.has(Role::Api) {
         bookstore_http::router(services.state, &settings.http.config(tls_config.is_some())?)
@@ -120,6 +125,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     pipeline.stop().await;
     reloader.abort();
+    if let Some(sweeper) = import_sweeper {
+        sweeper.abort();
+    }
     if let Some(engine) = webhook_engine {
         engine.stop();
     }
@@ -129,6 +137,29 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     services.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Fails the imports that a stopped process left running (see `bookstore_http::imports`):
+/// on SQLite, which one process serves, every running import at once; on PostgreSQL those
+/// whose heartbeat went stale, now and every little while.
+/// The first sweep is done before the server takes requests, so that it never takes an
+/// import of this process for an interrupted one.
+async fn start_import_sweeper(services: &wiring::Services) -> Option<tokio::task::JoinHandle<()>> {
+    let imports = services.state.imports.clone();
+    let single_process = services.store.backend() == bookstore_store::Backend::Sqlite;
+    imports.fail_interrupted(single_process).await;
+    imports.clean_spool().await;
+    if single_process {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(bookstore_http::imports::SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            imports.fail_interrupted(false).await;
+            imports.clean_spool().await;
+        }
+    }))
 }
 
 /// `/healthz` and `/readyz` alone, for a process that runs no API.

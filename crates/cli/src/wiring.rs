@@ -198,7 +198,14 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         settings.http.event_streams,
         StreamTiming::default(),
     ));
+    let imports = Arc::new(bookstore_http::imports::Imports::new(
+        store.imports(),
+        Catalog::new(store.catalog()),
+        settings.store.data_dir.join("tmp").join("imports"),
+        settings.http.import_limit,
+    ));
     let state = AppState::new(bookstore_http::state::Services {
+        imports,
         catalog: Catalog::new(store.catalog()),
         inventory: Inventory::new(store.inventory()),
         accounts: accounts.clone(),

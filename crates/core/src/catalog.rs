@@ -101,6 +101,18 @@ impl Catalog {
         Ok(self.store.replace_book(id, expected, draft, ctx).await?)
     }
 
+    /// Writes a batch of imported books (see [`CatalogStore::import_books`]).
+    pub async fn import_books(
+        &self,
+        ctx: &WriteContext,
+        drafts: &[BookDraft],
+        mode: crate::import::ImportMode,
+        dry_run: bool,
+    ) -> Result<Vec<crate::import::ImportOutcome>, CatalogError> {
+        authorize(&ctx.principal, Action::WriteCatalog)?;
+        Ok(self.store.import_books(drafts, mode, dry_run, ctx).await?)
+    }
+
     pub async fn delete_book(
         &self,
         ctx: &WriteContext,

@@ -219,6 +219,16 @@ impl CatalogStore for FakeStore {
     ) -> Result<Book, StoreError> {
         self.missing("replace_book", "book")
     }
+    async fn import_books(
+        &self,
+        _: &[BookDraft],
+        _: crate::import::ImportMode,
+        _: bool,
+        _: &WriteContext,
+    ) -> Result<Vec<crate::import::ImportOutcome>, StoreError> {
+        self.asked("import_books");
+        Ok(Vec::new())
+    }
     async fn delete_book(
         &self,
         _: BookId,

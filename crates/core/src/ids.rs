@@ -72,3 +72,7 @@ id_type!(
     /// Identifies a stocktake (a count of one location).
     StocktakeId
 );
+id_type!(
+    /// Identifies an import of a catalog file.
+    ImportId
+);

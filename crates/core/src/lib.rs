@@ -15,6 +15,7 @@ pub mod health;
 pub mod history;
 pub mod idempotency;
 pub mod ids;
+pub mod import;
 pub mod inventory;
 pub mod isbn;
 pub mod location;
@@ -47,7 +48,9 @@ pub use error::{CatalogError, StoreError};
 pub use genre::{Genre, GenreDraft};
 pub use history::{HistoryAction, HistoryEntry};
 pub use idempotency::Created;
-pub use ids::{AuthorId, BookId, DeliveryId, GenreId, LocationId, StocktakeId, WebhookId};
+pub use ids::{
+    AuthorId, BookId, DeliveryId, GenreId, ImportId, LocationId, StocktakeId, WebhookId,
+};
 pub use inventory::{Inventory, InventoryStore};
 pub use isbn::{Isbn, IsbnError};
 pub use location::{Location, LocationDraft, LocationKind, LocationRef, StockLevel};

@@ -7,6 +7,7 @@ use crate::error::StoreError;
 use crate::genre::{Genre, GenreDraft};
 use crate::history::HistoryEntry;
 use crate::ids::{AuthorId, BookId, GenreId};
+use crate::import::{ImportMode, ImportOutcome};
 use crate::isbn::Isbn;
 use crate::paging::{BookListQuery, Page, PageRequest};
 use crate::policy::Principal;
@@ -121,6 +122,20 @@ pub trait CatalogStore: IdempotencyStore {
         expected: &Precondition,
         ctx: &WriteContext,
     ) -> Result<(), StoreError>;
+    /// Writes a batch of imported books in one transaction, in order, each by its ISBN: a
+    /// new ISBN is created as by [`CatalogStore::create_book`] (its quantity a first
+    /// `receive`), an existing one replaced as by [`CatalogStore::replace_book`] without a
+    /// precondition (a different quantity an `adjustment`, reason `import`), or rejected with
+    /// [`ImportOutcome::Exists`] in [`ImportMode::CreateOnly`]. A replace that changes nothing
+    /// writes nothing. Each write has its history row and its event. `dry_run`: the same,
+    /// rolled back, so the outcomes say what the batch would do.
+    async fn import_books(
+        &self,
+        drafts: &[BookDraft],
+        mode: ImportMode,
+        dry_run: bool,
+        ctx: &WriteContext,
+    ) -> Result<Vec<ImportOutcome>, StoreError>;
     /// Newest first; readable after the book is deleted.
     async fn book_history(
         &self,

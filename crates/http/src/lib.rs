@@ -14,6 +14,7 @@ pub mod export;
 pub mod extract;
 pub mod gateway;
 pub mod idempotency;
+pub mod imports;
 mod openapi;
 pub mod patch;
 pub mod ratelimit;
@@ -38,8 +39,8 @@ use error::ApiError;
 use ratelimit::{Limits, RateLimits};
 use routes::named::{self, Authors, Genres, Locations};
 use routes::{
-    auth as auth_routes, books, events as event_routes, health, reports, stock, stocktakes, users,
-    webhooks, wellknown,
+    auth as auth_routes, books, events as event_routes, health, imports as import_routes, reports,
+    stock, stocktakes, users, webhooks, wellknown,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,8 +151,13 @@ fn auth_routes() -> OpenApiRouter<AppState> {
 }
 
 /// The published events, live: not versioned by `Accept` (the events carry their own schema).
+/// Imports, which answer JSON or CSV as `Accept` asks.
 fn events_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(event_routes::stream_events))
+    OpenApiRouter::new()
+        .routes(routes!(event_routes::stream_events))
+        .routes(routes!(import_routes::create_import))
+        .routes(routes!(import_routes::get_import))
+        .routes(routes!(import_routes::list_import_errors))
 }
 
 fn operations_routes() -> OpenApiRouter<AppState> {

@@ -42,4 +42,6 @@ pub struct Services {
     pub dependencies: Vec<Arc<dyn Dependency>>,
     /// The published events, for `GET /events`.
     pub events: Arc<EventStreams>,
+    /// Imports of catalog files (`/imports`).
+    pub imports: Arc<crate::imports::Imports>,
 }

@@ -16,6 +16,7 @@ mod files;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod imports;
 mod janitor;
 mod pg_read_pool;
 mod postgres;
@@ -37,6 +38,7 @@ pub use event_log::{OutboxCommits, Wakeups};
 pub use janitor::JanitorReport;
 
 use bookstore_core::auth::UserStore;
+use bookstore_core::import::ImportStore;
 use bookstore_core::outbox::{EventLog, Outbox};
 use bookstore_core::webhook::WebhookStore;
 use bookstore_core::{CatalogStore, InventoryStore};
@@ -240,6 +242,14 @@ impl Store {
 
     /// Webhooks, their deliveries and the fan-out position, backed by this store.
     pub fn webhooks(&self) -> Arc<dyn WebhookStore> {
+        match &self.inner {
+            Inner::Sqlite(store) => store.clone(),
+            Inner::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// The record of imports, backed by this store.
+    pub fn imports(&self) -> Arc<dyn ImportStore> {
         match &self.inner {
             Inner::Sqlite(store) => store.clone(),
             Inner::Postgres(store) => store.clone(),

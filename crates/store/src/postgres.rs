@@ -4,6 +4,7 @@
 use crate::catalog::{impl_catalog_store, Dialect};
 use crate::error::{backend, OpenError};
 use crate::event_log::{listen_postgres, CommitNotifier, WakeupSenders, Wakeups};
+use crate::imports::impl_import_store;
 use crate::pg_read_pool::ReadPool;
 use crate::search::{push_filters, FUZZY_CANDIDATES};
 use crate::sql::BookSql;
@@ -367,3 +368,5 @@ impl WebhookDialect for PgStore {
 }
 
 impl_webhook_store!(PgStore, sqlx::Postgres);
+
+impl_import_store!(PgStore, sqlx::Postgres);

@@ -42,6 +42,14 @@ pub(crate) const BOOK_INSERT: &str = "INSERT INTO books (id, isbn, title, sort_t
     reorder_quantity) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
     $16, $17, $18, $19, $20)";
 
+/// Followed by `VALUES …`: the columns of [`BOOK_INSERT`], one row per book.
+pub(crate) const BOOK_INSERT_MANY: &str = "INSERT INTO books (id, isbn, title, sort_title, \
+    subtitle, description, publisher, published_year, language, format, page_count, \
+    price_minor, price_currency, quantity, reorder_point, location, version, created_at, \
+    updated_at) ";
+/// Followed by the ISBNs, comma-separated, and `)`.
+pub(crate) const BOOK_IDS_BY_ISBNS: &str = "SELECT isbn, id FROM books WHERE isbn IN (";
+
 pub(crate) const BOOK_UPDATE: &str = "UPDATE books SET isbn = $2, title = $3, sort_title = $4, \
     subtitle = $5, description = $6, publisher = $7, published_year = $8, language = $9, \
     format = $10, page_count = $11, price_minor = $12, price_currency = $13, quantity = $14, \
@@ -215,6 +223,10 @@ pub(crate) const STOCK_MOVEMENT_INSERT: &str = "INSERT INTO stock_movements (id,
     quantity, delta, quantity_after, reason, actor, request_id, at, location_id, location_code, \
     location_quantity_after, counterpart) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+/// Followed by `VALUES …`: the columns of [`STOCK_MOVEMENT_INSERT`], one row per movement.
+pub(crate) const STOCK_MOVEMENT_INSERT_MANY: &str = "INSERT INTO stock_movements (id, book_id, \
+    kind, quantity, delta, quantity_after, reason, actor, request_id, at, location_id, \
+    location_code, location_quantity_after, counterpart) ";
 /// Followed by optional `AND id < $2`, the order and the limit.
 pub(crate) const STOCK_MOVEMENT_SELECT: &str = "SELECT id, book_id, kind, quantity, delta, \
     quantity_after, reason, actor, request_id, at, location_id, location_code, \

@@ -5,6 +5,7 @@
 use crate::catalog::{impl_catalog_store, Dialect};
 use crate::error::{backend, OpenError};
 use crate::event_log::{SqliteLeases, WakeupSenders};
+use crate::imports::impl_import_store;
 use crate::search::{push_filters, CANDIDATES};
 use crate::sql::BookSql;
 use crate::sqlite_fts::{CorpusCache, FtsQuery, PinnedCorpus};
@@ -426,3 +427,5 @@ impl WebhookDialect for SqliteStore {
 }
 
 impl_webhook_store!(SqliteStore, sqlx::Sqlite);
+
+impl_import_store!(SqliteStore, sqlx::Sqlite);

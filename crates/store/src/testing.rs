@@ -56,6 +56,9 @@ pub const TABLES: [&str; 14] = [
     "trusted_devices",
 ];
 
+/// The tables of imports, which [`count_rows`] may count too.
+pub const IMPORT_TABLES: [&str; 2] = ["imports", "import_errors"];
+
 /// The tables of webhooks, which [`count_rows`] may count too.
 pub const WEBHOOK_TABLES: [&str; 4] = [
     "webhooks",
@@ -147,7 +150,8 @@ pub async fn count_rows(store: &Store, table: &str) -> i64 {
     assert!(
         TABLES.contains(&table)
             || WEBHOOK_TABLES.contains(&table)
-            || INVENTORY_TABLES.contains(&table),
+            || INVENTORY_TABLES.contains(&table)
+            || IMPORT_TABLES.contains(&table),
         "count_rows: unknown table {table}"
     );
     let rows: Vec<(i64,)> = fetch_all(store, &format!("SELECT count(*) FROM {table}")).await;

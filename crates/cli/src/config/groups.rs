@@ -159,6 +159,10 @@ pub struct HttpArgs {
     #[arg(long, env = "BOOKSTORE_BODY_LIMIT", value_name = "BYTES", default_value = "1048576",
           value_parser = values::at_least::<1>)]
     pub body_limit: usize,
+    /// Largest import upload (POST /imports): bytes, or a number with KiB, MiB or GiB.
+    #[arg(long, env = "BOOKSTORE_IMPORT_LIMIT", value_name = "SIZE", default_value = "1GiB",
+          value_parser = values::size)]
+    pub import_limit: u64,
     /// Seconds a request may take before it is abandoned with 504.
     #[arg(long, env = "BOOKSTORE_REQUEST_TIMEOUT", value_name = "SECONDS", default_value = "30",
           value_parser = values::seconds)]

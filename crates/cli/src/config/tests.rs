@@ -74,6 +74,7 @@ fn defaults_without_any_setting() {
     assert!(settings.store.database_url.is_none());
     assert_eq!(settings.store.db_max_connections, 16);
     assert_eq!(settings.http.body_limit, 1024 * 1024);
+    assert_eq!(settings.http.import_limit, 1 << 30);
     assert_eq!(settings.log.log, "info");
     assert_eq!(settings.log.log_format, LogFormat::Auto);
     assert_eq!(settings.server.shutdown_grace, Duration::from_secs(30));
@@ -316,6 +317,8 @@ fn bad_settings_are_explained() {
             "body_limit = \"ten\"\n",
             "body_limit: \"ten\" is not a whole number",
         ),
+        ("import_limit = \"2TB\"\n", "unknown unit \"TB\""),
+        ("import_limit = \"0MiB\"\n", "at least 1 byte"),
         (
             "request_timeout = 0\n",
             "request_timeout: must be at least 1 second",
@@ -545,4 +548,17 @@ fn roles_relay_and_retention() {
     assert!(format!("{err:#}").contains("unknown role"), "{err:#}");
     let err = load(&[], &[("BOOKSTORE_OUTBOX_RETENTION", "7")]).expect_err("no unit");
     assert!(format!("{err:#}").contains("unit"), "{err:#}");
+}
+
+#[test]
+fn import_limits_take_binary_units() {
+    for (text, bytes) in [
+        ("100", 100),
+        ("64KiB", 64 << 10),
+        ("5 MiB", 5 << 20),
+        ("2GiB", 2 << 30),
+    ] {
+        let settings = load(&[], &[("BOOKSTORE_IMPORT_LIMIT", text)]).expect("valid");
+        assert_eq!(settings.http.import_limit, bytes, "{text}");
+    }
 }

@@ -73,6 +73,32 @@ pub fn at_least<const MIN: usize>(text: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+/// A size in bytes: a whole number, optionally with `KiB`, `MiB` or `GiB`; at least one.
+pub fn size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n = whole(number)?;
+    let per: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}: use bytes, KiB, MiB or GiB"
+            ))
+        }
+    };
+    match n.checked_mul(per) {
+        Some(0) => Err("must be at least 1 byte".to_owned()),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("{text:?} is too large")),
+    }
+}
+
 fn whole(text: &str) -> Result<u64, String> {
     text.trim()
         .parse()

@@ -59,6 +59,13 @@ impl BookFormat {
 #[error("'{0}' is not one of: {1}")]
 pub struct UnknownVariant(String, &'static str);
 
+impl UnknownVariant {
+    /// `value` is not one of `allowed` (a list for the message).
+    pub fn new(value: &str, allowed: &'static str) -> Self {
+        Self(value.to_owned(), allowed)
+    }
+}
+
 impl FromStr for BookFormat {
     type Err = UnknownVariant;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -5,6 +5,7 @@ pub mod author;
 pub mod book;
 pub mod genre;
 pub mod history;
+pub mod import;
 pub mod location;
 pub mod page;
 pub mod stock;

@@ -2,6 +2,7 @@ pub mod auth;
 pub mod books;
 pub mod events;
 pub mod health;
+pub mod imports;
 pub mod named;
 pub mod reports;
 pub mod stock;

@@ -196,14 +196,14 @@ pub(crate) trait WriteLinks: Dialect {
 }
 
 /// A created or replaced book, as [`write_book`] writes it.
-struct BookWrite<'a> {
-    book: &'a Book,
+pub(crate) struct BookWrite<'a> {
+    pub(crate) book: &'a Book,
     /// The book as it was, for a replace; `None` for a create.
-    before: Option<&'a serde_json::Value>,
+    pub(crate) before: Option<&'a serde_json::Value>,
     /// `book`, as the history keeps it.
-    after: &'a serde_json::Value,
+    pub(crate) after: &'a serde_json::Value,
     /// The change of the stock the write makes, if any: its kind, size and reason.
-    movement: Option<(StockMovementKind, i64, &'static str)>,
+    pub(crate) movement: Option<(StockMovementKind, i64, &'static str)>,
 }
 
 /// Writes a created or replaced book in `tx`: its row, its links, its stock movement, its
@@ -235,32 +235,76 @@ where
     for<'q> Option<Json<&'q serde_json::Value>>: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> Json<&'q CloudEvent>: Encode<'q, D::Db> + Type<D::Db>,
 {
+    if let Err(err) = write_book_row::<D>(&mut tx, &write).await {
+        return Err(isbn_conflict(store, tx, err, &write.book.isbn).await);
+    }
+    write_book_rest::<D>(&mut tx, &write, ctx, now).await?;
+    tx.commit().await.map_err(backend)
+}
+
+/// The `books` row of a write: inserted for a create, updated for a replace.
+pub(crate) async fn write_book_row<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    write: &BookWrite<'_>,
+) -> Result<(), sqlx::Error>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+{
+    let statement = if write.before.is_some() {
+        sql::BOOK_UPDATE
+    } else {
+        sql::BOOK_INSERT
+    };
+    bind_book(sqlx::query(statement), write.book)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+}
+
+/// What follows the `books` row of a write: its links, its stock movement, its history row
+/// and its event.
+async fn write_book_rest<D: WriteLinks>(
+    conn: &mut <D::Db as Database>::Connection,
+    write: &BookWrite<'_>,
+    ctx: &WriteContext,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError>
+where
+    for<'q> i16: Encode<'q, D::Db> + Type<D::Db>,
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<Json<&'q serde_json::Value>>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q CloudEvent>: Encode<'q, D::Db> + Type<D::Db>,
+    (Uuid, String): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
+{
     let book = write.book;
     let replace = write.before.is_some();
-    let (statement, event_kind, action) = if replace {
-        (
-            sql::BOOK_UPDATE,
-            BookEventKind::Updated,
-            HistoryAction::Updated,
-        )
+    let (event_kind, action) = if replace {
+        (BookEventKind::Updated, HistoryAction::Updated)
     } else {
-        (
-            sql::BOOK_INSERT,
-            BookEventKind::Created,
-            HistoryAction::Created,
-        )
+        (BookEventKind::Created, HistoryAction::Created)
     };
-    if let Err(err) = bind_book(sqlx::query(statement), book)
-        .execute(&mut *tx)
-        .await
-    {
-        return Err(isbn_conflict(store, tx, err, &book.isbn).await);
-    }
-    D::write_links(&mut tx, book, replace).await?;
+    D::write_links(conn, book, replace).await?;
     if let Some((kind, delta, reason)) = write.movement {
-        let level = book_write_level::<D>(&mut tx, book.id.as_uuid(), delta).await?;
+        let level = book_write_level::<D>(conn, book.id.as_uuid(), delta).await?;
         let movement = book_write_movement(book, kind, delta, reason, level, ctx, now);
-        insert_movement::<D>(&mut tx, &movement).await?;
+        insert_movement::<D>(conn, &movement).await?;
     }
     let event = CloudEvent::book_changed(event_kind, book, ctx).map_err(json_error)?;
     let history = HistoryWrite {
@@ -271,8 +315,7 @@ where
         before: write.before,
         after: Some(write.after),
     };
-    record_change::<D>(&mut tx, ctx, history, &event).await?;
-    tx.commit().await.map_err(backend)
+    record_change::<D>(conn, ctx, history, &event).await
 }
 
 pub(crate) async fn create_book_once<D: ResolveNamed + WriteLinks>(

@@ -11,6 +11,7 @@ pub(crate) mod facets;
 pub(crate) mod genres;
 pub(crate) mod history;
 pub(crate) mod idempotency;
+pub(crate) mod import;
 pub(crate) mod list;
 pub(crate) mod locations;
 pub(crate) mod named;
@@ -215,7 +216,7 @@ macro_rules! impl_catalog_store {
             use sqlx::QueryBuilder;
             use std::collections::HashMap;
             use uuid::Uuid;
-            use $crate::catalog::{authors, books, genres, named, renames, stock};
+            use $crate::catalog::{authors, books, genres, import, named, renames, stock};
             use $crate::catalog::{into_page, Dialect};
             use $crate::cursor;
             use $crate::error::{backend, json_error, NotMigrated};
@@ -262,6 +263,7 @@ macro_rules! impl_catalog_store {
             }
 
             $crate::catalog::books::impl_books!($store, $db);
+            $crate::catalog::import::impl_import!($store, $db);
             $crate::catalog::stock::impl_stock!($store, $db);
             $crate::catalog::named::impl_named!($store, $db);
             $crate::catalog::authors::impl_authors!($store, $db);
@@ -390,6 +392,29 @@ macro_rules! impl_catalog_store {
                     self.announcing_events(
                         retrying(|| books::replace_book_once(self, id, expected, draft, ctx)).await,
                     )
+                }
+
+                #[tracing::instrument(skip_all, fields(rows = drafts.len(), dry_run))]
+                async fn import_books(
+                    &self,
+                    drafts: &[BookDraft],
+                    mode: bookstore_core::import::ImportMode,
+                    dry_run: bool,
+                    ctx: &WriteContext,
+                ) -> Result<Vec<bookstore_core::import::ImportOutcome>, StoreError> {
+                    let attempt =
+                        || retrying(|| import::import_books_once(self, drafts, mode, dry_run, ctx));
+                    let written = match attempt().await {
+                        // A concurrent writer created one of the batch's new ISBNs first:
+                        // the batch again finds that book and replaces it.
+                        Err(StoreError::DuplicateIsbn { .. }) => attempt().await,
+                        other => other,
+                    };
+                    if dry_run {
+                        written
+                    } else {
+                        self.announcing_events(written)
+                    }
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
