@@ -298,7 +298,7 @@ both_stores!(export_streams_csv_and_ndjson, |backend| async move {
             tricky["isbn"].as_str().expect("isbn"),
             "Commas, \"quotes\"; and more",
             "Sub, \"title\"",
-            "Ursula K. Le Guin;Alan Lee",
+            "Ursula K. Le Guin;Alan Lee (illustrator)",
             "Science Fiction;Classics",
             "Ace",
             "1969",
@@ -428,3 +428,59 @@ async fn the_document_describes_both_answers() {
         doc["components"]["schemas"]["BookInput"]["properties"]["reorder_quantity"].is_object()
     );
 }
+
+both_stores!(
+    an_export_imports_again_into_the_same_catalogue,
+    |backend| async move {
+        let app = spawn(backend).await;
+        app.create_book(json!({
+            "isbn": isbn(1), "title": "Commas, \"quotes\"; and more",
+            "subtitle": "Sub, \"title\"", "description": "First line.\nSecond, \"quoted\" line.",
+            "authors": ["Ursula K. Le Guin", {"name": "Alan Lee", "role": "illustrator"},
+                {"name": "Jane Doe", "role": "translator"}],
+            "genres": ["Science Fiction", "Classics"], "publisher": "Ace",
+            "published_year": 1969, "language": "en", "format": "paperback", "page_count": 304,
+            "price": {"amount_minor": 1299, "currency": "EUR"}, "quantity": 7,
+            "reorder_point": 2, "reorder_quantity": 5, "location": "A-3",
+        }))
+        .await;
+        app.create_book(json!({"isbn": isbn(2), "title": "Bare", "quantity": 0}))
+            .await;
+        for n in 3..=40 {
+            app.create_book(json!({
+            "isbn": isbn(n), "title": format!("Book {n}"), "authors": [format!("Author {}", n % 7)],
+            "publisher": if n % 2 == 0 { "Tor" } else { "Ace" }, "quantity": n,
+            "price": {"amount_minor": 100 * n, "currency": "USD"},
+        }))
+        .await;
+        }
+        let exported = cli(&app, &["export"]);
+        let file = app.data_dir.path().join("export.csv");
+        std::fs::write(&file, &exported).expect("write the export");
+
+        let empty = spawn(backend).await;
+        let path = file.to_str().expect("path");
+        cli(&empty, &["import", path]);
+        assert_eq!(
+            String::from_utf8_lossy(&cli(&empty, &["export"])),
+            String::from_utf8_lossy(&exported),
+            "the same catalogue, field for field and in the same order"
+        );
+        let book = empty
+            .client
+            .get(format!("{}/books/isbn/{}", empty.base, isbn(1)))
+            .bearer_auth(&empty.admin_token)
+            .header(header::ACCEPT, "application/vnd.bookstore.v2+json")
+            .send()
+            .await
+            .expect("get");
+        let book: Value = book.json().await.expect("json");
+        let roles: Vec<&str> = book["authors"]
+            .as_array()
+            .expect("authors")
+            .iter()
+            .map(|a| a["role"].as_str().expect("role"))
+            .collect();
+        assert_eq!(roles, ["author", "illustrator", "translator"]);
+    }
+);

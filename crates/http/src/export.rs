@@ -150,7 +150,11 @@ impl ExportCsv {
             book.isbn.to_string(),
             book.title.clone(),
             text(&book.subtitle),
-            joined(book.authors.iter().map(|a| a.name.as_str())),
+            book.authors
+                .iter()
+                .map(|a| a.role.label(&a.name))
+                .collect::<Vec<_>>()
+                .join(LIST_SEPARATOR),
             joined(book.genres.iter().map(|g| g.name.as_str())),
             text(&book.publisher),
             number(book.published_year),

@@ -10,7 +10,7 @@
 
 use crate::counting::{Counting, RecordTooLong};
 use crate::{ImportError, RowSource, SourceRow};
-use bookstore_core::{RawBook, RawContributor, RawPrice, ValidationErrors};
+use bookstore_core::{ContributorRole, RawBook, RawContributor, RawPrice, ValidationErrors};
 use csv::{ByteRecord, ReaderBuilder};
 use std::io::Read;
 
@@ -249,9 +249,13 @@ fn raw_book(cells: &[(Column, &str)]) -> Result<RawBook, ValidationErrors> {
             Column::Authors => {
                 raw.authors = list(value)
                     .into_iter()
-                    .map(|name| RawContributor {
-                        name: Some(name),
-                        ..RawContributor::default()
+                    .map(|item| {
+                        let (name, role) = ContributorRole::parse_label(&item);
+                        RawContributor {
+                            name: Some(name.to_owned()),
+                            role: role.map(|r| r.as_str().to_owned()),
+                            ..RawContributor::default()
+                        }
                     })
                     .collect()
             }

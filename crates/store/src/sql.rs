@@ -46,7 +46,7 @@ pub(crate) const BOOK_INSERT: &str = "INSERT INTO books (id, isbn, title, sort_t
 pub(crate) const BOOK_INSERT_MANY: &str = "INSERT INTO books (id, isbn, title, sort_title, \
     subtitle, description, publisher, published_year, language, format, page_count, \
     price_minor, price_currency, quantity, reorder_point, location, version, created_at, \
-    updated_at) ";
+    updated_at, reorder_quantity) ";
 /// Followed by the ISBNs, comma-separated, and `)`.
 pub(crate) const BOOK_IDS_BY_ISBNS: &str = "SELECT isbn, id FROM books WHERE isbn IN (";
 

@@ -125,6 +125,32 @@ impl FromStr for ContributorRole {
     }
 }
 
+impl ContributorRole {
+    /// A contributor as an item of a list in one text field (a CSV cell): the name, followed
+    /// by ` (role)` unless the role is author, so that an export keeps the roles.
+    pub fn label(self, name: &str) -> String {
+        match self {
+            Self::Author => name.to_owned(),
+            role => format!("{name} ({})", role.as_str()),
+        }
+    }
+
+    /// Reads [`ContributorRole::label`]'s form back: a trailing ` (editor)`, ` (translator)`,
+    /// ` (illustrator)` or ` (author)` is the role; anything else is all name.
+    pub fn parse_label(label: &str) -> (&str, Option<ContributorRole>) {
+        let trimmed = label.trim();
+        for role in Self::ALL {
+            let suffix = format!(" ({})", role.as_str());
+            if let Some(name) = trimmed.strip_suffix(suffix.as_str()) {
+                if !name.trim().is_empty() {
+                    return (name.trim_end(), Some(role));
+                }
+            }
+        }
+        (trimmed, None)
+    }
+}
+
 /// A stock count: never negative.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -212,4 +238,25 @@ pub struct Book {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::ContributorRole;
+
+    #[test]
+    fn a_label_reads_back_as_its_name_and_role() {
+        for role in ContributorRole::ALL {
+            let label = role.label("Alan Lee");
+            let (name, parsed) = ContributorRole::parse_label(&label);
+            assert_eq!(name, "Alan Lee");
+            assert_eq!(parsed.unwrap_or_default(), role);
+        }
+        assert_eq!(ContributorRole::Author.label("A (B)"), "A (B)");
+        assert_eq!(ContributorRole::parse_label("A (B)"), ("A (B)", None));
+        assert_eq!(
+            ContributorRole::parse_label(" (editor)"),
+            ("(editor)", None)
+        );
+    }
 }

@@ -32,7 +32,7 @@ use uuid::Uuid;
 /// The reason of the stock movements an import records.
 const REASON: &str = "import";
 
-/// Rows per multi-row insert: 19 parameters a book, well under either database's limit.
+/// Rows per multi-row insert: 20 parameters a book, well under either database's limit.
 pub(crate) const INSERT_CHUNK: usize = 500;
 
 /// A written book's history row and event.
@@ -407,7 +407,8 @@ macro_rules! impl_import {
                             .push_bind(book.location.clone())
                             .push_bind(book.version)
                             .push_bind(DbTime(book.created_at))
-                            .push_bind(DbTime(book.updated_at));
+                            .push_bind(DbTime(book.updated_at))
+                            .push_bind(book.reorder_quantity.get());
                     });
                     insert
                         .build()
