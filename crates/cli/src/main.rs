@@ -7,6 +7,7 @@ mod logging;
 mod pipeline;
 mod serve;
 mod subscribers;
+mod telemetry;
 mod wiring;
 
 use clap::{Parser, Subcommand};

@@ -13,6 +13,7 @@ pub mod events;
 pub mod extract;
 pub mod gateway;
 pub mod idempotency;
+pub mod metrics;
 mod openapi;
 pub mod patch;
 pub mod ratelimit;
@@ -65,6 +66,8 @@ pub struct HttpConfig {
     pub cors_origins: gateway::CorsOrigins,
     /// Send `Strict-Transport-Security` (when serving TLS).
     pub hsts: bool,
+    /// Record the HTTP series (`BOOKSTORE_METRICS`); needs the recorder of [`metrics::install`].
+    pub metrics: bool,
 }
 
 impl Default for HttpConfig {
@@ -77,6 +80,7 @@ impl Default for HttpConfig {
             header_limit: 16 * 1024,
             cors_origins: gateway::CorsOrigins::None,
             hsts: false,
+            metrics: false,
         }
     }
 }
@@ -137,6 +141,7 @@ fn operations_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
 }
 
 /// The OpenAPI document of everything [`router`] serves, as it is served.
