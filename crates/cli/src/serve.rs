@@ -41,9 +41,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut metric_tasks: Vec<tokio::task::JoinHandle<()>> = upkeep.into_iter().collect();
     if settings.metrics.metrics {
         telemetry::watch_pools(&services.store);
-        if settings.roles.roles.has(Role::Relay) {
-            metric_tasks.push(telemetry::sample_outbox(&services.store));
-        }
+        metric_tasks.push(telemetry::sample(
+            &services.store,
+            settings.roles.roles.has(Role::Relay),
+        ));
     }
     wiring::bootstrap_admin(&settings, &services.accounts).await?;
     if let Some(bus) = &services.nats {

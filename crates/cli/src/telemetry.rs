@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// How often the outbox's backlog is read (one indexed query) for its gauges.
-const OUTBOX_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often readiness and the outbox's backlog are read (a query each) for their gauges.
+const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 
 pub const BUILD: BuildInfo = BuildInfo {
     version: env!("CARGO_PKG_VERSION"),
@@ -49,14 +49,19 @@ pub fn watch_pools(store: &Store) {
     });
 }
 
-/// Samples the outbox's backlog every few seconds (a query: not at scrape time, which
-/// anyone on the metrics listener could then drive).
-pub fn sample_outbox(store: &Store) -> JoinHandle<()> {
-    let outbox = store.outbox();
+/// Samples, every few seconds, whether the store is ready (as `/readyz` says) and, in the
+/// relay role, the outbox's backlog: queries, so not run at scrape time, which anyone on the
+/// metrics listener could then drive.
+pub fn sample(store: &Store, relay: bool) -> JoinHandle<()> {
+    let books = store.catalog();
+    let outbox = relay.then(|| store.outbox());
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(OUTBOX_SAMPLE_INTERVAL);
+        let mut tick = tokio::time::interval(SAMPLE_INTERVAL);
         loop {
             tick.tick().await;
+            let ready = books.ready().await.is_ok();
+            metrics::gauge!(catalog::READY).set(if ready { 1.0 } else { 0.0 });
+            let Some(outbox) = &outbox else { continue };
             match outbox.backlog().await {
                 Ok(backlog) => {
                     metrics::gauge!(catalog::OUTBOX_BACKLOG).set(backlog.unpublished as f64);

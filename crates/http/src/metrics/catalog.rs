@@ -21,6 +21,7 @@ pub const POOL_IDLE: &str = "bookstore_db_pool_idle_connections";
 pub const POOL_IN_USE: &str = "bookstore_db_pool_in_use_connections";
 pub const POOL_MAX: &str = "bookstore_db_pool_max_connections";
 pub const POOL_ACQUIRE: &str = "bookstore_db_pool_acquire_seconds";
+pub const READY: &str = "bookstore_ready";
 pub const OUTBOX_BACKLOG: &str = "bookstore_outbox_backlog_events";
 pub const OUTBOX_OLDEST_AGE: &str = "bookstore_outbox_oldest_unpublished_age_seconds";
 pub const EVENTS_PUBLISHED: &str = "bookstore_events_published_total";
@@ -87,6 +88,10 @@ pub fn describe() {
         POOL_ACQUIRE,
         Unit::Seconds,
         "Time spent waiting for a database connection, by pool (writes: until the write transaction has begun)."
+    );
+    describe_gauge!(
+        READY,
+        "1 while the store is reachable and migrated (what /readyz checks), else 0; sampled every 5 s."
     );
     describe_gauge!(
         OUTBOX_BACKLOG,
