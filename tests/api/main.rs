@@ -15,6 +15,7 @@ mod fuzzed;
 mod gateway;
 mod idempotency;
 mod load;
+mod metrics;
 mod nats_bus;
 mod operations;
 mod ratelimits;
