@@ -144,3 +144,97 @@ impl Drop for Counted {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::test_support::{get, send};
+    use axum::routing;
+    use axum::Router;
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    fn app(enabled: bool) -> Router {
+        let chunks = || async {
+            let parts: Vec<Result<Bytes, std::io::Error>> =
+                vec![Ok(Bytes::from_static(b"abc")), Ok(Bytes::from_static(b"defg"))];
+            Body::from_stream(stream_of(parts))
+        };
+        Router::new()
+            .route("/books/{id}", routing::get(|| async { "a book" }))
+            .route("/stream", routing::get(chunks))
+            .layer(axum::middleware::from_fn_with_state(enabled, layer))
+    }
+
+    fn stream_of(
+        parts: Vec<Result<Bytes, std::io::Error>>,
+    ) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> {
+        async_stream::stream! {
+            for part in parts {
+                yield part;
+            }
+        }
+    }
+
+    /// The requests' series as a scrape shows them, recorded by a recorder of this test's own.
+    fn scrape(enabled: bool, paths: &[&str]) -> String {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        metrics::with_local_recorder(&recorder, || {
+            runtime.block_on(async {
+                let app = app(enabled);
+                for path in paths {
+                    send(&app, get(path).body(Body::empty()).expect("request")).await;
+                }
+            })
+        });
+        handle.render()
+    }
+
+    #[test]
+    fn labels_the_route_template_and_counts_streamed_bytes() {
+        let text = scrape(
+            true,
+            &["/books/0190c1d2-aaaa-7000-8000-000000000001", "/stream", "/nothing"],
+        );
+        assert!(
+            text.contains(
+                r#"bookstore_http_requests_total{method="GET",route="/books/{id}",status="200"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"bookstore_http_requests_total{method="GET",route="unmatched",status="404"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("0190c1d2"), "a raw path in a label: {text}");
+        // Known length at once, streamed length as it streamed.
+        assert!(
+            text.contains(
+                r#"bookstore_http_response_body_bytes_total{method="GET",route="/books/{id}"} 6"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"bookstore_http_response_body_bytes_total{method="GET",route="/stream"} 7"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains("bookstore_http_requests_in_flight 0"), "{text}");
+        assert!(
+            text.contains(r#"bookstore_http_request_duration_seconds_count{method="GET",route="/stream",status="200"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn records_nothing_when_off() {
+        let text = scrape(false, &["/books/1", "/stream"]);
+        assert!(!text.contains("bookstore_http"), "{text}");
+    }
+}
