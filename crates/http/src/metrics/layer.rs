@@ -155,8 +155,10 @@ mod tests {
 
     fn app(enabled: bool) -> Router {
         let chunks = || async {
-            let parts: Vec<Result<Bytes, std::io::Error>> =
-                vec![Ok(Bytes::from_static(b"abc")), Ok(Bytes::from_static(b"defg"))];
+            let parts: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from_static(b"abc")),
+                Ok(Bytes::from_static(b"defg")),
+            ];
             Body::from_stream(stream_of(parts))
         };
         Router::new()
@@ -197,7 +199,11 @@ mod tests {
     fn labels_the_route_template_and_counts_streamed_bytes() {
         let text = scrape(
             true,
-            &["/books/0190c1d2-aaaa-7000-8000-000000000001", "/stream", "/nothing"],
+            &[
+                "/books/0190c1d2-aaaa-7000-8000-000000000001",
+                "/stream",
+                "/nothing",
+            ],
         );
         assert!(
             text.contains(
@@ -225,7 +231,10 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("bookstore_http_requests_in_flight 0"), "{text}");
+        assert!(
+            text.contains("bookstore_http_requests_in_flight 0"),
+            "{text}"
+        );
         assert!(
             text.contains(r#"bookstore_http_request_duration_seconds_count{method="GET",route="/stream",status="200"} 1"#),
             "{text}"
