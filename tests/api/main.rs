@@ -18,6 +18,7 @@ mod imports;
 mod imports_onix;
 mod load;
 mod locations;
+mod metrics;
 mod nats_bus;
 mod operations;
 mod ratelimits;

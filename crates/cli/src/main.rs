@@ -9,6 +9,7 @@ mod pipeline;
 mod reports;
 mod serve;
 mod subscribers;
+mod telemetry;
 mod wiring;
 
 use clap::{Parser, Subcommand};

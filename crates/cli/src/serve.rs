@@ -2,7 +2,7 @@
 
 use crate::config::{Role, Settings, TlsSource};
 use crate::pipeline::Pipeline;
-use crate::{subscribers, wiring};
+use crate::{subscribers, telemetry, wiring};
 use anyhow::Context;
 use axum::routing::get;
 use bookstore_http::routes::health;
@@ -35,7 +35,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.server.listen))?;
     let address = listener.local_addr()?;
     let public_url = settings.public_url(address);
+    // Before anything records.
+    let upkeep = telemetry::install(&settings)?;
     let services = wiring::build(&settings, &public_url).await?;
+    let mut metric_tasks: Vec<tokio::task::JoinHandle<()>> = upkeep.into_iter().collect();
+    if settings.metrics.metrics {
+        telemetry::watch_pools(&services.store);
+        metric_tasks.push(telemetry::sample(
+            &services.store,
+            settings.roles.roles.has(Role::Relay),
+        ));
+    }
     wiring::bootstrap_admin(&settings, &services.accounts).await?;
     if let Some(bus) = &services.nats {
         tracing::info!(stream = bus.stream(), "events go to NATS JetStream");
@@ -78,7 +88,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let streams = services.state.events.clone();
     let app = if settings.roles.roles.has(Role::Api) {
-        bookstore_http::router(services.state, &settings.http.config(tls_config.is_some())?)
+        let mut config = settings.http.config(tls_config.is_some())?;
+        config.metrics = settings.metrics.metrics;
+        bookstore_http::router(services.state, &config)
     } else {
         // Without the API, orchestrators still probe the process.
         probes(services.state)
@@ -94,6 +106,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
+    let metrics_listener = telemetry::listener(&settings, stop_rx.clone()).await?;
+    if let (Some(path), Some((metrics_address, _))) =
+        (&settings.metrics.metrics_address_file, &metrics_listener)
+    {
+        write_address(path, *metrics_address)?;
+    }
     let server = bookstore_http::server::serve(
         listener,
         app,
@@ -127,6 +145,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     reloader.abort();
     if let Some(sweeper) = import_sweeper {
         sweeper.abort();
+    }
+    if let Some((_, task)) = metrics_listener {
+        let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+    }
+    for task in metric_tasks {
+        task.abort();
     }
     if let Some(engine) = webhook_engine {
         engine.stop();

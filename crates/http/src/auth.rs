@@ -146,7 +146,9 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         }
         Err(err) => return err.into_response(),
     };
-    let (principal, session) = match state.verifier.verify(&token).await {
+    let verified = state.verifier.verify(&token).await;
+    crate::metrics::auth::token_validated(&verified);
+    let (principal, session) = match verified {
         Ok(verified) => (verified.principal, verified.session),
         Err(bookstore_core::auth::AuthError::InvalidToken(reason)) => {
             // The reason helps an operator and an attacker alike: it stays in the log.

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod gateway;
 pub mod idempotency;
 pub mod imports;
+pub mod metrics;
 mod openapi;
 pub mod patch;
 pub mod ratelimit;
@@ -68,6 +69,8 @@ pub struct HttpConfig {
     pub cors_origins: gateway::CorsOrigins,
     /// Send `Strict-Transport-Security` (when serving TLS).
     pub hsts: bool,
+    /// Record the HTTP series (`BOOKSTORE_METRICS`); needs the recorder of [`metrics::install`].
+    pub metrics: bool,
 }
 
 impl Default for HttpConfig {
@@ -80,6 +83,7 @@ impl Default for HttpConfig {
             header_limit: 16 * 1024,
             cors_origins: gateway::CorsOrigins::None,
             hsts: false,
+            metrics: false,
         }
     }
 }
@@ -164,6 +168,7 @@ fn operations_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
 }
 
 /// The OpenAPI document of everything [`router`] serves, as it is served.

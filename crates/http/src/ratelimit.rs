@@ -148,6 +148,11 @@ impl Counted {
     fn refused(&self) -> Response {
         let retry_after = seconds_up(self.decision.refill_in).max(1);
         tracing::debug!(policy = self.class.policy(), retry_after, "rate limited");
+        metrics::counter!(
+            crate::metrics::catalog::RATE_LIMITED,
+            "policy" => self.class.policy()
+        )
+        .increment(1);
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",

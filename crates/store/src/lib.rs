@@ -18,6 +18,7 @@ mod files;
 pub mod fuzzing;
 mod imports;
 mod janitor;
+mod meter;
 mod pg_read_pool;
 mod postgres;
 mod retry;
@@ -114,6 +115,35 @@ impl fmt::Display for Backend {
 enum Inner {
     Sqlite(Arc<SqliteStore>),
     Postgres(Arc<PgStore>),
+}
+
+/// How full one connection pool is, for the metrics (`bookstore_db_pool_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `reads` or `writes`.
+    pub pool: &'static str,
+    /// Connections open.
+    pub size: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
+impl PoolStats {
+    pub(crate) fn of_sqlx<DB: sqlx::Database>(pool: &'static str, of: &sqlx::Pool<DB>) -> Self {
+        let size = of.size();
+        Self {
+            pool,
+            size,
+            idle: u32::try_from(of.num_idle()).unwrap_or(u32::MAX).min(size),
+            max: of.options().get_max_connections(),
+        }
+    }
+
+    pub fn in_use(&self) -> u32 {
+        self.size.saturating_sub(self.idle)
+    }
 }
 
 /// An open store: connection pools of the chosen database. Cheap to clone.
@@ -279,6 +309,20 @@ impl Store {
         match &self.inner {
             Inner::Sqlite(store) => store.wakeups.receivers(),
             Inner::Postgres(store) => store.wakeups(),
+        }
+    }
+
+    /// How full each connection pool is now: reads, then writes.
+    pub fn pool_stats(&self) -> [PoolStats; 2] {
+        match &self.inner {
+            Inner::Sqlite(store) => [
+                PoolStats::of_sqlx(meter::READS, &store.reader),
+                PoolStats::of_sqlx(meter::WRITES, &store.writer),
+            ],
+            Inner::Postgres(store) => [
+                store.reader.stats(meter::READS),
+                PoolStats::of_sqlx(meter::WRITES, &store.writer),
+            ],
         }
     }
 

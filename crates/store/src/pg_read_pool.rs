@@ -147,7 +147,10 @@ impl ReadPool {
     }
 
     async fn get(&self) -> Result<managed::Object<Connector>, sqlx::Error> {
-        self.pool.get().await.map_err(|error| match error {
+        let waited = crate::meter::AcquireTimer::start(crate::meter::READS);
+        let got = self.pool.get().await;
+        waited.stop();
+        got.map_err(|error| match error {
             managed::PoolError::Backend(error) => error,
             managed::PoolError::Timeout(_) => sqlx::Error::PoolTimedOut,
             managed::PoolError::Closed => sqlx::Error::PoolClosed,
@@ -157,6 +160,17 @@ impl ReadPool {
 
     pub(crate) fn close(&self) {
         self.pool.close();
+    }
+
+    pub(crate) fn stats(&self, name: &'static str) -> crate::PoolStats {
+        let status = self.pool.status();
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        crate::PoolStats {
+            pool: name,
+            size: clamp(status.size),
+            idle: clamp(status.available).min(clamp(status.size)),
+            max: clamp(status.max_size),
+        }
     }
 }
 

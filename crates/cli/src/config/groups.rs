@@ -221,6 +221,8 @@ impl HttpArgs {
             header_limit: self.header_limit,
             cors_origins: self.cors_origins.clone(),
             hsts,
+            // The metrics group's to say (`serve` sets it).
+            metrics: false,
         })
     }
 }

@@ -11,6 +11,7 @@
 
 mod file;
 mod groups;
+mod metrics;
 mod nats;
 mod roles;
 mod secret;
@@ -21,6 +22,7 @@ mod webhooks;
 
 use groups::{AuthArgs, HttpArgs, LogArgs, RedisArgs, ServerArgs, StoreArgs, TlsArgs};
 pub use groups::{LogFormat, TlsSource};
+use metrics::MetricsArgs;
 use nats::NatsArgs;
 pub use roles::{Role, RoleArgs};
 use webhooks::WebhookArgs;
@@ -57,6 +59,8 @@ pub struct Settings {
     pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub roles: RoleArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// Where each secret came from, to log by name once logging is up.
     #[arg(skip)]
     pub secret_sources: Vec<String>,
@@ -115,6 +119,9 @@ impl Settings {
         self.secret_sources = secrets.sources;
         self.tls.source()?;
         self.http.config(false)?;
+        if self.metrics.metrics_listen.is_some() && !self.metrics.metrics {
+            anyhow::bail!("BOOKSTORE_METRICS_LISTEN is set but BOOKSTORE_METRICS is off");
+        }
         self.nats.check()?;
         Ok(())
     }

@@ -562,3 +562,24 @@ fn import_limits_take_binary_units() {
         assert_eq!(settings.http.import_limit, bytes, "{text}");
     }
 }
+
+#[test]
+fn metrics_are_on_by_default_and_their_listener_off() {
+    let settings = load(&[], &[]).expect("valid");
+    assert!(settings.metrics.metrics);
+    assert_eq!(settings.metrics.metrics_listen, None);
+    let settings = load(
+        &["--metrics-listen", "127.0.0.1:9464"],
+        &[("BOOKSTORE_METRICS", "off")],
+    );
+    let err = settings.expect_err("a listener for metrics that are off");
+    assert!(format!("{err:#}").contains("BOOKSTORE_METRICS"), "{err:#}");
+    let settings = load(&[], &[("BOOKSTORE_METRICS", "off")]).expect("valid");
+    assert!(!settings.metrics.metrics);
+    let file = file_with("metrics_listen = \"127.0.0.1:0\"\n");
+    let settings = load(&["--config", path(&file)], &[]).expect("valid");
+    assert_eq!(
+        settings.metrics.metrics_listen,
+        Some("127.0.0.1:0".parse().expect("address"))
+    );
+}

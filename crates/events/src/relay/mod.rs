@@ -151,6 +151,10 @@ impl Relay {
 
     /// Leases what it can and relays what it holds, until `stop` turns true.
     async fn run(self, mut stop: watch::Receiver<bool>) {
+        // From zero, so that a rate of failures is defined before the first one.
+        let bus = self.shared.bus.name();
+        metrics::counter!("bookstore_events_published_total", "bus" => bus).increment(0);
+        metrics::counter!("bookstore_events_publish_failures_total", "bus" => bus).increment(0);
         tracing::info!(
             bus = self.shared.bus.name(),
             poll_interval_ms = self.config.poll_interval.as_millis(),

@@ -51,6 +51,14 @@ pub(crate) async fn pass(
                 }
             }
         }
+        let bus = shared.bus.name();
+        metrics::counter!("bookstore_events_published_total", "bus" => bus)
+            .increment(accepted.len() as u64);
+        let refused = wave.len().saturating_sub(accepted.len());
+        if refused > 0 {
+            metrics::counter!("bookstore_events_publish_failures_total", "bus" => bus)
+                .increment(refused as u64);
+        }
         if !accepted.is_empty() {
             let positions = leases.mark_published(&accepted).await?;
             if let Some(&head) = positions.last() {

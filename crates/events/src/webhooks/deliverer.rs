@@ -122,7 +122,8 @@ impl Deliverer {
         let started = Instant::now();
         let at = Utc::now();
         let result = self.send(&due).await;
-        let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let elapsed = started.elapsed();
+        let duration_ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
         let attempts = due.attempts.saturating_add(1);
         let retry = || {
             self.config
@@ -144,6 +145,14 @@ impl Deliverer {
             }
             Err(Failure::Refused(error)) => (DeliveryStatus::Failed, None, Some(error), None),
         };
+        let outcome = match status {
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Pending => "retrying",
+            DeliveryStatus::Failed => "failed",
+        };
+        metrics::counter!("bookstore_webhook_deliveries_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("bookstore_webhook_delivery_duration_seconds", "outcome" => outcome)
+            .record(elapsed.as_secs_f64());
         tracing::info!(
             delivery = %due.id,
             webhook = %due.webhook_id,

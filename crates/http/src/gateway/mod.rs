@@ -3,7 +3,7 @@
 //! headers, response compression and CORS.
 //!
 //! Order, outermost first: CORS (so that preflights are answered before anything asks for a
-//! token), compression, security headers, request id and trace span, header limit, timeout,
+//! token), metrics, compression, security headers, request id and trace span, header limit, timeout,
 //! then the application. Everything inside the request-id layer answers with problem+json
 //! documents that carry the request id.
 
@@ -27,6 +27,11 @@ pub fn layers(app: Router, config: &HttpConfig) -> Router {
     // the first listed runs first.
     let app = app.layer(
         ServiceBuilder::new()
+            // Outermost: the latency and the bytes as the client sees them.
+            .layer(middleware::from_fn_with_state(
+                config.metrics,
+                crate::metrics::layer,
+            ))
             .layer(compression::layer())
             .layer(middleware::from_fn_with_state(
                 security_headers::SecurityHeaders::new(config.hsts),

@@ -61,6 +61,7 @@ pub async fn login(
     let username = parsed
         .as_ref()
         .map_or("(not a valid username)", Username::as_str);
+    crate::metrics::auth::sign_in(&outcome);
     match &outcome {
         Ok(_) => tracing::info!(username, %client, "sign-in succeeded"),
         Err(AuthError::Throttled { retry_after_secs }) => {
@@ -91,6 +92,7 @@ pub async fn refresh(
         Ok(pair) => Ok(tokens(pair)),
         Err(AuthError::RefreshTokenReused { user_id, family_id }) => {
             state.verifier.forget_session(family_id);
+            crate::metrics::auth::refresh_token_reused();
             tracing::warn!(
                 security_event = "refresh_token_reuse",
                 %user_id, %family_id, %client,

@@ -105,3 +105,17 @@ async fn degraded_dependencies(state: &AppState) -> (Vec<String>, Vec<String>) {
     }
     (names, details)
 }
+
+/// The service's metrics in the Prometheus text format (admins; anyone on the metrics
+/// listener, `BOOKSTORE_METRICS_LISTEN`). 404 when metrics are off (`BOOKSTORE_METRICS=off`).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Every series, in the text exposition format 0.0.4",
+            body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 403, description = "Admins only", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "Metrics are off in this process", body = crate::error::Problem,
+            content_type = "application/problem+json")))]
+pub async fn metrics() -> Response {
+    crate::metrics::response()
+}

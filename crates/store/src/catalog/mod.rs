@@ -145,11 +145,12 @@ pub(crate) trait Dialect {
 pub(crate) async fn begin_write<D: Dialect>(
     store: &D,
 ) -> Result<sqlx::Transaction<'static, D::Db>, StoreError> {
-    store
-        .writer()
-        .begin_with(D::BEGIN_WRITE)
-        .await
-        .map_err(crate::error::backend)
+    crate::meter::acquired(
+        crate::meter::WRITES,
+        store.writer().begin_with(D::BEGIN_WRITE),
+    )
+    .await
+    .map_err(crate::error::backend)
 }
 
 /// How many rows a statement changed: each database's result says it, but no sqlx trait

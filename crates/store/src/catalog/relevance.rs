@@ -107,6 +107,7 @@ macro_rules! impl_relevance {
                 query: &BookListQuery,
                 list: &str,
             ) -> Result<(Vec<ScoredBook>, Option<String>, Matched), StoreError> {
+                let started = std::time::Instant::now();
                 let search = &query.search;
                 let mut after = match query.page.cursor.as_deref() {
                     Some(c) => Some(cursor::decode_scored(list, c)?),
@@ -167,7 +168,13 @@ macro_rules! impl_relevance {
                 if found.is_empty() && after.is_none() {
                     fuzzy = text.is_some_and(|t| t.has_text());
                 }
+                let mut path = if as_typed || as_typed_search.is_none() {
+                    $crate::meter::SearchPath::Typed
+                } else {
+                    $crate::meter::SearchPath::Prefix
+                };
                 if fuzzy {
+                    path = $crate::meter::SearchPath::Typo;
                     if let Some(text) = text {
                         for (id, score) in self
                             .fuzzy_candidates(text, &search.filters, &mut pinned)
@@ -177,6 +184,7 @@ macro_rules! impl_relevance {
                         }
                         // Still nothing: books matching any of the words.
                         if let (true, Some(any)) = (found.is_empty(), text.relaxed()) {
+                            path = $crate::meter::SearchPath::AnyWord;
                             let relaxed = self
                                 .ranked_candidates(
                                     &any,
@@ -246,6 +254,7 @@ macro_rules! impl_relevance {
                 } else {
                     Matched::Query
                 };
+                path.record(started);
                 Ok((items, next_cursor, matched))
             }
         }

@@ -159,11 +159,12 @@ impl OutboxLeases for SqliteLeaseSet {
         }
         let held = self.held_json();
         let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
+        let mut tx = crate::meter::acquired(
+            crate::meter::WRITES,
+            self.writer.begin_with("BEGIN IMMEDIATE"),
+        )
+        .await
+        .map_err(backend)?;
         let head: i64 = sqlx::query_scalar(BUMP_HEAD)
             .bind(n)
             .fetch_one(&mut *tx)

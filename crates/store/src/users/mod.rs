@@ -50,11 +50,12 @@ pub(crate) type Conn<D> = <<D as Dialect>::Db as Database>::Connection;
 pub(crate) async fn begin_write<D: Dialect>(
     store: &D,
 ) -> Result<Transaction<'static, D::Db>, StoreError> {
-    store
-        .writer()
-        .begin_with(D::BEGIN_WRITE)
-        .await
-        .map_err(backend)
+    crate::meter::acquired(
+        crate::meter::WRITES,
+        store.writer().begin_with(D::BEGIN_WRITE),
+    )
+    .await
+    .map_err(backend)
 }
 
 /// Locks the user's row until the end of the transaction; whether the user exists.

@@ -84,11 +84,12 @@ macro_rules! impl_webhook_store {
             use $crate::webhooks::{choose, sql, WebhookDialect, INSERT_CHUNK};
 
             async fn begin(store: &$store) -> Result<Transaction<'static, $db>, StoreError> {
-                store
-                    .writer()
-                    .begin_with(<$store as Dialect>::BEGIN_WRITE)
-                    .await
-                    .map_err(backend)
+                $crate::meter::acquired(
+                    $crate::meter::WRITES,
+                    store.writer().begin_with(<$store as Dialect>::BEGIN_WRITE),
+                )
+                .await
+                .map_err(backend)
             }
 
             fn not_found() -> StoreError {
