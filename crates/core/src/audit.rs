@@ -164,7 +164,11 @@ impl AuditContext {
     }
 
     /// A signed-in caller.
-    pub fn of(principal: &Principal, client_ip: Option<String>, request_id: Option<String>) -> Self {
+    pub fn of(
+        principal: &Principal,
+        client_ip: Option<String>,
+        request_id: Option<String>,
+    ) -> Self {
         Self {
             actor: AuditActor::user(principal),
             client_ip,
@@ -209,10 +213,7 @@ impl AuditContext {
 
 /// Builds the `details` object of an entry: `details([("role", "staff".into())])`.
 pub fn details<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 /// An entry to write; the store gives it its id and time.
@@ -359,7 +360,10 @@ mod tests {
 
     #[test]
     fn actor_filters() {
-        assert_eq!(ActorFilter::parse("system"), Ok(ActorFilter::Kind("system")));
+        assert_eq!(
+            ActorFilter::parse("system"),
+            Ok(ActorFilter::Kind("system"))
+        );
         assert_eq!(
             ActorFilter::parse("Clerk"),
             Ok(ActorFilter::Name("clerk".into()))
@@ -380,8 +384,7 @@ mod tests {
             username: "clerk".into(),
             role: Role::Staff,
         };
-        let refused =
-            futures_executor::block_on(audit.list(&staff, &AuditQuery::default()));
+        let refused = futures_executor::block_on(audit.list(&staff, &AuditQuery::default()));
         assert!(matches!(refused, Err(AuditError::Forbidden)));
     }
 

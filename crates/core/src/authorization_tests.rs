@@ -222,7 +222,13 @@ fn staff_cannot_change_a_user() {
             role: Some(Role::Admin),
             ..UserEdit::default()
         };
-        block_on(a.update_user(who, None, own, promote, &crate::audit::AuditContext::system()))
+        block_on(a.update_user(
+            who,
+            None,
+            own,
+            promote,
+            &crate::audit::AuditContext::system(),
+        ))
     });
 }
 

@@ -364,3 +364,4 @@ impl WebhookDialect for PgStore {
 }
 
 impl_webhook_store!(PgStore, sqlx::Postgres);
+crate::audit::impl_audit_log!(PgStore, sqlx::Postgres);

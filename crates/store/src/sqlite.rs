@@ -423,3 +423,4 @@ impl WebhookDialect for SqliteStore {
 }
 
 impl_webhook_store!(SqliteStore, sqlx::Sqlite);
+crate::audit::impl_audit_log!(SqliteStore, sqlx::Sqlite);

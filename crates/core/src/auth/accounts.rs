@@ -490,7 +490,8 @@ mod tests {
 
     const CURRENT: &str = "saffron lighthouse kettle";
 
-    static SYSTEM: std::sync::LazyLock<AuditContext> = std::sync::LazyLock::new(AuditContext::system);
+    static SYSTEM: std::sync::LazyLock<AuditContext> =
+        std::sync::LazyLock::new(AuditContext::system);
 
     fn sys() -> &'static AuditContext {
         &SYSTEM

@@ -10,14 +10,14 @@
 //! device's pace, which the same curve keeps slow.
 
 use super::accounts::{account_key, Accounts, LoginOutcome};
-use crate::audit::{details, AuditAction, AuditActor, AuditContext};
-use serde_json::{Map, Value};
 use super::password::{checkable, MAX_BYTES};
 use super::ports::NewDeviceToken;
 use super::throttle::WINDOW;
 use super::user::{UserRecord, Username};
 use super::AuthError;
+use crate::audit::{details, AuditAction, AuditActor, AuditContext};
 use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// A device that has not signed in for this long is a stranger again.

@@ -216,11 +216,17 @@ fn staff_may_not_manage_webhooks() {
         let staff = principal(Role::Staff);
         let id = WebhookId::generate();
         let page = PageRequest::default();
-        assert!(forbidden(webhooks.create(&staff, raw(), None, &AuditContext::system()).await));
+        assert!(forbidden(
+            webhooks
+                .create(&staff, raw(), None, &AuditContext::system())
+                .await
+        ));
         assert!(forbidden(webhooks.list(&staff, &page).await));
         assert!(forbidden(webhooks.get(&staff, id).await));
         assert!(forbidden(webhooks.update(&staff, id, raw()).await));
-        assert!(forbidden(webhooks.delete(&staff, id, &AuditContext::system()).await));
+        assert!(forbidden(
+            webhooks.delete(&staff, id, &AuditContext::system()).await
+        ));
         assert!(forbidden(webhooks.rotate_secret(&staff, id).await));
         assert!(forbidden(webhooks.deliveries(&staff, id, &page).await));
         assert!(forbidden(
@@ -258,7 +264,9 @@ fn an_admin_gets_the_secret_once_and_a_retry_gets_the_same() {
             ..key
         };
         assert!(matches!(
-            webhooks.create(&admin, raw(), Some(&other_body), &AuditContext::system()).await,
+            webhooks
+                .create(&admin, raw(), Some(&other_body), &AuditContext::system())
+                .await,
             Err(WebhookError::IdempotencyKeyReused)
         ));
     });
