@@ -37,7 +37,8 @@ use error::ApiError;
 use ratelimit::{Limits, RateLimits};
 use routes::named::{self, Authors, Genres};
 use routes::{
-    auth as auth_routes, books, events as event_routes, health, stock, users, webhooks, wellknown,
+    audit as audit_routes, auth as auth_routes, books, events as event_routes, health, stock,
+    users, webhooks, wellknown,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,6 +125,7 @@ fn auth_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::redeliver))
         .routes(routes!(webhooks::ping))
+        .routes(routes!(audit_routes::list_audit))
         .routes(routes!(wellknown::jwks))
         .routes(routes!(wellknown::openid_configuration))
 }

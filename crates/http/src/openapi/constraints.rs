@@ -372,6 +372,19 @@ fn constrain_parameters(doc: &mut Value) {
                         json!({"type": "string", "pattern": "^(\\*|\"[0-9]+\"(\\s*,\\s*\"[0-9]+\")*)$"})
                     }
                     "isbn" => json!({"type": "string", "format": "isbn"}),
+                    "action" if path == "/audit" => {
+                        let actions: Vec<&str> = bookstore_core::audit::AuditAction::ALL
+                            .iter()
+                            .map(|a| a.as_str())
+                            .collect();
+                        json!({"type": "string", "enum": actions})
+                    }
+                    "actor" if path == "/audit" => {
+                        json!({"type": "string", "pattern": "^[0-9A-Za-z._@-]{3,64}$"})
+                    }
+                    "since" | "until" if path == "/audit" => {
+                        json!({"type": "string", "format": "date-time"})
+                    }
                     _ => continue,
                 };
                 if let Some(parameter) = parameter.as_object_mut() {

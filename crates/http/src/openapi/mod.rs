@@ -68,6 +68,7 @@ pub fn versioned_response(description: &str, schema: Ref) -> Response {
         (name = "auth", description = "Sign-in, tokens and key discovery"),
         (name = "users", description = "User management (admins)"),
         (name = "webhooks", description = "Signed event deliveries to your URLs (admins)"),
+        (name = "audit", description = "The security audit log (admins)"),
         (name = "events", description = "The published domain events, live (Server-Sent Events)"),
         (name = "operations", description = "Health and readiness"),
     )
