@@ -12,6 +12,7 @@
 use crate::kek::Kek;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use bookstore_core::audit::{details, AuditAction, AuditContext};
 use bookstore_core::auth::{AuthError, StoredSigningKey, UserStore};
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey};
@@ -203,6 +204,18 @@ impl KeyRing {
                 signs_from,
             )
             .await?;
+        // Rotations happen at start (the first key) and at the command line: the service's
+        // own doing. The key id is public (it is in the JWKS); nothing of the key is written.
+        let entry = AuditContext::system().entry(
+            AuditAction::KeysRotated,
+            Some(kid.clone()),
+            details([
+                ("algorithm", ALGORITHM.into()),
+                ("signs_from", signs_from.to_rfc3339().into()),
+                ("immediately", lead.is_zero().into()),
+            ]),
+        );
+        self.users.record_audit(&entry).await?;
         self.reload().await?;
         Ok((kid, signs_from))
     }

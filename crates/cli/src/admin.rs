@@ -3,6 +3,7 @@
 use crate::config::Settings;
 use crate::wiring;
 use anyhow::{bail, Context};
+use bookstore_core::audit::AuditContext;
 use bookstore_core::auth::{Accounts, UserId, Username};
 use bookstore_core::{PageRequest, Role};
 use clap::{Subcommand, ValueEnum};
@@ -141,21 +142,21 @@ pub async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()
         UserCommand::SetRole { username, role } => {
             let id = find(accounts, &username).await?;
             accounts
-                .update_user_unchecked(id, Some(role.into()), None, None)
+                .update_user_unchecked(id, Some(role.into()), None, None, &AuditContext::system())
                 .await?;
             println!("{username} is now {}", Role::from(role).as_str());
         }
         UserCommand::Disable { username } => {
             let id = find(accounts, &username).await?;
             accounts
-                .update_user_unchecked(id, None, Some(true), None)
+                .update_user_unchecked(id, None, Some(true), None, &AuditContext::system())
                 .await?;
             println!("{username} is disabled");
         }
         UserCommand::Enable { username } => {
             let id = find(accounts, &username).await?;
             accounts
-                .update_user_unchecked(id, None, Some(false), None)
+                .update_user_unchecked(id, None, Some(false), None, &AuditContext::system())
                 .await?;
             println!("{username} is enabled");
         }
@@ -166,14 +167,14 @@ pub async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()
             let id = find(accounts, &username).await?;
             let raw = read_password(password_stdin)?;
             accounts
-                .update_user_unchecked(id, None, None, Some(raw))
+                .update_user_unchecked(id, None, None, Some(raw), &AuditContext::system())
                 .await?;
             println!("password of {username} changed; their sign-ins have ended");
         }
         UserCommand::Unlock { username } => {
             let id = find(accounts, &username).await?;
             accounts
-                .update_user_unchecked(id, None, Some(false), None)
+                .update_user_unchecked(id, None, Some(false), None, &AuditContext::system())
                 .await?;
             println!("{username} is unlocked");
         }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use bookstore_events::{
     EventBus, InProcessBus, LogSignal, NatsBus, Relay, RelayConfig, RelayHandle,
 };
-use bookstore_store::Store;
+use bookstore_store::{Retention, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -54,6 +54,7 @@ impl Pipeline {
             tasks.push(tokio::spawn(janitor(
                 store.clone(),
                 settings.roles.outbox_retention,
+                settings.roles.audit_retention,
                 settings.roles.janitor_interval,
             )));
             Some(Relay::new(store.outbox(), bus, signal.clone(), wakeups.outbox, config).spawn())
@@ -92,11 +93,14 @@ async fn announce_heads(mut heads: tokio::sync::watch::Receiver<i64>, signal: Lo
 }
 
 /// Sweeps every `interval`: one replica at a time does (the store makes sure).
-async fn janitor(store: Store, retention: Duration, interval: Duration) {
-    let retention = match chrono::Duration::from_std(retention) {
-        Ok(retention) => retention,
-        Err(err) => {
-            tracing::error!(error = %err, "the outbox retention is too long; the janitor is off");
+async fn janitor(store: Store, outbox: Duration, audit: Duration, interval: Duration) {
+    let retention = match (
+        chrono::Duration::from_std(outbox),
+        chrono::Duration::from_std(audit),
+    ) {
+        (Ok(outbox), Ok(audit)) => Retention { outbox, audit },
+        _ => {
+            tracing::error!("a retention is too long; the janitor is off");
             return;
         }
     };
@@ -109,6 +113,7 @@ async fn janitor(store: Store, retention: Duration, interval: Duration) {
                 refresh_tokens = report.refresh_tokens,
                 trusted_devices = report.trusted_devices,
                 login_failures = report.login_failures,
+                audit_entries = report.audit_entries,
                 "janitor pruned what is past its retention"
             ),
             Ok(Some(_)) => tracing::debug!("janitor found nothing to prune"),

@@ -5,6 +5,7 @@ use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bookstore_auth::{Argon2Hasher, ExternalIssuers, JwtSigner, JwtValidator, Kek, KeyRing};
+use bookstore_core::audit::{details, Audit, AuditAction, AuditContext, AuditLog};
 use bookstore_core::auth::{Accounts, AuthConfig, Password};
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::{LocalLimiter, RateLimiter};
@@ -20,7 +21,7 @@ use bookstore_store::{Backend, Store};
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::ExposeSecret;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How long a revocation made by another replica may take to be seen by this one.
@@ -45,11 +46,47 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// Writes a `secret_loaded` entry for each secret this process loaded: by name and where
+/// from, never by value.
+async fn record_secrets(
+    audit: &dyn AuditLog,
+    settings: &Settings,
+    kek_file: Option<&Path>,
+) -> anyhow::Result<()> {
+    let mut loaded: Vec<(String, String)> = settings
+        .secret_sources
+        .iter()
+        .map(|source| match source.split_once(" from ") {
+            Some((name, from)) => (name.to_owned(), from.to_owned()),
+            None => (source.clone(), String::new()),
+        })
+        .collect();
+    if let Some(path) = kek_file {
+        loaded.push((
+            "BOOKSTORE_KEK".to_owned(),
+            format!("the key file {} in the data directory", path.display()),
+        ));
+    }
+    for (name, from) in loaded {
+        let entry = AuditContext::system().entry(
+            AuditAction::SecretLoaded,
+            Some(name),
+            details([("source", from.into())]),
+        );
+        audit
+            .record_audit(&entry)
+            .await
+            .context("writing the audit log")?;
+    }
+    Ok(())
+}
+
 /// The configured key-encryption key, or one kept in the data directory (created on first
-/// start, readable by the owner only).
-fn load_kek(settings: &Settings, backend: Backend) -> anyhow::Result<Kek> {
+/// start, readable by the owner only); with the path of that file, if it is one.
+fn load_kek(settings: &Settings, backend: Backend) -> anyhow::Result<(Kek, Option<PathBuf>)> {
     if let Some(kek) = &settings.auth.kek {
-        return Kek::from_base64(kek.expose_secret()).context("BOOKSTORE_KEK");
+        let kek = Kek::from_base64(kek.expose_secret()).context("BOOKSTORE_KEK")?;
+        return Ok((kek, None));
     }
     let path = settings.store.data_dir.join(KEK_FILE_NAME);
     if backend == Backend::Postgres {
@@ -67,7 +104,9 @@ fn load_kek(settings: &Settings, backend: Backend) -> anyhow::Result<Kek> {
     }
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading the key-encryption key {}", path.display()))?;
-    Kek::from_base64(&text).with_context(|| format!("key-encryption key {}", path.display()))
+    let kek = Kek::from_base64(&text)
+        .with_context(|| format!("key-encryption key {}", path.display()))?;
+    Ok((kek, Some(path)))
 }
 
 /// Logs a warning when users other than the owner may read the key file.
@@ -135,7 +174,8 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
     let store = open_store(settings).await?;
     store.migrate().await.context("applying migrations")?;
     let users = store.users();
-    let kek = load_kek(settings, store.backend())?;
+    let (kek, kek_file) = load_kek(settings, store.backend())?;
+    record_secrets(&*store.audit(), settings, kek_file.as_deref()).await?;
     // Webhook secrets are sealed with the same key-encryption key as signing keys.
     let sealer: Arc<dyn SecretSealer> = Arc::new(kek.clone());
     let access_ttl = chrono::Duration::from_std(settings.auth.access_token_ttl)?;
@@ -210,6 +250,7 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         inventory: Inventory::new(store.inventory()),
         accounts: accounts.clone(),
         webhooks,
+        audit: Audit::new(store.audit()),
         verifier,
         limiter,
         public_url: public_url.to_owned(),

@@ -205,6 +205,7 @@ fn staff_cannot_create_a_user() {
             "saffron lighthouse kettle".into(),
             Role::Admin,
             None,
+            &crate::audit::AuditContext::system(),
         ))
         .map(|Created { value, .. }| value)
     });
@@ -221,7 +222,13 @@ fn staff_cannot_change_a_user() {
             role: Some(Role::Admin),
             ..UserEdit::default()
         };
-        block_on(a.update_user(who, None, own, promote))
+        block_on(a.update_user(
+            who,
+            None,
+            own,
+            promote,
+            &crate::audit::AuditContext::system(),
+        ))
     });
 }
 

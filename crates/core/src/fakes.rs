@@ -4,6 +4,7 @@
 //! so that a test can tell whether a use case reached it; it is also the password hasher
 //! (no cryptography, but it writes down how many bytes it was handed) and the token signer.
 
+use crate::audit::{AuditAction, AuditContext, AuditEntry, AuditLog, AuditQuery, NewAuditEntry};
 use crate::auth::ports::{
     AccessClaims, NewDeviceToken, NewRefreshToken, PasswordHasher, RefreshOutcome, SessionState,
     StoredSigningKey, TokenSigner, UserStore,
@@ -46,6 +47,8 @@ pub(crate) struct FakeStore {
     pub(crate) failures: Mutex<Vec<(String, DateTime<Utc>)>>,
     /// The length in bytes of every password handed to the hasher.
     pub(crate) hashed: Mutex<Vec<usize>>,
+    /// The audit entries written, in order.
+    pub(crate) audit: Mutex<Vec<NewAuditEntry>>,
 }
 
 fn empty<T>() -> Page<T> {
@@ -337,6 +340,19 @@ impl CatalogStore for FakeStore {
 }
 
 #[async_trait]
+impl AuditLog for FakeStore {
+    async fn record_audit(&self, entry: &NewAuditEntry) -> Result<(), StoreError> {
+        self.asked("record_audit");
+        self.audit.lock().unwrap().push(entry.clone());
+        Ok(())
+    }
+    async fn audit_entries(&self, _: &AuditQuery) -> Result<Page<AuditEntry>, StoreError> {
+        self.asked("audit_entries");
+        Ok(empty())
+    }
+}
+
+#[async_trait]
 impl UserStore for FakeStore {
     async fn count_users(&self) -> Result<i64, StoreError> {
         self.asked("count_users");
@@ -346,8 +362,14 @@ impl UserStore for FakeStore {
         &self,
         user: &NewUser,
         _: Option<&IdempotencyRequest>,
+        origin: &AuditContext,
     ) -> Result<User, StoreError> {
         self.asked("create_user");
+        self.audit.lock().unwrap().push(origin.entry(
+            AuditAction::UserCreated,
+            Some(user.username.to_string()),
+            serde_json::Map::new(),
+        ));
         let now = Utc::now();
         let created = User {
             id: UserId::generate(),
@@ -385,7 +407,12 @@ impl UserStore for FakeStore {
             next_cursor: None,
         })
     }
-    async fn update_user(&self, id: UserId, change: &UserChange) -> Result<User, StoreError> {
+    async fn update_user(
+        &self,
+        id: UserId,
+        change: &UserChange,
+        _: &AuditContext,
+    ) -> Result<User, StoreError> {
         self.asked("update_user");
         let mut users = self.users.lock().unwrap();
         let record = users

@@ -4,6 +4,7 @@
 //! Nothing here performs I/O. Every value type is "parse, don't validate": once an `Isbn`,
 //! `Money` or `BookDraft` exists, it is valid and nothing downstream checks it again.
 
+pub mod audit;
 pub mod auth;
 pub mod author;
 pub mod book;

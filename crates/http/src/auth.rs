@@ -158,6 +158,10 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         Err(other) => return ApiError::from(other).into_response(),
     };
     if needed == Access::Admin && principal.role != Role::Admin {
+        let entry = access_denied(&request, route.as_deref(), &principal);
+        if let Err(err) = state.audit.record(&entry).await {
+            tracing::warn!(error = %err, "could not write the audit entry of a refusal");
+        }
         return ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -173,6 +177,28 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
     request.extensions_mut().insert(principal);
     request.extensions_mut().insert(CurrentSession(session));
     next.run(request).await
+}
+
+/// The `access_denied` entry of a request refused for the caller's role (403). The refusal
+/// stands if the entry cannot be written; the failure is logged.
+///
+/// A 401 (no token, or one that does not verify) is not recorded: every client meets one
+/// when its access token expires, and anyone could fill the log with them at no cost. Failed
+/// sign-ins, the 401s that matter, are recorded by the sign-in itself (`sign_in_failed`).
+fn access_denied(
+    request: &Request,
+    route: Option<&str>,
+    principal: &Principal,
+) -> bookstore_core::audit::NewAuditEntry {
+    let origin = crate::routes::audit::origin(
+        principal,
+        &crate::caller::ClientAddr::of(request.extensions()),
+    );
+    origin.entry(
+        bookstore_core::audit::AuditAction::AccessDenied,
+        Some(format!("{} {}", request.method(), route.unwrap_or("?"))),
+        bookstore_core::audit::details([("role", principal.role.as_str().into())]),
+    )
 }
 
 /// The sign-in the caller's access token belongs to (`None` for an outside issuer's token),

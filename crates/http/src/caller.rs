@@ -38,20 +38,25 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let resolved = parts
-            .extensions
+        Ok(ClientAddr::of(&parts.extensions))
+    }
+}
+
+impl ClientAddr {
+    /// The client address of the request whose extensions these are.
+    pub fn of(extensions: &axum::http::Extensions) -> Self {
+        let resolved = extensions
             .get::<ClientIp>()
             .map(|ClientIp(ip)| ip.to_string());
         let peer = || {
-            parts
-                .extensions
+            extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string())
         };
-        Ok(ClientAddr(
+        ClientAddr(
             resolved
                 .or_else(peer)
                 .unwrap_or_else(|| "unknown".to_owned()),
-        ))
+        )
     }
 }

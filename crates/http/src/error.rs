@@ -3,6 +3,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bookstore_core::audit::AuditError;
 use bookstore_core::auth::AuthError;
 use bookstore_core::webhook::WebhookError;
 use bookstore_core::{CatalogError, FieldError, StoreError, ValidationErrors};
@@ -280,6 +281,15 @@ impl From<WebhookError> for ApiError {
                 Self::internal()
             }
             WebhookError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<AuditError> for ApiError {
+    fn from(err: AuditError) -> Self {
+        match err {
+            AuditError::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", err.to_string()),
+            AuditError::Store(store) => store.into(),
         }
     }
 }

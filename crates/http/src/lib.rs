@@ -40,8 +40,8 @@ use error::ApiError;
 use ratelimit::{Limits, RateLimits};
 use routes::named::{self, Authors, Genres, Locations};
 use routes::{
-    auth as auth_routes, books, events as event_routes, health, imports as import_routes, reports,
-    stock, stocktakes, users, webhooks, wellknown,
+    audit as audit_routes, auth as auth_routes, books, events as event_routes, health,
+    imports as import_routes, reports, stock, stocktakes, users, webhooks, wellknown,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,6 +150,7 @@ fn auth_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::redeliver))
         .routes(routes!(webhooks::ping))
+        .routes(routes!(audit_routes::list_audit))
         .routes(routes!(wellknown::jwks))
         .routes(routes!(wellknown::openid_configuration))
 }

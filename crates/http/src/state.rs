@@ -1,6 +1,7 @@
 //! What every handler can reach.
 
 use crate::events::EventStreams;
+use bookstore_core::audit::Audit;
 use bookstore_core::auth::{Accounts, TokenVerifier};
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::RateLimiter;
@@ -32,6 +33,8 @@ pub struct Services {
     pub inventory: Inventory,
     pub accounts: Accounts,
     pub webhooks: Webhooks,
+    /// The security audit log: read by admins, written by the gateway (refusals).
+    pub audit: Audit,
     pub verifier: Arc<dyn TokenVerifier>,
     /// Rate-limit counters (in memory, or shared through Redis).
     pub limiter: Arc<dyn RateLimiter>,

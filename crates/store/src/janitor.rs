@@ -1,6 +1,6 @@
 //! The retention janitor's deletions (issue 12, §7): published outbox events past their
 //! retention, spent idempotency keys, expired refresh tokens and trusted devices, and failed
-//! sign-ins older than the throttle's window. Each table is pruned in bounded batches (short
+//! sign-ins older than the throttle's window, and audit entries past theirs. Each table is pruned in bounded batches (short
 //! transactions, whatever the backlog); on PostgreSQL one replica at a time sweeps, under a
 //! session advisory lock on a connection of its own (closed afterwards, so the lock cannot
 //! outlive the sweep, even if it fails halfway).
@@ -27,6 +27,7 @@ pub struct JanitorReport {
     pub refresh_tokens: u64,
     pub trusted_devices: u64,
     pub login_failures: u64,
+    pub audit_entries: u64,
 }
 
 impl JanitorReport {
@@ -36,6 +37,26 @@ impl JanitorReport {
             + self.refresh_tokens
             + self.trusted_devices
             + self.login_failures
+            + self.audit_entries
+    }
+}
+
+/// How long what the janitor prunes by age is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Published outbox events (and so the event log).
+    pub outbox: Duration,
+    /// Audit entries.
+    pub audit: Duration,
+}
+
+impl Retention {
+    /// `outbox` for the outbox, the default for the audit log.
+    pub fn outbox(outbox: Duration) -> Self {
+        Self {
+            outbox,
+            audit: Duration::days(i64::from(bookstore_core::audit::DEFAULT_RETENTION_DAYS)),
+        }
     }
 }
 
@@ -72,6 +93,11 @@ const LOGIN_FAILURES: Pruned = Pruned {
     key: "rowid",
     condition: "at < $1",
 };
+const AUDIT_LOG: Pruned = Pruned {
+    table: "audit_log",
+    key: "id",
+    condition: "at < $1",
+};
 
 impl Pruned {
     /// Skips rows a concurrent deletion holds: no waiting, no deadlock.
@@ -95,9 +121,9 @@ impl Pruned {
 }
 
 /// The cut-offs of one sweep at `now`.
-fn cutoffs(now: DateTime<Utc>, outbox_retention: Duration) -> [(&'static Pruned, DbTime); 5] {
+fn cutoffs(now: DateTime<Utc>, retention: Retention) -> [(&'static Pruned, DbTime); 6] {
     [
-        (&OUTBOX, DbTime(now - outbox_retention)),
+        (&OUTBOX, DbTime(now - retention.outbox)),
         (
             &IDEMPOTENCY_KEYS,
             DbTime(now - Duration::seconds(IDEMPOTENCY_KEY_TTL_SECS)),
@@ -105,17 +131,20 @@ fn cutoffs(now: DateTime<Utc>, outbox_retention: Duration) -> [(&'static Pruned,
         (&REFRESH_TOKENS, DbTime(now)),
         (&TRUSTED_DEVICES, DbTime(now)),
         (&LOGIN_FAILURES, DbTime(now - LOGIN_FAILURE_WINDOW)),
+        (&AUDIT_LOG, DbTime(now - retention.audit)),
     ]
 }
 
-fn report_of(counts: [u64; 5]) -> JanitorReport {
-    let [outbox_events, idempotency_keys, refresh_tokens, trusted_devices, login_failures] = counts;
+fn report_of(counts: [u64; 6]) -> JanitorReport {
+    let [outbox_events, idempotency_keys, refresh_tokens, trusted_devices, login_failures, audit_entries] =
+        counts;
     JanitorReport {
         outbox_events,
         idempotency_keys,
         refresh_tokens,
         trusted_devices,
         login_failures,
+        audit_entries,
     }
 }
 
@@ -139,17 +168,17 @@ macro_rules! drain {
 }
 
 impl Store {
-    /// Prunes what is past its retention (published outbox events older than
-    /// `outbox_retention`). `None` when another replica is sweeping right now.
+    /// Prunes what is past its retention (published outbox events and audit entries older
+    /// than `retention` says). `None` when another replica is sweeping right now.
     pub async fn sweep(
         &self,
-        outbox_retention: Duration,
+        retention: Retention,
         now: DateTime<Utc>,
     ) -> Result<Option<JanitorReport>, StoreError> {
-        let mut counts = [0; 5];
+        let mut counts = [0; 6];
         match &self.inner {
             Inner::Sqlite(store) => {
-                for (i, (pruned, cutoff)) in cutoffs(now, outbox_retention).iter().enumerate() {
+                for (i, (pruned, cutoff)) in cutoffs(now, retention).iter().enumerate() {
                     counts[i] = drain!(&store.writer, &pruned.sqlite(), *cutoff);
                 }
             }
@@ -166,7 +195,7 @@ impl Store {
                     let _ = conn.close().await;
                     return Ok(None);
                 }
-                for (i, (pruned, cutoff)) in cutoffs(now, outbox_retention).iter().enumerate() {
+                for (i, (pruned, cutoff)) in cutoffs(now, retention).iter().enumerate() {
                     counts[i] = drain!(&store.writer, &pruned.postgres(), *cutoff);
                 }
                 // Closing ends the session, and with it the lock.

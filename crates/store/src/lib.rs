@@ -8,6 +8,7 @@
 //! Every mutation of a book commits in one transaction with its `book_history` row and its
 //! `outbox` event (and, for a create with an `Idempotency-Key`, the idempotency record).
 
+mod audit;
 mod catalog;
 mod cursor;
 mod error;
@@ -36,8 +37,9 @@ pub mod testing;
 
 pub use error::OpenError;
 pub use event_log::{OutboxCommits, Wakeups};
-pub use janitor::JanitorReport;
+pub use janitor::{JanitorReport, Retention};
 
+use bookstore_core::audit::AuditLog;
 use bookstore_core::auth::UserStore;
 use bookstore_core::import::ImportStore;
 use bookstore_core::outbox::{EventLog, Outbox};
@@ -264,6 +266,14 @@ impl Store {
     /// The user store of sign-in (users, refresh tokens, failed sign-ins, signing keys),
     /// backed by this store.
     pub fn users(&self) -> Arc<dyn UserStore> {
+        match &self.inner {
+            Inner::Sqlite(store) => store.clone(),
+            Inner::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// The security audit log, backed by this store.
+    pub fn audit(&self) -> Arc<dyn AuditLog> {
         match &self.inner {
             Inner::Sqlite(store) => store.clone(),
             Inner::Postgres(store) => store.clone(),

@@ -370,3 +370,4 @@ impl WebhookDialect for PgStore {
 impl_webhook_store!(PgStore, sqlx::Postgres);
 
 impl_import_store!(PgStore, sqlx::Postgres);
+crate::audit::impl_audit_log!(PgStore, sqlx::Postgres);

@@ -429,3 +429,4 @@ impl WebhookDialect for SqliteStore {
 impl_webhook_store!(SqliteStore, sqlx::Sqlite);
 
 impl_import_store!(SqliteStore, sqlx::Sqlite);
+crate::audit::impl_audit_log!(SqliteStore, sqlx::Sqlite);

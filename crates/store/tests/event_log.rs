@@ -303,14 +303,20 @@ async fn the_janitor_prunes_what_is_past_its_retention(store: &Store) {
     leases.mark_published(&ids).await.unwrap();
     let retention = chrono::Duration::hours(24);
     let report = store
-        .sweep(retention, chrono::Utc::now())
+        .sweep(
+            bookstore_store::Retention::outbox(retention),
+            chrono::Utc::now(),
+        )
         .await
         .unwrap()
         .expect("no other janitor");
     assert_eq!(report.outbox_events, 0, "published within the retention");
     testing::age_published_events(store, 25).await;
     let report = store
-        .sweep(retention, chrono::Utc::now())
+        .sweep(
+            bookstore_store::Retention::outbox(retention),
+            chrono::Utc::now(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -337,6 +343,7 @@ async fn the_janitor_prunes_what_is_past_its_retention(store: &Store) {
                 password_hash: "hash".into(),
             },
             None,
+            &bookstore_core::audit::AuditContext::system(),
         )
         .await
         .unwrap();
@@ -375,7 +382,10 @@ async fn the_janitor_prunes_what_is_past_its_retention(store: &Store) {
         .unwrap();
     testing::age_idempotency_keys(store, 25).await;
     let report = store
-        .sweep(retention, chrono::Utc::now())
+        .sweep(
+            bookstore_store::Retention::outbox(retention),
+            chrono::Utc::now(),
+        )
         .await
         .unwrap()
         .unwrap();

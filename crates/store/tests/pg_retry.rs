@@ -150,6 +150,7 @@ async fn a_user_write_that_loses_a_deadlock_is_retried_and_succeeds() {
                 password_hash: "$argon2id$old".into(),
             },
             None,
+            &bookstore_core::audit::AuditContext::system(),
         )
         .await
         .unwrap();
@@ -165,7 +166,13 @@ async fn a_user_write_that_loses_a_deadlock_is_retried_and_succeeds() {
                 password_hash: Some("$argon2id$new".into()),
                 ..UserChange::default()
             };
-            users.update_user(user.id, &reset).await
+            users
+                .update_user(
+                    user.id,
+                    &reset,
+                    &bookstore_core::audit::AuditContext::system(),
+                )
+                .await
         })
     };
     wait_for_lock_wait(&mut watcher, "UPDATE refresh_tokens").await;

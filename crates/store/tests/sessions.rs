@@ -43,6 +43,7 @@ async fn create(users: &Arc<dyn UserStore>, username: &str, role: Role) -> User 
                 password_hash: format!("hash-of-{username}"),
             },
             None,
+            &bookstore_core::audit::AuditContext::system(),
         )
         .await
         .unwrap()
@@ -76,7 +77,10 @@ async fn use_token(users: &Arc<dyn UserStore>, hash: &str) -> RefreshOutcome {
 }
 
 async fn update(users: &Arc<dyn UserStore>, id: UserId, change: UserChange) -> User {
-    users.update_user(id, &change).await.unwrap()
+    users
+        .update_user(id, &change, &bookstore_core::audit::AuditContext::system())
+        .await
+        .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -71,7 +71,11 @@ fn new_user(username: &str, role: Role) -> NewUser {
 
 async fn create(users: &Arc<dyn UserStore>, username: &str) -> User {
     users
-        .create_user(&new_user(username, Role::Staff), None)
+        .create_user(
+            &new_user(username, Role::Staff),
+            None,
+            &bookstore_core::audit::AuditContext::system(),
+        )
         .await
         .unwrap()
 }
@@ -156,7 +160,11 @@ async fn users_round_trip(store: &Store) {
     assert_eq!(users.count_users().await.unwrap(), 0);
     let before = now();
     let admin = users
-        .create_user(&new_user("admin", Role::Admin), None)
+        .create_user(
+            &new_user("admin", Role::Admin),
+            None,
+            &bookstore_core::audit::AuditContext::system(),
+        )
         .await
         .unwrap();
     assert_eq!(admin.username, name("admin"));
@@ -167,7 +175,11 @@ async fn users_round_trip(store: &Store) {
     assert_eq!(admin.created_at, admin.updated_at);
 
     let staff = users
-        .create_user(&new_user("shop.clerk@north-1", Role::Staff), None)
+        .create_user(
+            &new_user("shop.clerk@north-1", Role::Staff),
+            None,
+            &bookstore_core::audit::AuditContext::system(),
+        )
         .await
         .unwrap();
     assert_ne!(staff.id, admin.id);
@@ -206,7 +218,11 @@ async fn duplicate_username_is_refused(store: &Store) {
     let users = store.users();
     let first = create(&users, "alice").await;
     let err = users
-        .create_user(&new_user("alice", Role::Admin), None)
+        .create_user(
+            &new_user("alice", Role::Admin),
+            None,
+            &bookstore_core::audit::AuditContext::system(),
+        )
         .await
         .unwrap_err();
     match err {
@@ -285,6 +301,7 @@ async fn update_bumps_epoch_and_revokes_refresh_tokens(store: &Store) {
                 role: Some(Role::Admin),
                 ..UserChange::default()
             },
+            &bookstore_core::audit::AuditContext::system(),
         )
         .await
         .unwrap();
@@ -314,6 +331,7 @@ async fn update_bumps_epoch_and_revokes_refresh_tokens(store: &Store) {
                 password_hash: Some("new-hash".into()),
                 ..UserChange::default()
             },
+            &bookstore_core::audit::AuditContext::system(),
         )
         .await
         .unwrap();
@@ -330,6 +348,7 @@ async fn update_bumps_epoch_and_revokes_refresh_tokens(store: &Store) {
                 disabled: Some(true),
                 ..UserChange::default()
             },
+            &bookstore_core::audit::AuditContext::system(),
         )
         .await
         .unwrap();
@@ -341,7 +360,11 @@ async fn update_bumps_epoch_and_revokes_refresh_tokens(store: &Store) {
     let a4 = token("a4", alice.id);
     insert(&users, &a4).await;
     let same = users
-        .update_user(alice.id, &UserChange::default())
+        .update_user(
+            alice.id,
+            &UserChange::default(),
+            &bookstore_core::audit::AuditContext::system(),
+        )
         .await
         .unwrap();
     assert_eq!(same, disabled);
@@ -358,6 +381,7 @@ async fn update_of_a_missing_user_is_not_found(store: &Store) {
                 disabled: Some(true),
                 ..UserChange::default()
             },
+            &bookstore_core::audit::AuditContext::system(),
         )
         .await
         .unwrap_err();
@@ -531,6 +555,7 @@ async fn token_joining_a_revoked_family_is_born_revoked(store: &Store) {
                 password_hash: Some("new-hash".into()),
                 ..UserChange::default()
             },
+            &bookstore_core::audit::AuditContext::system(),
         )
         .await
         .unwrap();

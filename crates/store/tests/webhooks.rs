@@ -54,7 +54,11 @@ async fn create(store: &dyn WebhookStore, types: &[&str], active: bool) -> Webho
         draft: draft(types, active),
         sealed_secret: vec![1; 48],
     };
-    store.create_webhook(&new, None).await.unwrap().id
+    store
+        .create_webhook(&new, None, &bookstore_core::audit::AuditContext::system())
+        .await
+        .unwrap()
+        .id
 }
 
 fn event(position: i64, event_type: &str) -> LoggedEvent {
@@ -131,10 +135,16 @@ async fn webhooks_round_trip(store: &Store) {
     let rotated = store.rotate_secret(first, &[2; 48], until).await.unwrap();
     assert!(rotated.previous_secret_until.is_some());
 
-    store.delete_webhook(first).await.unwrap();
+    store
+        .delete_webhook(first, &bookstore_core::audit::AuditContext::system())
+        .await
+        .unwrap();
     assert!(store.get_webhook(first).await.unwrap().is_none());
     for missing in [
-        store.delete_webhook(first).await.err(),
+        store
+            .delete_webhook(first, &bookstore_core::audit::AuditContext::system())
+            .await
+            .err(),
         store
             .update_webhook(first, &draft(&[CREATED], true))
             .await
@@ -160,7 +170,14 @@ async fn a_create_with_a_key_remembers_the_sealed_secret(store: &Store) {
         draft: draft(&[CREATED], true),
         sealed_secret: vec![9; 60],
     };
-    let webhook = store.create_webhook(&new, Some(&request)).await.unwrap();
+    let webhook = store
+        .create_webhook(
+            &new,
+            Some(&request),
+            &bookstore_core::audit::AuditContext::system(),
+        )
+        .await
+        .unwrap();
     let record = store
         .find_idempotency_record("admin", "hook-1")
         .await

@@ -87,6 +87,11 @@ pub struct RoleArgs {
     #[arg(long, env = "BOOKSTORE_OUTBOX_RETENTION", value_name = "SPAN",
           default_value = "7d", value_parser = values::span)]
     pub outbox_retention: Duration,
+    /// How long audit entries are kept before the janitor deletes them: days (365), or a
+    /// number and a unit, d, h, m or s (90d, 36h).
+    #[arg(long, env = "BOOKSTORE_AUDIT_RETENTION", value_name = "DAYS",
+          default_value = "365", value_parser = values::days_or_span)]
+    pub audit_retention: Duration,
     /// How often the relay looks at the outbox without being woken by a commit (7d, 36h,
     /// 90m, 30s, 500ms).
     #[arg(long, env = "BOOKSTORE_RELAY_POLL_INTERVAL", value_name = "SPAN",
@@ -121,6 +126,17 @@ mod tests {
         assert!(roles(" , ").is_err());
         let relay_only = roles("relay").expect("valid");
         assert!(relay_only.has(Role::Relay) && !relay_only.has(Role::Api));
+    }
+
+    #[test]
+    fn audit_retention_is_days_or_a_span() {
+        let days = |t: &str| values::days_or_span(t);
+        assert_eq!(days("365"), Ok(Duration::from_secs(365 * 24 * 3600)));
+        assert_eq!(days(" 30 "), Ok(Duration::from_secs(30 * 24 * 3600)));
+        assert_eq!(days("36h"), Ok(Duration::from_secs(36 * 3600)));
+        assert!(days("0").is_err());
+        assert!(days("").is_err());
+        assert!(days("-3").is_err());
     }
 
     #[test]

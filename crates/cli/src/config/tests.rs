@@ -531,6 +531,15 @@ fn roles_relay_and_retention() {
         Duration::from_secs(7 * 24 * 3600)
     );
     assert_eq!(settings.roles.relay_poll_interval, Duration::from_secs(5));
+    assert_eq!(
+        settings.roles.audit_retention,
+        Duration::from_secs(365 * 24 * 3600)
+    );
+    let settings = load(&[], &[("BOOKSTORE_AUDIT_RETENTION", "90")]).expect("valid");
+    assert_eq!(
+        settings.roles.audit_retention,
+        Duration::from_secs(90 * 24 * 3600)
+    );
     let settings = load(
         &["--roles", "relay"],
         &[

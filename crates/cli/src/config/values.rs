@@ -32,6 +32,15 @@ pub fn millis(text: &str) -> Result<Duration, String> {
 
 /// A span of time: a whole number and a unit, `d`, `h`, `m`, `s` or `ms` (`7d`, `36h`,
 /// `90m`, `30s`, `500ms`); more than zero.
+/// Days as a bare number (`365`), or a span with its unit (`365d`, `8760h`).
+pub fn days_or_span(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return span(&format!("{trimmed}d"));
+    }
+    span(text)
+}
+
 pub fn span(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text

@@ -7,6 +7,7 @@ use super::ports::{
 use super::throttle::{Throttle, WINDOW};
 use super::user::{NewUser, User, UserChange, UserId, Username};
 use super::AuthError;
+use crate::audit::{details, AuditAction, AuditContext};
 use crate::error::StoreError;
 use crate::idempotency::{create_once, replay, Created};
 use crate::paging::{Page, PageRequest};
@@ -162,7 +163,8 @@ impl Accounts {
 
     /// Trades a refresh token for a new pair. A spent token presented again revokes its whole
     /// family: whoever holds the newer token loses it too, and must sign in again.
-    pub async fn refresh(&self, refresh_token: &str) -> LoginOutcome {
+    /// The reuse of a spent token is recorded (`refresh_reuse`) with `origin`.
+    pub async fn refresh(&self, refresh_token: &str, origin: &AuditContext) -> LoginOutcome {
         let now = Utc::now();
         let hash = self.signer.hash_refresh_token(refresh_token);
         match self.users.use_refresh_token(&hash, now).await? {
@@ -183,6 +185,21 @@ impl Accounts {
                 self.issue(&record.user, family_id, family_started_at).await
             }
             RefreshOutcome::Reused { user_id, family_id } => {
+                let target = self
+                    .users
+                    .get_user(user_id)
+                    .await?
+                    .map(|r| r.user.username.to_string());
+                self.users
+                    .record_audit(&origin.entry(
+                        AuditAction::RefreshReuse,
+                        target,
+                        details([
+                            ("user_id", user_id.to_string().into()),
+                            ("family_id", family_id.to_string().into()),
+                        ]),
+                    ))
+                    .await?;
                 Err(AuthError::RefreshTokenReused { user_id, family_id })
             }
             RefreshOutcome::Invalid => Err(AuthError::InvalidRefreshToken),
@@ -221,6 +238,7 @@ impl Accounts {
         session: Option<Uuid>,
         current: &str,
         new: String,
+        origin: &AuditContext,
     ) -> Result<User, AuthError> {
         let id = user_id_of(who)?;
         // Before any work: argon2 would hash every byte of it.
@@ -249,11 +267,13 @@ impl Accounts {
                     keep_session: session,
                     ..UserChange::default()
                 },
+                origin,
             )
             .await?)
     }
 
-    /// Creates a user without a caller check: for the CLI and the first-start bootstrap.
+    /// Creates a user without a caller check: for the CLI and the first-start bootstrap, which
+    /// the audit log records as the `system`'s doing.
     pub async fn create_user_unchecked(
         &self,
         username: Username,
@@ -269,6 +289,7 @@ impl Accounts {
                     password_hash,
                 },
                 None,
+                &AuditContext::system(),
             )
             .await
             .map_err(|err| match err {
@@ -287,6 +308,7 @@ impl Accounts {
         password: String,
         role: Role,
         idempotency: Option<&IdempotencyRequest>,
+        origin: &AuditContext,
     ) -> Result<Created<User>, AuthError> {
         manage_users(who)?;
         let username = Username::parse(username)
@@ -306,7 +328,7 @@ impl Accounts {
             password_hash,
         };
         create_once(keys, idempotency, || {
-            self.users.create_user(&user, idempotency)
+            self.users.create_user(&user, idempotency, origin)
         })
         .await
         .map_err(|err| match err {
@@ -345,6 +367,7 @@ impl Accounts {
         session: Option<Uuid>,
         id: UserId,
         edit: UserEdit,
+        origin: &AuditContext,
     ) -> Result<User, AuthError> {
         manage_users(who)?;
         let UserEdit {
@@ -364,23 +387,28 @@ impl Accounts {
                 };
                 // Checked (and the password changed) before anything else changes, so that a
                 // wrong current password changes nothing.
-                self.change_own_password(who, session, current, new).await?;
+                self.change_own_password(who, session, current, new, origin)
+                    .await?;
                 if role.is_none() && disabled.is_none() {
                     return self.get_user(who, id).await;
                 }
-                return self.update_user_unchecked(id, role, disabled, None).await;
+                return self
+                    .update_user_unchecked(id, role, disabled, None, origin)
+                    .await;
             }
         }
-        self.update_user_unchecked(id, role, disabled, password)
+        self.update_user_unchecked(id, role, disabled, password, origin)
             .await
     }
 
+    /// Changes a user without a caller check (the CLI's, with [`AuditContext::system`]).
     pub async fn update_user_unchecked(
         &self,
         id: UserId,
         role: Option<Role>,
         disabled: Option<bool>,
         password: Option<String>,
+        origin: &AuditContext,
     ) -> Result<User, AuthError> {
         let record = self
             .users
@@ -404,6 +432,7 @@ impl Accounts {
                     password_hash,
                     keep_session: None,
                 },
+                origin,
             )
             .await?;
         if disabled == Some(false) {
@@ -460,6 +489,13 @@ mod tests {
     use futures_executor::block_on;
 
     const CURRENT: &str = "saffron lighthouse kettle";
+
+    static SYSTEM: std::sync::LazyLock<AuditContext> =
+        std::sync::LazyLock::new(AuditContext::system);
+
+    fn sys() -> &'static AuditContext {
+        &SYSTEM
+    }
     const NEW: &str = "velvet tram orbit quinoa";
 
     /// Accounts over the fake store, and a signed-in admin with its id.
@@ -493,14 +529,14 @@ mod tests {
         let (accounts, store, who, own) = admin();
         let huge = "x".repeat(MAX_BYTES + 1);
         store.hashed.lock().unwrap().clear();
-        let change = accounts.change_own_password(&who, None, &huge, NEW.into());
+        let change = accounts.change_own_password(&who, None, &huge, NEW.into(), sys());
         assert_eq!(refused_field(block_on(change)), "current_password");
         let patch = UserEdit {
             password: Some(NEW.into()),
             current_password: Some(huge),
             ..UserEdit::default()
         };
-        let through_patch = accounts.update_user(&who, None, own, patch);
+        let through_patch = accounts.update_user(&who, None, own, patch, sys());
         assert_eq!(refused_field(block_on(through_patch)), "current_password");
         assert_eq!(store.hashed.lock().unwrap().clone(), Vec::<usize>::new());
         assert_eq!(store.count("update_user"), 0);
@@ -511,19 +547,19 @@ mod tests {
         let (accounts, store, who, _) = admin();
         let huge = "x".repeat(1024 * 1024);
         let clerk =
-            block_on(accounts.create_user(&who, "clerk", CURRENT.into(), Role::Staff, None))
+            block_on(accounts.create_user(&who, "clerk", CURRENT.into(), Role::Staff, None, sys()))
                 .expect("clerk")
                 .value;
         store.hashed.lock().unwrap().clear();
-        let create = accounts.create_user(&who, "clerk2", huge.clone(), Role::Staff, None);
+        let create = accounts.create_user(&who, "clerk2", huge.clone(), Role::Staff, None, sys());
         assert_eq!(refused_field(block_on(create)), "password");
-        let change = accounts.change_own_password(&who, None, CURRENT, huge.clone());
+        let change = accounts.change_own_password(&who, None, CURRENT, huge.clone(), sys());
         assert_eq!(refused_field(block_on(change)), "new_password");
         let reset = UserEdit {
             password: Some(huge),
             ..UserEdit::default()
         };
-        let reset = accounts.update_user(&who, None, clerk.id, reset);
+        let reset = accounts.update_user(&who, None, clerk.id, reset, sys());
         assert_eq!(refused_field(block_on(reset)), "password");
         // Only the current password was hashed (checked, for the change).
         let hashed = store.hashed.lock().unwrap().clone();

@@ -3,6 +3,7 @@
 use super::throttle::Throttle;
 use super::user::{NewUser, User, UserChange, UserId, UserRecord, Username};
 use super::AuthError;
+use crate::audit::{AuditContext, AuditLog};
 use crate::error::StoreError;
 use crate::paging::{Page, PageRequest};
 use crate::ports::{IdempotencyRequest, IdempotencyStore};
@@ -124,15 +125,19 @@ impl std::fmt::Debug for StoredSigningKey {
     }
 }
 
+/// The audit log is part of the user store: account changes write their entries in their own
+/// transaction, and sign-in outcomes theirs right away.
 #[async_trait]
-pub trait UserStore: IdempotencyStore {
+pub trait UserStore: IdempotencyStore + AuditLog {
     async fn count_users(&self) -> Result<i64, StoreError>;
     /// `DuplicateName { entity: "user" }` when the username is taken.
-    /// Stores the idempotency record, if given, in the same transaction.
+    /// Stores the idempotency record, if given, and a `user_created` audit entry of `audit`'s
+    /// origin in the same transaction.
     async fn create_user(
         &self,
         user: &NewUser,
         idempotency: Option<&IdempotencyRequest>,
+        audit: &AuditContext,
     ) -> Result<User, StoreError>;
     async fn find_user_by_username(
         &self,
@@ -142,8 +147,15 @@ pub trait UserStore: IdempotencyStore {
     /// Ordered by username.
     async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError>;
     /// Applies the change, bumps the token epoch and revokes every refresh token of the
-    /// user, in one transaction. `NotFound { entity: "user" }` when missing.
-    async fn update_user(&self, id: UserId, change: &UserChange) -> Result<User, StoreError>;
+    /// user, in one transaction, with an audit entry of `audit`'s origin for each thing that
+    /// changed (`role_changed`, `user_disabled`, `user_enabled`, `password_changed`).
+    /// `NotFound { entity: "user" }` when missing.
+    async fn update_user(
+        &self,
+        id: UserId,
+        change: &UserChange,
+        audit: &AuditContext,
+    ) -> Result<User, StoreError>;
     /// The user's current token epoch and disabled flag, for validating access tokens.
     async fn token_epoch(&self, id: UserId) -> Result<Option<(i64, bool)>, StoreError>;
     /// The user's epoch and disabled flag, and whether their sign-in `session` is live at

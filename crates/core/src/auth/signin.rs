@@ -15,7 +15,9 @@ use super::ports::NewDeviceToken;
 use super::throttle::WINDOW;
 use super::user::{UserRecord, Username};
 use super::AuthError;
+use crate::audit::{details, AuditAction, AuditActor, AuditContext};
 use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// A device that has not signed in for this long is a stranger again.
@@ -44,13 +46,55 @@ impl Accounts {
         Ok(throttle.retry_after(now))
     }
 
-    async fn fail(&self, keys: &[String], now: DateTime<Utc>) -> AuthError {
+    /// Counts the failure against each key, and records it (and any key it locks) in the
+    /// audit log.
+    async fn fail(
+        &self,
+        keys: &[String],
+        now: DateTime<Utc>,
+        attempt: &Attempt<'_>,
+        reason: &str,
+    ) -> AuthError {
+        match self.count_failure(keys, now, attempt, reason).await {
+            Ok(()) => AuthError::InvalidCredentials,
+            Err(err) => err,
+        }
+    }
+
+    async fn count_failure(
+        &self,
+        keys: &[String],
+        now: DateTime<Utc>,
+        attempt: &Attempt<'_>,
+        reason: &str,
+    ) -> Result<(), AuthError> {
         for key in keys {
-            if let Err(err) = self.users.record_login_failure(key, now).await {
-                return err.into();
+            self.users.record_login_failure(key, now).await?;
+        }
+        self.users
+            .record_audit(&attempt.entry(
+                AuditAction::SignInFailed,
+                details([("reason", reason.into())]),
+            ))
+            .await?;
+        for key in keys {
+            let throttle = self.users.login_failures(key, now - WINDOW).await?;
+            if let Some(retry_after_secs) = throttle.retry_after(now) {
+                let scope = key.split_once(':').map_or("account", |(scope, _)| scope);
+                let scope = if scope == "user" { "account" } else { scope };
+                self.users
+                    .record_audit(&attempt.entry(
+                        AuditAction::LockedOut,
+                        details([
+                            ("scope", scope.into()),
+                            ("failures", throttle.failures.into()),
+                            ("retry_after_secs", retry_after_secs.into()),
+                        ]),
+                    ))
+                    .await?;
             }
         }
-        AuthError::InvalidCredentials
+        Ok(())
     }
 
     /// The digest of `device_token` when it is a live device token of `record`'s user.
@@ -76,18 +120,28 @@ impl Accounts {
     /// accounts all get `InvalidCredentials` after the same amount of hashing work. A name that does not parse
     /// cannot be an account: it is neither looked up nor stored as a throttle key (people type
     /// passwords into the username field), and only the client address counts the failure.
+    ///
+    /// Every outcome is in the audit log (`sign_in`, `sign_in_failed`, `locked_out`), from
+    /// `origin` (its client address is the throttle's). The entries name the account only when
+    /// the name given is an existing user's: anything else may be a password typed into the
+    /// wrong field, and is not written anywhere.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         device_token: Option<&str>,
-        client: &str,
+        origin: &AuditContext,
     ) -> LoginOutcome {
+        let client = origin.client_ip.as_deref().unwrap_or("unknown");
         let now = Utc::now();
         let name = Username::parse(username).ok();
         let record = match &name {
             Some(name) => self.users.find_user_by_username(name).await?,
             None => None,
+        };
+        let attempt = Attempt {
+            origin,
+            record: record.as_ref(),
         };
         let device = self
             .trusted_device(device_token, record.as_ref(), now)
@@ -102,18 +156,49 @@ impl Accounts {
             waits.push(self.throttled(key, now).await?);
         }
         if let Some(retry_after_secs) = waits.into_iter().flatten().max() {
+            self.users
+                .record_audit(&attempt.entry(
+                    AuditAction::SignInFailed,
+                    details([
+                        ("reason", "throttled".into()),
+                        ("retry_after_secs", retry_after_secs.into()),
+                    ]),
+                ))
+                .await?;
             return Err(AuthError::Throttled { retry_after_secs });
         }
         // No password of ours is over the bound: a longer one is answered as a wrong one (the
         // same work, the same failures counted), and argon2 is handed only its first bytes.
         let within_bound = checkable(password);
-        let Some(record) = record.filter(|r| !r.user.disabled && within_bound) else {
+        let reason = match &record {
+            None => "unknown_user",
+            Some(r) if r.user.disabled => "disabled",
+            Some(_) => "wrong_password",
+        };
+        let Some(record) = record.clone().filter(|r| !r.user.disabled && within_bound) else {
             self.hasher.verify_dummy(bounded(password)).await;
-            return Err(self.fail(&keys, now).await);
+            return Err(self.fail(&keys, now, &attempt, reason).await);
         };
         if !self.hasher.verify(password, &record.password_hash).await? {
-            return Err(self.fail(&keys, now).await);
+            return Err(self.fail(&keys, now, &attempt, reason).await);
         }
+        self.users
+            .record_audit(
+                &origin
+                    .as_actor(AuditActor::User {
+                        id: record.user.id.to_string(),
+                        name: record.user.username.to_string(),
+                    })
+                    .entry(
+                        AuditAction::SignIn,
+                        Some(record.user.username.to_string()),
+                        details([
+                            ("user_id", record.user.id.to_string().into()),
+                            ("trusted_device", device.is_some().into()),
+                        ]),
+                    ),
+            )
+            .await?;
         // The client's address stays counted: a success with one account must not buy an
         // address more guesses at the others.
         self.users.clear_login_failures(&keys[0]).await?;
@@ -136,6 +221,29 @@ impl Accounts {
     }
 }
 
+/// A sign-in attempt as the audit log sees it: where from, and the account, when the name
+/// given is an existing user's.
+struct Attempt<'a> {
+    origin: &'a AuditContext,
+    record: Option<&'a UserRecord>,
+}
+
+impl Attempt<'_> {
+    fn entry(
+        &self,
+        action: AuditAction,
+        mut details: Map<String, Value>,
+    ) -> crate::audit::NewAuditEntry {
+        let target = self.record.map(|r| r.user.username.to_string());
+        match self.record {
+            Some(r) => details.insert("user_id".into(), r.user.id.to_string().into()),
+            // Whatever was typed is not kept: it may be a password.
+            None => details.insert("username_known".into(), false.into()),
+        };
+        self.origin.entry(action, target, details)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +254,52 @@ mod tests {
     use std::sync::Arc;
 
     const RIGHT: &str = "saffron lighthouse kettle";
+
+    fn from_c1() -> AuditContext {
+        AuditContext::anonymous(Some("c1".into()), Some("req-1".into()))
+    }
+
+    #[test]
+    fn a_password_typed_as_a_username_is_never_in_an_audit_entry() {
+        let (accounts, store) = accounts_with_clerk();
+        // A name that parses as a username, but names nobody: perhaps a password.
+        let typed = "velvet.tram.orbit.quinoa";
+        for _ in 0..7 {
+            let outcome = block_on(accounts.login(typed, RIGHT, None, &from_c1()));
+            assert!(outcome.is_err());
+        }
+        let entries = store.audit.lock().unwrap().clone();
+        let failed = entries
+            .iter()
+            .filter(|e| e.action == AuditAction::SignInFailed)
+            .count();
+        assert_eq!(failed, 7, "{entries:?}");
+        assert!(entries.iter().any(|e| e.action == AuditAction::LockedOut));
+        for entry in &entries {
+            let text = format!("{entry:?}");
+            assert!(!text.contains(typed), "{text}");
+            assert!(!text.contains(RIGHT), "{text}");
+            if entry.action != AuditAction::UserCreated {
+                assert_eq!(entry.target, None);
+                assert_eq!(entry.client_ip.as_deref(), Some("c1"));
+                assert_eq!(entry.request_id.as_deref(), Some("req-1"));
+            }
+        }
+        // An existing user is named, and a success is the user's own doing (from another
+        // address: c1 is locked out now).
+        let c2 = AuditContext::anonymous(Some("c2".into()), None);
+        block_on(accounts.login("clerk", "not it", None, &c2)).unwrap_err();
+        block_on(accounts.login("clerk", RIGHT, None, &c2)).unwrap();
+        let entries = store.audit.lock().unwrap().clone();
+        let last = entries.last().unwrap();
+        assert_eq!(last.action, AuditAction::SignIn);
+        assert_eq!(last.target.as_deref(), Some("clerk"));
+        assert_eq!(last.actor.name(), Some("clerk"));
+        let failed = &entries[entries.len() - 2];
+        assert_eq!(failed.action, AuditAction::SignInFailed);
+        assert_eq!(failed.target.as_deref(), Some("clerk"));
+        assert_eq!(failed.details["reason"], "wrong_password");
+    }
 
     fn accounts_with_clerk() -> (Accounts, Arc<FakeStore>) {
         let (accounts, store) = fakes::accounts();
@@ -158,12 +312,12 @@ mod tests {
     #[test]
     fn an_over_long_password_is_answered_as_a_wrong_one_and_never_hashed_whole() {
         let (accounts, store) = accounts_with_clerk();
-        let wrong = block_on(accounts.login("clerk", "not the password", None, "c1"));
+        let wrong = block_on(accounts.login("clerk", "not the password", None, &from_c1()));
         assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
         // A megabyte that begins with the right password.
         let huge = format!("{RIGHT}{}", "\u{e9}".repeat(512 * 1024));
         store.hashed.lock().unwrap().clear();
-        let long = block_on(accounts.login("clerk", &huge, None, "c1"));
+        let long = block_on(accounts.login("clerk", &huge, None, &from_c1()));
         assert!(matches!(long, Err(AuthError::InvalidCredentials)));
         // The same work as for a wrong password, on at most MAX_BYTES of it (cut after the
         // last whole character, a byte short here)...
@@ -175,7 +329,7 @@ mod tests {
         };
         assert_eq!((counted("user:clerk"), counted("client:c1")), (2, 2));
         // The right password still signs in.
-        assert!(block_on(accounts.login("clerk", RIGHT, None, "c1")).is_ok());
+        assert!(block_on(accounts.login("clerk", RIGHT, None, &from_c1())).is_ok());
     }
 
     #[test]
@@ -183,7 +337,7 @@ mod tests {
         let (accounts, store) = accounts_with_clerk();
         store.hashed.lock().unwrap().clear();
         let at_bound = "\u{1F511}".repeat(MAX_BYTES / 4);
-        let outcome = block_on(accounts.login("clerk", &at_bound, None, "c1"));
+        let outcome = block_on(accounts.login("clerk", &at_bound, None, &from_c1()));
         assert!(matches!(outcome, Err(AuthError::InvalidCredentials)));
         assert_eq!(store.count("verify"), 1);
         assert_eq!(store.hashed.lock().unwrap().clone(), vec![MAX_BYTES]);

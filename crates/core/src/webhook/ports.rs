@@ -3,6 +3,7 @@
 //! delivery attempts (the events crate).
 
 use super::draft::WebhookDraft;
+use crate::audit::AuditContext;
 use crate::error::StoreError;
 use crate::ids::{DeliveryId, WebhookId};
 use crate::outbox::LoggedEvent;
@@ -145,11 +146,12 @@ pub struct ClaimRequest {
 #[async_trait]
 pub trait WebhookStore: IdempotencyStore {
     /// Stores the webhook and, with a key, the idempotency record of what it created (a
-    /// [`WebhookCreated`]) in one transaction.
+    /// [`WebhookCreated`]) and a `webhook_created` audit entry in one transaction.
     async fn create_webhook(
         &self,
         new: &NewWebhook,
         idempotency: Option<&IdempotencyRequest>,
+        audit: &AuditContext,
     ) -> Result<Webhook, StoreError>;
     async fn get_webhook(&self, id: WebhookId) -> Result<Option<Webhook>, StoreError>;
     /// In creation order.
@@ -160,8 +162,9 @@ pub trait WebhookStore: IdempotencyStore {
         id: WebhookId,
         draft: &WebhookDraft,
     ) -> Result<Webhook, StoreError>;
-    /// Deletes the webhook with its deliveries; `NotFound` if there is none.
-    async fn delete_webhook(&self, id: WebhookId) -> Result<(), StoreError>;
+    /// Deletes the webhook with its deliveries, and writes a `webhook_deleted` audit entry, in
+    /// one transaction; `NotFound` if there is none.
+    async fn delete_webhook(&self, id: WebhookId, audit: &AuditContext) -> Result<(), StoreError>;
     /// Makes `sealed_secret` the signing secret; the one it replaces goes on signing until
     /// `previous_until`.
     async fn rotate_secret(

@@ -8,6 +8,7 @@ use super::ports::{
 };
 use super::secret::{WebhookSecret, SECRET_BYTES};
 use super::WebhookError;
+use crate::audit::AuditContext;
 use crate::error::StoreError;
 use crate::idempotency::{create_once, Created};
 use crate::ids::{DeliveryId, WebhookId};
@@ -106,6 +107,7 @@ impl Webhooks {
         who: &Principal,
         raw: RawWebhook,
         idempotency: Option<&IdempotencyRequest>,
+        origin: &AuditContext,
     ) -> Result<Created<(Webhook, WebhookSecret)>, WebhookError> {
         manage(who)?;
         let draft = WebhookDraft::parse(raw, self.settings.allow_private)?;
@@ -119,7 +121,7 @@ impl Webhooks {
         let keys: &dyn IdempotencyStore = &*self.store;
         let created =
             create_once::<WebhookCreated, WebhookError, _, _>(keys, idempotency, || async {
-                let webhook = self.store.create_webhook(&new, idempotency).await?;
+                let webhook = self.store.create_webhook(&new, idempotency, origin).await?;
                 Ok(WebhookCreated {
                     webhook,
                     sealed_secret: STANDARD.encode(&sealed),
@@ -165,10 +167,15 @@ impl Webhooks {
             .map_err(webhook_not_found)
     }
 
-    pub async fn delete(&self, who: &Principal, id: WebhookId) -> Result<(), WebhookError> {
+    pub async fn delete(
+        &self,
+        who: &Principal,
+        id: WebhookId,
+        origin: &AuditContext,
+    ) -> Result<(), WebhookError> {
         manage(who)?;
         self.store
-            .delete_webhook(id)
+            .delete_webhook(id, origin)
             .await
             .map_err(webhook_not_found)
     }

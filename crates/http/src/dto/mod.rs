@@ -1,6 +1,7 @@
 //! Wire representations. Domain types never serialize straight to clients: each version of
 //! the API has its own shapes here.
 
+pub mod audit;
 pub mod author;
 pub mod book;
 pub mod genre;

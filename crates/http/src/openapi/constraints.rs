@@ -362,6 +362,19 @@ fn constrain_parameters(doc: &mut Value) {
                     "isbn" => json!({"type": "string", "format": "isbn"}),
                     "not_counted_since" => json!({"type": "string", "format": "date-time",
                         "description": "Only books without a `count` stock movement since then (RFC 3339)"}),
+                    "action" if path == "/audit" => {
+                        let actions: Vec<&str> = bookstore_core::audit::AuditAction::ALL
+                            .iter()
+                            .map(|a| a.as_str())
+                            .collect();
+                        json!({"type": "string", "enum": actions})
+                    }
+                    "actor" if path == "/audit" => {
+                        json!({"type": "string", "pattern": "^[0-9A-Za-z._@-]{3,64}$"})
+                    }
+                    "since" | "until" if path == "/audit" => {
+                        json!({"type": "string", "format": "date-time"})
+                    }
                     _ => continue,
                 };
                 if let Some(parameter) = parameter.as_object_mut() {

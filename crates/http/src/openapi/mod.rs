@@ -72,6 +72,7 @@ pub fn versioned_response(description: &str, schema: Ref) -> Response {
         (name = "users", description = "User management (admins)"),
         (name = "webhooks", description = "Signed event deliveries to your URLs (admins)"),
         (name = "imports", description = "Imports of catalog files, CSV and ONIX (admins)"),
+        (name = "audit", description = "The security audit log (admins)"),
         (name = "events", description = "The published domain events, live (Server-Sent Events)"),
         (name = "operations", description = "Health and readiness"),
     )

@@ -6,11 +6,12 @@ use crate::dto::user::{ChangePasswordInput, LoginInput, RefreshInput, TokenRespo
 use crate::error::{ApiResult, Problem};
 use crate::extract::ApiJson;
 use crate::response;
+use crate::routes::audit::{anonymous_origin, origin};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bookstore_core::auth::{AuthError, TokenPair, Username};
+use bookstore_core::auth::{AuthError, TokenPair};
 
 const PROBLEM: &str = crate::error::PROBLEM_JSON;
 
@@ -42,7 +43,7 @@ fn tokens(pair: TokenPair) -> Response {
         (status = 429, description = "Too many failed sign-ins; see Retry-After", body = Problem, content_type = PROBLEM)))]
 pub async fn login(
     State(state): State<AppState>,
-    ClientAddr(client): ClientAddr,
+    client: ClientAddr,
     body: ApiJson<LoginInput>,
 ) -> ApiResult<Response> {
     let input = body.value;
@@ -52,26 +53,26 @@ pub async fn login(
             &input.username,
             &input.password,
             input.device_token.as_deref(),
-            &client,
+            &anonymous_origin(&client),
         )
         .await;
-    // Only a name that could be an account is logged: what does not parse may well be a
-    // password typed into the wrong field.
-    let parsed = Username::parse(&input.username);
-    let username = parsed
-        .as_ref()
-        .map_or("(not a valid username)", Username::as_str);
     crate::metrics::auth::sign_in(&outcome);
+    let client = client.0;
+    // The name given is logged only once it has proven to be an account's: anything else may
+    // be a password typed into the wrong field. The audit log has every attempt, naming the
+    // account when the name is an existing user's.
     match &outcome {
-        Ok(_) => tracing::info!(username, %client, "sign-in succeeded"),
+        Ok(_) => {
+            tracing::info!(username = %input.username.trim().to_lowercase(), %client, "sign-in succeeded")
+        }
         Err(AuthError::Throttled { retry_after_secs }) => {
-            tracing::warn!(username, %client, retry_after_secs, "sign-in throttled")
+            tracing::warn!(%client, retry_after_secs, "sign-in throttled (see the audit log)")
         }
         Err(AuthError::InvalidCredentials) => {
-            tracing::warn!(username, %client, "sign-in failed")
+            tracing::warn!(%client, "sign-in failed (see the audit log)")
         }
         Err(other) => {
-            tracing::error!(username, %client, error = %other, "sign-in error")
+            tracing::error!(%client, error = %other, "sign-in error")
         }
     }
     Ok(tokens(outcome?))
@@ -85,10 +86,15 @@ pub async fn login(
         (status = 401, description = "Invalid, expired, revoked or already used", body = Problem, content_type = PROBLEM)))]
 pub async fn refresh(
     State(state): State<AppState>,
-    ClientAddr(client): ClientAddr,
+    client: ClientAddr,
     body: ApiJson<RefreshInput>,
 ) -> ApiResult<Response> {
-    match state.accounts.refresh(&body.value.refresh_token).await {
+    let outcome = state
+        .accounts
+        .refresh(&body.value.refresh_token, &anonymous_origin(&client))
+        .await;
+    let client = client.0;
+    match outcome {
         Ok(pair) => Ok(tokens(pair)),
         Err(AuthError::RefreshTokenReused { user_id, family_id }) => {
             state.verifier.forget_session(family_id);
@@ -147,6 +153,7 @@ pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
     CurrentSession(session): CurrentSession,
+    client: ClientAddr,
     body: ApiJson<ChangePasswordInput>,
 ) -> ApiResult<Response> {
     let input = body.value;
@@ -157,6 +164,7 @@ pub async fn change_password(
             session,
             &input.current_password,
             input.new_password,
+            &origin(&caller.0, &client),
         )
         .await?;
     state.verifier.forget(user.id);

@@ -1,12 +1,13 @@
 //! `/users`: user management, for admins.
 
 use crate::auth::CurrentSession;
-use crate::caller::Caller;
+use crate::caller::{Caller, ClientAddr};
 use crate::dto::page::{PageDto, PageParams};
 use crate::dto::user::{CreateUserInput, UpdateUserInput, UserDto};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::response;
+use crate::routes::audit::origin;
 use crate::routes::page_request;
 use crate::state::AppState;
 use axum::extract::{OriginalUri, State};
@@ -51,6 +52,7 @@ pub async fn list_users(
 pub async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
+    client: ClientAddr,
     headers: HeaderMap,
     body: ApiJson<CreateUserInput>,
 ) -> ApiResult<Response> {
@@ -65,6 +67,7 @@ pub async fn create_user(
             input.password,
             role,
             idempotency.as_ref(),
+            &origin(&caller.0, &client),
         )
         .await?;
     let user = created.value;
@@ -110,6 +113,7 @@ pub async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
     CurrentSession(session): CurrentSession,
+    client: ClientAddr,
     PathId(id): PathId,
     body: ApiJson<UpdateUserInput>,
 ) -> ApiResult<Response> {
@@ -136,6 +140,7 @@ pub async fn update_user(
                 password: input.password,
                 current_password: input.current_password,
             },
+            &origin(&caller.0, &client),
         )
         .await?;
     state.verifier.forget(id);
@@ -153,6 +158,7 @@ pub async fn update_user(
 pub async fn disable_user(
     State(state): State<AppState>,
     caller: Caller,
+    client: ClientAddr,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
     if caller.0.subject == id.to_string() {
@@ -173,6 +179,7 @@ pub async fn disable_user(
                 disabled: Some(true),
                 ..UserEdit::default()
             },
+            &origin(&caller.0, &client),
         )
         .await?;
     state.verifier.forget(id);

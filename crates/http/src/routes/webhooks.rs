@@ -1,11 +1,12 @@
 //! `/webhooks`: subscriptions to events, their secrets and their delivery log, for admins.
 
-use crate::caller::Caller;
+use crate::caller::{Caller, ClientAddr};
 use crate::dto::page::{PageDto, PageParams};
 use crate::dto::webhook::{DeliveryDto, WebhookDto, WebhookInput, WebhookWithSecretDto};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::response;
+use crate::routes::audit::origin;
 use crate::routes::page_request;
 use crate::state::AppState;
 use axum::extract::{OriginalUri, Path, State};
@@ -53,17 +54,25 @@ pub async fn list_webhooks(
 pub async fn create_webhook(
     State(state): State<AppState>,
     caller: Caller,
+    client: ClientAddr,
     headers: HeaderMap,
     body: ApiJson<WebhookInput>,
 ) -> ApiResult<Response> {
     let idempotency = crate::idempotency::request(&headers, &caller, "/webhooks", &body.raw)?;
     let created = state
         .webhooks
-        .create(&caller.0, body.value.into(), idempotency.as_ref())
+        .create(
+            &caller.0,
+            body.value.into(),
+            idempotency.as_ref(),
+            &origin(&caller.0, &client),
+        )
         .await?;
     let (webhook, secret) = created.value;
     if !created.replayed {
-        tracing::info!(actor = %caller.0.username, webhook = %webhook.id, url = %webhook.url, "webhook created");
+        // The host only: receivers often put a token in the URL's path or query.
+        let host = bookstore_core::audit::url_host(&webhook.url).unwrap_or_default();
+        tracing::info!(actor = %caller.0.username, webhook = %webhook.id, %host, "webhook created");
     }
     let id = webhook.id;
     let mut response = response::json(
@@ -125,10 +134,14 @@ pub async fn update_webhook(
 pub async fn delete_webhook(
     State(state): State<AppState>,
     caller: Caller,
+    client: ClientAddr,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
     let id = WebhookId::from_uuid(id);
-    state.webhooks.delete(&caller.0, id).await?;
+    state
+        .webhooks
+        .delete(&caller.0, id, &origin(&caller.0, &client))
+        .await?;
     tracing::info!(actor = %caller.0.username, webhook = %id, "webhook deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

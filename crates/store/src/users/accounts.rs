@@ -4,13 +4,16 @@
 
 use super::rows::{UserRecordRow, UserRow};
 use super::{begin_write, lock_user, sql, Conn, UserDialect};
+use crate::audit::insert_entry;
 use crate::catalog::idempotency::store_idempotency;
 use crate::catalog::{into_page, limit_plus_one, Dialect};
 use crate::cursor;
 use crate::error::{backend, duplicate_name, json_error};
 use crate::time::{self, DbTime};
+use bookstore_core::audit::{details, AuditAction, AuditContext, NewAuditEntry};
 use bookstore_core::auth::{NewUser, User, UserChange, UserId, UserRecord, Username};
 use bookstore_core::{IdempotencyRequest, Page, PageRequest, StoreError};
+use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
@@ -32,16 +35,19 @@ pub(crate) async fn create_user<D: Dialect>(
     store: &D,
     user: &NewUser,
     idempotency: Option<&IdempotencyRequest>,
+    audit: &AuditContext,
 ) -> Result<User, StoreError>
 where
     for<'c> &'c mut Conn<D>: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
     for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q String: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> Json<&'q serde_json::Value>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q Map<String, Value>>: Encode<'q, D::Db> + Type<D::Db>,
 {
     let now = time::now();
     let id = UserId::generate();
@@ -65,6 +71,15 @@ where
         created_at: now,
         updated_at: now,
     };
+    let entry = audit.entry(
+        AuditAction::UserCreated,
+        Some(created.username.to_string()),
+        details([
+            ("user_id", id.to_string().into()),
+            ("role", created.role.as_str().into()),
+        ]),
+    );
+    insert_entry::<D>(&mut *tx, &entry, now).await?;
     // The record commits with the user: a retried create finds one or the other of both,
     // never only one.
     if let Some(request) = idempotency {
@@ -156,6 +171,7 @@ pub(crate) async fn update_user<D: UserDialect>(
     store: &D,
     id: UserId,
     change: &UserChange,
+    audit: &AuditContext,
 ) -> Result<User, StoreError>
 where
     for<'c> &'c mut Conn<D>: Executor<'c, Database = D::Db>,
@@ -168,6 +184,8 @@ where
     for<'q> Option<bool>: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> DbTime: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Json<&'q Map<String, Value>>: Encode<'q, D::Db> + Type<D::Db>,
 {
     let now = time::now();
     let mut tx = begin_write(store).await?;
@@ -214,6 +232,9 @@ where
             .bind(keep),
     };
     revoke.execute(&mut *tx).await.map_err(backend)?;
+    for entry in change_entries(&user, &role, disabled, change, audit) {
+        insert_entry::<D>(&mut *tx, &entry, now).await?;
+    }
     if change.password_hash.is_some() {
         // Devices trusted under the old password (perhaps a thief's) are not trusted under
         // the new one.
@@ -225,4 +246,49 @@ where
     }
     tx.commit().await.map_err(backend)?;
     Ok(user)
+}
+
+/// The audit entries of a change that matters: one per thing that changed, from `role` and
+/// `disabled` as they were to `user` as it is.
+fn change_entries(
+    user: &User,
+    role: &str,
+    disabled: bool,
+    change: &UserChange,
+    audit: &AuditContext,
+) -> Vec<NewAuditEntry> {
+    let target = || Some(user.username.to_string());
+    let with_id = |mut more: Map<String, Value>| {
+        more.insert("user_id".into(), user.id.to_string().into());
+        more
+    };
+    let mut entries = Vec::new();
+    if user.role.as_str() != role {
+        entries.push(audit.entry(
+            AuditAction::RoleChanged,
+            target(),
+            with_id(details([
+                ("from", role.into()),
+                ("to", user.role.as_str().into()),
+            ])),
+        ));
+    }
+    if user.disabled != disabled {
+        let action = if user.disabled {
+            AuditAction::UserDisabled
+        } else {
+            AuditAction::UserEnabled
+        };
+        entries.push(audit.entry(action, target(), with_id(Map::new())));
+    }
+    if change.password_hash.is_some() {
+        // A reset by someone else (an admin, the command line), or the user's own change.
+        let own = audit.actor.id() == Some(user.id.to_string().as_str());
+        entries.push(audit.entry(
+            AuditAction::PasswordChanged,
+            target(),
+            with_id(details([("reset", (!own).into())])),
+        ));
+    }
+    entries
 }

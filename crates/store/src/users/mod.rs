@@ -112,6 +112,7 @@ where
 macro_rules! impl_user_store {
     ($store:ty) => {
         const _: () = {
+            use bookstore_core::audit::AuditContext;
             use bookstore_core::auth::ports::{
                 NewDeviceToken, NewRefreshToken, RefreshOutcome, SessionState, StoredSigningKey,
             };
@@ -136,8 +137,9 @@ macro_rules! impl_user_store {
                     &self,
                     user: &NewUser,
                     idempotency: Option<&IdempotencyRequest>,
+                    audit: &AuditContext,
                 ) -> Result<User, StoreError> {
-                    retrying(|| accounts::create_user(self, user, idempotency)).await
+                    retrying(|| accounts::create_user(self, user, idempotency, audit)).await
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -163,8 +165,9 @@ macro_rules! impl_user_store {
                     &self,
                     id: UserId,
                     change: &UserChange,
+                    audit: &AuditContext,
                 ) -> Result<User, StoreError> {
-                    retrying(|| accounts::update_user(self, id, change)).await
+                    retrying(|| accounts::update_user(self, id, change, audit)).await
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]

@@ -62,6 +62,7 @@ macro_rules! impl_webhook_store {
         const _: () = {
             use base64::engine::general_purpose::STANDARD;
             use base64::Engine;
+            use bookstore_core::audit::{details, url_host, AuditAction, AuditContext};
             use bookstore_core::outbox::LoggedEvent;
             use bookstore_core::webhook::{
                 AttemptOutcome, ClaimRequest, Delivery, DueDelivery, EventToDeliver, NewWebhook,
@@ -119,6 +120,7 @@ macro_rules! impl_webhook_store {
                     &self,
                     new: &NewWebhook,
                     idempotency: Option<&IdempotencyRequest>,
+                    audit: &AuditContext,
                 ) -> Result<Webhook, StoreError> {
                     let now = time::now();
                     let mut tx = begin(self).await?;
@@ -152,6 +154,17 @@ macro_rules! impl_webhook_store {
                             serde_json::to_value(&created).map_err(StoreError::backend)?;
                         $crate::catalog::idempotency::store_idempotency::<$store>(&mut tx, request, &response, now).await?;
                     }
+                    // The host only: receivers often put a token in the URL's path or query.
+                    let entry = audit.entry(
+                        AuditAction::WebhookCreated,
+                        Some(new.id.to_string()),
+                        details([
+                            ("host", url_host(new.draft.url.as_str()).into()),
+                            ("event_types", new.draft.event_types.clone().into()),
+                            ("active", new.draft.active.into()),
+                        ]),
+                    );
+                    $crate::audit::insert_entry::<$store>(&mut *tx, &entry, now).await?;
                     tx.commit().await.map_err(backend)?;
                     Ok(webhook)
                 }
@@ -214,15 +227,25 @@ macro_rules! impl_webhook_store {
                 }
 
                 #[tracing::instrument(skip_all, fields(id = %id))]
-                async fn delete_webhook(&self, id: WebhookId) -> Result<(), StoreError> {
+                async fn delete_webhook(
+                    &self,
+                    id: WebhookId,
+                    audit: &AuditContext,
+                ) -> Result<(), StoreError> {
+                    let now = time::now();
+                    let mut tx = begin(self).await?;
                     let deleted = sqlx::query(sql::WEBHOOK_DELETE)
                         .bind(id.as_uuid())
-                        .execute(self.writer())
+                        .execute(&mut *tx)
                         .await
                         .map_err(backend)?;
                     if deleted.rows_affected() == 0 {
                         return Err(not_found());
                     }
+                    let entry =
+                        audit.entry(AuditAction::WebhookDeleted, Some(id.to_string()), details([]));
+                    $crate::audit::insert_entry::<$store>(&mut *tx, &entry, now).await?;
+                    tx.commit().await.map_err(backend)?;
                     Ok(())
                 }
 

@@ -43,6 +43,7 @@ impl WebhookStore for FakeStore {
         &self,
         new: &NewWebhook,
         idempotency: Option<&IdempotencyRequest>,
+        _: &AuditContext,
     ) -> Result<Webhook, StoreError> {
         let now = Utc::now();
         let webhook = Webhook {
@@ -86,7 +87,7 @@ impl WebhookStore for FakeStore {
     async fn update_webhook(&self, _: WebhookId, _: &WebhookDraft) -> Result<Webhook, StoreError> {
         unused()
     }
-    async fn delete_webhook(&self, _: WebhookId) -> Result<(), StoreError> {
+    async fn delete_webhook(&self, _: WebhookId, _: &AuditContext) -> Result<(), StoreError> {
         unused()
     }
     async fn rotate_secret(
@@ -215,11 +216,17 @@ fn staff_may_not_manage_webhooks() {
         let staff = principal(Role::Staff);
         let id = WebhookId::generate();
         let page = PageRequest::default();
-        assert!(forbidden(webhooks.create(&staff, raw(), None).await));
+        assert!(forbidden(
+            webhooks
+                .create(&staff, raw(), None, &AuditContext::system())
+                .await
+        ));
         assert!(forbidden(webhooks.list(&staff, &page).await));
         assert!(forbidden(webhooks.get(&staff, id).await));
         assert!(forbidden(webhooks.update(&staff, id, raw()).await));
-        assert!(forbidden(webhooks.delete(&staff, id).await));
+        assert!(forbidden(
+            webhooks.delete(&staff, id, &AuditContext::system()).await
+        ));
         assert!(forbidden(webhooks.rotate_secret(&staff, id).await));
         assert!(forbidden(webhooks.deliveries(&staff, id, &page).await));
         assert!(forbidden(
@@ -240,14 +247,14 @@ fn an_admin_gets_the_secret_once_and_a_retry_gets_the_same() {
             fingerprint: "f1".into(),
         };
         let first = webhooks
-            .create(&admin, raw(), Some(&key))
+            .create(&admin, raw(), Some(&key), &AuditContext::system())
             .await
             .expect("created");
         assert!(!first.replayed);
         let (webhook, secret) = first.value;
         assert!(secret.to_text().starts_with("whsec_"));
         let again = webhooks
-            .create(&admin, raw(), Some(&key))
+            .create(&admin, raw(), Some(&key), &AuditContext::system())
             .await
             .expect("replayed");
         assert!(again.replayed);
@@ -257,7 +264,9 @@ fn an_admin_gets_the_secret_once_and_a_retry_gets_the_same() {
             ..key
         };
         assert!(matches!(
-            webhooks.create(&admin, raw(), Some(&other_body)).await,
+            webhooks
+                .create(&admin, raw(), Some(&other_body), &AuditContext::system())
+                .await,
             Err(WebhookError::IdempotencyKeyReused)
         ));
     });
