@@ -2,13 +2,12 @@
 //! print the same bytes: the catalog export (CSV in the import columns, or NDJSON) and the
 //! reorder report (CSV, or JSON grouped by publisher).
 //!
-//! An [`Encoder`] turns books into bytes one at a time; [`encode`] drives one over a
-//! [`BookStream`], yielding a chunk for whatever books the store had ready, so that memory
+//! An [`Encoder`] turns books into bytes one at a time; [`encode`] drives one over an
+//! [`ItemStream`], yielding a chunk for whatever books the store had ready, so that memory
 //! stays constant and the first bytes go out at once.
 
 use crate::dto::book::BookV2;
-use bookstore_core::reorder::suggested_quantity;
-use bookstore_core::{Book, BookStream, StoreError};
+use bookstore_core::{Book, ItemStream, Location, ReorderCandidate, StoreError};
 use futures_core::Stream;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -38,7 +37,8 @@ pub const EXPORT_COLUMNS: [&str; 17] = [
     "description",
 ];
 
-/// The columns of the reorder report as CSV, in order.
+/// The columns of the reorder report as CSV, in order; for one location,
+/// [`LOCATION_QUANTITY_COLUMN`] follows `quantity`.
 pub const REORDER_COLUMNS: [&str; 10] = [
     "publisher",
     "isbn",
@@ -51,6 +51,9 @@ pub const REORDER_COLUMNS: [&str; 10] = [
     "suggested_quantity",
     "location",
 ];
+
+/// The column of the stock at the location a reorder report is for.
+pub const LOCATION_QUANTITY_COLUMN: &str = "location_quantity";
 
 /// Separates the names of a list (authors, genres) in one CSV field.
 pub const LIST_SEPARATOR: &str = ";";
@@ -75,9 +78,11 @@ pub enum EncodeError {
 
 /// Turns books into bytes, buffering them until [`Encoder::take`].
 pub trait Encoder: Send {
+    /// What is encoded: a book, or a book to reorder.
+    type Item: Send;
     /// What comes before the first book (a header row, an opening bracket).
     fn head(&mut self) -> Result<(), EncodeError>;
-    fn push(&mut self, book: &Book) -> Result<(), EncodeError>;
+    fn push(&mut self, item: &Self::Item) -> Result<(), EncodeError>;
     /// What comes after the last book.
     fn end(&mut self) -> Result<(), EncodeError>;
     /// The bytes encoded since the last take.
@@ -87,7 +92,7 @@ pub trait Encoder: Send {
 /// Encodes `books`: the head at once, then a chunk per batch of books ready, then the end.
 /// Empty chunks are skipped (a reorder report skips most books).
 pub fn encode<'a, E: Encoder + 'a>(
-    books: BookStream<'a>,
+    books: ItemStream<'a, E::Item>,
     mut encoder: E,
 ) -> impl Stream<Item = Result<Vec<u8>, EncodeError>> + Send + 'a {
     async_stream::try_stream! {
@@ -181,6 +186,7 @@ impl Default for ExportCsv {
 }
 
 impl Encoder for ExportCsv {
+    type Item = Book;
     fn head(&mut self) -> Result<(), EncodeError> {
         Ok(self.0 .0.write_record(EXPORT_COLUMNS)?)
     }
@@ -201,6 +207,7 @@ impl Encoder for ExportCsv {
 pub struct ExportNdjson(Vec<u8>);
 
 impl Encoder for ExportNdjson {
+    type Item = Book;
     fn head(&mut self) -> Result<(), EncodeError> {
         Ok(())
     }
@@ -228,14 +235,19 @@ pub struct ReorderItemDto {
     pub authors: Vec<String>,
     /// `hardcover`, `paperback`, `ebook`, `audiobook` or `other`.
     pub format: Option<String>,
-    /// Copies on hand.
+    /// Copies on hand, over all locations.
     pub quantity: i64,
+    /// Only in a report for one location (`?location=`): the copies at that location and
+    /// the shelves inside it, which the suggestion is computed from instead of `quantity`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location_quantity: Option<i64>,
     pub reorder_point: i64,
     pub reorder_quantity: i64,
-    /// Copies to order: enough to reach `reorder_point` + `reorder_quantity`, so never less
-    /// than `reorder_quantity`.
+    /// Copies to order: enough to reach `reorder_point` + `reorder_quantity` from the stock
+    /// on hand (`location_quantity` when present, else `quantity`), so never less than
+    /// `reorder_quantity`.
     pub suggested_quantity: i64,
-    /// Shelf location.
+    /// The shelf label (the book's free-text `location` field, not a stock location).
     pub location: Option<String>,
 }
 
@@ -250,14 +262,38 @@ pub struct ReorderGroupDto {
     pub suggested_total: i64,
 }
 
+/// The stock location a reorder report is for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReorderLocationDto {
+    pub id: Uuid,
+    /// Lower case.
+    pub code: String,
+    pub name: String,
+}
+
+impl From<&Location> for ReorderLocationDto {
+    fn from(location: &Location) -> Self {
+        Self {
+            id: location.id.as_uuid(),
+            code: location.code.clone(),
+            name: location.name.clone(),
+        }
+    }
+}
+
 /// The reorder report: books at or below their reorder point with something to order,
 /// grouped by publisher (in bytewise order of the name; books without a publisher last).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReorderReportDto {
+    /// Only in a report for one location (`?location=`): that location, whose stock (with
+    /// the shelves inside it) each item's `location_quantity` counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stock_location: Option<ReorderLocationDto>,
     pub groups: Vec<ReorderGroupDto>,
 }
 
-fn reorder_item(book: &Book, suggested: i64) -> ReorderItemDto {
+fn reorder_item(candidate: &ReorderCandidate, suggested: i64) -> ReorderItemDto {
+    let book = &candidate.book;
     ReorderItemDto {
         book_id: book.id.as_uuid(),
         isbn: book.isbn.to_string(),
@@ -265,6 +301,7 @@ fn reorder_item(book: &Book, suggested: i64) -> ReorderItemDto {
         authors: book.authors.iter().map(|a| a.name.clone()).collect(),
         format: book.format.map(|f| f.as_str().to_owned()),
         quantity: book.quantity.get(),
+        location_quantity: candidate.location_quantity,
         reorder_point: book.reorder_point.get(),
         reorder_quantity: book.reorder_quantity.get(),
         suggested_quantity: suggested,
@@ -273,13 +310,29 @@ fn reorder_item(book: &Book, suggested: i64) -> ReorderItemDto {
 }
 
 /// The reorder report as CSV: a header row of [`REORDER_COLUMNS`], then one row per book, by
-/// publisher (books without one last, with an empty publisher).
-pub struct ReorderCsv(CsvBuffer);
+/// publisher (books without one last, with an empty publisher). For one location, a
+/// [`LOCATION_QUANTITY_COLUMN`] follows `quantity`.
+pub struct ReorderCsv {
+    out: CsvBuffer,
+    at_location: bool,
+}
 
 impl ReorderCsv {
+    /// The report over the books' total stock.
     pub fn new() -> Self {
-        Self(CsvBuffer::new())
+        Self::at_location(false)
     }
+
+    /// `at_location`: the report for one location, with its stock column.
+    pub fn at_location(at_location: bool) -> Self {
+        Self {
+            out: CsvBuffer::new(),
+            at_location,
+        }
+    }
+
+    /// Where the location's column goes: after `quantity`.
+    const LOCATION_COLUMN_AT: usize = 6;
 }
 
 impl Default for ReorderCsv {
@@ -289,14 +342,20 @@ impl Default for ReorderCsv {
 }
 
 impl Encoder for ReorderCsv {
+    type Item = ReorderCandidate;
     fn head(&mut self) -> Result<(), EncodeError> {
-        Ok(self.0 .0.write_record(REORDER_COLUMNS)?)
+        let mut header = REORDER_COLUMNS.to_vec();
+        if self.at_location {
+            header.insert(Self::LOCATION_COLUMN_AT, LOCATION_QUANTITY_COLUMN);
+        }
+        Ok(self.out.0.write_record(header)?)
     }
-    fn push(&mut self, book: &Book) -> Result<(), EncodeError> {
-        let Some(suggested) = suggested_quantity(book) else {
+    fn push(&mut self, candidate: &ReorderCandidate) -> Result<(), EncodeError> {
+        let Some(suggested) = candidate.suggested_quantity() else {
             return Ok(());
         };
-        let row = [
+        let book = &candidate.book;
+        let mut row = vec![
             book.publisher.clone().unwrap_or_default(),
             book.isbn.to_string(),
             book.title.clone(),
@@ -310,13 +369,19 @@ impl Encoder for ReorderCsv {
             suggested.to_string(),
             book.location.clone().unwrap_or_default(),
         ];
-        Ok(self.0 .0.write_record(row)?)
+        if self.at_location {
+            row.insert(
+                Self::LOCATION_COLUMN_AT,
+                number(candidate.location_quantity),
+            );
+        }
+        Ok(self.out.0.write_record(row)?)
     }
     fn end(&mut self) -> Result<(), EncodeError> {
         Ok(())
     }
     fn take(&mut self) -> Result<Vec<u8>, EncodeError> {
-        self.0.take()
+        self.out.take()
     }
 }
 
@@ -324,6 +389,8 @@ impl Encoder for ReorderCsv {
 /// come ordered by publisher, so a group closes when the publisher changes.
 #[derive(Default)]
 pub struct ReorderJson {
+    /// The location the report is for, if it is for one.
+    location: Option<ReorderLocationDto>,
     out: Vec<u8>,
     /// The publisher of the open group, if one is open.
     group: Option<Option<String>>,
@@ -333,6 +400,14 @@ pub struct ReorderJson {
 }
 
 impl ReorderJson {
+    /// The report for one location (`None`: over the books' total stock).
+    pub fn at_location(location: Option<&Location>) -> Self {
+        Self {
+            location: location.map(ReorderLocationDto::from),
+            ..Self::default()
+        }
+    }
+
     fn close_group(&mut self) -> Result<(), EncodeError> {
         if self.group.take().is_some() {
             self.out.extend_from_slice(b"],\"suggested_total\":");
@@ -344,14 +419,22 @@ impl ReorderJson {
 }
 
 impl Encoder for ReorderJson {
+    type Item = ReorderCandidate;
     fn head(&mut self) -> Result<(), EncodeError> {
-        self.out.extend_from_slice(b"{\"groups\":[");
+        self.out.push(b'{');
+        if let Some(location) = &self.location {
+            self.out.extend_from_slice(b"\"stock_location\":");
+            serde_json::to_writer(&mut self.out, location)?;
+            self.out.push(b',');
+        }
+        self.out.extend_from_slice(b"\"groups\":[");
         Ok(())
     }
-    fn push(&mut self, book: &Book) -> Result<(), EncodeError> {
-        let Some(suggested) = suggested_quantity(book) else {
+    fn push(&mut self, candidate: &ReorderCandidate) -> Result<(), EncodeError> {
+        let Some(suggested) = candidate.suggested_quantity() else {
             return Ok(());
         };
+        let book = &candidate.book;
         match &self.group {
             Some(publisher) if *publisher == book.publisher => self.out.push(b','),
             _ => {
@@ -367,7 +450,7 @@ impl Encoder for ReorderJson {
                 self.total = 0;
             }
         }
-        serde_json::to_writer(&mut self.out, &reorder_item(book, suggested))?;
+        serde_json::to_writer(&mut self.out, &reorder_item(candidate, suggested))?;
         self.total += suggested;
         Ok(())
     }
@@ -412,7 +495,7 @@ mod tests {
         }
     }
 
-    fn run<E: Encoder>(mut encoder: E, books: &[Book]) -> Vec<u8> {
+    fn run<E: Encoder>(mut encoder: E, books: &[E::Item]) -> Vec<u8> {
         let mut out = Vec::new();
         encoder.head().expect("head");
         out.extend(encoder.take().expect("take"));
@@ -433,7 +516,8 @@ mod tests {
             book("C", Some("Ace"), 2),
             book("D", Some("Tor"), 1),
             book("E", None, 0),
-        ];
+        ]
+        .map(ReorderCandidate::total);
         let json: serde_json::Value =
             serde_json::from_slice(&run(ReorderJson::default(), &books)).expect("json");
         let groups = json["groups"].as_array().expect("groups");
@@ -446,6 +530,59 @@ mod tests {
         let empty: serde_json::Value =
             serde_json::from_slice(&run(ReorderJson::default(), &[])).expect("json");
         assert_eq!(empty, serde_json::json!({"groups": []}));
+        assert!(!String::from_utf8(run(ReorderJson::default(), &books))
+            .expect("utf-8")
+            .contains("location_quantity"));
+    }
+
+    #[test]
+    fn a_report_for_one_location_says_which_stock_counted() {
+        let now = chrono::Utc::now();
+        let store = Location {
+            id: bookstore_core::LocationId::generate(),
+            code: "north".into(),
+            name: "North store".into(),
+            kind: bookstore_core::LocationKind::Store,
+            parent_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        // 9 in total, 1 at the store: ordered up to 2 + 5 from 1.
+        let candidates = [ReorderCandidate {
+            book: book("A", Some("Ace"), 9),
+            location_quantity: Some(1),
+        }];
+        let json: serde_json::Value =
+            serde_json::from_slice(&run(ReorderJson::at_location(Some(&store)), &candidates))
+                .expect("json");
+        assert_eq!(json["stock_location"]["code"], "north");
+        let item = &json["groups"][0]["items"][0];
+        assert_eq!(
+            (
+                &item["quantity"],
+                &item["location_quantity"],
+                &item["suggested_quantity"]
+            ),
+            (
+                &serde_json::json!(9),
+                &serde_json::json!(1),
+                &serde_json::json!(6)
+            )
+        );
+        let out = run(ReorderCsv::at_location(true), &candidates);
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        let headers: Vec<String> = reader
+            .headers()
+            .expect("headers")
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            &headers[5..8],
+            ["quantity", "location_quantity", "reorder_point"]
+        );
+        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+        assert_eq!((&rows[0][5], &rows[0][6], &rows[0][9]), ("9", "1", "6"));
     }
 
     #[tokio::test]
