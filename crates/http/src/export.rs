@@ -17,10 +17,7 @@ use crate::dto::book::BookV2;
 use bookstore_core::{Book, ItemStream, StoreError};
 use futures_core::Stream;
 use futures_util::StreamExt;
-use serde::Serialize;
 use thiserror::Error;
-use utoipa::ToSchema;
-use uuid::Uuid;
 
 /// The columns of an export, in order: exactly the import's columns (API.md, "Import and
 /// export"), so that an export imports again into the same catalogue.
