@@ -41,6 +41,17 @@ fn isbn(n: u32) -> String {
 
 /// Runs `bookstore <args>` on the test server's store; its standard output, if it succeeded.
 fn cli(app: &TestApp, args: &[&str]) -> Vec<u8> {
+    let output = cli_run(app, args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// Runs `bookstore <args>` on the test server's store.
+fn cli_run(app: &TestApp, args: &[&str]) -> std::process::Output {
     let mut command = Command::new(binary());
     command
         .args(args)
@@ -52,13 +63,7 @@ fn cli(app: &TestApp, args: &[&str]) -> Vec<u8> {
     if let Some(url) = &app.database_url {
         command.env("DATABASE_URL", url);
     }
-    let output = command.output().expect("run the CLI");
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
+    command.output().expect("run the CLI")
 }
 
 async fn get_as(app: &TestApp, path: &str, accept: &str) -> reqwest::Response {
@@ -262,6 +267,224 @@ both_stores!(reorder_suggestions_by_publisher, |backend| async move {
     );
 });
 
+both_stores!(reorder_suggestions_for_one_location, |backend| async move {
+    let app = spawn(backend).await;
+    let north = body(
+        app.post_json(
+            "/locations",
+            &json!({"code": "north", "name": "North store", "kind": "store"}),
+        )
+        .await,
+    )
+    .await;
+    let shelf = body(
+        app.post_json(
+            "/locations",
+            &json!({"code": "north-a", "name": "Aisle A", "kind": "shelf", "parent_id": north["id"]}),
+        )
+        .await,
+    )
+    .await;
+    let shelf_id = shelf["id"].as_str().expect("id").to_owned();
+    // A: 4 at the default location, 1 at north, 1 on its shelf (6 in total), point 3.
+    // B: 5 at north, point 2.
+    let split = app
+        .create_book(
+            json!({"isbn": isbn(1), "title": "A split", "publisher": "Ace",
+            "quantity": 4, "reorder_point": 3, "reorder_quantity": 5}),
+        )
+        .await;
+    let north_only = app
+        .create_book(
+            json!({"isbn": isbn(2), "title": "B north only", "publisher": "Ace",
+            "reorder_point": 2, "reorder_quantity": 2}),
+        )
+        .await;
+    for (book, quantity, location) in [
+        (&split, 1, "north"),
+        (&split, 1, shelf_id.as_str()),
+        (&north_only, 5, "North"),
+    ] {
+        let path = format!(
+            "/books/{}/stock-movements",
+            book["id"].as_str().expect("id")
+        );
+        let response = app
+            .post_json(
+                &path,
+                &json!({"kind": "receive", "quantity": quantity, "location": location}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+    let items = |report: &Value| -> Vec<(String, Value, Value, Value)> {
+        report["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .flat_map(|g| g["items"].as_array().expect("items").clone())
+            .map(|i| {
+                (
+                    i["title"].as_str().expect("title").to_owned(),
+                    i["quantity"].clone(),
+                    i["location_quantity"].clone(),
+                    i["suggested_quantity"].clone(),
+                )
+            })
+            .collect()
+    };
+
+    // In total both are above their points; the report is as before, without the new fields.
+    let response = app.get("/reorder-suggestions").await;
+    assert_eq!(response.status(), 200);
+    let whole = body(response).await;
+    assert_eq!(whole, json!({"groups": []}));
+
+    // North counts its shelf: 2 of A, ordered up to 3 + 5.
+    let response = app.get("/reorder-suggestions?location=North").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, header::CONTENT_TYPE),
+        "application/vnd.bookstore.v1+json"
+    );
+    let json_bytes = response.bytes().await.expect("body").to_vec();
+    let report: Value = serde_json::from_slice(&json_bytes).expect("json");
+    assert_eq!(
+        report["stock_location"],
+        json!({"id": north["id"], "code": "north", "name": "North store"})
+    );
+    assert_eq!(
+        items(&report),
+        [("A split".to_owned(), json!(6), json!(2), json!(6))]
+    );
+    assert_eq!(report["groups"][0]["suggested_total"], 6);
+
+    // The shelf alone, by id: 1 of A, none of B.
+    let report = body(
+        app.get(&format!("/reorder-suggestions?location={shelf_id}"))
+            .await,
+    )
+    .await;
+    assert_eq!(report["stock_location"]["code"], "north-a");
+    assert_eq!(
+        items(&report),
+        [
+            ("A split".to_owned(), json!(6), json!(1), json!(7)),
+            ("B north only".to_owned(), json!(5), json!(0), json!(4))
+        ]
+    );
+    // The default location holds 4 of A (above 3), none of B.
+    let report = body(app.get("/reorder-suggestions?location=main").await).await;
+    assert_eq!(
+        items(&report),
+        [("B north only".to_owned(), json!(5), json!(0), json!(4))]
+    );
+
+    let response = get_as(&app, "/reorder-suggestions?location=north", "text/csv").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, header::CONTENT_TYPE), CSV);
+    let csv_bytes = response.bytes().await.expect("body").to_vec();
+    let (headers, rows) = records(&csv_bytes);
+    assert_eq!(
+        headers,
+        [
+            "publisher",
+            "isbn",
+            "title",
+            "authors",
+            "format",
+            "quantity",
+            "location_quantity",
+            "reorder_point",
+            "reorder_quantity",
+            "suggested_quantity",
+            "location"
+        ]
+    );
+    let listed: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().collect()).collect();
+    assert_eq!(
+        listed,
+        [[
+            "Ace",
+            split["isbn"].as_str().expect("isbn"),
+            "A split",
+            "",
+            "",
+            "6",
+            "2",
+            "3",
+            "5",
+            "6",
+            ""
+        ]]
+    );
+    // Without a location, the columns are as before.
+    let response = get_as(&app, "/reorder-suggestions", "text/csv").await;
+    let (headers, rows) = records(&response.bytes().await.expect("body"));
+    assert!(!headers.iter().any(|h| h == "location_quantity"));
+    assert!(rows.is_empty());
+
+    for (path, message) in [
+        ("/reorder-suggestions?location=south", "no location 'south'"),
+        (
+            "/reorder-suggestions?location=0192f8a0-0000-7000-8000-000000000000",
+            "no location '0192f8a0-0000-7000-8000-000000000000'",
+        ),
+        ("/reorder-suggestions?location=", "must be a location code"),
+        (
+            "/reorder-suggestions?location=no%20such%20place",
+            "must be a location code",
+        ),
+        ("/reorder-suggestions?place=north", "place"),
+    ] {
+        let response = get_as(&app, path, "text/csv").await;
+        assert_eq!(response.status(), 422, "{path}");
+        assert_eq!(
+            header(&response, header::CONTENT_TYPE),
+            "application/problem+json"
+        );
+        let problem = body(response).await;
+        if message != "place" {
+            assert_eq!(problem["errors"][0]["field"], "location", "{problem}");
+        }
+        assert!(
+            problem["errors"][0]["message"]
+                .as_str()
+                .expect("message")
+                .contains(message),
+            "{problem}"
+        );
+    }
+
+    // The CLI prints the same bytes, and refuses an unknown location.
+    assert_eq!(
+        cli(&app, &["report", "reorder", "--location", "NORTH"]),
+        json_bytes
+    );
+    assert_eq!(
+        cli(
+            &app,
+            &[
+                "report",
+                "reorder",
+                "--location",
+                "north",
+                "--format",
+                "csv"
+            ]
+        ),
+        csv_bytes
+    );
+    let output = cli_run(&app, &["report", "reorder", "--location", "south"]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no location 'south'"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.stdout.is_empty(), "nothing printed");
+});
+
 both_stores!(export_streams_csv_and_ndjson, |backend| async move {
     let app = spawn(backend).await;
     let tricky = app
@@ -421,9 +644,27 @@ async fn the_document_describes_both_answers() {
             "{media_type}"
         );
     }
-    for status in ["401", "406"] {
+    for status in ["401", "406", "422"] {
         assert!(reorder[status].is_object(), "reorder {status}");
     }
+    let parameters = doc["paths"]["/reorder-suggestions"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    assert_eq!(parameters.len(), 1, "{parameters:?}");
+    let location = &parameters[0];
+    assert_eq!(
+        (&location["name"], &location["in"]),
+        (&json!("location"), &json!("query"))
+    );
+    assert!(location["required"] != json!(true));
+    let pattern = location["schema"]["pattern"].as_str().expect("pattern");
+    assert!(pattern.contains("[A-Za-z0-9._-]{0,31}"), "{pattern}");
+    let item = &doc["components"]["schemas"]["ReorderItemDto"]["properties"];
+    assert!(item["location_quantity"].is_object());
+    assert!(
+        doc["components"]["schemas"]["ReorderReportDto"]["properties"]["stock_location"]
+            .is_object()
+    );
     assert!(
         doc["components"]["schemas"]["BookInput"]["properties"]["reorder_quantity"].is_object()
     );

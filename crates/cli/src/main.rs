@@ -46,7 +46,7 @@ enum Command {
     /// Watch the published events: tail [--from POSITION] [--types TYPES].
     #[command(subcommand)]
     Events(events::EventsCommand),
-    /// Reports read from the store: reorder [--format json|csv].
+    /// Reports read from the store: reorder [--location CODE] [--format json|csv].
     #[command(subcommand)]
     Report(reports::ReportCommand),
     /// Export the catalog, streamed: [--format csv|ndjson] [--output FILE]. CSV has the

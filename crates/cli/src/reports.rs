@@ -5,7 +5,7 @@
 use crate::config::Settings;
 use crate::wiring;
 use anyhow::Context;
-use bookstore_core::BookStream;
+use bookstore_core::{BookStream, ItemStream, LocationRef};
 use bookstore_http::export::{encode, Encoder, ExportCsv, ExportNdjson, ReorderCsv, ReorderJson};
 use clap::{Args, Subcommand, ValueEnum};
 use futures_util::StreamExt;
@@ -22,6 +22,10 @@ pub enum ReportCommand {
     Reorder {
         #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
         format: ReportFormat,
+        /// One store: a location's code or id. The stock compared with the reorder point is
+        /// then the stock at this location and the shelves inside it, not the total.
+        #[arg(long, value_name = "CODE")]
+        location: Option<String>,
     },
 }
 
@@ -49,17 +53,48 @@ pub enum ExportFormat {
 }
 
 pub async fn report(settings: Settings, command: ReportCommand) -> anyhow::Result<()> {
-    let ReportCommand::Reorder { format } = command;
+    let ReportCommand::Reorder { format, location } = command;
+    let asked = location
+        .as_deref()
+        .map(|l| LocationRef::parse("--location", l))
+        .transpose()
+        .map_err(|errors| anyhow::anyhow!("{errors}"))?;
     let store = wiring::open_store(&settings).await?;
     store.migrate().await.context("applying migrations")?;
+    let result = reorder_report(&store, asked.as_ref(), format).await;
+    store.close().await;
+    result
+}
+
+async fn reorder_report(
+    store: &bookstore_store::Store,
+    asked: Option<&LocationRef>,
+    format: ReportFormat,
+) -> anyhow::Result<()> {
+    let location = match asked {
+        Some(asked) => Some(
+            store
+                .inventory()
+                .find_location(asked)
+                .await
+                .context("reading the location")?
+                .with_context(|| format!("no location '{asked}' (give a location's code or id)"))?,
+        ),
+        None => None,
+    };
     let catalog = store.catalog();
-    let books = catalog.reorder_candidates();
+    let candidates = catalog.reorder_candidates(location.as_ref().map(|l| l.id));
     let mut out = std::io::stdout().lock();
     let result = match format {
-        ReportFormat::Json => write(books, ReorderJson::default(), &mut out).await,
-        ReportFormat::Csv => write(books, ReorderCsv::new(), &mut out).await,
+        ReportFormat::Json => {
+            let encoder = ReorderJson::at_location(location.as_ref());
+            write(candidates, encoder, &mut out).await
+        }
+        ReportFormat::Csv => {
+            let encoder = ReorderCsv::at_location(location.is_some());
+            write(candidates, encoder, &mut out).await
+        }
     };
-    store.close().await;
     finish_stdout(result)
 }
 
@@ -135,7 +170,7 @@ async fn write_format(
 }
 
 async fn write<E: Encoder>(
-    books: BookStream<'_>,
+    books: ItemStream<'_, E::Item>,
     encoder: E,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {

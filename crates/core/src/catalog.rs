@@ -6,14 +6,14 @@ use crate::error::{CatalogError, StoreError};
 use crate::genre::{Genre, GenreDraft};
 use crate::history::HistoryEntry;
 use crate::idempotency::{create_once, Created, KeyReused};
-use crate::ids::{AuthorId, BookId, GenreId};
+use crate::ids::{AuthorId, BookId, GenreId, LocationId};
 use crate::isbn::Isbn;
 use crate::paging::{BookListQuery, Page, PageRequest};
 use crate::policy::{Action, Principal};
 use crate::ports::{
     CatalogStore, IdempotencyRequest, IdempotencyStore, Precondition, WriteContext,
 };
-use crate::reorder::BookStream;
+use crate::reorder::{BookStream, ReorderStream};
 use crate::search::{BookPage, BookSearch};
 use crate::stock::{StockMovement, StockMovementDraft};
 use std::sync::Arc;
@@ -180,10 +180,15 @@ impl Catalog {
         Ok(self.store.low_stock(page).await?)
     }
 
-    /// The books to reorder, streamed (see [`CatalogStore::reorder_candidates`]).
-    pub fn reorder_candidates(&self, who: &Principal) -> Result<BookStream<'_>, CatalogError> {
+    /// The books to reorder, streamed (see [`CatalogStore::reorder_candidates`]); `location`
+    /// as [`crate::Inventory::resolve_location`] found it.
+    pub fn reorder_candidates(
+        &self,
+        who: &Principal,
+        location: Option<LocationId>,
+    ) -> Result<ReorderStream<'_>, CatalogError> {
         authorize(who, Action::ReadCatalog)?;
-        Ok(self.store.reorder_candidates())
+        Ok(self.store.reorder_candidates(location))
     }
 
     /// The books `search` lets through, streamed (see [`CatalogStore::export_books`]).

@@ -18,7 +18,7 @@ use crate::book::{Book, BookDraft, BookFormat, Quantity};
 use crate::error::StoreError;
 use crate::genre::{Genre, GenreDraft};
 use crate::history::HistoryEntry;
-use crate::ids::{AuthorId, BookId, GenreId};
+use crate::ids::{AuthorId, BookId, GenreId, LocationId};
 use crate::isbn::Isbn;
 use crate::paging::{BookListQuery, Page, PageRequest};
 use crate::ports::{
@@ -100,10 +100,10 @@ pub(crate) fn accounts() -> (Accounts, Arc<FakeStore>) {
 
 /// The book a draft makes, as a store would create it.
 /// A stream of the books it holds, first to last.
-struct Books(Vec<Book>);
+struct Items<T>(Vec<T>);
 
-impl futures_core::Stream for Books {
-    type Item = Result<Book, StoreError>;
+impl<T: Unpin> futures_core::Stream for Items<T> {
+    type Item = Result<T, StoreError>;
 
     fn poll_next(
         mut self: std::pin::Pin<&mut Self>,
@@ -270,16 +270,16 @@ impl CatalogStore for FakeStore {
         self.asked("low_stock");
         Ok(empty())
     }
-    fn reorder_candidates(&self) -> crate::reorder::BookStream<'_> {
+    fn reorder_candidates(&self, _: Option<LocationId>) -> crate::reorder::ReorderStream<'_> {
         self.asked("reorder_candidates");
-        Box::pin(Books(Vec::new()))
+        Box::pin(Items(Vec::new()))
     }
     fn export_books<'a>(
         &'a self,
         _: &'a crate::search::BookSearch,
     ) -> crate::reorder::BookStream<'a> {
         self.asked("export_books");
-        Box::pin(Books(self.books.lock().expect("books").clone()))
+        Box::pin(Items(self.books.lock().expect("books").clone()))
     }
     async fn create_author(
         &self,

@@ -5,12 +5,13 @@ use crate::book::Book;
 use crate::error::{CatalogError, StoreError};
 use crate::idempotency::{create_once, Created};
 use crate::ids::{BookId, LocationId, StocktakeId};
-use crate::location::{Location, LocationDraft, StockLevel};
+use crate::location::{Location, LocationDraft, LocationRef, StockLevel};
 use crate::paging::{Page, PageRequest};
 use crate::policy::{Action, Principal};
 use crate::ports::{IdempotencyRequest, IdempotencyStore, Precondition, WriteContext};
 use crate::stock::{StockMovement, TransferDraft};
 use crate::stocktake::{CountDraft, Stocktake, StocktakeDraft, StocktakeLine};
+use crate::validation::ValidationErrors;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -20,6 +21,8 @@ pub trait InventoryStore: IdempotencyStore {
     /// By code.
     async fn list_locations(&self, page: &PageRequest) -> Result<Page<Location>, StoreError>;
     async fn get_location(&self, id: LocationId) -> Result<Option<Location>, StoreError>;
+    /// By id, or by code (any case).
+    async fn find_location(&self, location: &LocationRef) -> Result<Option<Location>, StoreError>;
     /// `DuplicateName` for a code in use; an unknown parent is an `UnknownReference`.
     async fn create_location(
         &self,
@@ -131,6 +134,24 @@ impl Inventory {
             .ok_or(CatalogError::Store(StoreError::NotFound {
                 entity: "location",
             }))
+    }
+
+    /// The location a request names in `field`; a field error there when there is none, as
+    /// for a stock movement's location.
+    pub async fn resolve_location(
+        &self,
+        who: &Principal,
+        field: &str,
+        location: &LocationRef,
+    ) -> Result<Location, CatalogError> {
+        authorize(who, Action::ReadCatalog)?;
+        self.store.find_location(location).await?.ok_or_else(|| {
+            StoreError::Invalid(ValidationErrors::single(
+                field,
+                format!("no location '{location}' (give a location's code or id)"),
+            ))
+            .into()
+        })
     }
 
     pub async fn create_location(

@@ -62,7 +62,7 @@ pub use ports::{
     CatalogStore, IdempotencyRecord, IdempotencyRequest, IdempotencyStore, Precondition,
     WriteContext, IDEMPOTENCY_KEY_TTL_SECS,
 };
-pub use reorder::BookStream;
+pub use reorder::{BookStream, ItemStream, ReorderCandidate, ReorderStream};
 pub use search::{
     BookFilters, BookPage, BookSearch, Facet, FacetCount, FacetCounts, NameOrId, RawBookSearch,
     ScoredBook, Term, TextQuery,

@@ -6,12 +6,12 @@ use crate::book::{Book, BookDraft};
 use crate::error::StoreError;
 use crate::genre::{Genre, GenreDraft};
 use crate::history::HistoryEntry;
-use crate::ids::{AuthorId, BookId, GenreId};
+use crate::ids::{AuthorId, BookId, GenreId, LocationId};
 use crate::import::{ImportMode, ImportOutcome};
 use crate::isbn::Isbn;
 use crate::paging::{BookListQuery, Page, PageRequest};
 use crate::policy::Principal;
-use crate::reorder::BookStream;
+use crate::reorder::{BookStream, ReorderStream};
 use crate::search::{BookPage, BookSearch};
 use crate::stock::{StockMovement, StockMovementDraft};
 use async_trait::async_trait;
@@ -163,8 +163,10 @@ pub trait CatalogStore: IdempotencyStore {
     /// Books at or below their reorder point, fewest on hand first.
     async fn low_stock(&self, page: &PageRequest) -> Result<Page<Book>, StoreError>;
     /// Every book with something to reorder ([`crate::reorder::suggested_quantity`]), by
-    /// publisher (books without one last), then title, streamed.
-    fn reorder_candidates(&self) -> BookStream<'_>;
+    /// publisher (books without one last), then title, streamed. Judged by the book's total
+    /// stock, or with `location` by the stock at that location and every location inside it
+    /// (each candidate then carries it); an unknown location has no stock.
+    fn reorder_candidates(&self, location: Option<LocationId>) -> ReorderStream<'_>;
     /// Every book that the filters and text query of `search` let through, by id (creation
     /// order), streamed from one read: a consistent snapshot, in constant memory.
     fn export_books<'a>(&'a self, search: &'a BookSearch) -> BookStream<'a>;

@@ -1,20 +1,23 @@
 //! The encodings of streamed book reads, shared by the HTTP routes and the CLI so that both
 //! print the same bytes: the catalog export (CSV in the import columns, or NDJSON) and the
-//! reorder report (CSV, or JSON grouped by publisher).
+//! reorder report (CSV, or JSON grouped by publisher; in [`reorder`]).
 //!
-//! An [`Encoder`] turns books into bytes one at a time; [`encode`] drives one over a
-//! [`BookStream`], yielding a chunk for whatever books the store had ready, so that memory
+//! An [`Encoder`] turns books into bytes one at a time; [`encode`] drives one over an
+//! [`ItemStream`], yielding a chunk for whatever books the store had ready, so that memory
 //! stays constant and the first bytes go out at once.
 
+mod reorder;
+
+pub use reorder::{
+    ReorderCsv, ReorderGroupDto, ReorderItemDto, ReorderJson, ReorderLocationDto, ReorderReportDto,
+    LOCATION_QUANTITY_COLUMN, REORDER_COLUMNS,
+};
+
 use crate::dto::book::BookV2;
-use bookstore_core::reorder::suggested_quantity;
-use bookstore_core::{Book, BookStream, StoreError};
+use bookstore_core::{Book, ItemStream, StoreError};
 use futures_core::Stream;
 use futures_util::StreamExt;
-use serde::Serialize;
 use thiserror::Error;
-use utoipa::ToSchema;
-use uuid::Uuid;
 
 /// The columns of an export, in order: exactly the import's columns (API.md, "Import and
 /// export"), so that an export imports again into the same catalogue.
@@ -36,20 +39,6 @@ pub const EXPORT_COLUMNS: [&str; 17] = [
     "reorder_quantity",
     "location",
     "description",
-];
-
-/// The columns of the reorder report as CSV, in order.
-pub const REORDER_COLUMNS: [&str; 10] = [
-    "publisher",
-    "isbn",
-    "title",
-    "authors",
-    "format",
-    "quantity",
-    "reorder_point",
-    "reorder_quantity",
-    "suggested_quantity",
-    "location",
 ];
 
 /// Separates the names of a list (authors, genres) in one CSV field.
@@ -75,9 +64,11 @@ pub enum EncodeError {
 
 /// Turns books into bytes, buffering them until [`Encoder::take`].
 pub trait Encoder: Send {
+    /// What is encoded: a book, or a book to reorder.
+    type Item: Send;
     /// What comes before the first book (a header row, an opening bracket).
     fn head(&mut self) -> Result<(), EncodeError>;
-    fn push(&mut self, book: &Book) -> Result<(), EncodeError>;
+    fn push(&mut self, item: &Self::Item) -> Result<(), EncodeError>;
     /// What comes after the last book.
     fn end(&mut self) -> Result<(), EncodeError>;
     /// The bytes encoded since the last take.
@@ -87,7 +78,7 @@ pub trait Encoder: Send {
 /// Encodes `books`: the head at once, then a chunk per batch of books ready, then the end.
 /// Empty chunks are skipped (a reorder report skips most books).
 pub fn encode<'a, E: Encoder + 'a>(
-    books: BookStream<'a>,
+    books: ItemStream<'a, E::Item>,
     mut encoder: E,
 ) -> impl Stream<Item = Result<Vec<u8>, EncodeError>> + Send + 'a {
     async_stream::try_stream! {
@@ -185,6 +176,7 @@ impl Default for ExportCsv {
 }
 
 impl Encoder for ExportCsv {
+    type Item = Book;
     fn head(&mut self) -> Result<(), EncodeError> {
         Ok(self.0 .0.write_record(EXPORT_COLUMNS)?)
     }
@@ -205,6 +197,7 @@ impl Encoder for ExportCsv {
 pub struct ExportNdjson(Vec<u8>);
 
 impl Encoder for ExportNdjson {
+    type Item = Book;
     fn head(&mut self) -> Result<(), EncodeError> {
         Ok(())
     }
@@ -221,176 +214,12 @@ impl Encoder for ExportNdjson {
     }
 }
 
-/// A book to reorder, as the JSON report lists it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReorderItemDto {
-    pub book_id: Uuid,
-    /// Canonical ISBN-13.
-    pub isbn: String,
-    pub title: String,
-    /// Contributor names in order.
-    pub authors: Vec<String>,
-    /// `hardcover`, `paperback`, `ebook`, `audiobook` or `other`.
-    pub format: Option<String>,
-    /// Copies on hand.
-    pub quantity: i64,
-    pub reorder_point: i64,
-    pub reorder_quantity: i64,
-    /// Copies to order: enough to reach `reorder_point` + `reorder_quantity`, so never less
-    /// than `reorder_quantity`.
-    pub suggested_quantity: i64,
-    /// Shelf location.
-    pub location: Option<String>,
-}
-
-/// The books of one publisher to reorder.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReorderGroupDto {
-    /// The publisher as the books name it; `null` for the books without one.
-    pub publisher: Option<String>,
-    /// By title.
-    pub items: Vec<ReorderItemDto>,
-    /// The sum of the items' `suggested_quantity`.
-    pub suggested_total: i64,
-}
-
-/// The reorder report: books at or below their reorder point with something to order,
-/// grouped by publisher (in bytewise order of the name; books without a publisher last).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReorderReportDto {
-    pub groups: Vec<ReorderGroupDto>,
-}
-
-fn reorder_item(book: &Book, suggested: i64) -> ReorderItemDto {
-    ReorderItemDto {
-        book_id: book.id.as_uuid(),
-        isbn: book.isbn.to_string(),
-        title: book.title.clone(),
-        authors: book.authors.iter().map(|a| a.name.clone()).collect(),
-        format: book.format.map(|f| f.as_str().to_owned()),
-        quantity: book.quantity.get(),
-        reorder_point: book.reorder_point.get(),
-        reorder_quantity: book.reorder_quantity.get(),
-        suggested_quantity: suggested,
-        location: book.location.clone(),
-    }
-}
-
-/// The reorder report as CSV: a header row of [`REORDER_COLUMNS`], then one row per book, by
-/// publisher (books without one last, with an empty publisher).
-pub struct ReorderCsv(CsvBuffer);
-
-impl ReorderCsv {
-    pub fn new() -> Self {
-        Self(CsvBuffer::new())
-    }
-}
-
-impl Default for ReorderCsv {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Encoder for ReorderCsv {
-    fn head(&mut self) -> Result<(), EncodeError> {
-        Ok(self.0 .0.write_record(REORDER_COLUMNS)?)
-    }
-    fn push(&mut self, book: &Book) -> Result<(), EncodeError> {
-        let Some(suggested) = suggested_quantity(book) else {
-            return Ok(());
-        };
-        let row = [
-            book.publisher.clone().unwrap_or_default(),
-            book.isbn.to_string(),
-            book.title.clone(),
-            joined(book.authors.iter().map(|a| a.name.as_str())),
-            book.format
-                .map(|f| f.as_str().to_owned())
-                .unwrap_or_default(),
-            book.quantity.get().to_string(),
-            book.reorder_point.get().to_string(),
-            book.reorder_quantity.get().to_string(),
-            suggested.to_string(),
-            book.location.clone().unwrap_or_default(),
-        ];
-        Ok(self.0 .0.write_record(row)?)
-    }
-    fn end(&mut self) -> Result<(), EncodeError> {
-        Ok(())
-    }
-    fn take(&mut self) -> Result<Vec<u8>, EncodeError> {
-        self.0.take()
-    }
-}
-
-/// The reorder report as JSON ([`ReorderReportDto`]), written a book at a time: the books
-/// come ordered by publisher, so a group closes when the publisher changes.
-#[derive(Default)]
-pub struct ReorderJson {
-    out: Vec<u8>,
-    /// The publisher of the open group, if one is open.
-    group: Option<Option<String>>,
-    total: i64,
-    /// Whether a group was written: the next one needs a comma.
-    grouped: bool,
-}
-
-impl ReorderJson {
-    fn close_group(&mut self) -> Result<(), EncodeError> {
-        if self.group.take().is_some() {
-            self.out.extend_from_slice(b"],\"suggested_total\":");
-            serde_json::to_writer(&mut self.out, &self.total)?;
-            self.out.push(b'}');
-        }
-        Ok(())
-    }
-}
-
-impl Encoder for ReorderJson {
-    fn head(&mut self) -> Result<(), EncodeError> {
-        self.out.extend_from_slice(b"{\"groups\":[");
-        Ok(())
-    }
-    fn push(&mut self, book: &Book) -> Result<(), EncodeError> {
-        let Some(suggested) = suggested_quantity(book) else {
-            return Ok(());
-        };
-        match &self.group {
-            Some(publisher) if *publisher == book.publisher => self.out.push(b','),
-            _ => {
-                self.close_group()?;
-                if self.grouped {
-                    self.out.push(b',');
-                }
-                self.grouped = true;
-                self.out.extend_from_slice(b"{\"publisher\":");
-                serde_json::to_writer(&mut self.out, &book.publisher)?;
-                self.out.extend_from_slice(b",\"items\":[");
-                self.group = Some(book.publisher.clone());
-                self.total = 0;
-            }
-        }
-        serde_json::to_writer(&mut self.out, &reorder_item(book, suggested))?;
-        self.total += suggested;
-        Ok(())
-    }
-    fn end(&mut self) -> Result<(), EncodeError> {
-        self.close_group()?;
-        self.out.extend_from_slice(b"]}");
-        Ok(())
-    }
-    fn take(&mut self) -> Result<Vec<u8>, EncodeError> {
-        Ok(std::mem::take(&mut self.out))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bookstore_core::{BookId, Isbn, Quantity};
+    use bookstore_core::{BookId, BookStream, Isbn, Quantity};
 
-    fn book(title: &str, publisher: Option<&str>, quantity: i64) -> Book {
+    pub(super) fn book(title: &str, publisher: Option<&str>, quantity: i64) -> Book {
         let now = chrono::Utc::now();
         Book {
             id: BookId::generate(),
@@ -416,7 +245,7 @@ mod tests {
         }
     }
 
-    fn run<E: Encoder>(mut encoder: E, books: &[Book]) -> Vec<u8> {
+    pub(super) fn run<E: Encoder>(mut encoder: E, books: &[E::Item]) -> Vec<u8> {
         let mut out = Vec::new();
         encoder.head().expect("head");
         out.extend(encoder.take().expect("take"));
@@ -427,29 +256,6 @@ mod tests {
         encoder.end().expect("end");
         out.extend(encoder.take().expect("take"));
         out
-    }
-
-    #[test]
-    fn reorder_json_groups_consecutive_publishers() {
-        let books = [
-            book("A", Some("Ace"), 0),
-            book("B", Some("Ace"), 9),
-            book("C", Some("Ace"), 2),
-            book("D", Some("Tor"), 1),
-            book("E", None, 0),
-        ];
-        let json: serde_json::Value =
-            serde_json::from_slice(&run(ReorderJson::default(), &books)).expect("json");
-        let groups = json["groups"].as_array().expect("groups");
-        assert_eq!(groups.len(), 3, "{json}");
-        assert_eq!(groups[0]["publisher"], "Ace");
-        assert_eq!(groups[0]["items"].as_array().expect("items").len(), 2);
-        assert_eq!(groups[0]["suggested_total"], 7 + 5);
-        assert_eq!(groups[1]["items"][0]["suggested_quantity"], 6);
-        assert!(groups[2]["publisher"].is_null());
-        let empty: serde_json::Value =
-            serde_json::from_slice(&run(ReorderJson::default(), &[])).expect("json");
-        assert_eq!(empty, serde_json::json!({"groups": []}));
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use crate::error::corrupt;
 use crate::time::DbTime;
 use bookstore_core::{
     Author, Book, BookDraft, BookFormat, BookSort, Contributor, Currency, Genre, GenreTag,
-    HistoryAction, HistoryEntry, Isbn, Money, Quantity, StoreError,
+    HistoryAction, HistoryEntry, Isbn, Money, Quantity, ReorderCandidate, StoreError,
 };
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -51,6 +51,25 @@ pub(crate) struct ScoredBookRow {
     #[sqlx(flatten)]
     pub(crate) book: BookRow,
     pub(crate) score: Option<f64>,
+}
+
+/// A book to reorder, with its stock at the location asked for (NULL without one).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ReorderRow {
+    #[sqlx(flatten)]
+    book: BookRow,
+    location_quantity: Option<i64>,
+}
+
+impl TryFrom<ReorderRow> for ReorderCandidate {
+    type Error = StoreError;
+
+    fn try_from(row: ReorderRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            book: Book::try_from(row.book)?,
+            location_quantity: row.location_quantity,
+        })
+    }
 }
 
 /// A book as read, with the sort key it was listed by.

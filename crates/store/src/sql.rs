@@ -250,6 +250,8 @@ pub(crate) const LOCATION_PAGE: &str = "SELECT id, code, name, kind, parent_id, 
     updated_at FROM locations WHERE code > $1 ORDER BY code LIMIT $2";
 pub(crate) const LOCATION_BY_ID: &str = "SELECT id, code, name, kind, parent_id, created_at, \
     updated_at FROM locations WHERE id = $1";
+pub(crate) const LOCATION_BY_CODE: &str = "SELECT id, code, name, kind, parent_id, created_at, \
+    updated_at FROM locations WHERE code = $1";
 pub(crate) const LOCATION_ID_CODE_BY_ID: &str = "SELECT id, code FROM locations WHERE id = $1";
 pub(crate) const LOCATION_ID_CODE_BY_CODE: &str = "SELECT id, code FROM locations WHERE code = $1";
 pub(crate) const LOCATION_INSERT: &str = "INSERT INTO locations (id, code, name, kind, \

@@ -6,9 +6,11 @@
 #[macro_use]
 mod common;
 
+use bookstore_core::location::DEFAULT_LOCATION;
 use bookstore_core::{
-    Book, BookDraft, BookSearch, CatalogStore, Precondition, RawBook, RawBookSearch,
-    RawContributor, RawPrice,
+    Book, BookDraft, BookSearch, CatalogStore, LocationDraft, LocationId, LocationRef,
+    Precondition, RawBook, RawBookSearch, RawContributor, RawPrice, ReorderCandidate,
+    StockMovementDraft,
 };
 use bookstore_store::testing;
 use bookstore_store::Store;
@@ -19,6 +21,7 @@ use std::sync::Arc;
 contract!(
     reorder_quantity_is_kept_in_books_history_and_events,
     reorder_candidates_are_grouped_by_publisher_with_something_to_order,
+    reorder_candidates_for_one_location_count_its_stock_and_its_shelves,
     export_streams_every_book_in_id_order,
     export_applies_the_filters_and_the_text_query,
     an_export_dropped_halfway_leaves_the_store_usable,
@@ -134,10 +137,11 @@ async fn reorder_candidates_are_grouped_by_publisher_with_something_to_order(sto
         )
         .await;
     }
-    let listed: Vec<Book> = cat.reorder_candidates().try_collect().await.unwrap();
+    let listed: Vec<ReorderCandidate> = cat.reorder_candidates(None).try_collect().await.unwrap();
+    assert!(listed.iter().all(|c| c.location_quantity.is_none()));
     let seen: Vec<(Option<&str>, &str)> = listed
         .iter()
-        .map(|b| (b.publisher.as_deref(), b.title.as_str()))
+        .map(|c| (c.book.publisher.as_deref(), c.book.title.as_str()))
         .collect();
     // Bytewise: upper case before lower case; no publisher last; by title within one.
     assert_eq!(
@@ -152,9 +156,151 @@ async fn reorder_candidates_are_grouped_by_publisher_with_something_to_order(sto
     );
     let suggested: Vec<Option<i64>> = listed
         .iter()
-        .map(bookstore_core::reorder::suggested_quantity)
+        .map(ReorderCandidate::suggested_quantity)
         .collect();
     assert_eq!(suggested, [Some(5), Some(12), Some(3), Some(1), Some(1)]);
+}
+
+/// (title, total, stock at the location, suggested) of each candidate, in order.
+async fn reorder_at(
+    cat: &Arc<dyn CatalogStore>,
+    location: Option<LocationId>,
+) -> Vec<(String, i64, Option<i64>, Option<i64>)> {
+    let listed: Vec<ReorderCandidate> = cat
+        .reorder_candidates(location)
+        .try_collect()
+        .await
+        .unwrap();
+    listed
+        .into_iter()
+        .map(|c| {
+            let suggested = c.suggested_quantity();
+            (
+                c.book.title.clone(),
+                c.book.quantity.get(),
+                c.location_quantity,
+                suggested,
+            )
+        })
+        .collect()
+}
+
+async fn reorder_candidates_for_one_location_count_its_stock_and_its_shelves(store: &Store) {
+    let cat = store.catalog();
+    let inv = store.inventory();
+    let location = |code: &str, kind: &str, parent: Option<LocationId>| {
+        LocationDraft::parse(
+            Some(code),
+            Some(code),
+            Some(kind),
+            parent.map(|p| p.to_string()).as_deref(),
+        )
+        .unwrap()
+    };
+    let north = inv
+        .create_location(&location("north", "store", None), None)
+        .await
+        .unwrap();
+    let shelf = inv
+        .create_location(&location("north-a", "shelf", Some(north.id)), None)
+        .await
+        .unwrap();
+    let empty = inv
+        .create_location(&location("wh", "warehouse", None), None)
+        .await
+        .unwrap();
+    let receive = |quantity: i64, code: &str| {
+        StockMovementDraft::parse("receive", quantity, None)
+            .unwrap()
+            .at(LocationRef::Code(code.into()))
+    };
+    // (n, title, quantity at the default location, reorder point, reorder quantity)
+    let mut books = Vec::new();
+    for (n, title, quantity, point, reorder) in [
+        (1u32, "A split", 4i64, 3i64, 5i64),
+        (2, "B north only", 0, 2, 2),
+        (3, "C none anywhere", 0, 1, 0),
+    ] {
+        let book = create(
+            &cat,
+            &RawBook {
+                quantity: Some(quantity),
+                reorder_point: Some(point),
+                reorder_quantity: Some(reorder),
+                ..raw(n, title)
+            },
+        )
+        .await;
+        books.push(book);
+    }
+    // A: 4 at main, 1 at north and 1 on its shelf: 6 in total. B: 5 at north.
+    for (book, quantity, code) in [
+        (&books[0], 1, "north"),
+        (&books[0], 1, "north-a"),
+        (&books[1], 5, "NORTH"),
+    ] {
+        cat.record_stock_movement(
+            book.id,
+            &Precondition::Any,
+            &receive(quantity, code),
+            &ctx(),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let row = |title: &str, total: i64, at: Option<i64>, suggested: i64| {
+        (title.to_owned(), total, at, Some(suggested))
+    };
+
+    // In total, A and B are above their points.
+    assert_eq!(
+        reorder_at(&cat, None).await,
+        [row("C none anywhere", 0, None, 1)]
+    );
+    // Main holds 4 of A (above 3) and none of B.
+    assert_eq!(
+        reorder_at(&cat, Some(DEFAULT_LOCATION)).await,
+        [
+            row("B north only", 5, Some(0), 4),
+            row("C none anywhere", 0, Some(0), 1)
+        ]
+    );
+    // North counts its shelf: 2 of A, ordered up to 3 + 5; 5 of B is above 2.
+    assert_eq!(
+        reorder_at(&cat, Some(north.id)).await,
+        [
+            row("A split", 6, Some(2), 6),
+            row("C none anywhere", 0, Some(0), 1)
+        ]
+    );
+    // The shelf alone: 1 of A, none of B.
+    assert_eq!(
+        reorder_at(&cat, Some(shelf.id)).await,
+        [
+            row("A split", 6, Some(1), 7),
+            row("B north only", 5, Some(0), 4),
+            row("C none anywhere", 0, Some(0), 1)
+        ]
+    );
+    // A location without stock orders everything with something to order.
+    assert_eq!(reorder_at(&cat, Some(empty.id)).await.len(), 3);
+
+    // Found by code in any case, or by id; an unknown one is none.
+    for asked in [LocationRef::Code("North".into()), LocationRef::Id(north.id)] {
+        let found = inv.find_location(&asked).await.unwrap().unwrap();
+        assert_eq!((found.id, found.code.as_str()), (north.id, "north"));
+    }
+    assert!(inv
+        .find_location(&LocationRef::Code("south".into()))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(inv
+        .find_location(&LocationRef::Id(LocationId::generate()))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn export_streams_every_book_in_id_order(store: &Store) {

@@ -360,6 +360,9 @@ fn constrain_parameters(doc: &mut Value) {
                         json!({"type": "string", "pattern": "^(\\*|\"[0-9]+\"(\\s*,\\s*\"[0-9]+\")*)$"})
                     }
                     "isbn" => json!({"type": "string", "format": "isbn"}),
+                    // The server trims it, as it does a location in a body.
+                    "location" => json!({"type": "string",
+                        "pattern": format!("^\\s*{}\\s*$", super::inventory::LOCATION_REF)}),
                     "not_counted_since" => json!({"type": "string", "format": "date-time",
                         "description": "Only books without a `count` stock movement since then (RFC 3339)"}),
                     "action" if path == "/audit" => {

@@ -5,10 +5,13 @@ use super::constraints::{define, int, line, optional_line, optional_lines_patter
 use bookstore_core::book::MAX_QUANTITY;
 use serde_json::{json, Value};
 
+/// A location's code (any case) or its id, unanchored.
+pub(super) const LOCATION_REF: &str = "(?:[A-Za-z0-9][A-Za-z0-9._-]{0,31}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})";
+
 /// A location reference: a location's code (any case) or its id.
 fn location_ref(description: &str) -> Value {
     json!({"type": "string", "description": description,
-           "pattern": "^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,31}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"})
+           "pattern": format!("^{LOCATION_REF}$")})
 }
 
 /// A stock movement: each kind takes its own range of quantities, and adjustments a reason;

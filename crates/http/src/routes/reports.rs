@@ -16,7 +16,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bookstore_core::{Action, BookSearch, Principal, RawBookSearch};
+use bookstore_core::{
+    Action, BookSearch, Catalog, CatalogError, ItemStream, LocationId, LocationRef, Principal,
+    RawBookSearch,
+};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -94,28 +97,56 @@ fn accept(headers: &HeaderMap) -> Option<&str> {
         .map(|v| v.to_str().unwrap_or("\u{0}"))
 }
 
-/// What a streamed answer reads.
-enum Source {
-    Reorder,
-    Export(Box<BookSearch>),
+/// What a streamed answer reads: the items it opens from the catalog.
+trait Source: Send + 'static {
+    type Item: Send;
+    fn open<'a>(
+        &'a self,
+        catalog: &'a Catalog,
+        who: &Principal,
+    ) -> Result<ItemStream<'a, Self::Item>, CatalogError>;
 }
 
-/// A streamed answer: the books of `source`, encoded by `encoder`, in `content_type`. The
+/// The books to reorder, judged by the stock at a location (and inside it) or in total.
+struct Reorder(Option<LocationId>);
+
+impl Source for Reorder {
+    type Item = bookstore_core::ReorderCandidate;
+    fn open<'a>(
+        &'a self,
+        catalog: &'a Catalog,
+        who: &Principal,
+    ) -> Result<ItemStream<'a, Self::Item>, CatalogError> {
+        catalog.reorder_candidates(who, self.0)
+    }
+}
+
+/// The books a search lets through.
+struct Export(BookSearch);
+
+impl Source for Export {
+    type Item = bookstore_core::Book;
+    fn open<'a>(
+        &'a self,
+        catalog: &'a Catalog,
+        who: &Principal,
+    ) -> Result<ItemStream<'a, Self::Item>, CatalogError> {
+        catalog.export_books(who, &self.0)
+    }
+}
+
+/// A streamed answer: the items of `source`, encoded by `encoder`, in `content_type`. The
 /// body owns what it reads from, so that it outlives the handler.
-fn streamed<E: Encoder + 'static>(
+fn streamed<S: Source, E: Encoder<Item = S::Item> + 'static>(
     state: &AppState,
     who: Principal,
-    source: Source,
+    source: S,
     content_type: &'static str,
     encoder: E,
 ) -> Response {
     let catalog = state.catalog.clone();
     let body = async_stream::stream! {
-        let books = match &source {
-            Source::Reorder => catalog.reorder_candidates(&who),
-            Source::Export(search) => catalog.export_books(&who, search),
-        };
-        match books {
+        match source.open(&catalog, &who) {
             Ok(books) => {
                 let mut chunks = std::pin::pin!(encode(books, encoder));
                 while let Some(chunk) = chunks.next().await {
@@ -155,39 +186,87 @@ fn require_read(caller: &Caller) -> ApiResult<()> {
 
 const REORDER_TYPES: [&str; 4] = [V1_MEDIA_TYPE, V2_MEDIA_TYPE, "application/json", "text/csv"];
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReorderParams {
+    /// One store: a location's code (any case) or id. The stock compared with each book's
+    /// reorder point, and ordered up from, is then the stock at this location and the
+    /// shelves inside it, not the book's total. An unknown location is a 422.
+    pub location: Option<String>,
+}
+
 /// Books to reorder, grouped by publisher, with the quantity to order.
 ///
 /// A book is listed when its stock on hand is at or below its `reorder_point` and there is
 /// something to order. The suggested quantity orders the book up to `reorder_point` +
-/// `reorder_quantity`: it is `reorder_point + reorder_quantity - quantity`, so never less than
+/// `reorder_quantity`: it is `reorder_point + reorder_quantity - on hand`, so never less than
 /// `reorder_quantity`, and more when the stock fell below the point. A book at its point
-/// without a reorder quantity has nothing to order and is left out. Groups are in bytewise
-/// order of the publisher's name, books without a publisher last (`publisher: null`, or an
-/// empty field in CSV); within a group, by title. JSON (the same body in every version), or
-/// CSV with `Accept: text/csv` (columns `publisher`, `isbn`, `title`, `authors`
-/// (`;`-separated), `format`, `quantity`, `reorder_point`, `reorder_quantity`,
-/// `suggested_quantity`, `location`; one row per book, in the same order). Streamed.
-#[utoipa::path(get, path = "/reorder-suggestions", tag = "stock",
+/// without a reorder quantity has nothing to order and is left out. The stock on hand is the
+/// book's `quantity` (the total over all locations); with `?location=`, it is the stock at
+/// that location and the shelves inside it, given in each item as `location_quantity`
+/// beside the total, and the report names the location (`stock_location`). Groups are in
+/// bytewise order of the publisher's name, books without a publisher last (`publisher:
+/// null`, or an empty field in CSV); within a group, by title. JSON (the same body in every
+/// version), or CSV with `Accept: text/csv` (columns `publisher`, `isbn`, `title`, `authors`
+/// (`;`-separated), `format`, `quantity`, then `location_quantity` only with `?location=`,
+/// `reorder_point`, `reorder_quantity`, `suggested_quantity`, `location` (the shelf label);
+/// one row per book, in the same order). Streamed.
+#[utoipa::path(get, path = "/reorder-suggestions", tag = "stock", params(ReorderParams),
     responses(
         (status = 200, description = "The books to reorder, by publisher", content(
             (ReorderReportDto = "application/vnd.bookstore.v1+json"),
             (ReorderReportDto = "application/vnd.bookstore.v2+json"),
             (String = "text/csv"))),
-        (status = 406, description = "None of the media types in `Accept` is served; see `supported`", body = Problem, content_type = PROBLEM)))]
+        (status = 406, description = "None of the media types in `Accept` is served; see `supported`", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "An unknown query parameter, a `location` that is not a location's code or id, or no location with that code or id; `errors` names the parameter", body = Problem, content_type = PROBLEM)))]
 pub async fn reorder_suggestions(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    ApiQuery(params): ApiQuery<ReorderParams>,
 ) -> ApiResult<Response> {
     let chosen =
         choose(accept(&headers), &REORDER_TYPES).ok_or_else(|| not_acceptable(&REORDER_TYPES))?;
+    let asked = params
+        .location
+        .as_deref()
+        .map(|l| LocationRef::parse("location", l))
+        .transpose()?;
     require_read(&caller)?;
     let who = caller.0;
-    let source = Source::Reorder;
+    let location = match &asked {
+        Some(asked) => Some(
+            state
+                .inventory
+                .resolve_location(&who, "location", asked)
+                .await?,
+        ),
+        None => None,
+    };
+    let source = Reorder(location.as_ref().map(|l| l.id));
     Ok(match chosen {
-        "text/csv" => streamed(&state, who, source, CSV_MEDIA_TYPE, ReorderCsv::new()),
-        V2_MEDIA_TYPE => streamed(&state, who, source, V2_MEDIA_TYPE, ReorderJson::default()),
-        _ => streamed(&state, who, source, V1_MEDIA_TYPE, ReorderJson::default()),
+        "text/csv" => streamed(
+            &state,
+            who,
+            source,
+            CSV_MEDIA_TYPE,
+            ReorderCsv::at_location(location.is_some()),
+        ),
+        V2_MEDIA_TYPE => streamed(
+            &state,
+            who,
+            source,
+            V2_MEDIA_TYPE,
+            ReorderJson::at_location(location.as_ref()),
+        ),
+        _ => streamed(
+            &state,
+            who,
+            source,
+            V1_MEDIA_TYPE,
+            ReorderJson::at_location(location.as_ref()),
+        ),
     })
 }
 
@@ -267,7 +346,7 @@ pub async fn export_books(
     };
     let search = BookSearch::parse(&raw)?;
     require_read(&caller)?;
-    let (who, source) = (caller.0, Source::Export(Box::new(search)));
+    let (who, source) = (caller.0, Export(search));
     Ok(match chosen {
         NDJSON_MEDIA_TYPE => streamed(
             &state,

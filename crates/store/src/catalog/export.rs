@@ -32,14 +32,35 @@ where
 
 /// The statement of the books to reorder (`bookstore_core::reorder`): at or below their
 /// reorder point with something to order, by publisher (bytewise, books without one last),
-/// title and id.
-pub(crate) fn reorder_statement<D: Dialect>() -> String {
-    format!(
-        "{} WHERE b.quantity <= b.reorder_point \
-         AND b.quantity < b.reorder_point + b.reorder_quantity \
-         ORDER BY b.publisher IS NULL, b.publisher{}, b.sort_title, b.id",
-        D::book_sql().select,
+/// title and id. Judged by the book's total (`location_quantity` NULL), or with `at_location`
+/// by the stock at location `$1` and the locations inside it (`location_quantity`).
+pub(crate) fn reorder_statement<D: Dialect>(at_location: bool) -> String {
+    let order = format!(
+        "ORDER BY b.publisher IS NULL, b.publisher{}, b.sort_title, b.id",
         D::COLLATE_BYTES
+    );
+    let columns = &D::book_sql().columns;
+    if !at_location {
+        return format!(
+            "SELECT {columns}, CAST(NULL AS BIGINT) AS location_quantity FROM books b \
+             WHERE b.quantity <= b.reorder_point \
+             AND b.quantity < b.reorder_point + b.reorder_quantity {order}"
+        );
+    }
+    // The location's stock is summed once per book, in one pass over its levels, before the
+    // books are read: the select list (contributors, genres) is computed for candidates only.
+    // `UNION` ends the walk even on a corrupt tree.
+    format!(
+        "WITH RECURSIVE subtree (id) AS (\
+            SELECT id FROM locations WHERE id = $1 \
+            UNION SELECT l.id FROM locations l JOIN subtree t ON l.parent_id = t.id), \
+         at_location (book_id, quantity) AS (\
+            SELECT s.book_id, CAST(sum(s.quantity) AS BIGINT) FROM stock_levels s \
+            JOIN subtree t ON t.id = s.location_id GROUP BY s.book_id) \
+         SELECT {columns}, CAST(coalesce(al.quantity, 0) AS BIGINT) AS location_quantity \
+         FROM books b LEFT JOIN at_location al ON al.book_id = b.id \
+         WHERE coalesce(al.quantity, 0) <= b.reorder_point \
+         AND coalesce(al.quantity, 0) < b.reorder_point + b.reorder_quantity {order}"
     )
 }
 
@@ -66,15 +87,23 @@ macro_rules! impl_export {
                 })
             }
 
-            fn reorder_stream(&self) -> bookstore_core::BookStream<'_> {
+            fn reorder_stream(
+                &self,
+                location: Option<bookstore_core::LocationId>,
+            ) -> bookstore_core::ReorderStream<'_> {
                 Box::pin(async_stream::try_stream! {
-                    let statement = $crate::catalog::export::reorder_statement::<Self>();
-                    let mut rows =
-                        sqlx::query_as::<_, BookRow>(&statement).fetch(self.reader());
+                    let statement =
+                        $crate::catalog::export::reorder_statement::<Self>(location.is_some());
+                    let mut query =
+                        sqlx::query_as::<_, $crate::rows::ReorderRow>(&statement);
+                    if let Some(location) = location {
+                        query = query.bind(location.as_uuid());
+                    }
+                    let mut rows = query.fetch(self.reader());
                     while let Some(row) =
                         futures_util::TryStreamExt::try_next(&mut rows).await.map_err(backend)?
                     {
-                        yield Book::try_from(row)?;
+                        yield bookstore_core::ReorderCandidate::try_from(row)?;
                     }
                 })
             }

@@ -285,9 +285,9 @@ macro_rules! impl_inventory_store {
         const _: () = {
             use bookstore_core::{
                 Book, BookId, CountDraft, IdempotencyRequest, InventoryStore, Location,
-                LocationDraft, LocationId, Page, PageRequest, Precondition, StockLevel,
-                StockMovement, Stocktake, StocktakeDraft, StocktakeId, StocktakeLine, StoreError,
-                TransferDraft, WriteContext,
+                LocationDraft, LocationId, LocationRef, Page, PageRequest, Precondition,
+                StockLevel, StockMovement, Stocktake, StocktakeDraft, StocktakeId, StocktakeLine,
+                StoreError, TransferDraft, WriteContext,
             };
             use $crate::catalog::{
                 into_page, limit_plus_one, locations, stock, stocktakes, Dialect,
@@ -335,6 +335,27 @@ macro_rules! impl_inventory_store {
                         .fetch_optional(self.reader())
                         .await
                         .map_err(backend)?;
+                    row.map(Location::try_from).transpose()
+                }
+
+                #[tracing::instrument(skip_all, fields(location = %location))]
+                async fn find_location(
+                    &self,
+                    location: &LocationRef,
+                ) -> Result<Option<Location>, StoreError> {
+                    let row: Option<LocationRow> = match location {
+                        LocationRef::Id(id) => sqlx::query_as(sql::LOCATION_BY_ID)
+                            .bind(id.as_uuid())
+                            .fetch_optional(self.reader())
+                            .await
+                            .map_err(backend)?,
+                        // Codes are stored in lower case.
+                        LocationRef::Code(code) => sqlx::query_as(sql::LOCATION_BY_CODE)
+                            .bind(code.to_ascii_lowercase())
+                            .fetch_optional(self.reader())
+                            .await
+                            .map_err(backend)?,
+                    };
                     row.map(Location::try_from).transpose()
                 }
 

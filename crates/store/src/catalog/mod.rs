@@ -332,8 +332,11 @@ macro_rules! impl_catalog_store {
                 async fn low_stock(&self, page: &PageRequest) -> Result<Page<Book>, StoreError> {
                     self.low_stock_page(page).await
                 }
-                fn reorder_candidates(&self) -> bookstore_core::BookStream<'_> {
-                    self.reorder_stream()
+                fn reorder_candidates(
+                    &self,
+                    location: Option<bookstore_core::LocationId>,
+                ) -> bookstore_core::ReorderStream<'_> {
+                    self.reorder_stream(location)
                 }
                 fn export_books<'a>(
                     &'a self,
