@@ -213,7 +213,7 @@ def before_call(ctx, case, kwargs):
         else:
             query["cursor"] = issued
     # Pairs of GET /books parameters in order; relevance only with a text to rank by.
-    if query and case.path == "/books":
+    if query and case.path in ("/books", "/books/export"):
         for low, high in (("year_from", "year_to"), ("price_min", "price_max")):
             a, b = _integer(query.get(low)), _integer(query.get(high))
             if a is not None and b is not None and a > b:
@@ -231,6 +231,13 @@ def before_call(ctx, case, kwargs):
                 break
             seen.add(ancestor)
             ancestor = PARENTS.get(ancestor)
+    # A shelf is inside a location, and stores and warehouses are inside none (the document's
+    # words on `parent_id`): a shelf without a parent is put in the default location.
+    if body and case.path == "/locations" and case.method.upper() == "POST":
+        if body.get("kind") == "shelf" and body.get("parent_id") is None:
+            body["parent_id"] = DEFAULT_LOCATION
+        elif body.get("kind") in ("store", "warehouse") and "parent_id" in body:
+            del body["parent_id"]
     if body and case.path.startswith("/books") and isinstance(body.get("authors"), list):
         for i, author in enumerate(body["authors"]):
             if isinstance(author, dict) and "id" in author:
@@ -282,7 +289,32 @@ def before_call(ctx, case, kwargs):
         headers["Idempotency-Key"] = f"{key[:MAX_KEY - 33]}-{uuid.uuid4().hex}"
 
 
-IF_MATCH_WRITES = {("/books/{id}", "PUT"), ("/books/{id}", "PATCH"), ("/books/{id}", "DELETE")}
+# The location every store has from the start (migration 0011/0010: code `main`).
+DEFAULT_LOCATION = "00000000-0000-7000-8000-000000000001"
+LOCATION_TREE_RULES = ("default location", "must be absent for a store or a warehouse",
+                       "is required for a shelf")
+
+IF_MATCH_WRITES = {("/books/{id}", "PUT"), ("/books/{id}", "PATCH"), ("/books/{id}", "DELETE"),
+                   ("/stocktakes/{id}/commit", "POST")}
+
+# The requests that name other resources by code or id in their query or body (a location,
+# a book, a parent location), and the start of the message their 422 gives when the named one
+# does not exist.
+REFERENCING = {("/reorder-suggestions", "GET"), ("/stocktakes", "POST"),
+               ("/stocktakes/{id}/counts", "POST"), ("/locations", "POST"),
+               ("/locations/{id}", "PATCH"), ("/books/{id}/stock-movements", "POST")}
+UNKNOWN_REFERENCE = ("no location", "no book with id", "no book with ISBN")
+
+
+def _errors(response):
+    try:
+        body = response.json()
+    except (ValueError, AttributeError):
+        return None, []
+    if not isinstance(body, dict):
+        return None, []
+    errors = body.get("errors") if isinstance(body.get("errors"), list) else []
+    return body, [e for e in errors if isinstance(e, dict)]
 
 
 def _made_up_etag(case):
@@ -327,6 +359,44 @@ def filter_failure(ctx, failure, case, response):
             errors = []
         if len(errors) == 1 and errors[0].get("field") == "quantity" \
                 and "past the largest quantity" in str(errors[0].get("message", "")):
+            return False
+    # Exception 9, a reference to what does not exist: a location code or id, a book id or a
+    # parent location the run made up. Like an unknown author id on a book (whose 422 the
+    # run avoids by sending issued ids), no schema can know which codes and ids exist. Kept
+    # only when every error is such a reference.
+    if failure.code == "ST202" and status == 422 and operation in REFERENCING:
+        _, errors = _errors(response)
+        if errors and all(str(e.get("message", "")).startswith(UNKNOWN_REFERENCE) for e in errors):
+            return False
+    # Exception 10, the shape of the location tree on PATCH /locations/{id}: the default
+    # location stays a top-level one, a shelf needs a parent and a store or warehouse has
+    # none. A merge patch changes one field of a location the run cannot see, so whether
+    # `kind` and `parent_id` fit together depends on the stored location.
+    if failure.code == "ST202" and status == 422 and operation == ("/locations/{id}", "PATCH"):
+        _, errors = _errors(response)
+        if errors and all(any(rule in str(e.get("message", "")) for rule in LOCATION_TREE_RULES)
+                          for e in errors):
+            return False
+    # Exception 13, a transfer from a location to itself: the two fields must differ, a rule
+    # between two fields that JSON Schema cannot state.
+    if failure.code == "ST202" and status == 422 and operation == ("/books/{id}/stock-movements", "POST"):
+        _, errors = _errors(response)
+        if errors and all(e.get("field") == "to_location"
+                          and "must differ from from_location" in str(e.get("message", "")) for e in errors):
+            return False
+    # Exception 11, an import file without a header row: the body is a CSV or ONIX file, whose
+    # content no schema of a text body describes; an empty or headless one is refused (422,
+    # invalid-import-file) before anything is recorded.
+    if failure.code == "ST202" and status == 422 and operation == ("/imports", "POST"):
+        body, _ = _errors(response)
+        if body and str(body.get("type", "")).endswith("/invalid-import-file"):
+            return False
+    # Exception 12, a cancelled stocktake: DELETE /stocktakes/{id} cancels the count, and the
+    # cancelled stocktake stays readable (the record of a count that was begun), so 200 with
+    # `state: cancelled` is right there.
+    if failure.code == "ST301" and status == 200 and operation == ("/stocktakes/{id}", "GET"):
+        body, _ = _errors(response)
+        if body and body.get("state") == "cancelled":
             return False
     # Exception 3, the history of a deleted book: API.md promises it stays readable after
     # DELETE /books/{id} (an audit trail that outlives the book), so 200 is right there.

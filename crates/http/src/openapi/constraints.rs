@@ -363,8 +363,9 @@ fn constrain_parameters(doc: &mut Value) {
                     // The server trims it, as it does a location in a body.
                     "location" => json!({"type": "string",
                         "pattern": format!("^\\s*{}\\s*$", super::inventory::LOCATION_REF)}),
-                    "not_counted_since" => json!({"type": "string", "format": "date-time",
-                        "description": "Only books without a `count` stock movement since then (RFC 3339)"}),
+                    "not_counted_since" => json!({"type": "string",
+                        "anyOf": [{"format": "date-time"}, {"maxLength": 0}],
+                        "description": "Only books without a `count` stock movement since then (RFC 3339; empty: no filter, like every filter)"}),
                     "action" if path == "/audit" => {
                         let actions: Vec<&str> = bookstore_core::audit::AuditAction::ALL
                             .iter()
