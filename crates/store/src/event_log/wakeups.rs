@@ -59,6 +59,11 @@ impl WakeupSenders {
         }
     }
 
+    /// What this process's outbox notifications carry, so that its listener can skip them.
+    pub(crate) fn token(&self) -> String {
+        self.token.clone()
+    }
+
     /// Outbox rows may have been committed.
     pub(crate) fn outbox_committed(&self) {
         self.outbox.send_modify(|n| *n = n.wrapping_add(1));
@@ -196,11 +201,5 @@ async fn notify_commits(pool: PgPool, mut commits: watch::Receiver<u64>, token: 
             }
             Err(_) => {}
         }
-    }
-}
-
-impl WakeupSenders {
-    pub(crate) fn token(&self) -> String {
-        self.token.clone()
     }
 }
