@@ -3,7 +3,9 @@
 
 use super::address::refused_reason;
 use crate::validation::ValidationErrors;
+use regex::Regex;
 use std::net::IpAddr;
+use std::sync::LazyLock;
 use url::{Host, Url};
 
 /// The event types a webhook can subscribe to.
@@ -18,6 +20,24 @@ pub const EVENT_TYPES: [&str; 4] = [
 pub const PING_EVENT_TYPE: &str = "bookstore.webhook.ping";
 
 pub const MAX_URL_LEN: usize = 2048;
+
+/// The URLs a webhook may have, as the OpenAPI document states them (one text, so that the
+/// document and the server agree on every URL): `http` or `https`; a host that is a DNS name
+/// (letters, digits and inner single hyphens; the last label starts with a letter) or a
+/// dotted IPv4 address; a port of at most 65535; a path and query of RFC 3986 characters,
+/// with `%` only as a percent-escape. Nothing else: no credentials, no fragment, no
+/// characters a URL parser would silently rewrite or escape.
+pub const URL_PATTERN: &str = concat!(
+    r"^https?://",
+    r"(([A-Za-z0-9]+(-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*",
+    r"|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?",
+    r"(/([A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*",
+    r"(\?([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$",
+);
+
+static URL_SYNTAX: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(URL_PATTERN).expect("URL_PATTERN is a valid regex"));
 pub const MAX_DESCRIPTION_LEN: usize = 500;
 
 /// The fields of a webhook as received; `None` is absent.
@@ -59,6 +79,14 @@ impl WebhookUrl {
             Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
         };
+        if !URL_SYNTAX.is_match(text) {
+            return Err(
+                "must be http(s)://host[:port][/path][?query], where the host is a \
+                 DNS name (letters, digits, single inner hyphens) or an IPv4 address, and the \
+                 path and query keep to RFC 3986 characters and %-escapes"
+                    .into(),
+            );
+        }
         if let Some(reason) = ip.filter(|_| !allow_private).and_then(refused_reason) {
             return Err(format!(
                 "points to {reason}; only public addresses are allowed \
@@ -210,6 +238,36 @@ mod tests {
             "names are checked at delivery"
         );
         assert!(WebhookDraft::parse(raw("http://127.0.0.1:9000/"), true).is_ok());
+    }
+
+    #[test]
+    fn urls_outside_the_documented_syntax_are_refused() {
+        // The first one a fuzzer sent: the URL parser takes `*` in a host name.
+        for url in [
+            "https://xn61t0tq.mrtwl.com*",
+            "https://a--b.example.com/",
+            "https://-a.example.com/",
+            "https://example.com-/",
+            "https://example.123/",
+            "https://example.com:65536/",
+            "https://example.com:080/",
+            "https://example.com/%zz",
+            "https://example.com/a\\b",
+            "https://example.com/{x}",
+            "http://[2001:db8::1]/",
+            "http://01.2.3.4/",
+        ] {
+            assert!(url_error(url).is_some(), "{url} must be refused");
+        }
+        for url in [
+            "https://hooks.example.com/in?x=1",
+            "https://1password.com/a/b?c=d&e=%2F",
+            "http://8.8.8.8:8080/x",
+            "https://Example.COM:443",
+            "https://example.com/a(b)/c;d=e?f=/g?h",
+        ] {
+            assert_eq!(url_error(url), None, "{url} must be taken");
+        }
     }
 
     #[test]

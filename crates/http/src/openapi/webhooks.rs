@@ -1,14 +1,8 @@
 //! The rules and examples of the webhook inputs, as `bookstore_core::webhook` checks them.
 
-use bookstore_core::webhook::draft::{MAX_DESCRIPTION_LEN, MAX_URL_LEN};
+use bookstore_core::webhook::draft::{MAX_DESCRIPTION_LEN, MAX_URL_LEN, URL_PATTERN};
 use bookstore_core::webhook::EVENT_TYPES;
 use serde_json::{json, Value};
-
-/// URLs the server takes whatever the settings: `http` or `https`, a host name whose labels
-/// start with a letter (so never an IP literal, and never a label the IDNA rules refuse), an
-/// optional port and path. The server takes more (IP literals of public addresses, queries);
-/// a client or fuzzer that keeps to this is never refused.
-const URL_PATTERN: &str = "^https?://[a-z][a-z0-9]*(-[a-z0-9]+)*(\\.[a-z][a-z0-9]*(-[a-z0-9]+)*)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$";
 
 pub fn apply(doc: &mut Value) {
     let schemas = &mut doc["components"]["schemas"];
@@ -21,7 +15,8 @@ pub fn apply(doc: &mut Value) {
         "properties": {
             "url": {"type": "string", "format": "uri", "maxLength": MAX_URL_LEN,
                     "pattern": URL_PATTERN,
-                    "description": "http or https, without credentials or fragment; loopback, \
+                    "description": "http or https; the host a DNS name or an IPv4 address (for \
+                        IPv6, a DNS name); no credentials or fragment. Loopback, \
                         private, link-local and metadata addresses are refused unless the server \
                         allows private targets (BOOKSTORE_WEBHOOK_ALLOW_PRIVATE). Required."},
             "event_types": {"type": "array", "minItems": 1, "maxItems": EVENT_TYPES.len(),
