@@ -114,6 +114,7 @@ async fn janitor(store: Store, outbox: Duration, audit: Duration, interval: Dura
                 trusted_devices = report.trusted_devices,
                 login_failures = report.login_failures,
                 audit_entries = report.audit_entries,
+                webhook_deliveries = report.webhook_deliveries,
                 "janitor pruned what is past its retention"
             ),
             Ok(Some(_)) => tracing::debug!("janitor found nothing to prune"),

@@ -1,7 +1,8 @@
 //! The retention janitor's deletions (issue 12, §7): published outbox events past their
 //! retention, spent idempotency keys, expired refresh tokens and trusted devices, and failed
-//! sign-ins older than the throttle's window, and audit entries past theirs. Each table is pruned in bounded batches (short
-//! transactions, whatever the backlog); on PostgreSQL one replica at a time sweeps, under a
+//! sign-ins older than the throttle's window, audit entries past theirs, and settled webhook
+//! deliveries (delivered or given up) as old as the outbox's retention, with their attempts.
+//! Each table is pruned in bounded batches (short transactions, whatever the backlog); on PostgreSQL one replica at a time sweeps, under a
 //! session advisory lock on a connection of its own (closed afterwards, so the lock cannot
 //! outlive the sweep, even if it fails halfway).
 
@@ -28,6 +29,7 @@ pub struct JanitorReport {
     pub trusted_devices: u64,
     pub login_failures: u64,
     pub audit_entries: u64,
+    pub webhook_deliveries: u64,
 }
 
 impl JanitorReport {
@@ -38,13 +40,15 @@ impl JanitorReport {
             + self.trusted_devices
             + self.login_failures
             + self.audit_entries
+            + self.webhook_deliveries
     }
 }
 
 /// How long what the janitor prunes by age is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// Published outbox events (and so the event log).
+    /// Published outbox events (and so the event log), and settled webhook deliveries: the
+    /// delivery log goes back as far as the events it delivered.
     pub outbox: Duration,
     /// Audit entries.
     pub audit: Duration,
@@ -93,6 +97,13 @@ const LOGIN_FAILURES: Pruned = Pruned {
     key: "rowid",
     condition: "at < $1",
 };
+/// Pending deliveries stay whatever their age: they are still being retried. Their attempts
+/// go with them (ON DELETE CASCADE).
+const WEBHOOK_DELIVERIES: Pruned = Pruned {
+    table: "webhook_deliveries",
+    key: "id",
+    condition: "status <> 'pending' AND created_at < $1",
+};
 const AUDIT_LOG: Pruned = Pruned {
     table: "audit_log",
     key: "id",
@@ -121,7 +132,7 @@ impl Pruned {
 }
 
 /// The cut-offs of one sweep at `now`.
-fn cutoffs(now: DateTime<Utc>, retention: Retention) -> [(&'static Pruned, DbTime); 6] {
+fn cutoffs(now: DateTime<Utc>, retention: Retention) -> [(&'static Pruned, DbTime); 7] {
     [
         (&OUTBOX, DbTime(now - retention.outbox)),
         (
@@ -132,11 +143,12 @@ fn cutoffs(now: DateTime<Utc>, retention: Retention) -> [(&'static Pruned, DbTim
         (&TRUSTED_DEVICES, DbTime(now)),
         (&LOGIN_FAILURES, DbTime(now - LOGIN_FAILURE_WINDOW)),
         (&AUDIT_LOG, DbTime(now - retention.audit)),
+        (&WEBHOOK_DELIVERIES, DbTime(now - retention.outbox)),
     ]
 }
 
-fn report_of(counts: [u64; 6]) -> JanitorReport {
-    let [outbox_events, idempotency_keys, refresh_tokens, trusted_devices, login_failures, audit_entries] =
+fn report_of(counts: [u64; 7]) -> JanitorReport {
+    let [outbox_events, idempotency_keys, refresh_tokens, trusted_devices, login_failures, audit_entries, webhook_deliveries] =
         counts;
     JanitorReport {
         outbox_events,
@@ -145,6 +157,7 @@ fn report_of(counts: [u64; 6]) -> JanitorReport {
         trusted_devices,
         login_failures,
         audit_entries,
+        webhook_deliveries,
     }
 }
 
@@ -175,7 +188,7 @@ impl Store {
         retention: Retention,
         now: DateTime<Utc>,
     ) -> Result<Option<JanitorReport>, StoreError> {
-        let mut counts = [0; 6];
+        let mut counts = [0; 7];
         match &self.inner {
             Inner::Sqlite(store) => {
                 for (i, (pruned, cutoff)) in cutoffs(now, retention).iter().enumerate() {

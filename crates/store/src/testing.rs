@@ -210,8 +210,22 @@ pub async fn age_published_events(store: &Store, hours: i64) {
 
 /// Makes every idempotency record `hours` old, as if its key had been used that long ago.
 pub async fn age_idempotency_keys(store: &Store, hours: i64) {
+    set_every_timestamp(store, "UPDATE idempotency_keys SET created_at = $1", hours).await;
+}
+
+/// Makes every webhook delivery `hours` old, as if its event had been fanned out that long ago.
+pub async fn age_webhook_deliveries(store: &Store, hours: i64) {
+    set_every_timestamp(
+        store,
+        "UPDATE webhook_deliveries SET created_at = $1",
+        hours,
+    )
+    .await;
+}
+
+/// Runs `sql` with `$1` bound to the time `hours` ago.
+async fn set_every_timestamp(store: &Store, sql: &str, hours: i64) {
     let at = crate::time::DbTime(crate::time::now() - chrono::Duration::hours(hours));
-    let sql = "UPDATE idempotency_keys SET created_at = $1";
     let done = match &store.inner {
         Inner::Sqlite(s) => sqlx::query(sql)
             .bind(at)

@@ -30,6 +30,7 @@ contract!(
     concurrent_claims_take_disjoint_deliveries,
     attempts_are_logged_newest_delivery_first,
     the_previous_secret_signs_only_until_its_time,
+    the_janitor_prunes_settled_deliveries_past_the_outbox_retention,
 );
 
 const CREATED: &str = "bookstore.book.created";
@@ -396,4 +397,60 @@ async fn the_previous_secret_signs_only_until_its_time(store: &Store) {
     let due = store.due_delivery(leased.id).await.unwrap().unwrap();
     assert_eq!(due.sealed_secret, vec![3; 48]);
     assert_eq!(due.previous_sealed_secret, None, "past its time");
+}
+
+async fn settle(store: &dyn WebhookStore, status: DeliveryStatus) {
+    let due = store.claim_due(&claim(1, 1)).await.unwrap().remove(0);
+    let outcome = AttemptOutcome {
+        at: Utc::now(),
+        response_code: Some(if status == DeliveryStatus::Delivered {
+            204
+        } else {
+            410
+        }),
+        duration_ms: 5,
+        error: None,
+        status,
+        next_attempt_at: None,
+    };
+    store.record_attempt(due.id, &outcome).await.unwrap();
+}
+
+async fn the_janitor_prunes_settled_deliveries_past_the_outbox_retention(store: &Store) {
+    let webhooks = store.webhooks();
+    let hook = create(&*webhooks, &[CREATED], true).await;
+    queue(&*webhooks, hook, 3).await;
+    settle(&*webhooks, DeliveryStatus::Delivered).await;
+    settle(&*webhooks, DeliveryStatus::Failed).await;
+    let retention = bookstore_store::Retention::outbox(Duration::hours(24));
+    let sweep = || async { store.sweep(retention, Utc::now()).await.unwrap().unwrap() };
+    assert_eq!(
+        sweep().await.webhook_deliveries,
+        0,
+        "all within the retention"
+    );
+
+    bookstore_store::testing::age_webhook_deliveries(store, 25).await;
+    assert_eq!(
+        sweep().await.webhook_deliveries,
+        2,
+        "the delivered and the given-up one"
+    );
+    let count = |table| bookstore_store::testing::count_rows(store, table);
+    assert_eq!(
+        count("webhook_deliveries").await,
+        1,
+        "the pending one is still retried"
+    );
+    assert_eq!(
+        count("webhook_attempts").await,
+        0,
+        "attempts go with their delivery"
+    );
+    let left = webhooks
+        .list_deliveries(hook, &page(10, None))
+        .await
+        .unwrap();
+    assert_eq!(left.items.len(), 1);
+    assert_eq!(left.items[0].status, DeliveryStatus::Pending);
 }

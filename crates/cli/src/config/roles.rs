@@ -82,8 +82,8 @@ pub struct RoleArgs {
     #[arg(long, env = "BOOKSTORE_ROLES", value_name = "ROLES",
           default_value = "api,relay,subscribers", value_parser = roles)]
     pub roles: Roles,
-    /// How long published events stay in the outbox (and the event log) before the janitor
-    /// deletes them: a number and a unit, d, h, m or s (7d, 36h, 90m, 30s).
+    /// How long published events stay in the outbox (and the event log), and settled webhook
+    /// deliveries in the delivery log, before the janitor deletes them: a number and a unit, d, h, m or s (7d, 36h, 90m, 30s).
     #[arg(long, env = "BOOKSTORE_OUTBOX_RETENTION", value_name = "SPAN",
           default_value = "7d", value_parser = values::span)]
     pub outbox_retention: Duration,
