@@ -331,6 +331,16 @@ both_stores!(
             })
             .await;
 
+        // Only entry points start traces: no poller's store call is a trace of its own.
+        for exported in &all {
+            let span = &exported.span;
+            assert!(
+                !(span.parent_span_id.is_empty() && span.kind == SpanKind::Internal as i32),
+                "a root span of no entry point: {}",
+                describe(exported)
+            );
+        }
+
         // No statement's parameters, no request body: the title is nowhere.
         for exported in &all {
             for value in attribute_texts(&exported.span) {

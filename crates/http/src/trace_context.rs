@@ -106,7 +106,8 @@ pub fn server_span(request: &Request) -> Span {
 /// The response's status on the server span; a server error marks the span failed (a client
 /// error does not: the server did its job).
 pub fn record_status(server: &Span, status: u16) {
-    server.record("http.response.status_code", status);
+    // As i64: tracing-opentelemetry would export a u64 as text.
+    server.record("http.response.status_code", i64::from(status));
     if status >= 500 {
         server.record("otel.status_code", "error");
     }

@@ -7,7 +7,7 @@ use crate::statements;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig as _};
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{Config, SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -175,7 +175,12 @@ impl Traces {
         if !names_service(env) {
             resource = resource.with_service_name("bookstore");
         }
+        // The SDK's default configuration reads the sampler from the variables.
+        let sampler = crate::sampler::EntryPoints {
+            inner: Config::default().sampler,
+        };
         let provider = SdkTracerProvider::builder()
+            .with_sampler(sampler)
             .with_resource(resource.build())
             .with_batch_exporter(Reporting {
                 inner: exporter,
@@ -204,6 +209,7 @@ impl Traces {
             .with_tracked_inactivity(false)
             .with_location(false)
             .with_threads(false)
+            .with_target(false)
             .with_filter(filter_fn(crate::for_traces));
         let statements = statements::Statements::new(self.tracer.clone(), self.db)
             .with_filter(filter_fn(statements::is_statement_event));

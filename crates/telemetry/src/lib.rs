@@ -14,6 +14,7 @@
 //! event sqlx writes when one ends.
 
 mod export;
+mod sampler;
 pub mod statements;
 mod traceparent;
 

@@ -104,7 +104,8 @@ fn publish_span(bus: &'static str, wave: &[PendingEvent]) -> Span {
         messaging.system = bus,
         messaging.operation.name = "publish",
         messaging.operation.type = "send",
-        messaging.batch.message_count = wave.len(),
+        // As i64: tracing-opentelemetry would export a u64 as text.
+        messaging.batch.message_count = i64::try_from(wave.len()).unwrap_or(i64::MAX),
         cloudevents.event_id = single.map(|event| tracing::field::display(event.id)),
         cloudevents.event_type = single.map(|event| event.event_type.as_str()),
     );

@@ -153,7 +153,8 @@ impl Deliverer {
             Err(Failure::Refused(error)) => (DeliveryStatus::Failed, None, Some(error), None),
         };
         if let Some(code) = response_code {
-            span.record("http.response.status_code", code);
+            // As i64: tracing-opentelemetry would export a u64 as text.
+            span.record("http.response.status_code", i64::from(code));
         }
         if status != DeliveryStatus::Delivered {
             span.record("otel.status_code", "error");
@@ -207,7 +208,10 @@ fn delivery_span(due: &DueDelivery) -> Span {
         http.request.method = "POST",
         http.request.resend_count = due.attempts,
         server.address = url.as_ref().and_then(Url::host_str),
-        server.port = url.as_ref().and_then(Url::port_or_known_default),
+        server.port = url
+            .as_ref()
+            .and_then(Url::port_or_known_default)
+            .map(i64::from),
         http.response.status_code = Empty,
         otel.status_code = Empty,
         cloudevents.event_id = %due.event_id,
