@@ -257,6 +257,12 @@ both_stores!(
             .expect("the request's log line");
         assert_eq!(completed["span"]["trace_id"], TRACE_ID, "{completed}");
         assert_eq!(completed["span"]["span_id"], server_id.as_str(), "{completed}");
+        // And every request's lines carry their trace.
+        assert!(logs
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["message"] == "request completed")
+            .all(|l| l["span"]["trace_id"].is_string()));
 
         // Everything else of the request descends from it.
         let by_id: HashMap<String, &Span> =

@@ -13,7 +13,9 @@ use std::io::IsTerminal;
 use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterExt as _};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::{fmt, Layer as _};
+use tracing::Subscriber;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{fmt, Layer};
 
 pub fn init(filter: &str, format: LogFormat, traces: Option<&Traces>) -> anyhow::Result<()> {
     let filter =
@@ -23,7 +25,34 @@ pub fn init(filter: &str, format: LogFormat, traces: Option<&Traces>) -> anyhow:
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let logs = if json {
+    let logs = filter_fn(bookstore_telemetry::for_logs);
+    let result = match traces {
+        // Global filters when the log layer is alone: a per-layer filter as the only one
+        // would be wrong now and then (tracing-subscriber keeps the verdict of an `enabled`
+        // check that nothing followed, such as `log::log_enabled!` in sqlx, and applies it
+        // to the next span whose call site is always enabled: a request span lost its
+        // fields on the log lines).
+        None => tracing_subscriber::registry()
+            .with(filter)
+            .with(logs)
+            .with(log_layer(json))
+            .try_init(),
+        // Each layer with its filter: what the logs show (`BOOKSTORE_LOG`) does not decide
+        // what is traced. The layers' filters never all enable one call site, so every
+        // span and event is checked afresh.
+        Some(traces) => tracing_subscriber::registry()
+            .with(log_layer(json).with_filter(filter.and(logs)))
+            .with(traces.layer())
+            .try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("could not set up logging: {e}"))
+}
+
+fn log_layer<S>(json: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if json {
         fmt::layer()
             .json()
             .flatten_event(true)
@@ -34,11 +63,4 @@ pub fn init(filter: &str, format: LogFormat, traces: Option<&Traces>) -> anyhow:
     } else {
         fmt::layer().with_writer(std::io::stderr).boxed()
     }
-    .with_filter(filter.and(filter_fn(bookstore_telemetry::for_logs)));
-    let registry = tracing_subscriber::registry().with(logs);
-    let result = match traces {
-        Some(traces) => registry.with(traces.layer()).try_init(),
-        None => registry.try_init(),
-    };
-    result.map_err(|e| anyhow::anyhow!("could not set up logging: {e}"))
 }
