@@ -4,6 +4,8 @@
 
 use crate::both_stores;
 use crate::helpers::*;
+use crate::receiver::Receiver;
+use crate::webhooks::create_webhook;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -189,9 +191,12 @@ both_stores!(
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url.as_str()),
                 ("OTEL_SERVICE_NAME", "bookstore-under-test"),
                 ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+                ("BOOKSTORE_WEBHOOK_ALLOW_PRIVATE", "true"),
             ],
         )
         .await;
+        let receiver = Receiver::start().await;
+        create_webhook(&app, &receiver.url).await;
         let response = app
             .request(reqwest::Method::POST, "/books")
             .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
@@ -220,6 +225,7 @@ both_stores!(
                 has(&|s| s.kind == SpanKind::Server as i32)
                     && has(&|s| text(&s.attributes, "db.collection.name").as_deref() == Some("books"))
                     && has(&|s| s.kind == SpanKind::Producer as i32)
+                    && has(&|s| int(&s.attributes, "http.response.status_code") == Some(204))
             })
             .await;
         let trace = of_trace(&spans);
@@ -329,6 +335,20 @@ both_stores!(
             text(&publish.attributes, "cloudevents.event_type").as_deref(),
             Some("bookstore.book.created")
         );
+
+        // So does each webhook delivery of it.
+        let delivery = trace
+            .iter()
+            .map(|e| &e.span)
+            .find(|s| s.kind == SpanKind::Client as i32 && s.name == "POST")
+            .expect("the webhook delivery's span");
+        assert_eq!(hex(&delivery.parent_span_id), server_id);
+        assert_eq!(int(&delivery.attributes, "http.response.status_code"), Some(204));
+        assert_eq!(
+            text(&delivery.attributes, "server.address").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(receiver.received().len(), 1);
 
         // Sign-in hashes passwords: the test's own sign-in at start is a trace of its own.
         let all = collector
