@@ -45,7 +45,10 @@ async fn receive(
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v == "application/x-protobuf");
     let Ok(request) = ExportTraceServiceRequest::decode(body) else {
-        return (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain")]);
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain")],
+        );
     };
     if !protobuf {
         return (
@@ -69,7 +72,10 @@ async fn receive(
         }
     }
     // An empty ExportTraceServiceResponse: everything accepted.
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-protobuf")])
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-protobuf")],
+    )
 }
 
 async fn collector() -> Collector {
@@ -223,7 +229,9 @@ both_stores!(
                 let trace = of_trace(spans);
                 let has = |f: &dyn Fn(&Span) -> bool| trace.iter().any(|e| f(&e.span));
                 has(&|s| s.kind == SpanKind::Server as i32)
-                    && has(&|s| text(&s.attributes, "db.collection.name").as_deref() == Some("books"))
+                    && has(&|s| {
+                        text(&s.attributes, "db.collection.name").as_deref() == Some("books")
+                    })
                     && has(&|s| s.kind == SpanKind::Producer as i32)
                     && has(&|s| int(&s.attributes, "http.response.status_code") == Some(204))
             })
@@ -242,16 +250,27 @@ both_stores!(
             .map(|e| &e.span)
             .filter(|s| s.kind == SpanKind::Server as i32)
             .collect();
-        assert_eq!(servers.len(), 1, "{:#?}", trace.iter().map(describe).collect::<Vec<_>>());
+        assert_eq!(
+            servers.len(),
+            1,
+            "{:#?}",
+            trace.iter().map(describe).collect::<Vec<_>>()
+        );
         let server = servers[0];
         assert_eq!(server.name, "POST /books");
         assert_eq!(hex(&server.parent_span_id), CALLER_SPAN);
-        assert_eq!(text(&server.attributes, "http.route").as_deref(), Some("/books"));
+        assert_eq!(
+            text(&server.attributes, "http.route").as_deref(),
+            Some("/books")
+        );
         assert_eq!(
             text(&server.attributes, "http.request.method").as_deref(),
             Some("POST")
         );
-        assert_eq!(int(&server.attributes, "http.response.status_code"), Some(201));
+        assert_eq!(
+            int(&server.attributes, "http.response.status_code"),
+            Some(201)
+        );
         let server_id = hex(&server.span_id);
         // The response, the logs and the export name the same span of the same trace.
         assert_eq!(ours, format!("00-{TRACE_ID}-{server_id}-01"));
@@ -262,7 +281,11 @@ both_stores!(
             .find(|l| l["message"] == "request completed" && l["span"]["path"] == "/books")
             .expect("the request's log line");
         assert_eq!(completed["span"]["trace_id"], TRACE_ID, "{completed}");
-        assert_eq!(completed["span"]["span_id"], server_id.as_str(), "{completed}");
+        assert_eq!(
+            completed["span"]["span_id"],
+            server_id.as_str(),
+            "{completed}"
+        );
         // And every request's lines carry their trace.
         assert!(logs
             .lines()
@@ -271,8 +294,10 @@ both_stores!(
             .all(|l| l["span"]["trace_id"].is_string()));
 
         // Everything else of the request descends from it.
-        let by_id: HashMap<String, &Span> =
-            trace.iter().map(|e| (hex(&e.span.span_id), &e.span)).collect();
+        let by_id: HashMap<String, &Span> = trace
+            .iter()
+            .map(|e| (hex(&e.span.span_id), &e.span))
+            .collect();
         let under_server = |span: &Span| {
             let mut parent = hex(&span.parent_span_id);
             for _ in 0..16 {
@@ -315,7 +340,10 @@ both_stores!(
             .iter()
             .find(|s| s.name == "INSERT books")
             .expect("the book's INSERT");
-        assert_eq!(text(&insert.attributes, "db.operation").as_deref(), Some("INSERT"));
+        assert_eq!(
+            text(&insert.attributes, "db.operation").as_deref(),
+            Some("INSERT")
+        );
         assert_eq!(
             text(&insert.attributes, "db.collection.name").as_deref(),
             Some("books")
@@ -343,7 +371,10 @@ both_stores!(
             .find(|s| s.kind == SpanKind::Client as i32 && s.name == "POST")
             .expect("the webhook delivery's span");
         assert_eq!(hex(&delivery.parent_span_id), server_id);
-        assert_eq!(int(&delivery.attributes, "http.response.status_code"), Some(204));
+        assert_eq!(
+            int(&delivery.attributes, "http.response.status_code"),
+            Some(204)
+        );
         assert_eq!(
             text(&delivery.attributes, "server.address").as_deref(),
             Some("127.0.0.1")

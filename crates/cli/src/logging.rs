@@ -10,11 +10,11 @@ use crate::config::LogFormat;
 use anyhow::Context;
 use bookstore_telemetry::Traces;
 use std::io::IsTerminal;
+use tracing::Subscriber;
 use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterExt as _};
 use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing::Subscriber;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{fmt, Layer};
 
 pub fn init(filter: &str, format: LogFormat, traces: Option<&Traces>) -> anyhow::Result<()> {

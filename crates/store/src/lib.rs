@@ -380,7 +380,10 @@ mod tests {
         assert_eq!(backend(None), Some(Backend::Sqlite));
         assert_eq!(backend(Some(" ")), Some(Backend::Sqlite));
         assert_eq!(backend(Some("sqlite://x.db")), Some(Backend::Sqlite));
-        assert_eq!(backend(Some("PostgreSQL://u@h/db")), Some(Backend::Postgres));
+        assert_eq!(
+            backend(Some("PostgreSQL://u@h/db")),
+            Some(Backend::Postgres)
+        );
         assert_eq!(backend(Some("mysql://u@h/db")), None);
         assert_eq!(scheme("sqlite::memory:"), Some("sqlite"));
         assert_eq!(scheme("postgres://u@h/db"), Some("postgres"));

@@ -72,7 +72,9 @@ pub struct Traces {
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
 }
 
 /// Whether the variables ask for trace export: an OTLP endpoint (or `OTEL_TRACES_EXPORTER=otlp`)
@@ -285,7 +287,11 @@ mod tests {
         assert!(!wanted(&env(&[])).expect("ok"));
         assert!(!wanted(&env(&[("OTEL_SERVICE_NAME", "shop")])).expect("ok"));
         assert!(wanted(&env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")])).expect("ok"));
-        assert!(wanted(&env(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c/t")])).expect("ok"));
+        assert!(wanted(&env(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://c/t"
+        )]))
+        .expect("ok"));
         assert!(wanted(&env(&[("OTEL_TRACES_EXPORTER", "otlp")])).expect("ok"));
         let off = [
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
@@ -298,7 +304,10 @@ mod tests {
         ];
         assert!(!wanted(&env(&none)).expect("ok"));
         let err = wanted(&env(&[("OTEL_TRACES_EXPORTER", "zipkin")])).expect_err("zipkin");
-        assert!(err.to_string().contains("OTEL_TRACES_EXPORTER=zipkin"), "{err}");
+        assert!(
+            err.to_string().contains("OTEL_TRACES_EXPORTER=zipkin"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -311,7 +320,11 @@ mod tests {
         ];
         assert!(validate(&env(&ok)).is_ok());
         let grpc = validate(&env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")])).expect_err("grpc");
-        assert!(grpc.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc"), "{grpc}");
+        assert!(
+            grpc.to_string()
+                .contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc"),
+            "{grpc}"
+        );
         let sampler = validate(&env(&[("OTEL_TRACES_SAMPLER", "sometimes")])).expect_err("x");
         assert!(sampler.to_string().contains("sometimes"), "{sampler}");
         for arg in ["1.5", "-0.1", "half"] {
@@ -330,7 +343,10 @@ mod tests {
         assert_eq!(endpoint(&env(&base)), "http://collector:4318/v1/traces");
         let both = [
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
-            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://traces.example/in"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://traces.example/in",
+            ),
         ];
         assert_eq!(endpoint(&env(&both)), "https://traces.example/in");
         assert!(!names_service(&env(&[])));

@@ -26,8 +26,7 @@ impl ShouldSample for EntryPoints {
         attributes: &[KeyValue],
         links: &[Link],
     ) -> SamplingResult {
-        let has_parent =
-            parent_context.is_some_and(|cx| cx.span().span_context().is_valid());
+        let has_parent = parent_context.is_some_and(|cx| cx.span().span_context().is_valid());
         if !has_parent && *span_kind == SpanKind::Internal {
             return SamplingResult {
                 decision: SamplingDecision::Drop,

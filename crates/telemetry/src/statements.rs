@@ -167,7 +167,8 @@ fn words(sql: &str) -> Vec<(u32, &str)> {
             _ if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'"' | b'.' | b'$') => {
                 let start = i;
                 while i < bytes.len()
-                    && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'"' | b'.' | b'$'))
+                    && (bytes[i].is_ascii_alphanumeric()
+                        || matches!(bytes[i], b'_' | b'"' | b'.' | b'$'))
                 {
                     i += 1;
                 }

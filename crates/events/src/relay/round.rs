@@ -114,7 +114,7 @@ fn publish_span(bus: &'static str, wave: &[PendingEvent]) -> Span {
         None => {
             for cause in wave
                 .iter()
-                .filter_map(|event| traceparent(event))
+                .filter_map(traceparent)
                 .filter_map(|value| bookstore_telemetry::Traceparent::parse(&value))
             {
                 bookstore_telemetry::link(&span, &cause);
