@@ -34,6 +34,7 @@ mod stock;
 mod stocktakes;
 mod store_files;
 mod tls;
+mod traces;
 mod versions;
 mod webhook_targets;
 mod webhooks;

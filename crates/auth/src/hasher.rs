@@ -56,6 +56,9 @@ impl Argon2Hasher {
         tokio::task::spawn_blocking(work).await.map_err(crypto)
     }
 
+    /// The hash's span covers the wait for a permit too: under a login flood, that wait is
+    /// the cost.
+    #[tracing::instrument(name = "password.hash", skip_all, fields(algorithm = "argon2id"))]
     async fn hash_owned(&self, password: String) -> Result<String, AuthError> {
         let params = self.params.clone();
         self.blocking(move || {
@@ -75,6 +78,7 @@ impl PasswordHasher for Argon2Hasher {
         self.hash_owned(password.to_owned()).await
     }
 
+    #[tracing::instrument(name = "password.verify", skip_all, fields(algorithm = "argon2id"))]
     async fn verify(&self, password: &str, hash: &str) -> Result<bool, AuthError> {
         let (password, hash) = (password.to_owned(), hash.to_owned());
         self.blocking(move || {

@@ -10,6 +10,7 @@ mod reports;
 mod serve;
 mod subscribers;
 mod telemetry;
+mod traces;
 mod wiring;
 
 use clap::{Parser, Subcommand};
@@ -70,15 +71,24 @@ fn main() -> anyhow::Result<()> {
         },
     };
     let settings = cli.settings;
-    logging::init(&settings.log.log, settings.log.log_format)?;
+    let command = cli.command.unwrap_or(Command::Serve);
+    // Traces are the service's: the one-off commands export none.
+    let traces = match command {
+        Command::Serve => traces::from_env(&settings)?,
+        _ => None,
+    };
+    logging::init(&settings.log.log, settings.log.log_format, traces.as_ref())?;
+    if let Some(traces) = &traces {
+        tracing::info!(endpoint = %traces.endpoint, "exporting traces over OTLP");
+    }
     for source in &settings.secret_sources {
         tracing::info!(secret = %source, "loaded secret");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
-        match cli.command.unwrap_or(Command::Serve) {
+    let result = runtime.block_on(async {
+        match command {
             Command::Serve => serve::run(settings).await,
             Command::Migrate => serve::migrate(settings).await,
             Command::User(command) => admin::user(settings, command).await,
@@ -88,5 +98,9 @@ fn main() -> anyhow::Result<()> {
             Command::Export(args) => reports::export(settings, args).await,
             Command::Import(args) => import::run(settings, args).await,
         }
-    })
+    });
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    result
 }

@@ -323,6 +323,7 @@ impl Audit {
         Self { log }
     }
 
+    #[tracing::instrument(name = "audit.list", skip_all)]
     pub async fn list(
         &self,
         who: &Principal,
@@ -334,6 +335,7 @@ impl Audit {
         Ok(self.log.audit_entries(query).await?)
     }
 
+    #[tracing::instrument(name = "audit.record", skip_all)]
     pub async fn record(&self, entry: &NewAuditEntry) -> Result<(), StoreError> {
         self.log.record_audit(entry).await
     }

@@ -50,6 +50,7 @@ impl Catalog {
         &self.store
     }
 
+    #[tracing::instrument(name = "catalog.create_book", skip_all)]
     pub async fn create_book(
         &self,
         ctx: &WriteContext,
@@ -67,11 +68,13 @@ impl Catalog {
         &*self.store
     }
 
+    #[tracing::instrument(name = "catalog.get_book", skip_all)]
     pub async fn get_book(&self, who: &Principal, id: BookId) -> Result<Book, CatalogError> {
         authorize(who, Action::ReadCatalog)?;
         found(self.store.get_book(id).await?, "book")
     }
 
+    #[tracing::instrument(name = "catalog.get_book_by_isbn", skip_all)]
     pub async fn get_book_by_isbn(
         &self,
         who: &Principal,
@@ -81,6 +84,7 @@ impl Catalog {
         found(self.store.get_book_by_isbn(isbn).await?, "book")
     }
 
+    #[tracing::instrument(name = "catalog.list_books", skip_all)]
     pub async fn list_books(
         &self,
         who: &Principal,
@@ -90,6 +94,7 @@ impl Catalog {
         Ok(self.store.list_books(query).await?)
     }
 
+    #[tracing::instrument(name = "catalog.replace_book", skip_all)]
     pub async fn replace_book(
         &self,
         ctx: &WriteContext,
@@ -102,6 +107,7 @@ impl Catalog {
     }
 
     /// Writes a batch of imported books (see [`CatalogStore::import_books`]).
+    #[tracing::instrument(name = "catalog.import_books", skip_all)]
     pub async fn import_books(
         &self,
         ctx: &WriteContext,
@@ -113,6 +119,7 @@ impl Catalog {
         Ok(self.store.import_books(drafts, mode, dry_run, ctx).await?)
     }
 
+    #[tracing::instrument(name = "catalog.delete_book", skip_all)]
     pub async fn delete_book(
         &self,
         ctx: &WriteContext,
@@ -123,6 +130,7 @@ impl Catalog {
         Ok(self.store.delete_book(id, expected, ctx).await?)
     }
 
+    #[tracing::instrument(name = "catalog.book_history", skip_all)]
     pub async fn book_history(
         &self,
         who: &Principal,
@@ -138,6 +146,7 @@ impl Catalog {
         Ok(history)
     }
 
+    #[tracing::instrument(name = "catalog.record_stock_movement", skip_all)]
     pub async fn record_stock_movement(
         &self,
         ctx: &WriteContext,
@@ -154,6 +163,7 @@ impl Catalog {
         .await
     }
 
+    #[tracing::instrument(name = "catalog.stock_movements", skip_all)]
     pub async fn stock_movements(
         &self,
         who: &Principal,
@@ -171,6 +181,7 @@ impl Catalog {
         Ok(movements)
     }
 
+    #[tracing::instrument(name = "catalog.low_stock", skip_all)]
     pub async fn low_stock(
         &self,
         who: &Principal,
@@ -201,6 +212,7 @@ impl Catalog {
         Ok(self.store.export_books(search))
     }
 
+    #[tracing::instrument(name = "catalog.create_author", skip_all)]
     pub async fn create_author(
         &self,
         ctx: &WriteContext,
@@ -214,11 +226,13 @@ impl Catalog {
         .await
     }
 
+    #[tracing::instrument(name = "catalog.get_author", skip_all)]
     pub async fn get_author(&self, who: &Principal, id: AuthorId) -> Result<Author, CatalogError> {
         authorize(who, Action::ReadCatalog)?;
         found(self.store.get_author(id).await?, "author")
     }
 
+    #[tracing::instrument(name = "catalog.list_authors", skip_all)]
     pub async fn list_authors(
         &self,
         who: &Principal,
@@ -229,6 +243,7 @@ impl Catalog {
         Ok(self.store.list_authors(name_query, page).await?)
     }
 
+    #[tracing::instrument(name = "catalog.update_author", skip_all)]
     pub async fn update_author(
         &self,
         ctx: &WriteContext,
@@ -239,6 +254,7 @@ impl Catalog {
         Ok(self.store.update_author(id, draft, ctx).await?)
     }
 
+    #[tracing::instrument(name = "catalog.delete_author", skip_all)]
     pub async fn delete_author(
         &self,
         ctx: &WriteContext,
@@ -248,6 +264,7 @@ impl Catalog {
         Ok(self.store.delete_author(id).await?)
     }
 
+    #[tracing::instrument(name = "catalog.create_genre", skip_all)]
     pub async fn create_genre(
         &self,
         ctx: &WriteContext,
@@ -261,11 +278,13 @@ impl Catalog {
         .await
     }
 
+    #[tracing::instrument(name = "catalog.get_genre", skip_all)]
     pub async fn get_genre(&self, who: &Principal, id: GenreId) -> Result<Genre, CatalogError> {
         authorize(who, Action::ReadCatalog)?;
         found(self.store.get_genre(id).await?, "genre")
     }
 
+    #[tracing::instrument(name = "catalog.list_genres", skip_all)]
     pub async fn list_genres(
         &self,
         who: &Principal,
@@ -275,6 +294,7 @@ impl Catalog {
         Ok(self.store.list_genres(page).await?)
     }
 
+    #[tracing::instrument(name = "catalog.update_genre", skip_all)]
     pub async fn update_genre(
         &self,
         ctx: &WriteContext,
@@ -285,6 +305,7 @@ impl Catalog {
         Ok(self.store.update_genre(id, draft, ctx).await?)
     }
 
+    #[tracing::instrument(name = "catalog.delete_genre", skip_all)]
     pub async fn delete_genre(&self, ctx: &WriteContext, id: GenreId) -> Result<(), CatalogError> {
         authorize(&ctx.principal, Action::WriteCatalog)?;
         Ok(self.store.delete_genre(id).await?)

@@ -113,6 +113,7 @@ impl Inventory {
         &*self.store
     }
 
+    #[tracing::instrument(name = "inventory.list_locations", skip_all)]
     pub async fn list_locations(
         &self,
         who: &Principal,
@@ -122,6 +123,7 @@ impl Inventory {
         Ok(self.store.list_locations(page).await?)
     }
 
+    #[tracing::instrument(name = "inventory.get_location", skip_all)]
     pub async fn get_location(
         &self,
         who: &Principal,
@@ -138,6 +140,7 @@ impl Inventory {
 
     /// The location a request names in `field`; a field error there when there is none, as
     /// for a stock movement's location.
+    #[tracing::instrument(name = "inventory.resolve_location", skip_all)]
     pub async fn resolve_location(
         &self,
         who: &Principal,
@@ -154,6 +157,7 @@ impl Inventory {
         })
     }
 
+    #[tracing::instrument(name = "inventory.create_location", skip_all)]
     pub async fn create_location(
         &self,
         ctx: &WriteContext,
@@ -167,6 +171,7 @@ impl Inventory {
         .await
     }
 
+    #[tracing::instrument(name = "inventory.update_location", skip_all)]
     pub async fn update_location(
         &self,
         ctx: &WriteContext,
@@ -177,6 +182,7 @@ impl Inventory {
         Ok(self.store.update_location(id, draft).await?)
     }
 
+    #[tracing::instrument(name = "inventory.delete_location", skip_all)]
     pub async fn delete_location(
         &self,
         ctx: &WriteContext,
@@ -186,6 +192,7 @@ impl Inventory {
         Ok(self.store.delete_location(id).await?)
     }
 
+    #[tracing::instrument(name = "inventory.book_stock", skip_all)]
     pub async fn book_stock(
         &self,
         who: &Principal,
@@ -198,6 +205,7 @@ impl Inventory {
             .ok_or(CatalogError::Store(StoreError::NotFound { entity: "book" }))
     }
 
+    #[tracing::instrument(name = "inventory.open_stocktake", skip_all)]
     pub async fn open_stocktake(
         &self,
         ctx: &WriteContext,
@@ -211,6 +219,7 @@ impl Inventory {
         .await
     }
 
+    #[tracing::instrument(name = "inventory.list_stocktakes", skip_all)]
     pub async fn list_stocktakes(
         &self,
         who: &Principal,
@@ -220,6 +229,7 @@ impl Inventory {
         Ok(self.store.list_stocktakes(page).await?)
     }
 
+    #[tracing::instrument(name = "inventory.get_stocktake", skip_all)]
     pub async fn get_stocktake(
         &self,
         who: &Principal,
@@ -234,6 +244,7 @@ impl Inventory {
             }))
     }
 
+    #[tracing::instrument(name = "inventory.record_count", skip_all)]
     pub async fn record_count(
         &self,
         ctx: &WriteContext,
@@ -244,6 +255,7 @@ impl Inventory {
         Ok(self.store.record_count(id, draft).await?)
     }
 
+    #[tracing::instrument(name = "inventory.commit_stocktake", skip_all)]
     pub async fn commit_stocktake(
         &self,
         ctx: &WriteContext,
@@ -254,6 +266,7 @@ impl Inventory {
         Ok(self.store.commit_stocktake(id, expected, ctx).await?)
     }
 
+    #[tracing::instrument(name = "inventory.cancel_stocktake", skip_all)]
     pub async fn cancel_stocktake(
         &self,
         ctx: &WriteContext,
@@ -263,6 +276,7 @@ impl Inventory {
         Ok(self.store.cancel_stocktake(id).await?)
     }
 
+    #[tracing::instrument(name = "inventory.transfer_stock", skip_all)]
     pub async fn transfer_stock(
         &self,
         ctx: &WriteContext,

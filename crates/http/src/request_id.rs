@@ -3,7 +3,7 @@
 //! also carries the W3C trace id (see [`crate::trace_context`]), and the response a
 //! `traceparent` naming the span that served it.
 
-use crate::trace_context::{TraceContext, TRACEPARENT};
+use crate::trace_context::{self, TraceContext, TRACEPARENT};
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -61,7 +61,8 @@ pub async fn layer(request: Request, next: Next) -> Response {
         .filter(|id| is_sane(id))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
-    let trace = TraceContext::from_headers(request.headers());
+    let server = trace_context::server_span(&request);
+    let trace = TraceContext::start(request.headers(), &server);
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -78,9 +79,15 @@ pub async fn layer(request: Request, next: Next) -> Response {
         traceparent: traceparent.clone(),
     };
     let mut response = REQUEST
-        .scope(scope, next.run(request).instrument(span.clone()))
+        .scope(
+            scope,
+            next.run(request)
+                .instrument(server.clone())
+                .instrument(span.clone()),
+        )
         .await;
     let status = response.status().as_u16();
+    trace_context::record_status(&server, status);
     span.in_scope(|| {
         tracing::info!(
             status,

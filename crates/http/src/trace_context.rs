@@ -1,9 +1,14 @@
 //! W3C Trace Context (`traceparent`): a request continues the caller's trace when it sent a
 //! valid header and starts a new one otherwise. The trace id goes into the request span, so
 //! every log line of the request carries it; the response tells the caller which trace and
-//! which span of ours served it.
+//! which span of ours served it. When traces are exported, "our span" is the exported HTTP
+//! server span ([`server_span`]), so the trace id of the logs is the exported trace's.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use bookstore_telemetry::Traceparent;
+use tracing::field::Empty;
+use tracing::Span;
 
 pub static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
@@ -22,22 +27,37 @@ pub struct TraceContext {
 impl TraceContext {
     /// Continues the trace of a valid `traceparent` header, or starts a new trace.
     pub fn from_headers(headers: &HeaderMap) -> Self {
+        Self::start(headers, &Span::none())
+    }
+
+    /// As [`TraceContext::from_headers`], with `server` (the request's span for traces, see
+    /// [`server_span`]) continuing the caller's trace: when traces are exported, the ids are
+    /// that span's, so that the logs, the response and the events name the exported span.
+    pub fn start(headers: &HeaderMap, server: &Span) -> Self {
         let incoming = headers
             .get(&TRACEPARENT)
             .and_then(|v| v.to_str().ok())
-            .and_then(parse);
+            .and_then(Traceparent::parse);
+        if let Some(ours) = bookstore_telemetry::continue_trace(server, incoming.as_ref()) {
+            return Self {
+                trace_id: ours.trace_id,
+                parent_id: incoming.map(|parent| parent.span_id),
+                span_id: ours.span_id,
+                flags: ours.flags,
+            };
+        }
         match incoming {
-            Some((trace_id, parent_id, flags)) => Self {
-                trace_id,
-                parent_id: Some(parent_id),
+            Some(parent) => Self {
+                trace_id: parent.trace_id,
+                parent_id: Some(parent.span_id),
                 span_id: new_span_id(),
-                flags,
+                flags: parent.flags,
             },
             None => Self {
                 trace_id: format!("{:032x}", uuid::Uuid::new_v4().as_u128()),
                 parent_id: None,
                 span_id: new_span_id(),
-                // Not sampled: this service records no traces of its own yet.
+                // Not sampled: without an exporter this service records no traces.
                 flags: 0,
             },
         }
@@ -54,6 +74,62 @@ impl TraceContext {
     }
 }
 
+/// The HTTP server span of the semantic conventions, when traces are exported (else a
+/// disabled span): named `METHOD /route/{template}` after the route the router matched
+/// (never the raw path), with `http.request.method`, `http.route` and `url.path`;
+/// [`record_status`] adds the response's status.
+pub fn server_span(request: &Request) -> Span {
+    if !bookstore_telemetry::on() {
+        return Span::none();
+    }
+    let method = method_name(request.method());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    };
+    tracing::info_span!(
+        "http.server",
+        otel.name = name,
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = route,
+        url.path = request.uri().path(),
+        http.response.status_code = Empty,
+        otel.status_code = Empty,
+    )
+}
+
+/// The response's status on the server span; a server error marks the span failed (a client
+/// error does not: the server did its job).
+pub fn record_status(server: &Span, status: u16) {
+    // As i64: tracing-opentelemetry would export a u64 as text.
+    server.record("http.response.status_code", i64::from(status));
+    if status >= 500 {
+        server.record("otel.status_code", "error");
+    }
+}
+
+/// The method as the conventions name it: the known ones, else `_OTHER` (a span name per
+/// invented method would be unbounded).
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "_OTHER",
+    }
+}
+
 fn new_span_id() -> String {
     loop {
         // 64 random bits; zero is not a valid span id.
@@ -64,43 +140,15 @@ fn new_span_id() -> String {
     }
 }
 
-fn is_lower_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// Parses `version-traceid-parentid-flags` as the spec says a version-00 receiver must:
-/// unknown higher versions are read by their version-00 prefix; anything malformed, an
-/// all-zero id or version `ff` is ignored.
-fn parse(value: &str) -> Option<(String, String, u8)> {
-    let value = value.trim();
-    let version = value.get(0..2)?;
-    if !is_lower_hex(version, 2) || version == "ff" {
-        return None;
-    }
-    if version == "00" && value.len() != 55 {
-        return None;
-    }
-    if value.len() < 55 || (value.len() > 55 && value.as_bytes()[55] != b'-') {
-        return None;
-    }
-    let mut parts = value.get(..55)?.split('-');
-    let (_, trace_id, parent_id, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if !is_lower_hex(trace_id, 32) || !is_lower_hex(parent_id, 16) || !is_lower_hex(flags, 2) {
-        return None;
-    }
-    if trace_id.bytes().all(|b| b == b'0') || parent_id.bytes().all(|b| b == b'0') {
-        return None;
-    }
-    let flags = u8::from_str_radix(flags, 16).ok()?;
-    Some((trace_id.to_owned(), parent_id.to_owned(), flags))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn is_lower_hex(s: &str, len: usize) -> bool {
+        s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
 
     fn with(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -119,13 +167,7 @@ mod tests {
         let echoed = echoed.to_str().expect("ascii");
         assert!(echoed.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
         assert!(echoed.ends_with("-01"));
-        assert!(parse(echoed).is_some(), "{echoed}");
-    }
-
-    #[test]
-    fn future_versions_are_read_by_their_prefix() {
-        let future = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra";
-        assert!(parse(future).is_some());
+        assert!(Traceparent::parse(echoed).is_some(), "{echoed}");
     }
 
     #[test]
@@ -140,7 +182,6 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
             "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
         ] {
-            assert!(parse(bad).is_none(), "{bad}");
             let trace = TraceContext::from_headers(&with(bad));
             assert!(trace.parent_id.is_none());
             assert!(is_lower_hex(&trace.trace_id, 32), "{}", trace.trace_id);

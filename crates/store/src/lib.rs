@@ -78,6 +78,25 @@ impl Default for StoreConfig {
     }
 }
 
+impl StoreConfig {
+    /// The database the URL names, as [`Store::open`] reads it; `None` for a scheme it refuses.
+    pub fn backend(&self) -> Option<Backend> {
+        let url = self
+            .database_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty());
+        match url.map(|url| scheme(url).map(str::to_ascii_lowercase)) {
+            None => Some(Backend::Sqlite),
+            Some(scheme) => match scheme.as_deref() {
+                Some("sqlite") => Some(Backend::Sqlite),
+                Some("postgres" | "postgresql") => Some(Backend::Postgres),
+                _ => None,
+            },
+        }
+    }
+}
+
 /// Never prints the URL: it may hold a password.
 impl fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -351,6 +370,21 @@ mod tests {
 
     #[test]
     fn schemes() {
+        let backend = |url: Option<&str>| {
+            StoreConfig {
+                database_url: url.map(str::to_owned),
+                ..StoreConfig::default()
+            }
+            .backend()
+        };
+        assert_eq!(backend(None), Some(Backend::Sqlite));
+        assert_eq!(backend(Some(" ")), Some(Backend::Sqlite));
+        assert_eq!(backend(Some("sqlite://x.db")), Some(Backend::Sqlite));
+        assert_eq!(
+            backend(Some("PostgreSQL://u@h/db")),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(backend(Some("mysql://u@h/db")), None);
         assert_eq!(scheme("sqlite::memory:"), Some("sqlite"));
         assert_eq!(scheme("postgres://u@h/db"), Some("postgres"));
         assert_eq!(scheme("./data/bookstore.db"), None);

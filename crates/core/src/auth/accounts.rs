@@ -164,6 +164,7 @@ impl Accounts {
     /// Trades a refresh token for a new pair. A spent token presented again revokes its whole
     /// family: whoever holds the newer token loses it too, and must sign in again.
     /// The reuse of a spent token is recorded (`refresh_reuse`) with `origin`.
+    #[tracing::instrument(name = "accounts.refresh", skip_all)]
     pub async fn refresh(&self, refresh_token: &str, origin: &AuditContext) -> LoginOutcome {
         let now = Utc::now();
         let hash = self.signer.hash_refresh_token(refresh_token);
@@ -209,6 +210,7 @@ impl Accounts {
     /// Ends the caller's sign-in the refresh token belongs to, and returns it. Someone else's
     /// refresh token (or an unknown one) ends nothing: holding a token is no right to end that
     /// session.
+    #[tracing::instrument(name = "accounts.logout", skip_all)]
     pub async fn logout(
         &self,
         who: &Principal,
@@ -221,6 +223,7 @@ impl Accounts {
         Ok(self.users.revoke_refresh_family(&hash, owner).await?)
     }
 
+    #[tracing::instrument(name = "accounts.me", skip_all)]
     pub async fn me(&self, who: &Principal) -> Result<User, AuthError> {
         let id = user_id_of(who)?;
         self.users
@@ -232,6 +235,7 @@ impl Accounts {
 
     /// Changes the caller's password after checking the current one. Every other sign-in of
     /// theirs ends; `session`, the one that made the change, goes on.
+    #[tracing::instrument(name = "accounts.change_own_password", skip_all)]
     pub async fn change_own_password(
         &self,
         who: &Principal,
@@ -274,6 +278,7 @@ impl Accounts {
 
     /// Creates a user without a caller check: for the CLI and the first-start bootstrap, which
     /// the audit log records as the `system`'s doing.
+    #[tracing::instrument(name = "accounts.create_user_unchecked", skip_all)]
     pub async fn create_user_unchecked(
         &self,
         username: Username,
@@ -301,6 +306,7 @@ impl Accounts {
     }
 
     /// Creates a user; with an `Idempotency-Key`, a retry is answered with the first user.
+    #[tracing::instrument(name = "accounts.create_user", skip_all)]
     pub async fn create_user(
         &self,
         who: &Principal,
@@ -339,6 +345,7 @@ impl Accounts {
         })
     }
 
+    #[tracing::instrument(name = "accounts.list_users", skip_all)]
     pub async fn list_users(
         &self,
         who: &Principal,
@@ -348,6 +355,7 @@ impl Accounts {
         Ok(self.users.list_users(page).await?)
     }
 
+    #[tracing::instrument(name = "accounts.get_user", skip_all)]
     pub async fn get_user(&self, who: &Principal, id: UserId) -> Result<User, AuthError> {
         manage_users(who)?;
         self.users
@@ -361,6 +369,7 @@ impl Accounts {
     /// the user's sign-ins at once; the same values again change nothing. Admins changing
     /// their own password go through [`Accounts::change_own_password`]: the current password
     /// is needed whichever way they ask, or a stolen token would take the account over.
+    #[tracing::instrument(name = "accounts.update_user", skip_all)]
     pub async fn update_user(
         &self,
         who: &Principal,
@@ -402,6 +411,7 @@ impl Accounts {
     }
 
     /// Changes a user without a caller check (the CLI's, with [`AuditContext::system`]).
+    #[tracing::instrument(name = "accounts.update_user_unchecked", skip_all)]
     pub async fn update_user_unchecked(
         &self,
         id: UserId,
@@ -445,6 +455,7 @@ impl Accounts {
     }
 
     /// Lifts the sign-in lock-out of an account.
+    #[tracing::instrument(name = "accounts.unlock", skip_all)]
     pub async fn unlock(&self, who: &Principal, id: UserId) -> Result<(), AuthError> {
         manage_users(who)?;
         let user = self.get_user(who, id).await?;
@@ -455,6 +466,7 @@ impl Accounts {
     }
 
     /// Creates the first administrator when there are no users at all. Returns whether it did.
+    #[tracing::instrument(name = "accounts.bootstrap_admin", skip_all)]
     pub async fn bootstrap_admin(&self, password: Password) -> Result<bool, AuthError> {
         if self.users.count_users().await? > 0 {
             return Ok(false);
@@ -472,6 +484,7 @@ impl Accounts {
     }
 
     /// Current throttle of an account, for operators.
+    #[tracing::instrument(name = "accounts.account_throttle", skip_all)]
     pub async fn account_throttle(&self, username: &Username) -> Result<Throttle, AuthError> {
         let now = Utc::now();
         Ok(self

@@ -125,6 +125,7 @@ impl Accounts {
     /// `origin` (its client address is the throttle's). The entries name the account only when
     /// the name given is an existing user's: anything else may be a password typed into the
     /// wrong field, and is not written anywhere.
+    #[tracing::instrument(name = "accounts.login", skip_all)]
     pub async fn login(
         &self,
         username: &str,

@@ -102,6 +102,7 @@ impl Webhooks {
 
     /// Creates a webhook with a new secret, which only this answer shows. A retry with the
     /// same `Idempotency-Key` is answered with the same webhook and secret.
+    #[tracing::instrument(name = "webhooks.create", skip_all)]
     pub async fn create(
         &self,
         who: &Principal,
@@ -134,6 +135,7 @@ impl Webhooks {
         })
     }
 
+    #[tracing::instrument(name = "webhooks.list", skip_all)]
     pub async fn list(
         &self,
         who: &Principal,
@@ -143,6 +145,7 @@ impl Webhooks {
         Ok(self.store.list_webhooks(page).await?)
     }
 
+    #[tracing::instrument(name = "webhooks.get", skip_all)]
     pub async fn get(&self, who: &Principal, id: WebhookId) -> Result<Webhook, WebhookError> {
         manage(who)?;
         self.store
@@ -153,6 +156,7 @@ impl Webhooks {
 
     /// Replaces the webhook's fields with `raw` (the handler merges a patch into the
     /// current ones), checked as a whole like a create. The secret stays.
+    #[tracing::instrument(name = "webhooks.update", skip_all)]
     pub async fn update(
         &self,
         who: &Principal,
@@ -167,6 +171,7 @@ impl Webhooks {
             .map_err(webhook_not_found)
     }
 
+    #[tracing::instrument(name = "webhooks.delete", skip_all)]
     pub async fn delete(
         &self,
         who: &Principal,
@@ -182,6 +187,7 @@ impl Webhooks {
 
     /// A new secret, shown in this answer only; the one it replaces goes on signing (both
     /// signatures are sent) for [`WebhookSettings::previous_secret_ttl`].
+    #[tracing::instrument(name = "webhooks.rotate_secret", skip_all)]
     pub async fn rotate_secret(
         &self,
         who: &Principal,
@@ -198,6 +204,7 @@ impl Webhooks {
         Ok((webhook, secret))
     }
 
+    #[tracing::instrument(name = "webhooks.deliveries", skip_all)]
     pub async fn deliveries(
         &self,
         who: &Principal,
@@ -210,6 +217,7 @@ impl Webhooks {
 
     /// Queues the event of an earlier delivery again, as a new delivery with the same
     /// `webhook-id` (the event id), so that a receiver can tell it has seen it.
+    #[tracing::instrument(name = "webhooks.redeliver", skip_all)]
     pub async fn redeliver(
         &self,
         who: &Principal,
@@ -233,6 +241,7 @@ impl Webhooks {
 
     /// Sends a `bookstore.webhook.ping` event now (active or not) and returns its delivery
     /// after the attempt; a failed ping is retried like any delivery.
+    #[tracing::instrument(name = "webhooks.ping", skip_all)]
     pub async fn ping(&self, who: &Principal, id: WebhookId) -> Result<Delivery, WebhookError> {
         self.get(who, id).await?;
         let event_id = Uuid::now_v7();

@@ -4,8 +4,9 @@
 
 use super::waves::waves;
 use super::{RelayConfig, Shared};
-use bookstore_core::outbox::OutboxLeases;
+use bookstore_core::outbox::{OutboxLeases, PendingEvent};
 use bookstore_core::StoreError;
+use tracing::{Instrument as _, Span};
 use uuid::Uuid;
 
 /// How a pass over the pending events ended.
@@ -31,7 +32,11 @@ pub(crate) async fn pass(
     }
     let full = events.len() >= config.batch as usize;
     for wave in waves(&events) {
-        let results = shared.bus.publish(&wave).await;
+        let results = shared
+            .bus
+            .publish(&wave)
+            .instrument(publish_span(shared.bus.name(), &wave))
+            .await;
         let mut accepted: Vec<Uuid> = Vec::with_capacity(wave.len());
         let mut failure = None;
         for (i, event) in wave.iter().enumerate() {
@@ -72,4 +77,49 @@ pub(crate) async fn pass(
         shared.bus_worked();
     }
     Ok(if full { Pass::More } else { Pass::Done })
+}
+
+/// The span of one wave's publication (a producer span of the messaging conventions), when
+/// traces are exported. A wave of one event joins the trace of the request that made it (the
+/// event's `traceparent`); a wave of several is linked to each of theirs.
+fn publish_span(bus: &'static str, wave: &[PendingEvent]) -> Span {
+    if !bookstore_telemetry::on() {
+        return Span::none();
+    }
+    let traceparent = |event: &PendingEvent| {
+        event
+            .payload
+            .get("traceparent")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let single = match wave {
+        [event] => Some(event),
+        _ => None,
+    };
+    let span = tracing::info_span!(
+        "relay.publish",
+        otel.name = "publish",
+        otel.kind = "producer",
+        messaging.system = bus,
+        messaging.operation.name = "publish",
+        messaging.operation.type = "send",
+        // As i64: tracing-opentelemetry would export a u64 as text.
+        messaging.batch.message_count = i64::try_from(wave.len()).unwrap_or(i64::MAX),
+        cloudevents.event_id = single.map(|event| tracing::field::display(event.id)),
+        cloudevents.event_type = single.map(|event| event.event_type.as_str()),
+    );
+    match single {
+        Some(event) => bookstore_telemetry::follow(&span, traceparent(event).as_deref(), false),
+        None => {
+            for cause in wave
+                .iter()
+                .filter_map(traceparent)
+                .filter_map(|value| bookstore_telemetry::Traceparent::parse(&value))
+            {
+                bookstore_telemetry::link(&span, &cause);
+            }
+        }
+    }
+    span
 }

@@ -15,6 +15,8 @@ use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+use tracing::field::Empty;
+use tracing::{Instrument as _, Span};
 use url::Url;
 
 /// A 2xx within this time is a delivery (API.md).
@@ -119,6 +121,11 @@ impl Deliverer {
 
     /// Makes one attempt at `due` and records it, with the next attempt if it failed.
     pub async fn attempt(&self, due: DueDelivery) -> Result<Delivery, StoreError> {
+        let span = delivery_span(&due);
+        self.attempt_in(due, &span).instrument(span.clone()).await
+    }
+
+    async fn attempt_in(&self, due: DueDelivery, span: &Span) -> Result<Delivery, StoreError> {
         let started = Instant::now();
         let at = Utc::now();
         let result = self.send(&due).await;
@@ -145,6 +152,13 @@ impl Deliverer {
             }
             Err(Failure::Refused(error)) => (DeliveryStatus::Failed, None, Some(error), None),
         };
+        if let Some(code) = response_code {
+            // As i64: tracing-opentelemetry would export a u64 as text.
+            span.record("http.response.status_code", i64::from(code));
+        }
+        if status != DeliveryStatus::Delivered {
+            span.record("otel.status_code", "error");
+        }
         let outcome = match status {
             DeliveryStatus::Delivered => "delivered",
             DeliveryStatus::Pending => "retrying",
@@ -175,6 +189,39 @@ impl Deliverer {
         };
         self.store.record_attempt(due.id, &outcome).await
     }
+}
+
+/// The span of one attempt (an HTTP client span of the conventions), when traces are
+/// exported: it joins the trace of the request that made the event (its `traceparent`), or,
+/// made inside another request (a redelivery, a ping), is linked to it. The URL is named by
+/// its host and port only: its path or query may hold a token.
+fn delivery_span(due: &DueDelivery) -> Span {
+    if !bookstore_telemetry::on() {
+        return Span::none();
+    }
+    let has_parent = !Span::current().is_none();
+    let url = Url::parse(&due.url).ok();
+    let span = tracing::info_span!(
+        "webhook.deliver",
+        otel.name = "POST",
+        otel.kind = "client",
+        http.request.method = "POST",
+        http.request.resend_count = due.attempts,
+        server.address = url.as_ref().and_then(Url::host_str),
+        server.port = url
+            .as_ref()
+            .and_then(Url::port_or_known_default)
+            .map(i64::from),
+        http.response.status_code = Empty,
+        otel.status_code = Empty,
+        cloudevents.event_id = %due.event_id,
+        webhook.id = %due.webhook_id,
+    );
+    let traceparent = serde_json::from_str::<serde_json::Value>(&due.body)
+        .ok()
+        .and_then(|event| event.get("traceparent")?.as_str().map(str::to_owned));
+    bookstore_telemetry::follow(&span, traceparent.as_deref(), has_parent);
+    span
 }
 
 fn pending_or_failed(next: Option<chrono::DateTime<Utc>>) -> DeliveryStatus {

@@ -312,7 +312,7 @@ macro_rules! impl_catalog_store {
                 async fn get_book(&self, id: BookId) -> Result<Option<Book>, StoreError> {
                     $crate::catalog::books::find_book(self, id).await
                 }
-                #[tracing::instrument(skip_all, fields(isbn = %isbn))]
+                #[tracing::instrument(skip_all)]
                 async fn get_book_by_isbn(&self, isbn: &Isbn) -> Result<Option<Book>, StoreError> {
                     $crate::catalog::books::find_book_by_isbn(self, isbn).await
                 }
@@ -373,7 +373,7 @@ macro_rules! impl_catalog_store {
                     self.genre_page(page).await
                 }
 
-                #[tracing::instrument(skip_all, fields(isbn = %draft.isbn()))]
+                #[tracing::instrument(skip_all)]
                 async fn create_book(
                     &self,
                     draft: &BookDraft,
