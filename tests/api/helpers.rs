@@ -98,7 +98,33 @@ async fn start(
     client: Client,
     scheme: &str,
 ) -> TestApp {
-    let data_dir = tempfile::tempdir().expect("temp dir");
+    start_in(
+        tempfile::tempdir().expect("temp dir"),
+        database_url,
+        env,
+        client,
+        scheme,
+    )
+    .await
+}
+
+/// Starts the binary on the database at `database_url` (a restored one, say), with `env`.
+pub async fn spawn_on(database_url: String, env: &[(&str, &str)]) -> TestApp {
+    start(Some(database_url), env, plain_client(), "http").await
+}
+
+/// Starts the binary on the SQLite store already in `data_dir` (a restored one, say).
+pub async fn spawn_in(data_dir: TempDir, env: &[(&str, &str)]) -> TestApp {
+    start_in(data_dir, None, env, plain_client(), "http").await
+}
+
+async fn start_in(
+    data_dir: TempDir,
+    database_url: Option<String>,
+    env: &[(&str, &str)],
+    client: Client,
+    scheme: &str,
+) -> TestApp {
     let address_file = data_dir.path().join("address");
     let log_path = data_dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).expect("log file");
@@ -353,6 +379,17 @@ pub fn header(response: &Response, name: header::HeaderName) -> String {
         .get(&name)
         .map(|v| v.to_str().expect("ascii").to_owned())
         .unwrap_or_default()
+}
+
+/// A valid ISBN-13 (978 prefix) numbered `n`.
+pub fn isbn(n: u32) -> String {
+    let body = format!("978{n:09}");
+    let sum: u32 = body
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
 }
 
 pub fn hobbit() -> Value {

@@ -5,6 +5,7 @@ mod helpers;
 mod access;
 mod audit;
 mod auth;
+mod backups;
 mod behind_nginx;
 mod books;
 mod boundary;
