@@ -98,12 +98,27 @@ async fn start(
     client: Client,
     scheme: &str,
 ) -> TestApp {
-    start_in(
+    let mut app = start_in(
         tempfile::tempdir().expect("temp dir"),
         database_url,
         env,
         client,
         scheme,
+    )
+    .await;
+    app.become_ready().await;
+    app
+}
+
+/// Starts the binary on the database at `database_url` without waiting for it to be ready
+/// (its database may not be up yet): [`TestApp::become_ready`] waits.
+pub async fn spawn_unready(database_url: String, env: &[(&str, &str)]) -> TestApp {
+    start_in(
+        tempfile::tempdir().expect("temp dir"),
+        Some(database_url),
+        env,
+        plain_client(),
+        "http",
     )
     .await
 }
@@ -115,7 +130,9 @@ pub async fn spawn_on(database_url: String, env: &[(&str, &str)]) -> TestApp {
 
 /// Starts the binary on the SQLite store already in `data_dir` (a restored one, say).
 pub async fn spawn_in(data_dir: TempDir, env: &[(&str, &str)]) -> TestApp {
-    start_in(data_dir, None, env, plain_client(), "http").await
+    let mut app = start_in(data_dir, None, env, plain_client(), "http").await;
+    app.become_ready().await;
+    app
 }
 
 async fn start_in(
@@ -139,6 +156,8 @@ async fn start_in(
         .env("BOOKSTORE_LOG", "info")
         .env("BOOKSTORE_LOG_FORMAT", "json")
         .env("BOOKSTORE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        // No load balancer to wait for at SIGTERM (tests/api/graceful.rs sets one).
+        .env("BOOKSTORE_SHUTDOWN_DRAIN", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
@@ -150,7 +169,7 @@ async fn start_in(
     }
     let mut child = command.spawn().expect("start bookstore");
     let address = read_address(&mut child, &address_file, &log_path).await;
-    let mut app = TestApp {
+    TestApp {
         admin_token: String::new(),
         base: format!("{scheme}://{address}"),
         client,
@@ -159,10 +178,7 @@ async fn start_in(
         database_url,
         log_path,
         store: tokio::sync::OnceCell::new(),
-    };
-    app.wait_until_ready().await;
-    app.admin_token = app.sign_in("admin", ADMIN_PASSWORD).await;
-    app
+    }
 }
 
 /// The address the server wrote once listening; panics with its log if it stopped instead.
@@ -186,6 +202,12 @@ async fn read_address(child: &mut Child, file: &Path, log: &Path) -> SocketAddr 
 }
 
 impl TestApp {
+    /// Waits until `/readyz` answers 200 (within a minute), then signs the admin in.
+    pub async fn become_ready(&mut self) {
+        self.wait_until_ready().await;
+        self.admin_token = self.sign_in("admin", ADMIN_PASSWORD).await;
+    }
+
     async fn wait_until_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -334,6 +356,30 @@ impl TestApp {
         let mut child = self.child.take().expect("running");
         child.kill().expect("kill");
         child.wait().expect("wait");
+    }
+
+    /// Waits up to `limit` for the process to exit by itself.
+    pub async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("did not exit in {limit:?}; log:\n{}", self.logs());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| child.try_wait().expect("wait").is_none())
     }
 
     /// Sends SIGTERM and waits for the process to exit.
