@@ -98,7 +98,50 @@ async fn start(
     client: Client,
     scheme: &str,
 ) -> TestApp {
-    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut app = start_in(
+        tempfile::tempdir().expect("temp dir"),
+        database_url,
+        env,
+        client,
+        scheme,
+    )
+    .await;
+    app.become_ready().await;
+    app
+}
+
+/// Starts the binary on the database at `database_url` without waiting for it to be ready
+/// (its database may not be up yet): [`TestApp::become_ready`] waits.
+pub async fn spawn_unready(database_url: String, env: &[(&str, &str)]) -> TestApp {
+    start_in(
+        tempfile::tempdir().expect("temp dir"),
+        Some(database_url),
+        env,
+        plain_client(),
+        "http",
+    )
+    .await
+}
+
+/// Starts the binary on the database at `database_url` (a restored one, say), with `env`.
+pub async fn spawn_on(database_url: String, env: &[(&str, &str)]) -> TestApp {
+    start(Some(database_url), env, plain_client(), "http").await
+}
+
+/// Starts the binary on the SQLite store already in `data_dir` (a restored one, say).
+pub async fn spawn_in(data_dir: TempDir, env: &[(&str, &str)]) -> TestApp {
+    let mut app = start_in(data_dir, None, env, plain_client(), "http").await;
+    app.become_ready().await;
+    app
+}
+
+async fn start_in(
+    data_dir: TempDir,
+    database_url: Option<String>,
+    env: &[(&str, &str)],
+    client: Client,
+    scheme: &str,
+) -> TestApp {
     let address_file = data_dir.path().join("address");
     let log_path = data_dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).expect("log file");
@@ -113,6 +156,8 @@ async fn start(
         .env("BOOKSTORE_LOG", "info")
         .env("BOOKSTORE_LOG_FORMAT", "json")
         .env("BOOKSTORE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        // No load balancer to wait for at SIGTERM (tests/api/graceful.rs sets one).
+        .env("BOOKSTORE_SHUTDOWN_DRAIN", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
@@ -124,7 +169,7 @@ async fn start(
     }
     let mut child = command.spawn().expect("start bookstore");
     let address = read_address(&mut child, &address_file, &log_path).await;
-    let mut app = TestApp {
+    TestApp {
         admin_token: String::new(),
         base: format!("{scheme}://{address}"),
         client,
@@ -133,10 +178,7 @@ async fn start(
         database_url,
         log_path,
         store: tokio::sync::OnceCell::new(),
-    };
-    app.wait_until_ready().await;
-    app.admin_token = app.sign_in("admin", ADMIN_PASSWORD).await;
-    app
+    }
 }
 
 /// The address the server wrote once listening; panics with its log if it stopped instead.
@@ -160,6 +202,12 @@ async fn read_address(child: &mut Child, file: &Path, log: &Path) -> SocketAddr 
 }
 
 impl TestApp {
+    /// Waits until `/readyz` answers 200 (within a minute), then signs the admin in.
+    pub async fn become_ready(&mut self) {
+        self.wait_until_ready().await;
+        self.admin_token = self.sign_in("admin", ADMIN_PASSWORD).await;
+    }
+
     async fn wait_until_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -310,6 +358,30 @@ impl TestApp {
         child.wait().expect("wait");
     }
 
+    /// Waits up to `limit` for the process to exit by itself.
+    pub async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("did not exit in {limit:?}; log:\n{}", self.logs());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| child.try_wait().expect("wait").is_none())
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
@@ -353,6 +425,17 @@ pub fn header(response: &Response, name: header::HeaderName) -> String {
         .get(&name)
         .map(|v| v.to_str().expect("ascii").to_owned())
         .unwrap_or_default()
+}
+
+/// A valid ISBN-13 (978 prefix) numbered `n`.
+pub fn isbn(n: u32) -> String {
+    let body = format!("978{n:09}");
+    let sum: u32 = body
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
 }
 
 pub fn hobbit() -> Value {

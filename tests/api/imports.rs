@@ -431,3 +431,33 @@ both_stores!(
         assert_eq!(std::fs::read_dir(spool).map(|d| d.count()).unwrap_or(0), 0);
     }
 );
+
+/// At SIGTERM a running import stops after its batch and is recorded as interrupted at once:
+/// on PostgreSQL no replica has to wait for its heartbeat to go stale.
+#[tokio::test]
+async fn sigterm_hands_a_running_import_back() {
+    let mut app = spawn(Backend::Postgres).await;
+    let response = upload(&app, "", "text/csv", catalog_csv(40_000)).await;
+    assert_eq!(response.status(), 202);
+    let location = header(&response, header::LOCATION);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let import = body(app.get(&location).await).await;
+        assert_eq!(import["state"], "running", "finished too soon: {import}");
+        if import["counts"]["created"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = app.terminate();
+    assert!(status.success(), "{status:?}\n{}", app.logs());
+    // The heartbeat is fresh: only the stopping process can have failed it.
+    let restarted = app.replica(&[]).await;
+    let import = body(restarted.get(&location).await).await;
+    assert_eq!(import["state"], "failed", "{import}");
+    assert_eq!(import["failure"], "interrupted by a restart");
+    let created = import["counts"]["created"].as_i64().unwrap();
+    assert!(created > 0 && created < 40_000, "{import}");
+    assert!(app.count("books").await >= created);
+}

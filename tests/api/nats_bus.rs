@@ -333,6 +333,7 @@ pub(crate) mod crash {
                 .env_clear()
                 .env("PATH", std::env::var_os("PATH").unwrap_or_default())
                 .env("BOOKSTORE_LISTEN", "127.0.0.1:0")
+                .env("BOOKSTORE_SHUTDOWN_DRAIN", "0")
                 .env("BOOKSTORE_ADDRESS_FILE", &address_file)
                 .env("BOOKSTORE_DATA_DIR", dir)
                 .env("BOOKSTORE_KEK_FILE", dir.join("kek"))

@@ -85,6 +85,7 @@ async fn relay_only(app: &TestApp) -> RelayOnly {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("BOOKSTORE_LISTEN", "127.0.0.1:0")
+        .env("BOOKSTORE_SHUTDOWN_DRAIN", "0")
         .env("BOOKSTORE_ADDRESS_FILE", &address_file)
         .env("BOOKSTORE_DATA_DIR", dir)
         .env("BOOKSTORE_KEK_FILE", dir.join("kek"))
@@ -104,10 +105,18 @@ async fn relay_only(app: &TestApp) -> RelayOnly {
         assert!(Instant::now() < deadline, "the relay did not listen");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    RelayOnly {
-        child,
-        base: format!("http://{address}"),
+    // Listening comes first; ready once its store is open.
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    loop {
+        let ready = client.get(format!("{base}/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the relay did not become ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    RelayOnly { child, base }
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! `bookstore`: the bookstore inventory service in one binary.
 
 mod admin;
+mod backup;
 mod config;
 mod events;
 mod import;
@@ -53,6 +54,11 @@ enum Command {
     /// Export the catalog, streamed: [--format csv|ndjson] [--output FILE]. CSV has the
     /// columns of an import.
     Export(reports::ExportArgs),
+    /// Copy the SQLite store to FILE while the server runs (PostgreSQL: use pg_dump).
+    Backup(backup::BackupArgs),
+    /// Replace the SQLite store with a backup: restore FILE [--force]. Stop the server first;
+    /// a store that holds books or users is replaced only with --force.
+    Restore(backup::RestoreArgs),
 }
 
 /// glibc's allocator spent a fifth of the server's CPU on a by-id read (bench/run with
@@ -97,6 +103,8 @@ fn main() -> anyhow::Result<()> {
             Command::Report(command) => reports::report(settings, command).await,
             Command::Export(args) => reports::export(settings, args).await,
             Command::Import(args) => import::run(settings, args).await,
+            Command::Backup(args) => backup::backup(settings, args).await,
+            Command::Restore(args) => backup::restore(settings, args).await,
         }
     });
     if let Some(traces) = traces {

@@ -33,11 +33,50 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.server.listen)
         .await
         .with_context(|| format!("binding {}", settings.server.listen))?;
+    let listener = Arc::new(listener);
     let address = listener.local_addr()?;
     let public_url = settings.public_url(address);
     // Before anything records.
     let upkeep = telemetry::install(&settings)?;
-    let services = wiring::build(&settings, &public_url).await?;
+    let (tls_config, tls_watcher) = match settings.tls.source()? {
+        None => (None, None),
+        Some(source) => {
+            let (config, watcher) = tls_setup(&source, &settings)?;
+            (Some(config), watcher)
+        }
+    };
+    let options = ServeOptions {
+        tls: tls_config.clone(),
+        header_limit: settings.http.header_limit,
+        timeouts: ConnectionTimeouts {
+            client_header_timeout: settings.http.client_header_timeout,
+            keepalive_timeout: settings.http.keepalive_timeout,
+        },
+    };
+    // Until the services are built (PostgreSQL may not be up yet), a stand-in answers on the
+    // socket: alive, not ready.
+    let (built_tx, mut built_rx) = watch::channel(false);
+    let standin = tokio::spawn(bookstore_http::server::serve(
+        listener.clone(),
+        health::starting(),
+        options.clone(),
+        async move {
+            let _ = built_rx.changed().await;
+        },
+    ));
+    if let Some(path) = &settings.server.address_file {
+        write_address(path, address)?;
+    }
+    let mut signal = std::pin::pin!(shutdown_signal());
+    let services = tokio::select! {
+        built = build_when_reachable(&settings, &public_url) => built?,
+        _ = &mut signal => {
+            let _ = built_tx.send(true);
+            let _ = standin.await;
+            tracing::info!("stopped before the store was reachable");
+            return Ok(());
+        }
+    };
     let mut metric_tasks: Vec<tokio::task::JoinHandle<()>> = upkeep.into_iter().collect();
     if settings.metrics.metrics {
         telemetry::watch_pools(&services.store);
@@ -60,13 +99,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             }
         }
     });
-    let (tls_config, tls_watcher) = match settings.tls.source()? {
-        None => (None, None),
-        Some(source) => {
-            let (config, watcher) = tls_setup(&source, &settings)?;
-            (Some(config), watcher)
-        }
-    };
     let pipeline = Pipeline::start(
         &settings,
         &services.store,
@@ -87,6 +119,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         None
     };
     let streams = services.state.events.clone();
+    let imports = services.state.imports.clone();
+    let draining = services.state.draining.clone();
     let app = if settings.roles.roles.has(Role::Api) {
         let mut config = settings.http.config(tls_config.is_some())?;
         config.metrics = settings.metrics.metrics;
@@ -100,10 +134,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     } else {
         "http"
     };
-    tracing::info!(%address, "serving on {scheme}://{address}");
-    if let Some(path) = &settings.server.address_file {
-        write_address(path, address)?;
-    }
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let metrics_listener = telemetry::listener(&settings, stop_rx.clone()).await?;
@@ -112,35 +142,50 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     {
         write_address(path, *metrics_address)?;
     }
-    let server = bookstore_http::server::serve(
-        listener,
-        app,
-        ServeOptions {
-            tls: tls_config,
-            header_limit: settings.http.header_limit,
-            timeouts: ConnectionTimeouts {
-                client_header_timeout: settings.http.client_header_timeout,
-                keepalive_timeout: settings.http.keepalive_timeout,
-            },
-        },
-        async move {
-            // Resolves when told to stop, or if the sender is gone.
-            let _ = stop_rx.changed().await;
-        },
-    );
+    // The stand-in lets go of the socket (its connections close after their answer); the
+    // connections that waited in the backlog meanwhile are served by the real router.
+    let _ = built_tx.send(true);
+    let _ = standin.await;
+    let server = bookstore_http::server::serve(listener, app, options, async move {
+        // Resolves when told to stop, or if the sender is gone.
+        let _ = stop_rx.changed().await;
+    });
     let server = tokio::spawn(server);
-    shutdown_signal().await;
+    tracing::info!(%address, "serving on {scheme}://{address}");
+
+    let received = signal.await;
+    draining.start();
+    let drain = match received {
+        Signal::Terminate => settings.server.shutdown_drain,
+        // Someone at a terminal: no load balancer to wait for.
+        Signal::Interrupt => Duration::ZERO,
+    };
     tracing::info!(
+        drain_seconds = drain.as_secs_f64(),
         grace_seconds = settings.server.shutdown_grace.as_secs(),
-        "shutting down: finishing in-flight requests"
+        "shutting down: /readyz answers 503; serving on through the drain delay, then \
+         finishing in-flight requests"
     );
+    tokio::time::sleep(drain).await;
+    let deadline = tokio::time::Instant::now() + settings.server.shutdown_grace;
     let _ = stop_tx.send(true);
     // Event streams never finish by themselves: end them, or the drain would wait for them.
     streams.close();
-    match tokio::time::timeout(settings.server.shutdown_grace, server).await {
+    // Running imports stop after their current batch, recorded as interrupted.
+    let handed_back = tokio::spawn(async move { imports.hand_back().await });
+    match tokio::time::timeout_at(deadline, server).await {
         Ok(joined) => joined.context("server task")?,
         Err(_) => tracing::warn!("grace period over; dropping unfinished requests"),
     }
+    if tokio::time::timeout_at(deadline, handed_back)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "an import did not stop in time; it is failed as interrupted at the next start"
+        );
+    }
+    // After the last request: the events of its writes are still published.
     pipeline.stop().await;
     reloader.abort();
     if let Some(sweeper) = import_sweeper {
@@ -153,7 +198,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         task.abort();
     }
     if let Some(engine) = webhook_engine {
-        engine.stop();
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        engine.stop(left.max(Duration::from_secs(1))).await;
     }
     if let Some(watcher) = tls_watcher {
         watcher.abort();
@@ -161,6 +207,57 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     services.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The services, once the store is reachable: a PostgreSQL that is not up yet (or still
+/// starting) is waited for, with growing pauses, while the stand-in says "not ready".
+async fn build_when_reachable(
+    settings: &Settings,
+    public_url: &str,
+) -> anyhow::Result<wiring::Services> {
+    let on_server = bookstore_store::backup::sqlite_file(&settings.store.config())
+        .ok()
+        .flatten()
+        .is_none();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        // The pool itself retries a refused connection for a while: say why nothing happens.
+        let build = wiring::build(settings, public_url);
+        tokio::pin!(build);
+        let built = tokio::select! {
+            built = &mut build => built,
+            () = tokio::time::sleep(SLOW_STORE) => {
+                tracing::warn!("the store does not answer yet: waiting for the store (not ready meanwhile)");
+                build.await
+            }
+        };
+        match built {
+            Ok(services) => return Ok(services),
+            Err(err) if on_server && unreachable(&err) => {
+                tracing::warn!(
+                    error = %format!("{err:#}"),
+                    retry_in_ms = pause.as_millis() as u64,
+                    "the store is unreachable: waiting for the store (not ready meanwhile)"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_STORE_WAIT_PAUSE);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// A start that has not reached its store by then says that it waits.
+const SLOW_STORE: Duration = Duration::from_secs(2);
+/// The longest pause between two attempts to reach the store at start.
+const MAX_STORE_WAIT_PAUSE: Duration = Duration::from_secs(5);
+
+fn unreachable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<bookstore_store::OpenError>()
+            .is_some_and(bookstore_store::OpenError::is_unreachable)
+    })
 }
 
 /// Fails the imports that a stopped process left running (see `bookstore_http::imports`):
@@ -261,7 +358,16 @@ fn tls_setup(
     }
 }
 
-async fn shutdown_signal() {
+/// How the process was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// SIGTERM: an orchestrator or service manager.
+    Terminate,
+    /// Ctrl-C (SIGINT).
+    Interrupt,
+}
+
+async fn shutdown_signal() -> Signal {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %err, "cannot listen for Ctrl-C");
@@ -283,7 +389,7 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+        _ = ctrl_c => Signal::Interrupt,
+        _ = terminate => Signal::Terminate,
     }
 }

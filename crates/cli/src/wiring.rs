@@ -256,6 +256,7 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         public_url: public_url.to_owned(),
         dependencies,
         events,
+        draining: bookstore_http::state::Draining::default(),
     });
     Ok(Services {
         store,

@@ -26,9 +26,11 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
 
 /// An import whose heartbeat is older than this is taken for one whose process stopped.
 pub const STALE_AFTER: Duration = Duration::from_secs(60);
@@ -44,6 +46,10 @@ pub struct Imports {
     catalog: Catalog,
     spool_dir: PathBuf,
     limit: u64,
+    /// Set at shutdown: running imports stop after their current batch.
+    stopping: Arc<AtomicBool>,
+    /// Imports running in this process.
+    running: watch::Sender<usize>,
 }
 
 /// A spooled upload: its file (named after the import it is for), size and digest.
@@ -95,7 +101,18 @@ impl Imports {
             catalog,
             spool_dir,
             limit,
+            stopping: Arc::default(),
+            running: watch::Sender::new(0),
         }
+    }
+
+    /// At shutdown: every running import stops after the batch it is writing (whose rows
+    /// are committed) and is recorded as interrupted at once, instead of when its heartbeat
+    /// goes stale. Returns once none runs.
+    pub async fn hand_back(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let mut running = self.running.subscribe();
+        let _ = running.wait_for(|n| *n == 0).await;
     }
 
     pub fn store(&self) -> &Arc<dyn ImportStore> {
@@ -217,9 +234,11 @@ impl Imports {
             ..ImportOptions::default()
         };
         let runtime = tokio::runtime::Handle::current();
+        self.running.send_modify(|n| *n += 1);
         // The engine reads the file with blocking reads: off the async workers.
         tokio::task::spawn_blocking(move || {
             runtime.block_on(this.run(id, spooled, source, options, ctx));
+            this.running.send_modify(|n| *n = n.saturating_sub(1));
         });
         Ok(created)
     }
@@ -236,6 +255,7 @@ impl Imports {
             store: self.store.clone(),
             id,
             last: ImportProgress::default(),
+            stopping: self.stopping.clone(),
         };
         let outcome =
             bookstore_import::run(source.as_mut(), &self.catalog, &ctx, options, &mut recorder)
@@ -361,6 +381,7 @@ struct Recorder {
     store: Arc<dyn ImportStore>,
     id: ImportId,
     last: ImportProgress,
+    stopping: Arc<AtomicBool>,
 }
 
 #[async_trait::async_trait]
@@ -380,6 +401,9 @@ impl ProgressSink for Recorder {
                 other => ImportError::Progress(format!("recording the progress failed: {other}")),
             })?;
         self.last = *progress;
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(ImportError::Progress(INTERRUPTED.into()));
+        }
         Ok(())
     }
 }

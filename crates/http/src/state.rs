@@ -7,6 +7,7 @@ use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::RateLimiter;
 use bookstore_core::webhook::Webhooks;
 use bookstore_core::{Catalog, Inventory};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Cloned for every request by each layer that needs it, hence one shared allocation.
@@ -47,4 +48,21 @@ pub struct Services {
     pub events: Arc<EventStreams>,
     /// Imports of catalog files (`/imports`).
     pub imports: Arc<crate::imports::Imports>,
+    /// Set when the process begins to shut down: `/readyz` then answers 503.
+    pub draining: Draining,
+}
+
+/// Whether the process is shutting down, so that load balancers stop sending it requests
+/// while it still serves those that come. Cheap to clone; clones share the flag.
+#[derive(Clone, Default, Debug)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
 }

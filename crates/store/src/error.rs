@@ -33,6 +33,24 @@ pub enum OpenError {
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
 
+impl OpenError {
+    /// Whether the database could not be reached (refused, cut, timed out, or still starting:
+    /// class 57P, `cannot_connect_now`), as opposed to refusing what was asked: worth waiting
+    /// for.
+    pub fn is_unreachable(&self) -> bool {
+        let error = match self {
+            Self::Connect(error) => error,
+            Self::Migrate(sqlx::migrate::MigrateError::Execute(error)) => error,
+            _ => return false,
+        };
+        match error {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("57P")),
+            _ => false,
+        }
+    }
+}
+
 /// Data in the database that the domain model rejects: a bug or a hand-edited row.
 #[derive(Debug, Error)]
 #[error("corrupt {what} in the database: {detail}")]

@@ -9,6 +9,7 @@
 //! `outbox` event (and, for a create with an `Idempotency-Key`, the idempotency record).
 
 mod audit;
+pub mod backup;
 mod catalog;
 mod cursor;
 mod error;
@@ -172,6 +173,9 @@ impl PoolStats {
 pub struct Store {
     inner: Inner,
     created: Option<PathBuf>,
+    /// The shared lock of a SQLite file, held while the store is open: a restore waits for
+    /// no one and replaces no file in use (see [`backup`]).
+    _lock: Option<Arc<std::fs::File>>,
 }
 
 impl fmt::Debug for Store {
@@ -211,10 +215,12 @@ impl Store {
             .map(str::trim)
             .filter(|url| !url.is_empty());
         let mut created = None;
+        let mut lock = None;
         let inner = match url {
             None => {
                 let path = config.data_dir.join(SQLITE_FILE_NAME);
                 created = prepare_sqlite_file(&path)?;
+                lock = Some(Arc::new(backup::lock_shared(&path)?));
                 files::warn_if_open(&config.data_dir);
                 let options = SqliteConnectOptions::new().filename(path);
                 Inner::Sqlite(Arc::new(
@@ -228,6 +234,7 @@ impl Store {
                     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
                     if !in_memory {
                         created = prepare_sqlite_file(options.get_filename())?;
+                        lock = Some(Arc::new(backup::lock_shared(options.get_filename())?));
                     }
                     Inner::Sqlite(Arc::new(
                         SqliteStore::open(options, config.max_connections, in_memory).await?,
@@ -243,7 +250,11 @@ impl Store {
                 }
             },
         };
-        Ok(Store { inner, created })
+        Ok(Store {
+            inner,
+            created,
+            _lock: lock,
+        })
     }
 
     /// The absolute path of the SQLite file this open created: a new, empty store.

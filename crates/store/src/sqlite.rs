@@ -24,7 +24,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use uuid::Uuid;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// UUIDs are BLOBs, which JSON cannot hold: they travel as 32 hex digits, which `Uuid`
 /// deserialises.

@@ -40,6 +40,11 @@ pub struct ServerArgs {
     #[arg(long, env = "BOOKSTORE_SHUTDOWN_GRACE", value_name = "SECONDS", default_value = "30",
           value_parser = values::seconds_or_zero)]
     pub shutdown_grace: Duration,
+    /// Seconds between SIGTERM and the listener closing: `/readyz` answers 503 at once while
+    /// requests are still served, so that load balancers take this replica out first.
+    #[arg(long, env = "BOOKSTORE_SHUTDOWN_DRAIN", value_name = "SECONDS", default_value = "5",
+          value_parser = values::seconds_or_zero)]
+    pub shutdown_drain: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -78,6 +78,7 @@ fn defaults_without_any_setting() {
     assert_eq!(settings.log.log, "info");
     assert_eq!(settings.log.log_format, LogFormat::Auto);
     assert_eq!(settings.server.shutdown_grace, Duration::from_secs(30));
+    assert_eq!(settings.server.shutdown_drain, Duration::from_secs(5));
     assert_eq!(settings.auth.audience, "bookstore-api");
     assert_eq!(settings.auth.access_token_ttl, Duration::from_secs(900));
     assert!(settings.auth.trusted_issuers.0.is_empty());

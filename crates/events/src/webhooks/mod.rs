@@ -16,6 +16,7 @@ pub use schedule::RetrySchedule;
 use bookstore_core::outbox::{EventLog, EventLogSignal};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone)]
@@ -48,9 +49,12 @@ impl Default for WebhookConfig {
 }
 
 /// The running engine; dropping it leaves the tasks running, [`WebhookEngine::stop`] ends
-/// them (attempts cut short are taken over when their lease runs out).
+/// them: no new claims, the attempts in flight finish (each is bounded by the attempt
+/// timeout); an attempt still cut short is taken over when its lease runs out.
 pub struct WebhookEngine {
-    tasks: Vec<JoinHandle<()>>,
+    workers: JoinHandle<()>,
+    fanout: Option<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
 }
 
 impl WebhookEngine {
@@ -61,16 +65,31 @@ impl WebhookEngine {
         deliverer: Arc<Deliverer>,
         fanout: Option<(Arc<dyn EventLog>, Arc<dyn EventLogSignal>)>,
     ) -> Self {
-        let mut tasks = vec![tokio::spawn(workers::run(deliverer.clone()))];
-        if let Some((log, signal)) = fanout {
-            tasks.push(tokio::spawn(fanout::run(deliverer, log, signal)));
+        let (stop, stopping) = watch::channel(false);
+        let workers = tokio::spawn(workers::run(deliverer.clone(), stopping));
+        let fanout = fanout.map(|(log, signal)| tokio::spawn(fanout::run(deliverer, log, signal)));
+        Self {
+            workers,
+            fanout,
+            stop,
         }
-        Self { tasks }
     }
 
-    pub fn stop(self) {
-        for task in self.tasks {
-            task.abort();
+    /// Stops claiming deliveries and waits up to `grace` for the attempts in flight.
+    pub async fn stop(self, grace: Duration) {
+        // The fan-out's position moves in the transaction that writes the deliveries: cut
+        // anywhere, it loses nothing.
+        if let Some(fanout) = self.fanout {
+            fanout.abort();
+        }
+        let _ = self.stop.send(true);
+        let workers = self.workers;
+        tokio::pin!(workers);
+        if tokio::time::timeout(grace, &mut workers).await.is_err() {
+            tracing::warn!(
+                "webhook attempts still in flight at shutdown; their leases will run out"
+            );
+            workers.abort();
         }
     }
 }

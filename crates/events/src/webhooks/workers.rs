@@ -9,7 +9,7 @@ use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
 const BACKOFF: Duration = Duration::from_secs(2);
 
@@ -57,12 +57,14 @@ fn claim_request(
     }
 }
 
-pub async fn run(deliverer: Arc<Deliverer>) {
+/// Claims and attempts deliveries until `stop` turns true; then returns once the attempts in
+/// flight have finished.
+pub async fn run(deliverer: Arc<Deliverer>, mut stop: watch::Receiver<bool>) {
     let config = deliverer.config().clone();
     let slots = Arc::new(Semaphore::new(config.concurrency as usize));
     let in_flight: InFlight = Arc::default();
     let wake = deliverer.wakeup().clone();
-    loop {
+    while !*stop.borrow() {
         let free = u32::try_from(slots.available_permits()).unwrap_or(u32::MAX);
         let mut claimed_all = false;
         if free > 0 {
@@ -102,6 +104,9 @@ pub async fn run(deliverer: Arc<Deliverer>) {
         tokio::select! {
             () = wake.notified() => {}
             () = tokio::time::sleep(config.poll) => {}
+            _ = stop.changed() => {}
         }
     }
+    // Every permit back: no attempt of this process is in flight.
+    let _ = slots.acquire_many(config.concurrency).await;
 }

@@ -50,6 +50,12 @@ pub async fn healthz() -> Response {
         (status = 200, description = "Ready (`ok` or `degraded`)", body = Health),
         (status = 503, description = "Not ready", body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.draining.is_draining() {
+        return unavailable(
+            Vec::new(),
+            "Shutting down: finishing the requests in flight.",
+        );
+    }
     let (degraded, details) = degraded_dependencies(&state).await;
     match state.catalog.store().ready().await {
         Ok(()) => crate::response::json(
@@ -86,6 +92,52 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             response.into_response()
         }
     }
+}
+
+/// 503 with `Retry-After`, for a process that is not (or no longer) ready.
+fn unavailable(failed: Vec<String>, detail: &str) -> Response {
+    let mut response = crate::response::json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &Health {
+            status: "unavailable".into(),
+            failed,
+            degraded: Vec::new(),
+            detail: Some(detail.to_owned()),
+        },
+    );
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("5"),
+    );
+    response
+}
+
+/// What a process serves while it waits for its store at start: alive, not ready, and 503
+/// for everything else, so that probes and load balancers see it wait instead of refused
+/// connections.
+pub fn starting() -> axum::Router {
+    async fn not_ready() -> Response {
+        unavailable(
+            vec!["store".to_owned()],
+            "Starting: waiting for the store to be reachable.",
+        )
+    }
+    async fn not_yet() -> Response {
+        crate::error::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "The service is starting: it waits for its store. Try again shortly.",
+        )
+        .with_header(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("5"),
+        )
+        .into_response()
+    }
+    axum::Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(not_ready))
+        .fallback(not_yet)
 }
 
 /// The names of the dependencies the service is working around, and what each outage means.

@@ -83,9 +83,11 @@ fn builder(header_limit: usize) -> Builder<TokioExecutor> {
 }
 
 /// Serves `app` until `shutdown` resolves, then drains the connections. Bound the drain with
-/// a timeout around the returned future (the grace period).
+/// a timeout around the returned future (the grace period). The listener is shared so that a
+/// server that stands in during start-up can hand it on: new connections wait in its backlog
+/// meanwhile, and it closes when the last holder drops it.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     app: Router,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,

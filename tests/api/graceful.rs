@@ -1,0 +1,232 @@
+//! Stopping and starting without failed requests: at SIGTERM `/readyz` turns 503 at once while
+//! the listener serves on through the drain delay, a request in flight when the listener
+//! closes still gets its answer, and the process exits 0; a server started while its
+//! PostgreSQL is down waits, not ready, and serves once it is up; a PostgreSQL restart under
+//! load is survived without restarting the server.
+
+use crate::helpers::*;
+use crate::private_pg::PrivatePostgres;
+use reqwest::Method;
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Polls `check` every 20 ms until it holds, for at most `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn readyz(app: &TestApp) -> Option<u16> {
+    let response = app
+        .anonymous(Method::GET, "/readyz")
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    Some(response.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_then_finishes_the_requests_in_flight() {
+    let mut app = spawn_with(Backend::Sqlite, &[("BOOKSTORE_SHUTDOWN_DRAIN", "1")]).await;
+    // A create whose body is still coming when the signal arrives: in flight throughout.
+    let book = serde_json::to_vec(&json!({"isbn": isbn(42), "title": "In flight"})).expect("json");
+    let (first, rest) = book.split_at(book.len() / 2);
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", app.port()))
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /books HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        app.admin_token,
+        book.len()
+    );
+    slow.write_all(head.as_bytes()).await.expect("write");
+    slow.write_all(first).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let signalled = Instant::now();
+    app.signal("TERM");
+    // Not ready at once, while the listener still serves others.
+    eventually(
+        Duration::from_millis(500),
+        "/readyz answers 503",
+        || async { readyz(&app).await == Some(503) },
+    )
+    .await;
+    let response = app.get("/books?limit=1").await;
+    assert_eq!(response.status(), 200, "a request during the drain");
+    let health = app
+        .anonymous(Method::GET, "/readyz")
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(health.status(), 503);
+    assert_eq!(body(health).await["status"], "unavailable");
+    // The drain delay over, the listener closes; the slow request is still in flight.
+    eventually(Duration::from_secs(5), "the listener closes", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", app.port()))
+            .await
+            .is_err()
+    })
+    .await;
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(900),
+        "the listener closed before the drain delay: {:?}",
+        signalled.elapsed()
+    );
+    slow.write_all(rest).await.expect("write the rest");
+    let mut answer = Vec::new();
+    slow.read_to_end(&mut answer).await.expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+
+    let status = app.wait_exit(Duration::from_secs(20)).await;
+    assert!(status.success(), "exit status {status:?}\n{}", app.logs());
+    assert_eq!(app.count("books").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_before_postgres_waits_and_becomes_ready() {
+    let Some(cluster) = PrivatePostgres::init() else {
+        return;
+    };
+    let mut app = spawn_unready(cluster.url(), &[]).await;
+    // Alive, not ready, and it says why.
+    let alive = app
+        .anonymous(Method::GET, "/healthz")
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(alive.status(), 200);
+    // Longer than the pause after which it says that it waits.
+    for _ in 0..13 {
+        let response = app
+            .anonymous(Method::GET, "/readyz")
+            .send()
+            .await
+            .expect("readyz");
+        assert_eq!(response.status(), 503);
+        assert_eq!(body(response).await["failed"], json!(["store"]));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let response = app
+        .anonymous(Method::GET, "/books")
+        .send()
+        .await
+        .expect("books");
+    assert_eq!(response.status(), 503);
+    assert!(
+        app.running(),
+        "gave up while PostgreSQL was down:\n{}",
+        app.logs()
+    );
+
+    cluster.start();
+    app.become_ready().await;
+    app.create_book(hobbit()).await;
+    assert!(
+        app.logs().contains("waiting for the store"),
+        "{}",
+        app.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_under_load_is_survived() {
+    let Some(cluster) = PrivatePostgres::init() else {
+        return;
+    };
+    cluster.start();
+    let mut app = spawn_on(cluster.url(), &[]).await;
+    let book = app.create_book(hobbit()).await;
+    let id = book["id"].as_str().expect("id").to_owned();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    // Reads and writes, one at a time each, until stopped; the failures are counted.
+    let mut load = Vec::new();
+    for writer in [false, true] {
+        let (client, base, token) = (
+            app.client.clone(),
+            app.base.clone(),
+            app.admin_token.clone(),
+        );
+        let (stop, ok, failed, id) = (stop.clone(), ok.clone(), failed.clone(), id.clone());
+        load.push(tokio::spawn(async move {
+            let mut n = 1000;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let request = if writer {
+                    client
+                        .post(format!("{base}/books"))
+                        .json(&json!({"isbn": isbn(n), "title": format!("Book {n}")}))
+                } else {
+                    client.get(format!("{base}/books/{id}"))
+                };
+                let result = request
+                    .bearer_auth(&token)
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await;
+                match result {
+                    Ok(r) if r.status().is_success() => ok.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = ok.load(Ordering::Relaxed);
+    assert!(before > 0, "no load before the restart");
+    cluster.restart();
+    // Back within a few seconds, without restarting the server.
+    eventually(
+        Duration::from_secs(20),
+        "requests succeed again",
+        || async {
+            let response = app.get(&format!("/books/{id}")).await;
+            response.status() == 200
+        },
+    )
+    .await;
+    // Requests sent before it was back may still be failing now: settle, then count.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let failed_around_restart = failed.load(Ordering::Relaxed);
+    let ok_then = ok.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.expect("load");
+    }
+    eprintln!(
+        "PostgreSQL restart under load: {} requests succeeded, {failed_around_restart} failed \
+         around the restart",
+        ok.load(Ordering::Relaxed)
+    );
+    assert!(
+        ok.load(Ordering::Relaxed) > ok_then,
+        "no request succeeded after the restart"
+    );
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        failed_around_restart,
+        "requests failed after PostgreSQL was back:\n{}",
+        app.logs()
+    );
+    assert_eq!(readyz(&app).await, Some(200));
+    assert!(app.running());
+    assert!(app.terminate().success());
+}
