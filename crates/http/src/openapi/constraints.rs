@@ -295,7 +295,7 @@ pub fn apply(doc: &mut Value) {
         schemas,
         "RefreshInput",
         json!({"refresh_token": {"type": "string", "pattern": NO_NUL}}),
-        &["refresh_token"],
+        &[],
     );
 
     for (path, method, patch) in [
