@@ -22,7 +22,7 @@ export async function render(main) {
       cursor = page.next_cursor;
       more.hidden = !cursor;
       replace(body, rows.length ? table(['When', 'Action', 'Actor', 'Target', 'Client', 'Details'], rows.map((e) => [
-        fmtDate(e.at), e.action, e.actor?.name || e.actor?.type || '', e.target || '', e.client_ip || '', JSON.stringify(e.details || {})])) : h('p.muted', 'No entries.'));
+        fmtDate(e.at), e.action, e.actor?.name || e.actor?.type || '', (e.target && typeof e.target === 'object' ? JSON.stringify(e.target) : e.target) || '', e.client_ip || '', JSON.stringify(e.details || {})])) : h('p.muted', 'No entries.'));
     } catch (err) { replace(msg, err.errors.map((x) => `${x.field}: ${x.message}`).join('. ') || api.explain(err)); }
   };
   more.addEventListener('click', () => load(true));

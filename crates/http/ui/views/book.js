@@ -9,7 +9,13 @@ const KINDS = [['sale', 'Sale'], ['receive', 'Receive'], ['return', 'Return'], [
 export async function render(main, [id]) {
   let book;
   let etag;
+  // Live reloads redraw the data around the movement form, never the form being filled in.
+  const upper = h('div');
+  const lower = h('div');
+  let form = null;
+  let closed = false;
   const draw = async () => {
+    if (closed) return;
     const r = await api.request(`/books/${id}`);
     book = r.body;
     etag = r.etag;
@@ -18,8 +24,8 @@ export async function render(main, [id]) {
       api.get(`/books/${id}/stock-movements?limit=20`),
       api.get(`/books/${id}/history?limit=20`),
     ]);
-    const locations = api.isAdmin() ? (await api.get('/locations?limit=100')).items : [];
-    replace(main,
+    if (api.isAdmin() && !form) form = movementForm((await api.get('/locations?limit=100')).items);
+    replace(upper,
       h('div.toolbar',
         h('h1', book.title),
         stockBadge(book),
@@ -31,8 +37,8 @@ export async function render(main, [id]) {
       h('section', h('h2', 'Stock on hand'),
         h('table', h('thead', h('tr', h('th', { scope: 'col' }, 'Location'), h('th', { scope: 'col' }, 'Kind'), h('th.num', { scope: 'col' }, 'Quantity'))),
           h('tbody', stock.locations.map((l) => h('tr', h('td', `${l.name} (${l.code})`), h('td', l.kind), h('td.num', l.quantity)))),
-          h('tfoot', h('tr', h('th', { scope: 'row', colspan: 2 }, 'Total'), h('td.num', { dataset: { testid: 'quantity' } }, stock.quantity))))),
-      api.isAdmin() ? movementForm(locations) : null,
+          h('tfoot', h('tr', h('th', { scope: 'row', colspan: 2 }, 'Total'), h('td.num', { dataset: { testid: 'quantity' } }, stock.quantity))))));
+    replace(lower,
       h('section', h('h2', 'Stock movements'), moves.items.length ? table(
         ['When', 'Kind', 'Change', 'After', 'Where', 'Reason', 'Who'],
         moves.items.map((m) => [fmtDate(m.at), m.kind, m.delta > 0 ? `+${m.delta}` : m.delta, m.quantity_after,
@@ -40,6 +46,7 @@ export async function render(main, [id]) {
       h('section', h('h2', 'History'), history.items.length ? table(
         ['When', 'Version', 'Change', 'Who'],
         history.items.map((e) => [fmtDate(e.at), e.version, e.action, e.actor])) : h('p.muted', 'None yet.')));
+    if (!closed && !main.contains(upper)) replace(main, upper, form, lower);
   };
 
   async function remove() {
@@ -86,7 +93,7 @@ export async function render(main, [id]) {
             await api.request(`/books/${id}/stock-movements`, { method: 'POST', body, headers: { 'Idempotency-Key': crypto.randomUUID() } });
             toast(`${KINDS.find(([v]) => v === body.kind)[1].split(' ')[0]} recorded.`);
             await draw();
-            main.querySelector('form.movement select')?.focus();
+            kind.focus();
           } catch (err) {
             if (err.errors.length) showFieldErrors(form, err.errors, summary);
             else replace(summary, err.status === 409 ? `Refused: ${err.message}` : api.explain(err));
@@ -110,7 +117,7 @@ export async function render(main, [id]) {
   } catch (err) {
     replace(main, h('h1', err.status === 404 ? 'No such book' : 'Could not load the book'), h('p', api.explain(err)), h('p', h('a', { href: '#/' }, 'Back to search')));
   }
-  return () => { window.removeEventListener('bookstore:event', onEvent); window.removeEventListener('bookstore:refresh', reload); };
+  return () => { closed = true; window.removeEventListener('bookstore:event', onEvent); window.removeEventListener('bookstore:refresh', reload); };
 }
 
 function details(b) {
@@ -129,7 +136,7 @@ function details(b) {
 }
 
 export function table(headings, rows) {
-  return h('div.scroll', h('table',
+  return h('div.scroll', { tabindex: 0, role: 'region', 'aria-label': 'Table (scrolls sideways)' }, h('table',
     h('thead', h('tr', headings.map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', rows.map((r) => h('tr', r.map((c) => h('td', c ?? '')))))));
 }

@@ -86,6 +86,8 @@ async function one(main, id) {
 
   async function commit() {
     await queue;
+    // Each count gives the stocktake a new version: commit the one now shown.
+    await load();
     if (!await confirmDialog('Commit this stocktake?', 'Every difference becomes a count movement, setting the stock to what was counted.', 'Commit')) return;
     try {
       await api.request(`/stocktakes/${id}/commit`, { method: 'POST', headers: { 'If-Match': etag } });

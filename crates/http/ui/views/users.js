@@ -7,7 +7,7 @@ export async function render(main) {
   const list = h('div');
   const load = async () => {
     const page = await api.get('/users?limit=100');
-    replace(list, h('div.scroll', h('table',
+    replace(list, h('div.scroll', { tabindex: 0, role: 'region', 'aria-label': 'Table (scrolls sideways)' }, h('table',
       h('thead', h('tr', ['User', 'Role', 'State', 'Created', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', page.items.map(row)))));
   };
