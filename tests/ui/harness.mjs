@@ -16,6 +16,13 @@ const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 export const ADMIN_PASSWORD = `ui admin ${randomBytes(6).toString('hex')}`;
 
+const running = new Set();
+
+/** Stops every server still running (a run that ended early). */
+export async function stopAll() {
+  for (const stop of [...running]) await stop();
+}
+
 /** Starts the binary on a fresh store; resolves { base, stop }. */
 export async function startServer(store, binary) {
   const dir = mkdtempSync(join(tmpdir(), `bookstore-ui-${store}-`));
@@ -43,7 +50,7 @@ export async function startServer(store, binary) {
   // Kept after the start too: the tail is printed when a test fails.
   const child = spawn(binary, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  const base = await new Promise((resolve, reject) => {
+  const started = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the server did not start:\n${log}`)), 60000);
     const onData = (chunk) => {
       log = (log + chunk).slice(-50000);
@@ -55,15 +62,29 @@ export async function startServer(store, binary) {
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the server exited (${code}):\n${log}`)); });
   });
   const stop = async () => {
+    running.delete(stop);
+    if (child.exitCode !== null) return cleanup();
     child.removeAllListeners('exit');
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 10000))]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+    return cleanup();
+  };
+  const cleanup = () => {
     if (database) {
       try { execFileSync('psql', [process.env.BOOKSTORE_TEST_DATABASE_URL, '-qc', `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`]); } catch { /* reported by the next run's cleanup */ }
     }
     rmSync(dir, { recursive: true, force: true });
   };
+  running.add(stop);
+  let base;
+  try {
+    base = await started;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
   return { base, stop, log: () => log };
 }
 

@@ -9,7 +9,7 @@
 // every open page and a Playwright trace are kept in target/ui-tests/.
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium, startServer, client, axe, assert, ADMIN_PASSWORD } from './harness.mjs';
+import { chromium, startServer, stopAll, client, axe, assert, ADMIN_PASSWORD } from './harness.mjs';
 
 const root = resolve(new URL('../..', import.meta.url).pathname);
 const binary = process.env.BOOKSTORE_BINARY || join(root, 'target/debug/bookstore');
@@ -336,7 +336,7 @@ async function runStore(store, browser, photograph) {
     await page.getByRole('heading', { name: 'Reorder' }).waitFor();
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
-    assert(!(await ctx.cookies()).some((c) => c.name === 'bookstore_refresh'), 'the cookie is gone');
+    await until(async () => !(await ctx.cookies()).some((c) => c.name === 'bookstore_refresh'), 'the cookie gone');
     await page.goBack();
     await page.waitForTimeout(300);
     await page.goBack();
@@ -395,11 +395,17 @@ try {
   if (shots) mkdirSync(shots, { recursive: true });
   for (const [i, store] of stores.entries()) {
     const started = Date.now();
-    const passed = await runStore(store, browser, shots && i === 0);
+    let passed = false;
+    try {
+      passed = await runStore(store, browser, shots && i === 0);
+    } catch (err) {
+      console.log(`FAIL ${store}: ${err.stack || err}`);
+    }
     console.log(`${passed ? 'passed' : 'FAILED'}: ${store} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     ok &&= passed;
   }
 } finally {
+  await stopAll();
   await browser.close();
 }
 process.exit(ok ? 0 : 1);
