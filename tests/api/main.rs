@@ -36,4 +36,5 @@ mod store_files;
 mod tls;
 mod versions;
 mod webhook_targets;
+mod web_ui;
 mod webhooks;

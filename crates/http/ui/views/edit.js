@@ -126,7 +126,8 @@ export async function render(main, [id], query) {
     const r = await api.request(`/books/${id}`);
     const theirs = toForm(r.body);
     const mine = current();
-    const keys = Object.keys(LABELS).filter((k) => String(theirs[k] ?? '') !== String(initial[k] ?? ''));
+    const ours = changedKeys();
+    const keys = Object.keys(LABELS).filter((k) => ours.includes(k) || String(theirs[k] ?? '') !== String(initial[k] ?? ''));
     const box = h('section.conflict', { role: 'alert', 'aria-labelledby': 'conflict-title', dataset: { testid: 'conflict' } },
       h('h2#conflict-title', `Changed by someone else meanwhile (now version ${r.body.version})`),
       keys.length ? h('table',
