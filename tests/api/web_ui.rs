@@ -174,6 +174,16 @@ both_stores!(
             request.send()
         };
 
+        // No token at all: the field is named, as before the cookie mode.
+        let none = app
+            .anonymous(Method::POST, "/auth/refresh")
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("refresh");
+        assert_eq!(none.status(), 422);
+        assert_eq!(body(none).await["errors"][0]["field"], "refresh_token");
+
         // The cookie alone authorises nothing: not a refresh without the header...
         let refused = refresh(first.clone(), false).await.expect("refresh");
         assert_eq!(refused.status(), 401);

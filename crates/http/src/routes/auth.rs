@@ -60,7 +60,10 @@ fn presented_token(
         return Ok((token, Delivery::Body));
     }
     let Some(token) = refresh_cookie::read(headers) else {
-        return Err(AuthError::InvalidRefreshToken.into());
+        return Err(ApiError::field(
+            "refresh_token",
+            "is required (or the bookstore_refresh cookie of a sign-in with refresh_cookie)",
+        ));
     };
     if csrf_checked && !refresh_cookie::has_csrf_header(headers) {
         return Err(crate::auth::unauthorized(
@@ -129,7 +132,8 @@ pub async fn login(
     responses(
         (status = 200, description = "A new token pair; in cookie mode the new refresh token replaces the cookie's and is not in the body", body = TokenResponse,
             headers(("Set-Cookie" = String, description = "In cookie mode only: the new refresh token's cookie"))),
-        (status = 401, description = "Invalid, expired, revoked or already used; none given; or the cookie without X-Requested-With", body = Problem, content_type = PROBLEM)))]
+        (status = 401, description = "Invalid, expired, revoked or already used; or the cookie without X-Requested-With", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "No refresh token: neither in the body nor in the cookie", body = Problem, content_type = PROBLEM)))]
 pub async fn refresh(
     State(state): State<AppState>,
     client: ClientAddr,
@@ -168,7 +172,7 @@ pub async fn refresh(
 /// body, the `bookstore_refresh` cookie's is taken (cookie mode), and the cookie is removed.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshInput,
     responses((status = 204, description = "Signed out",
-            headers(("Set-Cookie" = String, description = "Without a refresh token in the body: removes the refresh cookie"))),
+            headers(("Set-Cookie" = String, description = "With the refresh token from the cookie: removes the cookie"))),
         (status = 401, description = "No valid access token", body = Problem, content_type = PROBLEM)))]
 pub async fn logout(
     State(state): State<AppState>,
@@ -177,19 +181,15 @@ pub async fn logout(
     headers: HeaderMap,
     body: ApiJson<RefreshInput>,
 ) -> ApiResult<Response> {
-    let from_body = body.value.refresh_token.is_some();
+    // Signing out needs the access token; the cookie only names which sign-in to end (no
+    // X-Requested-With needed).
+    let (token, delivery) = presented_token(body.value.refresh_token, &headers, false)?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    if !from_body {
+    if delivery == Delivery::Cookie {
         response
             .headers_mut()
             .insert(header::SET_COOKIE, refresh_cookie::clear());
     }
-    // Signing out needs the access token; the cookie only names which sign-in to end (no
-    // X-Requested-With needed). No token at all ends nothing, like someone else's token.
-    let Ok((token, _)) = presented_token(body.value.refresh_token, &headers, false) else {
-        tracing::info!(user = %caller.0.username, %client, "sign-out without a refresh token: nothing ended");
-        return Ok(response);
-    };
     match state.accounts.logout(&caller.0, &token).await? {
         Some(session) => state.verifier.forget_session(session),
         None => tracing::info!(
