@@ -22,14 +22,19 @@ fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io::R
 
 fn main() -> std::io::Result<()> {
     println!("cargo:rerun-if-changed=ui");
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").map_err(std::io::Error::other)?);
+    let manifest =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").map_err(std::io::Error::other)?);
     let base = manifest.join("ui");
     let mut files = Vec::new();
     walk(&base, &base, &mut files)?;
     files.sort();
     let mut code = String::from("/// Every file of `crates/http/ui`, by its path there.\npub static FILES: &[(&str, &[u8])] = &[\n");
     for (name, path) in &files {
-        let _ = writeln!(code, "    ({name:?}, include_bytes!({:?})),", path.display().to_string());
+        let _ = writeln!(
+            code,
+            "    ({name:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        );
     }
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").map_err(std::io::Error::other)?);

@@ -35,6 +35,6 @@ mod stocktakes;
 mod store_files;
 mod tls;
 mod versions;
-mod webhook_targets;
 mod web_ui;
+mod webhook_targets;
 mod webhooks;

@@ -38,7 +38,10 @@ async fn the_ui_is_served_with_strict_headers_cached_by_content_and_within_budge
     let app = spawn(Backend::Sqlite).await;
     let page = get_with(&app, "/", &[]).await;
     assert_eq!(page.status(), 200);
-    assert_eq!(header(&page, header::CONTENT_TYPE), "text/html; charset=utf-8");
+    assert_eq!(
+        header(&page, header::CONTENT_TYPE),
+        "text/html; charset=utf-8"
+    );
     let csp = header(&page, header::CONTENT_SECURITY_POLICY);
     for directive in [
         "script-src 'self'",
@@ -58,14 +61,21 @@ async fn the_ui_is_served_with_strict_headers_cached_by_content_and_within_budge
     assert!(page_etag.starts_with("W/\""), "{page_etag}");
     let html = page.text().await.expect("page");
     // Nothing inline for the policy to block.
-    assert!(!html.contains("<script>") && !html.contains("style="), "{html}");
+    assert!(
+        !html.contains("<script>") && !html.contains("style="),
+        "{html}"
+    );
 
     let revalidated = get_with(&app, "/", &[("if-none-match", page_etag.as_str())]).await;
     assert_eq!(revalidated.status(), 304);
 
     // The assets, under the version the page names.
     let start = html.find("/ui/").expect("an asset URL");
-    let version = html[start + 4..].split('/').next().expect("version").to_owned();
+    let version = html[start + 4..]
+        .split('/')
+        .next()
+        .expect("version")
+        .to_owned();
     assert_eq!(version.len(), 16, "{version}");
     let mut files = vec!["app.css".to_owned(), "app.js".to_owned()];
     let mut seen = std::collections::HashSet::new();
@@ -105,7 +115,10 @@ async fn the_ui_is_served_with_strict_headers_cached_by_content_and_within_budge
                 }
             }
         }
-        let dir = file.rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default();
+        let dir = file
+            .rsplit_once('/')
+            .map(|(d, _)| format!("{d}/"))
+            .unwrap_or_default();
         for quote in source.split(['\'', '`']).skip(1).step_by(2) {
             if let Some(relative) = quote.strip_suffix(".js") {
                 let joined = match relative.strip_prefix("../") {
@@ -123,7 +136,12 @@ async fn the_ui_is_served_with_strict_headers_cached_by_content_and_within_budge
         compressed < BUDGET_BYTES,
         "{compressed} bytes compressed for {seen:?}"
     );
-    let large = get_with(&app, &format!("/ui/{version}/app.js"), &[("accept-encoding", "br")]).await;
+    let large = get_with(
+        &app,
+        &format!("/ui/{version}/app.js"),
+        &[("accept-encoding", "br")],
+    )
+    .await;
     assert_eq!(header(&large, header::CONTENT_ENCODING), "br");
 
     // Another version's files, or a file that is not the UI's: 404, never a mix.
@@ -155,7 +173,13 @@ both_stores!(
         assert_eq!(login.status(), 200);
         let cookie = set_cookie(&login).expect("Set-Cookie");
         assert!(cookie.starts_with("bookstore_refresh=rt_"), "{cookie}");
-        for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/auth", "Max-Age="] {
+        for attribute in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Path=/auth",
+            "Max-Age=",
+        ] {
             assert!(cookie.contains(attribute), "{attribute} in {cookie}");
         }
         assert_eq!(header(&login, header::CACHE_CONTROL), "no-store");
@@ -166,7 +190,10 @@ both_stores!(
         let refresh = |cookie: String, csrf: bool| {
             let mut request = app
                 .anonymous(Method::POST, "/auth/refresh")
-                .header(header::COOKIE, HeaderValue::from_str(&cookie).expect("cookie"))
+                .header(
+                    header::COOKIE,
+                    HeaderValue::from_str(&cookie).expect("cookie"),
+                )
                 .json(&json!({}));
             if csrf {
                 request = request.header("x-requested-with", "bookstore-ui");
@@ -194,7 +221,10 @@ both_stores!(
         // ...nor any other route (they need the bearer token).
         let write = app
             .anonymous(Method::POST, "/books")
-            .header(header::COOKIE, HeaderValue::from_str(&first).expect("cookie"))
+            .header(
+                header::COOKIE,
+                HeaderValue::from_str(&first).expect("cookie"),
+            )
             .json(&hobbit())
             .send()
             .await
@@ -220,7 +250,9 @@ both_stores!(
         // The spent cookie again: refused and removed, and (reuse) the whole sign-in ends.
         let replayed = refresh(first, true).await.expect("refresh");
         assert_eq!(replayed.status(), 401);
-        assert!(set_cookie(&replayed).expect("removal").contains("Max-Age=0"));
+        assert!(set_cookie(&replayed)
+            .expect("removal")
+            .contains("Max-Age=0"));
         assert_eq!(refresh(second, true).await.expect("refresh").status(), 401);
 
         // Sign-out in cookie mode: ends the sign-in named by the cookie, and removes it.
@@ -238,7 +270,10 @@ both_stores!(
         let out = app
             .anonymous(Method::POST, "/auth/logout")
             .bearer_auth(&access)
-            .header(header::COOKIE, HeaderValue::from_str(&cookie).expect("cookie"))
+            .header(
+                header::COOKIE,
+                HeaderValue::from_str(&cookie).expect("cookie"),
+            )
             .json(&json!({}))
             .send()
             .await

@@ -89,7 +89,10 @@ mod tests {
         assert!(has_csrf_header(&headers));
 
         let mut empty = HeaderMap::new();
-        empty.insert(header::COOKIE, HeaderValue::from_static("bookstore_refresh="));
+        empty.insert(
+            header::COOKIE,
+            HeaderValue::from_static("bookstore_refresh="),
+        );
         assert_eq!(read(&empty), None);
     }
 }

@@ -143,10 +143,9 @@ fn answer(
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     let mut response = (StatusCode::OK, headers, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -163,10 +162,7 @@ pub async fn index(request: HeaderMap) -> Response {
 }
 
 /// `GET /ui/{version}/{*file}`: one asset of this version, cached for good.
-pub async fn asset(
-    Path((version, file)): Path<(String, String)>,
-    request: HeaderMap,
-) -> Response {
+pub async fn asset(Path((version, file)): Path<(String, String)>, request: HeaderMap) -> Response {
     let ui = &*UI;
     match ui.assets.get(file.as_str()) {
         Some(asset) if version == ui.version => answer(
@@ -189,21 +185,36 @@ mod tests {
     fn the_page_names_the_versioned_assets_and_every_file_is_embedded() {
         let page = String::from_utf8_lossy(&UI.index).into_owned();
         assert!(!page.contains(VERSION_MARK));
-        assert!(page.contains(&format!("/ui/{}/app.js", version())), "{page}");
-        assert!(page.contains(&format!("/ui/{}/app.css", version())), "{page}");
+        assert!(
+            page.contains(&format!("/ui/{}/app.js", version())),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!("/ui/{}/app.css", version())),
+            "{page}"
+        );
         assert!(UI.assets.contains_key("app.js"));
         assert!(UI.assets.contains_key("app.css"));
         // No inline script or style for the policy to block.
-        assert!(!page.contains("<script>") && !page.contains("style="), "{page}");
+        assert!(
+            !page.contains("<script>") && !page.contains("style="),
+            "{page}"
+        );
     }
 
     #[test]
     fn content_types_and_validators() {
-        assert_eq!(content_type("views/book.js"), "text/javascript; charset=utf-8");
+        assert_eq!(
+            content_type("views/book.js"),
+            "text/javascript; charset=utf-8"
+        );
         assert_eq!(content_type("app.css"), "text/css; charset=utf-8");
         let etag = weak_etag("abc");
         let mut request = HeaderMap::new();
-        request.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"x\", W/\"abc\""));
+        request.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"x\", W/\"abc\""),
+        );
         assert!(not_modified(&request, &etag));
         request.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abd\""));
         assert!(!not_modified(&request, &etag));
