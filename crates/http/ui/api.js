@@ -40,14 +40,15 @@ async function tokenCall(path, body) {
 }
 
 async function adopt(tokens) {
-  session = { token: tokens.access_token, expiresAt: Date.now() + tokens.expires_in * 1000, user: null };
-  const me = await request('/auth/me');
-  session.user = me.body;
+  const known = session?.user ?? null;
+  session = { token: tokens.access_token, expiresAt: Date.now() + tokens.expires_in * 1000, user: known };
+  // A refresh keeps the same user: screens are told only when someone signs in.
+  if (!known) session.user = (await request('/auth/me')).body;
   // Refresh a minute before the access token runs out (or halfway for short ones).
   clearTimeout(refreshTimer);
   const lead = Math.min(60, tokens.expires_in / 2) * 1000;
   refreshTimer = setTimeout(() => refresh().catch(() => {}), Math.max(5000, tokens.expires_in * 1000 - lead));
-  emit();
+  if (!known) emit();
 }
 
 export async function signIn(username, password) {

@@ -76,7 +76,11 @@ function ready() {
 
 // The signed-in frame follows the session: signed out (or ended by the server), nothing
 // private stays on screen or in memory; the back button then shows the sign-in form.
+let signingOut = false;
+let signedIn = false;
 api.onSessionChange((u) => {
+  if (!u && signedIn && !signingOut) toast('Your sign-in has ended (expired, or ended elsewhere): sign in again.', 'error');
+  signedIn = !!u;
   if (u) {
     replace(document.getElementById('who'), `${u.username} (${u.role})`);
     for (const a of top.querySelectorAll('[data-admin]')) a.hidden = u.role !== 'admin';
@@ -90,7 +94,8 @@ api.onSessionChange((u) => {
 });
 
 document.getElementById('signout').addEventListener('click', async () => {
-  await api.signOut();
+  signingOut = true;
+  await api.signOut().finally(() => { signingOut = false; });
   history.replaceState(null, '', '#/');
   toast('Signed out.');
 });

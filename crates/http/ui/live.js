@@ -33,7 +33,10 @@ async function connect(ctl) {
       const headers = { Accept: 'text/event-stream', Authorization: `Bearer ${api.token()}` };
       if (lastId) headers['Last-Event-ID'] = lastId;
       const res = await fetch('/events?types=bookstore.book.created,bookstore.book.updated,bookstore.book.deleted,bookstore.book.stock_adjusted', { headers, signal: ctl.signal, cache: 'no-store' });
-      if (res.status === 401) await api.refresh();
+      if (res.status === 401) {
+        // The access token ran out: a new one, or the sign-in is over.
+        try { await api.refresh(); } catch { api.forget(); return; }
+      }
       if (!res.ok || !res.body) throw new Error(`events: ${res.status}`);
       state(true);
       await read(res.body);
