@@ -194,7 +194,7 @@ both_stores!(
                     header::COOKIE,
                     HeaderValue::from_str(&cookie).expect("cookie"),
                 )
-                .json(&json!({}));
+                .json(&json!({"refresh_cookie": true}));
             if csrf {
                 request = request.header("x-requested-with", "bookstore-ui");
             }
@@ -210,6 +210,22 @@ both_stores!(
             .expect("refresh");
         assert_eq!(none.status(), 422);
         assert_eq!(body(none).await["errors"][0]["field"], "refresh_token");
+        let both = app
+            .anonymous(Method::POST, "/auth/refresh")
+            .json(&json!({"refresh_token": "rt_x", "refresh_cookie": true}))
+            .send()
+            .await
+            .expect("refresh");
+        assert_eq!(both.status(), 422);
+        // Cookie mode without the cookie: nothing to refresh.
+        let cookieless = app
+            .anonymous(Method::POST, "/auth/refresh")
+            .header("x-requested-with", "bookstore-ui")
+            .json(&json!({"refresh_cookie": true}))
+            .send()
+            .await
+            .expect("refresh");
+        assert_eq!(cookieless.status(), 401);
 
         // The cookie alone authorises nothing: not a refresh without the header...
         let refused = refresh(first.clone(), false).await.expect("refresh");
@@ -274,7 +290,7 @@ both_stores!(
                 header::COOKIE,
                 HeaderValue::from_str(&cookie).expect("cookie"),
             )
-            .json(&json!({}))
+            .json(&json!({"refresh_cookie": true}))
             .send()
             .await
             .expect("logout");

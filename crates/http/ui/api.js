@@ -60,7 +60,7 @@ export async function signIn(username, password) {
  * presenting the same refresh token at once would look like a stolen token being replayed. */
 export function refresh() {
   refreshing ||= (async () => {
-    const run = async () => adopt(await tokenCall('/auth/refresh', {}));
+    const run = async () => adopt(await tokenCall('/auth/refresh', { refresh_cookie: true }));
     try {
       if (navigator.locks) await navigator.locks.request('bookstore-refresh', run);
       else await run();
@@ -81,7 +81,7 @@ export async function signOut() {
     await fetch('/auth/logout', {
       method: 'POST',
       headers: { Authorization: `Bearer ${t}`, 'Content-Type': 'application/json', ...CSRF },
-      body: '{}',
+      body: JSON.stringify({ refresh_cookie: true }),
       credentials: 'same-origin',
     }).catch(() => {});
   }

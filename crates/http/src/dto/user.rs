@@ -47,12 +47,15 @@ pub struct LoginInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshInput {
-    /// The refresh token. Absent: it is read from the `bookstore_refresh` cookie (cookie mode,
-    /// see `refresh_cookie` of the sign-in), which counts only with an `X-Requested-With`
-    /// header, so that a cookie sent along by a browser never authorises anything alone; the
-    /// new refresh token then goes back into the cookie, not the body.
+    /// The refresh token (body mode).
     #[serde(default)]
     pub refresh_token: Option<String>,
+    /// `true` instead of `refresh_token` (cookie mode, for the web UI): the refresh token is
+    /// read from the `bookstore_refresh` cookie, which `POST /auth/refresh` takes only with an
+    /// `X-Requested-With` header, so that a cookie a browser sends along never authorises
+    /// anything alone; the new refresh token goes back into the cookie, not the body.
+    #[serde(default)]
+    pub refresh_cookie: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

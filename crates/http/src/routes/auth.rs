@@ -49,29 +49,34 @@ fn tokens(pair: TokenPair, delivery: Delivery) -> Response {
     response
 }
 
-/// The refresh token of a refresh or sign-out: the body's, or else the cookie's (cookie mode).
-/// `csrf_checked`: the cookie counts only with the `X-Requested-With` header.
+/// The refresh token of a refresh or sign-out: the body's, or (`refresh_cookie: true`) the
+/// cookie's, `None` when the cookie is not there. `csrf_checked`: the cookie counts only with
+/// the `X-Requested-With` header.
 fn presented_token(
-    body: Option<String>,
+    input: RefreshInput,
     headers: &HeaderMap,
     csrf_checked: bool,
-) -> Result<(String, Delivery), ApiError> {
-    if let Some(token) = body {
-        return Ok((token, Delivery::Body));
-    }
-    let Some(token) = refresh_cookie::read(headers) else {
-        return Err(ApiError::field(
+) -> Result<(Option<String>, Delivery), ApiError> {
+    match (input.refresh_token, input.refresh_cookie) {
+        (Some(token), None) => Ok((Some(token), Delivery::Body)),
+        (None, Some(true)) => {
+            if csrf_checked && !refresh_cookie::has_csrf_header(headers) {
+                return Err(crate::auth::unauthorized(
+                    "The refresh cookie counts only with an X-Requested-With header.",
+                    None,
+                ));
+            }
+            Ok((refresh_cookie::read(headers), Delivery::Cookie))
+        }
+        (Some(_), Some(_)) => Err(ApiError::field(
+            "refresh_cookie",
+            "give either refresh_token or refresh_cookie, not both",
+        )),
+        (None, _) => Err(ApiError::field(
             "refresh_token",
-            "is required (or the bookstore_refresh cookie of a sign-in with refresh_cookie)",
-        ));
-    };
-    if csrf_checked && !refresh_cookie::has_csrf_header(headers) {
-        return Err(crate::auth::unauthorized(
-            "The refresh cookie counts only with an X-Requested-With header.",
-            None,
-        ));
+            "is required (or refresh_cookie: true, for the cookie of a sign-in with refresh_cookie)",
+        )),
     }
-    Ok((token, Delivery::Cookie))
 }
 
 /// Sign in with a username and password.
@@ -128,19 +133,22 @@ pub async fn login(
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", security(()),
     request_body = RefreshInput,
     params(("X-Requested-With" = Option<String>, Header,
-        description = "Needed (any value) when the refresh token comes from the `bookstore_refresh` cookie rather than the body")),
+        description = "Needed (any value) with `refresh_cookie: true`, when the refresh token comes from the `bookstore_refresh` cookie")),
     responses(
         (status = 200, description = "A new token pair; in cookie mode the new refresh token replaces the cookie's and is not in the body", body = TokenResponse,
             headers(("Set-Cookie" = String, description = "In cookie mode only: the new refresh token's cookie"))),
-        (status = 401, description = "Invalid, expired, revoked or already used; or the cookie without X-Requested-With", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "No refresh token: neither in the body nor in the cookie", body = Problem, content_type = PROBLEM)))]
+        (status = 401, description = "Invalid, expired, revoked or already used; in cookie mode: no cookie, or no X-Requested-With", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Neither refresh_token nor refresh_cookie, or both", body = Problem, content_type = PROBLEM)))]
 pub async fn refresh(
     State(state): State<AppState>,
     client: ClientAddr,
     headers: HeaderMap,
     body: ApiJson<RefreshInput>,
 ) -> ApiResult<Response> {
-    let (token, delivery) = presented_token(body.value.refresh_token, &headers, true)?;
+    let (token, delivery) = presented_token(body.value, &headers, true)?;
+    let Some(token) = token else {
+        return Err(AuthError::InvalidRefreshToken.into());
+    };
     let outcome = state
         .accounts
         .refresh(&token, &anonymous_origin(&client))
@@ -168,11 +176,11 @@ pub async fn refresh(
 }
 
 /// Sign out: the refresh token's whole family is revoked, and with it the access tokens of
-/// that sign-in. A refresh token of someone else's sign-in ends nothing. Without one in the
-/// body, the `bookstore_refresh` cookie's is taken (cookie mode), and the cookie is removed.
+/// that sign-in. A refresh token of someone else's sign-in ends nothing. With
+/// `refresh_cookie: true`, the `bookstore_refresh` cookie's is taken, and the cookie removed.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshInput,
     responses((status = 204, description = "Signed out",
-            headers(("Set-Cookie" = String, description = "With the refresh token from the cookie: removes the cookie"))),
+            headers(("Set-Cookie" = String, description = "With `refresh_cookie: true`: removes the cookie"))),
         (status = 401, description = "No valid access token", body = Problem, content_type = PROBLEM)))]
 pub async fn logout(
     State(state): State<AppState>,
@@ -183,13 +191,17 @@ pub async fn logout(
 ) -> ApiResult<Response> {
     // Signing out needs the access token; the cookie only names which sign-in to end (no
     // X-Requested-With needed).
-    let (token, delivery) = presented_token(body.value.refresh_token, &headers, false)?;
+    let (token, delivery) = presented_token(body.value, &headers, false)?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if delivery == Delivery::Cookie {
         response
             .headers_mut()
             .insert(header::SET_COOKIE, refresh_cookie::clear());
     }
+    // Cookie mode without the cookie: no sign-in is named, none ends.
+    let Some(token) = token else {
+        return Ok(response);
+    };
     match state.accounts.logout(&caller.0, &token).await? {
         Some(session) => state.verifier.forget_session(session),
         None => tracing::info!(
