@@ -39,5 +39,6 @@ mod store_files;
 mod tls;
 mod traces;
 mod versions;
+mod web_ui;
 mod webhook_targets;
 mod webhooks;

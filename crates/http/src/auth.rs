@@ -31,6 +31,9 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/docs"),
     ("GET", "/docs/"),
     ("GET", "/docs/{*rest}"),
+    // The web UI's page and files: it signs in like any client.
+    ("GET", "/"),
+    ("GET", crate::ui::ASSETS_ROUTE),
 ];
 
 /// Routes every signed-in role may call. Catalog reads are listed by prefix below.

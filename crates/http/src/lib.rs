@@ -19,6 +19,7 @@ pub mod metrics;
 mod openapi;
 pub mod patch;
 pub mod ratelimit;
+pub mod refresh_cookie;
 pub mod request_id;
 pub mod response;
 pub mod routes;
@@ -26,6 +27,7 @@ pub mod server;
 pub mod state;
 pub mod tls;
 pub mod trace_context;
+pub mod ui;
 pub mod version;
 
 pub use state::AppState;
@@ -204,6 +206,8 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
             ("/docs", Method::GET),
             ("/docs/", Method::GET),
             ("/docs/{*rest}", Method::GET),
+            ("/", Method::GET),
+            (ui::ASSETS_ROUTE, Method::GET),
         ],
     ));
     let limits = Arc::new(Limits::new(
@@ -225,6 +229,8 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
         .merge(events)
         .merge(ops)
         .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", doc))
+        .route("/", axum::routing::get(ui::index))
+        .route(ui::ASSETS_ROUTE, axum::routing::get(ui::asset))
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::from_fn_with_state(

@@ -37,12 +37,25 @@ pub struct LoginInput {
     /// sign-ins from elsewhere then cannot lock this client out.
     #[serde(default)]
     pub device_token: Option<String>,
+    /// For a browser (the web UI): `true` puts the refresh token in an `HttpOnly; Secure;
+    /// SameSite=Strict` cookie scoped to `/auth` instead of the body, out of scripts' reach.
+    /// `POST /auth/refresh` then reads it from there.
+    #[serde(default)]
+    pub refresh_cookie: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshInput {
-    pub refresh_token: String,
+    /// The refresh token (body mode).
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// `true` instead of `refresh_token` (cookie mode, for the web UI): the refresh token is
+    /// read from the `bookstore_refresh` cookie, which `POST /auth/refresh` takes only with an
+    /// `X-Requested-With` header, so that a cookie a browser sends along never authorises
+    /// anything alone; the new refresh token goes back into the cookie, not the body.
+    #[serde(default)]
+    pub refresh_cookie: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -52,7 +65,10 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
-    pub refresh_token: String,
+    /// Absent when the sign-in asked for the refresh token in a cookie (`refresh_cookie`):
+    /// it is then in the `bookstore_refresh` cookie that `Set-Cookie` sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Seconds until the sign-in ends, however often it is refreshed.
     pub refresh_expires_in: i64,
     /// On sign-in: a token naming this client as one that has signed in to this account.

@@ -294,9 +294,15 @@ pub fn apply(doc: &mut Value) {
     define(
         schemas,
         "RefreshInput",
-        json!({"refresh_token": {"type": "string", "pattern": NO_NUL}}),
-        &["refresh_token"],
+        json!({"refresh_token": {"type": "string", "pattern": NO_NUL},
+               "refresh_cookie": {"type": "boolean", "const": true}}),
+        &[],
     );
+    // The token in the body, or `refresh_cookie: true` for the cookie's: exactly one.
+    schemas["RefreshInput"]["oneOf"] = json!([
+        {"required": ["refresh_token"], "not": {"required": ["refresh_cookie"]}},
+        {"required": ["refresh_cookie"], "not": {"required": ["refresh_token"]}}
+    ]);
 
     for (path, method, patch) in [
         ("/books/{id}", "patch", "BookPatch"),
