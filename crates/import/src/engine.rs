@@ -2,7 +2,7 @@
 
 use crate::{ImportError, RowSource};
 use async_trait::async_trait;
-use bookstore_core::import::{ImportMode, ImportOutcome, ImportProgress, ImportRowError};
+use bookstore_core::import::{ImportMode, ImportProgress, ImportRowError};
 use bookstore_core::{AuthorRef, BookDraft, Catalog, GenreRef, ValidationErrors, WriteContext};
 
 /// Rows per batch (and per transaction): large enough that a transaction's cost is shared by
@@ -129,13 +129,13 @@ pub async fn run(
                 .await?;
             for (outcome, row) in outcomes.into_iter().zip(pending) {
                 progress.counts.add(outcome);
-                if outcome == ImportOutcome::Exists {
+                if let Some((field, message)) = outcome.rejection() {
                     rejected.push(ImportRowError {
                         line: row.line,
                         record_reference: row.record_reference,
                         isbn: row.isbn,
-                        field: Some("isbn".into()),
-                        message: "a book with this ISBN exists (mode create_only)".into(),
+                        field: Some(field.into()),
+                        message,
                     });
                 }
             }

@@ -42,11 +42,6 @@ pub(crate) const BOOK_INSERT: &str = "INSERT INTO books (id, isbn, title, sort_t
     reorder_quantity) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
     $16, $17, $18, $19, $20)";
 
-/// Followed by `VALUES …`: the columns of [`BOOK_INSERT`], one row per book.
-pub(crate) const BOOK_INSERT_MANY: &str = "INSERT INTO books (id, isbn, title, sort_title, \
-    subtitle, description, publisher, published_year, language, format, page_count, \
-    price_minor, price_currency, quantity, reorder_point, location, version, created_at, \
-    updated_at, reorder_quantity) ";
 /// Followed by the ISBNs, comma-separated, and `)`.
 pub(crate) const BOOK_IDS_BY_ISBNS: &str = "SELECT isbn, id FROM books WHERE isbn IN (";
 
