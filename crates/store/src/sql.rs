@@ -329,11 +329,26 @@ macro_rules! stocktake_lines_select {
          FROM stocktake_lines l LEFT JOIN books b ON b.id = l.book_id WHERE l.stocktake_id = $1"
     };
 }
-/// The lines of stocktake `$1`, by ISBN.
-pub(crate) const STOCKTAKE_LINES: &str = concat!(
-    stocktake_lines_select!(),
-    " ORDER BY b.isbn, l.location_code, l.book_id"
-);
+/// A page of the lines of stocktake `$1`, at most `$2`, in the order of
+/// `StocktakeLineRow::position` (by ISBN, a deleted book's lines last); `after`: only those
+/// after the position `($3, $4, $5, $6)`. `collate` makes the text keys compare bytewise
+/// (`Dialect::COLLATE_BYTES`).
+pub(crate) fn stocktake_lines_page(collate: &str, after: bool) -> String {
+    let deleted = crate::rows::DELETED_BOOK_ISBN;
+    let key = format!(
+        "coalesce(b.isbn, '{deleted}'){collate}, l.location_code{collate}, l.book_id, \
+         l.location_id"
+    );
+    let after = if after {
+        format!(" AND ({key}) > ($3, $4, $5, $6)")
+    } else {
+        String::new()
+    };
+    format!(
+        "{}{after} ORDER BY {key} LIMIT $2",
+        stocktake_lines_select!()
+    )
+}
 /// The line of book `$2` at location `$3`.
 pub(crate) const STOCKTAKE_LINE: &str = concat!(
     stocktake_lines_select!(),
