@@ -461,3 +461,67 @@ async fn sigterm_hands_a_running_import_back() {
     assert!(created > 0 && created < 40_000, "{import}");
     assert!(app.count("books").await >= created);
 }
+
+both_stores!(
+    a_row_lowering_the_stock_below_the_default_location_is_rejected_alone,
+    |backend| async move {
+        let app = spawn(backend).await;
+        let first = b"isbn,title,quantity\n\
+        9780261103344,The Hobbit,5\n\
+        9780140328721,Matilda,5\n";
+        assert_eq!(counts(&import(&app, "", first).await), [2, 2, 0, 0, 0]);
+        // Three of The Hobbit's five copies go to another store: `main` keeps two.
+        let response = app
+            .post_json(
+                "/locations",
+                &serde_json::json!({"code": "north", "name": "North", "kind": "store"}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let hobbit = body(app.get("/books/isbn/9780261103344").await).await;
+        let id = hobbit["id"].as_str().expect("id");
+        let response = app
+            .post_json(
+                &format!("/books/{id}/stock-movements"),
+                &serde_json::json!({"kind": "transfer", "quantity": 3,
+                                    "from_location": "main", "to_location": "north"}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let hobbit = body(app.get(&format!("/books/{id}")).await).await;
+
+        // Down to 1 would take four copies from `main`, which holds two: that row alone is
+        // rejected, the others load.
+        let second = b"isbn,title,quantity\n\
+        9780261103344,The Hobbit,1\n\
+        9780261102385,Lud-in-the-Mist,2\n\
+        9780140328721,Matilda,3\n";
+        let done = import(&app, "", second).await;
+        assert_eq!(done["state"], "done");
+        assert_eq!(counts(&done), [3, 1, 1, 0, 1]);
+        let errors = body(
+            app.get(&format!("/imports/{}/errors", done["id"].as_str().expect("id")))
+                .await,
+        )
+        .await;
+        let error = &errors["items"][0];
+        assert_eq!(
+            (&error["line"], &error["isbn"], &error["field"]),
+            (
+                &serde_json::json!(2),
+                &serde_json::json!("9780261103344"),
+                &serde_json::json!("quantity")
+            )
+        );
+        assert!(
+            error["message"].as_str().expect("message").contains("(2)"),
+            "{error}"
+        );
+        assert_eq!(errors["items"].as_array().expect("items").len(), 1);
+        assert_eq!(body(app.get(&format!("/books/{id}")).await).await, hobbit);
+        let matilda = body(app.get("/books/isbn/9780140328721").await).await;
+        assert_eq!((&matilda["quantity"], &matilda["version"]), (&serde_json::json!(3), &serde_json::json!(2)));
+        let lud = body(app.get("/books/isbn/9780261102385").await).await;
+        assert_eq!(lud["quantity"], 2);
+    }
+);

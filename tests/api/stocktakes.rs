@@ -191,3 +191,61 @@ both_stores!(stocktake_over_http, |backend| async move {
     );
     assert_eq!(app.count("stocktakes").await, 2);
 });
+
+both_stores!(stocktake_counts_are_paged, |backend| async move {
+    let app = spawn(backend).await;
+    let isbns = ["9780261103344", "9780261102385", "9780140328721"];
+    for isbn in isbns {
+        app.create_book(json!({"isbn": isbn, "title": format!("Book {isbn}"), "quantity": 2}))
+            .await;
+    }
+    let take = body(app.post_json("/stocktakes", &json!({})).await).await;
+    let path = format!("/stocktakes/{}", take["id"].as_str().expect("id"));
+    for isbn in isbns {
+        let response = app
+            .post_json(&format!("{path}/counts"), &json!({"isbn": isbn, "counted": 1}))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+
+    let response = app.get(&format!("{path}?limit=2")).await;
+    assert_eq!(response.status(), 200);
+    let link = header(&response, header::LINK);
+    let first = body(response).await;
+    assert_eq!(first["line_count"], 3);
+    let lines: Vec<&str> = first["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| l["isbn"].as_str().expect("isbn"))
+        .collect();
+    assert_eq!(lines, ["9780140328721", "9780261102385"], "by ISBN");
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    assert!(
+        link.contains("limit=2") && link.contains(cursor) && link.ends_with("rel=\"next\""),
+        "{link}"
+    );
+    let next = link
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .expect("link target");
+    let response = app.get(next).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get(header::LINK).is_none());
+    let second = body(response).await;
+    assert_eq!(second["lines"].as_array().expect("lines").len(), 1);
+    assert_eq!(second["lines"][0]["isbn"], "9780261103344");
+    assert!(second["next_cursor"].is_null());
+
+    // Without `limit`, a page of 20: all three here.
+    let all = body(app.get(&path).await).await;
+    assert_eq!(all["lines"].as_array().expect("lines").len(), 3);
+    assert!(all["next_cursor"].is_null());
+
+    for (query, field) in [("limit=0", "limit"), ("limit=101", "limit"), ("cursor=nope", "cursor")] {
+        let response = app.get(&format!("{path}?{query}")).await;
+        assert_eq!(response.status(), 422, "{query}");
+        assert_eq!(body(response).await["errors"][0]["field"], field, "{query}");
+    }
+});

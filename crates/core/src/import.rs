@@ -97,6 +97,34 @@ pub enum ImportOutcome {
     /// `create_only`: the book exists (in the catalog, or an earlier row of the file made it),
     /// and the row was rejected.
     Exists,
+    /// The row lowers the book's quantity by more than the default location holds (a book
+    /// write changes the stock there only, as `PUT /books/{id}` does): the row was rejected
+    /// and nothing of it written.
+    InsufficientStock {
+        /// What the default location holds.
+        available: i64,
+    },
+}
+
+impl ImportOutcome {
+    /// Why the row was rejected (its field and message), for a rejected row.
+    pub fn rejection(&self) -> Option<(&'static str, String)> {
+        match self {
+            Self::Created | Self::Updated | Self::Unchanged => None,
+            Self::Exists => Some((
+                "isbn",
+                "a book with this ISBN exists (mode create_only)".to_owned(),
+            )),
+            Self::InsufficientStock { available } => Some((
+                "quantity",
+                format!(
+                    "the quantity can only be lowered by what the default location holds \
+                     ({available}); move the stock at the other locations with stock movements \
+                     first"
+                ),
+            )),
+        }
+    }
 }
 
 /// The running totals of an import.
@@ -116,7 +144,7 @@ impl ImportCounts {
             ImportOutcome::Created => self.created += 1,
             ImportOutcome::Updated => self.updated += 1,
             ImportOutcome::Unchanged => self.unchanged += 1,
-            ImportOutcome::Exists => self.rejected += 1,
+            ImportOutcome::Exists | ImportOutcome::InsufficientStock { .. } => self.rejected += 1,
         }
     }
 }

@@ -65,8 +65,12 @@ pub trait InventoryStore: IdempotencyStore {
     ) -> Result<Stocktake, StoreError>;
     /// Newest first, without their lines.
     async fn list_stocktakes(&self, page: &PageRequest) -> Result<Page<Stocktake>, StoreError>;
-    /// With its lines, by ISBN.
-    async fn get_stocktake(&self, id: StocktakeId) -> Result<Option<Stocktake>, StoreError>;
+    /// With a page of its lines, by ISBN (the lines of deleted books last).
+    async fn get_stocktake(
+        &self,
+        id: StocktakeId,
+        lines: &PageRequest,
+    ) -> Result<Option<Stocktake>, StoreError>;
     /// Sets or adds to the count of a book at the stocktake's location (or a location inside
     /// it), remembering the stock there now; a new version of the stocktake.
     /// `Conflict` unless the stocktake is open.
@@ -229,15 +233,17 @@ impl Inventory {
         Ok(self.store.list_stocktakes(page).await?)
     }
 
+    /// The stocktake with a page of its lines.
     #[tracing::instrument(name = "inventory.get_stocktake", skip_all)]
     pub async fn get_stocktake(
         &self,
         who: &Principal,
         id: StocktakeId,
+        lines: &PageRequest,
     ) -> Result<Stocktake, CatalogError> {
         authorize(who, Action::ReadCatalog)?;
         self.store
-            .get_stocktake(id)
+            .get_stocktake(id, lines)
             .await?
             .ok_or(CatalogError::Store(StoreError::NotFound {
                 entity: "stocktake",

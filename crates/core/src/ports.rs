@@ -127,8 +127,10 @@ pub trait CatalogStore: IdempotencyStore {
     /// `receive`), an existing one replaced as by [`CatalogStore::replace_book`] without a
     /// precondition (a different quantity an `adjustment`, reason `import`), or rejected with
     /// [`ImportOutcome::Exists`] in [`ImportMode::CreateOnly`]. A replace that changes nothing
-    /// writes nothing. Each write has its history row and its event. `dry_run`: the same,
-    /// rolled back, so the outcomes say what the batch would do.
+    /// writes nothing; one that lowers the quantity by more than the default location holds
+    /// is rejected with [`ImportOutcome::InsufficientStock`] (the other rows are written).
+    /// Each write has its history row and its event. `dry_run`: the same, rolled back, so the
+    /// outcomes say what the batch would do.
     async fn import_books(
         &self,
         drafts: &[BookDraft],

@@ -58,8 +58,10 @@ pub struct Stocktake {
     /// When it was committed or cancelled.
     pub closed_at: Option<DateTime<Utc>>,
     pub line_count: i64,
-    /// The count lines (left empty in lists).
+    /// A page of the count lines, by ISBN (left empty in lists).
     pub lines: Vec<StocktakeLine>,
+    /// The cursor of the next page of lines, if there are more.
+    pub lines_next_cursor: Option<String>,
 }
 
 /// One book counted at one location.

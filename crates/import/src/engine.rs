@@ -4,6 +4,8 @@ use crate::{ImportError, RowSource};
 use async_trait::async_trait;
 use bookstore_core::import::{ImportMode, ImportOutcome, ImportProgress, ImportRowError};
 use bookstore_core::{AuthorRef, BookDraft, Catalog, GenreRef, ValidationErrors, WriteContext};
+use std::future::Future;
+use std::pin::Pin;
 
 /// Rows per batch (and per transaction): large enough that a transaction's cost is shared by
 /// many rows, small enough that a batch's memory does not matter.
@@ -67,6 +69,99 @@ fn names_only(draft: BookDraft) -> Result<BookDraft, ValidationErrors> {
     }
 }
 
+/// A batch of rows as read: the valid ones as drafts (with where they are), the rejected ones
+/// as errors, and how the reading ended.
+struct Batch {
+    drafts: Vec<BookDraft>,
+    pending: Vec<Pending>,
+    rejected: Vec<ImportRowError>,
+    /// Rows read, valid or not.
+    rows: u64,
+    /// Bytes of the file read once the batch was.
+    bytes_read: u64,
+    at_end: bool,
+    /// What broke the file off after the batch's rows.
+    broken: Option<ImportError>,
+}
+
+/// Reads and validates up to `size` rows.
+fn read_batch(source: &mut dyn RowSource, size: usize) -> Batch {
+    let mut batch = Batch {
+        drafts: Vec::with_capacity(size),
+        pending: Vec::with_capacity(size),
+        rejected: Vec::new(),
+        rows: 0,
+        bytes_read: 0,
+        at_end: false,
+        broken: None,
+    };
+    while batch.rows < size as u64 {
+        let row = match source.next_row() {
+            None => {
+                batch.at_end = true;
+                break;
+            }
+            Some(Err(err)) => {
+                // The rows read before the file broke off are written first.
+                batch.broken = Some(err);
+                break;
+            }
+            Some(Ok(row)) => row,
+        };
+        batch.rows += 1;
+        match row
+            .book
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(BookDraft::parse)
+            .and_then(names_only)
+        {
+            Ok(draft) => {
+                batch.drafts.push(draft);
+                batch.pending.push(Pending {
+                    line: row.line,
+                    record_reference: row.record_reference,
+                    isbn: row.isbn,
+                });
+            }
+            Err(errors) => batch.rejected.extend(row.errors(&errors)),
+        }
+    }
+    batch.bytes_read = source.bytes_read();
+    batch
+}
+
+/// Writes the valid rows of a batch. On a Tokio runtime the writing runs as a task of its
+/// own, so that the next batch is read and validated while the database writes this one
+/// (two batches in memory at most); elsewhere it is awaited when its outcomes are.
+fn write_batch(
+    catalog: &Catalog,
+    ctx: &WriteContext,
+    options: ImportOptions,
+    drafts: Vec<BookDraft>,
+) -> Pin<Box<dyn Future<Output = Result<Vec<ImportOutcome>, ImportError>> + Send>> {
+    let catalog = catalog.clone();
+    let ctx = ctx.clone();
+    let write = async move {
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(catalog
+            .import_books(&ctx, &drafts, options.mode, options.dry_run)
+            .await?)
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            let task = runtime.spawn(write);
+            Box::pin(async move {
+                task.await
+                    .map_err(|err| ImportError::Progress(format!("writing a batch failed: {err}")))?
+            })
+        }
+        Err(_) => Box::pin(write),
+    }
+}
+
 /// Reads `source` to its end, writing its valid rows through `catalog` in batches and
 /// reporting to `sink` after each. Returns the final totals; an error ends the import where
 /// it is: the batches written before stay, and when the file breaks off (broken XML, a
@@ -78,75 +173,46 @@ pub async fn run(
     options: ImportOptions,
     sink: &mut dyn ProgressSink,
 ) -> Result<ImportProgress, ImportError> {
-    let batch = options.batch.max(1);
+    let size = options.batch.max(1);
     let mut progress = ImportProgress::default();
+    let mut batch = read_batch(source, size);
     loop {
-        let mut drafts: Vec<BookDraft> = Vec::with_capacity(batch);
-        let mut pending: Vec<Pending> = Vec::with_capacity(batch);
-        let mut rejected: Vec<ImportRowError> = Vec::new();
-        let mut rows = 0;
-        let mut at_end = false;
-        let mut broken = None;
-        while rows < batch {
-            let row = match source.next_row() {
-                None => {
-                    at_end = true;
-                    break;
-                }
-                Some(Err(err)) => {
-                    // The rows read before the file broke off are written first.
-                    broken = Some(err);
-                    break;
-                }
-                Some(Ok(row)) => row,
-            };
-            rows += 1;
-            progress.counts.read += 1;
-            match row
-                .book
-                .as_ref()
-                .map_err(Clone::clone)
-                .and_then(BookDraft::parse)
-                .and_then(names_only)
-            {
-                Ok(draft) => {
-                    drafts.push(draft);
-                    pending.push(Pending {
-                        line: row.line,
-                        record_reference: row.record_reference,
-                        isbn: row.isbn,
-                    });
-                }
-                Err(errors) => {
-                    progress.counts.rejected += 1;
-                    rejected.extend(row.errors(&errors));
-                }
+        let Batch {
+            drafts,
+            pending,
+            mut rejected,
+            rows,
+            bytes_read,
+            at_end,
+            broken,
+        } = batch;
+        let written = write_batch(catalog, ctx, options, drafts);
+        // The next batch is read while this one is written; not past the end or a break.
+        let next = (!at_end && broken.is_none()).then(|| read_batch(source, size));
+        let outcomes = written.await?;
+        progress.counts.read += rows;
+        // The rows that were not valid drafts.
+        progress.counts.rejected += rows - pending.len() as u64;
+        for (outcome, row) in outcomes.into_iter().zip(pending) {
+            progress.counts.add(outcome);
+            if let Some((field, message)) = outcome.rejection() {
+                rejected.push(ImportRowError {
+                    line: row.line,
+                    record_reference: row.record_reference,
+                    isbn: row.isbn,
+                    field: Some(field.into()),
+                    message,
+                });
             }
         }
-        if !drafts.is_empty() {
-            let outcomes = catalog
-                .import_books(ctx, &drafts, options.mode, options.dry_run)
-                .await?;
-            for (outcome, row) in outcomes.into_iter().zip(pending) {
-                progress.counts.add(outcome);
-                if outcome == ImportOutcome::Exists {
-                    rejected.push(ImportRowError {
-                        line: row.line,
-                        record_reference: row.record_reference,
-                        isbn: row.isbn,
-                        field: Some("isbn".into()),
-                        message: "a book with this ISBN exists (mode create_only)".into(),
-                    });
-                }
-            }
-        }
-        progress.bytes_read = source.bytes_read();
+        progress.bytes_read = bytes_read;
         sink.batch_done(&progress, rejected).await?;
         if let Some(err) = broken {
             return Err(err);
         }
-        if at_end {
-            return Ok(progress);
+        match next {
+            Some(next) => batch = next,
+            None => return Ok(progress),
         }
     }
 }

@@ -5,8 +5,8 @@
 //! row into a [`BookDraft`](bookstore_core::BookDraft) and hands the valid ones to the catalog
 //! in batches ([`Catalog::import_books`](bookstore_core::Catalog::import_books): one
 //! transaction per batch, with history and events), reporting its progress and the rejected
-//! rows after each batch. At most one batch of rows is in memory at any time, whatever the
-//! size of the file.
+//! rows after each batch. The next batch is read while one is written: at most two batches of
+//! rows are in memory at any time, whatever the size of the file.
 //!
 //! Rows with the same ISBN in one file: each is applied in file order, so the later row wins
 //! (in `create_only` mode the later one is rejected: the book exists by then).

@@ -455,6 +455,7 @@ impl TryFrom<StocktakeRow> for bookstore_core::Stocktake {
             closed_at: row.closed_at.map(|t| t.0),
             line_count: row.line_count,
             lines: Vec::new(),
+            lines_next_cursor: None,
         })
     }
 }
@@ -472,6 +473,24 @@ pub(crate) struct StocktakeLineRow {
     on_hand: i64,
     sold_since_count: i64,
 }
+
+impl StocktakeLineRow {
+    /// The line's place in the order of a stocktake's lines: the book's ISBN (`~`, after
+    /// every ISBN, once the book is deleted), the location's code, the book and location ids.
+    pub(crate) fn position(&self) -> (String, String, Uuid, Uuid) {
+        (
+            self.isbn
+                .clone()
+                .unwrap_or_else(|| DELETED_BOOK_ISBN.to_owned()),
+            self.location_code.clone(),
+            self.book_id,
+            self.location_id,
+        )
+    }
+}
+
+/// What a deleted book's lines sort by in place of an ISBN: after every ISBN (bytewise).
+pub(crate) const DELETED_BOOK_ISBN: &str = "~";
 
 impl From<StocktakeLineRow> for bookstore_core::StocktakeLine {
     fn from(row: StocktakeLineRow) -> Self {

@@ -42,11 +42,6 @@ pub(crate) const BOOK_INSERT: &str = "INSERT INTO books (id, isbn, title, sort_t
     reorder_quantity) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
     $16, $17, $18, $19, $20)";
 
-/// Followed by `VALUES …`: the columns of [`BOOK_INSERT`], one row per book.
-pub(crate) const BOOK_INSERT_MANY: &str = "INSERT INTO books (id, isbn, title, sort_title, \
-    subtitle, description, publisher, published_year, language, format, page_count, \
-    price_minor, price_currency, quantity, reorder_point, location, version, created_at, \
-    updated_at, reorder_quantity) ";
 /// Followed by the ISBNs, comma-separated, and `)`.
 pub(crate) const BOOK_IDS_BY_ISBNS: &str = "SELECT isbn, id FROM books WHERE isbn IN (";
 
@@ -334,11 +329,26 @@ macro_rules! stocktake_lines_select {
          FROM stocktake_lines l LEFT JOIN books b ON b.id = l.book_id WHERE l.stocktake_id = $1"
     };
 }
-/// The lines of stocktake `$1`, by ISBN.
-pub(crate) const STOCKTAKE_LINES: &str = concat!(
-    stocktake_lines_select!(),
-    " ORDER BY b.isbn, l.location_code, l.book_id"
-);
+/// A page of the lines of stocktake `$1`, at most `$2`, in the order of
+/// `StocktakeLineRow::position` (by ISBN, a deleted book's lines last); `after`: only those
+/// after the position `($3, $4, $5, $6)`. `collate` makes the text keys compare bytewise
+/// (`Dialect::COLLATE_BYTES`).
+pub(crate) fn stocktake_lines_page(collate: &str, after: bool) -> String {
+    let deleted = crate::rows::DELETED_BOOK_ISBN;
+    let key = format!(
+        "coalesce(b.isbn, '{deleted}'){collate}, l.location_code{collate}, l.book_id, \
+         l.location_id"
+    );
+    let after = if after {
+        format!(" AND ({key}) > ($3, $4, $5, $6)")
+    } else {
+        String::new()
+    };
+    format!(
+        "{}{after} ORDER BY {key} LIMIT $2",
+        stocktake_lines_select!()
+    )
+}
 /// The line of book `$2` at location `$3`.
 pub(crate) const STOCKTAKE_LINE: &str = concat!(
     stocktake_lines_select!(),

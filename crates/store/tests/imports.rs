@@ -12,8 +12,8 @@ use bookstore_core::import::{
     ImportState, NewImport, INTERRUPTED, MAX_KEPT_ERRORS,
 };
 use bookstore_core::{
-    BookDraft, IdempotencyRequest, ImportId, Isbn, Limit, PageRequest, RawBook, RawContributor,
-    StoreError,
+    BookDraft, BookListQuery, BookSearch, IdempotencyRequest, ImportId, Isbn, Limit, LocationDraft,
+    PageRequest, Precondition, RawBook, RawBookSearch, RawContributor, StoreError, TransferDraft,
 };
 use bookstore_store::testing::count_rows;
 use bookstore_store::Store;
@@ -31,6 +31,8 @@ contract!(
     stale_imports_are_failed_and_finished_ones_stay,
     an_import_is_created_once_per_idempotency_key,
     a_large_batch_writes_every_row_with_its_links_history_and_event,
+    a_row_lowering_the_stock_below_the_default_location_is_rejected_alone,
+    imported_books_are_found_by_their_contributors_and_genres,
 );
 
 fn draft(isbn: &str, title: &str, quantity: Option<i64>) -> BookDraft {
@@ -536,4 +538,165 @@ async fn a_large_batch_writes_every_row_with_its_links_history_and_event(store: 
     let again = import(store, &drafts, ImportMode::Upsert, false).await;
     assert!(again.iter().all(|o| *o == ImportOutcome::Unchanged));
     assert_eq!(count_rows(store, "book_history").await, 1100);
+}
+
+async fn a_row_lowering_the_stock_below_the_default_location_is_rejected_alone(store: &Store) {
+    const C: &str = "9780140328721";
+    import(
+        store,
+        &[
+            draft(A, "The Hobbit", Some(5)),
+            draft(C, "Matilda", Some(5)),
+        ],
+        ImportMode::Upsert,
+        false,
+    )
+    .await;
+    // Three of A's five copies move to another store: the default location keeps two.
+    let inv = store.inventory();
+    inv.create_location(
+        &LocationDraft::parse(Some("north"), Some("North"), Some("store"), None).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let a = book(store, A).await.unwrap();
+    inv.transfer_stock(
+        a.id,
+        &Precondition::Any,
+        &TransferDraft::parse(Some("main"), Some("north"), 3, None).unwrap(),
+        &ctx(),
+        None,
+    )
+    .await
+    .unwrap();
+    let a = book(store, A).await.unwrap();
+    let history = count_rows(store, "book_history").await;
+
+    // A down to 1 would take 4 from the default location, which holds 2; C down to 3 takes 2
+    // of its 5; B is new.
+    let outcomes = import(
+        store,
+        &[
+            draft(A, "The Hobbit (new title)", Some(1)),
+            draft(B, "Lud-in-the-Mist", Some(2)),
+            draft(C, "Matilda", Some(3)),
+        ],
+        ImportMode::Upsert,
+        false,
+    )
+    .await;
+    assert_eq!(
+        outcomes,
+        [
+            ImportOutcome::InsufficientStock { available: 2 },
+            ImportOutcome::Created,
+            ImportOutcome::Updated,
+        ]
+    );
+    // Nothing of the rejected row was written, the others were.
+    assert_eq!(book(store, A).await.unwrap(), a);
+    assert_eq!(book(store, B).await.unwrap().quantity.get(), 2);
+    let c = book(store, C).await.unwrap();
+    assert_eq!((c.quantity.get(), c.version), (3, 2));
+    assert_eq!(
+        movements(store, C).await[0],
+        ("adjustment".to_owned(), -2, Some("import".to_owned()))
+    );
+    assert_eq!(count_rows(store, "book_history").await, history + 2);
+    let (field, message) = outcomes[0].rejection().unwrap();
+    assert_eq!(field, "quantity");
+    assert!(message.contains("(2)"), "{message}");
+    let counts = outcomes.iter().fold(ImportCounts::default(), |mut c, o| {
+        c.add(*o);
+        c
+    });
+    assert_eq!((counts.created, counts.updated, counts.rejected), (1, 1, 1));
+}
+
+/// The ISBNs of the books a search for `text` finds.
+async fn found(store: &Store, text: &str) -> Vec<String> {
+    let search = BookSearch::parse(&RawBookSearch {
+        q: Some(text.into()),
+        ..RawBookSearch::default()
+    })
+    .unwrap();
+    let query = BookListQuery::new(PageRequest::default(), None, search).unwrap();
+    let mut isbns: Vec<String> = store
+        .catalog()
+        .list_books(&query)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|b| b.book.isbn.as_str().to_owned())
+        .collect();
+    isbns.sort();
+    isbns
+}
+
+async fn imported_books_are_found_by_their_contributors_and_genres(store: &Store) {
+    let with = |isbn: &str, author: &str, genres: &[&str]| {
+        BookDraft::parse(&RawBook {
+            isbn: Some(isbn.into()),
+            title: Some("Untitled".into()),
+            authors: vec![
+                RawContributor {
+                    name: Some(author.into()),
+                    ..RawContributor::default()
+                },
+                RawContributor {
+                    name: Some("Pauline Baynes".into()),
+                    role: Some("illustrator".into()),
+                    ..RawContributor::default()
+                },
+            ],
+            genres: genres.iter().map(|g| (*g).to_owned()).collect(),
+            ..RawBook::default()
+        })
+        .unwrap()
+    };
+    import(
+        store,
+        &[
+            with(A, "Ursula K. Le Guin", &["Fantasy"]),
+            with(B, "Hope Mirrlees", &["Fantasy", "Fairy tales"]),
+        ],
+        ImportMode::Upsert,
+        false,
+    )
+    .await;
+    let mut both = vec![A.to_owned(), B.to_owned()];
+    both.sort();
+    assert_eq!(found(store, "guin").await, [A]);
+    assert_eq!(found(store, "baynes").await, both);
+    assert_eq!(found(store, "fairy").await, [B]);
+
+    // New contributors and genres replace the old ones in the search too; a row that keeps
+    // them leaves them.
+    let outcomes = import(
+        store,
+        &[
+            with(A, "Hope Mirrlees", &["Fairy tales"]),
+            with(B, "Hope Mirrlees", &["Fantasy", "Fairy tales"]),
+        ],
+        ImportMode::Upsert,
+        false,
+    )
+    .await;
+    assert_eq!(outcomes, [ImportOutcome::Updated, ImportOutcome::Unchanged]);
+    assert!(found(store, "guin").await.is_empty());
+    assert_eq!(found(store, "mirrlees").await, both);
+    assert_eq!(found(store, "fairy").await, both);
+    assert_eq!(found(store, "fantasy").await, [B]);
+    let a = book(store, A).await.unwrap();
+    assert_eq!(
+        a.authors
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Hope Mirrlees", "Pauline Baynes"]
+    );
+    assert_eq!(count_rows(store, "book_authors").await, 4);
+    assert_eq!(count_rows(store, "book_genres").await, 3);
 }

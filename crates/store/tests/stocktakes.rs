@@ -18,7 +18,8 @@ use common::ctx;
 
 contract!(
     a_count_is_reconciled_and_committed,
-    a_cancelled_stocktake_applies_nothing
+    a_cancelled_stocktake_applies_nothing,
+    the_lines_are_read_a_page_at_a_time
 );
 
 async fn book(store: &Store, isbn: &str, quantity: i64) -> Book {
@@ -186,7 +187,11 @@ async fn a_count_is_reconciled_and_committed(store: &Store) {
     cat.record_stock_movement(a.id, &Precondition::Any, &sale, &ctx(), None)
         .await
         .unwrap();
-    let review = inv.get_stocktake(take.id).await.unwrap().unwrap();
+    let review = inv
+        .get_stocktake(take.id, &PageRequest::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(review.line_count, 2);
     /// ISBN, counted, on hand at count, on hand, sold since, expected, difference.
     type Reviewed<'a> = (Option<&'a str>, i64, i64, i64, i64, i64, i64);
@@ -255,7 +260,11 @@ async fn a_count_is_reconciled_and_committed(store: &Store) {
         Some(format!("stocktake {}", take.id).as_str())
     );
     // The lines keep what the commit saw.
-    let after = inv.get_stocktake(take.id).await.unwrap().unwrap();
+    let after = inv
+        .get_stocktake(take.id, &PageRequest::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (after.lines[0].on_hand, after.lines[0].sold_since_count),
         (8, 2)
@@ -263,7 +272,11 @@ async fn a_count_is_reconciled_and_committed(store: &Store) {
     cat.record_stock_movement(a.id, &Precondition::Any, &sale, &ctx(), None)
         .await
         .unwrap();
-    let later = inv.get_stocktake(take.id).await.unwrap().unwrap();
+    let later = inv
+        .get_stocktake(take.id, &PageRequest::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(later.lines[0].on_hand, 8, "frozen at the commit");
 
     // Counted books are not due any more; the one never counted is.
@@ -368,4 +381,94 @@ async fn a_cancelled_stocktake_applies_nothing(store: &Store) {
     let ids: Vec<_> = next.items.iter().map(|s| s.id).collect();
     assert_eq!(ids, [counting.id, take.id]);
     assert!(next.next_cursor.is_none());
+}
+
+/// A valid ISBN-13 (978 prefix) numbered `n`.
+fn isbn(n: u32) -> String {
+    let body = format!("978{n:09}");
+    let sum: u32 = body
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+async fn the_lines_are_read_a_page_at_a_time(store: &Store) {
+    let (cat, inv) = (store.catalog(), store.inventory());
+    let take = inv
+        .open_stocktake(&StocktakeDraft::parse(None, None).unwrap(), &ctx(), None)
+        .await
+        .unwrap();
+    // Counted in an order that is not the ISBN order; one book is deleted after its count.
+    let mut isbns: Vec<String> = Vec::new();
+    for n in [7, 3, 12, 1, 9, 5, 11, 2, 8, 4, 10, 6] {
+        let b = book(store, &isbn(n), 1).await;
+        inv.record_count(take.id, &set(&isbn(n), 2)).await.unwrap();
+        if n == 5 {
+            cat.delete_book(b.id, &Precondition::Any, &ctx())
+                .await
+                .unwrap();
+        } else {
+            isbns.push(isbn(n));
+        }
+    }
+    isbns.sort();
+
+    let page = |cursor: Option<String>| PageRequest {
+        limit: Limit::new(5).unwrap(),
+        cursor,
+    };
+    let mut seen: Vec<Option<String>> = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let read = inv
+            .get_stocktake(take.id, &page(cursor))
+            .await
+            .unwrap()
+            .unwrap();
+        pages += 1;
+        assert!(read.lines.len() <= 5);
+        assert_eq!(read.line_count, 12, "the count is of every line");
+        seen.extend(read.lines.into_iter().map(|l| l.isbn));
+        cursor = read.lines_next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    // Every line once, by ISBN; the deleted book's line (no ISBN any more) last.
+    let mut expected: Vec<Option<String>> = isbns.into_iter().map(Some).collect();
+    expected.push(None);
+    assert_eq!(seen, expected);
+
+    // A cursor of one stocktake's lines is not another's.
+    let first = inv
+        .get_stocktake(take.id, &page(None))
+        .await
+        .unwrap()
+        .unwrap();
+    // One open stocktake per location: the other counts another store.
+    inv.create_location(
+        &LocationDraft::parse(Some("north"), Some("North"), Some("store"), None).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let other = inv
+        .open_stocktake(
+            &StocktakeDraft::parse(Some("north"), None).unwrap(),
+            &ctx(),
+            None,
+        )
+        .await
+        .unwrap();
+    match inv
+        .get_stocktake(other.id, &page(first.lines_next_cursor))
+        .await
+    {
+        Err(StoreError::InvalidCursor) => {}
+        other => panic!("expected the cursor refused, got {other:?}"),
+    }
 }

@@ -94,8 +94,12 @@ pub struct StocktakeDto {
     /// When it was committed or cancelled.
     pub closed_at: Option<DateTime<Utc>>,
     pub line_count: i64,
-    /// The count lines by ISBN (empty in lists: read one stocktake for them).
+    /// A page of the count lines, by ISBN (a deleted book's lines last): at most `limit`
+    /// (default 20); empty in lists (read one stocktake for them).
     pub lines: Vec<StocktakeLineDto>,
+    /// The `cursor` of the next page of `lines` (also in the `Link: rel="next"` header), or
+    /// null when this page is the last.
+    pub next_cursor: Option<String>,
 }
 
 impl From<Stocktake> for StocktakeDto {
@@ -113,6 +117,7 @@ impl From<Stocktake> for StocktakeDto {
             closed_at: s.closed_at,
             line_count: s.line_count,
             lines: s.lines.into_iter().map(StocktakeLineDto::from).collect(),
+            next_cursor: s.lines_next_cursor,
         }
     }
 }

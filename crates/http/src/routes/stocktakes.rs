@@ -10,15 +10,26 @@ use crate::routes::page_request;
 use crate::state::AppState;
 use crate::{etag, idempotency, response};
 use axum::extract::{OriginalUri, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use bookstore_core::{CatalogError, CountDraft, StocktakeDraft, StocktakeId, StoreError};
+use bookstore_core::{
+    CatalogError, CountDraft, PageRequest, StocktakeDraft, StocktakeId, StoreError,
+};
 
 const PROBLEM: &str = crate::error::PROBLEM_JSON;
 
 fn stocktake_response(status: StatusCode, dto: StocktakeDto) -> Response {
     let version = dto.version;
     let mut response = response::json(status, &dto);
+    response::set_etag(&mut response, version);
+    response
+}
+
+/// A stocktake with a page of its lines, and the `Link` to the next page (`uri` with the next
+/// cursor), if there is one.
+fn stocktake_page(uri: &Uri, dto: StocktakeDto) -> Response {
+    let version = dto.version;
+    let mut response = response::list(uri, &dto, dto.next_cursor.as_deref());
     response::set_etag(&mut response, version);
     response
 }
@@ -69,22 +80,27 @@ pub async fn list_stocktakes(
     Ok(response::page(&uri, &dto))
 }
 
-/// One stocktake with its count lines: each with the stock on hand and the difference.
+/// One stocktake with a page of its count lines (by ISBN), each with the stock on hand and the
+/// difference: `limit` lines (default 20), the next page by `cursor`.
 #[utoipa::path(get, path = "/stocktakes/{id}", tag = "stocktakes",
-    params(("id" = uuid::Uuid, Path, description = "Stocktake id")),
+    params(("id" = uuid::Uuid, Path, description = "Stocktake id"), PageParams),
     responses(
-        (status = 200, description = "The stocktake; `ETag` is its version", body = StocktakeDto),
-        (status = 404, description = "No such stocktake", body = Problem, content_type = PROBLEM)))]
+        (status = 200, description = "The stocktake with a page of its lines; `ETag` is its version, `Link: rel=\"next\"` the next page of lines", body = StocktakeDto),
+        (status = 404, description = "No such stocktake", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid `limit` or `cursor`", body = Problem, content_type = PROBLEM)))]
 pub async fn get_stocktake(
     State(state): State<AppState>,
     caller: Caller,
+    OriginalUri(uri): OriginalUri,
     PathId(id): PathId,
+    ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Response> {
+    let page = page_request(params.limit, params.cursor)?;
     let stocktake = state
         .inventory
-        .get_stocktake(&caller.0, StocktakeId::from_uuid(id))
+        .get_stocktake(&caller.0, StocktakeId::from_uuid(id), &page)
         .await?;
-    Ok(stocktake_response(StatusCode::OK, stocktake.into()))
+    Ok(stocktake_page(&uri, stocktake.into()))
 }
 
 /// Count a book: `counted` sets the count, `add` adds to it (a scanner sends `add: 1` per
@@ -126,7 +142,7 @@ pub async fn record_count(
     params(("id" = uuid::Uuid, Path, description = "Stocktake id"),
         ("If-Match" = String, Header, description = "The stocktake's version, as reviewed")),
     responses(
-        (status = 200, description = "Committed, with its lines as applied", body = StocktakeDto),
+        (status = 200, description = "Committed, with the first page of its lines as applied (`Link: rel=\"next\"` names the next page of `GET /stocktakes/{id}`)", body = StocktakeDto),
         (status = 404, description = "No such stocktake", body = Problem, content_type = PROBLEM),
         (status = 409, description = "The stocktake is committed or cancelled", body = Problem, content_type = PROBLEM),
         (status = 412, description = "The stocktake has changed since that ETag (a count came in)", body = Problem, content_type = PROBLEM),
@@ -162,8 +178,14 @@ pub async fn commit_stocktake(
         }
         Err(other) => return Err(other.into()),
     }
-    let stocktake = state.inventory.get_stocktake(&caller.0, id).await?;
-    Ok(stocktake_response(StatusCode::OK, stocktake.into()))
+    let stocktake = state
+        .inventory
+        .get_stocktake(&caller.0, id, &PageRequest::default())
+        .await?;
+    let read: Uri = format!("/stocktakes/{id}")
+        .parse()
+        .map_err(|_| ApiError::internal())?;
+    Ok(stocktake_page(&read, stocktake.into()))
 }
 
 /// Cancel an open stocktake: nothing is applied; it stays readable.

@@ -289,6 +289,7 @@ macro_rules! impl_inventory_store {
                 StockLevel, StockMovement, Stocktake, StocktakeDraft, StocktakeId, StocktakeLine,
                 StoreError, TransferDraft, WriteContext,
             };
+            use uuid::Uuid;
             use $crate::catalog::{
                 into_page, limit_plus_one, locations, stock, stocktakes, Dialect,
             };
@@ -465,6 +466,7 @@ macro_rules! impl_inventory_store {
                 async fn get_stocktake(
                     &self,
                     id: StocktakeId,
+                    page: &PageRequest,
                 ) -> Result<Option<Stocktake>, StoreError> {
                     let row: Option<StocktakeRow> = sqlx::query_as(sql::STOCKTAKE_BY_ID)
                         .bind(id.as_uuid())
@@ -475,12 +477,45 @@ macro_rules! impl_inventory_store {
                         return Ok(None);
                     };
                     let mut stocktake = Stocktake::try_from(row)?;
-                    let lines: Vec<StocktakeLineRow> = sqlx::query_as(sql::STOCKTAKE_LINES)
-                        .bind(id.as_uuid())
-                        .fetch_all(self.reader())
-                        .await
-                        .map_err(backend)?;
-                    stocktake.lines = lines.into_iter().map(StocktakeLine::from).collect();
+                    // A cursor of one stocktake's lines is refused by another's.
+                    let list = format!("stocktake-lines:{id}");
+                    let collate = <Self as Dialect>::COLLATE_BYTES;
+                    let rows: Vec<StocktakeLineRow> = match page.cursor.as_deref() {
+                        None => sqlx::query_as(&sql::stocktake_lines_page(collate, false))
+                            .bind(id.as_uuid())
+                            .bind(limit_plus_one(page))
+                            .fetch_all(self.reader())
+                            .await
+                            .map_err(backend)?,
+                        Some(c) => {
+                            let (key, book) = cursor::decode_keyed(&list, c)?;
+                            let (isbn, code, location): (String, String, Uuid) =
+                                serde_json::from_str(&key)
+                                    .map_err(|_| StoreError::InvalidCursor)?;
+                            sqlx::query_as(&sql::stocktake_lines_page(collate, true))
+                                .bind(id.as_uuid())
+                                .bind(limit_plus_one(page))
+                                .bind(isbn)
+                                .bind(code)
+                                .bind(book)
+                                .bind(location)
+                                .fetch_all(self.reader())
+                                .await
+                                .map_err(backend)?
+                        }
+                    };
+                    let lines = into_page(
+                        rows,
+                        page.limit.get(),
+                        |last| {
+                            let (isbn, code, book, location) = last.position();
+                            let key = serde_json::json!([isbn, code, location]).to_string();
+                            cursor::encode_keyed(&list, &key, book)
+                        },
+                        |row| Ok(StocktakeLine::from(row)),
+                    )?;
+                    stocktake.lines = lines.items;
+                    stocktake.lines_next_cursor = lines.next_cursor;
                     Ok(Some(stocktake))
                 }
 

@@ -264,7 +264,6 @@ macro_rules! impl_catalog_store {
             }
 
             $crate::catalog::books::impl_books!($store, $db);
-            $crate::catalog::import::impl_import!($store, $db);
             $crate::catalog::stock::impl_stock!($store, $db);
             $crate::catalog::named::impl_named!($store, $db);
             $crate::catalog::authors::impl_authors!($store, $db);
