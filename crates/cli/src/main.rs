@@ -7,6 +7,7 @@ mod import;
 mod logging;
 mod pipeline;
 mod reports;
+mod secrets;
 mod serve;
 mod subscribers;
 mod telemetry;
@@ -69,15 +70,13 @@ fn main() -> anyhow::Result<()> {
             Err(err) => return Err(err),
         },
     };
-    let settings = cli.settings;
+    let mut settings = cli.settings;
     logging::init(&settings.log.log, settings.log.log_format)?;
-    for source in &settings.secret_sources {
-        tracing::info!(secret = %source, "loaded secret");
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        settings.loaded = secrets::load(&mut settings).await?;
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve::run(settings).await,
             Command::Migrate => serve::migrate(settings).await,

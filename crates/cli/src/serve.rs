@@ -2,13 +2,14 @@
 
 use crate::config::{Role, Settings, TlsSource};
 use crate::pipeline::Pipeline;
-use crate::{subscribers, telemetry, wiring};
+use crate::{secrets, subscribers, telemetry, wiring};
 use anyhow::Context;
 use axum::routing::get;
 use bookstore_http::routes::health;
 use bookstore_http::server::{ConnectionTimeouts, ServeOptions};
 use bookstore_http::tls;
 use bookstore_http::AppState;
+use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         ));
     }
     wiring::bootstrap_admin(&settings, &services.accounts).await?;
+    let secret_tasks = watch_secrets(&settings, &services);
     if let Some(bus) = &services.nats {
         tracing::info!(stream = bus.stream(), "events go to NATS JetStream");
     }
@@ -143,6 +145,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     pipeline.stop().await;
     reloader.abort();
+    for task in secret_tasks {
+        task.abort();
+    }
     if let Some(sweeper) = import_sweeper {
         sweeper.abort();
     }
@@ -161,6 +166,56 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     services.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Re-reads the secrets while serving (and renews the Vault token): new database
+/// credentials are put to use at once, other secrets at the next start.
+fn watch_secrets(
+    settings: &Settings,
+    services: &wiring::Services,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if let Some(vault) = &settings.loaded.vault {
+        tasks.push(secrets::keep_alive(vault.clone()));
+    }
+    let store = services.store.clone();
+    let apply: secrets::Applier = Arc::new(move |id: String, name: String, value: SecretString| {
+        let store = store.clone();
+        Box::pin(async move {
+            match id.as_str() {
+                "database_url" => match store.set_database_url(value.expose_secret()) {
+                    Ok(true) => tracing::info!(
+                        secret = %name,
+                        "database credentials changed: new connections use them, the open ones drain"
+                    ),
+                    Ok(false) => tracing::warn!(
+                        secret = %name,
+                        "the database URL changed: the embedded store takes it at the next start"
+                    ),
+                    Err(err) => tracing::error!(
+                        secret = %name,
+                        error = %err,
+                        "the new database URL cannot be used; keeping the current one"
+                    ),
+                },
+                _ => tracing::warn!(
+                    secret = %name,
+                    "secret changed: it takes effect at the next start"
+                ),
+            }
+        })
+    });
+    tasks.push(
+        secrets::Watcher {
+            loaded: settings.loaded.loaded.clone(),
+            vault: settings.loaded.vault.clone(),
+            audit: services.store.audit(),
+            interval: settings.secrets.secret_reload_interval,
+            apply,
+        }
+        .spawn(),
+    );
+    tasks
 }
 
 /// Fails the imports that a stopped process left running (see `bookstore_http::imports`):

@@ -1,11 +1,12 @@
 //! Builds the services from settings: store, keys, hashing, tokens, use cases.
 
 use crate::config::{Role, Settings};
+use crate::secrets;
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bookstore_auth::{Argon2Hasher, ExternalIssuers, JwtSigner, JwtValidator, Kek, KeyRing};
-use bookstore_core::audit::{details, Audit, AuditAction, AuditContext, AuditLog};
+use bookstore_core::audit::{Audit, AuditLog};
 use bookstore_core::auth::{Accounts, AuthConfig, Password};
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::{LocalLimiter, RateLimiter};
@@ -46,37 +47,25 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Writes a `secret_loaded` entry for each secret this process loaded: by name and where
-/// from, never by value.
+/// Writes a `secret_loaded` entry for each secret this process loaded: by name, source and
+/// version, never by value.
 async fn record_secrets(
     audit: &dyn AuditLog,
     settings: &Settings,
     kek_file: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let mut loaded: Vec<(String, String)> = settings
-        .secret_sources
-        .iter()
-        .map(|source| match source.split_once(" from ") {
-            Some((name, from)) => (name.to_owned(), from.to_owned()),
-            None => (source.clone(), String::new()),
-        })
-        .collect();
-    if let Some(path) = kek_file {
-        loaded.push((
-            "BOOKSTORE_KEK".to_owned(),
-            format!("the key file {} in the data directory", path.display()),
-        ));
+    for loaded in &settings.loaded.loaded {
+        loaded.record(audit, false).await?;
     }
-    for (name, from) in loaded {
-        let entry = AuditContext::system().entry(
-            AuditAction::SecretLoaded,
-            Some(name),
-            details([("source", from.into())]),
-        );
-        audit
-            .record_audit(&entry)
-            .await
-            .context("writing the audit log")?;
+    if let Some(path) = kek_file {
+        let loaded = secrets::Loaded {
+            id: "kek".to_owned(),
+            name: "BOOKSTORE_KEK".to_owned(),
+            source: secrets::Source::DataDir(path.to_owned()),
+            version: secrets::file_version(path),
+        };
+        loaded.log(false);
+        loaded.record(audit, false).await?;
     }
     Ok(())
 }
