@@ -262,3 +262,99 @@ fn a_vault_reference_without_a_vault_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the field after # is missing"), "{stderr}");
 }
+
+/// A full run with secrets in values and files (a database password, the key-encryption
+/// key, the admin password): started, used, a failed sign-in, a key rotation from the command
+/// line, a SIGHUP that re-reads every secret, stopped. None of the values is in any line the
+/// server wrote, nor in the errors of a database that cannot be reached.
+#[tokio::test]
+async fn no_secret_value_reaches_a_log_line_or_an_error() {
+    let url = bookstore_store::testing::fresh_postgres_url().await;
+    // The test server trusts local connections, so any password is taken: a distinctive one
+    // stands for a real password here.
+    let password = format!("dbpw-{}", uuid::Uuid::new_v4().simple());
+    let with_password = url.replacen("postgres@", &format!("postgres:{password}@"), 1);
+    assert_ne!(with_password, url, "the test URL has the user postgres");
+    let kek = random_kek();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url_file = dir.path().join("database_url");
+    let kek_file = dir.path().join("kek");
+    std::fs::write(&url_file, &with_password).expect("write");
+    std::fs::write(&kek_file, &kek).expect("write");
+    let (url_path, kek_path) = (
+        url_file.display().to_string(),
+        kek_file.display().to_string(),
+    );
+    let mut app = spawn_on(
+        None,
+        &[
+            ("DATABASE_URL_FILE", &url_path),
+            ("BOOKSTORE_KEK_FILE", &kek_path),
+            ("BOOKSTORE_LOG", "debug,hyper=info,h2=info,sqlx=debug"),
+        ],
+    )
+    .await;
+    app.create_book(hobbit()).await;
+    assert_eq!(
+        app.login("admin", "not the password at all").await.status(),
+        401
+    );
+    app.signal("HUP");
+    // The SIGHUP's re-reads are audited: the database URL twice (start and reload).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while secret_loads(&app)
+        .await
+        .iter()
+        .filter(|e| e["target"] == "DATABASE_URL")
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no reload after SIGHUP:\n{}",
+            app.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.get("/books").await.status(), 200);
+    let rotate = std::process::Command::new(binary())
+        .args(["keys", "rotate"])
+        .env_clear()
+        .env("BOOKSTORE_DATA_DIR", app.data_dir.path())
+        .env("DATABASE_URL_FILE", &url_path)
+        .env("BOOKSTORE_KEK_FILE", &kek_path)
+        .env("BOOKSTORE_LOG", "debug")
+        .output()
+        .expect("keys rotate");
+    assert!(rotate.status.success());
+    let status = app.terminate();
+    assert!(status.success());
+    let mut everything = app.logs();
+    everything.push_str(&String::from_utf8_lossy(&rotate.stdout));
+    everything.push_str(&String::from_utf8_lossy(&rotate.stderr));
+
+    // Errors: a database that refuses, a URL that does not parse, a wrong key-encryption key.
+    let unreachable = format!("postgres://bookstore:{password}@127.0.0.1:1/books");
+    let unparsable = format!("postgres://bookstore:{password}@[::1/books");
+    for (name, value) in [
+        ("DATABASE_URL", unreachable.as_str()),
+        ("DATABASE_URL", unparsable.as_str()),
+        ("BOOKSTORE_KEK", password.as_str()),
+    ] {
+        let out = std::process::Command::new(binary())
+            .arg("migrate")
+            .env_clear()
+            .env("BOOKSTORE_DATA_DIR", dir.path())
+            .env(name, value)
+            .output()
+            .expect("run");
+        everything.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(everything.contains("secret loaded"), "{everything}");
+    for secret in [password.as_str(), kek.as_str(), ADMIN_PASSWORD] {
+        assert!(
+            !everything.contains(secret),
+            "a secret value is in:\n{everything}"
+        );
+    }
+}

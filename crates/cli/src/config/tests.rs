@@ -221,6 +221,8 @@ fn secrets_never_print() {
         &[
             ("DATABASE_URL_FILE", path(&secret_file)),
             ("BOOKSTORE_KEK", "aHVudGVyMg=="),
+            ("BOOKSTORE_VAULT_ADDR", "http://127.0.0.1:8200"),
+            ("VAULT_TOKEN", "hvs.hunter2"),
         ],
     )
     .expect("valid");
@@ -236,7 +238,7 @@ fn secrets_never_print() {
     assert!(!printed.contains("hunter2"), "{printed}");
     assert!(!printed.contains("aHVudGVyMg"), "{printed}");
     assert!(!format!("{:?}", settings.store.config()).contains("hunter2"));
-    assert_eq!(settings.secret_sources.len(), 4);
+    assert_eq!(settings.secret_sources.len(), 5);
     assert!(settings
         .secret_sources
         .iter()
