@@ -20,7 +20,11 @@ use tokio::sync::watch;
 /// key is published long enough before it signs to allow for it).
 const KEY_RELOAD_INTERVAL: Duration = bookstore_auth::keyring::RELOAD_INTERVAL;
 
+/// `bookstore migrate`: as the schema's owner when DATABASE_MIGRATION_URL is set.
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    if wiring::migrate_as_owner(&settings).await? {
+        return Ok(());
+    }
     let store = wiring::open_store(&settings).await?;
     store.migrate().await.context("applying migrations")?;
     tracing::info!("migrations applied");

@@ -47,6 +47,39 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// Applies the migrations as the schema's owner (`DATABASE_MIGRATION_URL`), on a connection
+/// of its own that is closed before the service connects; `false` when no migration URL is
+/// configured.
+pub async fn migrate_as_owner(settings: &Settings) -> anyhow::Result<bool> {
+    let Some(config) = settings.store.migration_config() else {
+        return Ok(false);
+    };
+    let store = Store::open(&config)
+        .await
+        .context("opening the store as its migrator (DATABASE_MIGRATION_URL)")?;
+    store
+        .migrate()
+        .await
+        .context("applying migrations as DATABASE_MIGRATION_URL")?;
+    store.close().await;
+    tracing::info!("migrations applied as the schema's owner (DATABASE_MIGRATION_URL)");
+    Ok(true)
+}
+
+/// The schema brought up to date before the service uses it: by its owner when a migration
+/// URL is configured, else by the service's own role, and only when something is missing
+/// (a role with row rights alone cannot even check-create the migrations table).
+async fn prepare_schema(settings: &Settings, store: &Store) -> anyhow::Result<()> {
+    if migrate_as_owner(settings).await? {
+        return Ok(());
+    }
+    if store.catalog().ready().await.is_ok() {
+        return Ok(());
+    }
+    store.migrate().await.context("applying migrations")?;
+    Ok(())
+}
+
 /// Writes a `secret_loaded` entry for each secret this process loaded: by name, source and
 /// version, never by value.
 async fn record_secrets(
@@ -161,7 +194,7 @@ pub struct Services {
 /// The services, for a server whose clients reach it at `public_url`.
 pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Services> {
     let store = open_store(settings).await?;
-    store.migrate().await.context("applying migrations")?;
+    prepare_schema(settings, &store).await?;
     let users = store.users();
     let (kek, kek_file) = load_kek(settings, store.backend())?;
     record_secrets(&*store.audit(), settings, kek_file.as_deref()).await?;

@@ -107,6 +107,11 @@ impl Settings {
             self.store.database_url.take(),
             self.store.database_url_file.take(),
         )?;
+        self.store.database_migration_url = secrets.pick(
+            "database_migration_url",
+            self.store.database_migration_url.take(),
+            self.store.database_migration_url_file.take(),
+        )?;
         self.auth.admin_password = secrets.pick(
             "admin_password",
             self.auth.admin_password.take(),
@@ -144,6 +149,7 @@ impl Settings {
     pub fn secret_mut(&mut self, id: &str) -> Option<&mut Option<secrecy::SecretString>> {
         match id {
             "database_url" => Some(&mut self.store.database_url),
+            "database_migration_url" => Some(&mut self.store.database_migration_url),
             "admin_password" => Some(&mut self.auth.admin_password),
             "kek" => Some(&mut self.auth.kek),
             "redis_url" => Some(&mut self.redis.redis_url),
