@@ -92,6 +92,13 @@ pub async fn launch(
     start(database_url, env, client, scheme).await
 }
 
+/// Starts the binary on the store at `database_url` (SQLite in a fresh data directory when
+/// `None`), with `env` on top of the defaults: for tests that hand the server its database
+/// URL some other way (a Vault entry, a file) and still want to look at the database.
+pub async fn spawn_on(database_url: Option<String>, env: &[(&str, &str)]) -> TestApp {
+    start(database_url, env, plain_client(), "http").await
+}
+
 async fn start(
     database_url: Option<String>,
     env: &[(&str, &str)],

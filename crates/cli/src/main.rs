@@ -8,6 +8,7 @@ mod import;
 mod logging;
 mod pipeline;
 mod reports;
+mod secrets;
 mod serve;
 mod subscribers;
 mod telemetry;
@@ -76,7 +77,7 @@ fn main() -> anyhow::Result<()> {
             Err(err) => return Err(err),
         },
     };
-    let settings = cli.settings;
+    let mut settings = cli.settings;
     let command = cli.command.unwrap_or(Command::Serve);
     // Traces are the service's: the one-off commands export none.
     let traces = match command {
@@ -87,13 +88,11 @@ fn main() -> anyhow::Result<()> {
     if let Some(traces) = &traces {
         tracing::info!(endpoint = %traces.endpoint, "exporting traces over OTLP");
     }
-    for source in &settings.secret_sources {
-        tracing::info!(secret = %source, "loaded secret");
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let result = runtime.block_on(async {
+        settings.loaded = secrets::load(&mut settings).await?;
         match command {
             Command::Serve => serve::run(settings).await,
             Command::Migrate => serve::migrate(settings).await,

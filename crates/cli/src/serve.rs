@@ -2,13 +2,14 @@
 
 use crate::config::{Role, Settings, TlsSource};
 use crate::pipeline::Pipeline;
-use crate::{subscribers, telemetry, wiring};
+use crate::{secrets, subscribers, telemetry, wiring};
 use anyhow::Context;
 use axum::routing::get;
 use bookstore_http::routes::health;
 use bookstore_http::server::{ConnectionTimeouts, ServeOptions};
 use bookstore_http::tls;
 use bookstore_http::AppState;
+use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +20,11 @@ use tokio::sync::watch;
 /// key is published long enough before it signs to allow for it).
 const KEY_RELOAD_INTERVAL: Duration = bookstore_auth::keyring::RELOAD_INTERVAL;
 
+/// `bookstore migrate`: as the schema's owner when DATABASE_MIGRATION_URL is set.
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    if wiring::migrate_as_owner(&settings).await? {
+        return Ok(());
+    }
     let store = wiring::open_store(&settings).await?;
     store.migrate().await.context("applying migrations")?;
     tracing::info!("migrations applied");
@@ -86,6 +91,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         ));
     }
     wiring::bootstrap_admin(&settings, &services.accounts).await?;
+    let secret_tasks = watch_secrets(&settings, &services);
     if let Some(bus) = &services.nats {
         tracing::info!(stream = bus.stream(), "events go to NATS JetStream");
     }
@@ -188,6 +194,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // After the last request: the events of its writes are still published.
     pipeline.stop().await;
     reloader.abort();
+    for task in secret_tasks {
+        task.abort();
+    }
     if let Some(sweeper) = import_sweeper {
         sweeper.abort();
     }
@@ -258,6 +267,56 @@ fn unreachable(err: &anyhow::Error) -> bool {
             .downcast_ref::<bookstore_store::OpenError>()
             .is_some_and(bookstore_store::OpenError::is_unreachable)
     })
+}
+
+/// Re-reads the secrets while serving (and renews the Vault token): new database
+/// credentials are put to use at once, other secrets at the next start.
+fn watch_secrets(
+    settings: &Settings,
+    services: &wiring::Services,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if let Some(vault) = &settings.loaded.vault {
+        tasks.push(secrets::keep_alive(vault.clone()));
+    }
+    let store = services.store.clone();
+    let apply: secrets::Applier = Arc::new(move |id: String, name: String, value: SecretString| {
+        let store = store.clone();
+        Box::pin(async move {
+            match id.as_str() {
+                "database_url" => match store.set_database_url(value.expose_secret()) {
+                    Ok(true) => tracing::info!(
+                        secret = %name,
+                        "database credentials changed: new connections use them, the open ones drain"
+                    ),
+                    Ok(false) => tracing::warn!(
+                        secret = %name,
+                        "the database URL changed: the embedded store takes it at the next start"
+                    ),
+                    Err(err) => tracing::error!(
+                        secret = %name,
+                        error = %err,
+                        "the new database URL cannot be used; keeping the current one"
+                    ),
+                },
+                _ => tracing::warn!(
+                    secret = %name,
+                    "secret changed: it takes effect at the next start"
+                ),
+            }
+        })
+    });
+    tasks.push(
+        secrets::Watcher {
+            loaded: settings.loaded.loaded.clone(),
+            vault: settings.loaded.vault.clone(),
+            audit: services.store.audit(),
+            interval: settings.secrets.secret_reload_interval,
+            apply,
+        }
+        .spawn(),
+    );
+    tasks
 }
 
 /// Fails the imports that a stopped process left running (see `bookstore_http::imports`):

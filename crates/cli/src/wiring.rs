@@ -1,11 +1,12 @@
 //! Builds the services from settings: store, keys, hashing, tokens, use cases.
 
 use crate::config::{Role, Settings};
+use crate::secrets;
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bookstore_auth::{Argon2Hasher, ExternalIssuers, JwtSigner, JwtValidator, Kek, KeyRing};
-use bookstore_core::audit::{details, Audit, AuditAction, AuditContext, AuditLog};
+use bookstore_core::audit::{Audit, AuditLog};
 use bookstore_core::auth::{Accounts, AuthConfig, Password};
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::{LocalLimiter, RateLimiter};
@@ -46,37 +47,58 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Writes a `secret_loaded` entry for each secret this process loaded: by name and where
-/// from, never by value.
+/// Applies the migrations as the schema's owner (`DATABASE_MIGRATION_URL`), on a connection
+/// of its own that is closed before the service connects; `false` when no migration URL is
+/// configured.
+pub async fn migrate_as_owner(settings: &Settings) -> anyhow::Result<bool> {
+    let Some(config) = settings.store.migration_config() else {
+        return Ok(false);
+    };
+    let store = Store::open(&config)
+        .await
+        .context("opening the store as its migrator (DATABASE_MIGRATION_URL)")?;
+    store
+        .migrate()
+        .await
+        .context("applying migrations as DATABASE_MIGRATION_URL")?;
+    store.close().await;
+    tracing::info!("migrations applied as the schema's owner (DATABASE_MIGRATION_URL)");
+    Ok(true)
+}
+
+/// The schema brought up to date before the service uses it: by its owner when a migration
+/// URL is configured, else by the service's own role, and only when something is missing
+/// (a role with row rights alone cannot even check-create the migrations table).
+async fn prepare_schema(settings: &Settings, store: &Store) -> anyhow::Result<()> {
+    if migrate_as_owner(settings).await? {
+        return Ok(());
+    }
+    if store.catalog().ready().await.is_ok() {
+        return Ok(());
+    }
+    store.migrate().await.context("applying migrations")?;
+    Ok(())
+}
+
+/// Writes a `secret_loaded` entry for each secret this process loaded: by name, source and
+/// version, never by value.
 async fn record_secrets(
     audit: &dyn AuditLog,
     settings: &Settings,
     kek_file: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let mut loaded: Vec<(String, String)> = settings
-        .secret_sources
-        .iter()
-        .map(|source| match source.split_once(" from ") {
-            Some((name, from)) => (name.to_owned(), from.to_owned()),
-            None => (source.clone(), String::new()),
-        })
-        .collect();
-    if let Some(path) = kek_file {
-        loaded.push((
-            "BOOKSTORE_KEK".to_owned(),
-            format!("the key file {} in the data directory", path.display()),
-        ));
+    for loaded in &settings.loaded.loaded {
+        loaded.record(audit, false).await?;
     }
-    for (name, from) in loaded {
-        let entry = AuditContext::system().entry(
-            AuditAction::SecretLoaded,
-            Some(name),
-            details([("source", from.into())]),
-        );
-        audit
-            .record_audit(&entry)
-            .await
-            .context("writing the audit log")?;
+    if let Some(path) = kek_file {
+        let loaded = secrets::Loaded {
+            id: "kek".to_owned(),
+            name: "BOOKSTORE_KEK".to_owned(),
+            source: secrets::Source::DataDir(path.to_owned()),
+            version: secrets::file_version(path),
+        };
+        loaded.log(false);
+        loaded.record(audit, false).await?;
     }
     Ok(())
 }
@@ -172,7 +194,7 @@ pub struct Services {
 /// The services, for a server whose clients reach it at `public_url`.
 pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Services> {
     let store = open_store(settings).await?;
-    store.migrate().await.context("applying migrations")?;
+    prepare_schema(settings, &store).await?;
     let users = store.users();
     let (kek, kek_file) = load_kek(settings, store.backend())?;
     record_secrets(&*store.audit(), settings, kek_file.as_deref()).await?;

@@ -270,6 +270,15 @@ impl Store {
         }
     }
 
+    /// New database connections use `url` from now on (rotated credentials), and those
+    /// opened before drain. PostgreSQL only: `false` on SQLite, which has no credentials.
+    pub fn set_database_url(&self, url: &str) -> Result<bool, OpenError> {
+        match &self.inner {
+            Inner::Sqlite(_) => Ok(false),
+            Inner::Postgres(store) => store.set_url(url).map(|()| true),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match &self.inner {
             Inner::Sqlite(_) => Backend::Sqlite,

@@ -28,6 +28,7 @@ use sqlx::postgres::{
 };
 use sqlx::{Connection, Describe, Either, Execute, Executor};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
 use std::time::Duration;
 
 /// Idle longer than this, a connection is checked before it is handed out.
@@ -54,11 +55,15 @@ pub(crate) struct ReadConnection {
     unsettled: bool,
     /// The pool's count of lost connections when this one was last known to be alive.
     checked_at_losses: u64,
+    /// The credentials' generation it was opened with.
+    generation: u64,
 }
 
 #[derive(Debug)]
 pub(crate) struct Connector {
-    options: PgConnectOptions,
+    options: RwLock<PgConnectOptions>,
+    /// Bumped when the credentials change: older connections are not reused.
+    generation: AtomicU64,
     /// Connections found dead so far.
     losses: AtomicU64,
 }
@@ -68,10 +73,17 @@ impl managed::Manager for Connector {
     type Error = sqlx::Error;
 
     async fn create(&self) -> Result<ReadConnection, sqlx::Error> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let options = self
+            .options
+            .read()
+            .map_err(|_| sqlx::Error::Configuration("the connect options lock is poisoned".into()))?
+            .clone();
         Ok(ReadConnection {
-            conn: PgConnection::connect_with(&self.options).await?,
+            conn: PgConnection::connect_with(&options).await?,
             unsettled: false,
             checked_at_losses: self.losses.load(Ordering::Relaxed),
+            generation,
         })
     }
 
@@ -82,6 +94,11 @@ impl managed::Manager for Connector {
     ) -> RecycleResult<sqlx::Error> {
         if metrics.age() > MAX_LIFETIME {
             return Err(RecycleError::message("past its lifetime"));
+        }
+        if connection.generation != self.generation.load(Ordering::Acquire) {
+            return Err(RecycleError::message(
+                "opened with the previous credentials",
+            ));
         }
         let losses = self.losses.load(Ordering::Relaxed);
         if connection.unsettled
@@ -109,7 +126,8 @@ pub(crate) struct ReadPool {
 impl ReadPool {
     pub(crate) fn new(options: PgConnectOptions, max_size: usize) -> Result<Self, sqlx::Error> {
         let connector = Connector {
-            options,
+            options: RwLock::new(options),
+            generation: AtomicU64::new(0),
             losses: AtomicU64::new(0),
         };
         let pool = managed::Pool::builder(connector)
@@ -160,6 +178,15 @@ impl ReadPool {
 
     pub(crate) fn close(&self) {
         self.pool.close();
+    }
+
+    /// New connections use `options`; those opened before are replaced as they come back.
+    pub(crate) fn set_options(&self, options: PgConnectOptions) {
+        let manager = self.pool.manager();
+        if let Ok(mut current) = manager.options.write() {
+            *current = options;
+        }
+        manager.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     pub(crate) fn stats(&self, name: &'static str) -> crate::PoolStats {

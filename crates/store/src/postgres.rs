@@ -18,6 +18,7 @@ use sqlx::{Postgres, QueryBuilder};
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -109,6 +110,36 @@ pub(crate) struct PgStore {
     commits: CommitNotifier,
     /// The task that listens for the wake-ups, started by the first to ask for them.
     listener: Mutex<Option<JoinHandle<()>>>,
+    /// When the credentials last changed: the writer's older connections are closed as they
+    /// come back, so that they drain.
+    rotation: Arc<Rotation>,
+}
+
+/// When the database credentials last changed, if they did.
+#[derive(Default)]
+struct Rotation(Mutex<Option<Instant>>);
+
+impl Rotation {
+    /// Whether a connection opened `age` ago was opened with the previous credentials.
+    fn predates(&self, age: Duration) -> bool {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|at| *at)
+            .is_some_and(|at| age > at.elapsed())
+    }
+
+    fn mark(&self) {
+        if let Ok(mut at) = self.0.lock() {
+            *at = Some(Instant::now());
+        }
+    }
+}
+
+fn connect_options(url: &str) -> Result<PgConnectOptions, OpenError> {
+    Ok(PgConnectOptions::from_str(url)
+        .map_err(OpenError::InvalidUrl)?
+        .application_name("bookstore"))
 }
 
 impl PgStore {
@@ -132,12 +163,31 @@ impl PgStore {
         self.wakeups.receivers()
     }
 
+    /// New connections use `url` (new credentials) from now on; the writer's connections
+    /// opened before are closed as they are released or next acquired, the reader's as they
+    /// come back to its pool: they drain without failing a request.
+    pub(crate) fn set_url(&self, url: &str) -> Result<(), OpenError> {
+        let options = connect_options(url)?;
+        self.writer.set_connect_options(options.clone());
+        self.rotation.mark();
+        self.reader.set_options(options);
+        Ok(())
+    }
+
     pub(crate) async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(OpenError::InvalidUrl)?
-            .application_name("bookstore");
+        let options = connect_options(url)?;
+        let rotation = Arc::new(Rotation::default());
+        let (before, after) = (rotation.clone(), rotation.clone());
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
+            .before_acquire(move |_, meta| {
+                let keep = !before.predates(meta.age);
+                Box::pin(async move { Ok(keep) })
+            })
+            .after_release(move |_, meta| {
+                let keep = !after.predates(meta.age);
+                Box::pin(async move { Ok(keep) })
+            })
             .connect_with(options.clone())
             .await
             .map_err(OpenError::Connect)?;
@@ -150,6 +200,7 @@ impl PgStore {
             reader,
             wakeups,
             listener: Mutex::new(None),
+            rotation,
         })
     }
 }

@@ -91,6 +91,15 @@ pub struct StoreArgs {
     /// File whose content is the database URL (Docker/Kubernetes secrets).
     #[arg(long, env = "DATABASE_URL_FILE", value_name = "FILE")]
     pub(super) database_url_file: Option<PathBuf>,
+    /// URL of the role that owns the schema, for migrations only (`bookstore migrate`, and
+    /// `serve` before it starts): the service's DATABASE_URL role then needs row rights only
+    /// [default: DATABASE_URL].
+    #[arg(long, env = "DATABASE_MIGRATION_URL", hide_env_values = true, value_name = "URL",
+          value_parser = values::secret)]
+    pub database_migration_url: Option<SecretString>,
+    /// File whose content is the migration URL.
+    #[arg(long, env = "DATABASE_MIGRATION_URL_FILE", value_name = "FILE")]
+    pub(super) database_migration_url_file: Option<PathBuf>,
     /// Largest connection pool to the database.
     #[arg(long, env = "BOOKSTORE_DB_MAX_CONNECTIONS", value_name = "N", default_value = "16",
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -98,6 +107,16 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// The store as its migrator opens it, when a migration URL is configured.
+    pub fn migration_config(&self) -> Option<StoreConfig> {
+        let url = self.database_migration_url.as_ref()?;
+        Some(StoreConfig {
+            database_url: Some(url.expose_secret().to_owned()),
+            data_dir: self.data_dir.clone(),
+            max_connections: 1,
+        })
+    }
+
     pub fn config(&self) -> StoreConfig {
         StoreConfig {
             database_url: self

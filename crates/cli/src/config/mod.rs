@@ -14,10 +14,11 @@ mod groups;
 mod metrics;
 mod nats;
 mod roles;
-mod secret;
+pub mod secret;
 #[cfg(test)]
 mod tests;
 mod values;
+mod vault;
 mod webhooks;
 
 use groups::{AuthArgs, HttpArgs, LogArgs, RedisArgs, ServerArgs, StoreArgs, TlsArgs};
@@ -25,10 +26,11 @@ pub use groups::{LogFormat, TlsSource};
 use metrics::MetricsArgs;
 use nats::NatsArgs;
 pub use roles::{Role, RoleArgs};
+pub use vault::SecretArgs;
 use webhooks::WebhookArgs;
 
 use clap::{ArgMatches, Args, Command, Parser};
-use secret::Secrets;
+use secret::{SecretSource, Secrets};
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,9 +63,14 @@ pub struct Settings {
     pub roles: RoleArgs,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
     /// Where each secret came from, to log by name once logging is up.
     #[arg(skip)]
-    pub secret_sources: Vec<String>,
+    pub secret_sources: Vec<SecretSource>,
+    /// The secrets as loaded (Vault entries read), once `secrets::load` has run.
+    #[arg(skip)]
+    pub loaded: crate::secrets::LoadedSecrets,
 }
 
 /// Parses `args` into `P`, whose [`Settings`] `settings` picks out, with the environment and
@@ -100,6 +107,11 @@ impl Settings {
             self.store.database_url.take(),
             self.store.database_url_file.take(),
         )?;
+        self.store.database_migration_url = secrets.pick(
+            "database_migration_url",
+            self.store.database_migration_url.take(),
+            self.store.database_migration_url_file.take(),
+        )?;
         self.auth.admin_password = secrets.pick(
             "admin_password",
             self.auth.admin_password.take(),
@@ -116,7 +128,13 @@ impl Settings {
             self.nats.nats_url.take(),
             self.nats.nats_url_file.take(),
         )?;
+        self.secrets.vault_token = secrets.pick(
+            "vault_token",
+            self.secrets.vault_token.take(),
+            self.secrets.vault_token_file.take(),
+        )?;
         self.secret_sources = secrets.sources;
+        self.secrets.check()?;
         self.tls.source()?;
         self.http.config(false)?;
         if self.metrics.metrics_listen.is_some() && !self.metrics.metrics {
@@ -124,6 +142,21 @@ impl Settings {
         }
         self.nats.check()?;
         Ok(())
+    }
+
+    /// The value slot of the secret setting `id`, for the values resolved after parsing
+    /// (Vault entries) and re-read while running.
+    pub fn secret_mut(&mut self, id: &str) -> Option<&mut Option<secrecy::SecretString>> {
+        match id {
+            "database_url" => Some(&mut self.store.database_url),
+            "database_migration_url" => Some(&mut self.store.database_migration_url),
+            "admin_password" => Some(&mut self.auth.admin_password),
+            "kek" => Some(&mut self.auth.kek),
+            "redis_url" => Some(&mut self.redis.redis_url),
+            "nats_url" => Some(&mut self.nats.nats_url),
+            "vault_token" => Some(&mut self.secrets.vault_token),
+            _ => None,
+        }
     }
 
     /// The URL clients use: configured, or this server's own when it serves on `address`.

@@ -8,12 +8,45 @@ use clap::{ArgMatches, Command};
 use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
 
+/// Where a secret's value was found (never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Given as the value in a layer (which may be a `vault:` reference, resolved later).
+    Value { layer: &'static str },
+    /// Read from a file named in a layer: re-read when it changes.
+    File { path: PathBuf, layer: &'static str },
+}
+
+/// A secret setting that has a value, and where the value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSource {
+    /// The setting's id (`database_url`).
+    pub id: String,
+    /// The name operators know it by: its environment variable (`DATABASE_URL`).
+    pub name: String,
+    pub origin: Origin,
+}
+
+impl std::fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.origin {
+            Origin::Value { layer } => write!(f, "{} from {layer}", self.name),
+            Origin::File { path, layer } => write!(
+                f,
+                "{} from the file {} named in {layer}",
+                self.name,
+                path.display()
+            ),
+        }
+    }
+}
+
 /// Resolves secrets against the layers `matches` records, noting where each came from.
 pub struct Secrets<'a> {
     matches: &'a ArgMatches,
     command: &'a Command,
     /// Where each secret came from, by name, never by value.
-    pub sources: Vec<String>,
+    pub sources: Vec<SecretSource>,
 }
 
 /// Higher is stronger: flag, environment, config file (clap's defaults come from the file;
@@ -70,17 +103,19 @@ impl<'a> Secrets<'a> {
                 layer(value_rank)
             );
         }
-        let (secret, source) = match (value, file) {
-            (Some(value), _) if value_rank > file_rank => {
-                (value, format!("{name} from {}", layer(value_rank)))
-            }
+        let (secret, origin) = match (value, file) {
+            (Some(value), _) if value_rank > file_rank => (
+                value,
+                Origin::Value {
+                    layer: layer(value_rank),
+                },
+            ),
             (_, Some(path)) => (
                 read_secret_file(&path, &name)?,
-                format!(
-                    "{name} from the file {} named in {}",
-                    path.display(),
-                    layer(file_rank)
-                ),
+                Origin::File {
+                    path,
+                    layer: layer(file_rank),
+                },
             ),
             _ => return Ok(None),
         };
@@ -88,7 +123,11 @@ impl<'a> Secrets<'a> {
         if secret.expose_secret().trim().is_empty() {
             return Ok(None);
         }
-        self.sources.push(source);
+        self.sources.push(SecretSource {
+            id: id.to_owned(),
+            name,
+            origin,
+        });
         Ok(Some(secret))
     }
 
@@ -105,7 +144,7 @@ impl<'a> Secrets<'a> {
     }
 }
 
-fn read_secret_file(path: &Path, name: &str) -> anyhow::Result<SecretString> {
+pub fn read_secret_file(path: &Path, name: &str) -> anyhow::Result<SecretString> {
     let content = std::fs::read_to_string(path)
         .with_context(|| format!("reading {name} from {}", path.display()))?;
     let value = content.trim_end_matches(['\n', '\r']);

@@ -83,13 +83,13 @@ impl WakeupSenders {
 /// Listens on both channels until aborted, reconnecting when the connection drops; after each
 /// (re)connection wakes the relay and reads the head, for what was missed in between.
 pub(crate) async fn listen_postgres(pool: PgPool, senders: std::sync::Arc<WakeupSenders>) {
-    // A pool of its own: the listener holds its connection for good.
-    let options = pool.connect_options();
-    let own = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_lazy_with((*options).clone());
     let mut lost = false;
     loop {
+        // A pool of its own: the listener holds its connection for good. Made anew for each
+        // connection, with the credentials of the moment (they may have been rotated).
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with((*pool.connect_options()).clone());
         let mut listener = match PgListener::connect_with(&own).await {
             Ok(listener) => listener,
             Err(err) => {

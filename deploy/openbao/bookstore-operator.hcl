@@ -1,0 +1,16 @@
+# The operator's (or a rotation job's) policy: writes new versions of the service's secrets.
+# Kept apart from the service's policy: the service reads, the operator rotates.
+path "kv/data/bookstore" {
+  capabilities = ["create", "update", "read"]
+}
+path "kv/metadata/bookstore" {
+  capabilities = ["read", "list"]
+}
+# Old versions are kept (KV v2) so a bad rotation can be undone.
+path "kv/undelete/bookstore" {
+  capabilities = ["update"]
+}
+# Issue AppRole secret ids for the service's role.
+path "auth/approle/role/bookstore/secret-id" {
+  capabilities = ["update"]
+}
