@@ -1,6 +1,7 @@
 //! `bookstore`: the bookstore inventory service in one binary.
 
 mod admin;
+mod cache;
 mod config;
 mod events;
 mod import;

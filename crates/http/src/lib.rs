@@ -4,7 +4,9 @@
 //! it, over plain TCP or TLS ([`tls`]), with graceful shutdown.
 
 pub mod auth;
+pub mod cache;
 pub mod caller;
+pub mod consistency;
 pub mod client_ip;
 pub mod dto;
 pub mod error;
@@ -235,6 +237,10 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
                 .layer(middleware::from_fn_with_state(
                     limits.clone(),
                     ratelimit::after_auth,
+                ))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    consistency::layer,
                 )),
         )
         .fallback(not_found)

@@ -2,6 +2,7 @@
 
 use crate::events::EventStreams;
 use bookstore_core::audit::Audit;
+use bookstore_core::consistency::ReadRouting;
 use bookstore_core::auth::{Accounts, TokenVerifier};
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::RateLimiter;
@@ -47,4 +48,9 @@ pub struct Services {
     pub events: Arc<EventStreams>,
     /// Imports of catalog files (`/imports`).
     pub imports: Arc<crate::imports::Imports>,
+    /// Where each request's reads go (primary or read replicas), and the consistency tokens
+    /// of writes.
+    pub reads: Arc<dyn ReadRouting>,
+    /// `GET /books/{id}` and by ISBN from memory, when on (`BOOKSTORE_CACHE_MB`).
+    pub book_cache: Option<Arc<crate::cache::BookCache>>,
 }
