@@ -292,6 +292,7 @@ impl TestApp {
                     database_url: self.database_url.clone(),
                     data_dir: self.data_dir.path().to_path_buf(),
                     max_connections: 2,
+                    ..Default::default()
                 })
                 .await
                 .expect("open store")

@@ -53,7 +53,10 @@ pub fn start(log: Arc<dyn EventLog>, signal: LogSignal, cache: Arc<BookCache>) -
 /// Drops what the event makes stale: the book's versions before the event's (every version,
 /// for a deletion).
 fn apply(cache: &BookCache, event: &LoggedEvent) {
-    let version = event.payload.get("version").and_then(serde_json::Value::as_i64);
+    let version = event
+        .payload
+        .get("version")
+        .and_then(serde_json::Value::as_i64);
     match version {
         Some(_) if event.event_type.ends_with(".deleted") => {
             cache.saw_version(event.aggregate_id, i64::MAX)

@@ -14,10 +14,10 @@ use bookstore_core::{Catalog, Inventory};
 use bookstore_events::webhooks::Deliverer;
 use bookstore_events::LogSignal;
 use bookstore_events::{BusReadiness, EventBus, NatsBus};
+use bookstore_http::cache::BookCache;
 use bookstore_http::events::{EventStreams, StreamTiming};
 use bookstore_http::AppState;
 use bookstore_redis::RedisLimiter;
-use bookstore_http::cache::BookCache;
 use bookstore_store::{Backend, ReplicaReadiness, Store};
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::ExposeSecret;
@@ -184,7 +184,11 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
     let replicas = store.replicas();
     if !replicas.is_empty() {
         let in_rotation = replicas.iter().filter(|r| r.in_rotation).count();
-        tracing::info!(replicas = replicas.len(), in_rotation, "reads go to read replicas when caught up");
+        tracing::info!(
+            replicas = replicas.len(),
+            in_rotation,
+            "reads go to read replicas when caught up"
+        );
     }
     store.migrate().await.context("applying migrations")?;
     let users = store.users();
@@ -261,7 +265,8 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         settings.store.data_dir.join("tmp").join("imports"),
         settings.http.import_limit,
     ));
-    let book_cache = BookCache::new(settings.http.cache_mb.saturating_mul(1024 * 1024)).map(Arc::new);
+    let book_cache =
+        BookCache::new(settings.http.cache_mb.saturating_mul(1024 * 1024)).map(Arc::new);
     let state = AppState::new(bookstore_http::state::Services {
         reads: store.read_routing(),
         book_cache: book_cache.clone(),

@@ -64,7 +64,9 @@ struct BookWeight;
 impl Weighter<Uuid, Slot> for BookWeight {
     fn weight(&self, _: &Uuid, slot: &Slot) -> u64 {
         const FIXED: u64 = 160;
-        slot.entry.as_ref().map_or(FIXED, |e| FIXED + book_bytes(&e.book))
+        slot.entry
+            .as_ref()
+            .map_or(FIXED, |e| FIXED + book_bytes(&e.book))
     }
 }
 
@@ -77,7 +79,11 @@ fn book_bytes(book: &Book) -> u64 {
         + text(&book.publisher)
         + text(&book.language)
         + text(&book.location)
-        + book.authors.iter().map(|a| a.name.len() + 64).sum::<usize>()
+        + book
+            .authors
+            .iter()
+            .map(|a| a.name.len() + 64)
+            .sum::<usize>()
         + book.genres.iter().map(|g| g.name.len() + 48).sum::<usize>();
     u64::try_from(std::mem::size_of::<Book>() + std::mem::size_of::<Entry>() + strings)
         .unwrap_or(u64::MAX)
@@ -139,7 +145,11 @@ impl BookCache {
     }
 
     /// The cached book with `isbn`, as [`BookCache::get`].
-    pub fn get_by_isbn(&self, isbn: &Isbn, required: Option<ConsistencyToken>) -> Option<Arc<Book>> {
+    pub fn get_by_isbn(
+        &self,
+        isbn: &Isbn,
+        required: Option<ConsistencyToken>,
+    ) -> Option<Arc<Book>> {
         let id = self.by_isbn.get(isbn)?;
         // The id's entry is kept current; if it still has this ISBN, no other book can.
         self.get(BookId::from_uuid(id), required)
@@ -150,7 +160,8 @@ impl BookCache {
     /// is known of it.
     pub fn store(&self, book: &Book, ticket: Ticket) {
         let id = book.id.as_uuid();
-        if ticket.tick < self.cleared_at.load(Ordering::Acquire) {
+        let cleared_at = self.cleared_at.load(Ordering::Acquire);
+        if ticket.tick < cleared_at {
             return;
         }
         let _guard = self.stripe(id);
@@ -158,14 +169,16 @@ impl BookCache {
         if let Some(slot) = &slot {
             let older = book.version < slot.min_version || ticket.tick < slot.dropped_at;
             let newer_cached = slot.entry.as_ref().is_some_and(|e| {
-                e.book.version > book.version
-                    || (e.book.version == book.version && e.floor >= ticket.floor.lsn())
+                e.tick >= cleared_at
+                    && (e.book.version > book.version
+                        || (e.book.version == book.version && e.floor >= ticket.floor.lsn()))
             });
             if older || newer_cached {
                 return;
             }
         }
-        let (min_version, dropped_at) = slot.map_or((book.version, 0), |s| (s.min_version, s.dropped_at));
+        let (min_version, dropped_at) =
+            slot.map_or((book.version, 0), |s| (s.min_version, s.dropped_at));
         self.by_id.insert(
             id,
             Slot {
@@ -324,9 +337,15 @@ mod tests {
         cache.drop_book(book(1).id.as_uuid(), None);
         assert!(cache.get(book(1).id, None).is_none());
         cache.store(&book(1), before);
-        assert!(cache.get(book(1).id, None).is_none(), "a read from before the write");
+        assert!(
+            cache.get(book(1).id, None).is_none(),
+            "a read from before the write"
+        );
         cache.store(&book(2), cache.ticket(lsn(2)));
-        assert!(cache.get(book(1).id, None).is_some(), "a read from after it");
+        assert!(
+            cache.get(book(1).id, None).is_some(),
+            "a read from after it"
+        );
     }
 
     #[test]

@@ -25,7 +25,12 @@ fn is_read(method: &Method) -> bool {
 }
 
 pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let token = match request.headers().get(&CONSISTENCY_TOKEN) {
+    let read = is_read(request.method());
+    // A write runs on the primary, whatever token it brings.
+    let sent = read
+        .then(|| request.headers().get(&CONSISTENCY_TOKEN))
+        .flatten();
+    let token = match sent {
         None => None,
         Some(value) => match value.to_str().map(ConsistencyToken::parse) {
             Ok(Ok(token)) => Some(token),
@@ -38,7 +43,6 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
             }
         },
     };
-    let read = is_read(request.method());
     let scope = if read {
         ReadScope::Replica { at_least: token }
     } else {
@@ -77,13 +81,17 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         match state.reads.token_now().await {
             Ok(Some(token)) => {
                 if let Ok(value) = HeaderValue::from_str(&token.to_string()) {
-                    response.headers_mut().insert(CONSISTENCY_TOKEN.clone(), value);
+                    response
+                        .headers_mut()
+                        .insert(CONSISTENCY_TOKEN.clone(), value);
                 }
             }
             Ok(None) => {}
             // The write committed: answer it, without a token (the client's next read may
             // then see a replica's older state).
-            Err(error) => tracing::warn!(%error, "could not read the log position for a consistency token"),
+            Err(error) => {
+                tracing::warn!(%error, "could not read the log position for a consistency token")
+            }
         }
     }
     response
@@ -103,7 +111,14 @@ enum LocalChange {
 /// that change none (sign-in, users, webhooks, creates of new things, imports, whose rows
 /// change later and reach the cache as events).
 fn local_change(method: &Method, route: &str, path: &str) -> Option<LocalChange> {
-    let unchanged = ["/auth/", "/users", "/webhooks", "/imports", "/events", "/audit"];
+    let unchanged = [
+        "/auth/",
+        "/users",
+        "/webhooks",
+        "/imports",
+        "/events",
+        "/audit",
+    ];
     if unchanged.iter().any(|prefix| route.starts_with(prefix)) {
         return None;
     }
@@ -147,7 +162,10 @@ mod tests {
             Some(LocalChange::Book(id))
         );
         assert_eq!(local_change(&Method::POST, "/books", "/books"), None);
-        assert_eq!(local_change(&Method::POST, "/auth/login", "/auth/login"), None);
+        assert_eq!(
+            local_change(&Method::POST, "/auth/login", "/auth/login"),
+            None
+        );
         assert_eq!(
             local_change(&Method::PATCH, "/authors/{id}", &format!("/authors/{id}")),
             Some(LocalChange::Unnamed)

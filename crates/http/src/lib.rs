@@ -6,8 +6,8 @@
 pub mod auth;
 pub mod cache;
 pub mod caller;
-pub mod consistency;
 pub mod client_ip;
+pub mod consistency;
 pub mod dto;
 pub mod error;
 pub mod etag;
@@ -186,6 +186,7 @@ pub fn openapi() -> serde_json::Value {
     doc.merge(operations_routes().into_openapi());
     openapi::document_rate_limits(&mut doc);
     openapi::add_gateway_responses(&mut doc);
+    openapi::document_consistency_tokens(&mut doc);
     openapi::describe_answers(&mut doc, &versioned);
     openapi::add_rules_and_examples(&doc)
 }

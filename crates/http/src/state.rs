@@ -2,8 +2,8 @@
 
 use crate::events::EventStreams;
 use bookstore_core::audit::Audit;
-use bookstore_core::consistency::ReadRouting;
 use bookstore_core::auth::{Accounts, TokenVerifier};
+use bookstore_core::consistency::ReadRouting;
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::RateLimiter;
 use bookstore_core::webhook::Webhooks;

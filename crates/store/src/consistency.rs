@@ -5,9 +5,7 @@ use crate::postgres::PgStore;
 use crate::read_router::ReadRouter;
 use crate::Store;
 use async_trait::async_trait;
-use bookstore_core::consistency::{
-    ConsistencyToken, ReadRouting, ReadScope, ScopedFuture,
-};
+use bookstore_core::consistency::{ConsistencyToken, ReadRouting, ReadScope, ScopedFuture};
 use bookstore_core::health::Dependency;
 use bookstore_core::StoreError;
 use std::sync::Arc;
@@ -52,7 +50,11 @@ impl Dependency for ReplicaReadiness {
             .iter()
             .filter(|r| !r.in_rotation)
             .map(|r| {
-                let why = if r.reachable { "lags behind" } else { "is unreachable" };
+                let why = if r.reachable {
+                    "lags behind"
+                } else {
+                    "is unreachable"
+                };
                 format!("read replica {} {why}", r.number)
             })
             .collect();

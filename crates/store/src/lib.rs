@@ -39,13 +39,13 @@ pub mod testing;
 
 pub use consistency::ReplicaReadiness;
 pub use error::OpenError;
-pub use read_router::ReplicaStatus;
 pub use event_log::{OutboxCommits, Wakeups};
 pub use janitor::{JanitorReport, Retention};
+pub use read_router::ReplicaStatus;
 
 use bookstore_core::audit::AuditLog;
-use bookstore_core::consistency::{DirectReads, ReadRouting};
 use bookstore_core::auth::UserStore;
+use bookstore_core::consistency::{DirectReads, ReadRouting};
 use bookstore_core::import::ImportStore;
 use bookstore_core::outbox::{EventLog, Outbox};
 use bookstore_core::webhook::WebhookStore;
@@ -105,7 +105,10 @@ impl fmt::Debug for StoreConfig {
             )
             .field("data_dir", &self.data_dir)
             .field("max_connections", &self.max_connections)
-            .field("read_urls", &format_args!("<{} redacted>", self.read_urls.len()))
+            .field(
+                "read_urls",
+                &format_args!("<{} redacted>", self.read_urls.len()),
+            )
             .field("read_max_lag", &self.read_max_lag)
             .field("consistency_tokens", &self.consistency_tokens)
             .finish()
@@ -212,9 +215,9 @@ impl Store {
             .map(str::trim)
             .filter(|url| !url.is_empty());
         let mut created = None;
-        let postgres = url
-            .and_then(scheme)
-            .is_some_and(|s| s.eq_ignore_ascii_case("postgres") || s.eq_ignore_ascii_case("postgresql"));
+        let postgres = url.and_then(scheme).is_some_and(|s| {
+            s.eq_ignore_ascii_case("postgres") || s.eq_ignore_ascii_case("postgresql")
+        });
         if !config.read_urls.is_empty() && !postgres {
             return Err(OpenError::ReadReplicasNeedPostgres);
         }

@@ -180,8 +180,8 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(OpenError::Connect)?;
-        let primary = ReadPool::new(options.clone(), max_connections as usize)
-            .map_err(OpenError::Connect)?;
+        let primary =
+            ReadPool::new(options.clone(), max_connections as usize).map_err(OpenError::Connect)?;
         let mut replicas = Vec::new();
         for (i, read_url) in read_urls.iter().enumerate() {
             let replica_options = PgConnectOptions::from_str(read_url)

@@ -245,7 +245,8 @@ impl ReadRouter {
         let replicas = &self.shared.replicas;
         let usable = |i: usize| {
             replicas.get(i).is_some_and(|r| {
-                r.in_rotation.load(Ordering::Relaxed) && r.replay.load(Ordering::Relaxed) >= at_least
+                r.in_rotation.load(Ordering::Relaxed)
+                    && r.replay.load(Ordering::Relaxed) >= at_least
             })
         };
         if pinned != NOT_PINNED && usable(pinned) {
@@ -345,9 +346,7 @@ impl<'q> Execute<'q, Postgres> for Replayable<'q> {
         None
     }
 
-    fn take_arguments(
-        &mut self,
-    ) -> Result<Option<PgArguments>, sqlx::error::BoxDynError> {
+    fn take_arguments(&mut self) -> Result<Option<PgArguments>, sqlx::error::BoxDynError> {
         Ok(self.arguments.take())
     }
 
@@ -502,7 +501,10 @@ impl Poller {
                 Ok(None) => {
                     replica.reachable.store(true, Ordering::Relaxed);
                     if was {
-                        tracing::warn!(replica = i + 1, "a read replica is not in recovery (promoted?); leaving it out");
+                        tracing::warn!(
+                            replica = i + 1,
+                            "a read replica is not in recovery (promoted?); leaving it out"
+                        );
                     }
                     false
                 }
@@ -518,7 +520,10 @@ impl Poller {
             if now_in && !was {
                 tracing::info!(replica = i + 1, "a read replica is in rotation");
             } else if !now_in && was && replica.reachable.load(Ordering::Relaxed) {
-                tracing::warn!(replica = i + 1, "a read replica lags behind the bound; reading from the others or the primary");
+                tracing::warn!(
+                    replica = i + 1,
+                    "a read replica lags behind the bound; reading from the others or the primary"
+                );
             }
         }
         self.shared.polls.send_modify(|n| *n = n.wrapping_add(1));

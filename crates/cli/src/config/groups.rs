@@ -232,7 +232,12 @@ pub struct HttpArgs {
     )]
     pub forwarded_header: ForwardedHeader,
     /// Memory for the cache of hot reads (GET /books/{id}, by ISBN), in MiB; 0 turns it off.
-    #[arg(long, env = "BOOKSTORE_CACHE_MB", value_name = "MIB", default_value = "64")]
+    #[arg(
+        long,
+        env = "BOOKSTORE_CACHE_MB",
+        value_name = "MIB",
+        default_value = "64"
+    )]
     pub cache_mb: u64,
     /// Event streams (GET /events) this process serves at once; one more gets 503.
     #[arg(long, env = "BOOKSTORE_EVENT_STREAMS", value_name = "N", default_value = "256",

@@ -1,6 +1,7 @@
 //! `/books`: the catalog's books.
 
 use crate::caller::Caller;
+use crate::consistency::RequiredToken;
 use crate::dto::book::{
     render, render_listed, BookInput, BookV1, BookV2, ListedBookV1, ListedBookV2,
     RenderedListedBook,
@@ -13,11 +14,10 @@ use crate::routes::page_request;
 use crate::state::AppState;
 use crate::version::ApiVersion;
 use crate::{etag, idempotency, response};
-use crate::consistency::RequiredToken;
 use axum::extract::{OriginalUri, Path, State};
-use axum::Extension;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bookstore_core::{
     Book, BookDraft, BookId, BookListQuery, BookSearch, BookSort, CatalogError, Facet, Isbn,
     Precondition, RawBookSearch, StoreError, ValidationErrors,
