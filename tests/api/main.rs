@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod behind_nginx;
 mod books;
+mod cache_coherence;
 mod boundary;
 mod connections;
 mod errors;
