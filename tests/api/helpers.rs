@@ -70,6 +70,12 @@ pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> TestApp {
     launch(backend, env, plain_client(), "http").await
 }
 
+/// Starts the binary on the database at `database_url` (the caller's own server, already
+/// there), with `env` on top of the defaults.
+pub async fn spawn_on(database_url: String, env: &[(&str, &str)]) -> TestApp {
+    start(Some(database_url), env, plain_client(), "http").await
+}
+
 fn plain_client() -> Client {
     Client::builder()
         .timeout(Duration::from_secs(30))
@@ -347,6 +353,7 @@ impl TestApp {
                     database_url: self.database_url.clone(),
                     data_dir: self.data_dir.path().to_path_buf(),
                     max_connections: 2,
+                    ..Default::default()
                 })
                 .await
                 .expect("open store")

@@ -2,6 +2,7 @@
 
 mod admin;
 mod backup;
+mod cache;
 mod config;
 mod events;
 mod import;

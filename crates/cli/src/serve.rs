@@ -119,6 +119,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             pipeline.signal.clone(),
         )
     });
+    let cache_follower = match (&services.book_cache, settings.roles.roles.has(Role::Api)) {
+        (Some(cache), true) => Some(crate::cache::start(
+            services.store.event_log(),
+            pipeline.signal.clone(),
+            cache.clone(),
+        )),
+        _ => None,
+    };
     let import_sweeper = if settings.roles.roles.has(Role::Api) {
         start_import_sweeper(&services).await
     } else {
@@ -199,6 +207,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     if let Some(sweeper) = import_sweeper {
         sweeper.abort();
+    }
+    if let Some(follower) = cache_follower {
+        follower.abort();
     }
     if let Some((_, task)) = metrics_listener {
         let _ = tokio::time::timeout(Duration::from_secs(1), task).await;

@@ -15,10 +15,11 @@ use bookstore_core::{Catalog, Inventory};
 use bookstore_events::webhooks::Deliverer;
 use bookstore_events::LogSignal;
 use bookstore_events::{BusReadiness, EventBus, NatsBus};
+use bookstore_http::cache::BookCache;
 use bookstore_http::events::{EventStreams, StreamTiming};
 use bookstore_http::AppState;
 use bookstore_redis::RedisLimiter;
-use bookstore_store::{Backend, Store};
+use bookstore_store::{Backend, ReplicaReadiness, Store};
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::ExposeSecret;
 use std::io::Write;
@@ -30,9 +31,11 @@ const EPOCH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 const KEK_FILE_NAME: &str = "kek";
 
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let store = Store::open(&settings.store.config())
-        .await
-        .context("opening the store")?;
+    open_store_with(settings.store.config()).await
+}
+
+async fn open_store_with(config: bookstore_store::StoreConfig) -> anyhow::Result<Store> {
+    let store = Store::open(&config).await.context("opening the store")?;
     tracing::info!(backend = ?store.backend(), "store opened");
     if let Some(path) = store.created_file() {
         // Started from another folder, the default `./data` would otherwise silently be a
@@ -189,11 +192,26 @@ pub struct Services {
     /// The event log's growth as this process knows it, which the live event streams wait on;
     /// `serve`'s pipeline feeds it.
     pub log_signal: LogSignal,
+    /// The hot-read cache, when on: `serve` keeps it current from the event log.
+    pub book_cache: Option<Arc<BookCache>>,
 }
 
 /// The services, for a server whose clients reach it at `public_url`.
 pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Services> {
-    let store = open_store(settings).await?;
+    let mut store_config = settings.store.config();
+    // Several processes' caches of one database: writes hand out tokens, which keep a
+    // client's reads through another process from an entry older than its write.
+    store_config.consistency_tokens = settings.http.cache_mb > 0;
+    let store = open_store_with(store_config).await?;
+    let replicas = store.replicas();
+    if !replicas.is_empty() {
+        let in_rotation = replicas.iter().filter(|r| r.in_rotation).count();
+        tracing::info!(
+            replicas = replicas.len(),
+            in_rotation,
+            "reads go to read replicas when caught up"
+        );
+    }
     prepare_schema(settings, &store).await?;
     let users = store.users();
     let (kek, kek_file) = load_kek(settings, store.backend())?;
@@ -235,6 +253,9 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
     let limiter = rate_limiter(settings).await?;
     let nats = nats_bus(settings).await?;
     let mut dependencies: Vec<Arc<dyn Dependency>> = Vec::new();
+    if !replicas.is_empty() {
+        dependencies.push(Arc::new(ReplicaReadiness(store.clone())));
+    }
     if let Some(bus) = &nats {
         let bus: Arc<dyn EventBus> = bus.clone();
         dependencies.push(Arc::new(BusReadiness(bus)));
@@ -266,7 +287,11 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         settings.store.data_dir.join("tmp").join("imports"),
         settings.http.import_limit,
     ));
+    let book_cache =
+        BookCache::new(settings.http.cache_mb.saturating_mul(1024 * 1024)).map(Arc::new);
     let state = AppState::new(bookstore_http::state::Services {
+        reads: store.read_routing(),
+        book_cache: book_cache.clone(),
         imports,
         catalog: Catalog::new(store.catalog()),
         inventory: Inventory::new(store.inventory()),
@@ -288,6 +313,7 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         state,
         deliverer,
         log_signal,
+        book_cache,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod author;
 pub mod book;
 pub mod catalog;
+pub mod consistency;
 pub mod error;
 pub mod event;
 pub mod genre;

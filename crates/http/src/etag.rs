@@ -17,6 +17,12 @@ fn listed_versions(value: &str) -> Vec<i64> {
         .collect()
 }
 
+/// The version a response's strong `ETag` names, if it has one.
+pub fn version_of(response: &axum::response::Response) -> Option<i64> {
+    let value = response.headers().get(header::ETAG)?.to_str().ok()?;
+    listed_versions(value).first().copied()
+}
+
 /// `If-Match` is required on writes so that nobody overwrites a change they have not seen.
 pub fn require_if_match(headers: &HeaderMap) -> Result<Precondition, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {

@@ -4,8 +4,10 @@
 //! it, over plain TCP or TLS ([`tls`]), with graceful shutdown.
 
 pub mod auth;
+pub mod cache;
 pub mod caller;
 pub mod client_ip;
+pub mod consistency;
 pub mod dto;
 pub mod error;
 pub mod etag;
@@ -186,6 +188,7 @@ pub fn openapi() -> serde_json::Value {
     doc.merge(operations_routes().into_openapi());
     openapi::document_rate_limits(&mut doc);
     openapi::add_gateway_responses(&mut doc);
+    openapi::document_consistency_tokens(&mut doc);
     openapi::describe_answers(&mut doc, &versioned);
     openapi::add_rules_and_examples(&doc)
 }
@@ -241,6 +244,10 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
                 .layer(middleware::from_fn_with_state(
                     limits.clone(),
                     ratelimit::after_auth,
+                ))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    consistency::layer,
                 )),
         )
         .fallback(not_found)

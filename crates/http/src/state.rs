@@ -3,6 +3,7 @@
 use crate::events::EventStreams;
 use bookstore_core::audit::Audit;
 use bookstore_core::auth::{Accounts, TokenVerifier};
+use bookstore_core::consistency::ReadRouting;
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::RateLimiter;
 use bookstore_core::webhook::Webhooks;
@@ -50,6 +51,11 @@ pub struct Services {
     pub imports: Arc<crate::imports::Imports>,
     /// Set when the process begins to shut down: `/readyz` then answers 503.
     pub draining: Draining,
+    /// Where each request's reads go (primary or read replicas), and the consistency tokens
+    /// of writes.
+    pub reads: Arc<dyn ReadRouting>,
+    /// `GET /books/{id}` and by ISBN from memory, when on (`BOOKSTORE_CACHE_MB`).
+    pub book_cache: Option<Arc<crate::cache::BookCache>>,
 }
 
 /// Whether the process is shutting down, so that load balancers stop sending it requests

@@ -27,6 +27,14 @@ pub enum OpenError {
     },
     #[error("the database URL is not valid")]
     InvalidUrl(#[source] sqlx::Error),
+    #[error("read replica {number} of DATABASE_READ_URL is not a valid PostgreSQL URL")]
+    InvalidReadUrl {
+        number: usize,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("DATABASE_READ_URL (read replicas) needs PostgreSQL: DATABASE_URL is SQLite, which has no replicas")]
+    ReadReplicasNeedPostgres,
     #[error("cannot connect to the database")]
     Connect(#[source] sqlx::Error),
     #[error("the database schema migration failed")]

@@ -102,6 +102,7 @@ mod tests {
             database_url: Some(format!("sqlite://{}", file.display())),
             data_dir: dir.path().join("unused"),
             max_connections: 1,
+            ..Default::default()
         };
         let store = Store::open(&config).await.expect("open");
         store.migrate().await.expect("migrate");

@@ -11,6 +11,7 @@
 mod audit;
 pub mod backup;
 mod catalog;
+mod consistency;
 mod cursor;
 mod error;
 mod event_log;
@@ -23,6 +24,7 @@ mod janitor;
 mod meter;
 mod pg_read_pool;
 mod postgres;
+mod read_router;
 mod retry;
 mod rows;
 mod search;
@@ -36,12 +38,15 @@ mod webhooks;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use consistency::ReplicaReadiness;
 pub use error::OpenError;
 pub use event_log::{OutboxCommits, Wakeups};
 pub use janitor::{JanitorReport, Retention};
+pub use read_router::ReplicaStatus;
 
 use bookstore_core::audit::AuditLog;
 use bookstore_core::auth::UserStore;
+use bookstore_core::consistency::{DirectReads, ReadRouting};
 use bookstore_core::import::ImportStore;
 use bookstore_core::outbox::{EventLog, Outbox};
 use bookstore_core::webhook::WebhookStore;
@@ -67,6 +72,15 @@ pub struct StoreConfig {
     /// transactions (so up to twice this many connections); on SQLite, of the readers (its
     /// writer pool has exactly one connection).
     pub max_connections: u32,
+    /// PostgreSQL read replicas of `database_url`'s server (streaming replicas): reads of
+    /// read requests go there when they are caught up enough. Not for SQLite.
+    pub read_urls: Vec<String>,
+    /// A replica that has not replayed what the primary had written this long ago leaves the
+    /// rotation until it catches up.
+    pub read_max_lag: std::time::Duration,
+    /// Hand out consistency tokens even without replicas (PostgreSQL): for caches that more
+    /// than one process keeps of the same store.
+    pub consistency_tokens: bool,
 }
 
 impl Default for StoreConfig {
@@ -75,6 +89,9 @@ impl Default for StoreConfig {
             database_url: None,
             data_dir: PathBuf::from("./data"),
             max_connections: 10,
+            read_urls: Vec::new(),
+            read_max_lag: std::time::Duration::from_secs(1),
+            consistency_tokens: false,
         }
     }
 }
@@ -108,6 +125,12 @@ impl fmt::Debug for StoreConfig {
             )
             .field("data_dir", &self.data_dir)
             .field("max_connections", &self.max_connections)
+            .field(
+                "read_urls",
+                &format_args!("<{} redacted>", self.read_urls.len()),
+            )
+            .field("read_max_lag", &self.read_max_lag)
+            .field("consistency_tokens", &self.consistency_tokens)
             .finish()
     }
 }
@@ -216,6 +239,12 @@ impl Store {
             .filter(|url| !url.is_empty());
         let mut created = None;
         let mut lock = None;
+        let postgres = url.and_then(scheme).is_some_and(|s| {
+            s.eq_ignore_ascii_case("postgres") || s.eq_ignore_ascii_case("postgresql")
+        });
+        if !config.read_urls.is_empty() && !postgres {
+            return Err(OpenError::ReadReplicasNeedPostgres);
+        }
         let inner = match url {
             None => {
                 let path = config.data_dir.join(SQLITE_FILE_NAME);
@@ -240,9 +269,16 @@ impl Store {
                         SqliteStore::open(options, config.max_connections, in_memory).await?,
                     ))
                 }
-                Some("postgres" | "postgresql") => {
-                    Inner::Postgres(Arc::new(PgStore::open(url, config.max_connections).await?))
-                }
+                Some("postgres" | "postgresql") => Inner::Postgres(Arc::new(
+                    PgStore::open(
+                        url,
+                        &config.read_urls,
+                        config.max_connections,
+                        config.read_max_lag,
+                        config.consistency_tokens,
+                    )
+                    .await?,
+                )),
                 other => {
                     return Err(OpenError::UnsupportedUrl {
                         scheme: other.unwrap_or_default().to_owned(),
@@ -369,9 +405,26 @@ impl Store {
                 PoolStats::of_sqlx(meter::WRITES, &store.writer),
             ],
             Inner::Postgres(store) => [
-                store.reader.stats(meter::READS),
+                store.router().primary_pool().stats(meter::READS),
                 PoolStats::of_sqlx(meter::WRITES, &store.writer),
             ],
+        }
+    }
+
+    /// How reads are routed between the primary and the read replicas, and the consistency
+    /// tokens of writes.
+    pub fn read_routing(&self) -> Arc<dyn ReadRouting> {
+        match &self.inner {
+            Inner::Sqlite(_) => Arc::new(DirectReads),
+            Inner::Postgres(store) => Arc::new(consistency::PgReadRouting(store.clone())),
+        }
+    }
+
+    /// The read replicas' states, in `read_urls` order (empty without replicas).
+    pub fn replicas(&self) -> Vec<ReplicaStatus> {
+        match &self.inner {
+            Inner::Sqlite(_) => Vec::new(),
+            Inner::Postgres(store) => store.router().statuses(),
         }
     }
 

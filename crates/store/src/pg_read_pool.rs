@@ -39,7 +39,7 @@ const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// How long a read waits for a free connection before it fails (sqlx's default too).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Whether `error` says that the connection, not the statement, failed.
-fn connection_lost(error: &sqlx::Error) -> bool {
+pub(crate) fn connection_lost(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
         // Class 57P: the server is shutting down or ended this session.

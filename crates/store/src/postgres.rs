@@ -1,11 +1,13 @@
-//! The PostgreSQL store: for several replicas. One pool serves reads and writes; write
-//! transactions lock the book row they change (`FOR UPDATE`).
+//! The PostgreSQL store: for several replicas. Write transactions run on the primary and lock
+//! the book row they change (`FOR UPDATE`); reads go to the primary or, inside a read
+//! request, to a read replica (`read_router.rs`).
 
 use crate::catalog::{impl_catalog_store, Dialect};
 use crate::error::{backend, OpenError};
 use crate::event_log::{listen_postgres, CommitNotifier, WakeupSenders, Wakeups};
 use crate::imports::impl_import_store;
 use crate::pg_read_pool::ReadPool;
+use crate::read_router::ReadRouter;
 use crate::search::{push_filters, FUZZY_CANDIDATES};
 use crate::sql::BookSql;
 use crate::users::{impl_user_store, UserDialect};
@@ -103,8 +105,14 @@ pub(crate) fn push_tsquery(qb: &mut QueryBuilder<'static, Postgres>, text: &Text
 pub(crate) struct PgStore {
     /// Write transactions, and the few reads that need a transaction of their own.
     pub(crate) writer: PgPool,
-    /// Every other read.
-    pub(crate) reader: ReadPool,
+    /// Every other read: on the primary, or on a replica inside a read request's scope.
+    pub(crate) reader: ReadRouter,
+    /// The same pools, always reading from the primary.
+    primary_reader: ReadRouter,
+    /// Keeps the replicas' (and the primary's) log positions, when tokens are handed out.
+    poller: Mutex<Option<JoinHandle<()>>>,
+    /// Whether writes hand out consistency tokens.
+    issues_tokens: bool,
     pub(crate) wakeups: Arc<WakeupSenders>,
     /// Tells the other replicas' relays of this process's outbox commits.
     commits: CommitNotifier,
@@ -147,7 +155,30 @@ impl PgStore {
         if let Some(listener) = self.listener.lock().ok().and_then(|mut l| l.take()) {
             listener.abort();
         }
+        if let Some(poller) = self.poller.lock().ok().and_then(|mut p| p.take()) {
+            poller.abort();
+        }
         self.reader.close();
+    }
+
+    /// Whether writes hand out consistency tokens.
+    pub(crate) fn issues_tokens(&self) -> bool {
+        self.issues_tokens
+    }
+
+    /// The primary's log position now: the consistency token of every write committed so far.
+    pub(crate) async fn token_now(&self) -> Result<u64, StoreError> {
+        let lsn: i64 = sqlx::query_scalar("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint")
+            .fetch_one(self.primary_reader.primary_pool())
+            .await
+            .map_err(backend)?;
+        let lsn = u64::try_from(lsn).unwrap_or(0);
+        self.reader.primary_reached(lsn);
+        Ok(lsn)
+    }
+
+    pub(crate) fn router(&self) -> &ReadRouter {
+        &self.reader
     }
 
     /// The wake-ups, listened for from the first call on.
@@ -165,16 +196,25 @@ impl PgStore {
 
     /// New connections use `url` (new credentials) from now on; the writer's connections
     /// opened before are closed as they are released or next acquired, the reader's as they
-    /// come back to its pool: they drain without failing a request.
+    /// come back to its pool: they drain without failing a request. (The read replicas keep
+    /// the URLs they were opened with.)
     pub(crate) fn set_url(&self, url: &str) -> Result<(), OpenError> {
         let options = connect_options(url)?;
         self.writer.set_connect_options(options.clone());
         self.rotation.mark();
-        self.reader.set_options(options);
+        self.reader.set_primary_options(options);
         Ok(())
     }
 
-    pub(crate) async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
+    /// Opens the primary at `url` and, if any, the read replicas at `read_urls`; tokens are
+    /// handed out where there are replicas, or where `tokens` asks for them anyway.
+    pub(crate) async fn open(
+        url: &str,
+        read_urls: &[String],
+        max_connections: u32,
+        max_lag: std::time::Duration,
+        tokens: bool,
+    ) -> Result<Self, OpenError> {
         let options = connect_options(url)?;
         let rotation = Arc::new(Rotation::default());
         let (before, after) = (rotation.clone(), rotation.clone());
@@ -191,13 +231,36 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(OpenError::Connect)?;
-        let reader =
-            ReadPool::new(options, max_connections as usize).map_err(OpenError::Connect)?;
+        let primary =
+            ReadPool::new(options.clone(), max_connections as usize).map_err(OpenError::Connect)?;
+        let mut replicas = Vec::new();
+        for (i, read_url) in read_urls.iter().enumerate() {
+            let replica_options = PgConnectOptions::from_str(read_url)
+                .map_err(|source| OpenError::InvalidReadUrl {
+                    number: i + 1,
+                    source,
+                })?
+                .application_name("bookstore");
+            let pool = ReadPool::new(replica_options.clone(), max_connections as usize)
+                .map_err(OpenError::Connect)?;
+            replicas.push((pool, replica_options));
+        }
+        let reader = ReadRouter::new(primary, options, replicas, max_lag);
+        let issues_tokens = tokens || reader.has_replicas();
+        // A replica that is down at start is left out until it is up: not an error.
+        let poller = if issues_tokens {
+            Some(reader.start_polling().await)
+        } else {
+            None
+        };
         let wakeups = Arc::new(WakeupSenders::default());
         Ok(Self {
             commits: CommitNotifier::start(pool.clone(), wakeups.token()),
             writer: pool,
+            primary_reader: reader.primary_only(),
             reader,
+            poller: Mutex::new(poller),
+            issues_tokens,
             wakeups,
             listener: Mutex::new(None),
             rotation,
@@ -259,10 +322,14 @@ impl Dialect for PgStore {
         &self.writer
     }
 
-    type Reader = ReadPool;
+    type Reader = ReadRouter;
 
-    fn reader(&self) -> &ReadPool {
+    fn reader(&self) -> &ReadRouter {
         &self.reader
+    }
+
+    fn primary_reader(&self) -> &ReadRouter {
+        &self.primary_reader
     }
 
     fn push_text_match(qb: &mut QueryBuilder<'static, Postgres>, text: &TextQuery) {

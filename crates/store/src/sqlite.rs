@@ -192,6 +192,11 @@ impl Dialect for SqliteStore {
         &self.reader
     }
 
+    /// One file, one copy: every read sees every committed write.
+    fn primary_reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
     fn push_text_match(qb: &mut QueryBuilder<'static, Sqlite>, text: &TextQuery) {
         match FtsQuery::of(text, false) {
             None => {

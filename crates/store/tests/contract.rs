@@ -1369,6 +1369,7 @@ async fn sqlite_is_not_ready_before_migration() {
         database_url: None,
         data_dir: dir.path().join("nested").join("data"),
         max_connections: 2,
+        ..Default::default()
     };
     let store = Store::open(&config).await.unwrap();
     assert!(config.data_dir.join("bookstore.db").exists());
@@ -1385,6 +1386,7 @@ async fn postgres_is_not_ready_before_migration() {
         database_url: Some(url.clone()),
         data_dir: "unused".into(),
         max_connections: 2,
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -1407,6 +1409,7 @@ async fn sqlite_urls_file_and_memory() {
             database_url: Some(url.clone()),
             data_dir: dir.path().join("unused"),
             max_connections: 2,
+            ..Default::default()
         })
         .await
         .unwrap();

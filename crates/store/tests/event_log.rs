@@ -475,6 +475,7 @@ async fn postgres_another_replicas_commits_wake_the_relay() {
         database_url: Some(url.clone()),
         data_dir: "unused".into(),
         max_connections: 2,
+        ..Default::default()
     })
     .await
     .unwrap();

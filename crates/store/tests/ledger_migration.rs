@@ -159,6 +159,7 @@ async fn sqlite_books_get_their_opening_movement() {
         database_url: Some(url),
         data_dir: dir.path().to_path_buf(),
         max_connections: 2,
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -181,6 +182,7 @@ async fn postgres_books_get_their_opening_movement() {
         database_url: Some(url.clone()),
         data_dir: "unused".into(),
         max_connections: 2,
+        ..Default::default()
     })
     .await
     .unwrap();

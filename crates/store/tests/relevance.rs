@@ -197,6 +197,7 @@ async fn sqlite_store() -> (Store, tempfile::TempDir) {
         database_url: None,
         data_dir: dir.path().join("data"),
         max_connections: 4,
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -210,6 +211,7 @@ async fn postgres_store() -> (Store, String) {
         database_url: Some(url.clone()),
         data_dir: "unused".into(),
         max_connections: 4,
+        ..Default::default()
     })
     .await
     .unwrap();

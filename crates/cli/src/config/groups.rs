@@ -104,6 +104,20 @@ pub struct StoreArgs {
     #[arg(long, env = "BOOKSTORE_DB_MAX_CONNECTIONS", value_name = "N", default_value = "16",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub db_max_connections: u32,
+    /// PostgreSQL read replicas of the database, comma-separated postgres:// URLs: reads go
+    /// there when they are caught up enough [default: none, reads go to the primary].
+    /// Prefer DATABASE_READ_URL_FILE for URLs with passwords.
+    #[arg(long, env = "DATABASE_READ_URL", hide_env_values = true, value_name = "URLS",
+          value_parser = values::secret)]
+    pub database_read_url: Option<SecretString>,
+    /// File whose content is the read replicas' URLs, comma-separated.
+    #[arg(long, env = "DATABASE_READ_URL_FILE", value_name = "FILE")]
+    pub(super) database_read_url_file: Option<PathBuf>,
+    /// A read replica that has not replayed what the primary had written this long ago
+    /// leaves the rotation until it catches up: a number and a unit (1s, 500ms).
+    #[arg(long, env = "BOOKSTORE_READ_MAX_LAG", value_name = "SPAN", default_value = "1s",
+          value_parser = values::span)]
+    pub read_max_lag: Duration,
 }
 
 impl StoreArgs {
@@ -114,6 +128,7 @@ impl StoreArgs {
             database_url: Some(url.expose_secret().to_owned()),
             data_dir: self.data_dir.clone(),
             max_connections: 1,
+            ..StoreConfig::default()
         })
     }
 
@@ -125,7 +140,25 @@ impl StoreArgs {
                 .map(|url| url.expose_secret().to_owned()),
             data_dir: self.data_dir.clone(),
             max_connections: self.db_max_connections,
+            read_urls: self.read_urls(),
+            read_max_lag: self.read_max_lag,
+            consistency_tokens: false,
         }
+    }
+
+    /// The read replicas' URLs, in order.
+    pub fn read_urls(&self) -> Vec<String> {
+        self.database_read_url
+            .as_ref()
+            .map(|urls| {
+                urls.expose_secret()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|url| !url.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -223,6 +256,14 @@ pub struct HttpArgs {
         default_value = "x-forwarded-for"
     )]
     pub forwarded_header: ForwardedHeader,
+    /// Memory for the cache of hot reads (GET /books/{id}, by ISBN), in MiB; 0 turns it off.
+    #[arg(
+        long,
+        env = "BOOKSTORE_CACHE_MB",
+        value_name = "MIB",
+        default_value = "64"
+    )]
+    pub cache_mb: u64,
     /// Event streams (GET /events) this process serves at once; one more gets 503.
     #[arg(long, env = "BOOKSTORE_EVENT_STREAMS", value_name = "N", default_value = "256",
           value_parser = values::at_least::<1>)]

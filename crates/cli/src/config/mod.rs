@@ -112,6 +112,11 @@ impl Settings {
             self.store.database_migration_url.take(),
             self.store.database_migration_url_file.take(),
         )?;
+        self.store.database_read_url = secrets.pick(
+            "database_read_url",
+            self.store.database_read_url.take(),
+            self.store.database_read_url_file.take(),
+        )?;
         self.auth.admin_password = secrets.pick(
             "admin_password",
             self.auth.admin_password.take(),

@@ -83,6 +83,7 @@ async fn open(url: Option<String>, dir: &std::path::Path) -> Store {
         database_url: url,
         data_dir: dir.join("data"),
         max_connections: 3,
+        ..Default::default()
     })
     .await
     .unwrap();

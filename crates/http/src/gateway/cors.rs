@@ -60,7 +60,7 @@ fn validate_origin(origin: &str) -> Result<(), String> {
     Ok(())
 }
 
-const ALLOWED_HEADERS: [HeaderName; 9] = [
+const ALLOWED_HEADERS: [HeaderName; 10] = [
     header::AUTHORIZATION,
     header::ACCEPT,
     header::CONTENT_TYPE,
@@ -70,9 +70,10 @@ const ALLOWED_HEADERS: [HeaderName; 9] = [
     HeaderName::from_static("x-request-id"),
     HeaderName::from_static("traceparent"),
     HeaderName::from_static("tracestate"),
+    HeaderName::from_static("consistency-token"),
 ];
 
-const EXPOSED_HEADERS: [HeaderName; 7] = [
+const EXPOSED_HEADERS: [HeaderName; 8] = [
     header::ETAG,
     header::LOCATION,
     header::LINK,
@@ -80,6 +81,7 @@ const EXPOSED_HEADERS: [HeaderName; 7] = [
     header::WWW_AUTHENTICATE,
     HeaderName::from_static("x-request-id"),
     HeaderName::from_static("traceparent"),
+    HeaderName::from_static("consistency-token"),
 ];
 
 pub fn layer(origins: &CorsOrigins) -> Option<CorsLayer> {

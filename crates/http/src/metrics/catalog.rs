@@ -30,6 +30,7 @@ pub const WEBHOOK_DELIVERIES: &str = "bookstore_webhook_deliveries_total";
 pub const WEBHOOK_DURATION: &str = "bookstore_webhook_delivery_duration_seconds";
 pub const SEARCHES: &str = "bookstore_search_requests_total";
 pub const SEARCH_DURATION: &str = "bookstore_search_duration_seconds";
+pub const BOOK_CACHE: &str = "bookstore_book_cache_requests_total";
 
 /// Gives every series its help text and unit.
 pub fn describe() {
@@ -56,6 +57,10 @@ pub fn describe() {
         HTTP_RESPONSE_BYTES,
         Unit::Bytes,
         "Response body bytes sent (after compression), by method and route template."
+    );
+    describe_counter!(
+        BOOK_CACHE,
+        "Reads of one book (by id or ISBN) by whether the in-process cache answered: hit, miss."
     );
     describe_counter!(
         SIGN_INS,

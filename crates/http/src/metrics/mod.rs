@@ -8,6 +8,7 @@
 //! (`_seconds`, `_bytes`), counters end in `_total`.
 
 pub mod auth;
+pub mod cache;
 pub mod catalog;
 mod layer;
 pub mod process;

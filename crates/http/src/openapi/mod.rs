@@ -159,6 +159,65 @@ pub fn document_rate_limits(openapi: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// The `Consistency-Token` header (`crate::consistency`): answered by successful writes,
+/// taken by reads.
+pub fn document_consistency_tokens(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::Required;
+    let schema = || {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$"))
+    };
+    let answered = HeaderBuilder::new()
+        .schema(schema())
+        .description(Some(
+            "The position of the primary's write-ahead log after this write, when the \
+             service runs with read replicas or a cache shared by several processes. Send it \
+             back as `Consistency-Token` on reads to see this write (read-your-writes).",
+        ))
+        .build();
+    let taken = ParameterBuilder::new()
+        .name("Consistency-Token")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .schema(Some(schema()))
+        .description(Some(
+            "A token a write answered with: the read is served only from data that includes \
+             that write (a read replica that has replayed it, or the primary; a cache entry \
+             read after it). Without it, a read may come from a replica up to \
+             `BOOKSTORE_READ_MAX_LAG` behind.",
+        ))
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        for (method, operation) in operations_of(item) {
+            if method == Method::GET {
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(taken.clone());
+                operation
+                    .responses
+                    .responses
+                    .entry("400".to_owned())
+                    .or_insert_with(|| {
+                        RefOr::T(problem_response(
+                            "A malformed parameter or header (`Consistency-Token`)",
+                        ))
+                    });
+                continue;
+            }
+            for (status, response) in operation.responses.responses.iter_mut() {
+                if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+                    response
+                        .headers
+                        .insert("Consistency-Token".to_owned(), answered.clone());
+                }
+            }
+        }
+    }
+}
+
 /// Answers the gateway layers can give on any route, added to every operation.
 const GATEWAY_RESPONSES: [(&str, &str); 2] = [
     (

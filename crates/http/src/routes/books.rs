@@ -1,6 +1,7 @@
 //! `/books`: the catalog's books.
 
 use crate::caller::Caller;
+use crate::consistency::RequiredToken;
 use crate::dto::book::{
     render, render_listed, BookInput, BookV1, BookV2, ListedBookV1, ListedBookV2,
     RenderedListedBook,
@@ -16,6 +17,7 @@ use crate::{etag, idempotency, response};
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bookstore_core::{
     Book, BookDraft, BookId, BookListQuery, BookSearch, BookSort, CatalogError, Facet, Isbn,
     Precondition, RawBookSearch, StoreError, ValidationErrors,
@@ -212,12 +214,24 @@ pub async fn get_book(
     caller: Caller,
     version: ApiVersion,
     headers: HeaderMap,
+    required: Option<Extension<RequiredToken>>,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
-    let book = state
-        .catalog
-        .get_book(&caller.0, BookId::from_uuid(id))
-        .await?;
+    let id = BookId::from_uuid(id);
+    let required = required.and_then(|r| r.0 .0);
+    let Some(cache) = &state.book_cache else {
+        let book = state.catalog.get_book(&caller.0, id).await?;
+        return Ok(conditional_get(&headers, &book, version));
+    };
+    state.catalog.authorize_read(&caller.0)?;
+    if let Some(book) = cache.get(id, required) {
+        crate::metrics::cache::hit();
+        return Ok(conditional_get(&headers, &book, version));
+    }
+    crate::metrics::cache::miss();
+    let ticket = cache.ticket(state.reads.read_floor());
+    let book = state.catalog.get_book(&caller.0, id).await?;
+    cache.store(&book, ticket);
     Ok(conditional_get(&headers, &book, version))
 }
 
@@ -245,10 +259,24 @@ pub async fn get_book_by_isbn(
     caller: Caller,
     version: ApiVersion,
     headers: HeaderMap,
+    required: Option<Extension<RequiredToken>>,
     Path(isbn): Path<String>,
 ) -> ApiResult<Response> {
     let isbn = Isbn::parse(&isbn).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let required = required.and_then(|r| r.0 .0);
+    let Some(cache) = &state.book_cache else {
+        let book = state.catalog.get_book_by_isbn(&caller.0, &isbn).await?;
+        return Ok(conditional_get(&headers, &book, version));
+    };
+    state.catalog.authorize_read(&caller.0)?;
+    if let Some(book) = cache.get_by_isbn(&isbn, required) {
+        crate::metrics::cache::hit();
+        return Ok(conditional_get(&headers, &book, version));
+    }
+    crate::metrics::cache::miss();
+    let ticket = cache.ticket(state.reads.read_floor());
     let book = state.catalog.get_book_by_isbn(&caller.0, &isbn).await?;
+    cache.store(&book, ticket);
     Ok(conditional_get(&headers, &book, version))
 }
 

@@ -73,7 +73,7 @@ where
         .bind(scope)
         .bind(key)
         .bind(DbTime(since))
-        .fetch_optional(store.reader())
+        .fetch_optional(store.primary_reader())
         .await
         .map_err(backend)?;
     Ok(row.map(|row| IdempotencyRecord {

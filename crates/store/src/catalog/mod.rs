@@ -66,8 +66,13 @@ pub(crate) trait Dialect {
     /// Where reads outside transactions run: a pool that is an sqlx `Executor`.
     type Reader: Sync;
 
-    /// The pool of reads outside transactions.
+    /// The pool of reads outside transactions: on PostgreSQL, routed to a read replica
+    /// inside a read request's scope (`read_router.rs`).
     fn reader(&self) -> &Self::Reader;
+
+    /// Reads outside transactions that must see every committed write, wherever it was
+    /// made: sign-in state (revocations, lockouts) and idempotency records.
+    fn primary_reader(&self) -> &Self::Reader;
 
     /// An id as an SQL literal of the database's UUID representation.
     fn uuid_literal(id: Uuid) -> String;
@@ -281,11 +286,11 @@ macro_rules! impl_catalog_store {
                 #[tracing::instrument(skip_all)]
                 async fn ready(&self) -> Result<(), StoreError> {
                     sqlx::query("SELECT 1")
-                        .execute(self.reader())
+                        .execute(self.primary_reader())
                         .await
                         .map_err(backend)?;
                     let applied: Vec<MigrationRow> = sqlx::query_as(sql::MIGRATIONS_APPLIED)
-                        .fetch_all(self.reader())
+                        .fetch_all(self.primary_reader())
                         .await
                         .map_err(backend)?;
                     let missing: Vec<i64> = <Self as Dialect>::migrator()

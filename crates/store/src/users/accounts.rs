@@ -25,7 +25,7 @@ where
     (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
 {
     sqlx::query_scalar(sql::USER_COUNT)
-        .fetch_one(store.reader())
+        .fetch_one(store.primary_reader())
         .await
         .map_err(backend)
 }
@@ -102,7 +102,7 @@ where
 {
     let row: Option<UserRecordRow> = sqlx::query_as(sql::RECORD_BY_USERNAME)
         .bind(username.as_str())
-        .fetch_optional(store.reader())
+        .fetch_optional(store.primary_reader())
         .await
         .map_err(backend)?;
     row.map(UserRecord::try_from).transpose()
@@ -120,7 +120,7 @@ where
 {
     let row: Option<UserRecordRow> = sqlx::query_as(sql::RECORD_BY_ID)
         .bind(id.as_uuid())
-        .fetch_optional(store.reader())
+        .fetch_optional(store.primary_reader())
         .await
         .map_err(backend)?;
     row.map(UserRecord::try_from).transpose()
@@ -153,7 +153,7 @@ where
     };
     let rows: Vec<UserRow> = select
         .bind(limit_plus_one(page))
-        .fetch_all(store.reader())
+        .fetch_all(store.primary_reader())
         .await
         .map_err(backend)?;
     into_page(

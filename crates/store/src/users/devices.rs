@@ -29,7 +29,7 @@ where
     let user: Option<Uuid> = sqlx::query_scalar(sql::DEVICE_USER)
         .bind(token_hash)
         .bind(DbTime(now))
-        .fetch_optional(store.reader())
+        .fetch_optional(store.primary_reader())
         .await
         .map_err(backend)?;
     Ok(user.map(UserId::from_uuid))

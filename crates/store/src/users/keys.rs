@@ -20,7 +20,7 @@ where
     SigningKeyRow: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
 {
     let rows: Vec<SigningKeyRow> = sqlx::query_as(sql::SIGNING_KEYS_SELECT)
-        .fetch_all(store.reader())
+        .fetch_all(store.primary_reader())
         .await
         .map_err(backend)?;
     Ok(rows.into_iter().map(StoredSigningKey::from).collect())

@@ -26,7 +26,7 @@ where
     let (failures, last): (i64, Option<DbTime>) = sqlx::query_as(sql::LOGIN_FAILURE_COUNT)
         .bind(key)
         .bind(DbTime(since))
-        .fetch_one(store.reader())
+        .fetch_one(store.primary_reader())
         .await
         .map_err(backend)?;
     Ok(Throttle {

@@ -40,7 +40,7 @@ where
         .bind(id.as_uuid())
         .bind(session)
         .bind(DbTime(now))
-        .fetch_optional(store.reader())
+        .fetch_optional(store.primary_reader())
         .await
         .map_err(backend)?;
     Ok(row.map(|(token_epoch, disabled, live)| SessionState {
@@ -62,7 +62,7 @@ where
 {
     sqlx::query_as(sql::USER_TOKEN_EPOCH)
         .bind(id.as_uuid())
-        .fetch_optional(store.reader())
+        .fetch_optional(store.primary_reader())
         .await
         .map_err(backend)
 }
@@ -198,7 +198,7 @@ where
 {
     sqlx::query_as(sql::REFRESH_LOOKUP)
         .bind(token_hash)
-        .fetch_optional(store.reader())
+        .fetch_optional(store.primary_reader())
         .await
         .map_err(backend)
 }

@@ -33,6 +33,7 @@ impl Harness {
             database_url: None,
             data_dir: dir.path().join("data"),
             max_connections: 4,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -51,6 +52,7 @@ impl Harness {
             database_url: Some(url.clone()),
             data_dir: "unused".into(),
             max_connections: 8,
+            ..Default::default()
         })
         .await
         .unwrap();

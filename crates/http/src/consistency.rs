@@ -1,0 +1,182 @@
+//! The `Consistency-Token` header: read-your-writes across read replicas and caches.
+//!
+//! A successful write answers with the token of its commit (when the store hands tokens out:
+//! with read replicas, or a cache kept by several processes); a read that sends it back is
+//! served only from data that includes that commit. Reads (`GET`, `HEAD`) run in a replica
+//! scope, everything else on the primary, reads included: a write's checks see the newest
+//! data.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bookstore_core::consistency::{ConsistencyToken, ReadScope};
+
+pub static CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("consistency-token");
+
+/// The token a read request carries, for the handlers (the book cache) to compare with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequiredToken(pub Option<ConsistencyToken>);
+
+fn is_read(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let read = is_read(request.method());
+    // A write runs on the primary, whatever token it brings.
+    let sent = read
+        .then(|| request.headers().get(&CONSISTENCY_TOKEN))
+        .flatten();
+    let token = match sent {
+        None => None,
+        Some(value) => match value.to_str().map(ConsistencyToken::parse) {
+            Ok(Ok(token)) => Some(token),
+            _ => {
+                return ApiError::bad_request(format!(
+                    "Consistency-Token {}",
+                    bookstore_core::consistency::InvalidToken
+                ))
+                .into_response()
+            }
+        },
+    };
+    let scope = if read {
+        ReadScope::Replica { at_least: token }
+    } else {
+        ReadScope::Primary
+    };
+    request.extensions_mut().insert(RequiredToken(token));
+    let change = (!read)
+        .then(|| {
+            let route = request.extensions().get::<MatchedPath>()?;
+            local_change(request.method(), route.as_str(), request.uri().path())
+        })
+        .flatten();
+    let mut response = None;
+    state
+        .reads
+        .scoped(
+            scope,
+            Box::pin(async {
+                response = Some(next.run(request).await);
+            }),
+        )
+        .await;
+    let Some(mut response) = response else {
+        return ApiError::internal().into_response();
+    };
+    if let (Some(change), Some(cache), true) =
+        (change, &state.book_cache, response.status().is_success())
+    {
+        match change {
+            LocalChange::Book(id) => cache.drop_book(id, crate::etag::version_of(&response)),
+            LocalChange::Deleted(id) => cache.drop_book(id, Some(i64::MAX)),
+            LocalChange::Unnamed => cache.drop_all(),
+        }
+    }
+    if !read && response.status().is_success() && state.reads.issues_tokens() {
+        match state.reads.token_now().await {
+            Ok(Some(token)) => {
+                if let Ok(value) = HeaderValue::from_str(&token.to_string()) {
+                    response
+                        .headers_mut()
+                        .insert(CONSISTENCY_TOKEN.clone(), value);
+                }
+            }
+            Ok(None) => {}
+            // The write committed: answer it, without a token (the client's next read may
+            // then see a replica's older state).
+            Err(error) => {
+                tracing::warn!(%error, "could not read the log position for a consistency token")
+            }
+        }
+    }
+    response
+}
+
+/// What a write request changes of the books a cache may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LocalChange {
+    /// The book in the path (its new version is in the answer's `ETag`, when there is one).
+    Book(uuid::Uuid),
+    Deleted(uuid::Uuid),
+    /// Books the route does not name (renames, stocktake commits, anything not listed).
+    Unnamed,
+}
+
+/// The books that a successful `method` on `route` (at `path`) changes; `None` for routes
+/// that change none (sign-in, users, webhooks, creates of new things, imports, whose rows
+/// change later and reach the cache as events).
+fn local_change(method: &Method, route: &str, path: &str) -> Option<LocalChange> {
+    let unchanged = [
+        "/auth/",
+        "/users",
+        "/webhooks",
+        "/imports",
+        "/events",
+        "/audit",
+    ];
+    if unchanged.iter().any(|prefix| route.starts_with(prefix)) {
+        return None;
+    }
+    let id = || {
+        path.split('/')
+            .nth(2)
+            .and_then(|segment| uuid::Uuid::parse_str(segment).ok())
+    };
+    match (method.as_str(), route) {
+        ("POST", "/books" | "/authors" | "/genres" | "/locations" | "/stocktakes") => None,
+        ("POST", "/stocktakes/{id}/counts") => None,
+        ("DELETE", "/stocktakes/{id}") => None,
+        ("DELETE", "/books/{id}") => id().map(LocalChange::Deleted),
+        (_, "/books/{id}" | "/books/{id}/stock-movements") => id().map(LocalChange::Book),
+        _ => Some(LocalChange::Unnamed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_name_the_books_they_change() {
+        let id = uuid::Uuid::now_v7();
+        let path = format!("/books/{id}");
+        assert_eq!(
+            local_change(&Method::PUT, "/books/{id}", &path),
+            Some(LocalChange::Book(id))
+        );
+        assert_eq!(
+            local_change(&Method::DELETE, "/books/{id}", &path),
+            Some(LocalChange::Deleted(id))
+        );
+        assert_eq!(
+            local_change(
+                &Method::POST,
+                "/books/{id}/stock-movements",
+                &format!("{path}/stock-movements")
+            ),
+            Some(LocalChange::Book(id))
+        );
+        assert_eq!(local_change(&Method::POST, "/books", "/books"), None);
+        assert_eq!(
+            local_change(&Method::POST, "/auth/login", "/auth/login"),
+            None
+        );
+        assert_eq!(
+            local_change(&Method::PATCH, "/authors/{id}", &format!("/authors/{id}")),
+            Some(LocalChange::Unnamed)
+        );
+        assert_eq!(
+            local_change(
+                &Method::POST,
+                "/stocktakes/{id}/commit",
+                &format!("/stocktakes/{id}/commit")
+            ),
+            Some(LocalChange::Unnamed)
+        );
+    }
+}

@@ -1,0 +1,591 @@
+//! Reads routed between the PostgreSQL primary and its streaming replicas
+//! (`DATABASE_READ_URL`).
+//!
+//! - A read made inside a request's [`ReadScope::Replica`] goes to a replica that is in
+//!   rotation: reachable, and not further behind the primary than the lag bound. With a
+//!   consistency token, only to one that has replayed the token's log position; if none has,
+//!   the read waits for one a short while ([`TOKEN_WAIT`]), then goes to the primary.
+//! - Every other read (writes' requests, background work, anything outside a scope) goes to
+//!   the primary. So does every statement of a transaction: those never pass through here.
+//! - A read that fails on a replica because of the replica (connection lost, server down,
+//!   a recovery conflict) is run again on the primary, and the replica leaves the rotation
+//!   until the next poll finds it well: a replica going down costs no request.
+//!
+//! A background task polls every [`POLL_INTERVAL`] the primary's log position and each
+//! replica's replay position. The lag of a replica is time-based: it is in rotation while it
+//! has replayed what the primary had written `max_lag` ago (by the poller's samples), which
+//! holds on an idle primary too (replay timestamps would grow old there).
+
+use crate::pg_read_pool::{connection_lost, ReadPool};
+use bookstore_core::consistency::{ConsistencyToken, ReadScope, ScopedFuture};
+use futures_core::future::BoxFuture;
+use futures_core::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+use sqlx::postgres::{
+    PgArguments, PgConnectOptions, PgConnection, PgQueryResult, PgRow, PgStatement, PgTypeInfo,
+    Postgres,
+};
+use sqlx::{Connection, Describe, Either, Execute, Executor};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
+
+/// How often the poller reads the log positions (sooner when a read waits for a replica).
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// The longest a read with a token waits for a replica to replay it before it reads from
+/// the primary.
+pub(crate) const TOKEN_WAIT: Duration = Duration::from_millis(50);
+/// A poll that takes longer than this finds the server unreachable.
+const POLL_TIMEOUT: Duration = Duration::from_secs(1);
+
+const PRIMARY_LSN: &str = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint";
+/// NULL on a server that is not in recovery (a promoted replica): not a replica any more.
+const REPLAY_LSN: &str = "SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint";
+
+tokio::task_local! {
+    static SCOPE: RequestScope;
+}
+
+/// The routing of one request: its scope, and the replica its first read went to (later
+/// reads stay there, so that one request never sees a replica's state and then an older
+/// one's).
+struct RequestScope {
+    scope: ReadScope,
+    pinned: AtomicUsize,
+}
+
+const NOT_PINNED: usize = usize::MAX;
+
+/// What a replica looks like to the router, as of the last poll.
+#[derive(Debug)]
+struct Replica {
+    pool: ReadPool,
+    options: PgConnectOptions,
+    /// Replay position, as a byte offset in the log.
+    replay: AtomicU64,
+    reachable: AtomicBool,
+    in_rotation: AtomicBool,
+}
+
+/// One replica's state for `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaStatus {
+    /// Its place in `DATABASE_READ_URL`, from 1.
+    pub number: usize,
+    pub reachable: bool,
+    pub in_rotation: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    primary: ReadPool,
+    /// Replaced when the credentials rotate.
+    primary_options: std::sync::RwLock<PgConnectOptions>,
+    replicas: Vec<Replica>,
+    max_lag: Duration,
+    /// The primary's log position as last known (polled, or minted into a token).
+    primary_lsn: AtomicU64,
+    /// Where round-robin starts next.
+    next: AtomicUsize,
+    /// Asks the poller to poll now: a read waits for a replica to catch up.
+    wanted: Notify,
+    /// Counts the polls done, for those waiting for the next one.
+    polls: watch::Sender<u64>,
+    /// The primary's log positions of the last `max_lag` and a bit, oldest first.
+    samples: Mutex<VecDeque<(Instant, u64)>>,
+}
+
+/// The reads of a PostgreSQL store: a sqlx `Executor` that picks, for each statement, the
+/// primary or a replica.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadRouter {
+    shared: Arc<Shared>,
+    /// This router ignores the request's scope and reads from the primary: for the reads that
+    /// must see every committed write wherever they are made (sign-in state, idempotency).
+    primary_only: bool,
+}
+
+impl ReadRouter {
+    pub(crate) fn new(
+        primary: ReadPool,
+        primary_options: PgConnectOptions,
+        replicas: Vec<(ReadPool, PgConnectOptions)>,
+        max_lag: Duration,
+    ) -> Self {
+        let replicas = replicas
+            .into_iter()
+            .map(|(pool, options)| Replica {
+                pool,
+                options,
+                replay: AtomicU64::new(0),
+                reachable: AtomicBool::new(false),
+                in_rotation: AtomicBool::new(false),
+            })
+            .collect();
+        Self {
+            shared: Arc::new(Shared {
+                primary,
+                primary_options: std::sync::RwLock::new(primary_options),
+                replicas,
+                max_lag,
+                primary_lsn: AtomicU64::new(0),
+                next: AtomicUsize::new(0),
+                wanted: Notify::new(),
+                polls: watch::Sender::new(0),
+                samples: Mutex::new(VecDeque::new()),
+            }),
+            primary_only: false,
+        }
+    }
+
+    /// The same pools, always reading from the primary.
+    pub(crate) fn primary_only(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            primary_only: true,
+        }
+    }
+
+    pub(crate) fn has_replicas(&self) -> bool {
+        !self.shared.replicas.is_empty()
+    }
+
+    /// New connections to the primary use `options` (rotated credentials); those open drain.
+    pub(crate) fn set_primary_options(&self, options: PgConnectOptions) {
+        self.shared.primary.set_options(options.clone());
+        match self.shared.primary_options.write() {
+            Ok(mut current) => *current = options,
+            Err(poisoned) => *poisoned.into_inner() = options,
+        }
+    }
+
+    pub(crate) fn primary_pool(&self) -> &ReadPool {
+        &self.shared.primary
+    }
+
+    /// Closes every pool.
+    pub(crate) fn close(&self) {
+        self.shared.primary.close();
+        for replica in &self.shared.replicas {
+            replica.pool.close();
+        }
+    }
+
+    /// Polls once now (so that the rotation is known before the first request), then every
+    /// [`POLL_INTERVAL`] until the returned task is aborted.
+    pub(crate) async fn start_polling(&self) -> tokio::task::JoinHandle<()> {
+        let mut poller = Poller::new(self.shared.clone());
+        poller.poll().await;
+        tokio::spawn(async move { poller.run().await })
+    }
+
+    /// Notes a log position of the primary known to be reached (a token just minted).
+    pub(crate) fn primary_reached(&self, lsn: u64) {
+        self.shared.primary_lsn.fetch_max(lsn, Ordering::Relaxed);
+    }
+
+    pub(crate) fn statuses(&self) -> Vec<ReplicaStatus> {
+        self.shared
+            .replicas
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ReplicaStatus {
+                number: i + 1,
+                reachable: r.reachable.load(Ordering::Relaxed),
+                in_rotation: r.in_rotation.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// Runs `request` with its reads routed as `scope` says.
+    pub(crate) fn scoped<'a>(scope: ReadScope, request: ScopedFuture<'a>) -> ScopedFuture<'a> {
+        Box::pin(SCOPE.scope(
+            RequestScope {
+                scope,
+                pinned: AtomicUsize::new(NOT_PINNED),
+            },
+            request,
+        ))
+    }
+
+    /// A log position that every read starting now in the current scope sees (see
+    /// `ReadRouting::read_floor`). A position polled from the primary counts one byte less:
+    /// a commit's record can be in the log an instant before the commit is visible.
+    pub(crate) fn read_floor(&self) -> u64 {
+        let primary = self
+            .shared
+            .primary_lsn
+            .load(Ordering::Relaxed)
+            .saturating_sub(1);
+        let scope = SCOPE.try_with(|s| s.scope).ok();
+        match scope {
+            Some(ReadScope::Replica { at_least }) if !self.primary_only => {
+                let replicas = self
+                    .shared
+                    .replicas
+                    .iter()
+                    .filter(|r| r.in_rotation.load(Ordering::Relaxed))
+                    .map(|r| r.replay.load(Ordering::Relaxed))
+                    .min()
+                    .unwrap_or(u64::MAX);
+                let any = primary.min(replicas);
+                at_least.map_or(any, |t| any.max(t.lsn().saturating_sub(1)))
+            }
+            _ => primary,
+        }
+    }
+
+    /// The replica the current read goes to, or `None` for the primary.
+    async fn pick(&self) -> Option<usize> {
+        if self.primary_only || self.shared.replicas.is_empty() {
+            return None;
+        }
+        let (at_least, pinned) = SCOPE
+            .try_with(|s| match s.scope {
+                ReadScope::Primary => None,
+                ReadScope::Replica { at_least } => Some((
+                    at_least.map_or(0, ConsistencyToken::lsn),
+                    s.pinned.load(Ordering::Relaxed),
+                )),
+            })
+            .ok()
+            .flatten()?;
+        let replicas = &self.shared.replicas;
+        let usable = |i: usize| {
+            replicas.get(i).is_some_and(|r| {
+                r.in_rotation.load(Ordering::Relaxed)
+                    && r.replay.load(Ordering::Relaxed) >= at_least
+            })
+        };
+        if pinned != NOT_PINNED && usable(pinned) {
+            return Some(pinned);
+        }
+        let deadline = Instant::now() + TOKEN_WAIT;
+        let mut polls = self.shared.polls.subscribe();
+        loop {
+            let start = self.shared.next.fetch_add(1, Ordering::Relaxed);
+            if let Some(i) = (0..replicas.len())
+                .map(|k| (start + k) % replicas.len())
+                .find(|&i| usable(i))
+            {
+                let _ = SCOPE.try_with(|s| s.pinned.store(i, Ordering::Relaxed));
+                return Some(i);
+            }
+            // Waiting helps only where a replica in rotation is behind the token.
+            let worth_waiting = at_least > 0
+                && replicas
+                    .iter()
+                    .any(|r| r.in_rotation.load(Ordering::Relaxed));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !worth_waiting || left.is_zero() {
+                return None;
+            }
+            polls.borrow_and_update();
+            self.shared.wanted.notify_one();
+            if tokio::time::timeout(left, polls.changed()).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Takes replica `i` out of rotation after a read failed because of it.
+    fn replica_failed(&self, i: usize, error: &sqlx::Error) {
+        if let Some(replica) = self.shared.replicas.get(i) {
+            if replica.in_rotation.swap(false, Ordering::Relaxed) {
+                tracing::warn!(replica = i + 1, error = %error,
+                    "a read replica failed a read; reading from the primary until it is back");
+            }
+            replica.reachable.store(false, Ordering::Relaxed);
+        }
+    }
+
+    fn pool(&self, replica: Option<usize>) -> &ReadPool {
+        replica
+            .and_then(|i| self.shared.replicas.get(i))
+            .map_or(&self.shared.primary, |r| &r.pool)
+    }
+}
+
+/// Whether a read that failed on a replica should be run again on the primary: the replica,
+/// not the statement, failed.
+fn replica_at_fault(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => true,
+        // 40001: canceled by a conflict with recovery; 57014: canceled (max_standby_*_delay).
+        sqlx::Error::Database(db) => {
+            connection_lost(error) || matches!(db.code().as_deref(), Some("40001" | "57014"))
+        }
+        _ => connection_lost(error),
+    }
+}
+
+/// A statement taken apart, so that it can be sent twice (sqlx's queries give their
+/// arguments away when sent).
+struct Replayable<'q> {
+    sql: &'q str,
+    arguments: Option<PgArguments>,
+    persistent: bool,
+}
+
+impl<'q> Replayable<'q> {
+    fn of<E: Execute<'q, Postgres>>(mut query: E) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            sql: query.sql(),
+            arguments: query.take_arguments().map_err(sqlx::Error::Encode)?,
+            persistent: query.persistent(),
+        })
+    }
+
+    fn once(&self) -> Replayable<'q> {
+        Replayable {
+            sql: self.sql,
+            arguments: self.arguments.clone(),
+            persistent: self.persistent,
+        }
+    }
+}
+
+impl<'q> Execute<'q, Postgres> for Replayable<'q> {
+    fn sql(&self) -> &'q str {
+        self.sql
+    }
+
+    fn statement(&self) -> Option<&PgStatement<'q>> {
+        None
+    }
+
+    fn take_arguments(&mut self) -> Result<Option<PgArguments>, sqlx::error::BoxDynError> {
+        Ok(self.arguments.take())
+    }
+
+    fn persistent(&self) -> bool {
+        self.persistent
+    }
+}
+
+impl<'p> Executor<'p> for &'_ ReadRouter {
+    type Database = Postgres;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, Result<Either<PgQueryResult, PgRow>, sqlx::Error>>
+    where
+        E: 'q + Execute<'q, Postgres>,
+    {
+        let router = self.clone();
+        Box::pin(async_stream::try_stream! {
+            let replica = router.pick().await;
+            let Some(i) = replica else {
+                let mut results = router.pool(None).fetch_many(query);
+                while let Some(result) = results.try_next().await? {
+                    yield result;
+                }
+                return;
+            };
+            let statement = Replayable::of(query)?;
+            let mut results = router.pool(Some(i)).fetch_many(statement.once());
+            // Until the first result, the statement can go to the primary instead.
+            match results.next().await {
+                Some(Ok(first)) => {
+                    yield first;
+                    while let Some(result) = results.try_next().await? {
+                        yield result;
+                    }
+                }
+                None => {}
+                Some(Err(error)) if replica_at_fault(&error) => {
+                    drop(results);
+                    router.replica_failed(i, &error);
+                    let mut results = router.pool(None).fetch_many(statement.once());
+                    while let Some(result) = results.try_next().await? {
+                        yield result;
+                    }
+                }
+                Some(Err(error)) => Err(error)?,
+            }
+        })
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<PgRow>, sqlx::Error>>
+    where
+        E: 'q + Execute<'q, Postgres>,
+    {
+        let router = self.clone();
+        Box::pin(async move {
+            let Some(i) = router.pick().await else {
+                return router.pool(None).fetch_optional(query).await;
+            };
+            let statement = Replayable::of(query)?;
+            match router.pool(Some(i)).fetch_optional(statement.once()).await {
+                Err(error) if replica_at_fault(&error) => {
+                    router.replica_failed(i, &error);
+                    router.pool(None).fetch_optional(statement.once()).await
+                }
+                other => other,
+            }
+        })
+    }
+
+    fn prepare_with<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+        parameters: &'e [PgTypeInfo],
+    ) -> BoxFuture<'e, Result<PgStatement<'q>, sqlx::Error>> {
+        let router = self.clone();
+        Box::pin(async move { router.pool(None).prepare_with(sql, parameters).await })
+    }
+
+    fn describe<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+    ) -> BoxFuture<'e, Result<Describe<Postgres>, sqlx::Error>> {
+        let router = self.clone();
+        Box::pin(async move { router.pool(None).describe(sql).await })
+    }
+}
+
+/// The background task that keeps the positions: one connection of its own per server, so
+/// that a busy read pool never delays a poll.
+struct Poller {
+    shared: Arc<Shared>,
+    primary: Option<PgConnection>,
+    replicas: Vec<Option<PgConnection>>,
+}
+
+impl Poller {
+    fn new(shared: Arc<Shared>) -> Self {
+        let replicas = shared.replicas.iter().map(|_| None).collect();
+        Self {
+            shared,
+            primary: None,
+            replicas,
+        }
+    }
+
+    async fn run(mut self) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+                () = self.shared.wanted.notified() => {}
+            }
+            self.poll().await;
+        }
+    }
+
+    async fn poll(&mut self) {
+        let now = Instant::now();
+        let options = match self.shared.primary_options.read() {
+            Ok(options) => options.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        match position(&mut self.primary, &options, PRIMARY_LSN).await {
+            Ok(Some(lsn)) => {
+                self.shared.primary_lsn.fetch_max(lsn, Ordering::Relaxed);
+                if let Ok(mut samples) = self.shared.samples.lock() {
+                    samples.push_back((now, lsn));
+                    // Keep the newest sample at least `max_lag` old, and nothing older.
+                    if let Some(horizon) = now.checked_sub(self.shared.max_lag) {
+                        while samples.get(1).is_some_and(|(at, _)| *at <= horizon) {
+                            samples.pop_front();
+                        }
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::debug!(%error, "could not read the primary's log position"),
+        }
+        let bound = self.lag_bound(now);
+        for (i, replica) in self.shared.replicas.iter().enumerate() {
+            let connection = &mut self.replicas[i];
+            let polled = position(connection, &replica.options, REPLAY_LSN).await;
+            let was = replica.in_rotation.load(Ordering::Relaxed);
+            let now_in = match polled {
+                Ok(Some(replay)) => {
+                    replica.replay.fetch_max(replay, Ordering::Relaxed);
+                    replica.reachable.store(true, Ordering::Relaxed);
+                    replay >= bound
+                }
+                Ok(None) => {
+                    replica.reachable.store(true, Ordering::Relaxed);
+                    if was {
+                        tracing::warn!(
+                            replica = i + 1,
+                            "a read replica is not in recovery (promoted?); leaving it out"
+                        );
+                    }
+                    false
+                }
+                Err(error) => {
+                    replica.reachable.store(false, Ordering::Relaxed);
+                    if was {
+                        tracing::warn!(replica = i + 1, %error, "a read replica is unreachable; reading from the others or the primary");
+                    }
+                    false
+                }
+            };
+            replica.in_rotation.store(now_in, Ordering::Relaxed);
+            if now_in && !was {
+                tracing::info!(replica = i + 1, "a read replica is in rotation");
+            } else if !now_in && was && replica.reachable.load(Ordering::Relaxed) {
+                tracing::warn!(
+                    replica = i + 1,
+                    "a read replica lags behind the bound; reading from the others or the primary"
+                );
+            }
+        }
+        self.shared.polls.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// The position a replica must have replayed to be in rotation: the primary's, as of
+    /// `max_lag` ago (0 until the poller has been running that long).
+    fn lag_bound(&self, now: Instant) -> u64 {
+        let Some(horizon) = now.checked_sub(self.shared.max_lag) else {
+            return 0;
+        };
+        self.shared
+            .samples
+            .lock()
+            .ok()
+            .and_then(|samples| {
+                samples
+                    .iter()
+                    .rev()
+                    .find(|(at, _)| *at <= horizon)
+                    .map(|(_, lsn)| *lsn)
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// One log position read on the poller's own connection to a server (opened when needed,
+/// dropped when it fails); `None` where the function gives NULL.
+async fn position(
+    connection: &mut Option<PgConnection>,
+    options: &PgConnectOptions,
+    sql: &'static str,
+) -> Result<Option<u64>, sqlx::Error> {
+    let attempt = async {
+        if connection.is_none() {
+            *connection = Some(PgConnection::connect_with(options).await?);
+        }
+        let Some(conn) = connection.as_mut() else {
+            return Err(sqlx::Error::PoolClosed);
+        };
+        let lsn: Option<i64> = sqlx::query_scalar(sql).fetch_one(conn).await?;
+        Ok(lsn.and_then(|n| u64::try_from(n).ok()))
+    };
+    let result = match tokio::time::timeout(POLL_TIMEOUT, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(sqlx::Error::PoolTimedOut),
+    };
+    if result.is_err() {
+        *connection = None;
+    }
+    result
+}
