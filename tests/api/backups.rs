@@ -304,7 +304,7 @@ async fn on_postgres_backup_points_to_pg_dump_and_that_path_restores() {
     .expect("pg_restore beside pg_dump");
     assert!(status.success());
     let kek = app.data_dir.path().join("kek").display().to_string();
-    let restored = spawn_on(target, &[("BOOKSTORE_KEK_FILE", kek.as_str())]).await;
+    let restored = spawn_on(Some(target), &[("BOOKSTORE_KEK_FILE", kek.as_str())]).await;
     let response = restored
         .get(&format!("/books/{}", book["id"].as_str().expect("id")))
         .await;

@@ -69,12 +69,23 @@ async fn a_write_through_one_process_reaches_the_others_cache() {
         assert_eq!(response.status(), 200, "{}", writer.logs());
         let written = Instant::now();
         let token = header(&response, "consistency-token".parse().expect("name"));
-        assert!(!token.is_empty(), "writes hand out tokens while the cache is on");
+        assert!(
+            !token.is_empty(),
+            "writes hand out tokens while the cache is on"
+        );
         let version = body(response).await["version"].as_i64().expect("version");
         assert!(version > before);
         // The writer never sees the old one.
-        assert_eq!(version_of(&writer, &path, None).await, version, "its own process");
-        assert_eq!(version_of(&writer, isbn_path, None).await, version, "by ISBN");
+        assert_eq!(
+            version_of(&writer, &path, None).await,
+            version,
+            "its own process"
+        );
+        assert_eq!(
+            version_of(&writer, isbn_path, None).await,
+            version,
+            "by ISBN"
+        );
         assert_eq!(
             version_of(&other, &path, Some(&token)).await,
             version,
@@ -103,17 +114,15 @@ async fn a_write_through_one_process_reaches_the_others_cache() {
         waits[waits.len() - 1]
     );
     // The other process's cache answered: hits were counted.
-    let metrics = other
-        .get("/metrics")
-        .await
-        .text()
-        .await
-        .expect("metrics");
+    let metrics = other.get("/metrics").await.text().await.expect("metrics");
     let hits = metrics
         .lines()
         .find(|l| l.starts_with("bookstore_book_cache_requests_total{result=\"hit\"}"))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0);
-    assert!(hits >= count as f64, "the cache answered {hits} reads:\n{metrics}");
+    assert!(
+        hits >= count as f64,
+        "the cache answered {hits} reads:\n{metrics}"
+    );
 }

@@ -148,7 +148,7 @@ async fn a_postgres_restart_under_load_is_survived() {
         return;
     };
     cluster.start();
-    let mut app = spawn_on(cluster.url(), &[]).await;
+    let mut app = spawn_on(Some(cluster.url()), &[]).await;
     let book = app.create_book(hobbit()).await;
     let id = book["id"].as_str().expect("id").to_owned();
 

@@ -70,12 +70,6 @@ pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> TestApp {
     launch(backend, env, plain_client(), "http").await
 }
 
-/// Starts the binary on the database at `database_url` (the caller's own server, already
-/// there), with `env` on top of the defaults.
-pub async fn spawn_on(database_url: String, env: &[(&str, &str)]) -> TestApp {
-    start(Some(database_url), env, plain_client(), "http").await
-}
-
 fn plain_client() -> Client {
     Client::builder()
         .timeout(Duration::from_secs(30))
@@ -99,8 +93,9 @@ pub async fn launch(
 }
 
 /// Starts the binary on the store at `database_url` (SQLite in a fresh data directory when
-/// `None`), with `env` on top of the defaults: for tests that hand the server its database
-/// URL some other way (a Vault entry, a file) and still want to look at the database.
+/// `None`; a restored database, or the caller's own server), with `env` on top of the
+/// defaults; also for tests that hand the server its database URL some other way (a Vault
+/// entry, a file) and still want to look at the database.
 pub async fn spawn_on(database_url: Option<String>, env: &[(&str, &str)]) -> TestApp {
     start(database_url, env, plain_client(), "http").await
 }
@@ -134,11 +129,6 @@ pub async fn spawn_unready(database_url: String, env: &[(&str, &str)]) -> TestAp
         "http",
     )
     .await
-}
-
-/// Starts the binary on the database at `database_url` (a restored one, say), with `env`.
-pub async fn spawn_on(database_url: String, env: &[(&str, &str)]) -> TestApp {
-    start(Some(database_url), env, plain_client(), "http").await
 }
 
 /// Starts the binary on the SQLite store already in `data_dir` (a restored one, say).

@@ -500,8 +500,11 @@ both_stores!(
         assert_eq!(done["state"], "done");
         assert_eq!(counts(&done), [3, 1, 1, 0, 1]);
         let errors = body(
-            app.get(&format!("/imports/{}/errors", done["id"].as_str().expect("id")))
-                .await,
+            app.get(&format!(
+                "/imports/{}/errors",
+                done["id"].as_str().expect("id")
+            ))
+            .await,
         )
         .await;
         let error = &errors["items"][0];
@@ -520,7 +523,10 @@ both_stores!(
         assert_eq!(errors["items"].as_array().expect("items").len(), 1);
         assert_eq!(body(app.get(&format!("/books/{id}")).await).await, hobbit);
         let matilda = body(app.get("/books/isbn/9780140328721").await).await;
-        assert_eq!((&matilda["quantity"], &matilda["version"]), (&serde_json::json!(3), &serde_json::json!(2)));
+        assert_eq!(
+            (&matilda["quantity"], &matilda["version"]),
+            (&serde_json::json!(3), &serde_json::json!(2))
+        );
         let lud = body(app.get("/books/isbn/9780261102385").await).await;
         assert_eq!(lud["quantity"], 2);
     }

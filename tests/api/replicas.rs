@@ -86,7 +86,7 @@ async fn reads_go_to_a_caught_up_replica_and_a_client_reads_its_own_writes() {
     // rotation and a read without a token can show what it has not replayed yet. The cache
     // is off: every read is a database read, counted on the server that ran it.
     let app = spawn_on(
-        cluster.primary_url(DB),
+        Some(cluster.primary_url(DB)),
         &[
             ("DATABASE_READ_URL", replica_url.as_str()),
             ("BOOKSTORE_READ_MAX_LAG", "30s"),

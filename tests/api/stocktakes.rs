@@ -203,7 +203,10 @@ both_stores!(stocktake_counts_are_paged, |backend| async move {
     let path = format!("/stocktakes/{}", take["id"].as_str().expect("id"));
     for isbn in isbns {
         let response = app
-            .post_json(&format!("{path}/counts"), &json!({"isbn": isbn, "counted": 1}))
+            .post_json(
+                &format!("{path}/counts"),
+                &json!({"isbn": isbn, "counted": 1}),
+            )
             .await;
         assert_eq!(response.status(), 200);
     }
@@ -243,7 +246,11 @@ both_stores!(stocktake_counts_are_paged, |backend| async move {
     assert_eq!(all["lines"].as_array().expect("lines").len(), 3);
     assert!(all["next_cursor"].is_null());
 
-    for (query, field) in [("limit=0", "limit"), ("limit=101", "limit"), ("cursor=nope", "cursor")] {
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("cursor=nope", "cursor"),
+    ] {
         let response = app.get(&format!("{path}?{query}")).await;
         assert_eq!(response.status(), 422, "{query}");
         assert_eq!(body(response).await["errors"][0]["field"], field, "{query}");

@@ -154,8 +154,9 @@ fn write_batch(
         Ok(runtime) => {
             let task = runtime.spawn(write);
             Box::pin(async move {
-                task.await
-                    .map_err(|err| ImportError::Progress(format!("writing a batch failed: {err}")))?
+                task.await.map_err(|err| {
+                    ImportError::Progress(format!("writing a batch failed: {err}"))
+                })?
             })
         }
         Err(_) => Box::pin(write),

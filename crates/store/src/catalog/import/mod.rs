@@ -144,7 +144,7 @@ pub(crate) async fn import_books_once<D: ResolveNamed + ImportWrites>(
 enum Row {
     Exists,
     Unchanged,
-    Create(Book),
+    Create(Box<Book>),
     Replace { before: Box<Book>, after: Box<Book> },
 }
 
@@ -222,10 +222,10 @@ async fn write_segment<D: ResolveNamed + ImportWrites>(
                 // The stock a book starts with is its first receipt, as for a create.
                 let q = book.quantity.get();
                 if q > 0 {
-                    stock.push((book.clone(), StockMovementKind::Receive, q, q));
+                    stock.push(((*book).clone(), StockMovementKind::Receive, q, q));
                 }
                 changes.push(change(&book, None, BookEventKind::Created, ctx)?);
-                created.push(book);
+                created.push(*book);
                 outcomes.push(ImportOutcome::Created);
             }
             Row::Replace { before, after } => {
@@ -347,7 +347,7 @@ async fn plan_rows<D: ResolveNamed>(
         let contributors = contributors_of(draft, authors.by_ref().take(draft.authors().len()));
         let tags = genres_of(genres.by_ref().take(draft.genres().len()));
         let Some(before) = before else {
-            rows.push(Row::Create(
+            rows.push(Row::Create(Box::new(
                 BookParts {
                     id: BookId::generate().as_uuid(),
                     draft,
@@ -359,7 +359,7 @@ async fn plan_rows<D: ResolveNamed>(
                     updated_at: now,
                 }
                 .into_book(),
-            ));
+            )));
             continue;
         };
         let after = BookParts {
