@@ -408,6 +408,16 @@ def filter_failure(ctx, failure, case, response):
         if errors and all(e.get("field") == "url" and "only public addresses are allowed" in str(e.get("message", ""))
                           for e in errors):
             return False
+    # Exception 15, a merge patch of a shelf without `parent_id`: LocationPatch requires no
+    # property (RFC 7396: what is left out stays), yet the coverage phase of Schemathesis
+    # 4.32.5 sent it as "missing required property: parent_id" (the served document marks
+    # nothing required there). A shelf keeps its stored parent, so 200 is right. Kept only for
+    # that claim on that operation, when the answer is a shelf with its parent.
+    if failure.code == "ST201" and status == 200 and operation == ("/locations/{id}", "PATCH") \
+            and "Missing required property: parent_id" in str(getattr(failure, "message", "")):
+        body, _ = _errors(response)
+        if body and body.get("kind") == "shelf" and body.get("parent_id"):
+            return False
     # Exception 3, the history of a deleted book: API.md promises it stays readable after
     # DELETE /books/{id} (an audit trail that outlives the book), so 200 is right there.
     if failure.code == "ST301" and operation == ("/books/{id}/history", "GET") and status == 200:

@@ -246,3 +246,45 @@ both_stores!(writes_to_missing_books, |backend| async move {
     assert_eq!(app.get(&format!("{path}/history")).await.status(), 404);
     assert_eq!(app.count("book_history").await, 0);
 });
+
+/// A malformed `Consistency-Token` on a read is a 400 that names the header; an empty one is
+/// no token (the document's pattern allows it), and a well-formed one is served.
+#[tokio::test]
+async fn a_consistency_token_is_checked_and_an_empty_one_is_none() {
+    let app = spawn(Backend::Sqlite).await;
+    let read = |token: &'static str| {
+        app.request(Method::GET, "/books")
+            .header("Consistency-Token", token)
+            .send()
+    };
+    let refused = read("16-B374D848").await.expect("GET");
+    assert_eq!(refused.status(), 400);
+    let problem = body(refused).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Consistency-Token")),
+        "{problem}"
+    );
+    for token in ["", "16/B374D848", "0/0"] {
+        assert_eq!(read(token).await.expect("GET").status(), 200, "{token:?}");
+    }
+}
+
+/// `refresh_cookie` is `true` or left out: an explicit null is a 422 on that field, with or
+/// without a `refresh_token` (Schemathesis found null taken as absent on sign-out).
+#[tokio::test]
+async fn a_null_refresh_cookie_is_refused() {
+    let app = spawn(Backend::Sqlite).await;
+    for path in ["/auth/refresh", "/auth/logout"] {
+        for input in [
+            json!({"refresh_token": "some-token", "refresh_cookie": null}),
+            json!({"refresh_cookie": null}),
+        ] {
+            let response = app.post_json(path, &input).await;
+            assert_eq!(response.status(), 422, "{path} {input}");
+            let problem = body(response).await;
+            assert_eq!(problem["errors"][0]["field"], "refresh_cookie", "{problem}");
+        }
+    }
+}

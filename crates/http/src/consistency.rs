@@ -27,9 +27,12 @@ fn is_read(method: &Method) -> bool {
 pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let read = is_read(request.method());
     // A write runs on the primary, whatever token it brings.
+    // An empty value is no token (the document's pattern says so): what a client sends that
+    // has no token yet, from a variable that holds none.
     let sent = read
         .then(|| request.headers().get(&CONSISTENCY_TOKEN))
-        .flatten();
+        .flatten()
+        .filter(|value| !value.is_empty());
     let token = match sent {
         None => None,
         Some(value) => match value.to_str().map(ConsistencyToken::parse) {

@@ -54,8 +54,16 @@ pub struct RefreshInput {
     /// read from the `bookstore_refresh` cookie, which `POST /auth/refresh` takes only with an
     /// `X-Requested-With` header, so that a cookie a browser sends along never authorises
     /// anything alone; the new refresh token goes back into the cookie, not the body.
-    #[serde(default)]
-    pub refresh_cookie: Option<bool>,
+    /// `Some(None)` is an explicit `null`, which is refused: the field is `true` or absent.
+    #[serde(default, deserialize_with = "given")]
+    #[schema(value_type = Option<bool>)]
+    pub refresh_cookie: Option<Option<bool>>,
+}
+
+/// A field that is present (`Some`, its value possibly `null`), as opposed to absent (`None`,
+/// through `#[serde(default)]`).
+fn given<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<bool>>, D::Error> {
+    <Option<bool> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

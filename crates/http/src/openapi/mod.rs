@@ -164,13 +164,17 @@ pub fn document_rate_limits(openapi: &mut utoipa::openapi::OpenApi) {
 pub fn document_consistency_tokens(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
     use utoipa::openapi::Required;
-    let schema = || {
+    let schema = |empty_is_none: bool| {
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .pattern(Some("^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$"))
+            .pattern(Some(if empty_is_none {
+                "^([0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8})?$"
+            } else {
+                "^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$"
+            }))
     };
     let answered = HeaderBuilder::new()
-        .schema(schema())
+        .schema(schema(false))
         .description(Some(
             "The position of the primary's write-ahead log after this write, when the \
              service runs with read replicas or a cache shared by several processes. Send it \
@@ -181,11 +185,11 @@ pub fn document_consistency_tokens(doc: &mut utoipa::openapi::OpenApi) {
         .name("Consistency-Token")
         .parameter_in(ParameterIn::Header)
         .required(Required::False)
-        .schema(Some(schema()))
+        .schema(Some(schema(true)))
         .description(Some(
             "A token a write answered with: the read is served only from data that includes \
              that write (a read replica that has replayed it, or the primary; a cache entry \
-             read after it). Without it, a read may come from a replica up to \
+             read after it). Without it (or empty), a read may come from a replica up to \
              `BOOKSTORE_READ_MAX_LAG` behind.",
         ))
         .build();

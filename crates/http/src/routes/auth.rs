@@ -58,8 +58,12 @@ fn presented_token(
     csrf_checked: bool,
 ) -> Result<(Option<String>, Delivery), ApiError> {
     match (input.refresh_token, input.refresh_cookie) {
+        (_, Some(None)) => Err(ApiError::field(
+            "refresh_cookie",
+            "must be true when given (or left out), not null",
+        )),
         (Some(token), None) => Ok((Some(token), Delivery::Body)),
-        (None, Some(true)) => {
+        (None, Some(Some(true))) => {
             if csrf_checked && !refresh_cookie::has_csrf_header(headers) {
                 return Err(crate::auth::unauthorized(
                     "The refresh cookie counts only with an X-Requested-With header.",
