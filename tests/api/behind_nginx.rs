@@ -7,6 +7,7 @@
 use crate::both_stores;
 use crate::helpers::*;
 use crate::tls::{client_trusting, TestCa};
+use bookstore_events::testing::under_ci;
 use reqwest::Method;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -23,14 +24,9 @@ fn find_nginx() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Whether a missing tool fails the test (`CI` set, as CI services set it) or skips it.
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
-}
-
 /// nginx's path; `None` (skip, saying so) when it is missing outside CI. Under CI a missing
 /// nginx is a failure: a test that did not run must not pass.
-fn nginx() -> Option<PathBuf> {
+pub fn nginx() -> Option<PathBuf> {
     if let Some(found) = find_nginx() {
         return Some(found);
     }
@@ -48,14 +44,14 @@ fn nginx() -> Option<PathBuf> {
 }
 
 /// An nginx process that is stopped (gracefully, then by force) when dropped.
-struct Nginx {
+pub struct Nginx {
     child: Child,
     dir: tempfile::TempDir,
     port: u16,
 }
 
 impl Nginx {
-    fn error_log(&self) -> String {
+    pub fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 }
@@ -77,11 +73,26 @@ impl Drop for Nginx {
     }
 }
 
-/// The example with its placeholders replaced; each must be there.
-fn example_config(replicas: [u16; 2], port: u16, cert: &Path, key: &Path) -> String {
+/// The example with its placeholders replaced (each must be there), balancing over
+/// `replicas` (two or more: the example's second upstream line is repeated for the others).
+fn example_config(replicas: &[u16], port: u16, cert: &Path, key: &Path) -> String {
+    assert!(
+        replicas.len() >= 2,
+        "the example balances over two replicas or more"
+    );
+    const SECOND: &str = "    server 127.0.0.1:8082 max_fails=3 fail_timeout=10s;  # replica 2\n";
+    let second_and_more = replicas[1..]
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            SECOND
+                .replace("8082", &port.to_string())
+                .replace("replica 2", &format!("replica {}", i + 2))
+        })
+        .collect::<String>();
     let replacements = [
         ("127.0.0.1:8081", format!("127.0.0.1:{}", replicas[0])),
-        ("127.0.0.1:8082", format!("127.0.0.1:{}", replicas[1])),
+        (SECOND, second_and_more),
         // reuseport: the test holds the port (see `reserved_port`) until nginx has it.
         (
             "listen 443 ssl",
@@ -107,7 +118,7 @@ fn example_config(replicas: [u16; 2], port: u16, cert: &Path, key: &Path) -> Str
     config
 }
 
-fn start_nginx(binary: &Path, ca: &TestCa, port: u16, replicas: [u16; 2]) -> Nginx {
+pub fn start_nginx(binary: &Path, ca: &TestCa, port: u16, replicas: &[u16]) -> Nginx {
     let dir = tempfile::tempdir().expect("dir");
     // nginx's workers drop root privileges; they must reach the temp directories.
     #[cfg(unix)]
@@ -164,7 +175,7 @@ fn start_nginx(binary: &Path, ca: &TestCa, port: u16, replicas: [u16; 2]) -> Ngi
 /// A loopback port for nginx, held by a socket that binds it with `SO_REUSEPORT` and does not
 /// listen: no other process can take the port meanwhile, nginx (`listen … reuseport`, same
 /// user) can bind it too, and every connection goes to nginx, the only one listening.
-fn reserved_port() -> (tokio::net::TcpSocket, u16) {
+pub fn reserved_port() -> (tokio::net::TcpSocket, u16) {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_reuseport(true).expect("SO_REUSEPORT");
     socket
@@ -174,7 +185,7 @@ fn reserved_port() -> (tokio::net::TcpSocket, u16) {
     (socket, port)
 }
 
-async fn wait_for_nginx(nginx: &mut Nginx, client: &reqwest::Client) {
+pub async fn wait_for_nginx(nginx: &mut Nginx, client: &reqwest::Client) {
     let url = format!("https://127.0.0.1:{}/readyz", nginx.port);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -206,7 +217,7 @@ both_stores!(two_replicas_behind_nginx, |backend| async move {
     let first = spawn_with(backend, &env).await;
     let second = first.replica(&env).await;
     let ca = TestCa::new();
-    let mut nginx = start_nginx(&binary, &ca, port, [first.port(), second.port()]);
+    let mut nginx = start_nginx(&binary, &ca, port, &[first.port(), second.port()]);
     let client = client_trusting(&ca.pem, false);
     wait_for_nginx(&mut nginx, &client).await;
     let discovery = body(

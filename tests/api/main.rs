@@ -35,6 +35,7 @@ mod references;
 mod replicas;
 mod reports;
 mod roles;
+mod scale_out;
 mod search;
 mod secrets;
 mod sessions;

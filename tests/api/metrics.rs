@@ -8,6 +8,7 @@
 
 use crate::both_stores;
 use crate::helpers::*;
+use bookstore_events::testing::under_ci;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -24,10 +25,6 @@ fn find(tool: &str) -> Option<PathBuf> {
         .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
         .map(|dir| dir.join(tool))
         .find(|candidate| candidate.is_file())
-}
-
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
 }
 
 /// The paths of prometheus and promtool; `None` (skip, saying so) when missing outside CI.

@@ -3,6 +3,7 @@
 //! environment under `~/.cache/bookstore`; `BOOKSTORE_BAO` names another binary. When it is
 //! missing the test fails under CI (`CI=true`) and otherwise skips, saying so.
 
+use bookstore_events::testing::under_ci;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -11,10 +12,6 @@ use std::time::{Duration, Instant};
 pub const OPENBAO_VERSION: &str = "2.7.2";
 /// The dev server's root token: the test's own throwaway server.
 pub const ROOT_TOKEN: &str = "bookstore-test-root";
-
-pub fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
-}
 
 /// A tool: `env_var` when set, else the pinned venv's, else one on the PATH.
 pub fn find_tool(env_var: &str, venv: &str, name: &str) -> Option<PathBuf> {

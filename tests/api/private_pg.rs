@@ -3,6 +3,7 @@
 //! test (`pg_ctl`). The shared server of the other tests is never touched. Run as the
 //! `postgres` user when the tests run as root (PostgreSQL refuses root).
 
+use bookstore_events::testing::under_ci;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,10 +31,6 @@ fn server_tools() -> Option<PathBuf> {
         .collect();
     found.sort();
     found.pop().map(|(_, bin)| bin)
-}
-
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
 fn is_root() -> bool {
