@@ -4,7 +4,9 @@
 //! serves the new version within a bound (its p99 over the writes is printed; the assertion
 //! is a generous bound, timings belong in bench/), and the writer never reads an older
 //! version than its own: not through the process it wrote through (which drops its entry at
-//! once), nor through the other one when it sends its `Consistency-Token`.
+//! once), nor through the other one when it sends its `Consistency-Token`. The same holds with
+//! the cache every replica shares in Redis (`REDIS_URL`) under the processes' own, and a third
+//! process that has read nothing yet gets the current version from Redis.
 
 use crate::helpers::*;
 use reqwest::Method;
@@ -38,14 +40,43 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+fn counter(metrics: &str, result: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "bookstore_book_cache_requests_total{{result=\"{result}\"}}"
+            ))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
 #[tokio::test]
 async fn a_write_through_one_process_reaches_the_others_cache() {
-    let env = [
+    coherence(false).await;
+}
+
+#[tokio::test]
+async fn with_the_shared_cache_in_redis_too() {
+    coherence(true).await;
+}
+
+async fn coherence(shared: bool) {
+    let (redis, prefix) = (redis_url(), fresh_redis_prefix());
+    let mut env = vec![
         ("BOOKSTORE_PUBLIC_URL", "http://bookstore.test"),
         ("BOOKSTORE_CACHE_MB", "16"),
         ("BOOKSTORE_RATE_LIMIT_USER", "100000/s"),
         ("BOOKSTORE_RATE_LIMIT_USER_BURST", "100000"),
     ];
+    if shared {
+        env.extend([
+            ("REDIS_URL", redis.as_str()),
+            ("BOOKSTORE_REDIS_PREFIX", prefix.as_str()),
+        ]);
+    }
     let writer = spawn_with(Backend::Postgres, &env).await;
     let other = writer.replica(&env).await;
     let book = writer.create_book(hobbit()).await;
@@ -115,14 +146,22 @@ async fn a_write_through_one_process_reaches_the_others_cache() {
     );
     // The other process's cache answered: hits were counted.
     let metrics = other.get("/metrics").await.text().await.expect("metrics");
-    let hits = metrics
-        .lines()
-        .find(|l| l.starts_with("bookstore_book_cache_requests_total{result=\"hit\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0);
+    let hits = counter(&metrics, "hit");
     assert!(
         hits >= count as f64,
         "the cache answered {hits} reads:\n{metrics}"
+    );
+    if !shared {
+        return;
+    }
+    // A process that has read nothing: the current version comes from Redis.
+    let latest = version_of(&writer, &path, None).await;
+    let cold = writer.replica(&env).await;
+    assert_eq!(version_of(&cold, &path, None).await, latest);
+    assert_eq!(version_of(&cold, isbn_path, None).await, latest);
+    let metrics = cold.get("/metrics").await.text().await.expect("metrics");
+    assert!(
+        counter(&metrics, "shared_hit") >= 1.0,
+        "Redis answered no read of the new process:\n{metrics}"
     );
 }

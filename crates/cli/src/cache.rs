@@ -1,10 +1,12 @@
-//! Keeps this process's book cache current from the store's event log: the stream of every
-//! committed change, whichever replica made it (on PostgreSQL, other replicas' relays
-//! announce their publications to this process's log signal).
+//! Keeps this process's book cache, and the one every replica shares, current from the
+//! store's event log: the stream of every committed change, whichever replica made it (on
+//! PostgreSQL, other replicas' relays announce their publications to this process's log
+//! signal). Every replica announces every event to the shared cache: a replica that made a
+//! change but could not tell the shared cache (Redis away, or a crash) is covered by the others.
 
 use bookstore_core::outbox::{EventLog, EventLogSignal, LoggedEvent};
 use bookstore_events::LogSignal;
-use bookstore_http::cache::BookCache;
+use bookstore_http::cache::CacheLevels;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -17,7 +19,7 @@ const POLL: Duration = Duration::from_secs(1);
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Follows the event log from its head now (the cache starts empty: nothing before matters).
-pub fn start(log: Arc<dyn EventLog>, signal: LogSignal, cache: Arc<BookCache>) -> JoinHandle<()> {
+pub fn start(log: Arc<dyn EventLog>, signal: LogSignal, cache: Arc<CacheLevels>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut after = loop {
             match log.head().await {
@@ -32,7 +34,7 @@ pub fn start(log: Arc<dyn EventLog>, signal: LogSignal, cache: Arc<BookCache>) -
             match log.read_after(after, PAGE, &[]).await {
                 Ok(events) => {
                     for event in &events {
-                        apply(&cache, event);
+                        apply(&cache, event).await;
                         after = event.position;
                     }
                     if events.len() == PAGE as usize {
@@ -52,16 +54,14 @@ pub fn start(log: Arc<dyn EventLog>, signal: LogSignal, cache: Arc<BookCache>) -
 
 /// Drops what the event makes stale: the book's versions before the event's (every version,
 /// for a deletion).
-fn apply(cache: &BookCache, event: &LoggedEvent) {
+async fn apply(cache: &CacheLevels, event: &LoggedEvent) {
     let version = event
         .payload
         .get("version")
         .and_then(serde_json::Value::as_i64);
-    match version {
-        Some(_) if event.event_type.ends_with(".deleted") => {
-            cache.saw_version(event.aggregate_id, i64::MAX)
-        }
-        Some(version) => cache.saw_version(event.aggregate_id, version),
-        None => cache.forget(event.aggregate_id),
-    }
+    let version = match version {
+        Some(_) if event.event_type.ends_with(".deleted") => Some(i64::MAX),
+        version => version,
+    };
+    cache.saw(event.aggregate_id, version).await;
 }

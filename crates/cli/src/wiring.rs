@@ -10,15 +10,16 @@ use bookstore_core::audit::{Audit, AuditLog};
 use bookstore_core::auth::{Accounts, AuthConfig, Password};
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::{LocalLimiter, RateLimiter};
+use bookstore_core::shared_cache::SharedBookCache;
 use bookstore_core::webhook::{SecretSealer, WebhookSettings, Webhooks};
 use bookstore_core::{Catalog, Inventory};
 use bookstore_events::webhooks::Deliverer;
 use bookstore_events::LogSignal;
 use bookstore_events::{BusReadiness, EventBus, NatsBus};
-use bookstore_http::cache::BookCache;
+use bookstore_http::cache::{BookCache, CacheLevels};
 use bookstore_http::events::{EventStreams, StreamTiming};
 use bookstore_http::AppState;
-use bookstore_redis::RedisLimiter;
+use bookstore_redis::{RedisBookCache, RedisLimiter};
 use bookstore_store::{Backend, ReplicaReadiness, Store};
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::ExposeSecret;
@@ -193,7 +194,7 @@ pub struct Services {
     /// `serve`'s pipeline feeds it.
     pub log_signal: LogSignal,
     /// The hot-read cache, when on: `serve` keeps it current from the event log.
-    pub book_cache: Option<Arc<BookCache>>,
+    pub book_cache: Option<Arc<CacheLevels>>,
 }
 
 /// The services, for a server whose clients reach it at `public_url`.
@@ -287,8 +288,7 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         settings.store.data_dir.join("tmp").join("imports"),
         settings.http.import_limit,
     ));
-    let book_cache =
-        BookCache::new(settings.http.cache_mb.saturating_mul(1024 * 1024)).map(Arc::new);
+    let book_cache = book_cache(settings).await?;
     let state = AppState::new(bookstore_http::state::Services {
         reads: store.read_routing(),
         book_cache: book_cache.clone(),
@@ -315,6 +315,21 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         log_signal,
         book_cache,
     })
+}
+
+/// The book cache (off with `BOOKSTORE_CACHE_MB=0`): this process's, over the one every
+/// replica shares in Redis when `REDIS_URL` is set.
+async fn book_cache(settings: &Settings) -> anyhow::Result<Option<Arc<CacheLevels>>> {
+    let Some(local) = BookCache::new(settings.http.cache_mb.saturating_mul(1024 * 1024)) else {
+        return Ok(None);
+    };
+    let shared: Option<Arc<dyn SharedBookCache>> = match settings.redis.settings() {
+        Some(redis) => Some(Arc::new(
+            RedisBookCache::connect(redis, bookstore_http::cache::TTL).await?,
+        )),
+        None => None,
+    };
+    Ok(Some(Arc::new(CacheLevels::new(local, shared))))
 }
 
 /// Rate-limit counters: in Redis when configured (shared by every replica), else in memory.

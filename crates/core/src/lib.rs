@@ -29,6 +29,7 @@ pub mod ports;
 pub mod ratelimit;
 pub mod reorder;
 pub mod search;
+pub mod shared_cache;
 pub mod stock;
 pub mod stocktake;
 pub mod text;

@@ -75,9 +75,9 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         (change, &state.book_cache, response.status().is_success())
     {
         match change {
-            LocalChange::Book(id) => cache.drop_book(id, crate::etag::version_of(&response)),
-            LocalChange::Deleted(id) => cache.drop_book(id, Some(i64::MAX)),
-            LocalChange::Unnamed => cache.drop_all(),
+            LocalChange::Book(id) => cache.changed(id, crate::etag::version_of(&response)).await,
+            LocalChange::Deleted(id) => cache.changed(id, Some(i64::MAX)).await,
+            LocalChange::Unnamed => cache.changed_unnamed().await,
         }
     }
     if !read && response.status().is_success() && state.reads.issues_tokens() {

@@ -55,7 +55,7 @@ pub struct Services {
     /// of writes.
     pub reads: Arc<dyn ReadRouting>,
     /// `GET /books/{id}` and by ISBN from memory, when on (`BOOKSTORE_CACHE_MB`).
-    pub book_cache: Option<Arc<crate::cache::BookCache>>,
+    pub book_cache: Option<Arc<crate::cache::CacheLevels>>,
 }
 
 /// Whether the process is shutting down, so that load balancers stop sending it requests

@@ -1,11 +1,13 @@
 //! The book cache's series, recorded by the routes that read through it.
 
 use super::catalog::BOOK_CACHE;
+use crate::cache::Answered;
 
-pub fn hit() {
-    metrics::counter!(BOOK_CACHE, "result" => "hit").increment(1);
-}
-
-pub fn miss() {
-    metrics::counter!(BOOK_CACHE, "result" => "miss").increment(1);
+pub fn answered(answered: Answered) {
+    let result = match answered {
+        Answered::Local => "hit",
+        Answered::Shared => "shared_hit",
+        Answered::Store => "miss",
+    };
+    metrics::counter!(BOOK_CACHE, "result" => result).increment(1);
 }

@@ -60,7 +60,7 @@ pub fn describe() {
     );
     describe_counter!(
         BOOK_CACHE,
-        "Reads of one book (by id or ISBN) by whether the in-process cache answered: hit, miss."
+        "Reads of one book (by id or ISBN) by which level answered: hit (this process's cache), shared_hit (the cache in Redis), miss (the store)."
     );
     describe_counter!(
         SIGN_INS,

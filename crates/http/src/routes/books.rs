@@ -224,14 +224,12 @@ pub async fn get_book(
         return Ok(conditional_get(&headers, &book, version));
     };
     state.catalog.authorize_read(&caller.0)?;
-    if let Some(book) = cache.get(id, required) {
-        crate::metrics::cache::hit();
-        return Ok(conditional_get(&headers, &book, version));
-    }
-    crate::metrics::cache::miss();
-    let ticket = cache.ticket(state.reads.read_floor());
-    let book = state.catalog.get_book(&caller.0, id).await?;
-    cache.store(&book, ticket);
+    let (book, answered) = cache
+        .book(id, required, state.reads.read_floor(), || {
+            state.catalog.get_book(&caller.0, id)
+        })
+        .await?;
+    crate::metrics::cache::answered(answered);
     Ok(conditional_get(&headers, &book, version))
 }
 
@@ -269,14 +267,12 @@ pub async fn get_book_by_isbn(
         return Ok(conditional_get(&headers, &book, version));
     };
     state.catalog.authorize_read(&caller.0)?;
-    if let Some(book) = cache.get_by_isbn(&isbn, required) {
-        crate::metrics::cache::hit();
-        return Ok(conditional_get(&headers, &book, version));
-    }
-    crate::metrics::cache::miss();
-    let ticket = cache.ticket(state.reads.read_floor());
-    let book = state.catalog.get_book_by_isbn(&caller.0, &isbn).await?;
-    cache.store(&book, ticket);
+    let (book, answered) = cache
+        .book_by_isbn(&isbn, required, state.reads.read_floor(), || {
+            state.catalog.get_book_by_isbn(&caller.0, &isbn)
+        })
+        .await?;
+    crate::metrics::cache::answered(answered);
     Ok(conditional_get(&headers, &book, version))
 }
 

@@ -17,6 +17,10 @@
 //! An entry is a whole version of a book, so its `ETag` (from the version) and its body
 //! always agree.
 
+mod layers;
+
+pub use layers::{Answered, CacheLevels};
+
 use bookstore_core::consistency::ConsistencyToken;
 use bookstore_core::{Book, BookId, Isbn};
 use quick_cache::sync::Cache;
@@ -56,6 +60,13 @@ struct Entry {
 pub struct Ticket {
     floor: ConsistencyToken,
     tick: u64,
+}
+
+impl Ticket {
+    /// The same moment, with what a read from elsewhere (the shared cache) is sure to see.
+    pub fn with_floor(self, floor: ConsistencyToken) -> Self {
+        Self { floor, ..self }
+    }
 }
 
 #[derive(Clone)]
