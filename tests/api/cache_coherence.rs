@@ -64,6 +64,7 @@ async fn with_the_shared_cache_in_redis_too() {
 }
 
 async fn coherence(shared: bool) {
+    let _turn = heavy_turn().await;
     let (redis, prefix) = (redis_url(), fresh_redis_prefix());
     let mut env = vec![
         ("BOOKSTORE_PUBLIC_URL", "http://bookstore.test"),

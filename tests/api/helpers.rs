@@ -478,3 +478,11 @@ macro_rules! both_stores {
         }
     };
 }
+
+/// Tests that load the machine for many seconds (several servers under steady load, a database
+/// restarted under load) take turns: two of them at once on a two-core machine starve each
+/// other's servers and fail on time limits that hold when each runs beside the light tests.
+pub async fn heavy_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}

@@ -68,6 +68,7 @@ async fn read_version(app: &TestApp, path: &str, token: Option<&str>) -> i64 {
 
 #[tokio::test]
 async fn reads_go_to_a_caught_up_replica_and_a_client_reads_its_own_writes() {
+    let _turn = heavy_turn().await;
     let Some(cluster) = PgCluster::start("reads_go_to_a_caught_up_replica").await else {
         return;
     };

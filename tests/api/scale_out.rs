@@ -202,6 +202,7 @@ async fn spawn_api(first: Option<&TestApp>, shared: &[(&str, &str)], port: u16) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_behind_nginx_survive_a_kill_and_a_rolling_restart() {
+    let _turn = heavy_turn().await;
     let Some(nginx_binary) = nginx() else {
         return;
     };
