@@ -429,7 +429,16 @@ async fn without_redis_the_service_keeps_serving_with_local_limits() {
         );
     }
     assert_eq!(logs.matches("Redis is unreachable").count(), 2, "{logs}");
-    assert_eq!(readiness(&app).await["status"], "degraded");
+    // A book read tried the shared cache too: readiness names both consequences, once.
+    let created = app.create_book(hobbit()).await;
+    let path = format!("/books/{}", created["id"].as_str().expect("id"));
+    assert_eq!(app.get(&path).await.status(), 200);
+    let ready = readiness(&app).await;
+    assert_eq!(ready["status"], "degraded");
+    assert_eq!(ready["failed"], serde_json::json!(["redis"]), "{ready}");
+    let detail = ready["detail"].as_str().expect("detail");
+    assert!(detail.contains("this replica alone"), "{detail}");
+    assert!(detail.contains("read from the store"), "{detail}");
 }
 
 /// A Redis that takes connections and never answers costs every call the whole timeout. The

@@ -145,9 +145,24 @@ pub fn starting() -> axum::Router {
 async fn degraded_dependencies(state: &AppState) -> (Vec<String>, Vec<String>) {
     let mut names = Vec::new();
     let mut details = Vec::new();
+    let mut without_redis = Vec::new();
     if state.limiter.degraded().is_some() {
+        without_redis.push("rate limits are counted by this replica alone");
+    }
+    if state
+        .book_cache
+        .as_ref()
+        .and_then(|c| c.degraded())
+        .is_some()
+    {
+        without_redis.push("books missing from this replica's memory are read from the store");
+    }
+    if !without_redis.is_empty() {
         names.push("redis".to_owned());
-        details.push("Redis is unreachable; rate limits are counted by this replica alone.".into());
+        details.push(format!(
+            "Redis is unreachable; {}.",
+            without_redis.join("; ")
+        ));
     }
     for dependency in &state.dependencies {
         if let Some(detail) = dependency.degraded().await {
