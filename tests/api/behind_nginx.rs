@@ -304,3 +304,33 @@ both_stores!(two_replicas_behind_nginx, |backend| async move {
     assert_eq!(id.len(), 32, "{id}");
     assert!(first.logs().contains(&id) || second.logs().contains(&id));
 });
+
+/// Replicas of one database must name one issuer: each defaults to its own address, so
+/// without `BOOKSTORE_PUBLIC_URL` (or `BOOKSTORE_ISSUER`) a token one replica issued is
+/// refused by the next. The server says so at start, and one shared public URL mends it.
+#[tokio::test]
+async fn replicas_share_an_issuer_only_when_given_one() {
+    const WARNING: &str = "neither BOOKSTORE_PUBLIC_URL nor BOOKSTORE_ISSUER is set";
+    let first = spawn_with(Backend::Postgres, &[]).await;
+    assert!(first.logs().contains(WARNING), "{}", first.logs());
+    let second = first.replica(&[]).await;
+    let read_with = |app: &TestApp, token: &str| {
+        app.client
+            .get(format!("{}/books", app.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let refused = read_with(&second, &first.admin_token).await.expect("GET");
+    assert_eq!(refused.status(), 401);
+
+    let shared = [("BOOKSTORE_PUBLIC_URL", "https://books.example.com")];
+    let first = spawn_with(Backend::Postgres, &shared).await;
+    assert!(!first.logs().contains(WARNING), "{}", first.logs());
+    let second = first.replica(&shared).await;
+    let accepted = read_with(&second, &first.admin_token).await.expect("GET");
+    assert_eq!(accepted.status(), 200);
+
+    // One process on SQLite is no replica: no warning there.
+    let alone = spawn(Backend::Sqlite).await;
+    assert!(!alone.logs().contains(WARNING), "{}", alone.logs());
+}

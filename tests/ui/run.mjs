@@ -291,6 +291,65 @@ async function runStore(store, browser, photograph) {
     await photo(page, 'audit');
   });
 
+  step('users: change a role, disable and enable, reset a password, unlock', async () => {
+    const created = await api.call('POST', '/users', { username: 'temp', password: 'temp password 2026', role: 'staff' }, { 'Idempotency-Key': crypto.randomUUID() });
+    assert(created.status === 201, `create temp: ${created.status} ${created.text}`);
+    const temp = async () => (await api.call('GET', `/users/${created.body.id}`)).body;
+    const row = page.locator('tr[data-user=temp]');
+    const toastSays = (what) => until(async () => (await text(page, '#toasts')).includes(what), `the toast "${what}"`);
+    await page.goto(`${base}/#/`);
+    await page.goto(`${base}/#/users`);
+    await row.waitFor();
+    await page.getByLabel('Role of temp').selectOption('admin');
+    await toastSays('temp is now admin.');
+    assert((await temp()).role === 'admin', 'temp is an admin in the store');
+    await row.getByRole('button', { name: 'Disable' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Disable' }).click();
+    await until(async () => (await row.innerText()).includes('Disabled'), 'the row says Disabled');
+    assert((await temp()).disabled === true, 'temp is disabled in the store');
+    await row.getByRole('button', { name: 'Enable' }).click();
+    await until(async () => (await row.innerText()).includes('Active'), 'the row says Active');
+    assert((await temp()).disabled === false, 'temp is enabled again');
+    await row.getByRole('button', { name: 'Reset password' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New password for temp' });
+    await dialog.getByLabel('New password').fill('short');
+    await dialog.getByRole('button', { name: 'Set password' }).click();
+    await until(async () => (await dialog.locator('.error').innerText()).length > 0, 'the password policy explained');
+    await dialog.getByLabel('New password').fill('a brand new password 2026');
+    await dialog.getByRole('button', { name: 'Set password' }).click();
+    await toastSays('Password of temp reset');
+    const fresh = client(base);
+    await fresh.signIn('temp', 'a brand new password 2026');
+    await row.getByRole('button', { name: 'Unlock' }).click();
+    await toastSays('temp unlocked.');
+    await axe(page, 'users after the actions');
+  });
+
+  step('webhooks: subscribe, ping, pause and resume, remove', async () => {
+    await page.goto(`${base}/#/webhooks`);
+    await page.getByRole('heading', { name: 'Subscribe a URL' }).waitFor();
+    await page.getByLabel('URL').fill('https://hooks.example.com/bookstore');
+    await page.getByRole('button', { name: 'Subscribe' }).click();
+    await until(async () => (await page.locator('.secret').innerText()).startsWith('whsec_'), 'the secret, shown once');
+    const listed = await api.call('GET', '/webhooks?limit=10');
+    assert(listed.status === 200 && listed.body.items.length === 1, `one webhook: ${listed.text}`);
+    const hook = listed.body.items[0];
+    const hookRow = page.locator('tr', { hasText: 'https://hooks.example.com/bookstore' });
+    await hookRow.getByRole('button', { name: 'Ping' }).click();
+    await until(async () => (await api.call('GET', `/webhooks/${hook.id}/deliveries?limit=10`)).body.items.length === 1, 'the ping in the delivery log', 30000);
+    await hookRow.getByRole('button', { name: 'Deliveries' }).click();
+    await page.getByRole('heading', { name: 'Deliveries to https://hooks.example.com/bookstore' }).waitFor();
+    await hookRow.getByRole('button', { name: 'Pause' }).click();
+    await until(async () => (await api.call('GET', `/webhooks/${hook.id}`)).body.active === false, 'paused in the store');
+    await hookRow.getByRole('button', { name: 'Resume' }).click();
+    await until(async () => (await api.call('GET', `/webhooks/${hook.id}`)).body.active === true, 'active again');
+    await axe(page, 'webhooks with one');
+    await hookRow.getByRole('button', { name: 'Remove' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+    await until(async () => (await api.call('GET', `/webhooks/${hook.id}`)).status === 404, 'removed from the store');
+    await until(async () => (await text(page)).includes('No webhooks.'), 'the empty list');
+  });
+
   step('staff see no write controls, and a crafted write is refused', async () => {
     const staffCtx = await browser.newContext({ viewport: { width: 768, height: 1000 } });
     const staff = await newPage(staffCtx);

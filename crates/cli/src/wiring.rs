@@ -221,6 +221,19 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
     let sealer: Arc<dyn SecretSealer> = Arc::new(kek.clone());
     let access_ttl = chrono::Duration::from_std(settings.auth.access_token_ttl)?;
     let issuer = settings.issuer(public_url);
+    if store.backend() == Backend::Postgres
+        && settings.server.public_url.is_none()
+        && settings.auth.issuer.is_none()
+    {
+        // A shared database means replicas, and each would name its own address as the
+        // issuer: behind a load balancer every replica refuses the others' tokens.
+        tracing::warn!(
+            issuer = %issuer,
+            "neither BOOKSTORE_PUBLIC_URL nor BOOKSTORE_ISSUER is set: access tokens name this \
+             server's own address as their issuer, so other replicas of this database refuse \
+             them; set BOOKSTORE_PUBLIC_URL to the address clients use"
+        );
+    }
     let keyring = Arc::new(
         KeyRing::load(users.clone(), kek, access_ttl)
             .await
