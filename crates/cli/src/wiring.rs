@@ -16,7 +16,7 @@ use bookstore_core::{Catalog, Inventory};
 use bookstore_events::webhooks::Deliverer;
 use bookstore_events::LogSignal;
 use bookstore_events::{BusReadiness, EventBus, NatsBus};
-use bookstore_http::cache::{BookCache, CacheLevels};
+use bookstore_http::cache::{BookCache, CacheLevels, RenderedBodies};
 use bookstore_http::events::{EventStreams, StreamTiming};
 use bookstore_http::AppState;
 use bookstore_redis::{RedisBookCache, RedisLimiter};
@@ -333,7 +333,9 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
 /// The book cache (off with `BOOKSTORE_CACHE_MB=0`): this process's, over the one every
 /// replica shares in Redis when `REDIS_URL` is set.
 async fn book_cache(settings: &Settings) -> anyhow::Result<Option<Arc<CacheLevels>>> {
-    let Some(local) = BookCache::new(settings.http.cache_mb.saturating_mul(1024 * 1024)) else {
+    // Three quarters for the books, one for their rendered bodies.
+    let budget = settings.http.cache_mb.saturating_mul(1024 * 1024);
+    let Some(local) = BookCache::new(budget / 4 * 3) else {
         return Ok(None);
     };
     let shared: Option<Arc<dyn SharedBookCache>> = match settings.redis.settings() {
@@ -342,7 +344,8 @@ async fn book_cache(settings: &Settings) -> anyhow::Result<Option<Arc<CacheLevel
         )),
         None => None,
     };
-    Ok(Some(Arc::new(CacheLevels::new(local, shared))))
+    let bodies = RenderedBodies::new(budget / 4);
+    Ok(Some(Arc::new(CacheLevels::new(local, shared, bodies))))
 }
 
 /// Rate-limit counters: in Redis when configured (shared by every replica), else in memory.

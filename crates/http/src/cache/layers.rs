@@ -2,17 +2,18 @@
 //! every replica shares (Redis, when configured), then the store; and what a local write
 //! tells both levels before its answer leaves.
 
-use super::{BookCache, Ticket};
+use super::{BookCache, RenderedBodies, Ticket};
 use bookstore_core::consistency::ConsistencyToken;
 use bookstore_core::shared_cache::{SharedBookCache, SharedLookup, SharedStamp};
 use bookstore_core::{Book, BookId, Isbn};
 use std::future::Future;
 use std::sync::Arc;
 
-/// Both levels; the shared one is optional.
+/// Both levels; the shared one is optional. And the rendered bodies of what they hold.
 pub struct CacheLevels {
     pub local: BookCache,
     pub shared: Option<Arc<dyn SharedBookCache>>,
+    pub bodies: RenderedBodies,
 }
 
 /// Where a read was answered from (the `result` label of the cache's counter).
@@ -24,8 +25,16 @@ pub enum Answered {
 }
 
 impl CacheLevels {
-    pub fn new(local: BookCache, shared: Option<Arc<dyn SharedBookCache>>) -> Self {
-        Self { local, shared }
+    pub fn new(
+        local: BookCache,
+        shared: Option<Arc<dyn SharedBookCache>>,
+        bodies: RenderedBodies,
+    ) -> Self {
+        Self {
+            local,
+            shared,
+            bodies,
+        }
     }
 
     /// Book `id`, from the first level that may answer a client that requires `required`;

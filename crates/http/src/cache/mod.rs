@@ -17,8 +17,10 @@
 //! An entry is a whole version of a book, so its `ETag` (from the version) and its body
 //! always agree.
 
+mod bodies;
 mod layers;
 
+pub use bodies::RenderedBodies;
 pub use layers::{Answered, CacheLevels};
 
 use bookstore_core::consistency::ConsistencyToken;
@@ -261,12 +263,12 @@ impl BookCache {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use bookstore_core::{BookId, Quantity};
     use chrono::Utc;
 
-    fn book(version: i64) -> Book {
+    pub(in crate::cache) fn book(version: i64) -> Book {
         Book {
             id: BookId::from_uuid(Uuid::from_u128(7)),
             isbn: Isbn::parse("9780306406157").expect("valid"),

@@ -1,5 +1,6 @@
 //! `/books`: the catalog's books.
 
+use crate::cache::RenderedBodies;
 use crate::caller::Caller;
 use crate::consistency::RequiredToken;
 use crate::dto::book::{
@@ -15,7 +16,7 @@ use crate::state::AppState;
 use crate::version::ApiVersion;
 use crate::{etag, idempotency, response};
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bookstore_core::{
@@ -230,16 +231,46 @@ pub async fn get_book(
         })
         .await?;
     crate::metrics::cache::answered(answered);
-    Ok(conditional_get(&headers, &book, version))
+    Ok(cached_get(&headers, &book, version, &cache.bodies))
 }
 
 fn conditional_get(headers: &HeaderMap, book: &Book, version: ApiVersion) -> Response {
-    if etag::not_modified(headers, book.version) {
-        let mut response = StatusCode::NOT_MODIFIED.into_response();
-        response::set_etag(&mut response, book.version);
+    not_modified(headers, book).unwrap_or_else(|| book_response(StatusCode::OK, book, version))
+}
+
+/// As [`conditional_get`], with the body rendered once per version of the book.
+fn cached_get(
+    headers: &HeaderMap,
+    book: &Book,
+    version: ApiVersion,
+    bodies: &RenderedBodies,
+) -> Response {
+    if let Some(response) = not_modified(headers, book) {
         return response;
     }
-    book_response(StatusCode::OK, book, version)
+    let Some(body) = bodies.body(book, version) else {
+        return book_response(StatusCode::OK, book, version);
+    };
+    let mut response = (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    response::set_etag(&mut response, book.version);
+    response
+}
+
+/// 304 when the client's `If-None-Match` names this version.
+fn not_modified(headers: &HeaderMap, book: &Book) -> Option<Response> {
+    etag::not_modified(headers, book.version).then(|| {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response::set_etag(&mut response, book.version);
+        response
+    })
 }
 
 /// Get one book by ISBN-10 or ISBN-13, with or without hyphens.
@@ -273,7 +304,7 @@ pub async fn get_book_by_isbn(
         })
         .await?;
     crate::metrics::cache::answered(answered);
-    Ok(conditional_get(&headers, &book, version))
+    Ok(cached_get(&headers, &book, version, &cache.bodies))
 }
 
 /// Replace every client-owned field of a book. Requires `If-Match`.
