@@ -6,12 +6,12 @@
 //! that ISBN; `books:generation`, raised by [`SharedBookCache::clear`]. Each operation is one
 //! Lua script, so that its checks and its write are atomic.
 
-use crate::link::{Link, Wording};
-use crate::{InvalidUrl, RedisSettings, PROBE_EVERY};
+use crate::link::{supervise, Link, Probed, Wording};
+use crate::{InvalidUrl, RedisSettings};
 use async_trait::async_trait;
 use bookstore_core::shared_cache::{SharedBookCache, SharedEntry, SharedLookup, SharedStamp};
 use bookstore_core::{Book, BookId, Isbn};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The entry if it is current. KEYS: book, generation. Returns {generation, drops} or
@@ -105,20 +105,8 @@ impl RedisBookCache {
             clear: redis::Script::new(CLEAR),
         });
         inner.probe().await;
-        tokio::spawn(supervise(Arc::downgrade(&inner)));
+        supervise(Arc::downgrade(&inner));
         Ok(Self { inner })
-    }
-}
-
-async fn supervise(inner: Weak<Inner>) {
-    loop {
-        tokio::time::sleep(PROBE_EVERY).await;
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        if !inner.link.is_up() {
-            inner.probe().await;
-        }
     }
 }
 
@@ -141,24 +129,6 @@ impl Inner {
 
     fn ttl_ms(&self) -> u64 {
         u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// Checks that Redis answers. After an outage, what this process could not announce
-    /// while Redis was away (a write, a clear) may have left stale entries: everything is
-    /// cleared before anything is served from Redis again. (The other replicas announce
-    /// every event too, so this only shortens the time a stale entry could live.)
-    async fn probe(&self) {
-        let how = if self.link.in_outage() {
-            "raise"
-        } else {
-            "peek"
-        };
-        let mut invocation = self.clear.prepare_invoke();
-        invocation.key(self.generation_key()).arg(how);
-        match self.link.invoke::<i64>(&invocation).await {
-            Ok(_) => self.link.mark_up(),
-            Err(reason) => self.link.mark_down(reason),
-        }
     }
 
     async fn run<T: redis::FromRedisValue>(
@@ -286,5 +256,30 @@ impl SharedBookCache for RedisBookCache {
         Some(format!(
             "Redis is unreachable ({reason}); the shared book cache is not used"
         ))
+    }
+}
+
+#[async_trait]
+impl Probed for Inner {
+    fn link(&self) -> &Link {
+        &self.link
+    }
+
+    /// Checks that Redis answers. After an outage, what this process could not announce
+    /// while Redis was away (a write, a clear) may have left stale entries: everything is
+    /// cleared before anything is served from Redis again. (The other replicas announce
+    /// every event too, so this only shortens the time a stale entry could live.)
+    async fn probe(&self) {
+        let how = if self.link.in_outage() {
+            "raise"
+        } else {
+            "peek"
+        };
+        let mut invocation = self.clear.prepare_invoke();
+        invocation.key(self.generation_key()).arg(how);
+        match self.link.invoke::<i64>(&invocation).await {
+            Ok(_) => self.link.mark_up(),
+            Err(reason) => self.link.mark_down(reason),
+        }
     }
 }

@@ -5,11 +5,11 @@
 //! agree), and stores the new TAT with an expiry at which it would no longer matter. While
 //! Redis cannot be reached the limiter counts in this process's memory instead.
 
-use crate::link::{Link, Wording};
-use crate::{InvalidUrl, RedisSettings, PROBE_EVERY};
+use crate::link::{supervise, Link, Probed, Wording};
+use crate::{InvalidUrl, RedisSettings};
 use async_trait::async_trait;
 use bookstore_core::ratelimit::{Decision, LocalLimiter, Quota, Rate, RateLimiter};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 /// One GCRA step. KEYS[1]: the key. ARGV[1]: emission interval, ARGV[2]: burst (microseconds
 /// and requests). Returns {allowed (0 or 1), microseconds from now to the TAT after the step}.
@@ -56,21 +56,8 @@ impl RedisLimiter {
             fallback: LocalLimiter::default(),
         });
         inner.probe().await;
-        tokio::spawn(supervise(Arc::downgrade(&inner)));
+        supervise(Arc::downgrade(&inner));
         Ok(Self { inner })
-    }
-}
-
-/// Probes Redis while it is down, for as long as the limiter exists.
-async fn supervise(inner: Weak<Inner>) {
-    loop {
-        tokio::time::sleep(PROBE_EVERY).await;
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        if !inner.link.is_up() {
-            inner.probe().await;
-        }
     }
 }
 
@@ -83,15 +70,6 @@ impl Inner {
             .arg(quota.burst());
         let (allowed, delay) = self.link.invoke::<(i64, i64)>(&invocation).await?;
         Ok((allowed == 1, u64::try_from(delay).unwrap_or(0)))
-    }
-
-    /// Runs the real script on a key of its own; marks Redis up or down accordingly.
-    async fn probe(&self) {
-        let quota = probe_quota();
-        match self.run("probe", &quota).await {
-            Ok(_) => self.link.mark_up(),
-            Err(reason) => self.link.mark_down(reason),
-        }
     }
 }
 
@@ -119,5 +97,21 @@ impl RateLimiter for RedisLimiter {
         Some(format!(
             "Redis is unreachable ({reason}); rate limits are counted by this replica alone"
         ))
+    }
+}
+
+#[async_trait]
+impl Probed for Inner {
+    fn link(&self) -> &Link {
+        &self.link
+    }
+
+    /// Runs the real script on a key of its own; marks Redis up or down accordingly.
+    async fn probe(&self) {
+        let quota = probe_quota();
+        match self.run("probe", &quota).await {
+            Ok(_) => self.link.mark_up(),
+            Err(reason) => self.link.mark_down(reason),
+        }
     }
 }

@@ -124,3 +124,27 @@ impl Link {
         Some(outage.as_deref().unwrap_or("not connected yet").to_owned())
     }
 }
+
+/// An adapter whose link a background task probes while Redis is down.
+#[async_trait::async_trait]
+pub trait Probed: Send + Sync + 'static {
+    fn link(&self) -> &Link;
+    /// One attempt that marks the link up or down.
+    async fn probe(&self);
+}
+
+/// Probes `adapter`'s Redis every [`crate::PROBE_EVERY`] while it is down, for as long as
+/// the adapter exists.
+pub fn supervise<T: Probed>(adapter: std::sync::Weak<T>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(crate::PROBE_EVERY).await;
+            let Some(adapter) = adapter.upgrade() else {
+                return;
+            };
+            if !adapter.link().is_up() {
+                adapter.probe().await;
+            }
+        }
+    });
+}
