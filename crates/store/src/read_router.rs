@@ -461,7 +461,6 @@ impl<'p> Executor<'p> for &'_ ReadRouter {
 struct Poller {
     shared: Arc<Shared>,
     primary: Option<PgConnection>,
-    /// The credentials' generation `primary` was opened with.
     primary_generation: u64,
     replicas: Vec<Option<PgConnection>>,
 }
@@ -489,8 +488,7 @@ impl Poller {
 
     async fn poll(&mut self) {
         let now = Instant::now();
-        // Rotated credentials: the connection opened with the old ones is let go. (The
-        // generation is read first: options newer than it only make an extra reconnect.)
+        // Rotated credentials: the old ones' connection is let go (generation read first).
         let generation = self.shared.options_generation.load(Ordering::Acquire);
         let options = match self.shared.primary_options.read() {
             Ok(options) => options.clone(),
