@@ -123,6 +123,16 @@ fn start_load(
 
 #[tokio::test]
 async fn database_credentials_rotate_under_load_without_a_restart() {
+    rotate_under_load(false).await;
+}
+
+/// The same with the file no longer polled: `SIGHUP` makes the service re-read it.
+#[tokio::test]
+async fn database_credentials_rotate_on_sighup() {
+    rotate_under_load(true).await;
+}
+
+async fn rotate_under_load(by_signal: bool) {
     let url = bookstore_store::testing::fresh_postgres_url().await;
     let database = url.rsplit('/').next().expect("database").to_owned();
     let role = format!("rot_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
@@ -145,7 +155,10 @@ async fn database_credentials_rotate_under_load_without_a_restart() {
         None,
         &[
             ("DATABASE_URL_FILE", &secret_path),
-            ("BOOKSTORE_SECRET_RELOAD_INTERVAL", "1"),
+            (
+                "BOOKSTORE_SECRET_RELOAD_INTERVAL",
+                if by_signal { "0" } else { "1" },
+            ),
             ("BOOKSTORE_RATE_LIMIT_USER", "100000/s"),
             ("BOOKSTORE_RATE_LIMIT_USER_BURST", "100000"),
         ],
@@ -174,6 +187,9 @@ async fn database_credentials_rotate_under_load_without_a_restart() {
         .await
         .expect("alter role");
     rewrite(&secret_file, &role_url(&url, &role, &second));
+    if by_signal {
+        app.signal("HUP");
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     while !app.logs().contains("database credentials changed") {
         assert!(
@@ -226,8 +242,9 @@ async fn database_credentials_rotate_under_load_without_a_restart() {
         .count();
     let writes = outcomes.iter().filter(|o| o.what == "write").count();
     println!(
-        "database credential rotation: {} requests ({} writes), {} failed ({} in the switch \
+        "database credential rotation ({}): {} requests ({} writes), {} failed ({} in the switch \
          window of {:?}, {} after it); old connections drained {:?} after the new URL was taken",
+        if by_signal { "SIGHUP" } else { "file watched" },
         outcomes.len(),
         writes,
         failed.len(),

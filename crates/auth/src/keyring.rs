@@ -284,10 +284,13 @@ impl KeyRing {
             .await?
             .into_iter()
             .filter(|key| key.algorithm == ALGORITHM)
-            .map(|key| key.created_at)
-            .max();
-        // Cheap first look, without a write transaction: most checks find nothing to do.
-        if newest.is_some_and(|at| at > Utc::now() - period) {
+            .max_by_key(|key| key.created_at);
+        // Cheap first look, without a write transaction: most checks find nothing to do. A
+        // newest key that another replica added is loaded now rather than at the next reload.
+        if let Some(key) = newest.filter(|key| key.created_at > Utc::now() - period) {
+            if !self.accepts(&key.kid) {
+                self.reload().await?;
+            }
             return Ok(None);
         }
         self.add_key(self.lead, Some(period)).await
