@@ -14,3 +14,11 @@ path "kv/undelete/bookstore" {
 path "auth/approle/role/bookstore/secret-id" {
   capabilities = ["update"]
 }
+# Rotating the token signing key (the service picks a new version up without a restart), and
+# retiring old versions (min_available_version) once their tokens have expired.
+path "transit/keys/bookstore-tokens/rotate" {
+  capabilities = ["update"]
+}
+path "transit/keys/bookstore-tokens/config" {
+  capabilities = ["update"]
+}

@@ -14,3 +14,12 @@ path "auth/token/lookup-self" {
 path "auth/token/renew-self" {
   capabilities = ["update"]
 }
+# Signing access tokens with the transit key (BOOKSTORE_SIGNING=vault-transit:transit/bookstore-tokens):
+# signatures, and the versions' public keys for the JWKS. The private key is not exportable:
+# no policy can read it.
+path "transit/sign/bookstore-tokens" {
+  capabilities = ["update"]
+}
+path "transit/keys/bookstore-tokens" {
+  capabilities = ["read"]
+}

@@ -7,10 +7,12 @@ use bookstore_core::webhook::{SealError, SecretSealer};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use std::fmt;
+use std::sync::{Arc, RwLock};
 
-/// Cheap to clone: signing keys and webhook secrets share one key.
+/// Cheap to clone: signing keys and webhook secrets share one key, and a clone is the same
+/// key, also after [`Kek::adopt`] (a running service taking the rotated key).
 #[derive(Clone)]
-pub struct Kek(LessSafeKey);
+pub struct Kek(Arc<RwLock<Arc<LessSafeKey>>>);
 
 impl fmt::Debug for Kek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -34,7 +36,30 @@ impl Kek {
             ));
         }
         let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| crypto("bad key"))?;
-        Ok(Self(LessSafeKey::new(key)))
+        Ok(Self(Arc::new(RwLock::new(Arc::new(LessSafeKey::new(key))))))
+    }
+
+    fn key(&self) -> Result<Arc<LessSafeKey>, AuthError> {
+        self.0
+            .read()
+            .map(|key| key.clone())
+            .map_err(|_| crypto("the key-encryption key's lock is poisoned"))
+    }
+
+    /// From now on this key (and every clone of it) is `other`: for a running service whose
+    /// key-encryption key was rotated.
+    pub fn adopt(&self, other: &Kek) -> Result<(), AuthError> {
+        let key = other.key()?;
+        *self
+            .0
+            .write()
+            .map_err(|_| crypto("the key-encryption key's lock is poisoned"))? = key;
+        Ok(())
+    }
+
+    /// A value sealed under this key, sealed under `new` instead (for `bookstore kek rotate`).
+    pub fn reseal(&self, new: &Kek, sealed: &[u8], context: &str) -> Result<Vec<u8>, AuthError> {
+        new.seal(&self.open(sealed, context)?, context)
     }
 
     /// A new key, as base64 text.
@@ -54,7 +79,7 @@ impl Kek {
             .fill(&mut nonce)
             .map_err(|_| crypto("no randomness"))?;
         let mut buffer = plaintext.to_vec();
-        self.0
+        self.key()?
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(context.as_bytes()),
@@ -73,11 +98,15 @@ impl Kek {
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| crypto("bad nonce"))?;
         let mut buffer = body.to_vec();
-        let plain = self
-            .0
+        let key = self.key()?;
+        let plain = key
             .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buffer)
             .map_err(|_| {
-                crypto("cannot open a signing key: wrong key-encryption key (BOOKSTORE_KEK)?")
+                crypto(
+                    "BOOKSTORE_KEK does not open what is sealed in the store: it is not the \
+                     key-encryption key in use (a key replaced by `bookstore kek rotate` is \
+                     refused from then on)",
+                )
             })?;
         Ok(plain.to_vec())
     }
@@ -116,6 +145,20 @@ mod tests {
         let other = Kek::from_base64(&Kek::generate_text().expect("gen")).expect("kek");
         assert!(other.open(&sealed, "kid-1").is_err());
         assert!(Kek::from_base64("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn a_rotated_key_opens_what_was_resealed_and_the_old_one_does_not() {
+        let old = Kek::from_base64(&Kek::generate_text().expect("gen")).expect("kek");
+        let new = Kek::from_base64(&Kek::generate_text().expect("gen")).expect("kek");
+        let sealed = old.seal(b"secret", "kid-1").expect("seal");
+        let again = old.reseal(&new, &sealed, "kid-1").expect("reseal");
+        assert_eq!(new.open(&again, "kid-1").expect("open"), b"secret");
+        assert!(old.open(&again, "kid-1").is_err());
+        // A clone held elsewhere (the webhook engine's) follows an adoption.
+        let held = old.clone();
+        old.adopt(&new).expect("adopt");
+        assert_eq!(held.open(&again, "kid-1").expect("open"), b"secret");
     }
 
     #[test]

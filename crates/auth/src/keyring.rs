@@ -10,10 +10,11 @@
 //! for a key that must stop signing at once (a leaked key).
 
 use crate::kek::Kek;
+use crate::remote;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bookstore_core::audit::{details, AuditAction, AuditContext};
-use bookstore_core::auth::{AuthError, StoredSigningKey, UserStore};
+use bookstore_core::auth::{AuthError, RemoteSigningKey, StoredSigningKey, UserStore};
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use ring::rand::SystemRandom;
@@ -93,13 +94,33 @@ impl Verifying {
 struct Keys {
     /// Keys that sign now or will: the newest, and those whose retirement is still ahead.
     signing: Vec<(String, EncodingKey, Option<DateTime<Utc>>)>,
+    /// The remote key's versions, when the key is remote.
+    remote: Vec<remote::Scheduled>,
     verifying: HashMap<String, Verifying>,
+}
+
+/// What signs the next token.
+pub(crate) enum Signer {
+    /// A key of ours, opened.
+    Local { kid: String, key: EncodingKey },
+    /// A version of the remote key, which signs there.
+    Remote {
+        kid: String,
+        version: u64,
+        key: Arc<dyn RemoteSigningKey>,
+        public_key: Vec<u8>,
+    },
 }
 
 pub struct KeyRing {
     users: Arc<dyn UserStore>,
     kek: Kek,
     access_ttl: Duration,
+    /// How long a new key is published before it signs ([`PUBLISH_LEAD`] unless configured).
+    lead: Duration,
+    /// The signing key when it is kept elsewhere (a Vault transit key); then the store's keys
+    /// are not used.
+    remote: Option<Arc<dyn RemoteSigningKey>>,
     keys: RwLock<Keys>,
 }
 
@@ -121,13 +142,36 @@ impl KeyRing {
         kek: Kek,
         access_ttl: Duration,
     ) -> Result<Self, AuthError> {
+        Self::load_with(users, kek, access_ttl, PUBLISH_LEAD, None).await
+    }
+
+    /// [`KeyRing::load`] with a publish lead of its own, and the remote key that signs instead
+    /// of the stored ones, if any (then nothing is created in the store).
+    pub async fn load_with(
+        users: Arc<dyn UserStore>,
+        kek: Kek,
+        access_ttl: Duration,
+        lead: Duration,
+        remote: Option<Arc<dyn RemoteSigningKey>>,
+    ) -> Result<Self, AuthError> {
         let ring = Self {
             users,
             kek,
             access_ttl,
+            lead,
+            remote,
             keys: RwLock::new(Keys::default()),
         };
         ring.reload().await?;
+        if let Some(remote) = &ring.remote {
+            if ring.current_kid().is_none() {
+                return Err(crypto(format!(
+                    "{} has no version to sign with",
+                    remote.describe()
+                )));
+            }
+            return Ok(ring);
+        }
         if ring.current_kid().is_none() {
             // Nobody can have cached a JWKS of a store without keys: sign at once.
             ring.rotate_now().await?;
@@ -135,7 +179,43 @@ impl KeyRing {
         Ok(ring)
     }
 
+    /// Where the signing key is kept, when it is not ours.
+    pub fn remote(&self) -> Option<String> {
+        self.remote.as_ref().map(|remote| remote.describe())
+    }
+
+    fn valid_until(&self, retired: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        retired.map(|retired| retired + self.access_ttl + Duration::seconds(LEEWAY_SECS))
+    }
+
+    /// The remote key's versions, scheduled; those whose tokens have all expired left out.
+    async fn reload_remote(&self, remote: &dyn RemoteSigningKey) -> Result<(), AuthError> {
+        let scheduled = remote::schedule(&remote.versions().await?, self.lead);
+        let now = Utc::now();
+        let mut keys = Keys::default();
+        for version in &scheduled {
+            let valid_until = self.valid_until(version.retires_at);
+            if valid_until.is_some_and(|until| until <= now) {
+                continue;
+            }
+            keys.verifying.insert(
+                version.kid.clone(),
+                Verifying {
+                    decoding: DecodingKey::from_ed_der(&version.public_key),
+                    public_key: version.public_key.clone(),
+                    valid_until,
+                },
+            );
+        }
+        keys.remote = scheduled;
+        *self.keys.write().map_err(crypto)? = keys;
+        Ok(())
+    }
+
     pub async fn reload(&self) -> Result<(), AuthError> {
+        if let Some(remote) = &self.remote {
+            return self.reload_remote(&**remote).await;
+        }
         let stored = self.users.signing_keys().await?;
         let now = Utc::now();
         let mut keys = Keys::default();
@@ -173,16 +253,61 @@ impl KeyRing {
     /// Adds a new key: published at once, signing once [`PUBLISH_LEAD`] has passed. Returns
     /// its key id and when it starts signing.
     pub async fn rotate(&self) -> Result<(String, DateTime<Utc>), AuthError> {
-        self.add_key(PUBLISH_LEAD).await
+        self.add_key(self.lead, None)
+            .await?
+            .ok_or_else(|| crypto("the new signing key was not stored"))
     }
 
     /// Adds a new key that signs at once: gateways holding a cached JWKS refuse its tokens
     /// until their cache expires. For a key that must stop signing now.
     pub async fn rotate_now(&self) -> Result<(String, DateTime<Utc>), AuthError> {
-        self.add_key(Duration::zero()).await
+        self.add_key(Duration::zero(), None)
+            .await?
+            .ok_or_else(|| crypto("the new signing key was not stored"))
     }
 
-    async fn add_key(&self, lead: Duration) -> Result<(String, DateTime<Utc>), AuthError> {
+    /// The scheduled rotation (`BOOKSTORE_KEY_ROTATION`): adds a key as [`KeyRing::rotate`]
+    /// does when the newest key is `period` old or older, and none when a younger one exists.
+    /// Every replica may ask at any time: the check and the addition are one transaction,
+    /// so each period gets one new key however many ask. The new key, if one was added.
+    pub async fn rotate_if_due(
+        &self,
+        period: Duration,
+    ) -> Result<Option<(String, DateTime<Utc>)>, AuthError> {
+        // A remote key rotates where it is kept.
+        if self.remote.is_some() {
+            return Ok(None);
+        }
+        let newest = self
+            .users
+            .signing_keys()
+            .await?
+            .into_iter()
+            .filter(|key| key.algorithm == ALGORITHM)
+            .max_by_key(|key| key.created_at);
+        // Cheap first look, without a write transaction: most checks find nothing to do. A
+        // newest key that another replica added is loaded now rather than at the next reload.
+        if let Some(key) = newest.filter(|key| key.created_at > Utc::now() - period) {
+            if !self.accepts(&key.kid) {
+                self.reload().await?;
+            }
+            return Ok(None);
+        }
+        self.add_key(self.lead, Some(period)).await
+    }
+
+    async fn add_key(
+        &self,
+        lead: Duration,
+        schedule: Option<Duration>,
+    ) -> Result<Option<(String, DateTime<Utc>)>, AuthError> {
+        if let Some(remote) = &self.remote {
+            return Err(crypto(format!(
+                "tokens are signed by {}: rotate that key where it is kept (Vault: \
+                 `bao write -f <mount>/keys/<name>/rotate`)",
+                remote.describe()
+            )));
+        }
         let rng = SystemRandom::new();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(crypto)?;
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(crypto)?;
@@ -191,21 +316,31 @@ impl KeyRing {
         let sealed_private_key = self.kek.seal(pkcs8.as_ref(), &kid)?;
         let now = Utc::now();
         let signs_from = now + lead;
-        self.users
-            .add_signing_key(
-                &StoredSigningKey {
-                    kid: kid.clone(),
-                    algorithm: ALGORITHM.into(),
-                    public_key,
-                    sealed_private_key,
-                    created_at: now,
-                    retired_at: None,
-                },
-                signs_from,
-            )
-            .await?;
-        // Rotations happen at start (the first key) and at the command line: the service's
-        // own doing. The key id is public (it is in the JWKS); nothing of the key is written.
+        let key = StoredSigningKey {
+            kid: kid.clone(),
+            algorithm: ALGORITHM.into(),
+            public_key,
+            sealed_private_key,
+            created_at: now,
+            retired_at: None,
+        };
+        match schedule {
+            None => self.users.add_signing_key(&key, signs_from).await?,
+            Some(period) => {
+                let added = self
+                    .users
+                    .add_signing_key_unless_newer(&key, signs_from, now - period)
+                    .await?;
+                if !added {
+                    // Another process rotated first.
+                    self.reload().await?;
+                    return Ok(None);
+                }
+            }
+        }
+        // Rotations happen at start (the first key), on schedule and at the command line:
+        // the service's own doing. The key id is public (it is in the JWKS); nothing of the
+        // key is written.
         let entry = AuditContext::system().entry(
             AuditAction::KeysRotated,
             Some(kid.clone()),
@@ -213,15 +348,53 @@ impl KeyRing {
                 ("algorithm", ALGORITHM.into()),
                 ("signs_from", signs_from.to_rfc3339().into()),
                 ("immediately", lead.is_zero().into()),
+                ("scheduled", schedule.is_some().into()),
             ]),
         );
         self.users.record_audit(&entry).await?;
         self.reload().await?;
-        Ok((kid, signs_from))
+        Ok(Some((kid, signs_from)))
     }
 
-    /// Every stored key of ours with its schedule, newest first.
+    /// Whether `kek` opens every stored key this ring would open (the newest and those still
+    /// signing): a rotated key-encryption key, before a running service adopts it.
+    pub async fn opens_with(&self, kek: &Kek) -> Result<bool, AuthError> {
+        let now = Utc::now();
+        for key in self.users.signing_keys().await? {
+            if key.algorithm != ALGORITHM || key.retired_at.is_some_and(|at| at <= now) {
+                continue;
+            }
+            if kek.open(&key.sealed_private_key, &key.kid).is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Seals with `kek` from now on, and opens with it (what a rotation re-sealed); the
+    /// webhook engine's clone of the key follows.
+    pub fn adopt_kek(&self, kek: &Kek) -> Result<(), AuthError> {
+        self.kek.adopt(kek)
+    }
+
+    /// Every stored key of ours (or version of the remote key) with its schedule, newest
+    /// first.
     pub async fn list(&self) -> Result<Vec<KeyStatus>, AuthError> {
+        if let Some(remote) = &self.remote {
+            let mut statuses: Vec<KeyStatus> =
+                remote::schedule(&remote.versions().await?, self.lead)
+                    .into_iter()
+                    .map(|version| KeyStatus {
+                        kid: version.kid,
+                        created_at: version.created_at,
+                        signs_from: version.signs_from,
+                        retires_at: version.retires_at,
+                        verifies_until: self.valid_until(version.retires_at),
+                    })
+                    .collect();
+            statuses.reverse();
+            return Ok(statuses);
+        }
         let stored = self.users.signing_keys().await?;
         let mut statuses: Vec<KeyStatus> = stored
             .iter()
@@ -250,17 +423,29 @@ impl KeyRing {
 
     /// The key that signs now.
     pub fn current_kid(&self) -> Option<String> {
-        self.signing_key().map(|(kid, _)| kid)
+        self.signer().map(|signer| match signer {
+            Signer::Local { kid, .. } | Signer::Remote { kid, .. } => kid,
+        })
     }
 
-    pub(crate) fn signing_key(&self) -> Option<(String, EncodingKey)> {
+    pub(crate) fn signer(&self) -> Option<Signer> {
         let keys = self.keys.read().ok()?;
+        if let Some(remote) = &self.remote {
+            let version = remote::signer_at(&keys.remote, Utc::now())?;
+            return Some(Signer::Remote {
+                kid: version.kid.clone(),
+                version: version.version,
+                key: remote.clone(),
+                public_key: version.public_key.clone(),
+            });
+        }
         let retirements: Vec<Option<DateTime<Utc>>> =
             keys.signing.iter().map(|(_, _, r)| *r).collect();
         let index = signer_at(&retirements, Utc::now())?;
-        keys.signing
-            .get(index)
-            .map(|(kid, key, _)| (kid.clone(), key.clone()))
+        keys.signing.get(index).map(|(kid, key, _)| Signer::Local {
+            kid: kid.clone(),
+            key: key.clone(),
+        })
     }
 
     /// Whether tokens signed with `kid` are still accepted, without copying the key.

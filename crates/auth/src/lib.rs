@@ -7,6 +7,7 @@ pub mod hasher;
 mod header;
 pub mod kek;
 pub mod keyring;
+mod remote;
 pub mod signer;
 pub mod validator;
 

@@ -6,6 +6,8 @@ mod cache;
 mod config;
 mod events;
 mod import;
+mod kek;
+mod keys;
 mod logging;
 mod pipeline;
 mod reports;
@@ -44,6 +46,10 @@ enum Command {
     /// Manage token signing keys: rotate, list.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Rotate the key-encryption key: rotate (the new key in BOOKSTORE_NEW_KEK or
+    /// BOOKSTORE_NEW_KEK_FILE).
+    #[command(subcommand)]
+    Kek(kek::KekCommand),
     /// Import a catalog file (CSV or ONIX) into the store: import FILE [--format csv|onix]
     /// [--dry-run] [--mode upsert|create_only]. Exit status 2 when rows were rejected.
     Import(import::ImportArgs),
@@ -99,6 +105,7 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate => serve::migrate(settings).await,
             Command::User(command) => admin::user(settings, command).await,
             Command::Keys(command) => admin::keys(settings, command).await,
+            Command::Kek(command) => kek::run(settings, command).await,
             Command::Events(command) => events::run(settings, command).await,
             Command::Report(command) => reports::report(settings, command).await,
             Command::Export(args) => reports::export(settings, args).await,

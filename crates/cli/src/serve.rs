@@ -16,10 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How often signing keys are re-read, so that a rotation elsewhere is seen here (a rotated
-/// key is published long enough before it signs to allow for it).
-const KEY_RELOAD_INTERVAL: Duration = bookstore_auth::keyring::RELOAD_INTERVAL;
-
 /// `bookstore migrate`: as the schema's owner when DATABASE_MIGRATION_URL is set.
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
     if wiring::migrate_as_owner(&settings).await? {
@@ -95,16 +91,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if let Some(bus) = &services.nats {
         tracing::info!(stream = bus.stream(), "events go to NATS JetStream");
     }
-    let keyring = services.keyring.clone();
-    let reloader = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
-        loop {
-            tick.tick().await;
-            if let Err(err) = keyring.reload().await {
-                tracing::warn!(error = %err, "could not reload signing keys");
-            }
-        }
-    });
+    let reloader = crate::keys::maintain(services.keyring.clone(), settings.keys.rotation_check());
     let pipeline = Pipeline::start(
         &settings,
         &services.store,
@@ -281,7 +268,8 @@ fn unreachable(err: &anyhow::Error) -> bool {
 }
 
 /// Re-reads the secrets while serving (and renews the Vault token): new database
-/// credentials are put to use at once, other secrets at the next start.
+/// credentials and a rotated key-encryption key are put to use at once, other secrets at the
+/// next start.
 fn watch_secrets(
     settings: &Settings,
     services: &wiring::Services,
@@ -291,8 +279,10 @@ fn watch_secrets(
         tasks.push(secrets::keep_alive(vault.clone()));
     }
     let store = services.store.clone();
+    let keyring = services.keyring.clone();
     let apply: secrets::Applier = Arc::new(move |id: String, name: String, value: SecretString| {
         let store = store.clone();
+        let keyring = keyring.clone();
         Box::pin(async move {
             match id.as_str() {
                 "database_url" => match store.set_database_url(value.expose_secret()) {
@@ -310,6 +300,7 @@ fn watch_secrets(
                         "the new database URL cannot be used; keeping the current one"
                     ),
                 },
+                "kek" => crate::keys::adopt_kek(&keyring, &name, value.expose_secret()).await,
                 _ => tracing::warn!(
                     secret = %name,
                     "secret changed: it takes effect at the next start"

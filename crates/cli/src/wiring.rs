@@ -1,13 +1,13 @@
 //! Builds the services from settings: store, keys, hashing, tokens, use cases.
 
-use crate::config::{Role, Settings};
+use crate::config::{Role, Settings, Signing};
 use crate::secrets;
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bookstore_auth::{Argon2Hasher, ExternalIssuers, JwtSigner, JwtValidator, Kek, KeyRing};
 use bookstore_core::audit::{Audit, AuditLog};
-use bookstore_core::auth::{Accounts, AuthConfig, Password};
+use bookstore_core::auth::{Accounts, AuthConfig, Password, RemoteSigningKey};
 use bookstore_core::health::Dependency;
 use bookstore_core::ratelimit::{LocalLimiter, RateLimiter};
 use bookstore_core::shared_cache::SharedBookCache;
@@ -86,7 +86,7 @@ async fn prepare_schema(settings: &Settings, store: &Store) -> anyhow::Result<()
 
 /// Writes a `secret_loaded` entry for each secret this process loaded: by name, source and
 /// version, never by value.
-async fn record_secrets(
+pub(crate) async fn record_secrets(
     audit: &dyn AuditLog,
     settings: &Settings,
     kek_file: Option<&Path>,
@@ -109,7 +109,10 @@ async fn record_secrets(
 
 /// The configured key-encryption key, or one kept in the data directory (created on first
 /// start, readable by the owner only); with the path of that file, if it is one.
-fn load_kek(settings: &Settings, backend: Backend) -> anyhow::Result<(Kek, Option<PathBuf>)> {
+pub(crate) fn load_kek(
+    settings: &Settings,
+    backend: Backend,
+) -> anyhow::Result<(Kek, Option<PathBuf>)> {
     if let Some(kek) = &settings.auth.kek {
         let kek = Kek::from_base64(kek.expose_secret()).context("BOOKSTORE_KEK")?;
         return Ok((kek, None));
@@ -154,6 +157,12 @@ fn warn_if_open(path: &Path) {
 }
 
 fn write_new_kek(path: &Path) -> anyhow::Result<()> {
+    write_key_file(path, &Kek::generate_text()?)
+}
+
+/// Writes a key file that only its owner may read, creating its directory if need be; an
+/// existing file is an error (a key is never overwritten in place).
+pub(crate) fn write_key_file(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|dir| !dir.exists()) {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -176,7 +185,7 @@ fn write_new_kek(path: &Path) -> anyhow::Result<()> {
     let mut file = options
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(Kek::generate_text()?.as_bytes())?;
+    file.write_all(text.as_bytes())?;
     file.sync_all()?;
     Ok(())
 }
@@ -235,10 +244,19 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         );
     }
     let keyring = Arc::new(
-        KeyRing::load(users.clone(), kek, access_ttl)
-            .await
-            .context("loading signing keys")?,
+        KeyRing::load_with(
+            users.clone(),
+            kek,
+            access_ttl,
+            chrono::Duration::from_std(settings.keys.key_publish_lead)?,
+            remote_signing_key(settings)?,
+        )
+        .await
+        .context("loading signing keys")?,
     );
+    if let Some(remote) = keyring.remote() {
+        tracing::info!(key = %remote, "access tokens are signed by the Vault transit key");
+    }
     let hash_slots = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
     let accounts = Accounts::new(
         users.clone(),
@@ -328,6 +346,18 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         log_signal,
         book_cache,
     })
+}
+
+/// The Vault transit key that signs access tokens, when `BOOKSTORE_SIGNING` names one.
+fn remote_signing_key(settings: &Settings) -> anyhow::Result<Option<Arc<dyn RemoteSigningKey>>> {
+    let Signing::VaultTransit { mount, key } = &settings.keys.signing else {
+        return Ok(None);
+    };
+    let client =
+        settings.loaded.vault.clone().context(
+            "BOOKSTORE_SIGNING names a Vault transit key, but no Vault client was set up",
+        )?;
+    Ok(Some(Arc::new(secrets::TransitKey::new(client, mount, key))))
 }
 
 /// The book cache (off with `BOOKSTORE_CACHE_MB=0`): this process's, over the one every

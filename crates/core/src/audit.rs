@@ -36,6 +36,7 @@ pub enum AuditAction {
     UserDisabled,
     UserEnabled,
     KeysRotated,
+    KekRotated,
     WebhookCreated,
     WebhookDeleted,
     SecretLoaded,
@@ -43,7 +44,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 15] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::LockedOut,
@@ -54,6 +55,7 @@ impl AuditAction {
         Self::UserDisabled,
         Self::UserEnabled,
         Self::KeysRotated,
+        Self::KekRotated,
         Self::WebhookCreated,
         Self::WebhookDeleted,
         Self::SecretLoaded,
@@ -72,6 +74,7 @@ impl AuditAction {
             Self::UserDisabled => "user_disabled",
             Self::UserEnabled => "user_enabled",
             Self::KeysRotated => "keys_rotated",
+            Self::KekRotated => "kek_rotated",
             Self::WebhookCreated => "webhook_created",
             Self::WebhookDeleted => "webhook_deleted",
             Self::SecretLoaded => "secret_loaded",

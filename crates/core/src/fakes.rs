@@ -512,6 +512,15 @@ impl UserStore for FakeStore {
         self.asked("add_signing_key");
         Ok(())
     }
+    async fn add_signing_key_unless_newer(
+        &self,
+        _: &StoredSigningKey,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.asked("add_signing_key_unless_newer");
+        Ok(false)
+    }
 }
 
 /// Hashes are the password with a prefix.

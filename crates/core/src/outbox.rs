@@ -81,6 +81,13 @@ pub trait OutboxLeases: Send {
     /// The partitions held, ascending.
     fn held(&self) -> Vec<u16>;
 
+    /// Whether the set's connection was opened with database credentials that have since
+    /// changed: the relay then hands its partitions back and leases them again on a new
+    /// connection, so that the old credentials' sessions end.
+    fn outdated(&self) -> bool {
+        false
+    }
+
     /// Leases each of `partitions` that no relay holds; returns the ones newly taken. A
     /// partition outside `0..OUTBOX_PARTITIONS` is an error.
     async fn try_lease(&mut self, partitions: &[u16]) -> Result<Vec<u16>, StoreError>;

@@ -27,6 +27,7 @@ mod postgres;
 mod read_router;
 mod retry;
 mod rows;
+mod sealed;
 mod search;
 mod sql;
 mod sqlite;
@@ -348,6 +349,14 @@ impl Store {
     }
 
     /// The security audit log, backed by this store.
+    /// What is sealed under the key-encryption key, for its rotation.
+    pub fn sealed(&self) -> Arc<dyn bookstore_core::auth::SealedStore> {
+        match &self.inner {
+            Inner::Sqlite(store) => store.clone(),
+            Inner::Postgres(store) => store.clone(),
+        }
+    }
+
     pub fn audit(&self) -> Arc<dyn AuditLog> {
         match &self.inner {
             Inner::Sqlite(store) => store.clone(),

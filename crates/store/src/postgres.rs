@@ -120,14 +120,21 @@ pub(crate) struct PgStore {
     listener: Mutex<Option<JoinHandle<()>>>,
     /// When the credentials last changed: the writer's older connections are closed as they
     /// come back, so that they drain.
-    rotation: Arc<Rotation>,
+    pub(crate) rotation: Arc<Rotation>,
 }
 
-/// When the database credentials last changed, if they did.
+/// When the database credentials last changed, if they did, and how often they did: the
+/// connections held for good (the event listener's, the relay's leases) compare the count
+/// with the one they were opened at, and reconnect.
 #[derive(Default)]
-struct Rotation(Mutex<Option<Instant>>);
+pub(crate) struct Rotation(Mutex<Option<Instant>>, std::sync::atomic::AtomicU64);
 
 impl Rotation {
+    /// How many times the credentials changed so far.
+    pub(crate) fn generation(&self) -> u64 {
+        self.1.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Whether a connection opened `age` ago was opened with the previous credentials.
     fn predates(&self, age: Duration) -> bool {
         self.0
@@ -141,6 +148,7 @@ impl Rotation {
         if let Ok(mut at) = self.0.lock() {
             *at = Some(Instant::now());
         }
+        self.1.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -188,6 +196,7 @@ impl PgStore {
                 *listener = Some(tokio::spawn(listen_postgres(
                     self.writer.clone(),
                     self.wakeups.clone(),
+                    self.rotation.clone(),
                 )));
             }
         }
@@ -479,6 +488,11 @@ impl UserDialect for PgStore {
 }
 
 impl_user_store!(PgStore);
+
+impl crate::sealed::SealedDialect for PgStore {
+    const WEBHOOK_SECRETS: &'static str =
+        "SELECT id, sealed_secret, previous_sealed_secret FROM webhooks FOR UPDATE";
+}
 
 impl WebhookDialect for PgStore {
     const LOCK_FANOUT: &'static str = "SELECT position FROM webhook_fanout WHERE id = 1 FOR UPDATE";

@@ -83,6 +83,8 @@ struct Shared {
     primary: ReadPool,
     /// Replaced when the credentials rotate.
     primary_options: std::sync::RwLock<PgConnectOptions>,
+    /// Counts those replacements: the poller's own connection is opened again after one.
+    options_generation: AtomicU64,
     replicas: Vec<Replica>,
     max_lag: Duration,
     /// The primary's log position as last known (polled, or minted into a token).
@@ -128,6 +130,7 @@ impl ReadRouter {
             shared: Arc::new(Shared {
                 primary,
                 primary_options: std::sync::RwLock::new(primary_options),
+                options_generation: AtomicU64::new(0),
                 replicas,
                 max_lag,
                 primary_lsn: AtomicU64::new(0),
@@ -159,6 +162,9 @@ impl ReadRouter {
             Ok(mut current) => *current = options,
             Err(poisoned) => *poisoned.into_inner() = options,
         }
+        self.shared
+            .options_generation
+            .fetch_add(1, Ordering::AcqRel);
     }
 
     pub(crate) fn primary_pool(&self) -> &ReadPool {
@@ -455,6 +461,7 @@ impl<'p> Executor<'p> for &'_ ReadRouter {
 struct Poller {
     shared: Arc<Shared>,
     primary: Option<PgConnection>,
+    primary_generation: u64,
     replicas: Vec<Option<PgConnection>>,
 }
 
@@ -464,6 +471,7 @@ impl Poller {
         Self {
             shared,
             primary: None,
+            primary_generation: 0,
             replicas,
         }
     }
@@ -480,10 +488,16 @@ impl Poller {
 
     async fn poll(&mut self) {
         let now = Instant::now();
+        // Rotated credentials: the old ones' connection is let go (generation read first).
+        let generation = self.shared.options_generation.load(Ordering::Acquire);
         let options = match self.shared.primary_options.read() {
             Ok(options) => options.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
+        if generation != self.primary_generation {
+            self.primary = None;
+            self.primary_generation = generation;
+        }
         match position(&mut self.primary, &options, PRIMARY_LSN).await {
             Ok(Some(lsn)) => {
                 self.shared.primary_lsn.fetch_max(lsn, Ordering::Relaxed);

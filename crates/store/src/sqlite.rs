@@ -425,6 +425,12 @@ impl UserDialect for SqliteStore {
 
 impl_user_store!(SqliteStore);
 
+/// One writer: `BEGIN IMMEDIATE` holds off the others.
+impl crate::sealed::SealedDialect for SqliteStore {
+    const WEBHOOK_SECRETS: &'static str =
+        "SELECT id, sealed_secret, previous_sealed_secret FROM webhooks";
+}
+
 impl WebhookDialect for SqliteStore {
     /// The single writer connection serialises every write transaction.
     const LOCK_FANOUT: &'static str = "SELECT position FROM webhook_fanout WHERE id = 1";

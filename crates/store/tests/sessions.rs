@@ -28,6 +28,7 @@ contract!(
     device_tokens_belong_to_their_user_and_expire,
     a_new_password_forgets_the_trusted_devices,
     a_rotated_key_is_published_before_the_old_one_retires,
+    a_scheduled_rotation_adds_one_key_however_many_ask,
 );
 
 fn now() -> DateTime<Utc> {
@@ -469,4 +470,41 @@ async fn a_rotated_key_is_published_before_the_old_one_retires(store: &Store) {
         .map(|k| k.retired_at)
         .collect();
     assert_eq!(retired, [None, Some(at), Some(at), Some(at)]);
+}
+
+async fn a_scheduled_rotation_adds_one_key_however_many_ask(store: &Store) {
+    let users = store.users();
+    let t = now();
+    users
+        .add_signing_key(&signing_key("k1", t - Duration::seconds(100)), t)
+        .await
+        .unwrap();
+    // Five replicas find k1 older than the 60 s period at once: one adds its key.
+    let period = Duration::seconds(60);
+    let attempts = (0..5).map(|i| {
+        let users = users.clone();
+        async move {
+            users
+                .add_signing_key_unless_newer(
+                    &signing_key(&format!("r{i}"), t),
+                    t + Duration::seconds(360),
+                    t - period,
+                )
+                .await
+                .unwrap()
+        }
+    });
+    let added = futures_util::future::join_all(attempts).await;
+    assert_eq!(added.iter().filter(|a| **a).count(), 1, "{added:?}");
+    assert_eq!(users.signing_keys().await.unwrap().len(), 2);
+    // Not due while the newest key is younger than the period.
+    let again = users
+        .add_signing_key_unless_newer(
+            &signing_key("later", t + Duration::seconds(30)),
+            t + Duration::seconds(390),
+            t + Duration::seconds(30) - period,
+        )
+        .await
+        .unwrap();
+    assert!(!again);
 }

@@ -27,6 +27,16 @@ pub struct Kv {
     pub version: u64,
 }
 
+/// One version of a transit signing key: its public key and when it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitVersion {
+    pub version: u64,
+    /// As Vault wrote it (RFC 3339).
+    pub creation_time: String,
+    /// The raw public key (32 bytes for ed25519).
+    pub public_key: Vec<u8>,
+}
+
 /// What Vault says of the token in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenInfo {
@@ -218,6 +228,86 @@ impl VaultClient {
             .pointer("/data/current_version")
             .and_then(Value::as_u64)
             .ok_or_else(|| malformed(&path, "no data.current_version"))
+    }
+
+    /// The versions of the transit key `name` under `mount` that can still sign and verify
+    /// (from `min_available_version` on), oldest first; an error unless it is an ed25519 key.
+    pub async fn transit_versions(
+        &self,
+        mount: &str,
+        name: &str,
+    ) -> Result<Vec<TransitVersion>, VaultError> {
+        use base64::Engine;
+        let path = format!("{mount}/keys/{name}");
+        let answer = self.call(reqwest::Method::GET, &path, None).await?;
+        let data = answer
+            .get("data")
+            .ok_or_else(|| malformed(&path, "no data"))?;
+        let kind = data.get("type").and_then(Value::as_str).unwrap_or_default();
+        if kind != "ed25519" {
+            return Err(malformed(
+                &path,
+                &format!("the key is of type {kind:?}; tokens need an ed25519 key"),
+            ));
+        }
+        let keys = data
+            .get("keys")
+            .and_then(Value::as_object)
+            .ok_or_else(|| malformed(&path, "no keys"))?;
+        let mut versions = Vec::new();
+        for (number, key) in keys {
+            let version: u64 = number
+                .parse()
+                .map_err(|_| malformed(&path, "a key version is not a number"))?;
+            let public_key = key
+                .get("public_key")
+                .and_then(Value::as_str)
+                .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
+                .ok_or_else(|| malformed(&path, "a version has no public key"))?;
+            let creation_time = key
+                .get("creation_time")
+                .and_then(Value::as_str)
+                .ok_or_else(|| malformed(&path, "a version has no creation time"))?
+                .to_owned();
+            versions.push(TransitVersion {
+                version,
+                creation_time,
+                public_key,
+            });
+        }
+        versions.sort_by_key(|v| v.version);
+        Ok(versions)
+    }
+
+    /// The signature of `input` by version `version` of the transit key: Vault signs, the
+    /// private key stays there.
+    pub async fn transit_sign(
+        &self,
+        mount: &str,
+        name: &str,
+        version: u64,
+        input: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let path = format!("{mount}/sign/{name}");
+        let body = serde_json::json!({
+            "input": engine.encode(input),
+            "key_version": version,
+        });
+        let answer = self.call(reqwest::Method::POST, &path, Some(&body)).await?;
+        // `vault:v<version>:<base64 signature>`
+        let signature = answer
+            .pointer("/data/signature")
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed(&path, "no data.signature"))?;
+        let encoded = signature
+            .rsplit(':')
+            .next()
+            .ok_or_else(|| malformed(&path, "a signature without its prefix"))?;
+        engine
+            .decode(encoded)
+            .map_err(|_| malformed(&path, "the signature is not base64"))
     }
 
     /// One call to `/v1/{path}` with the token; the JSON answer of a 2xx, else the status

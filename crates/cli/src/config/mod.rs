@@ -11,6 +11,7 @@
 
 mod file;
 mod groups;
+pub mod keys;
 mod metrics;
 mod nats;
 mod roles;
@@ -23,6 +24,8 @@ mod webhooks;
 
 use groups::{AuthArgs, HttpArgs, LogArgs, RedisArgs, ServerArgs, StoreArgs, TlsArgs};
 pub use groups::{LogFormat, TlsSource};
+use keys::KeyArgs;
+pub use keys::Signing;
 use metrics::MetricsArgs;
 use nats::NatsArgs;
 pub use roles::{Role, RoleArgs};
@@ -49,6 +52,8 @@ pub struct Settings {
     pub store: StoreArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
     #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]
@@ -123,6 +128,11 @@ impl Settings {
             self.auth.admin_password_file.take(),
         )?;
         self.auth.kek = secrets.pick("kek", self.auth.kek.take(), self.auth.kek_file.take())?;
+        self.keys.new_kek = secrets.pick(
+            "new_kek",
+            self.keys.new_kek.take(),
+            self.keys.new_kek_file.take(),
+        )?;
         self.redis.redis_url = secrets.pick(
             "redis_url",
             self.redis.redis_url.take(),
@@ -140,6 +150,7 @@ impl Settings {
         )?;
         self.secret_sources = secrets.sources;
         self.secrets.check()?;
+        self.keys.check(self.secrets.vault_addr.as_deref())?;
         self.tls.source()?;
         self.http.config(false)?;
         if self.metrics.metrics_listen.is_some() && !self.metrics.metrics {
@@ -157,6 +168,7 @@ impl Settings {
             "database_migration_url" => Some(&mut self.store.database_migration_url),
             "admin_password" => Some(&mut self.auth.admin_password),
             "kek" => Some(&mut self.auth.kek),
+            "new_kek" => Some(&mut self.keys.new_kek),
             "redis_url" => Some(&mut self.redis.redis_url),
             "nats_url" => Some(&mut self.nats.nats_url),
             "vault_token" => Some(&mut self.secrets.vault_token),

@@ -3,9 +3,11 @@
 //! then), re-read while serving (`watch`), and each load is a log line and an audit entry,
 //! by name, source and version, never by value.
 
+mod transit;
 mod vault;
 mod watch;
 
+pub use transit::TransitKey;
 pub use vault::keep_alive;
 pub use watch::{Applier, Watcher};
 

@@ -11,7 +11,8 @@ pub mod user;
 pub use accounts::{Accounts, AuthConfig, LoginOutcome, TokenPair, UserEdit};
 pub use password::{Password, PasswordError};
 pub use ports::{
-    AccessClaims, NewDeviceToken, NewRefreshToken, PasswordHasher, RefreshOutcome, SessionState,
+    AccessClaims, NewDeviceToken, NewRefreshToken, PasswordHasher, RefreshOutcome,
+    RemoteKeyVersion, RemoteSigningKey, Reseal, Resealed, SealedStore, SessionState,
     StoredSigningKey, TokenSigner, TokenVerifier, UserStore, VerifiedToken,
 };
 pub use throttle::Throttle;

@@ -210,6 +210,57 @@ pub trait UserStore: IdempotencyStore + AuditLog {
         key: &StoredSigningKey,
         retire_others_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Adds a key as [`UserStore::add_signing_key`] does, unless a key was created at or after
+    /// `created_since`: checked in the same transaction, so that of several processes that
+    /// found the newest key too old, one adds a key and the others add none. Whether it added.
+    async fn add_signing_key_unless_newer(
+        &self,
+        key: &StoredSigningKey,
+        retire_others_at: DateTime<Utc>,
+        created_since: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A version of a signing key kept outside the process (a Vault transit key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteKeyVersion {
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    /// The raw Ed25519 public key.
+    pub public_key: Vec<u8>,
+}
+
+/// A signing key whose private half never enters the process: another service (Vault's
+/// transit engine) signs with it, and rotates it.
+#[async_trait]
+pub trait RemoteSigningKey: Send + Sync + 'static {
+    /// Its versions that can still sign and verify, oldest first.
+    async fn versions(&self) -> Result<Vec<RemoteKeyVersion>, AuthError>;
+    /// `message` signed (Ed25519) by version `version`.
+    async fn sign(&self, version: u64, message: &[u8]) -> Result<Vec<u8>, AuthError>;
+    /// Where the key is, for messages (`vault-transit:transit/bookstore`).
+    fn describe(&self) -> String;
+}
+
+/// How many sealed values a re-sealing sealed again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resealed {
+    pub signing_keys: usize,
+    /// Webhook secrets, the current and the previous ones.
+    pub webhook_secrets: usize,
+}
+
+/// Seals one value again: gets the sealed value and its context (a key id, a webhook
+/// secret's context), returns it sealed under the new key.
+pub type Reseal<'a> = dyn Fn(&[u8], &str) -> Result<Vec<u8>, AuthError> + Send + Sync + 'a;
+
+/// What is sealed under the key-encryption key, for its rotation.
+#[async_trait]
+pub trait SealedStore: Send + Sync + 'static {
+    /// Every sealed value (signing keys, webhook secrets) through `reseal`, in one
+    /// transaction that also holds off concurrent key rotations and secret changes: all are
+    /// sealed again, or (when one fails) none.
+    async fn reseal_all(&self, reseal: &Reseal<'_>) -> Result<Resealed, AuthError>;
 }
 
 /// Checks access tokens on every request.

@@ -169,6 +169,11 @@ impl Relay {
             if stopped(&stop) {
                 break;
             }
+            if leases.as_ref().is_some_and(|set| set.outdated()) {
+                tracing::info!("database credentials changed: the relay leases its partitions again on a new connection");
+                leases = None;
+                next_lease_attempt = Instant::now();
+            }
             if Instant::now() >= next_lease_attempt {
                 next_lease_attempt = Instant::now() + self.config.lease_retry;
                 match self.lease_more(&mut leases).await {

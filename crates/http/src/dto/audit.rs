@@ -37,7 +37,8 @@ pub struct AuditEntryDto {
     pub at: DateTime<Utc>,
     /// `sign_in`, `sign_in_failed`, `locked_out`, `refresh_reuse`, `password_changed`,
     /// `user_created`, `role_changed`, `user_disabled`, `user_enabled`, `keys_rotated`,
-    /// `webhook_created`, `webhook_deleted`, `secret_loaded` or `access_denied`.
+    /// `kek_rotated`, `webhook_created`, `webhook_deleted`, `secret_loaded` or
+    /// `access_denied`.
     pub action: String,
     pub actor: AuditActorDto,
     /// What the action was done to: a username, a webhook id, a key id, a secret's name, or

@@ -3,7 +3,7 @@ import * as api from '../api.js';
 import { h, replace, field, fmtDate } from '../dom.js';
 import { table } from './book.js';
 
-const ACTIONS = ['', 'sign_in', 'sign_in_failed', 'locked_out', 'refresh_reuse', 'password_changed', 'user_created', 'role_changed', 'user_disabled', 'keys_rotated', 'webhook_created', 'webhook_deleted', 'secret_loaded', 'access_denied'];
+const ACTIONS = ['', 'sign_in', 'sign_in_failed', 'locked_out', 'refresh_reuse', 'password_changed', 'user_created', 'role_changed', 'user_disabled', 'keys_rotated', 'kek_rotated', 'webhook_created', 'webhook_deleted', 'secret_loaded', 'access_denied'];
 
 export async function render(main) {
   if (!api.isAdmin()) { replace(main, h('h1', 'Audit log'), h('p', 'Only admins read the audit log.')); return; }

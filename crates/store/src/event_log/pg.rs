@@ -47,6 +47,8 @@ impl Outbox for PgStore {
         Ok(Box::new(PgLeaseSet {
             conn,
             held: Vec::new(),
+            rotation: self.rotation.clone(),
+            generation: self.rotation.generation(),
         }))
     }
 
@@ -78,6 +80,9 @@ struct PgLeaseSet {
     conn: PgConnection,
     /// Ascending.
     held: Vec<u16>,
+    rotation: std::sync::Arc<crate::postgres::Rotation>,
+    /// The credentials' generation `conn` was opened with.
+    generation: u64,
 }
 
 impl PgLeaseSet {
@@ -90,6 +95,10 @@ impl PgLeaseSet {
 impl OutboxLeases for PgLeaseSet {
     fn held(&self) -> Vec<u16> {
         self.held.clone()
+    }
+
+    fn outdated(&self) -> bool {
+        self.rotation.generation() != self.generation
     }
 
     async fn try_lease(&mut self, partitions: &[u16]) -> Result<Vec<u16>, StoreError> {

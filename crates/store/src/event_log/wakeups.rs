@@ -82,9 +82,17 @@ impl WakeupSenders {
 
 /// Listens on both channels until aborted, reconnecting when the connection drops; after each
 /// (re)connection wakes the relay and reads the head, for what was missed in between.
-pub(crate) async fn listen_postgres(pool: PgPool, senders: std::sync::Arc<WakeupSenders>) {
+/// How often the listener looks whether the credentials changed.
+const ROTATION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+pub(crate) async fn listen_postgres(
+    pool: PgPool,
+    senders: std::sync::Arc<WakeupSenders>,
+    rotation: std::sync::Arc<crate::postgres::Rotation>,
+) {
     let mut lost = false;
     loop {
+        let generation = rotation.generation();
         // A pool of its own: the listener holds its connection for good. Made anew for each
         // connection, with the credentials of the moment (they may have been rotated).
         let own = PgPoolOptions::new()
@@ -119,8 +127,20 @@ pub(crate) async fn listen_postgres(pool: PgPool, senders: std::sync::Arc<Wakeup
             Ok(head) => senders.head_reached(head),
             Err(err) => tracing::warn!(error = %err, "cannot read the event log's head"),
         }
+        // Checked at each notification and every little while without one: a connection
+        // opened with credentials that have since changed is replaced (notifications sent
+        // meanwhile are made up for by the catch-up after each connect).
+        let mut check = tokio::time::interval(ROTATION_CHECK);
         loop {
-            match listener.try_recv().await {
+            if rotation.generation() != generation {
+                tracing::info!("database credentials changed: listening on a new connection");
+                break;
+            }
+            let received = tokio::select! {
+                received = listener.try_recv() => received,
+                _ = check.tick() => continue,
+            };
+            match received {
                 Ok(Some(notification)) => match notification.channel() {
                     // This process's own commits woke its relay already.
                     OUTBOX_CHANNEL if notification.payload() == senders.token => {}

@@ -26,13 +26,18 @@ where
     Ok(rows.into_iter().map(StoredSigningKey::from).collect())
 }
 
-/// One attempt at adding a key, retiring every other one at `retire_others_at`.
+/// One attempt at adding a key, retiring every other one at `retire_others_at`; with
+/// `unless_created_since`, only if no key was created at or after that time (a scheduled
+/// rotation: the check and the insert in one transaction, under the rotations' lock, so that
+/// of several replicas finding the newest key too old exactly one rotates). Whether it added.
 pub(crate) async fn add_signing_key<D: UserDialect>(
     store: &D,
     key: &StoredSigningKey,
     retire_others_at: DateTime<Utc>,
-) -> Result<(), StoreError>
+    unless_created_since: Option<DateTime<Utc>>,
+) -> Result<bool, StoreError>
 where
+    (i64,): for<'r> FromRow<'r, <D::Db as Database>::Row>,
     for<'c> &'c mut Conn<D>: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
@@ -43,6 +48,16 @@ where
     let mut tx = begin_write(store).await?;
     if let Some(lock) = D::LOCK_SIGNING_KEYS {
         sqlx::query(lock).execute(&mut *tx).await.map_err(backend)?;
+    }
+    if let Some(since) = unless_created_since {
+        let newer: i64 = sqlx::query_scalar(sql::SIGNING_KEYS_CREATED_SINCE)
+            .bind(DbTime(since))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if newer > 0 {
+            return Ok(false);
+        }
     }
     sqlx::query(sql::SIGNING_KEYS_RETIRE)
         .bind(DbTime(retire_others_at))
@@ -59,5 +74,6 @@ where
         .execute(&mut *tx)
         .await
         .map_err(|err| duplicate_name(err, "signing key", &key.kid))?;
-    tx.commit().await.map_err(backend)
+    tx.commit().await.map_err(backend)?;
+    Ok(true)
 }

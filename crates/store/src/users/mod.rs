@@ -265,7 +265,22 @@ macro_rules! impl_user_store {
                     key: &StoredSigningKey,
                     retire_others_at: DateTime<Utc>,
                 ) -> Result<(), StoreError> {
-                    retrying(|| keys::add_signing_key(self, key, retire_others_at)).await
+                    retrying(|| keys::add_signing_key(self, key, retire_others_at, None))
+                        .await
+                        .map(|_| ())
+                }
+
+                #[tracing::instrument(skip_all, fields(kid = %key.kid))]
+                async fn add_signing_key_unless_newer(
+                    &self,
+                    key: &StoredSigningKey,
+                    retire_others_at: DateTime<Utc>,
+                    created_since: DateTime<Utc>,
+                ) -> Result<bool, StoreError> {
+                    retrying(|| {
+                        keys::add_signing_key(self, key, retire_others_at, Some(created_since))
+                    })
+                    .await
                 }
             }
         };

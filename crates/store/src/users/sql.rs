@@ -103,5 +103,8 @@ pub(crate) const SIGNING_KEYS_SELECT: &str = "SELECT kid, algorithm, public_key,
 /// was further ahead (an emergency rotation stops every older key at once).
 pub(crate) const SIGNING_KEYS_RETIRE: &str =
     "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL OR retired_at > $1";
+/// Keys created at or after `$1`: a scheduled rotation is not due while there is one.
+pub(crate) const SIGNING_KEYS_CREATED_SINCE: &str =
+    "SELECT count(*) FROM signing_keys WHERE created_at >= $1";
 pub(crate) const SIGNING_KEY_INSERT: &str = "INSERT INTO signing_keys (kid, algorithm, \
     public_key, sealed_private_key, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)";
