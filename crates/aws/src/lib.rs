@@ -1,0 +1,8 @@
+//! AWS adapters, compiled only with the binary's `aws` feature (ARCHITECTURE.md, "Defaults and
+//! scale-out"): they replace the local ones without a change to the domain code.
+
+pub mod config;
+/// Test helpers (a moto server of the test's own); small and without dependencies of their
+/// own, so they are always compiled rather than behind a feature the binary would need too.
+#[doc(hidden)]
+pub mod testing;
