@@ -120,8 +120,8 @@ impl Moto {
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
             // No profile files or instance metadata: the environment's keys only.
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-            ("AWS_CONFIG_FILE", "/nonexistent".to_owned()),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent".to_owned()),
+            ("AWS_CONFIG_FILE", "/dev/null".to_owned()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_owned()),
         ]
     }
 
