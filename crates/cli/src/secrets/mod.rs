@@ -144,7 +144,7 @@ pub async fn load(settings: &mut Settings) -> anyhow::Result<LoadedSecrets> {
     #[cfg(feature = "aws")]
     let (aws, aws_loaded) = aws::resolve(settings).await?;
     #[cfg(not(feature = "aws"))]
-    for source in &settings.secret_sources {
+    for source in settings.secret_sources.clone() {
         let value = settings
             .secret_mut(&source.id)
             .and_then(|slot| slot.clone());
