@@ -5,6 +5,8 @@ mod helpers;
 mod access;
 mod audit;
 mod auth;
+#[cfg(feature = "aws")]
+mod aws;
 mod backups;
 mod behind_nginx;
 mod books;

@@ -17,7 +17,7 @@ async fn secret_loads(app: &TestApp) -> Vec<Value> {
 }
 
 /// The newest `secret_loaded` entry of `name`.
-async fn latest_load(app: &TestApp, name: &str) -> Value {
+pub async fn latest_load(app: &TestApp, name: &str) -> Value {
     secret_loads(app)
         .await
         .into_iter()

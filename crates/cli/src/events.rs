@@ -31,6 +31,13 @@ pub enum EventsCommand {
         /// Print the events published so far and exit instead of following.
         #[arg(long)]
         no_follow: bool,
+        /// Read the events from this SQS queue (subscribed to the SNS topic) instead of the
+        /// store's event log: each is printed once, `{"event", "receive_count"}`, then
+        /// deleted from the queue. Messages that are not events are left to the queue's
+        /// dead-letter queue.
+        #[cfg(feature = "aws")]
+        #[arg(long, value_name = "QUEUE_URL", conflicts_with = "from")]
+        sqs: Option<String>,
     },
 }
 
@@ -39,8 +46,15 @@ pub async fn run(settings: Settings, command: EventsCommand) -> anyhow::Result<(
         from,
         types,
         no_follow,
+        #[cfg(feature = "aws")]
+        sqs,
     } = command;
     let types = checked_types(types)?;
+    #[cfg(feature = "aws")]
+    if let Some(queue_url) = sqs {
+        let visibility = settings.aws.sqs_visibility_timeout;
+        return crate::aws::tail(queue_url, visibility, &types, !no_follow).await;
+    }
     if from.is_some_and(|from| from < 0) {
         bail!("--from must be a position: 0 or more");
     }
@@ -53,7 +67,7 @@ pub async fn run(settings: Settings, command: EventsCommand) -> anyhow::Result<(
     result
 }
 
-fn checked_types(types: Vec<String>) -> anyhow::Result<Vec<String>> {
+pub fn checked_types(types: Vec<String>) -> anyhow::Result<Vec<String>> {
     let mut checked: Vec<String> = Vec::new();
     for name in types.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
         if BookEventKind::parse(name).is_none() {

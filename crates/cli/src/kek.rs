@@ -75,7 +75,7 @@ fn new_key(settings: &Settings, data_dir_file: Option<&Path>) -> anyhow::Result<
 pub async fn run(settings: Settings, command: KekCommand) -> anyhow::Result<()> {
     let KekCommand::Rotate = command;
     let store = wiring::open_store(&settings).await?;
-    let (old, kek_file) = wiring::load_kek(&settings, store.backend())?;
+    let (old, kek_file) = wiring::load_kek(&settings, store.backend()).await?;
     wiring::record_secrets(&*store.audit(), &settings, kek_file.as_deref()).await?;
     let new = new_key(&settings, kek_file.as_deref())?;
     let resealed = store

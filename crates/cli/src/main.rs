@@ -1,6 +1,8 @@
 //! `bookstore`: the bookstore inventory service in one binary.
 
 mod admin;
+#[cfg(feature = "aws")]
+mod aws;
 mod backup;
 mod cache;
 mod config;

@@ -4,9 +4,7 @@
 
 use crate::config::{Role, Settings};
 use anyhow::Context;
-use bookstore_events::{
-    EventBus, InProcessBus, LogSignal, NatsBus, Relay, RelayConfig, RelayHandle,
-};
+use bookstore_events::{EventBus, InProcessBus, LogSignal, Relay, RelayConfig, RelayHandle};
 use bookstore_store::{Retention, Store};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,13 +22,13 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts what the configured roles run: the relay publishes to `nats` when given, else
+    /// Starts what the configured roles run: the relay publishes to `bus` when given, else
     /// to the in-process bus, and the log's growth is announced to `signal` (the one the live
     /// event streams wait on).
     pub async fn start(
         settings: &Settings,
         store: &Store,
-        nats: Option<Arc<NatsBus>>,
+        bus: Option<Arc<dyn EventBus>>,
         signal: LogSignal,
     ) -> anyhow::Result<Self> {
         let head = store
@@ -43,8 +41,8 @@ impl Pipeline {
         let mut tasks = vec![tokio::spawn(announce_heads(wakeups.head, signal.clone()))];
         let roles = &settings.roles.roles;
         let relay = if roles.has(Role::Relay) {
-            let bus: Arc<dyn EventBus> = match nats {
-                Some(nats) => nats,
+            let bus: Arc<dyn EventBus> = match bus {
+                Some(bus) => bus,
                 None => Arc::new(InProcessBus),
             };
             let config = RelayConfig {

@@ -88,14 +88,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     wiring::bootstrap_admin(&settings, &services.accounts).await?;
     let secret_tasks = watch_secrets(&settings, &services);
-    if let Some(bus) = &services.nats {
-        tracing::info!(stream = bus.stream(), "events go to NATS JetStream");
-    }
     let reloader = crate::keys::maintain(services.keyring.clone(), settings.keys.rotation_check());
     let pipeline = Pipeline::start(
         &settings,
         &services.store,
-        services.nats.clone(),
+        services.bus.clone(),
         services.log_signal.clone(),
     )
     .await?;
@@ -311,7 +308,7 @@ fn watch_secrets(
     tasks.push(
         secrets::Watcher {
             loaded: settings.loaded.loaded.clone(),
-            vault: settings.loaded.vault.clone(),
+            clients: settings.loaded.clients(),
             audit: services.store.audit(),
             interval: settings.secrets.secret_reload_interval,
             apply,

@@ -109,10 +109,24 @@ pub(crate) async fn record_secrets(
 
 /// The configured key-encryption key, or one kept in the data directory (created on first
 /// start, readable by the owner only); with the path of that file, if it is one.
-pub(crate) fn load_kek(
+pub(crate) async fn load_kek(
     settings: &Settings,
     backend: Backend,
 ) -> anyhow::Result<(Kek, Option<PathBuf>)> {
+    if let Some(key) = settings
+        .auth
+        .kek
+        .as_ref()
+        .and_then(|kek| kek.expose_secret().strip_prefix("kms:").map(str::to_owned))
+    {
+        #[cfg(feature = "aws")]
+        return Ok((crate::aws::kms_kek(settings, &key).await?, None));
+        #[cfg(not(feature = "aws"))]
+        anyhow::bail!(
+            "BOOKSTORE_KEK names a KMS key ({key}), but this build has no AWS support (build \
+             with --features aws)"
+        );
+    }
     if let Some(kek) = &settings.auth.kek {
         let kek = Kek::from_base64(kek.expose_secret()).context("BOOKSTORE_KEK")?;
         return Ok((kek, None));
@@ -192,8 +206,9 @@ pub(crate) fn write_key_file(path: &Path, text: &str) -> anyhow::Result<()> {
 
 pub struct Services {
     pub store: Store,
-    /// NATS JetStream, when configured: where the relay publishes.
-    pub nats: Option<Arc<NatsBus>>,
+    /// The bus the relay publishes to when one is configured (NATS JetStream, or SNS with the
+    /// `aws` feature); none: the in-process bus.
+    pub bus: Option<Arc<dyn EventBus>>,
     pub keyring: Arc<KeyRing>,
     pub accounts: Accounts,
     pub state: AppState,
@@ -224,7 +239,7 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
     }
     prepare_schema(settings, &store).await?;
     let users = store.users();
-    let (kek, kek_file) = load_kek(settings, store.backend())?;
+    let (kek, kek_file) = load_kek(settings, store.backend()).await?;
     record_secrets(&*store.audit(), settings, kek_file.as_deref()).await?;
     // Webhook secrets are sealed with the same key-encryption key as signing keys.
     let sealer: Arc<dyn SecretSealer> = Arc::new(kek.clone());
@@ -283,14 +298,29 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         .with_external(external),
     );
     let limiter = rate_limiter(settings).await?;
-    let nats = nats_bus(settings).await?;
+    #[cfg(feature = "aws")]
+    let aws = match settings.aws.any() {
+        true => Some(crate::aws::sdk_config().await),
+        false => None,
+    };
+    let nats: Option<Arc<dyn EventBus>> = match nats_bus(settings).await? {
+        Some(nats) => {
+            tracing::info!(stream = nats.stream(), "events go to NATS JetStream");
+            Some(nats)
+        }
+        None => None,
+    };
+    #[cfg(feature = "aws")]
+    let nats = match (nats, crate::aws::sns_bus(settings, aws.as_ref())?) {
+        (None, Some(sns)) => Some(sns),
+        (nats, _) => nats,
+    };
     let mut dependencies: Vec<Arc<dyn Dependency>> = Vec::new();
     if !replicas.is_empty() {
         dependencies.push(Arc::new(ReplicaReadiness(store.clone())));
     }
     if let Some(bus) = &nats {
-        let bus: Arc<dyn EventBus> = bus.clone();
-        dependencies.push(Arc::new(BusReadiness(bus)));
+        dependencies.push(Arc::new(BusReadiness(bus.clone())));
     }
     let webhook_config = settings.webhooks.config();
     let deliverer = Arc::new(
@@ -338,7 +368,7 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
     });
     Ok(Services {
         store,
-        nats,
+        bus: nats,
         keyring,
         accounts,
         state,

@@ -9,6 +9,8 @@
 //! Adding a setting is adding a field (and its row in the README's table, which a test holds
 //! to the fields).
 
+#[cfg(feature = "aws")]
+mod aws;
 mod file;
 mod groups;
 pub mod keys;
@@ -32,6 +34,8 @@ pub use roles::{Role, RoleArgs};
 pub use vault::SecretArgs;
 use webhooks::WebhookArgs;
 
+#[cfg(feature = "aws")]
+pub use aws::AwsArgs;
 use clap::{ArgMatches, Args, Command, Parser};
 use secret::{SecretSource, Secrets};
 use std::ffi::OsString;
@@ -62,6 +66,9 @@ pub struct Settings {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub nats: NatsArgs,
+    #[cfg(feature = "aws")]
+    #[command(flatten)]
+    pub aws: AwsArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     #[command(flatten)]
@@ -157,6 +164,13 @@ impl Settings {
             anyhow::bail!("BOOKSTORE_METRICS_LISTEN is set but BOOKSTORE_METRICS is off");
         }
         self.nats.check()?;
+        #[cfg(feature = "aws")]
+        {
+            self.aws.check()?;
+            if self.aws.sns_topic_arn.is_some() && self.nats.nats_url.is_some() {
+                anyhow::bail!("set one event bus: BOOKSTORE_NATS_URL or BOOKSTORE_SNS_TOPIC_ARN");
+            }
+        }
         Ok(())
     }
 

@@ -395,13 +395,23 @@ fn rate_limits_and_proxies() {
 #[test]
 fn the_readme_documents_every_setting_as_it_is() {
     let readme = include_str!("../../../../README.md");
-    let table: Vec<&str> = readme
-        .lines()
-        .skip_while(|line| !line.starts_with("| flag | environment | config key |"))
-        .skip(2)
-        .take_while(|line| line.starts_with('|'))
-        .collect();
+    let rows = |header: &str| -> Vec<&str> {
+        readme
+            .lines()
+            .skip_while(|line| !line.starts_with(header))
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .collect()
+    };
+    let mut table = rows("| flag | environment | config key |");
     assert!(table.len() > 30, "configuration table not found");
+    // The `aws` feature's settings have a table of their own ("Running on AWS"), checked
+    // when they exist.
+    if cfg!(feature = "aws") {
+        let aws = rows("| AWS flag | environment | config key |");
+        assert!(aws.len() >= 4, "the AWS settings table not found");
+        table.extend(aws);
+    }
     let command = TestCli::command();
     let mut documented = Vec::new();
     for row in table {

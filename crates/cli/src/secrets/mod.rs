@@ -3,6 +3,8 @@
 //! then), re-read while serving (`watch`), and each load is a log line and an audit entry,
 //! by name, source and version, never by value.
 
+#[cfg(feature = "aws")]
+mod aws;
 mod transit;
 mod vault;
 mod watch;
@@ -32,6 +34,10 @@ pub enum Source {
     Vault(KvRef),
     /// The key file the service keeps in its data directory.
     DataDir(PathBuf),
+    /// A Secrets Manager secret or an SSM parameter: re-read when its current version
+    /// changes, and on SIGHUP.
+    #[cfg(feature = "aws")]
+    Aws(bookstore_aws::AwsSecretRef),
 }
 
 impl std::fmt::Display for Source {
@@ -40,6 +46,8 @@ impl std::fmt::Display for Source {
             Self::Layer(layer) => f.write_str(layer),
             Self::File(path) => write!(f, "file {}", path.display()),
             Self::Vault(reference) => write!(f, "{reference}"),
+            #[cfg(feature = "aws")]
+            Self::Aws(reference) => write!(f, "{reference}"),
             Self::DataDir(path) => {
                 write!(f, "the key file {} in the data directory", path.display())
             }
@@ -94,6 +102,33 @@ impl Loaded {
 pub struct LoadedSecrets {
     pub loaded: Vec<Loaded>,
     pub vault: Option<Arc<VaultClient>>,
+    /// Secrets Manager and Parameter Store, when a setting names a secret there.
+    #[cfg(feature = "aws")]
+    pub aws: Option<Arc<bookstore_aws::AwsSecrets>>,
+}
+
+/// The clients that re-read secrets at their sources.
+#[derive(Clone, Default)]
+pub struct Clients {
+    pub vault: Option<Arc<VaultClient>>,
+    #[cfg(feature = "aws")]
+    pub aws: Option<Arc<bookstore_aws::AwsSecrets>>,
+}
+
+impl LoadedSecrets {
+    pub fn clients(&self) -> Clients {
+        Clients {
+            vault: self.vault.clone(),
+            #[cfg(feature = "aws")]
+            aws: self.aws.clone(),
+        }
+    }
+}
+
+/// Whether `value` names a Secrets Manager secret or an SSM parameter.
+#[cfg(not(feature = "aws"))]
+fn names_aws_secret(value: &str) -> bool {
+    value.starts_with("aws-sm:") || value.starts_with("aws-ssm:")
 }
 
 /// A file's modification time as a version: it changes when the file is rewritten.
@@ -108,6 +143,21 @@ pub fn file_version(path: &Path) -> Option<String> {
 /// Resolves the secret settings that name Vault entries (signing in to Vault first), and
 /// logs each secret loaded.
 pub async fn load(settings: &mut Settings) -> anyhow::Result<LoadedSecrets> {
+    #[cfg(feature = "aws")]
+    let (aws, aws_loaded) = aws::resolve(settings).await?;
+    #[cfg(not(feature = "aws"))]
+    for source in settings.secret_sources.clone() {
+        let value = settings
+            .secret_mut(&source.id)
+            .and_then(|slot| slot.clone());
+        if value.is_some_and(|v| names_aws_secret(v.expose_secret())) {
+            anyhow::bail!(
+                "{} names an AWS secret, but this build has no AWS support (build with \
+                 --features aws)",
+                source.name
+            );
+        }
+    }
     // The references first: a mistake in one is reported before Vault is asked anything.
     let mut references = Vec::new();
     for source in settings.secret_sources.clone() {
@@ -137,7 +187,13 @@ pub async fn load(settings: &mut Settings) -> anyhow::Result<LoadedSecrets> {
         Some((client, logins)) => (Some(client), logins),
         None => (None, Vec::new()),
     };
+    #[cfg(feature = "aws")]
+    loaded.extend(aws_loaded);
     for source in settings.secret_sources.clone() {
+        if loaded.iter().any(|entry| entry.id == source.id) {
+            // Read from AWS above.
+            continue;
+        }
         let reference = references
             .iter()
             .find(|(id, _)| *id == source.id)
@@ -179,17 +235,33 @@ pub async fn load(settings: &mut Settings) -> anyhow::Result<LoadedSecrets> {
     for entry in &loaded {
         entry.log(false);
     }
-    Ok(LoadedSecrets { loaded, vault })
+    Ok(LoadedSecrets {
+        loaded,
+        vault,
+        #[cfg(feature = "aws")]
+        aws,
+    })
 }
 
 /// A secret as it is now at its source, with its version; `None` when its version is the
 /// one loaded (unless `forced`) or it cannot change (a value).
 pub async fn reread(
     entry: &Loaded,
-    vault: Option<&VaultClient>,
+    clients: &Clients,
     forced: bool,
 ) -> anyhow::Result<Option<(SecretString, Option<String>)>> {
+    let vault = clients.vault.as_deref();
     match &entry.source {
+        #[cfg(feature = "aws")]
+        Source::Aws(reference) => {
+            aws::reread(
+                reference,
+                entry.version.as_deref(),
+                clients.aws.as_deref(),
+                forced,
+            )
+            .await
+        }
         Source::Layer(_) | Source::DataDir(_) => Ok(None),
         Source::File(path) => {
             let version = file_version(path);

@@ -3,9 +3,8 @@
 //! logged and audited, and handed to the `Applier`, which puts it to use (new database
 //! credentials, a new key-encryption key) or says that it takes a restart.
 
-use super::{reread, Loaded};
+use super::{reread, Clients, Loaded};
 use bookstore_core::audit::AuditLog;
-use bookstore_vault::VaultClient;
 use secrecy::SecretString;
 use std::future::Future;
 use std::pin::Pin;
@@ -19,7 +18,7 @@ pub type Applier = Arc<
 
 pub struct Watcher {
     pub loaded: Vec<Loaded>,
-    pub vault: Option<Arc<VaultClient>>,
+    pub clients: Clients,
     pub audit: Arc<dyn AuditLog>,
     pub interval: Duration,
     pub apply: Applier,
@@ -64,7 +63,7 @@ impl Watcher {
 
     async fn check(&mut self, forced: bool) {
         for entry in &mut self.loaded {
-            match reread(entry, self.vault.as_deref(), forced).await {
+            match reread(entry, &self.clients, forced).await {
                 Ok(None) => {}
                 Ok(Some((value, version))) => {
                     entry.version = version;
