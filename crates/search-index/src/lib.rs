@@ -1,0 +1,32 @@
+//! The search read model (issue 17): an embedded Tantivy index of the books, kept current
+//! from the store's event log, that answers `GET /books?q=…` and its filters.
+//!
+//! - [`schema`]: the fields and analyzers (accents folded, English stems);
+//! - [`query`]: `TextQuery` and the filters as a Tantivy query, in passes (as typed with the
+//!   last word a prefix, near spellings, any word);
+//! - [`collect`] and [`cursor`]: keyset pages with facets, statistics pinned in cursors;
+//! - [`index`]: applying changes in per-book version order, the log position in each commit.
+
+pub mod collect;
+pub mod cursor;
+pub mod index;
+pub mod query;
+pub mod schema;
+
+pub use index::{Change, SearchIndex};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("search index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("search index directory: {0}")]
+    Directory(#[from] tantivy::directory::error::OpenDirectoryError),
+    #[error("search index I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("search index JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the cursor is not valid for this list")]
+    InvalidCursor,
+    #[error("the index holds no stored book for {0}")]
+    Corrupt(uuid::Uuid),
+}
