@@ -6,10 +6,10 @@ use crate::cursor::{Cursor, Recording};
 use crate::query::{Builder, Pass};
 use crate::schema::{self, Fields};
 use crate::IndexError;
+use bookstore_core::search::MAX_FACET_VALUES;
 use bookstore_core::{
     Book, BookListQuery, BookPage, BookSort, FacetCount, FacetCounts, ScoredBook,
 };
-use bookstore_core::search::MAX_FACET_VALUES;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -56,7 +56,9 @@ impl Change {
         match (self, held) {
             (_, None) => true,
             (Change::Upsert { book, .. }, Some((v, _))) => book.version > v,
-            (Change::Delete { version, .. }, Some((v, live))) => *version > v || (live && *version == v),
+            (Change::Delete { version, .. }, Some((v, live))) => {
+                *version > v || (live && *version == v)
+            }
         }
     }
 }
@@ -154,7 +156,11 @@ impl SearchIndex {
         let mut newest: HashMap<Uuid, &Change> = HashMap::new();
         for change in changes {
             match newest.get(&change.id()) {
-                Some(seen) if !change.supersedes(Some((seen.version(), matches!(seen, Change::Upsert { .. })))) => {}
+                Some(seen)
+                    if !change.supersedes(Some((
+                        seen.version(),
+                        matches!(seen, Change::Upsert { .. }),
+                    ))) => {}
                 _ => {
                     newest.insert(change.id(), change);
                 }
@@ -293,7 +299,8 @@ impl SearchIndex {
                             count: count as i64,
                         })
                         .collect();
-                    values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+                    values
+                        .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
                     values.truncate(MAX_FACET_VALUES);
                     FacetCounts { facet, values }
                 })

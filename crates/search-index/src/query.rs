@@ -234,11 +234,7 @@ impl Builder<'_> {
             out.push(filter(named_author(a, f)));
         }
         if let Some(g) = &filters.genre {
-            out.push(filter(named(
-                &map_genre(g),
-                f.genre_id,
-                f.genre_key,
-            )));
+            out.push(filter(named(&map_genre(g), f.genre_id, f.genre_key)));
         }
         if let Some(l) = &filters.language {
             out.push(filter(term_query(f.language, l)));

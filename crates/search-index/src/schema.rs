@@ -109,10 +109,7 @@ pub fn build() -> (Schema, Fields) {
         price_desc: s.add_i64_field("price_desc", fast_only()),
         year_key: s.add_i64_field("year_key", fast_only()),
         genre_facet: s.add_text_field("genre_facet", TextOptions::default().set_fast("raw")),
-        language_facet: s.add_text_field(
-            "language_facet",
-            TextOptions::default().set_fast("raw"),
-        ),
+        language_facet: s.add_text_field("language_facet", TextOptions::default().set_fast("raw")),
         format_facet: s.add_text_field("format_facet", TextOptions::default().set_fast("raw")),
         book: s.add_bytes_field("book", STORED),
     };
@@ -271,7 +268,10 @@ mod tests {
     #[test]
     fn text_is_folded_and_stemmed_plain_is_only_folded() {
         let mut t = text_analyzer();
-        assert_eq!(tokens(&mut t, "Saint-Exupéry's Hobbits"), ["saint", "exuperi", "s", "hobbit"]);
+        assert_eq!(
+            tokens(&mut t, "Saint-Exupéry's Hobbits"),
+            ["saint", "exuperi", "s", "hobbit"]
+        );
         let mut p = plain_analyzer();
         assert_eq!(tokens(&mut p, "Exupéry Hobbits"), ["exupery", "hobbits"]);
     }
