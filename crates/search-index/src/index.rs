@@ -13,6 +13,7 @@ use bookstore_core::{
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use tantivy::collector::DocSetCollector;
 use tantivy::directory::MmapDirectory;
@@ -70,7 +71,8 @@ struct Payload {
 }
 
 pub struct SearchIndex {
-    index: Index,
+    /// The position of the last commit (also in the commit's payload, for a restart).
+    position: AtomicI64,
     fields: Fields,
     reader: IndexReader,
     writer: Mutex<IndexWriter<TantivyDocument>>,
@@ -100,8 +102,13 @@ impl SearchIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
+        let position = index
+            .load_metas()?
+            .payload
+            .and_then(|p| serde_json::from_str::<Payload>(&p).ok())
+            .map_or(0, |p| p.position);
         Ok(Self {
-            index,
+            position: AtomicI64::new(position),
             fields,
             reader,
             writer: Mutex::new(writer),
@@ -109,12 +116,8 @@ impl SearchIndex {
     }
 
     /// The event-log position the last commit reached (0 for a new index).
-    pub fn position(&self) -> Result<i64, IndexError> {
-        let metas = self.index.load_metas()?;
-        Ok(metas
-            .payload
-            .and_then(|p| serde_json::from_str::<Payload>(&p).ok())
-            .map_or(0, |p| p.position))
+    pub fn position(&self) -> i64 {
+        self.position.load(Ordering::Acquire)
     }
 
     /// Books searchable (not counting tombstones).
@@ -184,6 +187,7 @@ impl SearchIndex {
         let mut commit = writer.prepare_commit()?;
         commit.set_payload(&payload);
         commit.commit()?;
+        self.position.store(position, Ordering::Release);
         drop(writer);
         self.reader.reload()?;
         Ok(applied)

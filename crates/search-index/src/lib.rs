@@ -5,15 +5,24 @@
 //! - [`query`]: `TextQuery` and the filters as a Tantivy query, in passes (as typed with the
 //!   last word a prefix, near spellings, any word);
 //! - [`collect`] and [`cursor`]: keyset pages with facets, statistics pinned in cursors;
-//! - [`index`]: applying changes in per-book version order, the log position in each commit.
+//! - [`index`]: applying changes in per-book version order, the log position in each commit;
+//! - [`follow`]: the subscriber that applies the event log; [`build`] and [`generations`]:
+//!   a fresh index from the store, swapped in once it has caught up;
+//! - [`service`]: whether a search is answered by the index or left to the store.
 
+pub mod build;
 pub mod collect;
 pub mod cursor;
+pub mod follow;
+pub mod generations;
 pub mod index;
 pub mod query;
 pub mod schema;
+pub mod service;
 
+pub use build::{build, BuildError, Built};
 pub use index::{Change, SearchIndex};
+pub use service::{Freshness, IndexReadiness, IndexService, State};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

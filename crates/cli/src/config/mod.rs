@@ -14,6 +14,7 @@ mod groups;
 mod metrics;
 mod nats;
 mod roles;
+mod search;
 pub mod secret;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ pub use groups::{LogFormat, TlsSource};
 use metrics::MetricsArgs;
 use nats::NatsArgs;
 pub use roles::{Role, RoleArgs};
+pub use search::{SearchArgs, SearchMode};
 pub use vault::SecretArgs;
 use webhooks::WebhookArgs;
 
@@ -63,6 +65,8 @@ pub struct Settings {
     pub roles: RoleArgs,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub search: SearchArgs,
     #[command(flatten)]
     pub secrets: SecretArgs,
     /// Where each secret came from, to log by name once logging is up.
