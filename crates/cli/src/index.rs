@@ -38,14 +38,10 @@ async fn rebuild(store: &bookstore_store::Store, dir: &std::path::Path) -> anyho
             eprintln!("  {n} books");
         }
     };
-    let built = bookstore_search_index::build(
-        &*store.catalog(),
-        &*store.event_log(),
-        dir,
-        &progress,
-    )
-    .await
-    .context("building the search index")?;
+    let built =
+        bookstore_search_index::build(&*store.catalog(), &*store.event_log(), dir, &progress)
+            .await
+            .context("building the search index")?;
     generations::publish(dir, &built.generation).context("publishing the search index")?;
     let bytes = dir_size(&built.generation);
     println!(
@@ -60,9 +56,16 @@ async fn rebuild(store: &bookstore_store::Store, dir: &std::path::Path) -> anyho
 }
 
 async fn status(store: &bookstore_store::Store, dir: &std::path::Path) -> anyhow::Result<()> {
-    let head = store.event_log().head().await.context("reading the event log")?;
+    let head = store
+        .event_log()
+        .head()
+        .await
+        .context("reading the event log")?;
     let Some(generation) = generations::current(dir)? else {
-        println!("no search index in {} (event-log head {head})", dir.display());
+        println!(
+            "no search index in {} (event-log head {head})",
+            dir.display()
+        );
         return Ok(());
     };
     let index = SearchIndex::open(&generation).context("opening the search index")?;

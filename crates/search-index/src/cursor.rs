@@ -102,11 +102,11 @@ impl Bm25StatisticsProvider for Recording<'_> {
     fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
         let mut pinned = self.pinned.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = pinned.tokens.get(&field.field_id()) {
-            return Ok(*n);
+            return Ok((*n).max(1));
         }
         let n = self.searcher.total_num_tokens(field)?;
         pinned.tokens.insert(field.field_id(), n);
-        Ok(n)
+        Ok(n.max(1))
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
@@ -118,7 +118,16 @@ impl Bm25StatisticsProvider for Recording<'_> {
             .max(1))
     }
 
+    // Pinned numbers come from a client's cursor: whatever they say, they are kept within
+    // what BM25 takes (Tantivy asserts a term is in no more documents than there are).
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        let docs = self.total_num_docs()?;
+        self.doc_freq_unchecked(term).map(|n| n.min(docs))
+    }
+}
+
+impl Recording<'_> {
+    fn doc_freq_unchecked(&self, term: &Term) -> tantivy::Result<u64> {
         let key = format!(
             "{}:{}",
             term.field().field_id(),

@@ -79,7 +79,12 @@ async fn first_generation(
                 let started = Instant::now();
                 match build(store, log, &dir, &|_| {}).await {
                     Ok(built) => {
-                        tracing::info!(books = built.books, position = built.position, seconds = started.elapsed().as_secs_f64(), "search index built");
+                        tracing::info!(
+                            books = built.books,
+                            position = built.position,
+                            seconds = started.elapsed().as_secs_f64(),
+                            "search index built"
+                        );
                         if let Err(error) = generations::publish(&dir, &built.generation) {
                             tracing::error!(%error, "cannot publish the search index");
                         }
@@ -131,7 +136,9 @@ async fn follow(service: &IndexService, log: &dyn EventLog, signal: &dyn EventLo
                             service.set_next_catching_up(true);
                             next = Some((Arc::new(ix), published));
                         }
-                        Err(error) => tracing::warn!(%error, "cannot open the published search index"),
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot open the published search index")
+                        }
                     }
                 }
             }
@@ -160,7 +167,8 @@ async fn follow(service: &IndexService, log: &dyn EventLog, signal: &dyn EventLo
             let applied = tokio::task::spawn_blocking(move || applying.apply(&changes, last)).await;
             match applied {
                 Ok(Ok(n)) => {
-                    metrics::counter!("bookstore_search_index_events_total").increment(events.len() as u64);
+                    metrics::counter!("bookstore_search_index_events_total")
+                        .increment(events.len() as u64);
                     metrics::counter!("bookstore_search_index_applied_total").increment(n as u64);
                 }
                 Ok(Err(error)) => {

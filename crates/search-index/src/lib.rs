@@ -15,10 +15,13 @@ pub mod collect;
 pub mod cursor;
 pub mod follow;
 pub mod generations;
+mod guard;
 pub mod index;
 pub mod query;
 pub mod schema;
 pub mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use build::{build, BuildError, Built};
 pub use index::{Change, SearchIndex};

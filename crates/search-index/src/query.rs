@@ -113,7 +113,8 @@ impl Builder<'_> {
             }
             clauses.push((Occur::Must, any(matching)));
             for term in &text.excluded {
-                clauses.push((Occur::MustNot, self.term(term, Pass::Exact, false)));
+                let excluded = self.term(term, Pass::Exact, false);
+                clauses.push((Occur::MustNot, boxed(crate::guard::Guarded(excluded))));
             }
         }
         clauses.extend(self.filters(filters).into_iter().map(|q| (Occur::Must, q)));
@@ -175,6 +176,12 @@ impl Builder<'_> {
                                 weight(i) * PREFIX_SHARE,
                             )));
                         }
+                    }
+                    // Near spellings of the word as typed, and of its stem (the index holds
+                    // stems: "nueromancer" is near "neuromanc" only once stemmed too).
+                    let mut near: Vec<&String> = plain.iter().chain(&stems).collect();
+                    near.dedup();
+                    for word in near {
                         let distance = typo_distance(word.chars().count());
                         if pass == Pass::Typo && distance > 0 {
                             let q = if *prefix {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 /// An own write older than this is no longer waited for (its event was lost to a relay
 /// outage, or the write's version was unknown and the index already had it).
-const FORGET_WRITES: Duration = Duration::from_secs(30);
+const FORGET_WRITES: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Freshness {
@@ -42,8 +42,6 @@ impl Default for Freshness {
 struct Awaited {
     version: Option<i64>,
     deleted: bool,
-    /// The version the index held when the write was announced without one.
-    base: Option<i64>,
     at: Instant,
 }
 
@@ -171,7 +169,7 @@ impl IndexService {
         }
         match awaited.version {
             Some(v) => held.is_some_and(|(h, _)| h >= v),
-            None => held.map(|(h, _)| h) != awaited.base,
+            None => true,
         }
     }
 
@@ -258,16 +256,16 @@ impl SearchReadModel for IndexService {
     }
 
     fn wrote(&self, book: Uuid, version: Option<i64>, deleted: bool) {
-        let base = match (version, deleted, self.current()) {
-            (None, false, Some(index)) => index.version_of(book).ok().flatten().map(|(v, _)| v),
-            _ => None,
-        };
+        // A change of unknown version cannot be told from the one before it: not waited for
+        // (every book write answers with its version in `ETag`; this is a safety net).
+        if version.is_none() && !deleted {
+            return;
+        }
         lock(&self.pending).insert(
             book,
             Awaited {
                 version,
                 deleted,
-                base,
                 at: Instant::now(),
             },
         );
