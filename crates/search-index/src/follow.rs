@@ -66,8 +66,13 @@ async fn first_generation(
     loop {
         let dir = service.dir().to_owned();
         let opened = match generations::current(&dir) {
+            // Opening reads and may wait on the index's files: not on a runtime worker.
             Ok(Some(generation)) => {
-                SearchIndex::open(&generation).map(|ix| Some((Arc::new(ix), generation)))
+                let path = generation.clone();
+                match tokio::task::spawn_blocking(move || SearchIndex::open(&path)).await {
+                    Ok(opened) => opened.map(|ix| Some((Arc::new(ix), generation))),
+                    Err(e) => Err(crate::IndexError::Io(std::io::Error::other(e))),
+                }
             }
             Ok(None) => Ok(None),
             Err(e) => Err(e.into()),
