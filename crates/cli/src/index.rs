@@ -34,7 +34,7 @@ pub async fn run(settings: Settings, command: IndexCommand) -> anyhow::Result<()
 async fn rebuild(store: &bookstore_store::Store, dir: &std::path::Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let progress = |n: u64| {
-        if n % 100_000 == 0 {
+        if n.is_multiple_of(100_000) {
             eprintln!("  {n} books");
         }
     };

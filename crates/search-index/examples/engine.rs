@@ -106,7 +106,7 @@ fn main() {
         })
         .collect();
     let total = cumulative[cumulative.len() - 1];
-    let mut word = |rng: &mut Rng| {
+    let word = |rng: &mut Rng| {
         let x = (rng.next() as f64 / u64::MAX as f64) * total;
         cumulative
             .partition_point(|c| *c < x)
