@@ -126,6 +126,9 @@ async fn a_server_started_before_postgres_waits_and_becomes_ready() {
         .await
         .expect("books");
     assert_eq!(response.status(), 503);
+    // The stand-in's connections are not kept: one reused after the handover would lose its
+    // request (a client polling for readiness sees a broken connection, not an answer).
+    assert_eq!(header(&response, reqwest::header::CONNECTION), "close");
     assert!(
         app.running(),
         "gave up while PostgreSQL was down:\n{}",

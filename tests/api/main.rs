@@ -41,6 +41,7 @@ mod reports;
 mod roles;
 mod scale_out;
 mod search;
+mod search_index;
 mod secrets;
 mod sessions;
 mod signin;

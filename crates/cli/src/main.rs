@@ -8,6 +8,7 @@ mod cache;
 mod config;
 mod events;
 mod import;
+mod index;
 mod kek;
 mod keys;
 mod logging;
@@ -64,6 +65,9 @@ enum Command {
     /// Export the catalog, streamed: [--format csv|ndjson] [--output FILE]. CSV has the
     /// columns of an import.
     Export(reports::ExportArgs),
+    /// The search index (BOOKSTORE_SEARCH=index): rebuild, status.
+    #[command(subcommand)]
+    Index(index::IndexCommand),
     /// Copy the SQLite store to FILE while the server runs (PostgreSQL: use pg_dump).
     Backup(backup::BackupArgs),
     /// Replace the SQLite store with a backup: restore FILE [--force]. Stop the server first;
@@ -112,6 +116,7 @@ fn main() -> anyhow::Result<()> {
             Command::Report(command) => reports::report(settings, command).await,
             Command::Export(args) => reports::export(settings, args).await,
             Command::Import(args) => import::run(settings, args).await,
+            Command::Index(command) => index::run(settings, command).await,
             Command::Backup(args) => backup::backup(settings, args).await,
             Command::Restore(args) => backup::restore(settings, args).await,
         }

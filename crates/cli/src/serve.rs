@@ -111,6 +111,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         )),
         _ => None,
     };
+    // The search index serves this process's searches: it follows the log where the API runs.
+    let index_follower = match (&services.search_index, settings.roles.roles.has(Role::Api)) {
+        (Some(index), true) => Some(bookstore_search_index::follow::start(
+            index.clone(),
+            services.store.catalog(),
+            services.store.event_log(),
+            Arc::new(pipeline.signal.clone()),
+        )),
+        _ => None,
+    };
     let import_sweeper = if settings.roles.roles.has(Role::Api) {
         start_import_sweeper(&services).await
     } else {
@@ -193,6 +203,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         sweeper.abort();
     }
     if let Some(follower) = cache_follower {
+        follower.abort();
+    }
+    if let Some(follower) = index_follower {
         follower.abort();
     }
     if let Some((_, task)) = metrics_listener {

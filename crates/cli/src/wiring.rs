@@ -1,6 +1,6 @@
 //! Builds the services from settings: store, keys, hashing, tokens, use cases.
 
-use crate::config::{Role, Settings, Signing};
+use crate::config::{Role, SearchMode, Settings, Signing};
 use crate::secrets;
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,6 +20,7 @@ use bookstore_http::cache::{BookCache, CacheLevels, RenderedBodies};
 use bookstore_http::events::{EventStreams, StreamTiming};
 use bookstore_http::AppState;
 use bookstore_redis::{RedisBookCache, RedisLimiter};
+use bookstore_search_index::{IndexReadiness, IndexService};
 use bookstore_store::{Backend, ReplicaReadiness, Store};
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::ExposeSecret;
@@ -219,6 +220,8 @@ pub struct Services {
     pub log_signal: LogSignal,
     /// The hot-read cache, when on: `serve` keeps it current from the event log.
     pub book_cache: Option<Arc<CacheLevels>>,
+    /// The search read model, when `BOOKSTORE_SEARCH=index`: `serve` keeps it.
+    pub search_index: Option<Arc<IndexService>>,
 }
 
 /// The services, for a server whose clients reach it at `public_url`.
@@ -350,11 +353,22 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         settings.http.import_limit,
     ));
     let book_cache = book_cache(settings).await?;
+    let search_index = (settings.search.search == SearchMode::Index).then(|| {
+        Arc::new(IndexService::new(
+            &search_index_dir(settings),
+            settings.search.freshness(),
+        ))
+    });
+    let mut catalog = Catalog::new(store.catalog());
+    if let Some(index) = &search_index {
+        catalog = catalog.with_search_model(index.clone());
+        dependencies.push(Arc::new(IndexReadiness(index.clone())));
+    }
     let state = AppState::new(bookstore_http::state::Services {
         reads: store.read_routing(),
         book_cache: book_cache.clone(),
         imports,
-        catalog: Catalog::new(store.catalog()),
+        catalog,
         inventory: Inventory::new(store.inventory()),
         accounts: accounts.clone(),
         webhooks,
@@ -375,6 +389,7 @@ pub async fn build(settings: &Settings, public_url: &str) -> anyhow::Result<Serv
         deliverer,
         log_signal,
         book_cache,
+        search_index,
     })
 }
 
@@ -388,6 +403,11 @@ fn remote_signing_key(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Remo
             "BOOKSTORE_SIGNING names a Vault transit key, but no Vault client was set up",
         )?;
     Ok(Some(Arc::new(secrets::TransitKey::new(client, mount, key))))
+}
+
+/// Where the search index keeps its generations.
+pub fn search_index_dir(settings: &Settings) -> PathBuf {
+    settings.store.data_dir.join("search-index")
 }
 
 /// The book cache (off with `BOOKSTORE_CACHE_MB=0`): this process's, over the one every

@@ -21,6 +21,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Catalog {
     store: Arc<dyn CatalogStore>,
+    /// The search read model, when one is configured (`BOOKSTORE_SEARCH=index`).
+    search: Option<Arc<dyn crate::search::SearchReadModel>>,
 }
 
 fn authorize(who: &Principal, action: Action) -> Result<(), CatalogError> {
@@ -43,7 +45,20 @@ impl From<KeyReused> for CatalogError {
 
 impl Catalog {
     pub fn new(store: Arc<dyn CatalogStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            search: None,
+        }
+    }
+
+    /// Searches go to `model` when it answers them (see [`Catalog::search_books`]).
+    pub fn with_search_model(mut self, model: Arc<dyn crate::search::SearchReadModel>) -> Self {
+        self.search = Some(model);
+        self
+    }
+
+    pub fn search_model(&self) -> Option<&Arc<dyn crate::search::SearchReadModel>> {
+        self.search.as_ref()
     }
 
     pub fn store(&self) -> &Arc<dyn CatalogStore> {
@@ -98,6 +113,26 @@ impl Catalog {
     ) -> Result<BookPage, CatalogError> {
         authorize(who, Action::ReadCatalog)?;
         Ok(self.store.list_books(query).await?)
+    }
+
+    /// [`Catalog::list_books`] through the search read model when there is one and it
+    /// answers; the store otherwise. Also says who answered: `Err(reason)` for the store.
+    #[tracing::instrument(name = "catalog.search_books", skip_all)]
+    pub async fn search_books(
+        &self,
+        who: &Principal,
+        query: &BookListQuery,
+        token: Option<crate::consistency::ConsistencyToken>,
+    ) -> Result<(BookPage, Option<crate::search::Declined>), CatalogError> {
+        authorize(who, Action::ReadCatalog)?;
+        let declined = match &self.search {
+            None => None,
+            Some(model) => match model.list_books(query, token).await? {
+                Ok(page) => return Ok((page, None)),
+                Err(reason) => Some(reason),
+            },
+        };
+        Ok((self.store.list_books(query).await?, declined))
     }
 
     #[tracing::instrument(name = "catalog.replace_book", skip_all)]

@@ -58,6 +58,11 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
             local_change(request.method(), route.as_str(), request.uri().path())
         })
         .flatten();
+    let creates_book = request.method() == Method::POST
+        && request
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|route| route.as_str() == "/books");
     let mut response = None;
     state
         .reads
@@ -71,6 +76,27 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
     let Some(mut response) = response else {
         return ApiError::internal().into_response();
     };
+    // The search index: this process's searches wait briefly for this write to reach it
+    // (a new book too, which no cache holds yet: its id is in `Location`).
+    let created = (creates_book && response.status().is_success())
+        .then(|| {
+            let location = response.headers().get(axum::http::header::LOCATION)?;
+            let id = location.to_str().ok()?.rsplit('/').next()?;
+            uuid::Uuid::parse_str(id).ok().map(LocalChange::Book)
+        })
+        .flatten();
+    if let (Some(change), Some(model), true) = (
+        change.or(created),
+        state.catalog.search_model(),
+        response.status().is_success(),
+    ) {
+        match change {
+            LocalChange::Book(id) => model.wrote(id, crate::etag::version_of(&response), false),
+            LocalChange::Deleted(id) => model.wrote(id, None, true),
+            // Renames, stocktakes, imports: their books reach the index as events.
+            LocalChange::Unnamed => {}
+        }
+    }
     if let (Some(change), Some(cache), true) =
         (change, &state.book_cache, response.status().is_success())
     {

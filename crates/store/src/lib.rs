@@ -200,6 +200,9 @@ pub struct Store {
     /// The shared lock of a SQLite file, held while the store is open: a restore waits for
     /// no one and replaces no file in use (see [`backup`]).
     _lock: Option<Arc<std::fs::File>>,
+    /// Tests only: a catalog port answering in this store's place (a search index over it).
+    #[cfg(feature = "testing")]
+    catalog_override: Option<Arc<dyn CatalogStore>>,
 }
 
 impl fmt::Debug for Store {
@@ -291,6 +294,8 @@ impl Store {
             inner,
             created,
             _lock: lock,
+            #[cfg(feature = "testing")]
+            catalog_override: None,
         })
     }
 
@@ -323,8 +328,26 @@ impl Store {
         }
     }
 
+    /// Tests only: `catalog()` answers with `catalog` from now on (the contract tests run
+    /// against a search index that way).
+    #[cfg(feature = "testing")]
+    pub fn with_catalog(mut self, catalog: Arc<dyn CatalogStore>) -> Self {
+        self.catalog_override = Some(catalog);
+        self
+    }
+
+    /// Tests only: whether `catalog()` answers with another port ([`Store::with_catalog`]).
+    #[cfg(feature = "testing")]
+    pub fn catalog_is_overridden(&self) -> bool {
+        self.catalog_override.is_some()
+    }
+
     /// The catalog port, backed by this store.
     pub fn catalog(&self) -> Arc<dyn CatalogStore> {
+        #[cfg(feature = "testing")]
+        if let Some(catalog) = &self.catalog_override {
+            return catalog.clone();
+        }
         match &self.inner {
             Inner::Sqlite(store) => store.clone(),
             Inner::Postgres(store) => store.clone(),

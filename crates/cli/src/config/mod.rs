@@ -17,6 +17,7 @@ pub mod keys;
 mod metrics;
 mod nats;
 mod roles;
+mod search;
 pub mod secret;
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ pub use keys::Signing;
 use metrics::MetricsArgs;
 use nats::NatsArgs;
 pub use roles::{Role, RoleArgs};
+pub use search::{SearchArgs, SearchMode};
 pub use vault::SecretArgs;
 use webhooks::WebhookArgs;
 
@@ -75,6 +77,8 @@ pub struct Settings {
     pub roles: RoleArgs,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub search: SearchArgs,
     #[command(flatten)]
     pub secrets: SecretArgs,
     /// Where each secret came from, to log by name once logging is up.

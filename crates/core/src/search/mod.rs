@@ -7,12 +7,14 @@
 
 mod lex;
 mod query;
+mod read_model;
 mod request;
 mod results;
 mod words;
 
 pub use lex::{words_of, MAX_WORD_CHARS};
 pub use query::{Term, TextQuery, MAX_QUERY_TERMS, MIN_PREFIX_CHARS};
+pub use read_model::{Declined, SearchReadModel};
 pub use request::{BookFilters, BookSearch, NameOrId, RawBookSearch, MAX_QUERY_CHARS};
 pub use results::{BookPage, Facet, FacetCount, FacetCounts, ScoredBook, MAX_FACET_VALUES};
 pub use words::{is_stop_word, trigram_similarity};

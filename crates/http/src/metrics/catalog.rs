@@ -31,6 +31,12 @@ pub const WEBHOOK_DURATION: &str = "bookstore_webhook_delivery_duration_seconds"
 pub const SEARCHES: &str = "bookstore_search_requests_total";
 pub const SEARCH_DURATION: &str = "bookstore_search_duration_seconds";
 pub const BOOK_CACHE: &str = "bookstore_book_cache_requests_total";
+pub const SEARCH_ANSWERS: &str = "bookstore_search_answers_total";
+pub const SEARCH_INDEX_STATE: &str = "bookstore_search_index_state";
+pub const SEARCH_INDEX_LAG: &str = "bookstore_search_index_lag_seconds";
+pub const SEARCH_INDEX_POSITION: &str = "bookstore_search_index_position";
+pub const SEARCH_INDEX_EVENTS: &str = "bookstore_search_index_events_total";
+pub const SEARCH_INDEX_APPLIED: &str = "bookstore_search_index_applied_total";
 
 /// Gives every series its help text and unit.
 pub fn describe() {
@@ -127,6 +133,31 @@ pub fn describe() {
     describe_counter!(
         SEARCHES,
         "Full-text searches by the path that answered: typed, prefix, typo (fallback), any_word (fallback)."
+    );
+    describe_counter!(
+        SEARCH_ANSWERS,
+        "Book lists and searches with BOOKSTORE_SEARCH=index, by who answered (index, database) and why the database did (plain_list, unsupported, building, lagging, own_write, token, failed)."
+    );
+    describe_gauge!(
+        SEARCH_INDEX_STATE,
+        "The search index: 0 fresh (it answers), 1 lagging behind the event log, 2 being built (the database answers)."
+    );
+    describe_gauge!(
+        SEARCH_INDEX_LAG,
+        Unit::Seconds,
+        "Time since the search index was last caught up with the event log."
+    );
+    describe_gauge!(
+        SEARCH_INDEX_POSITION,
+        "The event-log position the search index has applied and committed."
+    );
+    describe_counter!(
+        SEARCH_INDEX_EVENTS,
+        "Book events the search index has read from the event log."
+    );
+    describe_counter!(
+        SEARCH_INDEX_APPLIED,
+        "Book events that changed the search index (the rest were replays or stale)."
     );
     describe_histogram!(
         SEARCH_DURATION,

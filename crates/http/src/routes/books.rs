@@ -99,6 +99,7 @@ fn parse_draft(input: BookInput) -> ApiResult<BookDraft> {
         (status = 422, description = "Invalid parameter", body = Problem, content_type = PROBLEM)))]
 pub async fn list_books(
     State(state): State<AppState>,
+    Extension(token): Extension<RequiredToken>,
     caller: Caller,
     version: ApiVersion,
     OriginalUri(uri): OriginalUri,
@@ -133,7 +134,10 @@ pub async fn list_books(
         }
         _ => return Err(errors.into()),
     };
-    let result = state.catalog.list_books(&caller.0, &query).await?;
+    let (result, declined) = state
+        .catalog
+        .search_books(&caller.0, &query, token.0)
+        .await?;
     let items = result
         .items
         .iter()
@@ -163,8 +167,24 @@ pub async fn list_books(
         next_cursor: result.next_cursor,
         facets,
     };
-    Ok(response::list(&uri, &dto, dto.next_cursor.as_deref()))
+    let mut response = response::list(&uri, &dto, dto.next_cursor.as_deref());
+    // With a search index configured, who answered (and why not the index): for operators
+    // and tests; without one, nothing changes.
+    if state.catalog.search_model().is_some() {
+        let source = match declined {
+            None => "index".to_owned(),
+            Some(reason) => format!("store; reason={}", reason.as_str()),
+        };
+        if let Ok(value) = axum::http::HeaderValue::from_str(&source) {
+            response.headers_mut().insert(SEARCH_SOURCE.clone(), value);
+        }
+    }
+    Ok(response)
 }
+
+/// Who answered a book list when a search index is configured.
+pub static SEARCH_SOURCE: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-search-source");
 
 /// Create a book. Authors and genres given by name are matched (ignoring case) or created.
 #[utoipa::path(post, path = "/books", tag = "books",

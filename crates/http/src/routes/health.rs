@@ -134,10 +134,21 @@ pub fn starting() -> axum::Router {
         )
         .into_response()
     }
+    // Each answer closes its connection: the stand-in stops when the services are up, and a
+    // client reusing one of its idle connections then would lose its request in the handover
+    // (hyper's IncompleteMessage); a fresh connection reaches the real server.
+    async fn close(mut response: Response) -> Response {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        response
+    }
     axum::Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(not_ready))
         .fallback(not_yet)
+        .layer(axum::middleware::map_response(close))
 }
 
 /// The names of the dependencies the service is working around, and what each outage means.

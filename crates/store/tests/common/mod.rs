@@ -65,6 +65,22 @@ impl Harness {
         }
     }
 
+    /// A SQLite store whose catalog searches through a search index fed by its events.
+    pub async fn indexed() -> Self {
+        let mut harness = Self::sqlite().await;
+        let indexed = bookstore_search_index::testing::IndexedCatalog::new(
+            harness.store.catalog(),
+            harness.store.outbox(),
+            harness.store.event_log(),
+        )
+        .unwrap();
+        harness.store = harness
+            .store
+            .clone()
+            .with_catalog(std::sync::Arc::new(indexed));
+        harness
+    }
+
     /// The PostgreSQL database's URL (`None` on SQLite).
     pub fn pg_url(&self) -> Option<&str> {
         self.pg_url.as_deref()
@@ -81,6 +97,20 @@ impl Harness {
 /// Generates `sqlite::<case>` and `postgres::<case>` tests of every `async fn <case>(&Store)`;
 /// `multi_thread;` first runs them on a multi-threaded runtime, for cases about concurrency.
 macro_rules! contract {
+    // Also `index::<case>`: the catalog's searches answered by the search index.
+    (with_index; $($case:ident),* $(,)?) => {
+        contract!(@on (); $($case),*);
+        mod index {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let harness = $crate::common::Harness::indexed().await;
+                    super::$case(&harness.store).await;
+                    harness.finish().await;
+                }
+            )*
+        }
+    };
     (multi_thread; $($case:ident),* $(,)?) => {
         contract!(@on (flavor = "multi_thread", worker_threads = 4); $($case),*);
     };
