@@ -111,11 +111,23 @@ pub struct BookCache {
     /// Entries read before this tick are not served (a local write changed books it did
     /// not name).
     cleared_at: AtomicU64,
+    /// How long an entry is served ([`TTL`]; shorter in tests).
+    ttl: Duration,
+}
+
+impl Entry {
+    fn expired(&self, ttl: Duration) -> bool {
+        self.stored.elapsed() >= ttl
+    }
 }
 
 impl BookCache {
     /// A cache of about `bytes` of books; `None` for 0 (off).
     pub fn new(bytes: u64) -> Option<Self> {
+        Self::with_ttl(bytes, TTL)
+    }
+
+    fn with_ttl(bytes: u64, ttl: Duration) -> Option<Self> {
         if bytes == 0 {
             return None;
         }
@@ -127,6 +139,7 @@ impl BookCache {
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             clock: AtomicU64::new(0),
             cleared_at: AtomicU64::new(0),
+            ttl,
         })
     }
 
@@ -151,7 +164,7 @@ impl BookCache {
     pub fn get(&self, id: BookId, required: Option<ConsistencyToken>) -> Option<Arc<Book>> {
         let slot = self.by_id.get(&id.as_uuid())?;
         let entry = slot.entry?;
-        let fresh = entry.stored.elapsed() < TTL
+        let fresh = !entry.expired(self.ttl)
             && entry.tick >= self.cleared_at.load(Ordering::Acquire)
             && required.is_none_or(|t| entry.floor >= t.lsn());
         fresh.then(|| entry.book.clone())
@@ -181,8 +194,11 @@ impl BookCache {
         let slot = self.by_id.get(&id);
         if let Some(slot) = &slot {
             let older = book.version < slot.min_version || ticket.tick < slot.dropped_at;
+            // An expired entry is no reason to keep a fresh read out: it is never served
+            // again, and keeping it would send every later read of the book to the store.
             let newer_cached = slot.entry.as_ref().is_some_and(|e| {
-                e.tick >= cleared_at
+                !e.expired(self.ttl)
+                    && e.tick >= cleared_at
                     && (e.book.version > book.version
                         || (e.book.version == book.version && e.floor >= ticket.floor.lsn()))
             });
@@ -372,6 +388,29 @@ pub(super) mod tests {
         assert!(cache.get(book(1).id, None).is_none());
         cache.store(&book(1), cache.ticket(lsn(1)));
         assert!(cache.get(book(1).id, None).is_some());
+    }
+
+    #[test]
+    fn an_expired_entry_is_replaced_by_a_fresh_read_of_the_same_version() {
+        // The bug: with no write in between, the read after the TTL found the expired entry
+        // "as new" (same version, same log position) and did not store itself, so every
+        // later read of the book went to the store.
+        let cache = BookCache::with_ttl(1 << 20, Duration::from_millis(20)).expect("on");
+        cache.store(&book(1), cache.ticket(lsn(5)));
+        assert!(cache.get(book(1).id, None).is_some());
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(cache.get(book(1).id, None).is_none(), "expired");
+        cache.store(&book(1), cache.ticket(lsn(5)));
+        assert_eq!(
+            cache.get(book(1).id, None).map(|b| b.version),
+            Some(1),
+            "the fresh read is stored and served"
+        );
+        // An expired entry still keeps what an event announced: no older version comes back.
+        cache.saw_version(book(1).id.as_uuid(), 2);
+        std::thread::sleep(Duration::from_millis(30));
+        cache.store(&book(1), cache.ticket(lsn(6)));
+        assert!(cache.get(book(1).id, None).is_none());
     }
 
     #[test]
