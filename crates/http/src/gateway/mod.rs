@@ -29,7 +29,7 @@ pub fn layers(app: Router, config: &HttpConfig) -> Router {
         ServiceBuilder::new()
             // Outermost: the latency and the bytes as the client sees them.
             .layer(middleware::from_fn_with_state(
-                config.metrics,
+                crate::metrics::HttpMetrics::new(config.metrics),
                 crate::metrics::layer,
             ))
             .layer(compression::layer())
