@@ -55,8 +55,11 @@ pub struct HttpMetrics {
     in_flight: OnceLock<Gauge>,
     /// By route template, then method and status: bounded (the routes are the router's,
     /// statuses < 600), and looked up by the request's `&str` without an allocation.
-    series: RwLock<HashMap<Box<str>, HashMap<(&'static str, &'static str), Arc<Series>>>>,
+    series: RwLock<HashMap<Box<str>, SeriesOfRoute>>,
 }
+
+/// One route's series, by method and status.
+type SeriesOfRoute = HashMap<(&'static str, &'static str), Arc<Series>>;
 
 struct Series {
     requests: Counter,
