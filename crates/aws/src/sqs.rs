@@ -145,6 +145,20 @@ impl QueueConsumer {
         Ok(())
     }
 
+    /// The delivery cannot be handled (an event the consumer cannot use): visible again at
+    /// once, so that the queue's redrive policy moves it to the dead-letter queue soon.
+    pub async fn release(&mut self, delivery: &Delivery) -> Result<(), SqsError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(&delivery.receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(|err| SqsError::Call(describe(&err)))?;
+        Ok(())
+    }
+
     async fn delete(&self, receipt: &str) -> Result<(), SqsError> {
         self.client
             .delete_message()
