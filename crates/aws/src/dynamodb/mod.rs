@@ -8,8 +8,9 @@
 //! - a book (from a created, updated or stock-adjusted event, or a rebuild) is put only when
 //!   the item is absent or older: `attribute_not_exists(id) OR version < :v`;
 //! - a deletion puts a **tombstone** (`id`, `version` = the book's last version, `deleted`,
-//!   `expires_at`) with `attribute_not_exists(id) OR version <= :v` (a delete event carries
-//!   the last version the book had, so it wins over that version's item).
+//!   `expires_at`) unless a newer item or the tombstone is there: `attribute_not_exists(id)
+//!   OR version < :v OR (version = :v AND attribute_not_exists(deleted))` (a delete event
+//!   carries the last version the book had, so it wins over that version's item).
 //!
 //! Why a tombstone rather than DeleteItem: once the item is gone nothing remembers the
 //! version, and a stale created or updated event arriving later (a redelivery, another
@@ -132,7 +133,8 @@ impl BooksTable {
     pub async fn delete_book(&self, id: &str, version: i64) -> Result<Written, DynamoError> {
         self.conditional_put(
             tombstone(id, version),
-            "attribute_not_exists(#id) OR #version <= :version",
+            "attribute_not_exists(#id) OR #version < :version \
+             OR (#version = :version AND attribute_not_exists(#deleted))",
             version,
         )
         .await
@@ -169,7 +171,7 @@ impl BooksTable {
         condition: &str,
         version: i64,
     ) -> Result<Written, DynamoError> {
-        let answer = self
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
@@ -177,9 +179,12 @@ impl BooksTable {
             .condition_expression(condition)
             .expression_attribute_names("#id", "id")
             .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
-            .send()
-            .await;
+            .expression_attribute_values(":version", AttributeValue::N(version.to_string()));
+        // DynamoDB refuses a name the expression does not use.
+        if condition.contains("#deleted") {
+            put = put.expression_attribute_names("#deleted", DELETED);
+        }
+        let answer = put.send().await;
         match answer {
             Ok(_) => Ok(Written::Applied),
             Err(err) if condition_failed(&err) => Ok(Written::Stale),
