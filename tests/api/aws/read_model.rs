@@ -4,7 +4,8 @@
 //! shuffled, doubled copy of every event sent to the queue again and written by a second
 //! consumer racing the subscriber, and a table fed only that shuffled copy converges too;
 //! `bookstore index rebuild --target dynamodb`, run while writes go on, restores lost items,
-//! removes those of books the store does not have, and keeps books created meanwhile.
+//! removes those of books the store does not have, and keeps books created meanwhile; a
+//! message that is not an event and a book event without its book go to the dead-letter queue.
 
 use super::mixed::{compare, converges, mixed_writes, snapshot, store_books, Dice};
 use super::{env_with, fanout, unique, Fanout};
@@ -251,6 +252,15 @@ async fn index_rebuild_target_dynamodb_restores_the_table_while_writes_go_on() {
     let config = moto.sdk_config();
     let fanout = fanout(&config, 3).await;
     let live = table(&config).await;
+    // Poison: a message that is not an event, and a book event the table cannot take (an
+    // update without its book). Both end in the dead-letter queue; the rest goes on.
+    let poison = [
+        "not an event".to_owned(),
+        json!({"id": uuid::Uuid::now_v7(), "type": "bookstore.book.updated",
+               "subject": uuid::Uuid::now_v7(), "version": 2})
+        .to_string(),
+    ];
+    resend(&config, &fanout.queue_url, &poison).await;
     let app = serve(&moto, &fanout, &live).await;
     mixed_writes(&app, 200_000, 300, 3).await;
     converges(&app, &live, 120, "before the rebuild").await;
@@ -308,6 +318,12 @@ async fn index_rebuild_target_dynamodb_restores_the_table_while_writes_go_on() {
     assert!(removed >= strays as u64, "{said}");
     // Every book of the store is there (the lost items too), the strays are not.
     converges(&app, &live, 120, "after the rebuild").await;
+    let dead = drain(&config, &fanout.dlq_url, poison.len()).await;
+    let mut dead_sorted = dead.clone();
+    dead_sorted.sort();
+    let mut poison_sorted = poison.to_vec();
+    poison_sorted.sort();
+    assert_eq!(dead_sorted, poison_sorted, "the dead-letter queue");
     eprintln!(
         "index rebuild --target dynamodb during {} more writes: {} lost items and {strays} \
          stray ones; {}",

@@ -99,17 +99,22 @@ impl Subscriber {
                 .map(|delivery| async move { apply(table, &delivery.event).await }),
         )
         .await;
+        let mut handled = Vec::with_capacity(deliveries.len());
         for (delivery, result) in deliveries.iter().zip(results) {
-            self.settle(delivery, result).await?;
+            if self.settle(delivery, result).await? {
+                handled.push(delivery);
+            }
         }
+        self.consumer.ack_all(&handled).await?;
         Ok(deliveries.len())
     }
 
+    /// Counts the outcome; `true` when the delivery is handled (to be acknowledged).
     async fn settle(
         &mut self,
         delivery: &Delivery,
         result: Result<Outcome, DynamoError>,
-    ) -> Result<(), SqsError> {
+    ) -> Result<bool, SqsError> {
         match result {
             Ok(outcome) => {
                 match outcome {
@@ -117,7 +122,7 @@ impl Subscriber {
                     Outcome::Written(Written::Stale) => self.counts.stale += 1,
                     Outcome::Ignored => self.counts.ignored += 1,
                 }
-                self.consumer.ack(delivery).await
+                Ok(true)
             }
             Err(DynamoError::NotABook(reason)) => {
                 self.counts.rejected += 1;
@@ -128,7 +133,8 @@ impl Subscriber {
                     "an event the read model cannot write: left to the queue's redrive policy \
                      (dead-letter queue)"
                 );
-                self.consumer.release(delivery).await
+                self.consumer.release(delivery).await?;
+                Ok(false)
             }
             Err(err @ DynamoError::Call(_)) => {
                 self.counts.failed += 1;
@@ -139,7 +145,7 @@ impl Subscriber {
                     "writing the read model failed: the event comes back after the visibility \
                      timeout"
                 );
-                Ok(())
+                Ok(false)
             }
         }
     }
