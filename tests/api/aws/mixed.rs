@@ -82,7 +82,7 @@ async fn write_as_client(app: &TestApp, first_isbn: u32, writes: u32, seed: u64)
                 .map(|r| (r, 1))
         } else if roll < 18 {
             let id = &books[dice.below(books.len())];
-            let (kind, quantity) = if roll % 2 == 0 {
+            let (kind, quantity) = if roll.is_multiple_of(2) {
                 ("receive", 1 + dice.below(5))
             } else {
                 ("sale", 1)
