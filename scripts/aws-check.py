@@ -85,6 +85,7 @@ check(subscriptions and subscriptions[0].get("raw_message_delivery") is True and
 tables = one("aws_dynamodb_table")
 check(tables and s(tables[0].get("hash_key")) == "id", "the books table is keyed by id")
 check(tables and "isbn" in json.dumps(tables[0].get("global_secondary_index")), "the table has an isbn index")
+check(tables and "expires_at" in json.dumps(tables[0].get("ttl")), "tombstones expire (TTL on expires_at)")
 check(one("aws_secretsmanager_secret"), "a Secrets Manager secret")
 parameters = one("aws_ssm_parameter")
 check(parameters and s(parameters[0].get("type")) == "SecureString", "a SecureString parameter")
@@ -98,6 +99,8 @@ check("secretsmanager:GetSecretValue" in service and "PutSecretValue" not in ser
 check("PutSecretValue" in rotate and "GetSecretValue" not in rotate and "kms:Decrypt" not in rotate,
       "the rotate role writes secret versions and cannot read them")
 check("kms:EncryptionContext:purpose" in service, "the service's KMS use is bound to its purpose")
+check("dynamodb:PutItem" in service and "dynamodb:DeleteItem" not in service,
+      "the read model is written by conditional puts only (tombstones, no DeleteItem)")
 for setting in ["BOOKSTORE_SNS_TOPIC_ARN", "BOOKSTORE_SQS_QUEUE_URL", "BOOKSTORE_DYNAMODB_TABLE",
                 "BOOKSTORE_KEK", "DATABASE_URL", "BOOKSTORE_ADMIN_PASSWORD"]:
     check(setting in outputs, f"an output for {setting}")

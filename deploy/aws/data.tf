@@ -33,6 +33,13 @@ resource "aws_dynamodb_table" "books" {
     projection_type = "ALL"
   }
 
+  # A deleted book's tombstone (which keeps a stale event from putting the book back) goes
+  # 15 days after the deletion, once no event about it can still be waiting in SQS.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
   point_in_time_recovery {
     enabled = true
   }

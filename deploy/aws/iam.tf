@@ -70,7 +70,9 @@ data "aws_iam_policy_document" "service" {
   }
   statement {
     sid       = "ReadModel"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchWriteItem"]
+    # PutItem: the subscriber and the rebuild (every write is a conditional put; deletions are
+    # tombstones, so no DeleteItem); Scan: the rebuild; GetItem, Query: readers of the model.
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"]
     resources = [aws_dynamodb_table.books.arn, "${aws_dynamodb_table.books.arn}/index/isbn"]
   }
 }

@@ -15,3 +15,5 @@ pub mod secrets;
 pub use secrets::{AwsSecretRef, AwsSecrets};
 pub mod kms;
 pub use kms::KmsKek;
+pub mod dynamodb;
+pub use dynamodb::BooksTable;

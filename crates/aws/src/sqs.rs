@@ -145,6 +145,60 @@ impl QueueConsumer {
         Ok(())
     }
 
+    /// The deliveries are handled: deleted in batches of ten (one call each instead of one
+    /// per message), and any later copy of their events dropped. A message SQS did not delete
+    /// comes back after the visibility timeout, and is then dropped as a copy.
+    pub async fn ack_all(&mut self, deliveries: &[&Delivery]) -> Result<(), SqsError> {
+        use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+        for chunk in deliveries.chunks(MAX_MESSAGES as usize) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(n, delivery)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(n.to_string())
+                        .receipt_handle(&delivery.receipt)
+                        .build()
+                        .map_err(|err| SqsError::Call(err.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let output = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|err| SqsError::Call(describe(&err)))?;
+            for failed in output.failed() {
+                tracing::warn!(
+                    queue = %self.queue_url,
+                    code = failed.code(),
+                    message = failed.message().unwrap_or("-"),
+                    "SQS did not delete a handled message: it comes back and is dropped then"
+                );
+            }
+            for delivery in chunk {
+                self.seen.insert(delivery.event_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// The delivery cannot be handled (an event the consumer cannot use): visible again at
+    /// once, so that the queue's redrive policy moves it to the dead-letter queue soon.
+    pub async fn release(&mut self, delivery: &Delivery) -> Result<(), SqsError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(&delivery.receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(|err| SqsError::Call(describe(&err)))?;
+        Ok(())
+    }
+
     async fn delete(&self, receipt: &str) -> Result<(), SqsError> {
         self.client
             .delete_message()

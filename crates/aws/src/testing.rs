@@ -1,7 +1,8 @@
 //! Helpers for tests (of this crate and the black-box tests): a moto server (`moto_server`,
 //! PyPI `moto[server]`, pinned in `./scripts/test`) of the test's own on a free loopback port,
 //! and an SDK configuration pointing at it. Moto keeps everything in memory, per process, so
-//! each test starts with no topics, queues, tables, secrets or keys.
+//! each test starts with no topics, queues, tables, secrets or keys; `create_books_table` makes
+//! the read model's table as the Terraform does.
 //!
 //! These helpers panic on failure, as test code does.
 
@@ -145,4 +146,62 @@ impl Moto {
             )
             .build()
     }
+}
+
+/// The books table as `deploy/aws/data.tf` makes it: key `id`, global secondary index `isbn`
+/// (all attributes projected), on-demand capacity, TTL on `expires_at`.
+pub async fn create_books_table(config: &SdkConfig, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    };
+    let client = aws_sdk_dynamodb::Client::new(config);
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    let key = |name: &str| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(KeyType::Hash)
+            .build()
+            .expect("key")
+    };
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(crate::dynamodb::ISBN_INDEX)
+        .key_schema(key("isbn"))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .expect("index");
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("id"))
+        .attribute_definitions(attribute("isbn"))
+        .key_schema(key("id"))
+        .global_secondary_indexes(index)
+        .send()
+        .await
+        .expect("create table");
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .expect("ttl"),
+        )
+        .send()
+        .await
+        .expect("table ttl");
 }

@@ -143,3 +143,61 @@ pub async fn kms_kek(settings: &Settings, reference: &str) -> anyhow::Result<boo
     bookstore_auth::Kek::from_base64(&STANDARD.encode(plaintext.expose_secret()))
         .context("the key-encryption key from KMS")
 }
+
+/// The DynamoDB read model's subscriber, when this process runs the `subscribers` role and
+/// `BOOKSTORE_SQS_QUEUE_URL` and `BOOKSTORE_DYNAMODB_TABLE` are set: a task reading the queue
+/// until aborted (a message in hand then comes back after the visibility timeout).
+pub async fn read_model(
+    settings: &Settings,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if !settings.roles.roles.has(Role::Subscribers) {
+        return Ok(None);
+    }
+    let Some((queue, table)) = settings.aws.read_model()? else {
+        return Ok(None);
+    };
+    let config = sdk_config().await;
+    let consumer = bookstore_aws::QueueConsumer::new(
+        &config,
+        queue.to_owned(),
+        settings.aws.sqs_visibility_timeout,
+    );
+    let table = bookstore_aws::BooksTable::new(&config, table.to_owned());
+    Ok(Some(
+        bookstore_aws::dynamodb::subscriber::Subscriber::new(consumer, table).spawn(),
+    ))
+}
+
+/// `bookstore index rebuild --target dynamodb`.
+pub async fn rebuild_read_model(
+    settings: &Settings,
+    store: &bookstore_store::Store,
+) -> anyhow::Result<()> {
+    let Some(table) = &settings.aws.dynamodb_table else {
+        anyhow::bail!(
+            "--target dynamodb rebuilds the table named by BOOKSTORE_DYNAMODB_TABLE: set it"
+        );
+    };
+    let started = std::time::Instant::now();
+    let table = bookstore_aws::BooksTable::new(&sdk_config().await, table.clone());
+    let progress = |n: u64| {
+        if n.is_multiple_of(100_000) {
+            eprintln!("  {n} books");
+        }
+    };
+    let done = bookstore_aws::dynamodb::rebuild::rebuild(&table, &*store.catalog(), &progress)
+        .await
+        .with_context(|| format!("rebuilding the DynamoDB table {}", table.name()))?;
+    println!(
+        "rebuilt the DynamoDB table {}: {} books in the store, {} items written (the others \
+         were current or newer), {} items of deleted books removed, {} books created meanwhile \
+         kept, in {:.1} s",
+        table.name(),
+        done.books,
+        done.written,
+        done.removed,
+        done.kept,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -2,6 +2,8 @@
 //! maintenance. A rebuild reads the store into a new generation beside the current one and
 //! publishes it; a server with `BOOKSTORE_SEARCH=index` keeps answering from the current
 //! one, catches the new one up with the event log, then swaps it in: no gap.
+//! `index rebuild --target dynamodb` writes the store's books into the DynamoDB read model
+//! instead (`bookstore_aws::dynamodb::rebuild`).
 
 use crate::config::Settings;
 use crate::wiring;
@@ -13,10 +15,37 @@ use std::time::Instant;
 #[derive(Debug, Subcommand)]
 pub enum IndexCommand {
     /// Build a fresh search index from the store and publish it (a running server swaps it
-    /// in once it has caught up with the events written meanwhile).
-    Rebuild,
+    /// in once it has caught up with the events written meanwhile); with `--target dynamodb`,
+    /// bring the DynamoDB read model (BOOKSTORE_DYNAMODB_TABLE) up to the store instead.
+    Rebuild {
+        #[arg(long, value_enum, default_value = "search")]
+        target: Target,
+    },
     /// The current index: its generation, books, event-log position and the log's head.
     Status,
+}
+
+/// The read model a rebuild brings up to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// The search index (BOOKSTORE_SEARCH=index).
+    Search,
+    /// The DynamoDB table of books (the `aws` feature): written while the service and its
+    /// subscriber run, each write conditional on the book's version.
+    Dynamodb,
+}
+
+#[cfg(feature = "aws")]
+async fn rebuild_dynamodb(
+    settings: &Settings,
+    store: &bookstore_store::Store,
+) -> anyhow::Result<()> {
+    crate::aws::rebuild_read_model(settings, store).await
+}
+
+#[cfg(not(feature = "aws"))]
+async fn rebuild_dynamodb(_: &Settings, _: &bookstore_store::Store) -> anyhow::Result<()> {
+    anyhow::bail!("--target dynamodb needs a build with the `aws` feature")
 }
 
 pub async fn run(settings: Settings, command: IndexCommand) -> anyhow::Result<()> {
@@ -24,7 +53,12 @@ pub async fn run(settings: Settings, command: IndexCommand) -> anyhow::Result<()
     store.migrate().await.context("applying migrations")?;
     let dir = wiring::search_index_dir(&settings);
     let result = match command {
-        IndexCommand::Rebuild => rebuild(&store, &dir).await,
+        IndexCommand::Rebuild {
+            target: Target::Search,
+        } => rebuild(&store, &dir).await,
+        IndexCommand::Rebuild {
+            target: Target::Dynamodb,
+        } => rebuild_dynamodb(&settings, &store).await,
         IndexCommand::Status => status(&store, &dir).await,
     };
     store.close().await;

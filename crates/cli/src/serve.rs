@@ -103,6 +103,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             pipeline.signal.clone(),
         )
     });
+    #[cfg(feature = "aws")]
+    let read_model = crate::aws::read_model(&settings).await?;
     let cache_follower = match (&services.book_cache, settings.roles.roles.has(Role::Api)) {
         (Some(cache), true) => Some(crate::cache::start(
             services.store.event_log(),
@@ -207,6 +209,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     if let Some(follower) = index_follower {
         follower.abort();
+    }
+    #[cfg(feature = "aws")]
+    if let Some(subscriber) = read_model {
+        subscriber.abort();
     }
     if let Some((_, task)) = metrics_listener {
         let _ = tokio::time::timeout(Duration::from_secs(1), task).await;

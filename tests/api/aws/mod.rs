@@ -4,6 +4,8 @@
 
 mod events;
 mod kms;
+mod mixed;
+mod read_model;
 mod secrets;
 
 use bookstore_aws::testing::Moto;

@@ -1,11 +1,14 @@
 //! Secrets Manager and Parameter Store as secret sources (issue 19 §3): the database URL from
 //! a secret's JSON key, the admin password from a SecureString parameter; a rotation of the
-//! secret (a new AWSCURRENT version) is picked up without a restart and put to use.
+//! secret (a new AWSCURRENT version) is picked up without a restart and put to use: new
+//! PostgreSQL connections are opened with the rotated URL (another role), the earlier ones
+//! drain.
 
 use super::unique;
 use crate::helpers::*;
 use crate::secrets::{latest_load, wait_for_version};
 use bookstore_aws::testing::Moto;
+use sqlx::{Connection, Executor};
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -17,11 +20,29 @@ async fn a_secret_rotated_in_secrets_manager_is_picked_up_without_a_restart() {
     let sm = aws_sdk_secretsmanager::Client::new(&config);
     let ssm = aws_sdk_ssm::Client::new(&config);
     let url = bookstore_store::testing::fresh_postgres_url().await;
+    // Two login roles, the second a member of the first (so it may use the tables the first
+    // creates): the first is in the secret at the start, the second after the rotation, so
+    // that the sessions tell which URL each connection was opened with.
+    let database = url.rsplit('/').next().expect("database").to_owned();
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
+    let (first_role, second_role) = (format!("smrot_a_{suffix}"), format!("smrot_b_{suffix}"));
+    let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect");
+    for statement in [
+        format!("CREATE ROLE {first_role} LOGIN PASSWORD 'first'"),
+        format!("ALTER DATABASE \"{database}\" OWNER TO {first_role}"),
+        format!("CREATE ROLE {second_role} LOGIN PASSWORD 'second' IN ROLE {first_role}"),
+    ] {
+        admin.execute(statement.as_str()).await.expect("roles");
+    }
+    let as_role =
+        |role: &str, password: &str| url.replacen("postgres@", &format!("{role}:{password}@"), 1);
     let name = unique("bookstore");
     let first = sm
         .create_secret()
         .name(format!("{name}/database"))
-        .secret_string(serde_json::json!({"url": url, "note": "first"}).to_string())
+        .secret_string(
+            serde_json::json!({"url": as_role(&first_role, "first"), "note": "first"}).to_string(),
+        )
         .send()
         .await
         .expect("create secret");
@@ -56,11 +77,8 @@ async fn a_secret_rotated_in_secrets_manager_is_picked_up_without_a_restart() {
     assert_eq!(password["details"]["source"], password_ref.as_str());
     assert_eq!(password["details"]["version"], "1");
 
-    // Rotation: new credentials (here the same role, with an application name) become
-    // AWSCURRENT.
-    let marker = unique("rotated").replace('-', "_");
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let rotated_url = format!("{url}{separator}application_name={marker}");
+    // Rotation: new credentials (the second role) become AWSCURRENT.
+    let rotated_url = as_role(&second_role, "second");
     let second = sm
         .put_secret_value()
         .secret_id(format!("{name}/database"))
@@ -73,8 +91,7 @@ async fn a_secret_rotated_in_secrets_manager_is_picked_up_without_a_restart() {
     let reloaded = wait_for_version(&app, "DATABASE_URL", &second_version).await;
     assert_eq!(reloaded["details"]["reloaded"], true);
 
-    // Put to use: the store takes the new URL for its new connections (what a new URL does to
-    // the pool is the Vault tests' and the store's business; here, that it reaches it).
+    // Put to use: the store takes the new URL for its new connections.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !app.logs().contains("database credentials changed") {
         assert!(
@@ -85,5 +102,54 @@ async fn a_secret_rotated_in_secrets_manager_is_picked_up_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(app.get("/books").await.status(), 200);
+    // While requests go on, the connections opened with the first role's URL drain and new
+    // ones are opened with the second's.
+    let sessions = |role: &str| {
+        format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' \
+             AND usename = '{role}'"
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut old, mut new) = (i64::MAX, 0i64);
+    let mut written = 0;
+    while old > 0 || new == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{old} connections with the first URL left, {new} with the rotated one; log:\n{}",
+            app.logs()
+        );
+        written += 1;
+        let mut book = hobbit();
+        book["isbn"] = serde_json::json!(isbn(700 + written));
+        app.create_book(book).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        old = sqlx::query_scalar(&sessions(&first_role))
+            .fetch_one(&mut admin)
+            .await
+            .expect("pg_stat_activity");
+        new = sqlx::query_scalar(&sessions(&second_role))
+            .fetch_one(&mut admin)
+            .await
+            .expect("pg_stat_activity");
+    }
+    assert_eq!(app.get("/books").await.status(), 200);
     crate::secrets::assert_nowhere(&app, &[ADMIN_PASSWORD]).await;
+    eprintln!(
+        "Secrets Manager rotation: {new} connections with the rotated URL, none left with the \
+         first, after {written} writes"
+    );
+
+    drop(app);
+    let _ = admin.close().await;
+    bookstore_store::testing::drop_postgres_database(&url).await;
+    let mut server = sqlx::PgConnection::connect(&bookstore_store::testing::admin_url())
+        .await
+        .expect("connect");
+    for role in [&second_role, &first_role] {
+        server
+            .execute(format!("DROP ROLE IF EXISTS {role}").as_str())
+            .await
+            .expect("drop role");
+    }
 }

@@ -33,17 +33,30 @@ impl AwsArgs {
         if let Some(arn) = &self.sns_topic_arn {
             bookstore_aws::sns::check_topic_arn(arn)?;
         }
-        if self.dynamodb_table.is_some() && self.sqs_queue_url.is_none() {
-            anyhow::bail!(
+        Ok(())
+    }
+
+    /// The read model's queue and table for a server running the `subscribers` role: both
+    /// or neither. (A table alone is enough for `index rebuild --target dynamodb`.)
+    pub fn read_model(&self) -> anyhow::Result<Option<(&str, &str)>> {
+        match (&self.sqs_queue_url, &self.dynamodb_table) {
+            (Some(queue), Some(table)) => Ok(Some((queue, table))),
+            (None, None) => Ok(None),
+            (None, Some(_)) => anyhow::bail!(
                 "BOOKSTORE_DYNAMODB_TABLE is kept from events read off a queue: set \
                  BOOKSTORE_SQS_QUEUE_URL too"
-            );
+            ),
+            (Some(_), None) => anyhow::bail!(
+                "BOOKSTORE_SQS_QUEUE_URL is read to keep the DynamoDB read model: set \
+                 BOOKSTORE_DYNAMODB_TABLE too"
+            ),
         }
-        Ok(())
     }
 
     /// Whether any AWS service is configured (the SDK is loaded only then).
     pub fn any(&self) -> bool {
-        self.sns_topic_arn.is_some() || self.sqs_queue_url.is_some()
+        self.sns_topic_arn.is_some()
+            || self.sqs_queue_url.is_some()
+            || self.dynamodb_table.is_some()
     }
 }
