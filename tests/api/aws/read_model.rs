@@ -279,7 +279,7 @@ async fn index_rebuild_target_dynamodb_restores_the_table_while_writes_go_on() {
     resend(&config, &fanout.queue_url, &poison).await;
     let app = serve(&moto, &fanout, &live).await;
     mixed_writes(&app, 200_000, 300, 3).await;
-    converges(&app, &live, 120, "before the rebuild").await;
+    converges(&app, &live, 300, "before the rebuild").await;
 
     // Damage: items lost, and items of books the store never had.
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
@@ -333,7 +333,7 @@ async fn index_rebuild_target_dynamodb_restores_the_table_while_writes_go_on() {
         .unwrap_or_else(|| panic!("no count of removed items in: {said}"));
     assert!(removed >= strays as u64, "{said}");
     // Every book of the store is there (the lost items too), the strays are not.
-    converges(&app, &live, 120, "after the rebuild").await;
+    converges(&app, &live, 300, "after the rebuild").await;
     let dead = drain(&config, &fanout.dlq_url, poison.len()).await;
     let mut dead_sorted = dead.clone();
     dead_sorted.sort();
