@@ -574,7 +574,10 @@ both_stores!(
             "{stdout}"
         );
         let rejected = std::fs::read_to_string(&errors).expect("the rejected rows");
-        assert!(rejected.contains("\n702,"), "the line of the bad row: {rejected}");
+        assert!(
+            rejected.contains("\n702,"),
+            "the line of the bad row: {rejected}"
+        );
 
         let seven = app.get(&format!("/books/isbn/{}", isbn(7))).await;
         assert_eq!(seven.status(), StatusCode::OK);

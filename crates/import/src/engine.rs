@@ -306,7 +306,9 @@ mod tests {
             }
             let even = 3000 / parts as u32;
             assert!(
-                counts.iter().all(|&c| c > even * 9 / 10 && c < even * 11 / 10),
+                counts
+                    .iter()
+                    .all(|&c| c > even * 9 / 10 && c < even * 11 / 10),
                 "{parts} parts: {counts:?}"
             );
         }

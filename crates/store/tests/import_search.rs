@@ -10,8 +10,7 @@ mod common;
 
 use bookstore_core::import::{ImportMode, ImportOutcome};
 use bookstore_core::{
-    BookDraft, BookListQuery, BookSearch, Isbn, PageRequest, RawBook, RawBookSearch,
-    RawContributor,
+    BookDraft, BookListQuery, BookSearch, Isbn, PageRequest, RawBook, RawBookSearch, RawContributor,
 };
 use bookstore_store::testing::count_rows;
 use bookstore_store::Store;

@@ -62,8 +62,7 @@ pub(crate) struct Relinks<'a> {
 pub(crate) trait ImportWrites: Dialect {
     /// Starts a batch's transaction: tells the database that the books' search text comes
     /// with them, where its triggers would otherwise work it out again.
-    async fn begin_batch(conn: &mut <Self::Db as Database>::Connection)
-        -> Result<(), StoreError>;
+    async fn begin_batch(conn: &mut <Self::Db as Database>::Connection) -> Result<(), StoreError>;
     /// Ends a batch's writes, before its commit: whatever the triggers left to the import
     /// for the books `written` (created or changed).
     async fn end_batch(
@@ -149,7 +148,16 @@ pub(crate) async fn import_books_once<D: ResolveNamed + ImportWrites>(
             end += 1;
         }
         let segment = &drafts[start..end];
-        write_segment::<D>(&mut tx, segment, mode, ctx, now, &mut outcomes, &mut written).await?;
+        write_segment::<D>(
+            &mut tx,
+            segment,
+            mode,
+            ctx,
+            now,
+            &mut outcomes,
+            &mut written,
+        )
+        .await?;
         start = end;
     }
     D::end_batch(&mut tx, &written).await?;

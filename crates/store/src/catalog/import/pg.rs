@@ -21,8 +21,7 @@ use uuid::Uuid;
 
 /// Makes the link triggers skip this transaction (migration 0017): the import writes each
 /// book's contributor and genre text itself, before its links.
-const SEARCH_TEXT_WRITTEN: &str =
-    "SELECT set_config('bookstore.search_text_written', 'on', true)";
+const SEARCH_TEXT_WRITTEN: &str = "SELECT set_config('bookstore.search_text_written', 'on', true)";
 
 /// The words of the books `$1` (migration 0005), which the books' triggers leave to the
 /// import (0017).
