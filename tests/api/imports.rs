@@ -531,3 +531,59 @@ both_stores!(
         assert_eq!(lud["quantity"], 2);
     }
 );
+
+// The CLI on PostgreSQL writes each batch as two transactions side by side, its rows parted by
+// ISBN: the rows of one ISBN must still apply in file order, within a batch and across
+// batches, and the outcomes must come back to their rows (a summary that adds up, a rejected
+// row named by its line).
+both_stores!(
+    the_cli_applies_the_rows_of_an_isbn_in_file_order,
+    |backend| async move {
+        let app = spawn(backend).await;
+        let mut text = String::from("isbn,title,authors,quantity\n");
+        for n in 1..=1200u32 {
+            // The seventh book again at rows 10 and 600 (its first batch) and 1100 (the next).
+            let row = match n {
+                10 | 600 | 1100 => format!("{},Seven {n},Author {},{n}\n", isbn(7), n % 50),
+                _ => format!("{},Book {n},Author {},{n}\n", isbn(n), n % 50),
+            };
+            text.push_str(&row);
+            if n == 700 {
+                text.push_str("not-an-isbn,Broken,,\n");
+            }
+        }
+        let file = app.data_dir.path().join("books.csv");
+        std::fs::write(&file, text).expect("write the file");
+        let errors = app.data_dir.path().join("rejected.csv");
+        let mut command = std::process::Command::new(binary());
+        command
+            .args(["import", file.to_str().expect("path")])
+            .args(["--errors-file", errors.to_str().expect("path")])
+            .env_clear()
+            .env("BOOKSTORE_DATA_DIR", app.data_dir.path())
+            .env("BOOKSTORE_LOG", "warn");
+        if let Some(url) = &app.database_url {
+            command.env("DATABASE_URL", url);
+        }
+        let out = command.output().expect("run the CLI");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "a row was rejected: {stdout}");
+        assert!(
+            stdout.contains("1201 rows read")
+                && stdout.contains(": 1197 created, 3 updated, 0 unchanged, 1 rejected"),
+            "{stdout}"
+        );
+        let rejected = std::fs::read_to_string(&errors).expect("the rejected rows");
+        assert!(
+            rejected.contains("\n702,"),
+            "the line of the bad row: {rejected}"
+        );
+
+        let seven = app.get(&format!("/books/isbn/{}", isbn(7))).await;
+        assert_eq!(seven.status(), StatusCode::OK);
+        let seven: Value = seven.json().await.expect("json");
+        assert_eq!(seven["title"], "Seven 1100");
+        assert_eq!(seven["version"], 4);
+        assert_eq!(seven["quantity"], 1100);
+    }
+);

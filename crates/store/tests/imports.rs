@@ -12,8 +12,8 @@ use bookstore_core::import::{
     ImportState, NewImport, INTERRUPTED, MAX_KEPT_ERRORS,
 };
 use bookstore_core::{
-    BookDraft, BookListQuery, BookSearch, IdempotencyRequest, ImportId, Isbn, Limit, LocationDraft,
-    PageRequest, Precondition, RawBook, RawBookSearch, RawContributor, StoreError, TransferDraft,
+    BookDraft, IdempotencyRequest, ImportId, Isbn, Limit, LocationDraft, PageRequest, Precondition,
+    RawBook, RawContributor, StoreError, TransferDraft,
 };
 use bookstore_store::testing::count_rows;
 use bookstore_store::Store;
@@ -32,7 +32,6 @@ contract!(
     an_import_is_created_once_per_idempotency_key,
     a_large_batch_writes_every_row_with_its_links_history_and_event,
     a_row_lowering_the_stock_below_the_default_location_is_rejected_alone,
-    imported_books_are_found_by_their_contributors_and_genres,
 );
 
 fn draft(isbn: &str, title: &str, quantity: Option<i64>) -> BookDraft {
@@ -612,91 +611,4 @@ async fn a_row_lowering_the_stock_below_the_default_location_is_rejected_alone(s
         c
     });
     assert_eq!((counts.created, counts.updated, counts.rejected), (1, 1, 1));
-}
-
-/// The ISBNs of the books a search for `text` finds.
-async fn found(store: &Store, text: &str) -> Vec<String> {
-    let search = BookSearch::parse(&RawBookSearch {
-        q: Some(text.into()),
-        ..RawBookSearch::default()
-    })
-    .unwrap();
-    let query = BookListQuery::new(PageRequest::default(), None, search).unwrap();
-    let mut isbns: Vec<String> = store
-        .catalog()
-        .list_books(&query)
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|b| b.book.isbn.as_str().to_owned())
-        .collect();
-    isbns.sort();
-    isbns
-}
-
-async fn imported_books_are_found_by_their_contributors_and_genres(store: &Store) {
-    let with = |isbn: &str, author: &str, genres: &[&str]| {
-        BookDraft::parse(&RawBook {
-            isbn: Some(isbn.into()),
-            title: Some("Untitled".into()),
-            authors: vec![
-                RawContributor {
-                    name: Some(author.into()),
-                    ..RawContributor::default()
-                },
-                RawContributor {
-                    name: Some("Pauline Baynes".into()),
-                    role: Some("illustrator".into()),
-                    ..RawContributor::default()
-                },
-            ],
-            genres: genres.iter().map(|g| (*g).to_owned()).collect(),
-            ..RawBook::default()
-        })
-        .unwrap()
-    };
-    import(
-        store,
-        &[
-            with(A, "Ursula K. Le Guin", &["Fantasy"]),
-            with(B, "Hope Mirrlees", &["Fantasy", "Fairy tales"]),
-        ],
-        ImportMode::Upsert,
-        false,
-    )
-    .await;
-    let mut both = vec![A.to_owned(), B.to_owned()];
-    both.sort();
-    assert_eq!(found(store, "guin").await, [A]);
-    assert_eq!(found(store, "baynes").await, both);
-    assert_eq!(found(store, "fairy").await, [B]);
-
-    // New contributors and genres replace the old ones in the search too; a row that keeps
-    // them leaves them.
-    let outcomes = import(
-        store,
-        &[
-            with(A, "Hope Mirrlees", &["Fairy tales"]),
-            with(B, "Hope Mirrlees", &["Fantasy", "Fairy tales"]),
-        ],
-        ImportMode::Upsert,
-        false,
-    )
-    .await;
-    assert_eq!(outcomes, [ImportOutcome::Updated, ImportOutcome::Unchanged]);
-    assert!(found(store, "guin").await.is_empty());
-    assert_eq!(found(store, "mirrlees").await, both);
-    assert_eq!(found(store, "fairy").await, both);
-    assert_eq!(found(store, "fantasy").await, [B]);
-    let a = book(store, A).await.unwrap();
-    assert_eq!(
-        a.authors
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>(),
-        ["Hope Mirrlees", "Pauline Baynes"]
-    );
-    assert_eq!(count_rows(store, "book_authors").await, 4);
-    assert_eq!(count_rows(store, "book_genres").await, 3);
 }

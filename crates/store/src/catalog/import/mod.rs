@@ -6,10 +6,14 @@
 //! (each store's [`ImportWrites`]: PostgreSQL binds one array per column, SQLite runs
 //! many-row statements): the ISBNs looked up, the books to replace read (and locked), the
 //! authors and genres matched or created, the stock at the default location read; then the
-//! new and the changed books written with their search text (so that the link triggers find
-//! nothing to redo), their links, stock levels, movements, history rows and events. The batch
-//! is split into segments at a repeated ISBN, so that the later row sees what the earlier one
-//! wrote.
+//! new and the changed books written with their search text, their links, stock levels,
+//! movements, history rows and events; last, on PostgreSQL, the words of the written books
+//! (`search_words`). The search text and the words are the import's to write: it tells the
+//! link and word triggers to leave them (migration 0017), so a book is written once and the
+//! words' lock is held only from the end of the batch to its commit. The batch is split into
+//! segments at a repeated ISBN, so that the later row sees what the earlier one wrote. New
+//! authors and genres of an upsert are created before the batch's transaction (see
+//! [`create_names`]).
 
 mod pg;
 mod sqlite;
@@ -56,6 +60,15 @@ pub(crate) struct Relinks<'a> {
 /// The statements of an import's batch, each writing or reading the rows of the whole batch
 /// at once: each store implements them (`pg.rs`, `sqlite.rs`).
 pub(crate) trait ImportWrites: Dialect {
+    /// Starts a batch's transaction: tells the database that the books' search text comes
+    /// with them, where its triggers would otherwise work it out again.
+    async fn begin_batch(conn: &mut <Self::Db as Database>::Connection) -> Result<(), StoreError>;
+    /// Ends a batch's writes, before its commit: whatever the triggers left to the import
+    /// for the books `written` (created or changed).
+    async fn end_batch(
+        conn: &mut <Self::Db as Database>::Connection,
+        written: &[Uuid],
+    ) -> Result<(), StoreError>;
     /// The ids of the books with these ISBNs, by ISBN.
     async fn ids_by_isbn(
         conn: &mut <Self::Db as Database>::Connection,
@@ -120,8 +133,13 @@ pub(crate) async fn import_books_once<D: ResolveNamed + ImportWrites>(
     ctx: &WriteContext,
 ) -> Result<Vec<ImportOutcome>, StoreError> {
     let now = time::now();
+    if mode == ImportMode::Upsert && !dry_run {
+        create_names::<D>(store, drafts, now).await?;
+    }
     let mut tx = begin_write(store).await?;
+    D::begin_batch(&mut tx).await?;
     let mut outcomes = Vec::with_capacity(drafts.len());
+    let mut written = Vec::new();
     let mut start = 0;
     while start < drafts.len() {
         let mut seen = HashSet::new();
@@ -129,15 +147,69 @@ pub(crate) async fn import_books_once<D: ResolveNamed + ImportWrites>(
         while end < drafts.len() && seen.insert(drafts[end].isbn().as_str()) {
             end += 1;
         }
-        write_segment::<D>(&mut tx, &drafts[start..end], mode, ctx, now, &mut outcomes).await?;
+        let segment = &drafts[start..end];
+        write_segment::<D>(
+            &mut tx,
+            segment,
+            mode,
+            ctx,
+            now,
+            &mut outcomes,
+            &mut written,
+        )
+        .await?;
         start = end;
     }
+    D::end_batch(&mut tx, &written).await?;
     if dry_run {
         tx.rollback().await.map_err(backend)?;
     } else {
         tx.commit().await.map_err(backend)?;
     }
     Ok(outcomes)
+}
+
+/// Creates the authors and genres `drafts` name that do not exist yet, each statement
+/// committed on its own, before the batch's transaction; the batch then finds them all.
+///
+/// Why: a writer that creates an author holds its key until it commits, and another that
+/// names the same new author waits for that. Two transactions writing a batch side by side
+/// (an import's writers, parted by ISBN) would then mostly run one after the other, their
+/// rows naming the same new authors. Only for upserts, which write every row they read (but
+/// those a stock check refuses, whose names the batch creates all the same): a `create_only`
+/// row whose ISBN exists names nothing to create.
+async fn create_names<D: ResolveNamed + ImportWrites>(
+    store: &D,
+    drafts: &[BookDraft],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let authors: Vec<Ref<'_>> = drafts
+        .iter()
+        .flat_map(|d| d.authors().iter())
+        .filter_map(|c| match &c.author {
+            AuthorRef::Name(name) => Some(Ref::Name(name)),
+            AuthorRef::Id(_) => None,
+        })
+        .collect();
+    let genres: Vec<Ref<'_>> = drafts
+        .iter()
+        .flat_map(|d| d.genres().iter())
+        .filter_map(|g| match g {
+            GenreRef::Name(name) => Some(Ref::Name(name)),
+            GenreRef::Id(_) => None,
+        })
+        .collect();
+    if authors.is_empty() && genres.is_empty() {
+        return Ok(());
+    }
+    let mut conn = store.writer().acquire().await.map_err(backend)?;
+    if !authors.is_empty() {
+        D::resolve_refs(&mut conn, &sql::AUTHORS, &authors, now).await?;
+    }
+    if !genres.is_empty() {
+        D::resolve_refs(&mut conn, &sql::GENRES, &genres, now).await?;
+    }
+    Ok(())
 }
 
 /// What a row of a segment would write, before the stock is checked.
@@ -148,7 +220,7 @@ enum Row {
     Replace { before: Box<Book>, after: Box<Book> },
 }
 
-/// Writes rows of distinct ISBNs.
+/// Writes rows of distinct ISBNs; the ids of the books it creates or changes go to `written`.
 async fn write_segment<D: ResolveNamed + ImportWrites>(
     conn: &mut <D::Db as Database>::Connection,
     drafts: &[BookDraft],
@@ -156,6 +228,7 @@ async fn write_segment<D: ResolveNamed + ImportWrites>(
     ctx: &WriteContext,
     now: DateTime<Utc>,
     outcomes: &mut Vec<ImportOutcome>,
+    written: &mut Vec<Uuid>,
 ) -> Result<(), StoreError> {
     let isbns: Vec<&str> = drafts.iter().map(|d| d.isbn().as_str()).collect();
     let existing = D::ids_by_isbn(conn, &isbns).await?;
@@ -265,6 +338,7 @@ async fn write_segment<D: ResolveNamed + ImportWrites>(
         }
     }
 
+    written.extend(created.iter().chain(&updated).map(|b| b.id.as_uuid()));
     D::insert_books(conn, &created).await?;
     D::update_books(conn, &updated).await?;
     let relinks = Relinks {

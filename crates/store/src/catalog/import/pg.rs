@@ -19,6 +19,15 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 use uuid::Uuid;
 
+/// Makes the link triggers skip this transaction (migration 0017): the import writes each
+/// book's contributor and genre text itself, before its links.
+const SEARCH_TEXT_WRITTEN: &str = "SELECT set_config('bookstore.search_text_written', 'on', true)";
+
+/// The words of the books `$1` (migration 0005), which the books' triggers leave to the
+/// import (0017).
+const ADD_WORDS: &str = "SELECT bookstore_add_search_words(ARRAY(\
+    SELECT unnest(tsvector_to_array(search_doc)) FROM books WHERE id = ANY($1)))";
+
 const IDS_BY_ISBN: &str = "SELECT isbn, id FROM books WHERE isbn = ANY($1)";
 
 /// Locks the books `$1` in id order (the order every writer of several books takes).
@@ -186,6 +195,26 @@ async fn insert_links(
 }
 
 impl ImportWrites for PgStore {
+    async fn begin_batch(conn: &mut PgConnection) -> Result<(), StoreError> {
+        sqlx::query(SEARCH_TEXT_WRITTEN)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn end_batch(conn: &mut PgConnection, written: &[Uuid]) -> Result<(), StoreError> {
+        if written.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(ADD_WORDS)
+            .bind(written)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn ids_by_isbn(
         conn: &mut PgConnection,
         isbns: &[&str],

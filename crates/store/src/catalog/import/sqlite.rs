@@ -92,6 +92,16 @@ async fn insert_links(
 }
 
 impl ImportWrites for SqliteStore {
+    /// The link triggers have nothing to redo: a new book's links go in before the book.
+    async fn begin_batch(_: &mut SqliteConnection) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Its triggers keep the FTS5 index; there are no search words to add.
+    async fn end_batch(_: &mut SqliteConnection, _: &[Uuid]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn ids_by_isbn(
         conn: &mut SqliteConnection,
         isbns: &[&str],
