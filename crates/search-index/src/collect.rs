@@ -14,6 +14,7 @@
 use crate::schema::Fields;
 use bookstore_core::{BookSort, Facet};
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::query::Weight;
 use tantivy::columnar::{Column, StrColumn};
@@ -68,6 +69,14 @@ pub struct PageCollector {
     pub facets: Vec<Facet>,
     pub scored: bool,
     pub fields: Fields,
+    /// The lowest score that can still enter the page, over the segments collected so far
+    /// (bits of an `f32`): a later segment starts pruning from there, not from nothing.
+    pub floor: AtomicU32,
+}
+
+/// A floor that prunes nothing yet.
+pub fn no_floor() -> AtomicU32 {
+    AtomicU32::new(Score::MIN.to_bits())
 }
 
 pub struct PageSegment {
@@ -140,12 +149,19 @@ impl Collector for PageCollector {
         let pruned = self.scored && self.sort == BookSort::Relevance && self.facets.is_empty();
         let alive = reader.alive_bitset();
         if pruned {
-            weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| {
+            let floor = f32::from_bits(self.floor.load(Ordering::Acquire));
+            weight.for_each_pruning(floor, reader, &mut |doc, score| {
                 if alive.is_none_or(|a| a.is_alive(doc)) {
                     segment.collect(doc, score);
                 }
-                segment.threshold()
+                segment.threshold().max(floor)
             })?;
+            let reached = segment.threshold();
+            let _ = self
+                .floor
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |bits| {
+                    (reached > f32::from_bits(bits)).then(|| reached.to_bits())
+                });
         } else if self.scored {
             weight.for_each(reader, &mut |doc, score| {
                 if alive.is_none_or(|a| a.is_alive(doc)) {

@@ -1,7 +1,7 @@
 //! The index: opening it, applying changes in per-book version order with the event-log
 //! position in the same commit, and answering searches.
 
-use crate::collect::{id_of, FacetCollector, Hit, PageCollector};
+use crate::collect::{id_of, no_floor, FacetCollector, Hit, PageCollector};
 use crate::cursor::{Cursor, Recording};
 use crate::query::{Builder, Pass};
 use crate::schema::{self, Fields};
@@ -273,6 +273,7 @@ impl SearchIndex {
                 },
                 scored,
                 fields: self.fields,
+                floor: no_floor(),
             };
             let (mut hits, mut facets) =
                 searcher.search_with_statistics_provider(&*tantivy_query, &collector, &stats)?;
