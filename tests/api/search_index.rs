@@ -472,10 +472,7 @@ async fn a_consistency_token_is_answered_by_the_index_once_it_has_the_write() {
         assert_eq!(response.status(), 201, "{}", writer.logs());
         let token = header(&response, "consistency-token".parse().expect("name"));
         assert!(!token.is_empty(), "writes hand out tokens");
-        let id = body(response).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let id = body(response).await["id"].as_str().expect("id").to_owned();
         let response = reader
             .request(Method::GET, &format!("/books?q={word}"))
             .header("Consistency-Token", &token)

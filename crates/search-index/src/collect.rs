@@ -16,8 +16,8 @@ use bookstore_core::{BookSort, Facet};
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::query::Weight;
 use tantivy::columnar::{Column, StrColumn};
+use tantivy::query::Weight;
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
 /// A position in a list: the normalised key and id (smaller comes first).
@@ -261,9 +261,7 @@ impl FacetCounter {
                     Facet::Format => "format_facet",
                 };
                 let column = fast.str(name)?;
-                let values = column
-                    .as_ref()
-                    .map_or(0, |c| c.dictionary().num_terms());
+                let values = column.as_ref().map_or(0, |c| c.dictionary().num_terms());
                 Ok(Self {
                     facet: *f,
                     column,
@@ -326,8 +324,15 @@ impl Collector for FacetCollector {
     type Fruit = Vec<(Facet, HashMap<String, u64>)>;
     type Child = FacetSegment;
 
-    fn for_segment(&self, _: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<FacetSegment> {
-        Ok(FacetSegment(FacetCounter::for_segment(&self.facets, reader)?))
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<FacetSegment> {
+        Ok(FacetSegment(FacetCounter::for_segment(
+            &self.facets,
+            reader,
+        )?))
     }
 
     fn requires_scoring(&self) -> bool {

@@ -216,10 +216,7 @@ async fn follow(
         };
         let started = Instant::now();
         let position = target.position();
-        if next.is_none()
-            && std::mem::take(&mut check_pruned)
-            && lost_events(log, position).await
-        {
+        if next.is_none() && std::mem::take(&mut check_pruned) && lost_events(log, position).await {
             tracing::warn!(
                 position,
                 "the event log no longer holds the events after the search index's position \

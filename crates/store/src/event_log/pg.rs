@@ -220,10 +220,7 @@ impl EventLog for PgStore {
         true
     }
 
-    async fn position_of_token(
-        &self,
-        token: ConsistencyToken,
-    ) -> Result<Option<i64>, StoreError> {
+    async fn position_of_token(&self, token: ConsistencyToken) -> Result<Option<i64>, StoreError> {
         // The primary: the write is there (a replica may not have replayed it yet).
         let head: Option<i64> = sqlx::query_scalar(POSITION_OF_TOKEN)
             .bind(token.to_string())
