@@ -116,6 +116,31 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// The last position given (0 when nothing was published yet).
     async fn head(&self) -> Result<i64, StoreError>;
+
+    /// The last position whose event may have been pruned (the outbox keeps published events
+    /// for a retention period): a reader at a position below it has lost events and must
+    /// start again from a snapshot. 0 when nothing was pruned; the default, for logs that
+    /// never prune.
+    async fn pruned_through(&self) -> Result<i64, StoreError> {
+        Ok(0)
+    }
+
+    /// Whether [`EventLog::position_of_token`] can place consistency tokens in the log.
+    fn places_tokens(&self) -> bool {
+        false
+    }
+
+    /// Where a reader of the log finds every event of the writes that `token` covers (the
+    /// writes committed before the token was handed out): `Some(head)` when none of their
+    /// events is still unpublished, `None` while one is (or where the log cannot tell: the
+    /// default, for stores that hand out no tokens).
+    async fn position_of_token(
+        &self,
+        token: crate::consistency::ConsistencyToken,
+    ) -> Result<Option<i64>, StoreError> {
+        let _ = token;
+        Ok(None)
+    }
 }
 
 /// Tells a reader of the event log that it may have grown.

@@ -5,6 +5,9 @@
 //!
 //!     cargo run --release -p bookstore-search-index --example engine -- BOOKS SECONDS DIR
 //!
+//! With ENGINE_REUSE=1 an index already in DIR (of the same BOOKS) is measured again without
+//! being built (the books are still generated: the query words come from them).
+//!
 //! It measures the engine's share of a search; bench/search measures the service.
 
 #![allow(clippy::unwrap_used)]
@@ -89,7 +92,10 @@ fn main() {
     let books: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
     let dir = std::path::PathBuf::from(args.get(3).cloned().unwrap_or("/tmp/engine-index".into()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let reuse = std::env::var_os("ENGINE_REUSE").is_some() && dir.join("meta.json").exists();
+    if !reuse {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     let mut rng = Rng(20_261_125);
     let mut vocabulary = Vec::new();
     while vocabulary.len() < 20_000 {
@@ -173,14 +179,19 @@ fn main() {
                 + chrono::Duration::seconds(n as i64),
         };
         let json = serde_json::to_vec(&book).unwrap();
+        if reuse {
+            continue;
+        }
         chunk.push((book, json));
         if chunk.len() == 5_000 {
             index.add_unchecked(&chunk).unwrap();
             chunk.clear();
         }
     }
-    index.add_unchecked(&chunk).unwrap();
-    index.apply(&[], 1).unwrap();
+    if !reuse {
+        index.add_unchecked(&chunk).unwrap();
+        index.apply(&[], 1).unwrap();
+    }
     let build = started.elapsed();
     let size: u64 = std::fs::read_dir(&dir)
         .unwrap()

@@ -1,6 +1,12 @@
 //! The collector of a page: every match is counted into the facets asked for; the first
 //! `limit + 1` after the cursor, in the list's order, are kept.
 //!
+//! Ranked by relevance without facets, a segment is collected with Tantivy's pruning
+//! (`Weight::for_each_pruning`: block-max WAND over a union of terms), told the lowest score
+//! that can still enter the page: a common word in 10% of a million books then scores a few
+//! thousand of them instead of every one. Facets need every match: they are counted by
+//! [`FacetCollector`] in a pass without scores.
+//!
 //! Every order is a key and the id, both read from fast fields, normalised so that smaller
 //! comes first (`!key` reverses an `i64`, `u128::MAX - id` an id): one comparison of
 //! `(key, id)` pairs serves every sort.
@@ -8,8 +14,10 @@
 use crate::schema::Fields;
 use bookstore_core::{BookSort, Facet};
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
+use tantivy::query::Weight;
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
 /// A position in a list: the normalised key and id (smaller comes first).
@@ -61,6 +69,14 @@ pub struct PageCollector {
     pub facets: Vec<Facet>,
     pub scored: bool,
     pub fields: Fields,
+    /// The lowest score that can still enter the page, over the segments collected so far
+    /// (bits of an `f32`): a later segment starts pruning from there, not from nothing.
+    pub floor: AtomicU32,
+}
+
+/// A floor that prunes nothing yet.
+pub fn no_floor() -> AtomicU32 {
+    AtomicU32::new(Score::MIN.to_bits())
 }
 
 pub struct PageSegment {
@@ -71,7 +87,7 @@ pub struct PageSegment {
     key: Option<Column<i64>>,
     id_hi: Column<u64>,
     id_lo: Column<u64>,
-    facets: Vec<(Facet, Option<StrColumn>, HashMap<u64, u64>)>,
+    facets: Vec<FacetCounter>,
     heap: BinaryHeap<Hit>,
 }
 
@@ -93,18 +109,7 @@ impl Collector for PageCollector {
             Some(name) => Some(fast.i64(name)?),
             None => None,
         };
-        let facets = self
-            .facets
-            .iter()
-            .map(|f| {
-                let name = match f {
-                    Facet::Genre => "genre_facet",
-                    Facet::Language => "language_facet",
-                    Facet::Format => "format_facet",
-                };
-                Ok((*f, fast.str(name)?, HashMap::new()))
-            })
-            .collect::<tantivy::Result<Vec<_>>>()?;
+        let facets = FacetCounter::for_segment(&self.facets, reader)?;
         Ok(PageSegment {
             segment,
             sort: self.sort,
@@ -124,19 +129,74 @@ impl Collector for PageCollector {
 
     fn merge_fruits(&self, fruits: Vec<SegmentFruit>) -> tantivy::Result<SegmentFruit> {
         let mut hits = Vec::new();
-        let mut facets: Vec<(Facet, HashMap<String, u64>)> =
-            self.facets.iter().map(|f| (*f, HashMap::new())).collect();
+        let mut facets = Vec::with_capacity(fruits.len());
         for (segment_hits, segment_facets) in fruits {
             hits.extend(segment_hits);
-            for ((_, total), (_, counts)) in facets.iter_mut().zip(segment_facets) {
-                for (value, n) in counts {
-                    *total.entry(value).or_default() += n;
-                }
-            }
+            facets.push(segment_facets);
         }
         hits.sort();
         hits.truncate(self.keep);
-        Ok((hits, facets))
+        Ok((hits, merge_facets(&self.facets, facets)))
+    }
+
+    fn collect_segment(
+        &self,
+        weight: &dyn Weight,
+        segment_ord: u32,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentFruit> {
+        let mut segment = self.for_segment(segment_ord, reader)?;
+        let pruned = self.scored && self.sort == BookSort::Relevance && self.facets.is_empty();
+        let alive = reader.alive_bitset();
+        if pruned {
+            let floor = f32::from_bits(self.floor.load(Ordering::Acquire));
+            weight.for_each_pruning(floor, reader, &mut |doc, score| {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    segment.collect(doc, score);
+                }
+                segment.threshold().max(floor)
+            })?;
+            let reached = segment.threshold();
+            let _ = self
+                .floor
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |bits| {
+                    (reached > f32::from_bits(bits)).then(|| reached.to_bits())
+                });
+        } else if self.scored {
+            weight.for_each(reader, &mut |doc, score| {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    segment.collect(doc, score);
+                }
+            })?;
+        } else {
+            weight.for_each_no_score(reader, &mut |docs| {
+                for &doc in docs {
+                    if alive.is_none_or(|a| a.is_alive(doc)) {
+                        segment.collect(doc, 0.0);
+                    }
+                }
+            })?;
+        }
+        Ok(segment.harvest())
+    }
+}
+
+impl PageSegment {
+    /// The score a match must exceed to be worth collecting: below the worst kept one once
+    /// the page is full. Just below it, not at it: Tantivy passes on scores strictly above
+    /// the threshold, and a match with the same score can still enter by its smaller id.
+    fn threshold(&self) -> Score {
+        match self.heap.peek() {
+            Some(worst) if self.heap.len() == self.keep => {
+                let score = worst.score();
+                if score > 0.0 {
+                    f32::from_bits(score.to_bits() - 1)
+                } else {
+                    Score::MIN
+                }
+            }
+            _ => Score::MIN,
+        }
     }
 }
 
@@ -144,12 +204,8 @@ impl SegmentCollector for PageSegment {
     type Fruit = SegmentFruit;
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        for (_, column, counts) in &mut self.facets {
-            if let Some(column) = column {
-                for ord in column.term_ords(doc) {
-                    *counts.entry(ord).or_default() += 1;
-                }
-            }
+        for counter in &mut self.facets {
+            counter.count(doc);
         }
         let (_, key_down, id_down) = order(self.sort);
         let raw = match (&self.key, self.sort) {
@@ -180,24 +236,136 @@ impl SegmentCollector for PageSegment {
     }
 
     fn harvest(self) -> SegmentFruit {
-        let facets = self
-            .facets
-            .into_iter()
-            .map(|(facet, column, counts)| {
-                let mut by_value = HashMap::new();
-                if let Some(column) = column {
-                    let mut value = String::new();
-                    for (ord, n) in counts {
-                        value.clear();
-                        if column.ord_to_str(ord, &mut value).unwrap_or(false) {
-                            *by_value.entry(value.clone()).or_default() += n;
-                        }
-                    }
-                }
-                (facet, by_value)
-            })
-            .collect();
+        let facets = self.facets.into_iter().map(FacetCounter::harvest).collect();
         (self.heap.into_vec(), facets)
+    }
+}
+
+/// One facet's counts in a segment, by the ordinal of the value in the segment's column (a
+/// vector, not a map: a common word with facets counts tens of thousands of matches).
+struct FacetCounter {
+    facet: Facet,
+    column: Option<StrColumn>,
+    counts: Vec<u64>,
+}
+
+impl FacetCounter {
+    fn for_segment(facets: &[Facet], reader: &SegmentReader) -> tantivy::Result<Vec<Self>> {
+        let fast = reader.fast_fields();
+        facets
+            .iter()
+            .map(|f| {
+                let name = match f {
+                    Facet::Genre => "genre_facet",
+                    Facet::Language => "language_facet",
+                    Facet::Format => "format_facet",
+                };
+                let column = fast.str(name)?;
+                let values = column.as_ref().map_or(0, |c| c.dictionary().num_terms());
+                Ok(Self {
+                    facet: *f,
+                    column,
+                    counts: vec![0; values],
+                })
+            })
+            .collect()
+    }
+
+    fn count(&mut self, doc: DocId) {
+        if let Some(column) = &self.column {
+            for ord in column.term_ords(doc) {
+                if let Some(n) = self.counts.get_mut(ord as usize) {
+                    *n += 1;
+                }
+            }
+        }
+    }
+
+    fn harvest(self) -> (Facet, HashMap<String, u64>) {
+        let mut by_value = HashMap::new();
+        if let Some(column) = &self.column {
+            let mut value = String::new();
+            for (ord, n) in self.counts.into_iter().enumerate() {
+                value.clear();
+                if n > 0 && column.ord_to_str(ord as u64, &mut value).unwrap_or(false) {
+                    *by_value.entry(value.clone()).or_default() += n;
+                }
+            }
+        }
+        (self.facet, by_value)
+    }
+}
+
+/// Facet counts of every segment, summed by value.
+fn merge_facets(
+    asked: &[Facet],
+    segments: Vec<Vec<(Facet, HashMap<String, u64>)>>,
+) -> Vec<(Facet, HashMap<String, u64>)> {
+    let mut facets: Vec<(Facet, HashMap<String, u64>)> =
+        asked.iter().map(|f| (*f, HashMap::new())).collect();
+    for segment in segments {
+        for ((_, total), (_, counts)) in facets.iter_mut().zip(segment) {
+            for (value, n) in counts {
+                *total.entry(value).or_default() += n;
+            }
+        }
+    }
+    facets
+}
+
+/// Counts the facets of every match, without scores (the page is collected apart, pruned).
+pub struct FacetCollector {
+    pub facets: Vec<Facet>,
+}
+
+pub struct FacetSegment(Vec<FacetCounter>);
+
+impl Collector for FacetCollector {
+    type Fruit = Vec<(Facet, HashMap<String, u64>)>;
+    type Child = FacetSegment;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<FacetSegment> {
+        Ok(FacetSegment(FacetCounter::for_segment(
+            &self.facets,
+            reader,
+        )?))
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(
+        &self,
+        fruits: Vec<Vec<(Facet, HashMap<String, u64>)>>,
+    ) -> tantivy::Result<Self::Fruit> {
+        Ok(merge_facets(&self.facets, fruits))
+    }
+}
+
+impl SegmentCollector for FacetSegment {
+    type Fruit = Vec<(Facet, HashMap<String, u64>)>;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        for counter in &mut self.0 {
+            counter.count(doc);
+        }
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        for counter in &mut self.0 {
+            for &doc in docs {
+                counter.count(doc);
+            }
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.0.into_iter().map(FacetCounter::harvest).collect()
     }
 }
 

@@ -115,19 +115,78 @@ pub fn start(
     signal: Arc<dyn EventLogSignal>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        service.set_log(log.clone());
         let (index, generation) = first_generation(&service, &*store, &*log).await;
         if let Err(error) = generations::remove_others(service.dir(), &generation) {
             tracing::warn!(%error, "cannot tidy the search index directory");
         }
         service.install(index, generation);
-        follow(&service, &*log, &*signal).await;
+        follow(&service, &*store, &*log, &*signal).await;
     })
 }
 
-async fn follow(service: &IndexService, log: &dyn EventLog, signal: &dyn EventLogSignal) {
+/// Whether the log pruned events after `position` (the index could not replay them).
+async fn lost_events(log: &dyn EventLog, position: i64) -> bool {
+    match log.pruned_through().await {
+        Ok(pruned) => pruned > position,
+        Err(error) => {
+            tracing::warn!(%error, "the search index cannot tell whether the event log was pruned");
+            false
+        }
+    }
+}
+
+/// Builds and publishes a fresh generation (the stale one stays installed, not answering).
+async fn rebuild_beside(
+    service: &IndexService,
+    store: &dyn CatalogStore,
+    log: &dyn EventLog,
+) -> Option<(Arc<SearchIndex>, PathBuf)> {
+    let started = Instant::now();
+    let built = match build(store, log, service.dir(), &|_| {}).await {
+        Ok(built) => built,
+        Err(error) => {
+            tracing::error!(%error, "cannot rebuild the search index; retrying");
+            return None;
+        }
+    };
+    tracing::info!(
+        books = built.books,
+        position = built.position,
+        seconds = started.elapsed().as_secs_f64(),
+        "search index rebuilt from the store"
+    );
+    if let Err(error) = generations::publish(service.dir(), &built.generation) {
+        tracing::error!(%error, "cannot publish the rebuilt search index");
+        return None;
+    }
+    let path = built.generation.clone();
+    match tokio::task::spawn_blocking(move || SearchIndex::open(&path)).await {
+        Ok(Ok(ix)) => Some((Arc::new(ix), built.generation)),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "cannot open the rebuilt search index");
+            None
+        }
+        Err(error) => {
+            tracing::error!(%error, "the search index's opening task failed");
+            None
+        }
+    }
+}
+
+async fn follow(
+    service: &IndexService,
+    store: &dyn CatalogStore,
+    log: &dyn EventLog,
+    signal: &dyn EventLogSignal,
+) {
     let types = book_types();
     let mut next: Option<(Arc<SearchIndex>, PathBuf)> = None;
     let mut looked = Instant::now();
+    // At the start only: a running follower reads every event soon after it is published
+    // (and its position stays at the last *book* event, so that later, when other events
+    // before it are pruned, a check would rebuild for nothing).
+    let mut check_pruned = true;
     loop {
         if looked.elapsed() >= LOOK_FOR_REBUILDS {
             looked = Instant::now();
@@ -157,6 +216,31 @@ async fn follow(service: &IndexService, log: &dyn EventLog, signal: &dyn EventLo
         };
         let started = Instant::now();
         let position = target.position();
+        if next.is_none() && std::mem::take(&mut check_pruned) && lost_events(log, position).await {
+            tracing::warn!(
+                position,
+                "the event log no longer holds the events after the search index's position \
+                 (pruned past the outbox retention): rebuilding it from the store; the store \
+                 answers searches meanwhile"
+            );
+            service.set_stale(true);
+            metrics::counter!("bookstore_search_index_rebuilds_total", "reason" => "pruned")
+                .increment(1);
+            match rebuild_beside(service, store, log).await {
+                Some(fresh) => next = Some(fresh),
+                None => {
+                    check_pruned = true;
+                    tokio::time::sleep(RETRY * 5).await;
+                }
+            }
+            continue;
+        }
+        // The head before the read: once the read reaches the end of the log, every event
+        // up to it was read (positions become visible in order), books' or not.
+        let head_before = match next {
+            None => log.head().await.ok(),
+            Some(_) => None,
+        };
         let events = match log.read_after(position, BATCH, &types).await {
             Ok(events) => events,
             Err(error) => {
@@ -197,12 +281,18 @@ async fn follow(service: &IndexService, log: &dyn EventLog, signal: &dyn EventLo
                         tracing::warn!(%error, "cannot remove the old search index");
                     }
                 }
-                None => service.caught_up(started),
+                None => {
+                    service.read_through(target.position().max(head_before.unwrap_or(0)));
+                    service.caught_up(started);
+                }
             }
         }
         service.committed();
         if events.is_empty() {
-            let _ = tokio::time::timeout(POLL, signal.grown_past(position)).await;
+            // Past the head seen, not the index's position: after events of other kinds the
+            // head is ahead of the last book event, and the wait would end at once.
+            let seen = position.max(head_before.unwrap_or(0));
+            let _ = tokio::time::timeout(POLL, signal.grown_past(seen)).await;
         }
     }
 }

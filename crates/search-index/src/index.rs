@@ -1,7 +1,7 @@
 //! The index: opening it, applying changes in per-book version order with the event-log
 //! position in the same commit, and answering searches.
 
-use crate::collect::{id_of, Hit, PageCollector};
+use crate::collect::{id_of, no_floor, FacetCollector, Hit, PageCollector};
 use crate::cursor::{Cursor, Recording};
 use crate::query::{Builder, Pass};
 use crate::schema::{self, Fields};
@@ -235,6 +235,10 @@ impl SearchIndex {
         let has_words = text.is_some_and(|t| t.has_text());
         let passes: Vec<Pass> = match &cursor {
             Some(c) => vec![c.p],
+            // Without a word being typed, the words as typed are the `Exact` pass itself.
+            None if has_words && text.is_some_and(has_prefix) => {
+                vec![Pass::Typed, Pass::Exact, Pass::Typo, Pass::Relaxed]
+            }
             None if has_words => vec![Pass::Exact, Pass::Typo, Pass::Relaxed],
             None => vec![Pass::Exact],
         };
@@ -254,18 +258,41 @@ impl SearchIndex {
                 return Ok(None);
             };
             let stats = Recording::new(&searcher, cursor.as_ref().and_then(|c| c.st.clone()));
+            // Ranked by relevance, the page is collected pruned (WAND) and the facets, which
+            // need every match, in a pass of their own without scores.
+            let scored = text.is_some();
+            let apart = scored && query.sort == BookSort::Relevance && !search.facets.is_empty();
             let collector = PageCollector {
                 sort: query.sort,
                 after: cursor.as_ref().and_then(Cursor::position),
                 keep: limit + 1,
-                facets: search.facets.clone(),
-                scored: text.is_some(),
+                facets: if apart {
+                    Vec::new()
+                } else {
+                    search.facets.clone()
+                },
+                scored,
                 fields: self.fields,
+                floor: no_floor(),
             };
-            let (mut hits, facets) =
+            let (mut hits, mut facets) =
                 searcher.search_with_statistics_provider(&*tantivy_query, &collector, &stats)?;
-            if hits.is_empty() && cursor.is_none() && n < last {
+            // The words as typed are the search when they fill a page (and then on every
+            // page: the cursor keeps the pass); otherwise the last word is read as a prefix.
+            let enough = match pass {
+                Pass::Typed => hits.len() > limit,
+                _ => !hits.is_empty(),
+            };
+            if !enough && cursor.is_none() && n < last {
                 continue;
+            }
+            if apart {
+                facets = searcher.search(
+                    &*tantivy_query,
+                    &FacetCollector {
+                        facets: search.facets.clone(),
+                    },
+                )?;
             }
             let next = (hits.len() > limit).then(|| hits[limit - 1]);
             hits.truncate(limit);
@@ -321,4 +348,12 @@ impl SearchIndex {
             facets: Vec::new(),
         }))
     }
+}
+
+/// Whether a word of `text` is also read as a prefix.
+fn has_prefix(text: &bookstore_core::TextQuery) -> bool {
+    text.groups
+        .iter()
+        .flatten()
+        .any(|t| matches!(t, bookstore_core::Term::Word { prefix: true, .. }))
 }

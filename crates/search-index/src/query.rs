@@ -6,7 +6,7 @@ use crate::schema::{self, Fields, WEIGHTS};
 use bookstore_core::{BookFilters, NameOrId, Term as QueryTerm, TextQuery};
 use std::ops::Bound;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
+    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
     RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
@@ -23,6 +23,10 @@ const TYPO_SHARE: f32 = 0.3;
 /// How a text query is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Pass {
+    /// The words as given, none as a prefix: when they fill a page they are the search (as
+    /// in both stores), and a single word is then a plain union of term postings, which
+    /// Tantivy ranks with block-max WAND instead of scoring every match.
+    Typed,
     /// The words as given; the word being typed also as a prefix.
     Exact,
     /// Near spellings: edit distance by word length, first letters included.
@@ -63,7 +67,14 @@ fn term_query(field: Field, text: &str) -> Box<dyn Query> {
     ))
 }
 
-fn any(queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+/// At least one of `queries`; one query as itself, so that nesting does not hide a union of
+/// terms from Tantivy's WAND (it needs the term scorers as the clauses of one union).
+fn any(mut queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+    if queries.len() == 1 {
+        if let Some(q) = queries.pop() {
+            return q;
+        }
+    }
     boxed(BooleanQuery::new(
         queries.into_iter().map(|q| (Occur::Should, q)).collect(),
     ))
@@ -82,13 +93,9 @@ impl Builder<'_> {
             return None;
         }
         let f = *self.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
-            Occur::Must,
-            filter(boxed(TermQuery::new(
-                Term::from_field_u64(f.live, 1),
-                IndexRecordOption::Basic,
-            ))),
-        )];
+        // Tombstones hold no text and no filtered value: any other clause excludes them, and
+        // a `live` clause would turn a plain union into an intersection (no WAND).
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if let Some(text) = text {
             let relaxed;
             let text = match pass {
@@ -118,8 +125,17 @@ impl Builder<'_> {
             }
         }
         clauses.extend(self.filters(filters).into_iter().map(|q| (Occur::Must, q)));
-        if clauses.len() == 1 {
-            clauses.push((Occur::Must, filter(boxed(AllQuery))));
+        if !clauses.iter().any(|(occur, _)| *occur == Occur::Must) {
+            clauses.push((
+                Occur::Must,
+                filter(boxed(TermQuery::new(
+                    Term::from_field_u64(f.live, 1),
+                    IndexRecordOption::Basic,
+                ))),
+            ));
+        }
+        if let [(Occur::Must, _)] = clauses.as_slice() {
+            return clauses.pop().map(|(_, q)| q);
         }
         Some(boxed(BooleanQuery::new(clauses)))
     }
@@ -141,13 +157,16 @@ impl Builder<'_> {
         if groups.is_empty() {
             return None;
         }
-        let clauses = groups
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = groups
             .into_iter()
             .map(|group| {
                 let terms = group.iter().map(|t| self.term(t, pass, true)).collect();
                 (Occur::Must, any(terms))
             })
             .collect();
+        if clauses.len() == 1 {
+            return clauses.pop().map(|(_, q)| q);
+        }
         Some(boxed(BooleanQuery::new(clauses)))
     }
 
@@ -165,7 +184,7 @@ impl Builder<'_> {
                         per_field.push(boxed(BoostQuery::new(term_query(*field, stem), weight(i))));
                     }
                     for word in &plain {
-                        if *prefix && pass != Pass::Typo {
+                        if *prefix && pass == Pass::Exact {
                             let q = FuzzyTermQuery::new_prefix(
                                 Term::from_field_text(*field, word),
                                 0,

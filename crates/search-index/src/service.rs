@@ -8,11 +8,13 @@ use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use bookstore_core::consistency::ConsistencyToken;
 use bookstore_core::health::Dependency;
+use bookstore_core::outbox::EventLog;
 use bookstore_core::search::{Declined, SearchReadModel};
 use bookstore_core::{BookListQuery, BookPage, StoreError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -51,11 +53,16 @@ struct Status {
     caught_up_at: Option<Instant>,
     /// A new generation is catching up (the current one still answers).
     next_catching_up: bool,
+    /// The current generation missed events the log pruned: it does not answer until a
+    /// rebuilt one replaces it.
+    stale: bool,
 }
 
 /// What `/readyz`, the metrics and `bookstore index status` report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
+    /// Being built: the first time, or again because the events after its position were
+    /// pruned from the log.
     Building,
     Fresh,
     Lagging,
@@ -69,6 +76,12 @@ pub struct IndexService {
     status: Mutex<Status>,
     pending: Mutex<HashMap<Uuid, Awaited>>,
     commits: watch::Sender<u64>,
+    /// The log the follower reads: where a consistency token's writes are in it.
+    log: OnceLock<Arc<dyn EventLog>>,
+    /// How far the answering generation has read the log: its position, or the head seen
+    /// before a read that reached the end of the log (the index's position stays at the last
+    /// *book* event; other events after it are read too).
+    read_through: AtomicI64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -85,7 +98,20 @@ impl IndexService {
             status: Mutex::new(Status::default()),
             pending: Mutex::new(HashMap::new()),
             commits: watch::Sender::new(0),
+            log: OnceLock::new(),
+            read_through: AtomicI64::new(0),
         }
+    }
+
+    /// The log the follower reads (set once, by the follower).
+    pub fn set_log(&self, log: Arc<dyn EventLog>) {
+        let _ = self.log.set(log);
+    }
+
+    /// The answering generation has read every event up to `position` (and applied those
+    /// of books).
+    pub fn read_through(&self, position: i64) {
+        self.read_through.fetch_max(position, Ordering::AcqRel);
     }
 
     pub fn dir(&self) -> &Path {
@@ -102,10 +128,25 @@ impl IndexService {
 
     /// Makes `index` (of `generation`) the one that answers.
     pub fn install(&self, index: Arc<SearchIndex>, generation: PathBuf) {
+        self.read_through.store(index.position(), Ordering::Release);
         self.current.store(Some(index));
         *lock(&self.generation) = Some(generation);
-        lock(&self.status).next_catching_up = false;
+        {
+            let mut status = lock(&self.status);
+            status.next_catching_up = false;
+            status.stale = false;
+        }
         self.committed();
+    }
+
+    /// Marks the current generation as missing pruned events (see [`State::Building`]).
+    pub fn set_stale(&self, stale: bool) {
+        lock(&self.status).stale = stale;
+        self.record_metrics();
+    }
+
+    pub fn is_stale(&self) -> bool {
+        lock(&self.status).stale
     }
 
     pub fn set_next_catching_up(&self, catching_up: bool) {
@@ -130,7 +171,11 @@ impl IndexService {
         if self.current().is_none() {
             return State::Building;
         }
-        match lock(&self.status).caught_up_at {
+        let status = lock(&self.status);
+        if status.stale {
+            return State::Building;
+        }
+        match status.caught_up_at {
             Some(t) if t.elapsed() <= self.freshness.max_lag => State::Fresh,
             _ => State::Lagging,
         }
@@ -194,6 +239,40 @@ impl IndexService {
         }
     }
 
+    /// Waits (up to the bound) until the index has read the log past every event of the
+    /// writes `token` covers (see `EventLog::position_of_token`): a write through another
+    /// process, which names no book here.
+    async fn token_applied(&self, token: ConsistencyToken) -> bool {
+        let Some(log) = self.log.get().filter(|log| log.places_tokens()) else {
+            return false;
+        };
+        let deadline = tokio::time::Instant::now() + self.freshness.own_write_wait;
+        let mut commits = self.commits.subscribe();
+        let mut needed = None;
+        loop {
+            if needed.is_none() {
+                // Asked again after each commit of the follower while events of those writes
+                // are unpublished: the follower commits once they are published and read.
+                needed = match log.position_of_token(token).await {
+                    Ok(position) => position,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot place a consistency token in the event log");
+                        return false;
+                    }
+                };
+            }
+            if needed.is_some_and(|n| self.read_through.load(Ordering::Acquire) >= n) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, commits.changed())
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+    }
+
     fn decline(reason: Declined) -> Result<Result<BookPage, Declined>, StoreError> {
         metrics::counter!("bookstore_search_answers_total", "by" => "database", "reason" => reason.as_str())
             .increment(1);
@@ -223,11 +302,13 @@ impl SearchReadModel for IndexService {
             return Self::decline(Declined::Building);
         };
         if !continuing {
-            if token.is_some() {
-                return Self::decline(Declined::Token);
-            }
             if self.state() != State::Fresh {
                 return Self::decline(Declined::Lagging);
+            }
+            if let Some(token) = token {
+                if !self.token_applied(token).await {
+                    return Self::decline(Declined::Token);
+                }
             }
             if !self.own_writes_applied(&index).await {
                 return Self::decline(Declined::OwnWrite);
@@ -294,5 +375,29 @@ impl Dependency for IndexReadiness {
                     .into(),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_generation_does_not_answer() {
+        let service = IndexService::new(Path::new("/nonexistent"), Freshness::default());
+        assert_eq!(service.state(), State::Building);
+        let index = Arc::new(SearchIndex::in_memory().expect("index"));
+        service.install(index.clone(), PathBuf::from("g-1"));
+        service.caught_up(Instant::now());
+        assert_eq!(service.state(), State::Fresh);
+        // Its next events were pruned: building again, whatever its lag says.
+        service.set_stale(true);
+        assert_eq!(service.state(), State::Building);
+        service.caught_up(Instant::now());
+        assert_eq!(service.state(), State::Building);
+        // The rebuilt generation, once caught up, answers.
+        service.install(index, PathBuf::from("g-2"));
+        assert!(!service.is_stale());
+        assert_eq!(service.state(), State::Fresh);
     }
 }

@@ -311,6 +311,8 @@ async fn the_janitor_prunes_what_is_past_its_retention(store: &Store) {
         .unwrap()
         .expect("no other janitor");
     assert_eq!(report.outbox_events, 0, "published within the retention");
+    let log = store.event_log();
+    assert_eq!(log.pruned_through().await.unwrap(), 0, "nothing pruned yet");
     testing::age_published_events(store, 25).await;
     let report = store
         .sweep(
@@ -332,6 +334,18 @@ async fn the_janitor_prunes_what_is_past_its_retention(store: &Store) {
         3,
         "positions are never reused"
     );
+    // A reader at a position below 3 lost events (the search index then rebuilds itself).
+    assert_eq!(log.pruned_through().await.unwrap(), 3);
+    // Publishing the other two: positions 4 and 5 are held, the first three are not.
+    let rest: Vec<Uuid> = leases
+        .pending(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(leases.mark_published(&rest).await.unwrap(), [4, 5]);
+    assert_eq!(log.pruned_through().await.unwrap(), 3);
 
     // Spent idempotency keys, expired refresh tokens, old failed sign-ins.
     let users = store.users();

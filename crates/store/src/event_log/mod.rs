@@ -27,6 +27,11 @@ use uuid::Uuid;
 pub(crate) const PRUNE_BATCH: i64 = 1000;
 
 pub(crate) const HEAD: &str = "SELECT position FROM event_log_head WHERE id = 1";
+/// Every position before the first the outbox still holds was pruned; when it holds none,
+/// every position up to the head may have been.
+pub(crate) const PRUNED_THROUGH: &str = "SELECT COALESCE( \
+    (SELECT min(position) FROM outbox WHERE position IS NOT NULL) - 1, \
+    (SELECT position FROM event_log_head WHERE id = 1), 0)";
 pub(crate) const BUMP_HEAD: &str =
     "UPDATE event_log_head SET position = position + $1 WHERE id = 1 RETURNING position";
 pub(crate) const BACKLOG: &str =

@@ -5,12 +5,13 @@
 
 use super::{
     partition_columns, positions_ending_at, LoggedRow, NotMarkable, PendingRow, BACKLOG, BUMP_HEAD,
-    HEAD, PRUNE_BATCH,
+    HEAD, PRUNED_THROUGH, PRUNE_BATCH,
 };
 use crate::error::backend;
 use crate::postgres::PgStore;
 use crate::time::{self, DbTime};
 use async_trait::async_trait;
+use bookstore_core::consistency::ConsistencyToken;
 use bookstore_core::outbox::{Backlog, EventLog, LoggedEvent, Outbox, OutboxLeases, PendingEvent};
 use bookstore_core::StoreError;
 use chrono::{DateTime, Utc};
@@ -30,6 +31,12 @@ const PENDING: &str = "SELECT seq, id, aggregate_id, event_type, payload, create
 const MARK: &str = "UPDATE outbox o SET published_at = $1, position = v.position \
     FROM unnest($2::uuid[], $3::bigint[]) AS v(id, position) \
     WHERE o.id = v.id AND o.partition = ANY($4) AND o.published_at IS NULL";
+/// The head, when no event written before the token (`$1`, a WAL position) is unpublished.
+/// One statement, so one snapshot: an event seen published there has its position at or
+/// below the head seen with it (both are set by one marking transaction).
+const POSITION_OF_TOKEN: &str = "SELECT CASE WHEN EXISTS (SELECT 1 FROM outbox \
+    WHERE published_at IS NULL AND (insert_lsn IS NULL OR insert_lsn <= $1::text::pg_lsn)) \
+    THEN NULL ELSE (SELECT position FROM event_log_head WHERE id = 1) END";
 const ANNOUNCE: &str = "SELECT pg_notify('bookstore_event_log', $1)";
 const READ_AFTER: &str = "SELECT position, id, aggregate_id, event_type, payload, created_at, \
     published_at FROM outbox WHERE position > $1 \
@@ -204,6 +211,27 @@ impl EventLog for PgStore {
 
     async fn head(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar(HEAD)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    fn places_tokens(&self) -> bool {
+        true
+    }
+
+    async fn position_of_token(&self, token: ConsistencyToken) -> Result<Option<i64>, StoreError> {
+        // The primary: the write is there (a replica may not have replayed it yet).
+        let head: Option<i64> = sqlx::query_scalar(POSITION_OF_TOKEN)
+            .bind(token.to_string())
+            .fetch_one(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(head)
+    }
+
+    async fn pruned_through(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar(PRUNED_THROUGH)
             .fetch_one(&self.reader)
             .await
             .map_err(backend)

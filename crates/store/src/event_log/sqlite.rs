@@ -4,7 +4,7 @@
 
 use super::{
     partition_columns, positions_ending_at, LoggedRow, NotMarkable, PendingRow, BACKLOG, BUMP_HEAD,
-    HEAD, PRUNE_BATCH,
+    HEAD, PRUNED_THROUGH, PRUNE_BATCH,
 };
 use crate::error::backend;
 use crate::event_log::WakeupSenders;
@@ -219,6 +219,13 @@ impl EventLog for SqliteStore {
 
     async fn head(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar(HEAD)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn pruned_through(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar(PRUNED_THROUGH)
             .fetch_one(&self.reader)
             .await
             .map_err(backend)
