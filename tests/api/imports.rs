@@ -557,7 +557,7 @@ both_stores!(
         let errors = app.data_dir.path().join("rejected.csv");
         let mut command = std::process::Command::new(binary());
         command
-            .args(["import", file.to_str().expect("path")])
+            .args(["import", "--writers", "2", file.to_str().expect("path")])
             .args(["--errors-file", errors.to_str().expect("path")])
             .env_clear()
             .env("BOOKSTORE_DATA_DIR", app.data_dir.path())
