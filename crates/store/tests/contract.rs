@@ -10,6 +10,7 @@
 
 #[macro_use]
 mod common;
+use common::isbn;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -63,17 +64,6 @@ fn ctx() -> WriteContext {
         request_id: Some("req-1".into()),
         traceparent: None,
     }
-}
-
-/// A valid ISBN-13 (978 prefix) numbered `n`.
-fn isbn(n: u32) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
 }
 
 fn raw(n: u32, title: &str) -> RawBook {

@@ -17,7 +17,7 @@ use bookstore_core::{
 };
 use bookstore_store::testing::count_rows;
 use bookstore_store::Store;
-use common::ctx;
+use common::{ctx, isbn};
 
 contract!(
     new_isbns_are_created_with_their_stock_as_a_receipt,
@@ -477,17 +477,6 @@ async fn an_import_is_created_once_per_idempotency_key(store: &Store) {
         Err(StoreError::IdempotencyKeyTaken)
     ));
     assert_eq!(count_rows(store, "imports").await, 1);
-}
-
-/// A valid ISBN-13 (978 prefix) numbered `n`.
-fn isbn(n: u32) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
 }
 
 async fn a_large_batch_writes_every_row_with_its_links_history_and_event(store: &Store) {

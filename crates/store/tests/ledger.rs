@@ -11,7 +11,7 @@ use bookstore_core::{
     Principal, RawBook, RawContributor, Role, StockMovement, StockMovementDraft, WriteContext,
 };
 use bookstore_store::{testing, Store};
-use common::{ctx, Harness};
+use common::{ctx, isbn, Harness};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::sync::Arc;
@@ -24,16 +24,6 @@ contract!(
     renaming_an_author_gives_its_books_a_new_version,
     renaming_a_genre_gives_its_books_a_new_version,
 );
-
-fn isbn(n: u32) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
 
 fn raw(n: u32, quantity: Option<i64>) -> RawBook {
     RawBook {

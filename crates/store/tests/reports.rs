@@ -14,7 +14,7 @@ use bookstore_core::{
 };
 use bookstore_store::testing;
 use bookstore_store::Store;
-use common::ctx;
+use common::{ctx, isbn};
 use futures_util::{StreamExt, TryStreamExt};
 use std::sync::Arc;
 
@@ -26,17 +26,6 @@ contract!(
     export_applies_the_filters_and_the_text_query,
     an_export_dropped_halfway_leaves_the_store_usable,
 );
-
-/// A valid ISBN-13 (978 prefix) numbered `n`.
-fn isbn(n: u32) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
 
 fn raw(n: u32, title: &str) -> RawBook {
     RawBook {

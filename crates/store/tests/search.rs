@@ -14,7 +14,7 @@ use bookstore_core::{
     RawPrice, StoreError,
 };
 use bookstore_store::{Backend, Store};
-use common::ctx;
+use common::{ctx, isbn};
 use std::collections::HashSet;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -45,16 +45,6 @@ contract!(
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn isbn(n: u32) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
 
 struct B<'a> {
     n: u32,

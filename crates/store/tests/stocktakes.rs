@@ -14,7 +14,7 @@ use bookstore_core::{
     StocktakeState, StoreError,
 };
 use bookstore_store::{testing, Store};
-use common::ctx;
+use common::{ctx, isbn};
 
 contract!(
     a_count_is_reconciled_and_committed,
@@ -381,17 +381,6 @@ async fn a_cancelled_stocktake_applies_nothing(store: &Store) {
     let ids: Vec<_> = next.items.iter().map(|s| s.id).collect();
     assert_eq!(ids, [counting.id, take.id]);
     assert!(next.next_cursor.is_none());
-}
-
-/// A valid ISBN-13 (978 prefix) numbered `n`.
-fn isbn(n: u32) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
 }
 
 async fn the_lines_are_read_a_page_at_a_time(store: &Store) {
