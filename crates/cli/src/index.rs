@@ -102,7 +102,17 @@ async fn status(store: &bookstore_store::Store, dir: &std::path::Path) -> anyhow
         );
         return Ok(());
     };
-    let index = SearchIndex::open(&generation).context("opening the search index")?;
+    let index = match SearchIndex::open(&generation) {
+        Err(bookstore_search_index::IndexError::Outdated) => {
+            println!(
+                "search index {}: built by another version of the service; the server builds \
+                 it again at its next start (or run `bookstore index rebuild`)",
+                generation.display()
+            );
+            return Ok(());
+        }
+        opened => opened.context("opening the search index")?,
+    };
     println!(
         "search index {}: {} books, position {} of {head}, {:.1} MiB",
         generation.display(),

@@ -77,6 +77,16 @@ async fn first_generation(
             Ok(None) => Ok(None),
             Err(e) => Err(e.into()),
         };
+        let opened = match opened {
+            Err(crate::IndexError::Outdated) => {
+                tracing::info!(
+                    "the search index was built by another version of the service: \
+                     building it again from the store"
+                );
+                Ok(None)
+            }
+            other => other,
+        };
         match opened {
             Ok(Some(found)) => return found,
             Ok(None) => {

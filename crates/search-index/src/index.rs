@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use tantivy::collector::DocSetCollector;
 use tantivy::directory::MmapDirectory;
+use tantivy::indexer::NoMergePolicy;
 use tantivy::query::TermQuery;
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
@@ -80,18 +81,37 @@ pub struct SearchIndex {
 
 impl SearchIndex {
     /// Opens the index in `dir`, creating an empty one (position 0) if there is none.
+    /// An index another version of the service built, with other fields or another order,
+    /// is [`IndexError::Outdated`]: it is rebuilt from the store, not read.
     pub fn open(dir: &Path) -> Result<Self, IndexError> {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = schema::build();
         let directory = MmapDirectory::open(dir)?;
-        let index = Index::open_or_create(directory, schema)?;
+        let index = if Index::exists(&directory).map_err(tantivy::TantivyError::from)? {
+            let index = Index::open(directory)?;
+            if index.schema() != schema
+                || index.settings().sort_by_field != schema::settings().sort_by_field
+            {
+                return Err(IndexError::Outdated);
+            }
+            index
+        } else {
+            Index::builder()
+                .schema(schema)
+                .settings(schema::settings())
+                .open_or_create(directory)?
+        };
         Self::with_index(index, fields)
     }
 
     /// An index in memory (tests).
     pub fn in_memory() -> Result<Self, IndexError> {
         let (schema, fields) = schema::build();
-        Self::with_index(Index::create_in_ram(schema), fields)
+        let index = Index::builder()
+            .schema(schema)
+            .settings(schema::settings())
+            .create_in_ram()?;
+        Self::with_index(index, fields)
     }
 
     fn with_index(index: Index, fields: Fields) -> Result<Self, IndexError> {
@@ -204,11 +224,28 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Merges segments and waits for the writer's merges: a built index is then compact.
+    /// Waits for the writer's merges, then merges what is left into one segment: every
+    /// search pays per segment (term lookups in four fields, a WAND, columns opened, a
+    /// collector), and a build leaves several. The merge must wait for the merge policy's
+    /// own merges: merging segments one of them is replacing fails.
     pub fn finish(self) -> Result<(), IndexError> {
         let writer = self.writer.into_inner().unwrap_or_else(|p| p.into_inner());
+        let index = writer.index().clone();
         writer.wait_merging_threads()?;
+        let segments = index.searchable_segment_ids()?;
+        if segments.len() > 1 {
+            let mut merger: IndexWriter<TantivyDocument> =
+                index.writer_with_num_threads(1, WRITER_MEMORY)?;
+            merger.set_merge_policy(Box::new(NoMergePolicy));
+            merger.merge(&segments).wait()?;
+            merger.wait_merging_threads()?;
+        }
         Ok(())
+    }
+
+    /// How many segments the committed index has (a build leaves one).
+    pub fn segments(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
     }
 
     /// A page of `query` from the index; `None` when the index does not serve it (a title
@@ -273,6 +310,7 @@ impl SearchIndex {
                 },
                 scored,
                 fields: self.fields,
+                stored_newest_first: searcher.index().settings().sort_by_field.is_some(),
                 floor: no_floor(),
             };
             let (mut hits, mut facets) =

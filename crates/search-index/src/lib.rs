@@ -41,4 +41,8 @@ pub enum IndexError {
     InvalidCursor,
     #[error("the index holds no stored book for {0}")]
     Corrupt(uuid::Uuid),
+    #[error(
+        "the search index was built by another version of the service (other fields or order)"
+    )]
+    Outdated,
 }

@@ -17,7 +17,7 @@ use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
     TextAnalyzer,
 };
-use tantivy::{Index, TantivyDocument};
+use tantivy::{Index, IndexSettings, IndexSortByField, Order, TantivyDocument};
 
 /// The analyzer of the text fields: words as `TextQuery` splits them (runs of letters and
 /// digits), lower case, accents folded, English stems (PostgreSQL's `english` configuration
@@ -114,6 +114,19 @@ pub fn build() -> (Schema, Fields) {
         book: s.add_bytes_field("book", STORED),
     };
     (s.build(), fields)
+}
+
+/// The index's settings: documents stored newest first (each segment sorted by `updated`,
+/// descending), so that a list in that order, the default, stops at its page instead of
+/// reading every match.
+pub fn settings() -> IndexSettings {
+    IndexSettings {
+        sort_by_field: Some(IndexSortByField {
+            field: "updated".to_owned(),
+            order: Order::Desc,
+        }),
+        ..IndexSettings::default()
+    }
 }
 
 /// Registers the analyzers the schema names on `index`.
@@ -234,6 +247,8 @@ pub fn tombstone(f: &Fields, id: uuid::Uuid, version: i64) -> TantivyDocument {
     d.add_u64(f.id_lo, lo);
     d.add_u64(f.live, 0);
     d.add_i64(f.version, version);
+    // After every book in the index's order.
+    d.add_i64(f.updated, i64::MIN);
     d
 }
 

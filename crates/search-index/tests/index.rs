@@ -324,6 +324,29 @@ fn filters_and_facets_over_the_whole_result() {
         .is_none());
 }
 
+/// A finished index is one segment (each search pays per segment), with its documents and
+/// its position intact.
+#[test]
+fn a_finished_index_is_one_segment_with_its_books_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let books = catalogue();
+    {
+        let ix = SearchIndex::open(dir.path()).unwrap();
+        // One commit per pair of books: three segments at least.
+        for (n, pair) in books.chunks(2).enumerate() {
+            ix.apply(&pair.iter().map(upsert).collect::<Vec<_>>(), n as i64 + 1)
+                .unwrap();
+        }
+        assert!(ix.segments() >= 3, "{} segments", ix.segments());
+        ix.finish().unwrap();
+    }
+    let reopened = SearchIndex::open(dir.path()).unwrap();
+    assert_eq!(reopened.segments(), 1);
+    assert_eq!(reopened.position(), 3);
+    assert_eq!(reopened.books().unwrap(), 6);
+    assert_eq!(titles(&reopened, q("dune")), ["Dune"]);
+}
+
 #[test]
 fn changes_apply_in_version_order_and_the_position_is_committed() {
     let dir = tempfile::tempdir().unwrap();
@@ -430,4 +453,98 @@ fn cursors_walk_every_match_once_across_commits() {
         assert_eq!(unique.len(), originals.len(), "{sort:?}: a book repeated");
         assert_eq!(unique.len(), 45, "{sort:?}: a book skipped");
     }
+}
+
+/// Newest first without `q` stops at the page in each segment (documents are stored newest
+/// first): across segments, with ties of `updated_at` broken by id, replaced documents and
+/// cursors, the pages are the list in the stores' order, each book once. Facets count the
+/// live documents only.
+#[test]
+fn newest_first_pages_follow_the_stored_order_across_segments_and_ties() {
+    let ix = SearchIndex::in_memory().unwrap();
+    let spec = |genre: &'static [&'static str]| Spec {
+        title: "Listed",
+        authors: &["A. Writer"],
+        genres: genre,
+        description: "plain",
+        year: 2000,
+        price: 100,
+        quantity: 1,
+        language: "en",
+    };
+    let mut books: Vec<Book> = (0..60u32)
+        .map(|n| {
+            let mut b = book(n, &spec(&["Essays"]));
+            // Three books a second: ties that only the id orders.
+            b.updated_at = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
+                + chrono::Duration::seconds(i64::from(n / 3));
+            b
+        })
+        .collect();
+    // Four commits: four segments, newest books in every one.
+    for (n, part) in books.chunks(15).enumerate() {
+        let mut part: Vec<Change> = part.iter().map(upsert).collect();
+        part.reverse();
+        ix.apply(&part, n as i64 + 1).unwrap();
+    }
+    // Replaced: the old documents stay in their segments, deleted.
+    for b in books.iter_mut().filter(|b| b.isbn.as_str().ends_with('7')) {
+        b.version = 2;
+        b.genres[0].name = "Poetry".into();
+        b.genres[0].id = GenreId::from_uuid(name_id("Poetry"));
+    }
+    let changed: Vec<Change> = books
+        .iter()
+        .filter(|b| b.version == 2)
+        .map(upsert)
+        .collect();
+    assert!(!changed.is_empty());
+    ix.apply(&changed, 10).unwrap();
+
+    let mut expected: Vec<&Book> = books.iter().collect();
+    expected.sort_by(|a, b| {
+        b.updated_at
+            .cmp(&a.updated_at)
+            .then_with(|| b.id.as_uuid().cmp(&a.id.as_uuid()))
+    });
+    let expected: Vec<BookId> = expected.iter().map(|b| b.id).collect();
+    let listed = || RawBookSearch {
+        language: Some("en".into()),
+        ..RawBookSearch::default()
+    };
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = ix
+            .search(&query(listed(), Some(BookSort::UpdatedDesc), 7, cursor))
+            .unwrap()
+            .unwrap();
+        seen.extend(page.items.iter().map(|s| s.book.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+
+    let poetry = books.iter().filter(|b| b.version == 2).count() as i64;
+    let page = ix
+        .search(&query(
+            RawBookSearch {
+                q: Some("listed".into()),
+                facets: Some("genre".into()),
+                ..RawBookSearch::default()
+            },
+            None,
+            5,
+            None,
+        ))
+        .unwrap()
+        .unwrap();
+    let counts: Vec<(&str, i64)> = page.facets[0]
+        .values
+        .iter()
+        .map(|v| (v.value.as_str(), v.count))
+        .collect();
+    assert_eq!(counts, [("Essays", 60 - poetry), ("Poetry", poetry)]);
 }
