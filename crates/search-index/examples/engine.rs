@@ -188,10 +188,15 @@ fn main() {
             chunk.clear();
         }
     }
-    if !reuse {
+    if reuse {
+        drop(index);
+    } else {
         index.add_unchecked(&chunk).unwrap();
         index.apply(&[], 1).unwrap();
+        // As a build from the store does: the segments merged into one.
+        index.finish().unwrap();
     }
+    let index = SearchIndex::open(&dir).unwrap();
     let build = started.elapsed();
     let size: u64 = std::fs::read_dir(&dir)
         .unwrap()
