@@ -11,10 +11,12 @@
 //! comes first (`!key` reverses an `i64`, `u128::MAX - id` an id): one comparison of
 //! `(key, id)` pairs serves every sort.
 
+use crate::facets::{FacetCache, FacetValues};
 use crate::schema::Fields;
 use bookstore_core::{BookSort, Facet};
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{Scorer, Weight};
@@ -72,6 +74,8 @@ pub struct PageCollector {
     /// Whether each segment holds its documents newest first (the index's sort, see
     /// `schema::settings`): a list newest first then stops at its page.
     pub stored_newest_first: bool,
+    /// The segments' facet values in memory.
+    pub facet_cache: Arc<FacetCache>,
     /// The lowest score that can still enter the page, over the segments collected so far
     /// (bits of an `f32`): a later segment starts pruning from there, not from nothing.
     pub floor: AtomicU32,
@@ -112,7 +116,7 @@ impl Collector for PageCollector {
             Some(name) => Some(fast.i64(name)?),
             None => None,
         };
-        let facets = FacetCounter::for_segment(&self.facets, reader)?;
+        let facets = FacetCounter::for_segment(&self.facets, reader, &self.facet_cache)?;
         Ok(PageSegment {
             segment,
             sort: self.sort,
@@ -300,19 +304,21 @@ impl SegmentCollector for PageSegment {
 }
 
 /// One facet's counts in a segment, by the ordinal of the value in the segment's column (a
-/// vector, not a map: a common word with facets counts tens of thousands of matches).
+/// vector, not a map: a common word with facets counts tens of thousands of matches), read
+/// from the segment's values in memory ([`FacetCache`]).
 struct FacetCounter {
     facet: Facet,
     column: Option<StrColumn>,
+    values: Option<Arc<FacetValues>>,
     counts: Vec<u64>,
-    /// Buffers of [`FacetCounter::count_block`], kept between blocks.
-    rows: Vec<u32>,
-    row_docs: Vec<DocId>,
-    ords: Vec<u64>,
 }
 
 impl FacetCounter {
-    fn for_segment(facets: &[Facet], reader: &SegmentReader) -> tantivy::Result<Vec<Self>> {
+    fn for_segment(
+        facets: &[Facet],
+        reader: &SegmentReader,
+        cache: &FacetCache,
+    ) -> tantivy::Result<Vec<Self>> {
         let fast = reader.fast_fields();
         facets
             .iter()
@@ -323,47 +329,25 @@ impl FacetCounter {
                     Facet::Format => "format_facet",
                 };
                 let column = fast.str(name)?;
-                let values = column.as_ref().map_or(0, |c| c.dictionary().num_terms());
+                let counts = column.as_ref().map_or(0, |c| c.dictionary().num_terms());
+                let values = column.as_ref().map(|c| cache.values(reader, *f, c));
                 Ok(Self {
                     facet: *f,
                     column,
-                    counts: vec![0; values],
-                    rows: Vec::new(),
-                    row_docs: Vec::new(),
-                    ords: Vec::new(),
+                    values,
+                    counts: vec![0; counts],
                 })
             })
             .collect()
     }
 
     fn count(&mut self, doc: DocId) {
-        if let Some(column) = &self.column {
-            for ord in column.term_ords(doc) {
-                if let Some(n) = self.counts.get_mut(ord as usize) {
-                    *n += 1;
-                }
-            }
-        }
+        self.count_block(&[doc]);
     }
 
-    /// Counts a block of matches: their value rows found at once, then their ordinals read
-    /// at once (a common word with facets counts tens of thousands of matches, and a lookup
-    /// per match and column cost a third of such a search).
     fn count_block(&mut self, docs: &[DocId]) {
-        let Some(column) = &self.column else {
-            return;
-        };
-        let ords = column.ords();
-        self.rows.clear();
-        self.row_docs.clear();
-        ords.row_ids_for_docs(docs, &mut self.row_docs, &mut self.rows);
-        self.ords.clear();
-        self.ords.resize(self.rows.len(), 0);
-        ords.values.get_vals(&self.rows, &mut self.ords);
-        for &ord in &self.ords {
-            if let Some(n) = self.counts.get_mut(ord as usize) {
-                *n += 1;
-            }
+        if let Some(values) = &self.values {
+            values.count(docs, &mut self.counts);
         }
     }
 
@@ -402,6 +386,7 @@ fn merge_facets(
 /// Counts the facets of every match, without scores (the page is collected apart, pruned).
 pub struct FacetCollector {
     pub facets: Vec<Facet>,
+    pub cache: Arc<FacetCache>,
 }
 
 pub struct FacetSegment(Vec<FacetCounter>);
@@ -418,6 +403,7 @@ impl Collector for FacetCollector {
         Ok(FacetSegment(FacetCounter::for_segment(
             &self.facets,
             reader,
+            &self.cache,
         )?))
     }
 

@@ -3,6 +3,7 @@
 
 use crate::collect::{id_of, no_floor, FacetCollector, Hit, PageCollector};
 use crate::cursor::{Cursor, Recording};
+use crate::facets::FacetCache;
 use crate::query::{Builder, Pass};
 use crate::schema::{self, Fields};
 use crate::IndexError;
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tantivy::collector::DocSetCollector;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::NoMergePolicy;
@@ -77,6 +78,8 @@ pub struct SearchIndex {
     fields: Fields,
     reader: IndexReader,
     writer: Mutex<IndexWriter<TantivyDocument>>,
+    /// Facet values of the segments in memory (see [`FacetCache`]).
+    facets: Arc<FacetCache>,
 }
 
 impl SearchIndex {
@@ -132,6 +135,7 @@ impl SearchIndex {
             fields,
             reader,
             writer: Mutex::new(writer),
+            facets: Arc::new(FacetCache::default()),
         })
     }
 
@@ -210,6 +214,14 @@ impl SearchIndex {
         self.position.store(position, Ordering::Release);
         drop(writer);
         self.reader.reload()?;
+        let live: Vec<_> = self
+            .reader
+            .searcher()
+            .segment_readers()
+            .iter()
+            .map(|r| r.segment_id())
+            .collect();
+        self.facets.keep_only(&live);
         Ok(applied)
     }
 
@@ -311,6 +323,7 @@ impl SearchIndex {
                 scored,
                 fields: self.fields,
                 stored_newest_first: searcher.index().settings().sort_by_field.is_some(),
+                facet_cache: self.facets.clone(),
                 floor: no_floor(),
             };
             let (mut hits, mut facets) =
@@ -329,6 +342,7 @@ impl SearchIndex {
                     &*tantivy_query,
                     &FacetCollector {
                         facets: search.facets.clone(),
+                        cache: self.facets.clone(),
                     },
                 )?;
             }

@@ -13,6 +13,7 @@
 pub mod build;
 pub mod collect;
 pub mod cursor;
+pub mod facets;
 pub mod follow;
 pub mod generations;
 mod guard;
