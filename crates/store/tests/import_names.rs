@@ -56,9 +56,12 @@ async fn names(store: &Store) -> (i64, i64) {
 }
 
 async fn a_failed_batch_leaves_no_new_names_behind(store: &Store) {
-    upsert(store, &[draft(&isbn(1), &["Known Author"], &["Known"], None)])
-        .await
-        .unwrap();
+    upsert(
+        store,
+        &[draft(&isbn(1), &["Known Author"], &["Known"], None)],
+    )
+    .await
+    .unwrap();
     assert_eq!(names(store).await, (1, 1));
 
     // The second row names an author by an id that does not exist: the batch fails, after
@@ -90,7 +93,11 @@ async fn a_failed_batch_leaves_no_new_names_behind(store: &Store) {
         matches!(failed, Err(StoreError::UnknownReference { .. })),
         "{failed:?}"
     );
-    assert_eq!(names(store).await, (1, 1), "the failed batch's new names stay");
+    assert_eq!(
+        names(store).await,
+        (1, 1),
+        "the failed batch's new names stay"
+    );
     let isbn2 = Isbn::parse(&isbn(2)).unwrap();
     assert!(store
         .catalog()
@@ -150,7 +157,12 @@ async fn a_row_refused_for_its_stock_leaves_no_new_names_behind(store: &Store) {
     let outcomes = upsert(
         store,
         &[
-            draft(&a, &["First", "Refused", "Shared"], &["Refused genre"], Some(1)),
+            draft(
+                &a,
+                &["First", "Refused", "Shared"],
+                &["Refused genre"],
+                Some(1),
+            ),
             draft(&b, &["Shared"], &["Kept"], None),
         ],
     )

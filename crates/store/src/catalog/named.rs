@@ -368,7 +368,10 @@ pub(crate) trait ResolveNamed: Dialect {
                 by_key.extend(rows.into_iter().map(|(key, id, name)| (key, (id, name))));
                 // Found with the id this call gave it: its insert is the one that won.
                 created.extend(named.iter().filter_map(|(key, _, id)| {
-                    by_key.get(key).filter(|(found, _)| found == id).map(|_| *id)
+                    by_key
+                        .get(key)
+                        .filter(|(found, _)| found == id)
+                        .map(|_| *id)
                 }));
             }
         }

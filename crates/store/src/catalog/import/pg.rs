@@ -2,9 +2,7 @@
 //! rows with `UNNEST`, so a batch is one round trip per statement whatever its size, and each
 //! statement's text (so its prepared statement) is the same for any number of rows.
 
-use super::{
-    authors_text, genres_text, insert_error, Change, CreatedNames, ImportWrites, Relinks,
-};
+use super::{authors_text, genres_text, insert_error, Change, CreatedNames, ImportWrites, Relinks};
 use crate::catalog::books::position;
 use crate::catalog::history::outbox_partition;
 use crate::catalog::stock::{resolve_location, At};

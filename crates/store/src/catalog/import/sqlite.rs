@@ -6,9 +6,7 @@
 //! current, find no book to update: each book is written, and its full-text document made,
 //! once, with the search text it is inserted with.
 
-use super::{
-    authors_text, genres_text, insert_error, Change, CreatedNames, ImportWrites, Relinks,
-};
+use super::{authors_text, genres_text, insert_error, Change, CreatedNames, ImportWrites, Relinks};
 use crate::catalog::books::position;
 use crate::catalog::history::outbox_partition;
 use crate::catalog::stock::{resolve_location, At};
