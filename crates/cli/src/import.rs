@@ -53,11 +53,11 @@ pub struct ImportArgs {
     #[arg(long, value_name = "PATH")]
     pub errors_file: Option<PathBuf>,
     /// Transactions written side by side, the rows parted by ISBN (each ISBN's rows stay in
-    /// file order). PostgreSQL only, where 2 is some 10% faster on two cores; but new books
-    /// then get their ids, and so their place in an export, in the order the writers commit,
-    /// not the file's.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
-    pub writers: u8,
+    /// file order; new books are numbered in file order as they are read, so an export lists
+    /// them in the file's order whichever transaction commits first). PostgreSQL only: SQLite
+    /// writes one transaction at a time. [default on PostgreSQL: 2]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub writers: Option<u8>,
 }
 
 fn format_of(args: &ImportArgs) -> anyhow::Result<ImportFormat> {
@@ -234,9 +234,9 @@ pub async fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<()> {
         traceparent: None,
     };
     let writers = match store.backend() {
-        bookstore_store::Backend::Postgres => usize::from(args.writers),
+        bookstore_store::Backend::Postgres => usize::from(args.writers.unwrap_or(2)),
         bookstore_store::Backend::Sqlite => {
-            if args.writers > 1 {
+            if args.writers.is_some_and(|n| n > 1) {
                 tracing::warn!("--writers: SQLite writes one transaction at a time; using 1");
             }
             1

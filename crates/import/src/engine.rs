@@ -3,7 +3,9 @@
 use crate::{ImportError, RowSource};
 use async_trait::async_trait;
 use bookstore_core::import::{ImportMode, ImportOutcome, ImportProgress, ImportRowError};
-use bookstore_core::{AuthorRef, BookDraft, Catalog, GenreRef, ValidationErrors, WriteContext};
+use bookstore_core::{
+    AuthorRef, BookDraft, BookId, Catalog, GenreRef, ValidationErrors, WriteContext,
+};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -120,6 +122,8 @@ fn read_batch(source: &mut dyn RowSource, size: usize) -> Batch {
             .map_err(Clone::clone)
             .and_then(BookDraft::parse)
             .and_then(names_only)
+            // Numbered in file order, before the rows are parted between writers.
+            .map(|draft| draft.with_new_id(BookId::generate()))
         {
             Ok(draft) => {
                 batch.drafts.push(draft);

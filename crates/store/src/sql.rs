@@ -58,6 +58,7 @@ pub(crate) const BOOK_ID_BY_ISBN: &str = "SELECT id FROM books WHERE isbn = $1";
 /// (matched on the folded name, or created); and as they are deleted, once nothing uses them.
 pub(crate) struct Named {
     pub(crate) entity: &'static str,
+    pub(crate) table: &'static str,
     /// The draft's field, for errors: `authors[2]`.
     pub(crate) field: &'static str,
     /// Followed by the bound ids and `)`.
@@ -77,6 +78,7 @@ pub(crate) struct Named {
 
 pub(crate) const AUTHORS: Named = Named {
     entity: "author",
+    table: "authors",
     field: "authors",
     names_by_id: "SELECT id, name FROM authors WHERE id IN (",
     insert: "INSERT INTO authors (id, name, name_key, created_at, updated_at) ",
@@ -88,6 +90,7 @@ pub(crate) const AUTHORS: Named = Named {
 
 pub(crate) const GENRES: Named = Named {
     entity: "genre",
+    table: "genres",
     field: "genres",
     names_by_id: "SELECT id, name FROM genres WHERE id IN (",
     insert: "INSERT INTO genres (id, name, name_key, created_at, updated_at) ",

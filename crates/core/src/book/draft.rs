@@ -4,7 +4,7 @@ use super::{
     Book, BookFormat, ContributorRole, Quantity, MAX_AUTHORS, MAX_DESCRIPTION, MAX_GENRES,
     MAX_LOCATION, MAX_NAME, MAX_PAGE_COUNT, MAX_PUBLISHER, MAX_TITLE,
 };
-use crate::ids::{AuthorId, GenreId};
+use crate::ids::{AuthorId, BookId, GenreId};
 use crate::isbn::Isbn;
 use crate::money::{Currency, Money};
 use crate::text;
@@ -64,6 +64,8 @@ pub struct BookDraft {
     reorder_point: Quantity,
     reorder_quantity: Quantity,
     location: Option<String>,
+    /// The id a book created from the draft gets; `None`: one made when it is written.
+    new_id: Option<BookId>,
 }
 
 /// A contributor as a client wrote it: an id, or a name, and optionally a role.
@@ -344,6 +346,7 @@ impl BookDraft {
                 reorder_point,
                 reorder_quantity,
                 location,
+                new_id: None,
             }),
             _ => Err(errors),
         }
@@ -417,6 +420,20 @@ impl BookDraft {
 
     pub fn location(&self) -> Option<&str> {
         self.location.as_deref()
+    }
+
+    /// The draft, with the id a book created from it gets (a row that replaces a book keeps
+    /// that book's). An import numbers its rows as it reads them: ids are time-ordered, so
+    /// its new books keep the file's order (an export's) whichever of its writers commits
+    /// first.
+    pub fn with_new_id(mut self, id: BookId) -> Self {
+        self.new_id = Some(id);
+        self
+    }
+
+    /// The id given by [`Self::with_new_id`], if any.
+    pub fn new_id(&self) -> Option<BookId> {
+        self.new_id
     }
 }
 

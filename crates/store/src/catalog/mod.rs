@@ -15,6 +15,7 @@ pub(crate) mod import;
 pub(crate) mod list;
 pub(crate) mod locations;
 pub(crate) mod named;
+mod named_rows;
 pub(crate) mod relevance;
 pub(crate) mod renames;
 pub(crate) mod stock;
@@ -240,7 +241,6 @@ macro_rules! impl_catalog_store {
             use $crate::catalog::facets::{facet_counts_of, facet_statement, Matched};
             use $crate::catalog::limit_plus_one;
             use $crate::catalog::list::sorted_statement;
-            use $crate::catalog::named::Ref;
             use $crate::catalog::renames::TOUCH_CHUNK;
 
             impl $store {
@@ -270,7 +270,6 @@ macro_rules! impl_catalog_store {
 
             $crate::catalog::books::impl_books!($store, $db);
             $crate::catalog::stock::impl_stock!($store, $db);
-            $crate::catalog::named::impl_named!($store, $db);
             $crate::catalog::authors::impl_authors!($store, $db);
             $crate::catalog::genres::impl_genres!($store, $db);
             $crate::catalog::renames::impl_renames!($store, $db);
@@ -410,14 +409,7 @@ macro_rules! impl_catalog_store {
                     dry_run: bool,
                     ctx: &WriteContext,
                 ) -> Result<Vec<bookstore_core::import::ImportOutcome>, StoreError> {
-                    let attempt =
-                        || retrying(|| import::import_books_once(self, drafts, mode, dry_run, ctx));
-                    let written = match attempt().await {
-                        // A concurrent writer created one of the batch's new ISBNs first:
-                        // the batch again finds that book and replaces it.
-                        Err(StoreError::DuplicateIsbn { .. }) => attempt().await,
-                        other => other,
-                    };
+                    let written = import::import_books(self, drafts, mode, dry_run, ctx).await;
                     if dry_run {
                         written
                     } else {

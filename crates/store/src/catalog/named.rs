@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Transaction, Type};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// A reference to an author or genre, by id or by name.
@@ -261,10 +262,34 @@ where
         .map_err(backend)
 }
 
-/// Resolving references to authors or genres runs statements built with a `QueryBuilder`,
-/// which a generic function cannot run (see `history.rs`): each store implements it in its
-/// expansion of [`impl_named!`].
+/// Resolving references to authors or genres: three statements, which each store writes in
+/// its own way (`named_rows.rs`): PostgreSQL binds one array per column, so that each
+/// statement's text is the same for any number of names; SQLite lists them.
 pub(crate) trait ResolveNamed: Dialect {
+    /// The names of the ones `ids` that exist, by id.
+    async fn names_by_ids(
+        conn: &mut <Self::Db as Database>::Connection,
+        kind: &sql::Named,
+        ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, String)>, StoreError>;
+
+    /// Inserts `(key, name, id)` rows, in their order; a key that exists is left alone.
+    async fn insert_names(
+        conn: &mut <Self::Db as Database>::Connection,
+        kind: &sql::Named,
+        rows: &[(String, &str, Uuid)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// `(key, id, name)` of the ones with these keys; `lock`: locked as a link's foreign key
+    /// locks them, until the end of the transaction, where writers run side by side.
+    async fn by_keys(
+        conn: &mut <Self::Db as Database>::Connection,
+        kind: &sql::Named,
+        keys: &[&str],
+        lock: bool,
+    ) -> Result<Vec<(String, Uuid, String)>, StoreError>;
+
     /// Resolves references to authors or genres, in draft order, to their ids and stored
     /// names: an id must exist; a name is matched on its folded key, or created. A handful of
     /// statements whatever the number of references.
@@ -273,7 +298,99 @@ pub(crate) trait ResolveNamed: Dialect {
         kind: &sql::Named,
         refs: &[Ref<'_>],
         now: DateTime<Utc>,
-    ) -> Result<Vec<(Uuid, String)>, StoreError>;
+    ) -> Result<Vec<(Uuid, String)>, StoreError> {
+        // The names found are locked (where writers run side by side) until the transaction
+        // ends, as the foreign keys of the links it writes would lock them: an import that
+        // deletes the names it created but did not link (`import::remove_unused_names`)
+        // waits for this transaction, and sees its links, rather than deleting a name it is
+        // about to link.
+        Ok(Self::resolve_refs_noting(conn, kind, refs, now, true)
+            .await?
+            .0)
+    }
+
+    /// [`Self::resolve_refs`], with the ids of the ones this call created (not those a
+    /// concurrent writer created first): what an import removes again when its batch fails.
+    /// `lock`: the names matched by name are locked (see [`Self::by_keys`]).
+    async fn resolve_refs_noting(
+        conn: &mut <Self::Db as Database>::Connection,
+        kind: &sql::Named,
+        refs: &[Ref<'_>],
+        now: DateTime<Utc>,
+        lock: bool,
+    ) -> Result<(Vec<(Uuid, String)>, Vec<Uuid>), StoreError> {
+        let ids: Vec<Uuid> = refs
+            .iter()
+            .filter_map(|r| match r {
+                Ref::Id(id) => Some(*id),
+                Ref::Name(_) => None,
+            })
+            .collect();
+        let mut by_id: HashMap<Uuid, String> = HashMap::new();
+        if !ids.is_empty() {
+            by_id.extend(Self::names_by_ids(conn, kind, &ids).await?);
+        }
+        if let Some((i, id)) = refs.iter().enumerate().find_map(|(i, r)| match r {
+            Ref::Id(id) if !by_id.contains_key(id) => Some((i, *id)),
+            _ => None,
+        }) {
+            return Err(StoreError::UnknownReference {
+                field: format!("{}[{i}]", kind.field),
+                entity: kind.entity,
+                id,
+            });
+        }
+
+        // Created in key order, so that concurrent writers take their locks in one order and
+        // cannot deadlock; each with the id it gets if this call creates it.
+        let mut named: Vec<(String, &str, Uuid)> = refs
+            .iter()
+            .filter_map(|r| match r {
+                Ref::Name(name) => Some((fold_key(name), *name, Uuid::now_v7())),
+                Ref::Id(_) => None,
+            })
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named.dedup_by(|a, b| a.0 == b.0);
+        let mut by_key: HashMap<String, (Uuid, String)> = HashMap::new();
+        let mut created = Vec::new();
+        if !named.is_empty() {
+            // Most names exist (an import's batch created its new ones before its
+            // transaction): those are read, and only the others inserted and read.
+            let keys: Vec<&str> = named.iter().map(|(key, _, _)| key.as_str()).collect();
+            let rows = Self::by_keys(conn, kind, &keys, lock).await?;
+            by_key.extend(rows.into_iter().map(|(key, id, name)| (key, (id, name))));
+            named.retain(|(key, _, _)| !by_key.contains_key(key));
+            if !named.is_empty() {
+                Self::insert_names(conn, kind, &named, now).await?;
+                let keys: Vec<&str> = named.iter().map(|(key, _, _)| key.as_str()).collect();
+                let rows = Self::by_keys(conn, kind, &keys, lock).await?;
+                by_key.extend(rows.into_iter().map(|(key, id, name)| (key, (id, name))));
+                // Found with the id this call gave it: its insert is the one that won.
+                created.extend(named.iter().filter_map(|(key, _, id)| {
+                    by_key
+                        .get(key)
+                        .filter(|(found, _)| found == id)
+                        .map(|_| *id)
+                }));
+            }
+        }
+
+        let resolved = refs
+            .iter()
+            .map(|r| {
+                let found = match r {
+                    Ref::Id(id) => by_id.get(id).map(|name| (*id, name.clone())),
+                    Ref::Name(name) => by_key.get(&fold_key(name)).cloned(),
+                };
+                // Only a concurrent delete between insert and select gets here.
+                found.ok_or(StoreError::NotFound {
+                    entity: kind.entity,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((resolved, created))
+    }
 }
 
 /// The draft's contributors, in order; one listed twice with the same role is kept once.
@@ -334,102 +451,3 @@ pub(crate) async fn resolve_genres<D: ResolveNamed>(
     }
     Ok(resolved)
 }
-
-/// [`ResolveNamed`] for `$store`, whose database is `$db`.
-macro_rules! impl_named {
-    ($store:ty, $db:ty) => {
-        impl $crate::catalog::named::ResolveNamed for $store {
-            async fn resolve_refs(
-                conn: &mut Conn,
-                kind: &sql::Named,
-                refs: &[Ref<'_>],
-                now: DateTime<Utc>,
-            ) -> Result<Vec<(Uuid, String)>, StoreError> {
-                let ids: Vec<Uuid> = refs
-                    .iter()
-                    .filter_map(|r| match r {
-                        Ref::Id(id) => Some(*id),
-                        Ref::Name(_) => None,
-                    })
-                    .collect();
-                let mut by_id: HashMap<Uuid, String> = HashMap::new();
-                if !ids.is_empty() {
-                    let mut select = QueryBuilder::<$db>::new(kind.names_by_id);
-                    let mut list = select.separated(", ");
-                    for id in &ids {
-                        list.push_bind(*id);
-                    }
-                    list.push_unseparated(")");
-                    let rows: Vec<(Uuid, String)> = select
-                        .build_query_as()
-                        .fetch_all(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    by_id.extend(rows);
-                }
-                if let Some((i, id)) = refs.iter().enumerate().find_map(|(i, r)| match r {
-                    Ref::Id(id) if !by_id.contains_key(id) => Some((i, *id)),
-                    _ => None,
-                }) {
-                    return Err(StoreError::UnknownReference {
-                        field: format!("{}[{i}]", kind.field),
-                        entity: kind.entity,
-                        id,
-                    });
-                }
-
-                // Created in key order, so that concurrent writers take their locks in
-                // one order and cannot deadlock.
-                let mut named: Vec<(String, &str)> = refs
-                    .iter()
-                    .filter_map(|r| match r {
-                        Ref::Name(name) => Some((fold_key(name), *name)),
-                        Ref::Id(_) => None,
-                    })
-                    .collect();
-                named.sort_by(|a, b| a.0.cmp(&b.0));
-                named.dedup_by(|a, b| a.0 == b.0);
-                let mut by_key: HashMap<String, (Uuid, String)> = HashMap::new();
-                if !named.is_empty() {
-                    let mut insert = QueryBuilder::<$db>::new(kind.insert);
-                    insert.push_values(named.iter(), |mut row, (key, name)| {
-                        row.push_bind(Uuid::now_v7())
-                            .push_bind(*name)
-                            .push_bind(key.as_str())
-                            .push_bind(DbTime(now))
-                            .push_bind(DbTime(now));
-                    });
-                    insert.push(sql::ON_NAME_CONFLICT_DO_NOTHING);
-                    insert.build().execute(&mut *conn).await.map_err(backend)?;
-
-                    let mut select = QueryBuilder::<$db>::new(kind.by_keys);
-                    let mut list = select.separated(", ");
-                    for (key, _) in &named {
-                        list.push_bind(key.as_str());
-                    }
-                    list.push_unseparated(")");
-                    let rows: Vec<(String, Uuid, String)> = select
-                        .build_query_as()
-                        .fetch_all(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    by_key.extend(rows.into_iter().map(|(key, id, name)| (key, (id, name))));
-                }
-
-                refs.iter()
-                    .map(|r| {
-                        let found = match r {
-                            Ref::Id(id) => by_id.get(id).map(|name| (*id, name.clone())),
-                            Ref::Name(name) => by_key.get(&fold_key(name)).cloned(),
-                        };
-                        // Only a concurrent delete between insert and select gets here.
-                        found.ok_or(StoreError::NotFound {
-                            entity: kind.entity,
-                        })
-                    })
-                    .collect()
-            }
-        }
-    };
-}
-pub(crate) use impl_named;

@@ -13,15 +13,20 @@
 //! words' lock is held only from the end of the batch to its commit. The batch is split into
 //! segments at a repeated ISBN, so that the later row sees what the earlier one wrote. New
 //! authors and genres of an upsert are created before the batch's transaction (see
-//! [`create_names`]).
+//! [`create_names`]), and deleted again when the batch fails (see [`import_books`]).
 
+mod names;
 mod pg;
 mod sqlite;
+
+use names::{create_names, remove_unused_names};
+pub(crate) use names::CreatedNames;
 
 use super::named::{Ref, ResolveNamed};
 use super::stock::{book_write_movement, At};
 use super::{begin_write, Dialect};
 use crate::error::{backend, is_unique_violation, json_error};
+use crate::retry::retrying;
 use crate::rows::BookParts;
 use crate::sql;
 use crate::time;
@@ -63,11 +68,12 @@ pub(crate) trait ImportWrites: Dialect {
     /// Starts a batch's transaction: tells the database that the books' search text comes
     /// with them, where its triggers would otherwise work it out again.
     async fn begin_batch(conn: &mut <Self::Db as Database>::Connection) -> Result<(), StoreError>;
-    /// Ends a batch's writes, before its commit: whatever the triggers left to the import
-    /// for the books `written` (created or changed).
+    /// Ends a batch's writes, before its commit: whatever the triggers left to the import,
+    /// for the books written (created or changed), whose search words are `words` (as
+    /// [`Self::insert_books`] and [`Self::update_books`] gave them).
     async fn end_batch(
         conn: &mut <Self::Db as Database>::Connection,
-        written: &[Uuid],
+        words: &[String],
     ) -> Result<(), StoreError>;
     /// The ids of the books with these ISBNs, by ISBN.
     async fn ids_by_isbn(
@@ -91,16 +97,18 @@ pub(crate) trait ImportWrites: Dialect {
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, i64>, StoreError>;
     /// Inserts new books with their search text and their contributor and genre links. A
-    /// taken ISBN (a concurrent writer's) is `DuplicateIsbn`.
+    /// taken ISBN (a concurrent writer's) is `DuplicateIsbn`. Gives the distinct words of
+    /// their search documents, where the import adds them itself (PostgreSQL).
     async fn insert_books(
         conn: &mut <Self::Db as Database>::Connection,
         books: &[Book],
-    ) -> Result<(), StoreError>;
-    /// Rewrites the rows of existing books, with their search text.
+    ) -> Result<Vec<String>, StoreError>;
+    /// Rewrites the rows of existing books, with their search text; gives their words as
+    /// [`Self::insert_books`] does.
     async fn update_books(
         conn: &mut <Self::Db as Database>::Connection,
         books: &[Book],
-    ) -> Result<(), StoreError>;
+    ) -> Result<Vec<String>, StoreError>;
     async fn relink(
         conn: &mut <Self::Db as Database>::Connection,
         relinks: &Relinks<'_>,
@@ -115,6 +123,14 @@ pub(crate) trait ImportWrites: Dialect {
         conn: &mut <Self::Db as Database>::Connection,
         movements: &[StockMovement],
     ) -> Result<(), StoreError>;
+    /// Deletes the authors and genres of `created` that nothing references, in the caller's
+    /// transaction. Where writers run side by side, it first locks them: a writer that
+    /// linked one meanwhile has committed by then (and the link is seen), one that links one
+    /// later waits for the delete (and fails on the foreign key).
+    async fn remove_unused_names(
+        conn: &mut <Self::Db as Database>::Connection,
+        created: &CreatedNames,
+    ) -> Result<(), StoreError>;
     /// The history rows and outbox events of the written books.
     async fn record_changes(
         conn: &mut <Self::Db as Database>::Connection,
@@ -124,8 +140,46 @@ pub(crate) trait ImportWrites: Dialect {
     ) -> Result<(), StoreError>;
 }
 
+/// Writes `drafts` in order in one transaction (rolled back for a dry run), retried when a
+/// concurrent writer aborted it. The authors and genres an upsert names are created first,
+/// each statement committed on its own (see [`create_names`]); when the batch then fails, or
+/// rejects rows for their stock, those of them that no book names are deleted again, so
+/// that a batch leaves no name behind that it did not link.
+pub(crate) async fn import_books<D: ResolveNamed + ImportWrites>(
+    store: &D,
+    drafts: &[BookDraft],
+    mode: ImportMode,
+    dry_run: bool,
+    ctx: &WriteContext,
+) -> Result<Vec<ImportOutcome>, StoreError> {
+    let created = if mode == ImportMode::Upsert && !dry_run {
+        create_names::<D>(store, drafts, time::now()).await?
+    } else {
+        CreatedNames::default()
+    };
+    let attempt = || retrying(|| import_books_once(store, drafts, mode, dry_run, ctx));
+    let written = match attempt().await {
+        // A concurrent writer created one of the batch's new ISBNs first: the batch again
+        // finds that book and replaces it.
+        Err(StoreError::DuplicateIsbn { .. }) => attempt().await,
+        other => other,
+    };
+    let all_linked = written.as_ref().is_ok_and(|outcomes| {
+        !outcomes
+            .iter()
+            .any(|o| matches!(o, ImportOutcome::InsufficientStock { .. }))
+    });
+    if !all_linked && !created.is_empty() {
+        // The batch's error is what its caller must see; a name left behind is only untidy.
+        if let Err(err) = remove_unused_names::<D>(store, &created).await {
+            tracing::warn!(error = %err, "removing the unused names a failed import batch created");
+        }
+    }
+    written
+}
+
 /// Writes `drafts` in order in one transaction (rolled back for a dry run).
-pub(crate) async fn import_books_once<D: ResolveNamed + ImportWrites>(
+async fn import_books_once<D: ResolveNamed + ImportWrites>(
     store: &D,
     drafts: &[BookDraft],
     mode: ImportMode,
@@ -133,13 +187,10 @@ pub(crate) async fn import_books_once<D: ResolveNamed + ImportWrites>(
     ctx: &WriteContext,
 ) -> Result<Vec<ImportOutcome>, StoreError> {
     let now = time::now();
-    if mode == ImportMode::Upsert && !dry_run {
-        create_names::<D>(store, drafts, now).await?;
-    }
     let mut tx = begin_write(store).await?;
     D::begin_batch(&mut tx).await?;
     let mut outcomes = Vec::with_capacity(drafts.len());
-    let mut written = Vec::new();
+    let mut words = HashSet::new();
     let mut start = 0;
     while start < drafts.len() {
         let mut seen = HashSet::new();
@@ -148,68 +199,17 @@ pub(crate) async fn import_books_once<D: ResolveNamed + ImportWrites>(
             end += 1;
         }
         let segment = &drafts[start..end];
-        write_segment::<D>(
-            &mut tx,
-            segment,
-            mode,
-            ctx,
-            now,
-            &mut outcomes,
-            &mut written,
-        )
-        .await?;
+        write_segment::<D>(&mut tx, segment, mode, ctx, now, &mut outcomes, &mut words).await?;
         start = end;
     }
-    D::end_batch(&mut tx, &written).await?;
+    let words: Vec<String> = words.into_iter().collect();
+    D::end_batch(&mut tx, &words).await?;
     if dry_run {
         tx.rollback().await.map_err(backend)?;
     } else {
         tx.commit().await.map_err(backend)?;
     }
     Ok(outcomes)
-}
-
-/// Creates the authors and genres `drafts` name that do not exist yet, each statement
-/// committed on its own, before the batch's transaction; the batch then finds them all.
-///
-/// Why: a writer that creates an author holds its key until it commits, and another that
-/// names the same new author waits for that. Two transactions writing a batch side by side
-/// (an import's writers, parted by ISBN) would then mostly run one after the other, their
-/// rows naming the same new authors. Only for upserts, which write every row they read (but
-/// those a stock check refuses, whose names the batch creates all the same): a `create_only`
-/// row whose ISBN exists names nothing to create.
-async fn create_names<D: ResolveNamed + ImportWrites>(
-    store: &D,
-    drafts: &[BookDraft],
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let authors: Vec<Ref<'_>> = drafts
-        .iter()
-        .flat_map(|d| d.authors().iter())
-        .filter_map(|c| match &c.author {
-            AuthorRef::Name(name) => Some(Ref::Name(name)),
-            AuthorRef::Id(_) => None,
-        })
-        .collect();
-    let genres: Vec<Ref<'_>> = drafts
-        .iter()
-        .flat_map(|d| d.genres().iter())
-        .filter_map(|g| match g {
-            GenreRef::Name(name) => Some(Ref::Name(name)),
-            GenreRef::Id(_) => None,
-        })
-        .collect();
-    if authors.is_empty() && genres.is_empty() {
-        return Ok(());
-    }
-    let mut conn = store.writer().acquire().await.map_err(backend)?;
-    if !authors.is_empty() {
-        D::resolve_refs(&mut conn, &sql::AUTHORS, &authors, now).await?;
-    }
-    if !genres.is_empty() {
-        D::resolve_refs(&mut conn, &sql::GENRES, &genres, now).await?;
-    }
-    Ok(())
 }
 
 /// What a row of a segment would write, before the stock is checked.
@@ -220,7 +220,8 @@ enum Row {
     Replace { before: Box<Book>, after: Box<Book> },
 }
 
-/// Writes rows of distinct ISBNs; the ids of the books it creates or changes go to `written`.
+/// Writes rows of distinct ISBNs; the search words of the books it creates or changes go to
+/// `words`.
 async fn write_segment<D: ResolveNamed + ImportWrites>(
     conn: &mut <D::Db as Database>::Connection,
     drafts: &[BookDraft],
@@ -228,7 +229,7 @@ async fn write_segment<D: ResolveNamed + ImportWrites>(
     ctx: &WriteContext,
     now: DateTime<Utc>,
     outcomes: &mut Vec<ImportOutcome>,
-    written: &mut Vec<Uuid>,
+    words: &mut HashSet<String>,
 ) -> Result<(), StoreError> {
     let isbns: Vec<&str> = drafts.iter().map(|d| d.isbn().as_str()).collect();
     let existing = D::ids_by_isbn(conn, &isbns).await?;
@@ -338,9 +339,8 @@ async fn write_segment<D: ResolveNamed + ImportWrites>(
         }
     }
 
-    written.extend(created.iter().chain(&updated).map(|b| b.id.as_uuid()));
-    D::insert_books(conn, &created).await?;
-    D::update_books(conn, &updated).await?;
+    words.extend(D::insert_books(conn, &created).await?);
+    words.extend(D::update_books(conn, &updated).await?);
     let relinks = Relinks {
         authors: updated
             .iter()
@@ -423,7 +423,7 @@ async fn plan_rows<D: ResolveNamed>(
         let Some(before) = before else {
             rows.push(Row::Create(Box::new(
                 BookParts {
-                    id: BookId::generate().as_uuid(),
+                    id: draft.new_id().unwrap_or_else(BookId::generate).as_uuid(),
                     draft,
                     authors: contributors,
                     genres: tags,

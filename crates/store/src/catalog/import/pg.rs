@@ -2,7 +2,7 @@
 //! rows with `UNNEST`, so a batch is one round trip per statement whatever its size, and each
 //! statement's text (so its prepared statement) is the same for any number of rows.
 
-use super::{authors_text, genres_text, insert_error, Change, ImportWrites, Relinks};
+use super::{authors_text, genres_text, insert_error, Change, CreatedNames, ImportWrites, Relinks};
 use crate::catalog::books::position;
 use crate::catalog::history::outbox_partition;
 use crate::catalog::stock::{resolve_location, At};
@@ -23,10 +23,20 @@ use uuid::Uuid;
 /// book's contributor and genre text itself, before its links.
 const SEARCH_TEXT_WRITTEN: &str = "SELECT set_config('bookstore.search_text_written', 'on', true)";
 
-/// The words of the books `$1` (migration 0005), which the books' triggers leave to the
-/// import (0017).
-const ADD_WORDS: &str = "SELECT bookstore_add_search_words(ARRAY(\
-    SELECT unnest(tsvector_to_array(search_doc)) FROM books WHERE id = ANY($1)))";
+/// The words `$1` of the written books (migration 0005), which the books' triggers leave to
+/// the import (0017).
+const ADD_WORDS: &str = "SELECT bookstore_add_search_words($1)";
+
+/// Wraps the books' insert or update (`RETURNING search_doc`) so that it gives the distinct
+/// words of the books it wrote, for [`ADD_WORDS`]: they come with the write, where reading
+/// the books again at the end of the batch cost some 20 us a book.
+fn giving_words(write: &str) -> String {
+    format!(
+        "WITH written AS ({write} RETURNING search_doc) \
+         SELECT coalesce(array_agg(DISTINCT w), '{{}}') \
+         FROM written, unnest(tsvector_to_array(written.search_doc)) AS w"
+    )
+}
 
 const IDS_BY_ISBN: &str = "SELECT isbn, id FROM books WHERE isbn = ANY($1)";
 
@@ -46,8 +56,11 @@ const BOOK_ARRAYS: &str = "UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[]
     $12::int8[], $13::text[], $14::int8[], $15::int8[], $16::text[], $17::int8[], \
     $18::timestamptz[], $19::timestamptz[], $20::int8[], $21::text[], $22::text[])";
 
-static BOOKS_INSERT: LazyLock<String> =
-    LazyLock::new(|| format!("INSERT INTO books ({BOOK_COLUMNS}) SELECT * FROM {BOOK_ARRAYS}"));
+static BOOKS_INSERT: LazyLock<String> = LazyLock::new(|| {
+    giving_words(&format!(
+        "INSERT INTO books ({BOOK_COLUMNS}) SELECT * FROM {BOOK_ARRAYS}"
+    ))
+});
 
 static BOOKS_UPDATE: LazyLock<String> = LazyLock::new(|| {
     let set: Vec<String> = BOOK_COLUMNS
@@ -56,10 +69,10 @@ static BOOKS_UPDATE: LazyLock<String> = LazyLock::new(|| {
         .filter(|c| *c != "id")
         .map(|c| format!("{c} = u.{c}"))
         .collect();
-    format!(
+    giving_words(&format!(
         "UPDATE books b SET {} FROM {BOOK_ARRAYS} AS u ({BOOK_COLUMNS}) WHERE b.id = u.id",
         set.join(", ")
-    )
+    ))
 });
 
 const AUTHORS_CLEAR: &str = "DELETE FROM book_authors WHERE book_id = ANY($1)";
@@ -94,15 +107,26 @@ const OUTBOX_INSERT: &str = "INSERT INTO outbox (id, aggregate_type, aggregate_i
     FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $6::int2[]) \
     AS u (id, aggregate_id, event_type, payload, partition)";
 
-/// Runs `BOOKS_INSERT` or `BOOKS_UPDATE` over `books`.
+/// Locks, then deletes, the authors `$1` that no book names (`remove_unused_names`).
+const AUTHORS_LOCK: &str = "SELECT 1 FROM authors WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+const AUTHORS_DELETE_UNUSED: &str = "DELETE FROM authors a WHERE a.id = ANY($1) \
+    AND NOT EXISTS (SELECT 1 FROM book_authors l WHERE l.author_id = a.id)";
+/// Likewise the genres `$1` that no book names and none nests under.
+const GENRES_LOCK: &str = "SELECT 1 FROM genres WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+const GENRES_DELETE_UNUSED: &str = "DELETE FROM genres g WHERE g.id = ANY($1) \
+    AND NOT EXISTS (SELECT 1 FROM book_genres l WHERE l.genre_id = g.id) \
+    AND NOT EXISTS (SELECT 1 FROM genres c WHERE c.parent_id = g.id)";
+
+/// Runs `BOOKS_INSERT` or `BOOKS_UPDATE` over `books`: the distinct words of their search
+/// documents.
 async fn write_rows(
     conn: &mut PgConnection,
     statement: &str,
     books: &[Book],
-) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+) -> Result<Vec<String>, sqlx::Error> {
     let column =
         |f: fn(&Book) -> Option<&str>| -> Vec<Option<&str>> { books.iter().map(f).collect() };
-    sqlx::query(statement)
+    sqlx::query_scalar(statement)
         .bind(books.iter().map(|b| b.id.as_uuid()).collect::<Vec<_>>())
         .bind(books.iter().map(|b| b.isbn.as_str()).collect::<Vec<_>>())
         .bind(books.iter().map(|b| b.title.as_str()).collect::<Vec<_>>())
@@ -140,7 +164,7 @@ async fn write_rows(
         )
         .bind(books.iter().map(authors_text).collect::<Vec<_>>())
         .bind(books.iter().map(genres_text).collect::<Vec<_>>())
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
         .await
 }
 
@@ -203,12 +227,12 @@ impl ImportWrites for PgStore {
         Ok(())
     }
 
-    async fn end_batch(conn: &mut PgConnection, written: &[Uuid]) -> Result<(), StoreError> {
-        if written.is_empty() {
+    async fn end_batch(conn: &mut PgConnection, words: &[String]) -> Result<(), StoreError> {
+        if words.is_empty() {
             return Ok(());
         }
         sqlx::query(ADD_WORDS)
-            .bind(written)
+            .bind(words)
             .execute(&mut *conn)
             .await
             .map_err(backend)?;
@@ -264,25 +288,31 @@ impl ImportWrites for PgStore {
         Ok(rows.into_iter().collect())
     }
 
-    async fn insert_books(conn: &mut PgConnection, books: &[Book]) -> Result<(), StoreError> {
+    async fn insert_books(
+        conn: &mut PgConnection,
+        books: &[Book],
+    ) -> Result<Vec<String>, StoreError> {
         if books.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        write_rows(conn, &BOOKS_INSERT, books)
+        let words = write_rows(conn, &BOOKS_INSERT, books)
             .await
             .map_err(|err| insert_error(err, books))?;
         let all: Vec<&Book> = books.iter().collect();
-        insert_links(conn, &all, &all).await
+        insert_links(conn, &all, &all).await?;
+        Ok(words)
     }
 
-    async fn update_books(conn: &mut PgConnection, books: &[Book]) -> Result<(), StoreError> {
+    async fn update_books(
+        conn: &mut PgConnection,
+        books: &[Book],
+    ) -> Result<Vec<String>, StoreError> {
         if books.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         write_rows(conn, &BOOKS_UPDATE, books)
             .await
-            .map_err(backend)?;
-        Ok(())
+            .map_err(backend)
     }
 
     async fn relink(conn: &mut PgConnection, relinks: &Relinks<'_>) -> Result<(), StoreError> {
@@ -362,6 +392,30 @@ impl ImportWrites for PgStore {
             .execute(&mut *conn)
             .await
             .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn remove_unused_names(
+        conn: &mut PgConnection,
+        created: &CreatedNames,
+    ) -> Result<(), StoreError> {
+        for (lock, delete, ids) in [
+            (AUTHORS_LOCK, AUTHORS_DELETE_UNUSED, &created.authors),
+            (GENRES_LOCK, GENRES_DELETE_UNUSED, &created.genres),
+        ] {
+            if ids.is_empty() {
+                continue;
+            }
+            // The delete is a statement of its own, after the lock: its snapshot sees the
+            // links of the writers the lock waited for.
+            for statement in [lock, delete] {
+                sqlx::query(statement)
+                    .bind(ids)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+            }
+        }
         Ok(())
     }
 

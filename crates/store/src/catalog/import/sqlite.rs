@@ -6,7 +6,7 @@
 //! current, find no book to update: each book is written, and its full-text document made,
 //! once, with the search text it is inserted with.
 
-use super::{authors_text, genres_text, insert_error, Change, ImportWrites, Relinks};
+use super::{authors_text, genres_text, insert_error, Change, CreatedNames, ImportWrites, Relinks};
 use crate::catalog::books::position;
 use crate::catalog::history::outbox_partition;
 use crate::catalog::stock::{resolve_location, At};
@@ -41,6 +41,14 @@ const BOOK_UPDATE: &str = "UPDATE books SET isbn = $2, title = $3, sort_title = 
 
 /// Checks foreign keys at commit, not at each statement, until the transaction ends.
 const DEFER_FOREIGN_KEYS: &str = "PRAGMA defer_foreign_keys = ON";
+
+/// Followed by the ids: deletes those of the authors, or genres, that nothing references
+/// (`remove_unused_names`). The write lock of the transaction keeps every other writer out.
+const AUTHORS_DELETE_UNUSED: &str = "DELETE FROM authors WHERE NOT EXISTS \
+    (SELECT 1 FROM book_authors l WHERE l.author_id = authors.id) AND ";
+const GENRES_DELETE_UNUSED: &str = "DELETE FROM genres WHERE NOT EXISTS \
+    (SELECT 1 FROM book_genres l WHERE l.genre_id = genres.id) \
+    AND NOT EXISTS (SELECT 1 FROM genres c WHERE c.parent_id = genres.id) AND ";
 
 const LEVEL_SET_MANY: &str = "INSERT INTO stock_levels (book_id, location_id, quantity) ";
 
@@ -98,7 +106,7 @@ impl ImportWrites for SqliteStore {
     }
 
     /// Its triggers keep the FTS5 index; there are no search words to add.
-    async fn end_batch(_: &mut SqliteConnection, _: &[Uuid]) -> Result<(), StoreError> {
+    async fn end_batch(_: &mut SqliteConnection, _: &[String]) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -162,9 +170,13 @@ impl ImportWrites for SqliteStore {
         Ok(rows.into_iter().collect())
     }
 
-    async fn insert_books(conn: &mut SqliteConnection, books: &[Book]) -> Result<(), StoreError> {
+    /// Its triggers keep the FTS5 index: no words to give.
+    async fn insert_books(
+        conn: &mut SqliteConnection,
+        books: &[Book],
+    ) -> Result<Vec<String>, StoreError> {
         if books.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         sqlx::query(DEFER_FOREIGN_KEYS)
             .execute(&mut *conn)
@@ -204,10 +216,13 @@ impl ImportWrites for SqliteStore {
                 .await
                 .map_err(|err| insert_error(err, chunk))?;
         }
-        Ok(())
+        Ok(Vec::new())
     }
 
-    async fn update_books(conn: &mut SqliteConnection, books: &[Book]) -> Result<(), StoreError> {
+    async fn update_books(
+        conn: &mut SqliteConnection,
+        books: &[Book],
+    ) -> Result<Vec<String>, StoreError> {
         for book in books {
             sqlx::query(BOOK_UPDATE)
                 .bind(book.id.as_uuid())
@@ -236,7 +251,7 @@ impl ImportWrites for SqliteStore {
                 .await
                 .map_err(backend)?;
         }
-        Ok(())
+        Ok(Vec::new())
     }
 
     async fn relink(conn: &mut SqliteConnection, relinks: &Relinks<'_>) -> Result<(), StoreError> {
@@ -298,6 +313,28 @@ impl ImportWrites for SqliteStore {
                     .push_bind(m.counterpart.clone());
             });
             insert.build().execute(&mut *conn).await.map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    async fn remove_unused_names(
+        conn: &mut SqliteConnection,
+        created: &CreatedNames,
+    ) -> Result<(), StoreError> {
+        for (delete, ids) in [
+            (AUTHORS_DELETE_UNUSED, &created.authors),
+            (GENRES_DELETE_UNUSED, &created.genres),
+        ] {
+            if ids.is_empty() {
+                continue;
+            }
+            let mut statement = QueryBuilder::<Sqlite>::new(delete);
+            Self::push_id_in(&mut statement, "id", ids);
+            statement
+                .build()
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
         }
         Ok(())
     }
