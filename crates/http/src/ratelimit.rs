@@ -24,6 +24,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode}
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bookstore_core::ratelimit::{Decision, Quota, Rate, RateLimiter};
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -194,7 +195,11 @@ fn is_sign_in(method: &Method, route: Option<&str>) -> bool {
 /// The budget key of an address: IPv4 addresses one by one, IPv6 by /64 (what one
 /// subscriber usually gets, all of it theirs to pick from).
 fn address_key(request: &Request) -> String {
-    match request.extensions().get::<ClientIp>() {
+    key_of_address(request.extensions().get::<ClientIp>())
+}
+
+fn key_of_address(client: Option<&ClientIp>) -> String {
+    match client {
         Some(ClientIp(IpAddr::V4(ip))) => ip.to_string(),
         Some(ClientIp(IpAddr::V6(ip))) => {
             let segments = ip.segments();
@@ -213,10 +218,19 @@ pub async fn after_auth(
     request: Request,
     next: Next,
 ) -> Response {
+    count(&limits, request, |request| next.run(request)).await
+}
+
+/// [`after_auth`] around `next`, for a layer that runs several steps in one.
+pub async fn count<N, F>(limits: &Limits, request: Request, next: N) -> Response
+where
+    N: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
     let method = request.method().clone();
     let route = route(&request);
     if is_exempt(&method, route) {
-        let mut response = next.run(request).await;
+        let mut response = next(request).await;
         response.extensions_mut().insert(Exempt);
         return response;
     }
@@ -231,7 +245,7 @@ pub async fn after_auth(
     if !counted.decision.allowed {
         return counted.refused();
     }
-    counted.passed(next.run(request).await)
+    counted.passed(next(request).await)
 }
 
 /// Counts, against the client's address, requests that [`after_auth`] never saw: those the
@@ -242,14 +256,26 @@ pub async fn not_counted_yet(
     request: Request,
     next: Next,
 ) -> Response {
-    let key = address_key(&request);
-    let response = next.run(request).await;
+    count_if_not_yet(&limits, request, |request| next.run(request)).await
+}
+
+/// [`not_counted_yet`] around `next`, for a layer that runs several steps in one.
+pub async fn count_if_not_yet<N, F>(limits: &Limits, request: Request, next: N) -> Response
+where
+    N: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
+    // The address is taken now and made into a key only for the few requests that need it.
+    let client = request.extensions().get::<ClientIp>().copied();
+    let response = next(request).await;
     if response.extensions().get::<Counted>().is_some()
         || response.extensions().get::<Exempt>().is_some()
     {
         return response;
     }
-    let counted = limits.check(Class::Anonymous, &key).await;
+    let counted = limits
+        .check(Class::Anonymous, &key_of_address(client.as_ref()))
+        .await;
     if !counted.decision.allowed {
         return counted.refused();
     }

@@ -8,6 +8,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use std::future::Future;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -54,6 +55,15 @@ fn is_sane(id: &str) -> bool {
 }
 
 pub async fn layer(request: Request, next: Next) -> Response {
+    scope(request, |request| next.run(request)).await
+}
+
+/// [`layer`] around `next`, for a layer that runs several steps in one (see `crate::gateway`).
+pub async fn scope<N, F>(request: Request, next: N) -> Response
+where
+    N: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
     let id = request
         .headers()
         .get(&X_REQUEST_ID)
@@ -81,7 +91,7 @@ pub async fn layer(request: Request, next: Next) -> Response {
     let mut response = REQUEST
         .scope(
             scope,
-            next.run(request)
+            next(request)
                 .instrument(server.clone())
                 .instrument(span.clone()),
         )
