@@ -95,7 +95,11 @@ impl Limits {
     }
 
     async fn check(&self, class: Class, id: &str) -> Counted {
-        let key = format!("{}:{id}", class.policy());
+        let policy = class.policy();
+        let mut key = String::with_capacity(policy.len() + 1 + id.len());
+        key.push_str(policy);
+        key.push(':');
+        key.push_str(id);
         let quota = *self.quota(class);
         let decision = self.limiter.check(&key, &quota).await;
         Counted {
@@ -117,6 +121,24 @@ struct Counted {
 #[derive(Debug, Clone, Copy)]
 struct Exempt;
 
+/// Appends `number` in decimal.
+pub(crate) fn push_number(text: &mut String, number: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = number;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for digit in &digits[at..] {
+        text.push(char::from(*digit));
+    }
+}
+
 fn seconds_up(duration: Duration) -> u64 {
     duration.as_micros().div_ceil(1_000_000) as u64
 }
@@ -125,18 +147,28 @@ impl Counted {
     fn headers(&self, headers: &mut HeaderMap) {
         let (quota, window) = self.quota.window();
         let policy = self.class.policy();
+        // Written piece by piece: `format!` was a tenth of a cached read's own work.
+        let field = |pairs: [(&str, u64); 2]| {
+            let mut text = String::with_capacity(48);
+            text.push('"');
+            text.push_str(policy);
+            text.push('"');
+            for (name, number) in pairs {
+                text.push(';');
+                text.push_str(name);
+                text.push('=');
+                push_number(&mut text, number);
+            }
+            text
+        };
         let values = [
-            (
-                &RATELIMIT_POLICY,
-                format!("\"{policy}\";q={quota};w={window}"),
-            ),
+            (&RATELIMIT_POLICY, field([("q", quota), ("w", window)])),
             (
                 &RATELIMIT,
-                format!(
-                    "\"{policy}\";r={};t={}",
-                    self.decision.remaining,
-                    seconds_up(self.decision.refill_in)
-                ),
+                field([
+                    ("r", u64::from(self.decision.remaining)),
+                    ("t", seconds_up(self.decision.refill_in)),
+                ]),
             ),
         ];
         for (name, value) in values {

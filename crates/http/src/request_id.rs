@@ -70,7 +70,13 @@ where
         .and_then(|v| v.to_str().ok())
         .filter(|id| is_sane(id))
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+        .unwrap_or_else(|| {
+            let mut text = [0u8; uuid::fmt::Simple::LENGTH];
+            uuid::Uuid::now_v7()
+                .simple()
+                .encode_lower(&mut text)
+                .to_owned()
+        });
     let server = trace_context::server_span(&request);
     let trace = TraceContext::start(request.headers(), &server);
     let span = tracing::info_span!(
