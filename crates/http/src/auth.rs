@@ -10,6 +10,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bookstore_core::{Principal, Role};
+use std::future::Future;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -69,9 +70,11 @@ pub fn access(method: &Method, route: Option<&str>) -> Access {
     if listed(SIGNED_IN) {
         return Access::SignedIn;
     }
-    let catalog = CATALOG_PREFIXES
-        .iter()
-        .any(|prefix| route == *prefix || route.starts_with(&format!("{prefix}/")));
+    let catalog = CATALOG_PREFIXES.iter().any(|prefix| {
+        route
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    });
     if catalog && (method == Method::GET || method == Method::HEAD) {
         return Access::SignedIn;
     }
@@ -132,24 +135,31 @@ fn bearer(request: &Request) -> Result<Option<&str>, ApiError> {
     }
 }
 
-pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let needed = access(request.method(), route.as_deref());
+pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    authenticate(&state, request, |request| next.run(request)).await
+}
+
+/// [`layer`] around `next`, for a layer that runs several steps in one.
+pub async fn authenticate<N, F>(state: &AppState, mut request: Request, next: N) -> Response
+where
+    N: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
+    // A clone of the matched path is a reference count, not a copy of the text.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map(MatchedPath::as_str);
+    let needed = access(request.method(), route);
     if needed == Access::Public {
-        return next.run(request).await;
+        return next(request).await;
     }
-    let token = match bearer(&request) {
-        Ok(Some(token)) => token.to_owned(),
+    let verified = match bearer(&request) {
+        Ok(Some(token)) => state.verifier.verify(token).await,
         Ok(None) => {
             return unauthorized("Sign in and send the access token as a Bearer token.", None)
                 .into_response()
         }
         Err(err) => return err.into_response(),
     };
-    let verified = state.verifier.verify(&token).await;
     crate::metrics::auth::token_validated(&verified);
     let (principal, session) = match verified {
         Ok(verified) => (verified.principal, verified.session),
@@ -161,7 +171,7 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         Err(other) => return ApiError::from(other).into_response(),
     };
     if needed == Access::Admin && principal.role != Role::Admin {
-        let entry = access_denied(&request, route.as_deref(), &principal);
+        let entry = access_denied(&request, route, &principal);
         if let Err(err) = state.audit.record(&entry).await {
             tracing::warn!(error = %err, "could not write the audit entry of a refusal");
         }
@@ -179,7 +189,7 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
     tracing::Span::current().record("user", principal.username.as_str());
     request.extensions_mut().insert(principal);
     request.extensions_mut().insert(CurrentSession(session));
-    next.run(request).await
+    next(request).await
 }
 
 /// The `access_denied` entry of a request refused for the caller's role (403). The refusal

@@ -179,6 +179,12 @@ pub async fn layer(
     mut request: Request,
     next: Next,
 ) -> Response {
+    resolve(&proxies, &mut request);
+    next.run(request).await
+}
+
+/// What [`layer`] does to a request.
+pub fn resolve(proxies: &TrustedProxies, request: &mut Request) {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -188,7 +194,6 @@ pub async fn layer(
         tracing::Span::current().record("client", tracing::field::display(client));
         request.extensions_mut().insert(ClientIp(client));
     }
-    next.run(request).await
 }
 
 #[cfg(test)]

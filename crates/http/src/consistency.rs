@@ -13,6 +13,7 @@ use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bookstore_core::consistency::{ConsistencyToken, ReadScope};
+use std::future::Future;
 
 pub static CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("consistency-token");
 
@@ -24,7 +25,16 @@ fn is_read(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    scope(&state, request, |request| next.run(request)).await
+}
+
+/// [`layer`] around `next`, for a layer that runs several steps in one.
+pub async fn scope<N, F>(state: &AppState, mut request: Request, next: N) -> Response
+where
+    N: FnOnce(Request) -> F + Send,
+    F: Future<Output = Response> + Send,
+{
     let read = is_read(request.method());
     // A write runs on the primary, whatever token it brings.
     // An empty value is no token (the document's pattern says so): what a client sends that
@@ -69,7 +79,7 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         .scoped(
             scope,
             Box::pin(async {
-                response = Some(next.run(request).await);
+                response = Some(next(request).await);
             }),
         )
         .await;

@@ -1,7 +1,9 @@
 //! Strong entity tags from resource versions, and the `If-Match` / `If-None-Match` rules.
 
 use crate::error::ApiError;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use bookstore_core::Precondition;
 
 pub fn format(version: i64) -> String {
@@ -44,8 +46,25 @@ pub fn require_if_match(headers: &HeaderMap) -> Result<Precondition, ApiError> {
 
 /// True when the client's cached copy (`If-None-Match`) is the current version.
 pub fn not_modified(headers: &HeaderMap, version: i64) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
+    none_match(headers.get(header::IF_NONE_MATCH), version)
+}
+
+/// The request's `If-None-Match`, alone: what a conditional read needs of the headers,
+/// without a copy of all of them.
+#[derive(Debug, Clone, Default)]
+pub struct IfNoneMatch(pub Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(header::IF_NONE_MATCH).cloned()))
+    }
+}
+
+/// [`not_modified`] of an `If-None-Match` value.
+pub fn none_match(value: Option<&HeaderValue>, version: i64) -> bool {
+    value
         .and_then(|v| v.to_str().ok())
         .map(|v| {
             v.trim() == "*"
@@ -59,7 +78,6 @@ pub fn not_modified(headers: &HeaderMap, version: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     fn headers(name: header::HeaderName, value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

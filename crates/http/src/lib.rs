@@ -34,7 +34,7 @@ pub mod version;
 
 pub use state::AppState;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -224,7 +224,15 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     // that knows the verified principal.
     // Each group of layers wraps every route once (`Router::layer` boxes the route once per
     // call, and every layer of a request clones the boxed routes beneath it). Within a group
-    // the first layer listed runs first.
+    // the first layer listed runs first. The steps that are plain functions run as one
+    // `from_fn` layer per group ([`route_steps`], [`edge_steps`]): each `from_fn` layer costs
+    // a request a clone of every layer beneath it and two boxes.
+    let route_state = Arc::new(RouteSteps {
+        allowed,
+        state: state.clone(),
+        limits: limits.clone(),
+    });
+    let edge_state = Arc::new(EdgeSteps { proxies, limits });
     let app = Router::new()
         .merge(api.layer(middleware::from_fn(version::layer)))
         .merge(reports)
@@ -234,36 +242,64 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
         .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", doc))
         .route("/", axum::routing::get(ui::index))
         .route(ui::ASSETS_ROUTE, axum::routing::get(ui::asset))
-        .layer(
-            ServiceBuilder::new()
-                .layer(middleware::from_fn_with_state(
-                    allowed,
-                    gateway::methods::layer,
-                ))
-                .layer(middleware::from_fn_with_state(state.clone(), auth::layer))
-                .layer(middleware::from_fn_with_state(
-                    limits.clone(),
-                    ratelimit::after_auth,
-                ))
-                .layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    consistency::layer,
-                )),
-        )
+        .layer(middleware::from_fn_with_state(route_state, route_steps))
         .fallback(not_found)
         .layer(
             ServiceBuilder::new()
-                .layer(middleware::from_fn_with_state(proxies, client_ip::layer))
+                // Outside the client address step, which does nothing to responses.
                 .layer(CatchPanicLayer::custom(on_panic))
-                .layer(middleware::from_fn(problem_for_bare_errors))
                 .layer(DefaultBodyLimit::max(config.body_limit))
-                .layer(middleware::from_fn_with_state(
-                    limits,
-                    ratelimit::not_counted_yet,
-                )),
+                .layer(middleware::from_fn_with_state(edge_state, edge_steps)),
         )
         .with_state(state);
     gateway::layers(app, config)
+}
+
+/// What [`route_steps`] needs.
+struct RouteSteps {
+    allowed: Arc<gateway::methods::AllowedMethods>,
+    state: AppState,
+    limits: Arc<Limits>,
+}
+
+/// Before every route (not the fallback), in this order: the route's methods (405), the
+/// caller's token and role, the caller's rate limit, the read scope of the consistency token.
+async fn route_steps(
+    State(steps): State<Arc<RouteSteps>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(refusal) = gateway::methods::check(&steps.allowed, &request) {
+        return refusal;
+    }
+    let steps = &*steps;
+    auth::authenticate(&steps.state, request, |request| async move {
+        ratelimit::count(&steps.limits, request, |request| async move {
+            consistency::scope(&steps.state, request, |request| next.run(request)).await
+        })
+        .await
+    })
+    .await
+}
+
+/// What [`edge_steps`] needs.
+struct EdgeSteps {
+    proxies: Arc<TrustedProxies>,
+    limits: Arc<Limits>,
+}
+
+/// Before everything but the gateway's layers, in this order: the client's address, a
+/// problem document for axum's bare errors, the address's rate limit of the requests that
+/// [`route_steps`] did not count.
+async fn edge_steps(
+    State(steps): State<Arc<EdgeSteps>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    client_ip::resolve(&steps.proxies, &mut request);
+    let response =
+        ratelimit::count_if_not_yet(&steps.limits, request, |request| next.run(request)).await;
+    problem_for_bare_error(response)
 }
 
 async fn not_found() -> ApiError {
@@ -277,8 +313,7 @@ fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Errors that axum itself answers (405, for one) come without a body: give them a problem
 /// document like every other error, keeping their headers (`Allow`).
-async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+fn problem_for_bare_error(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || response.headers().contains_key(header::CONTENT_TYPE)

@@ -8,6 +8,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use std::future::Future;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -54,13 +55,28 @@ fn is_sane(id: &str) -> bool {
 }
 
 pub async fn layer(request: Request, next: Next) -> Response {
+    scope(request, |request| next.run(request)).await
+}
+
+/// [`layer`] around `next`, for a layer that runs several steps in one (see `crate::gateway`).
+pub async fn scope<N, F>(request: Request, next: N) -> Response
+where
+    N: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
     let id = request
         .headers()
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|id| is_sane(id))
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+        .unwrap_or_else(|| {
+            let mut text = [0u8; uuid::fmt::Simple::LENGTH];
+            uuid::Uuid::now_v7()
+                .simple()
+                .encode_lower(&mut text)
+                .to_owned()
+        });
     let server = trace_context::server_span(&request);
     let trace = TraceContext::start(request.headers(), &server);
     let span = tracing::info_span!(
@@ -81,7 +97,7 @@ pub async fn layer(request: Request, next: Next) -> Response {
     let mut response = REQUEST
         .scope(
             scope,
-            next.run(request)
+            next(request)
                 .instrument(server.clone())
                 .instrument(span.clone()),
         )

@@ -18,17 +18,29 @@ pub fn header_bytes(request: &Request) -> usize {
 }
 
 pub async fn layer(State(limit): State<usize>, request: Request, next: Next) -> Response {
-    let size = header_bytes(&request);
+    match check(limit, &request) {
+        Some(refusal) => refusal,
+        None => next.run(request).await,
+    }
+}
+
+/// The 431 answer of [`layer`], when the request's headers are over `limit`.
+pub fn check(limit: usize, request: &Request) -> Option<Response> {
+    let size = header_bytes(request);
     if size > limit {
         tracing::info!(header_bytes = size, limit, "request headers too large");
-        return ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers-too-large",
-            format!("The request's header fields take {size} bytes; at most {limit} are accepted."),
-        )
-        .into_response();
+        return Some(
+            ApiError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers-too-large",
+                format!(
+                    "The request's header fields take {size} bytes; at most {limit} are accepted."
+                ),
+            )
+            .into_response(),
+        );
     }
-    next.run(request).await
+    None
 }
 
 #[cfg(test)]

@@ -80,6 +80,14 @@ pub async fn layer(
     request: Request,
     next: Next,
 ) -> Response {
+    match check(&allowed, &request) {
+        Some(refusal) => refusal,
+        None => next.run(request).await,
+    }
+}
+
+/// The 405 answer of [`layer`], when the matched route does not take the request's method.
+pub fn check(allowed: &AllowedMethods, request: &Request) -> Option<Response> {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -87,22 +95,24 @@ pub async fn layer(
     if let Some(route) = route {
         if allowed.allows(route, request.method()) == Some(false) {
             let allow = allowed.allow_header(route);
-            return ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                format!(
-                    "This path does not take {}; it takes {allow}.",
-                    request.method()
-                ),
-            )
-            .with_header(
-                header::ALLOW,
-                HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("")),
-            )
-            .into_response();
+            return Some(
+                ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method-not-allowed",
+                    format!(
+                        "This path does not take {}; it takes {allow}.",
+                        request.method()
+                    ),
+                )
+                .with_header(
+                    header::ALLOW,
+                    HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("")),
+                )
+                .into_response(),
+            );
         }
     }
-    next.run(request).await
+    None
 }
 
 #[cfg(test)]

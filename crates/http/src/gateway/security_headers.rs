@@ -42,7 +42,11 @@ pub async fn layer(
     request: Request,
     next: Next,
 ) -> Response {
-    let mut response = next.run(request).await;
+    add(&settings, next.run(request).await)
+}
+
+/// What [`layer`] does to a response.
+pub fn add(settings: &SecurityHeaders, mut response: Response) -> Response {
     let html = is_html(&response);
     let headers = response.headers_mut();
     headers.insert(

@@ -6,15 +6,25 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::future::Future;
 use std::time::Duration;
 
 pub async fn layer(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    bounded(limit, request, |request| next.run(request)).await
+}
+
+/// [`layer`] around `next`, for a layer that runs several steps in one (see `crate::gateway`).
+pub async fn bounded<N, F>(limit: Duration, request: Request, next: N) -> Response
+where
+    N: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
     // An import's upload takes as long as its size (bounded by BOOKSTORE_IMPORT_LIMIT) and
     // the client's bandwidth; the import itself runs in the background.
     if request.method() == axum::http::Method::POST && request.uri().path() == "/imports" {
-        return next.run(request).await;
+        return next(request).await;
     }
-    match tokio::time::timeout(limit, next.run(request)).await {
+    match tokio::time::timeout(limit, next(request)).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(timeout_ms = limit.as_millis() as u64, "request timed out");

@@ -13,6 +13,7 @@ use axum::response::Response;
 use http_body::{Frame, SizeHint};
 use metrics::{Counter, Gauge, Histogram};
 use std::collections::HashMap;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 use std::task::{Context, Poll};
@@ -112,8 +113,17 @@ pub async fn layer(
     request: Request,
     next: Next,
 ) -> Response {
+    record(&state, request, |request| next.run(request)).await
+}
+
+/// [`layer`] around `next`, for a layer that runs several steps in one (see `crate::gateway`).
+pub async fn record<N, F>(state: &HttpMetrics, request: Request, next: N) -> Response
+where
+    N: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
     if !state.enabled {
-        return next.run(request).await;
+        return next(request).await;
     }
     let started = Instant::now();
     let method = method_label(request.method());
@@ -130,7 +140,7 @@ pub async fn layer(
     in_flight.increment(1.0);
     // Decremented when dropped: a request abandoned halfway (the client went away) still ends.
     let _in_flight = InFlight(in_flight);
-    let response = next.run(request).await;
+    let response = next(request).await;
     let series = state.series(method, route, status_label(response.status()));
     series.requests.increment(1);
     series.duration.record(started.elapsed().as_secs_f64());

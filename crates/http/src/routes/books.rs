@@ -10,6 +10,7 @@ use crate::dto::book::{
 use crate::dto::history::HistoryEntryDto;
 use crate::dto::page::{BookListDto, FacetValueDto, FacetsDto, PageDto, PageParams};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::etag::IfNoneMatch;
 use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::routes::page_request;
 use crate::state::AppState;
@@ -234,7 +235,7 @@ pub async fn get_book(
     State(state): State<AppState>,
     caller: Caller,
     version: ApiVersion,
-    headers: HeaderMap,
+    IfNoneMatch(if_none_match): IfNoneMatch,
     required: Option<Extension<RequiredToken>>,
     PathId(id): PathId,
 ) -> ApiResult<Response> {
@@ -242,7 +243,7 @@ pub async fn get_book(
     let required = required.and_then(|r| r.0 .0);
     let Some(cache) = &state.book_cache else {
         let book = state.catalog.get_book(&caller.0, id).await?;
-        return Ok(conditional_get(&headers, &book, version));
+        return Ok(conditional_get(if_none_match.as_ref(), &book, version));
     };
     state.catalog.authorize_read(&caller.0)?;
     let (book, answered) = cache
@@ -251,42 +252,53 @@ pub async fn get_book(
         })
         .await?;
     crate::metrics::cache::answered(answered);
-    Ok(cached_get(&headers, &book, version, &cache.bodies))
+    Ok(cached_get(
+        if_none_match.as_ref(),
+        &book,
+        version,
+        &cache.bodies,
+    ))
 }
 
-fn conditional_get(headers: &HeaderMap, book: &Book, version: ApiVersion) -> Response {
-    not_modified(headers, book).unwrap_or_else(|| book_response(StatusCode::OK, book, version))
+fn conditional_get(
+    if_none_match: Option<&HeaderValue>,
+    book: &Book,
+    version: ApiVersion,
+) -> Response {
+    not_modified(if_none_match, book)
+        .unwrap_or_else(|| book_response(StatusCode::OK, book, version))
 }
 
 /// As [`conditional_get`], with the body rendered once per version of the book.
 fn cached_get(
-    headers: &HeaderMap,
+    if_none_match: Option<&HeaderValue>,
     book: &Book,
     version: ApiVersion,
     bodies: &RenderedBodies,
 ) -> Response {
-    if let Some(response) = not_modified(headers, book) {
+    if let Some(response) = not_modified(if_none_match, book) {
         return response;
     }
-    let Some(body) = bodies.body(book, version) else {
+    let Some(rendered) = bodies.body(book, version) else {
         return book_response(StatusCode::OK, book, version);
     };
-    let mut response = (
+    (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, rendered.etag),
+        ],
+        rendered.body,
     )
-        .into_response();
-    response::set_etag(&mut response, book.version);
-    response
+        .into_response()
 }
 
 /// 304 when the client's `If-None-Match` names this version.
-fn not_modified(headers: &HeaderMap, book: &Book) -> Option<Response> {
-    etag::not_modified(headers, book.version).then(|| {
+fn not_modified(if_none_match: Option<&HeaderValue>, book: &Book) -> Option<Response> {
+    etag::none_match(if_none_match, book.version).then(|| {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         response::set_etag(&mut response, book.version);
         response
@@ -307,7 +319,7 @@ pub async fn get_book_by_isbn(
     State(state): State<AppState>,
     caller: Caller,
     version: ApiVersion,
-    headers: HeaderMap,
+    IfNoneMatch(if_none_match): IfNoneMatch,
     required: Option<Extension<RequiredToken>>,
     Path(isbn): Path<String>,
 ) -> ApiResult<Response> {
@@ -315,7 +327,7 @@ pub async fn get_book_by_isbn(
     let required = required.and_then(|r| r.0 .0);
     let Some(cache) = &state.book_cache else {
         let book = state.catalog.get_book_by_isbn(&caller.0, &isbn).await?;
-        return Ok(conditional_get(&headers, &book, version));
+        return Ok(conditional_get(if_none_match.as_ref(), &book, version));
     };
     state.catalog.authorize_read(&caller.0)?;
     let (book, answered) = cache
@@ -324,7 +336,12 @@ pub async fn get_book_by_isbn(
         })
         .await?;
     crate::metrics::cache::answered(answered);
-    Ok(cached_get(&headers, &book, version, &cache.bodies))
+    Ok(cached_get(
+        if_none_match.as_ref(),
+        &book,
+        version,
+        &cache.bodies,
+    ))
 }
 
 /// Replace every client-owned field of a book. Requires `If-Match`.
