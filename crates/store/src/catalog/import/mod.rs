@@ -19,8 +19,8 @@ mod names;
 mod pg;
 mod sqlite;
 
-use names::{create_names, remove_unused_names};
 pub(crate) use names::CreatedNames;
+use names::{create_names, remove_unused_names};
 
 use super::named::{Ref, ResolveNamed};
 use super::stock::{book_write_movement, At};
