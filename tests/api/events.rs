@@ -122,14 +122,8 @@ async fn open(app: &TestApp, path: &str, last_event_id: Option<i64>) -> SseReade
 }
 
 fn book(n: u32) -> Value {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
     json!({
-        "isbn": format!("{body}{}", (10 - sum % 10) % 10),
+        "isbn": isbn(n),
         "title": format!("Book {n}"),
         "authors": ["Ursula K. Le Guin"],
         "quantity": 3

@@ -433,13 +433,7 @@ pub fn header(response: &Response, name: header::HeaderName) -> String {
 
 /// A valid ISBN-13 (978 prefix) numbered `n`.
 pub fn isbn(n: u32) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    bookstore_core::Isbn::numbered(n).as_str().to_owned()
 }
 
 pub fn hobbit() -> Value {

@@ -8,17 +8,6 @@ use reqwest::{header, Method, StatusCode};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// A valid ISBN-13 (978 prefix) numbered `n`.
-fn isbn(n: u32) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
-
 /// `rows` books numbered from 1, with a description to make the file longer.
 fn catalog_csv(rows: u32) -> Vec<u8> {
     let mut text = String::from("isbn,title,authors,genres,price,currency,quantity,description\n");

@@ -29,16 +29,6 @@ const EXPORT_COLUMNS: [&str; 17] = [
     "description",
 ];
 
-fn isbn(n: u32) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
-
 /// Runs `bookstore <args>` on the test server's store; its standard output, if it succeeded.
 fn cli(app: &TestApp, args: &[&str]) -> Vec<u8> {
     let output = cli_run(app, args);

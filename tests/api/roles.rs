@@ -2,7 +2,7 @@
 //! without the `relay` role does not; a process with the relay alone serves only the probes,
 //! and publishes what another process (the API) committed to the same store.
 
-use crate::helpers::{binary, spawn, spawn_with, Backend, TestApp};
+use crate::helpers::{binary, isbn, spawn, spawn_with, Backend, TestApp};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,16 +21,6 @@ async fn write_some(app: &TestApp, from: u32) {
         app.create_book(json!({"isbn": isbn(n), "title": format!("Book {n}")}))
             .await;
     }
-}
-
-fn isbn(n: u32) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
 }
 
 /// Waits until the positions are `expected`, in any order: books in different partitions are

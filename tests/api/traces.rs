@@ -170,16 +170,6 @@ fn attribute_texts(span: &Span) -> Vec<String> {
         .collect()
 }
 
-fn isbn(n: u32) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
-
 fn book(n: u32) -> Value {
     let mut book = hobbit();
     book["isbn"] = json!(isbn(n));

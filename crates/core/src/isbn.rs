@@ -85,6 +85,21 @@ fn digit_char(d: u8) -> char {
 }
 
 impl Isbn {
+    /// The valid ISBN-13 `978` + `n` (nine digits) + its check digit: numbered books for
+    /// tests, fixtures and benchmarks.
+    pub fn numbered(n: u32) -> Self {
+        let mut digits = [9, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut rest = n % 1_000_000_000;
+        for d in digits[3..].iter_mut().rev() {
+            *d = (rest % 10) as u8;
+            rest /= 10;
+        }
+        let check = isbn13_check_digit(&digits);
+        let mut text: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
+        text.push(char::from(b'0' + check));
+        Self(text)
+    }
+
     /// Parses an ISBN-10 or ISBN-13 in any common notation.
     pub fn parse(input: &str) -> Result<Self, IsbnError> {
         let body = strip_label(input.trim());
@@ -213,6 +228,17 @@ mod tests {
                 "{input}"
             );
         }
+    }
+
+    #[test]
+    fn numbered_isbns_are_valid_and_distinct() {
+        assert_eq!(Isbn::numbered(0).as_str(), "9780000000002");
+        assert_eq!(Isbn::numbered(26_110_334).as_str(), "9780261103344");
+        for n in [1, 42, 999_999_999] {
+            let isbn = Isbn::numbered(n);
+            assert_eq!(Isbn::parse(isbn.as_str()), Ok(isbn.clone()));
+        }
+        assert_ne!(Isbn::numbered(1), Isbn::numbered(2));
     }
 
     #[test]

@@ -31,13 +31,7 @@ async fn before_ledger(store: &str, ledger: i64) -> (Migrator, tempfile::TempDir
 
 /// A valid ISBN-13 numbered `n`.
 fn isbn(n: u32) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    bookstore_core::Isbn::numbered(n).as_str().to_owned()
 }
 
 const CREATED: &str = "2024-01-02T03:04:05.123456Z";

@@ -185,13 +185,7 @@ pub async fn relay(
 }
 
 pub fn isbn(n: u32) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    bookstore_core::Isbn::numbered(n).as_str().to_owned()
 }
 
 pub fn raw(n: u32, title: &str) -> RawBook {
