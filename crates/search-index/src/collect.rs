@@ -20,7 +20,9 @@ use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{Scorer, Weight};
-use tantivy::{DocAddress, DocId, DocSet, Score, SegmentOrdinal, SegmentReader, TERMINATED};
+use tantivy::{
+    BitSet, DocAddress, DocId, DocSet, Score, SegmentOrdinal, SegmentReader, TERMINATED,
+};
 
 /// A position in a list: the normalised key and id (smaller comes first).
 pub type Position = (i64, u128);
@@ -79,7 +81,14 @@ pub struct PageCollector {
     /// The lowest score that can still enter the page, over the segments collected so far
     /// (bits of an `f32`): a later segment starts pruning from there, not from nothing.
     pub floor: AtomicU32,
+    /// Filters checked per match of a pruned collection (ranked by relevance), whose
+    /// query then holds the words alone: see [`PageCollector::collect_filtered`].
+    pub filter: Option<Box<dyn Weight>>,
 }
+
+/// A filter that matches fewer than one document in this many of a segment is walked
+/// itself, each of its documents looked up in the words' postings, instead of pruning.
+const SPARSE_FILTER: usize = 32;
 
 /// A floor that prunes nothing yet.
 pub fn no_floor() -> AtomicU32 {
@@ -162,12 +171,17 @@ impl Collector for PageCollector {
             segment.collect_in_stored_order(weight, reader, self.scored)?;
         } else if pruned {
             let floor = f32::from_bits(self.floor.load(Ordering::Acquire));
-            weight.for_each_pruning(floor, reader, &mut |doc, score| {
-                if alive.is_none_or(|a| a.is_alive(doc)) {
-                    segment.collect(doc, score);
+            match &self.filter {
+                None => weight.for_each_pruning(floor, reader, &mut |doc, score| {
+                    if alive.is_none_or(|a| a.is_alive(doc)) {
+                        segment.collect(doc, score);
+                    }
+                    segment.threshold().max(floor)
+                })?,
+                Some(filter) => {
+                    Self::collect_filtered(&mut segment, weight, filter.as_ref(), reader, floor)?
                 }
-                segment.threshold().max(floor)
-            })?;
+            }
             let reached = segment.threshold();
             let _ = self
                 .floor
@@ -190,6 +204,56 @@ impl Collector for PageCollector {
             })?;
         }
         Ok(segment.harvest())
+    }
+}
+
+impl PageCollector {
+    /// A pruned collection of the words' `weight` with `filter` checked per match. The
+    /// threshold rises only with matches that pass the filter, so what WAND skips could not
+    /// have entered the page anyway: the page is the one the words and filters together
+    /// give, scored the same (the filters score nothing).
+    fn collect_filtered(
+        segment: &mut PageSegment,
+        weight: &dyn Weight,
+        filter: &dyn Weight,
+        reader: &SegmentReader,
+        floor: Score,
+    ) -> tantivy::Result<()> {
+        let alive = reader.alive_bitset();
+        let mut passing: Vec<DocId> = Vec::new();
+        filter.for_each_no_score(reader, &mut |docs| {
+            passing.extend(
+                docs.iter()
+                    .copied()
+                    .filter(|&d| alive.is_none_or(|a| a.is_alive(d))),
+            )
+        })?;
+        if passing.len() * SPARSE_FILTER < reader.max_doc() as usize {
+            let mut words = weight.scorer(reader, 1.0)?;
+            for doc in passing {
+                if words.doc() == TERMINATED {
+                    break;
+                }
+                if words.doc() > doc || words.seek(doc) != doc {
+                    continue;
+                }
+                let score = words.score();
+                if score > floor {
+                    segment.collect(doc, score);
+                }
+            }
+            return Ok(());
+        }
+        let mut passes = BitSet::with_max_value(reader.max_doc());
+        for doc in passing {
+            passes.insert(doc);
+        }
+        weight.for_each_pruning(floor, reader, &mut |doc, score| {
+            if passes.contains(doc) {
+                segment.collect(doc, score);
+            }
+            segment.threshold().max(floor)
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use crate::schema::{self, Fields};
 use crate::IndexError;
 use bookstore_core::search::MAX_FACET_VALUES;
 use bookstore_core::{
-    Book, BookListQuery, BookPage, BookSort, FacetCount, FacetCounts, ScoredBook,
+    Book, BookFilters, BookListQuery, BookPage, BookSort, FacetCount, FacetCounts, ScoredBook,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use tantivy::collector::DocSetCollector;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::NoMergePolicy;
-use tantivy::query::TermQuery;
+use tantivy::query::{EnableScoring, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use uuid::Uuid;
@@ -295,6 +295,7 @@ impl SearchIndex {
         let limit = query.page.limit.get() as usize;
         let mut builder = Builder {
             fields: &self.fields,
+            searcher: &searcher,
             stem: schema::text_analyzer(),
             plain: schema::plain_analyzer(),
         };
@@ -310,7 +311,22 @@ impl SearchIndex {
             // Ranked by relevance, the page is collected pruned (WAND) and the facets, which
             // need every match, in a pass of their own without scores.
             let scored = text.is_some();
-            let apart = scored && query.sort == BookSort::Relevance && !search.facets.is_empty();
+            let ranked = scored && query.sort == BookSort::Relevance;
+            let apart = ranked && !search.facets.is_empty();
+            // Ranked and filtered, the words alone are collected pruned and the filters are
+            // checked per match: Tantivy prunes a union of terms, not one intersected with
+            // filters (which scores every match of both).
+            let filter = match builder.filter_query(&search.filters) {
+                Some(filters) if ranked => Some((
+                    builder.build(text, &BookFilters::default(), pass),
+                    filters.weight(EnableScoring::disabled_from_searcher(&searcher))?,
+                )),
+                _ => None,
+            };
+            let (page_query, filter) = match filter {
+                Some((Some(words), weight)) => (words, Some(weight)),
+                _ => (tantivy_query.box_clone(), None),
+            };
             let collector = PageCollector {
                 sort: query.sort,
                 after: cursor.as_ref().and_then(Cursor::position),
@@ -325,9 +341,10 @@ impl SearchIndex {
                 stored_newest_first: searcher.index().settings().sort_by_field.is_some(),
                 facet_cache: self.facets.clone(),
                 floor: no_floor(),
+                filter,
             };
             let (mut hits, mut facets) =
-                searcher.search_with_statistics_provider(&*tantivy_query, &collector, &stats)?;
+                searcher.search_with_statistics_provider(&*page_query, &collector, &stats)?;
             // The words as typed are the search when they fill a page (and then on every
             // page: the cursor keeps the pass); otherwise the last word is read as a prefix.
             let enough = match pass {

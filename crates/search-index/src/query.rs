@@ -11,7 +11,7 @@ use tantivy::query::{
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::Term;
+use tantivy::{Searcher, Term};
 
 /// The score of the book whose ISBN is in the query: above any text score.
 pub const ISBN_SCORE: f32 = 1_000_000.0;
@@ -19,6 +19,10 @@ pub const ISBN_SCORE: f32 = 1_000_000.0;
 const PREFIX_SHARE: f32 = 0.5;
 /// A near spelling counts this share of the field's weight.
 const TYPO_SHARE: f32 = 0.3;
+/// A word being typed is read as its completions, each ranked like a word, while it has at
+/// most this many over the four fields (each is a term of the cursor's pinned statistics);
+/// a shorter start with more is matched by an automaton, every completion scoring the same.
+pub const MAX_COMPLETIONS: usize = 64;
 
 /// How a text query is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -47,6 +51,8 @@ pub fn typo_distance(chars: usize) -> u8 {
 
 pub struct Builder<'a> {
     pub fields: &'a Fields,
+    /// The index's segments now: where the completions of a word being typed are looked up.
+    pub searcher: &'a Searcher,
     pub stem: TextAnalyzer,
     pub plain: TextAnalyzer,
 }
@@ -179,21 +185,36 @@ impl Builder<'_> {
             QueryTerm::Word { text, prefix } => {
                 let stems = schema::tokens(&mut self.stem, text);
                 let plain = schema::tokens(&mut self.plain, text);
+                // Completions ranked like words keep the union one of terms, which Tantivy
+                // ranks with block-max WAND instead of scoring every match the same.
+                let completions = (*prefix && pass == Pass::Exact)
+                    .then(|| completions(self.searcher, &f.text, &plain));
                 for (i, field) in f.text.iter().enumerate() {
                     for stem in &stems {
                         per_field.push(boxed(BoostQuery::new(term_query(*field, stem), weight(i))));
                     }
-                    for word in &plain {
-                        if *prefix && pass == Pass::Exact {
-                            let q = FuzzyTermQuery::new_prefix(
-                                Term::from_field_text(*field, word),
-                                0,
-                                true,
-                            );
-                            per_field.push(boxed(ConstScoreQuery::new(
-                                boxed(q),
-                                weight(i) * PREFIX_SHARE,
-                            )));
+                    match &completions {
+                        None => {}
+                        Some(Some(per_text_field)) => {
+                            for completion in &per_text_field[i] {
+                                per_field.push(boxed(BoostQuery::new(
+                                    term_query(*field, completion),
+                                    weight(i) * PREFIX_SHARE,
+                                )));
+                            }
+                        }
+                        Some(None) => {
+                            for word in &plain {
+                                let q = FuzzyTermQuery::new_prefix(
+                                    Term::from_field_text(*field, word),
+                                    0,
+                                    true,
+                                );
+                                per_field.push(boxed(ConstScoreQuery::new(
+                                    boxed(q),
+                                    weight(i) * PREFIX_SHARE,
+                                )));
+                            }
                         }
                     }
                     // Near spellings of the word as typed, and of its stem (the index holds
@@ -249,6 +270,17 @@ impl Builder<'_> {
         any(per_field)
     }
 
+    /// The filters alone, selecting without scores; `None` without filters.
+    pub fn filter_query(&self, filters: &BookFilters) -> Option<Box<dyn Query>> {
+        let mut clauses = self.filters(filters);
+        if clauses.len() <= 1 {
+            return clauses.pop();
+        }
+        Some(boxed(BooleanQuery::new(
+            clauses.into_iter().map(|q| (Occur::Must, q)).collect(),
+        )))
+    }
+
     fn filters(&self, filters: &BookFilters) -> Vec<Box<dyn Query>> {
         let f = self.fields;
         let mut out = Vec::new();
@@ -292,6 +324,45 @@ impl Builder<'_> {
         }
         out
     }
+}
+
+/// The indexed words of each text field that start with one of `starts`, over every segment;
+/// `None` when there are more than [`MAX_COMPLETIONS`] in all (or a segment cannot be read:
+/// the automaton then matches them).
+fn completions(
+    searcher: &Searcher,
+    fields: &[Field; 4],
+    starts: &[String],
+) -> Option<[Vec<String>; 4]> {
+    let mut found: [std::collections::BTreeSet<String>; 4] = Default::default();
+    let mut total = 0;
+    for (i, field) in fields.iter().enumerate() {
+        for reader in searcher.segment_readers() {
+            let inverted = reader.inverted_index(*field).ok()?;
+            for start in starts {
+                let mut terms = inverted
+                    .terms()
+                    .range()
+                    .ge(start.as_bytes())
+                    .into_stream()
+                    .ok()?;
+                while terms.advance() {
+                    let key = terms.key();
+                    if !key.starts_with(start.as_bytes()) {
+                        break;
+                    }
+                    let word = std::str::from_utf8(key).ok()?;
+                    if found[i].insert(word.to_owned()) {
+                        total += 1;
+                        if total > MAX_COMPLETIONS {
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Some(found.map(|words| words.into_iter().collect()))
 }
 
 fn uuid_of<I: Copy + Into<uuid::Uuid>>(id: &I) -> String {

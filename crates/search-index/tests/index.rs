@@ -542,3 +542,106 @@ fn newest_first_pages_follow_the_stored_order_across_segments_and_ties() {
         .collect();
     assert_eq!(counts, [("Essays", 60 - poetry), ("Poetry", poetry)]);
 }
+
+/// Every page of `raw`, walked with cursors: the ids in order.
+fn walk(ix: &SearchIndex, raw: &RawBookSearch, limit: i64) -> Vec<BookId> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = ix
+            .search(&query(raw.clone(), None, limit, cursor))
+            .unwrap()
+            .unwrap();
+        ids.extend(page.items.iter().map(|s| s.book.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return ids,
+        }
+    }
+}
+
+/// Ranked and filtered, the words are collected pruned and the filters checked per match
+/// (a dense filter as a bit set, a sparse one walked itself): the pages are the words'
+/// ranking cut by the filters, over two segments and a replaced book, for a dense genre, a
+/// sparse author and two filters together.
+#[test]
+fn ranked_pages_with_filters_are_the_ranking_of_the_words_cut_by_the_filters() {
+    let ix = SearchIndex::in_memory().unwrap();
+    let spec_of = |n: u32| {
+        let title = if n % 13 == 0 {
+            format!("The saga of {n}")
+        } else {
+            format!("Volume {n}")
+        };
+        let description = format!("{} and more", "saga ".repeat((n % 9 + 1) as usize));
+        (title, description)
+    };
+    let genre = |n: u32| if n % 3 == 0 { "Dense" } else { "Other" };
+    let author = |n: u32| if [7, 150, 399].contains(&n) { "Rare Author" } else { "Common Author" };
+    let language = |n: u32| if n % 2 == 0 { "en" } else { "de" };
+    let mut books = Vec::new();
+    for n in 0..400u32 {
+        let (title, description) = spec_of(n);
+        books.push(book(
+            n,
+            &Spec {
+                title: &title,
+                authors: &[author(n)],
+                genres: &[genre(n)],
+                description: &description,
+                year: 2000,
+                price: 100,
+                quantity: 1,
+                language: language(n),
+            },
+        ));
+    }
+    let (first, second) = books.split_at(200);
+    ix.apply(&first.iter().map(upsert).collect::<Vec<_>>(), 1)
+        .unwrap();
+    ix.apply(&second.iter().map(upsert).collect::<Vec<_>>(), 2)
+        .unwrap();
+    // A replaced book leaves a deleted document behind.
+    let mut replaced = books[3].clone();
+    replaced.version = 2;
+    replaced.description = Some("saga saga saga saga saga saga saga saga saga".into());
+    ix.apply(&[upsert(&replaced)], 3).unwrap();
+    assert!(ix.segments() >= 2);
+
+    let everything = walk(&ix, &q("saga"), 100);
+    assert_eq!(everything.len(), 400);
+    let number = |id: &BookId| (id.as_uuid().as_u128() - 1000) as u32;
+    let cases: [(RawBookSearch, Box<dyn Fn(u32) -> bool>); 3] = [
+        (
+            RawBookSearch {
+                genre: Some("dense".into()),
+                ..q("saga")
+            },
+            Box::new(|n| genre(n) == "Dense"),
+        ),
+        (
+            RawBookSearch {
+                author: Some("rare author".into()),
+                ..q("saga")
+            },
+            Box::new(|n| author(n) == "Rare Author"),
+        ),
+        (
+            RawBookSearch {
+                genre: Some("dense".into()),
+                language: Some("de".into()),
+                ..q("saga")
+            },
+            Box::new(|n| genre(n) == "Dense" && language(n) == "de"),
+        ),
+    ];
+    for (raw, keep) in cases {
+        let expected: Vec<BookId> = everything
+            .iter()
+            .copied()
+            .filter(|id| keep(number(id)))
+            .collect();
+        assert!(!expected.is_empty());
+        assert_eq!(walk(&ix, &raw, 20), expected, "{raw:?}");
+    }
+}
