@@ -577,7 +577,13 @@ fn ranked_pages_with_filters_are_the_ranking_of_the_words_cut_by_the_filters() {
         (title, description)
     };
     let genre = |n: u32| if n % 3 == 0 { "Dense" } else { "Other" };
-    let author = |n: u32| if [7, 150, 399].contains(&n) { "Rare Author" } else { "Common Author" };
+    let author = |n: u32| {
+        if [7, 150, 399].contains(&n) {
+            "Rare Author"
+        } else {
+            "Common Author"
+        }
+    };
     let language = |n: u32| if n % 2 == 0 { "en" } else { "de" };
     let mut books = Vec::new();
     for n in 0..400u32 {
