@@ -17,6 +17,7 @@ mod db_roles;
 mod db_rotation;
 mod errors;
 mod events;
+mod fast_path;
 mod external;
 mod fuzzed;
 mod gateway;
