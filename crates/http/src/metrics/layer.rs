@@ -133,7 +133,12 @@ where
 
 /// [`record`] of a request whose route template is known without the router (the fast path
 /// of cached reads, `crate::fast`).
-pub async fn record_as<N, F>(state: &HttpMetrics, route: &str, request: Request, next: N) -> Response
+pub async fn record_as<N, F>(
+    state: &HttpMetrics,
+    route: &str,
+    request: Request,
+    next: N,
+) -> Response
 where
     N: FnOnce(Request) -> F,
     F: Future<Output = Response>,

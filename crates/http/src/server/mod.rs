@@ -182,7 +182,12 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         let activity = activity.clone();
         tower::service_fn(move |mut request: axum::http::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            drain::serve(app.router.clone(), app.fast.clone(), activity.clone(), request)
+            drain::serve(
+                app.router.clone(),
+                app.fast.clone(),
+                activity.clone(),
+                request,
+            )
         })
     };
     let connection =
