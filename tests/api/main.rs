@@ -18,6 +18,7 @@ mod db_rotation;
 mod errors;
 mod events;
 mod external;
+mod fast_path;
 mod fuzzed;
 mod gateway;
 mod graceful;

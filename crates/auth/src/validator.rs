@@ -29,7 +29,9 @@ pub struct JwtValidator {
     /// for its whole life, and the Ed25519 verification costs more than the rest of a cached
     /// read; what a token says cannot change, so it is verified once. Expiry, the signing
     /// key's validity and revocation (the epoch) are still checked on every request.
-    verified: Mutex<HashMap<String, Verified>>,
+    /// Hashed with foldhash, keyed per process: SipHash over a token of several hundred bytes
+    /// was a visible part of a cached read; only verified tokens are ever stored.
+    verified: Mutex<HashMap<String, Verified, foldhash::quality::RandomState>>,
     external: Option<Arc<ExternalIssuers>>,
 }
 
@@ -75,7 +77,7 @@ impl JwtValidator {
             validation,
             epoch_ttl,
             sessions: Mutex::new(HashMap::new()),
-            verified: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::default()),
             external: None,
         }
     }

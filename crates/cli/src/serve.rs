@@ -134,10 +134,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let app = if settings.roles.roles.has(Role::Api) {
         let mut config = settings.http.config(tls_config.is_some())?;
         config.metrics = settings.metrics.metrics;
-        bookstore_http::router(services.state, &config)
+        bookstore_http::service(services.state, &config)
     } else {
         // Without the API, orchestrators still probe the process.
-        probes(services.state)
+        probes(services.state).into()
     };
     let scheme = if tls_config.is_some() {
         "https"

@@ -112,8 +112,8 @@ pub fn unauthorized(detail: &str, error: Option<(&str, &str)>) -> ApiError {
         .with_header(header::WWW_AUTHENTICATE, challenge(error))
 }
 
-fn bearer(request: &Request) -> Result<Option<&str>, ApiError> {
-    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| {
@@ -152,7 +152,7 @@ where
     if needed == Access::Public {
         return next(request).await;
     }
-    let verified = match bearer(&request) {
+    let verified = match bearer(request.headers()) {
         Ok(Some(token)) => state.verifier.verify(token).await,
         Ok(None) => {
             return unauthorized("Sign in and send the access token as a Bearer token.", None)
@@ -186,10 +186,15 @@ where
         )
         .into_response();
     }
-    tracing::Span::current().record("user", principal.username.as_str());
+    note_user(&principal);
     request.extensions_mut().insert(principal);
     request.extensions_mut().insert(CurrentSession(session));
     next(request).await
+}
+
+/// What [`authenticate`] notes of a caller it lets in: the user, on the request's span.
+pub(crate) fn note_user(principal: &Principal) {
+    tracing::Span::current().record("user", principal.username.as_str());
 }
 
 /// The `access_denied` entry of a request refused for the caller's role (403). The refusal

@@ -9,7 +9,7 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bookstore_core::consistency::{ConsistencyToken, ReadScope};
@@ -37,24 +37,13 @@ where
 {
     let read = is_read(request.method());
     // A write runs on the primary, whatever token it brings.
-    // An empty value is no token (the document's pattern says so): what a client sends that
-    // has no token yet, from a variable that holds none.
-    let sent = read
-        .then(|| request.headers().get(&CONSISTENCY_TOKEN))
-        .flatten()
-        .filter(|value| !value.is_empty());
-    let token = match sent {
-        None => None,
-        Some(value) => match value.to_str().map(ConsistencyToken::parse) {
-            Ok(Ok(token)) => Some(token),
-            _ => {
-                return ApiError::bad_request(format!(
-                    "Consistency-Token {}",
-                    bookstore_core::consistency::InvalidToken
-                ))
-                .into_response()
-            }
-        },
+    let token = if read {
+        match required(request.headers()) {
+            Ok(token) => token,
+            Err(refusal) => return refusal.into_response(),
+        }
+    } else {
+        None
     };
     let scope = if read {
         ReadScope::Replica { at_least: token }
@@ -134,6 +123,26 @@ where
         }
     }
     response
+}
+
+/// The token a read request sends (`None` when it sends none), or the 400 of one that is not
+/// a token.
+pub fn required(headers: &HeaderMap) -> Result<Option<ConsistencyToken>, ApiError> {
+    // An empty value is no token (the document's pattern says so): what a client sends that
+    // has no token yet, from a variable that holds none.
+    let Some(value) = headers
+        .get(&CONSISTENCY_TOKEN)
+        .filter(|value| !value.is_empty())
+    else {
+        return Ok(None);
+    };
+    match value.to_str().map(ConsistencyToken::parse) {
+        Ok(Ok(token)) => Ok(Some(token)),
+        _ => Err(ApiError::bad_request(format!(
+            "Consistency-Token {}",
+            bookstore_core::consistency::InvalidToken
+        ))),
+    }
 }
 
 /// What a write request changes of the books a cache may hold.

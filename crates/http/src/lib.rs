@@ -14,6 +14,7 @@ pub mod etag;
 pub mod events;
 pub mod export;
 pub mod extract;
+pub mod fast;
 pub mod gateway;
 pub mod idempotency;
 pub mod imports;
@@ -75,6 +76,9 @@ pub struct HttpConfig {
     pub hsts: bool,
     /// Record the HTTP series (`BOOKSTORE_METRICS`); needs the recorder of [`metrics::install`].
     pub metrics: bool,
+    /// Answer cached reads by the fast path ([`fast`]) when they qualify
+    /// (`BOOKSTORE_FAST_PATH`); off, every request goes through the router and its layers.
+    pub fast_path: bool,
 }
 
 impl Default for HttpConfig {
@@ -88,6 +92,7 @@ impl Default for HttpConfig {
             cors_origins: gateway::CorsOrigins::None,
             hsts: false,
             metrics: false,
+            fast_path: true,
         }
     }
 }
@@ -195,6 +200,13 @@ pub fn openapi() -> serde_json::Value {
 
 /// The whole application, behind the gateway layers.
 pub fn router(state: AppState, config: &HttpConfig) -> Router {
+    service(state, config).router
+}
+
+/// [`router`], and beside it the fast path of cached reads that shares its settings and state
+/// ([`fast`]; `None` when off, without the book cache, or with CORS): what
+/// [`server::serve`] serves.
+pub fn service(state: AppState, config: &HttpConfig) -> server::Service {
     let (api, _) = api_routes().split_for_parts();
     let (reports, _) = reports_routes().split_for_parts();
     let (auth, _) = auth_routes().split_for_parts();
@@ -232,7 +244,15 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
         state: state.clone(),
         limits: limits.clone(),
     });
-    let edge_state = Arc::new(EdgeSteps { proxies, limits });
+    let edge_state = Arc::new(EdgeSteps {
+        proxies: proxies.clone(),
+        limits: limits.clone(),
+    });
+    let steps = gateway::Steps::new(config);
+    let fast = (config.fast_path && matches!(config.cors_origins, gateway::CorsOrigins::None))
+        .then(|| fast::FastPath::new(steps.clone(), state.clone(), limits, proxies))
+        .flatten()
+        .map(Arc::new);
     let app = Router::new()
         .merge(api.layer(middleware::from_fn(version::layer)))
         .merge(reports)
@@ -252,7 +272,10 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
                 .layer(middleware::from_fn_with_state(edge_state, edge_steps)),
         )
         .with_state(state);
-    gateway::layers(app, config)
+    server::Service {
+        router: gateway::layers_with(app, steps, config),
+        fast,
+    }
 }
 
 /// What [`route_steps`] needs.
@@ -313,7 +336,7 @@ fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Errors that axum itself answers (405, for one) come without a body: give them a problem
 /// document like every other error, keeping their headers (`Allow`).
-fn problem_for_bare_error(response: Response) -> Response {
+pub(crate) fn problem_for_bare_error(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || response.headers().contains_key(header::CONTENT_TYPE)

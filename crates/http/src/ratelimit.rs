@@ -270,7 +270,7 @@ where
         limits.check(Class::SignIn, &address_key(&request)).await
     } else if let Some(principal) = crate::auth::principal(request.extensions()) {
         let subject = principal.subject.clone();
-        limits.check(Class::User, &subject).await
+        return count_user(limits, &subject, || next(request)).await;
     } else {
         limits.check(Class::Anonymous, &address_key(&request)).await
     };
@@ -278,6 +278,20 @@ where
         return counted.refused();
     }
     counted.passed(next(request).await)
+}
+
+/// [`count`] of a request by a signed-in user (`subject`, of a verified token): the `user`
+/// budget, a 429 once it is spent.
+pub async fn count_user<N, F>(limits: &Limits, subject: &str, next: N) -> Response
+where
+    N: FnOnce() -> F,
+    F: Future<Output = Response>,
+{
+    let counted = limits.check(Class::User, subject).await;
+    if !counted.decision.allowed {
+        return counted.refused();
+    }
+    counted.passed(next().await)
 }
 
 /// Counts, against the client's address, requests that [`after_auth`] never saw: those the

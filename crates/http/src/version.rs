@@ -102,13 +102,17 @@ pub fn not_acceptable() -> ApiError {
     .with_extension("supported", serde_json::json!(SUPPORTED))
 }
 
-/// Negotiates the version before the handler runs and stamps it on the response.
-pub async fn layer(mut request: Request, next: Next) -> Response {
-    let accept = request
-        .headers()
+/// The version that a request with these headers is served in; `None`: 406.
+pub fn of_headers(headers: &axum::http::HeaderMap) -> Option<ApiVersion> {
+    let accept = headers
         .get(header::ACCEPT)
         .map(|v| v.to_str().unwrap_or("\u{0}"));
-    let Some(version) = negotiate(accept) else {
+    negotiate(accept)
+}
+
+/// Negotiates the version before the handler runs and stamps it on the response.
+pub async fn layer(mut request: Request, next: Next) -> Response {
+    let Some(version) = of_headers(request.headers()) else {
         let mut response = axum::response::IntoResponse::into_response(not_acceptable());
         response
             .headers_mut()
@@ -117,7 +121,13 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
     };
     request.extensions_mut().insert(version);
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    stamp(response.headers_mut(), version);
+    response
+}
+
+/// What [`layer`] does to the answer of a request served in `version`: plain JSON is labelled
+/// with the version's media type, and caches are told that the answer depends on `Accept`.
+pub fn stamp(headers: &mut axum::http::HeaderMap, version: ApiVersion) {
     let is_plain_json = headers
         .get(header::CONTENT_TYPE)
         .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"));
@@ -128,7 +138,6 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
         );
     }
     headers.insert(header::VARY, HeaderValue::from_static("Accept"));
-    response
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ApiVersion {

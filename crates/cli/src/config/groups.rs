@@ -264,6 +264,14 @@ pub struct HttpArgs {
         default_value = "64"
     )]
     pub cache_mb: u64,
+    /// Answer cached reads (GET /books/{id}, by ISBN) that need nothing else without the
+    /// router and its layers, with the same answer (on/off; off sends every request through
+    /// them).
+    #[arg(long, env = "BOOKSTORE_FAST_PATH", value_name = "BOOL",
+          action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "on", default_missing_value = "on",
+          value_parser = BoolishValueParser::new())]
+    pub fast_path: bool,
     /// Event streams (GET /events) this process serves at once; one more gets 503.
     #[arg(long, env = "BOOKSTORE_EVENT_STREAMS", value_name = "N", default_value = "256",
           value_parser = values::at_least::<1>)]
@@ -288,6 +296,7 @@ impl HttpArgs {
             hsts,
             // The metrics group's to say (`serve` sets it).
             metrics: false,
+            fast_path: self.fast_path,
         })
     }
 }

@@ -9,9 +9,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// Bytes of the names and values of all header fields.
-pub fn header_bytes(request: &Request) -> usize {
-    request
-        .headers()
+pub fn header_bytes(headers: &axum::http::HeaderMap) -> usize {
+    headers
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum()
@@ -26,7 +25,7 @@ pub async fn layer(State(limit): State<usize>, request: Request, next: Next) -> 
 
 /// The 431 answer of [`layer`], when the request's headers are over `limit`.
 pub fn check(limit: usize, request: &Request) -> Option<Response> {
-    let size = header_bytes(request);
+    let size = header_bytes(request.headers());
     if size > limit {
         tracing::info!(header_bytes = size, limit, "request headers too large");
         return Some(

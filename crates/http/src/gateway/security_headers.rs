@@ -34,7 +34,12 @@ fn is_html(response: &Response) -> bool {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"))
+        .is_some_and(|v| {
+            // Compared without lower-casing a copy: this runs for every response.
+            v.trim_start()
+                .get(..9)
+                .is_some_and(|start| start.eq_ignore_ascii_case("text/html"))
+        })
 }
 
 pub async fn layer(

@@ -31,6 +31,7 @@ pub const WEBHOOK_DURATION: &str = "bookstore_webhook_delivery_duration_seconds"
 pub const SEARCHES: &str = "bookstore_search_requests_total";
 pub const SEARCH_DURATION: &str = "bookstore_search_duration_seconds";
 pub const BOOK_CACHE: &str = "bookstore_book_cache_requests_total";
+pub const FAST_PATH: &str = "bookstore_http_fast_path_answers_total";
 pub const SEARCH_ANSWERS: &str = "bookstore_search_answers_total";
 pub const SEARCH_INDEX_STATE: &str = "bookstore_search_index_state";
 pub const SEARCH_INDEX_LAG: &str = "bookstore_search_index_lag_seconds";
@@ -67,6 +68,10 @@ pub fn describe() {
     describe_counter!(
         BOOK_CACHE,
         "Reads of one book (by id or ISBN) by which level answered: hit (this process's cache), shared_hit (the cache in Redis), miss (the store)."
+    );
+    describe_counter!(
+        FAST_PATH,
+        "Requests answered by the fast path of cached reads (GET /books/{id}, by ISBN) instead of the router; they are in the HTTP and cache series too."
     );
     describe_counter!(
         SIGN_INS,

@@ -125,11 +125,29 @@ where
     if !state.enabled {
         return next(request).await;
     }
-    let started = Instant::now();
-    let method = method_label(request.method());
     // A clone of the matched path is a reference count, not a copy of the text.
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+    record_as(state, route, request, next).await
+}
+
+/// [`record`] of a request whose route template is known without the router (the fast path
+/// of cached reads, `crate::fast`).
+pub async fn record_as<N, F>(
+    state: &HttpMetrics,
+    route: &str,
+    request: Request,
+    next: N,
+) -> Response
+where
+    N: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
+    if !state.enabled {
+        return next(request).await;
+    }
+    let started = Instant::now();
+    let method = method_label(request.method());
     let (parts, body) = request.into_parts();
     let body = counted(
         body,

@@ -13,7 +13,7 @@ pub mod catalog;
 mod layer;
 pub mod process;
 
-pub use layer::{layer, record, HttpMetrics};
+pub use layer::{layer, record, record_as, HttpMetrics};
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

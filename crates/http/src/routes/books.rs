@@ -269,8 +269,9 @@ fn conditional_get(
         .unwrap_or_else(|| book_response(StatusCode::OK, book, version))
 }
 
-/// As [`conditional_get`], with the body rendered once per version of the book.
-fn cached_get(
+/// As [`conditional_get`], with the body rendered once per version of the book (also the
+/// answer of the fast path of cached reads, `crate::fast`).
+pub(crate) fn cached_get(
     if_none_match: Option<&HeaderValue>,
     book: &Book,
     version: ApiVersion,

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// A lingering close reads for at most this long in all (nginx's `lingering_time`)...
@@ -31,7 +30,6 @@ pub struct Activity {
     idle_since: AtomicU64,
     first_byte: AtomicU64,
     linger: AtomicBool,
-    changed: Notify,
 }
 
 impl Activity {
@@ -43,7 +41,6 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             first_byte: AtomicU64::new(NONE),
             linger: AtomicBool::new(false),
-            changed: Notify::new(),
         })
     }
 
@@ -70,12 +67,14 @@ impl Activity {
 
     fn saw_bytes(&self) {
         if self.in_flight.load(Ordering::Acquire) == 0
-            && self
-                .first_byte
-                .compare_exchange(NONE, self.now_ms(), Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
+            && self.first_byte.load(Ordering::Acquire) == NONE
         {
-            self.changed.notify_one();
+            let _ = self.first_byte.compare_exchange(
+                NONE,
+                self.now_ms(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
     }
 
@@ -95,11 +94,6 @@ impl Activity {
             idle_since + timeouts.client_header_timeout
         })
     }
-
-    /// Resolves when a request ends or the next one starts arriving.
-    pub async fn changed(&self) {
-        self.changed.notified().await;
-    }
 }
 
 pub struct RequestGuard(Arc<Activity>);
@@ -112,7 +106,6 @@ impl Drop for RequestGuard {
             .store(activity.now_ms(), Ordering::Release);
         activity.served.store(true, Ordering::Release);
         activity.in_flight.fetch_sub(1, Ordering::AcqRel);
-        activity.changed.notify_one();
     }
 }
 

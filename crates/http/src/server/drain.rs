@@ -119,6 +119,7 @@ impl HttpBody for Guarded {
 /// Serves one request with `app`, then reads what is left of its body (see the module).
 pub async fn serve(
     app: Router,
+    fast: Option<Arc<crate::fast::FastPath>>,
     activity: Arc<Activity>,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
@@ -140,7 +141,17 @@ pub async fn serve(
             leftover: leftover.clone(),
         })
     });
-    let Ok(mut response) = app.oneshot(request).await;
+    let request = match &fast {
+        Some(fast) => fast.serve(request).await,
+        None => Err(request),
+    };
+    let mut response = match request {
+        Ok(response) => response,
+        Err(request) => {
+            let Ok(response) = app.oneshot(request).await;
+            response
+        }
+    };
     let unread = leftover
         .unread
         .lock()

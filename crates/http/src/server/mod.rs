@@ -82,16 +82,31 @@ fn builder(header_limit: usize) -> Builder<TokioExecutor> {
     builder
 }
 
+/// What [`serve`] serves: the router, and the fast path of cached reads when there is one
+/// (requests it does not answer go to the router).
+#[derive(Clone)]
+pub struct Service {
+    pub router: Router,
+    pub fast: Option<Arc<crate::fast::FastPath>>,
+}
+
+impl From<Router> for Service {
+    fn from(router: Router) -> Self {
+        Self { router, fast: None }
+    }
+}
+
 /// Serves `app` until `shutdown` resolves, then drains the connections. Bound the drain with
 /// a timeout around the returned future (the grace period). The listener is shared so that a
 /// server that stands in during start-up can hand it on: new connections wait in its backlog
 /// meanwhile, and it closes when the last holder drops it.
 pub async fn serve(
     listener: Arc<TcpListener>,
-    app: Router,
+    app: impl Into<Service>,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    let app: Service = app.into();
     let builder = builder(options.header_limit);
     let acceptor = options.tls.map(TlsAcceptor::from);
     let timeouts = options.timeouts;
@@ -157,7 +172,7 @@ pub async fn serve(
 async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     io: Watched<S>,
     peer: SocketAddr,
-    app: Router,
+    app: Service,
     builder: Builder<TokioExecutor>,
     activity: Arc<Activity>,
     timeouts: ConnectionTimeouts,
@@ -167,7 +182,12 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         let activity = activity.clone();
         tower::service_fn(move |mut request: axum::http::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            drain::serve(app.clone(), activity.clone(), request)
+            drain::serve(
+                app.router.clone(),
+                app.fast.clone(),
+                activity.clone(),
+                request,
+            )
         })
     };
     let connection =
@@ -175,21 +195,35 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let mut connection = std::pin::pin!(connection);
     let mut closing = false;
     let mut give_up: Option<tokio::time::Instant> = None;
+    // The idle check is armed no later than the connection's deadline and looks again when
+    // it fires early, so that requests cost it nothing: a deadline only ever moves later
+    // (bytes arrive, requests end), and none that a later moment sets comes sooner than that
+    // moment plus the shorter of the two bounds.
+    let earliest = timeouts
+        .client_header_timeout
+        .min(timeouts.keepalive_timeout);
+    let check = tokio::time::sleep(earliest);
+    let mut check = std::pin::pin!(check);
     let result = loop {
-        let deadline = activity.deadline(&timeouts);
         tokio::select! {
             result = connection.as_mut() => break result,
             _ = stopping.changed(), if !closing => {
                 connection.as_mut().graceful_shutdown();
                 closing = true;
             }
-            () = activity.changed(), if !closing => {}
-            () = sleep_until(deadline), if !closing => {
-                if activity.deadline(&timeouts).is_some_and(|d| d <= tokio::time::Instant::now()) {
-                    tracing::debug!(%peer, "closing an idle connection");
-                    connection.as_mut().graceful_shutdown();
-                    closing = true;
-                    give_up = Some(tokio::time::Instant::now() + IDLE_CLOSE_GRACE);
+            () = check.as_mut(), if !closing => {
+                let now = tokio::time::Instant::now();
+                match activity.deadline(&timeouts) {
+                    Some(deadline) if deadline <= now => {
+                        tracing::debug!(%peer, "closing an idle connection");
+                        connection.as_mut().graceful_shutdown();
+                        closing = true;
+                        give_up = Some(now + IDLE_CLOSE_GRACE);
+                    }
+                    deadline => {
+                        let next = now + earliest;
+                        check.as_mut().reset(deadline.map_or(next, |d| d.min(next)));
+                    }
                 }
             }
             () = sleep_until(give_up) => {
