@@ -182,9 +182,9 @@ fn known(name: &HeaderName) -> bool {
         || name == header::IF_NONE_MATCH
         || name == header::USER_AGENT
         || name == header::CONNECTION
-        || name == &crate::request_id::X_REQUEST_ID
-        || name == &crate::trace_context::TRACEPARENT
-        || name == &crate::consistency::CONSISTENCY_TOKEN
+        || name == crate::request_id::X_REQUEST_ID
+        || name == crate::trace_context::TRACEPARENT
+        || name == crate::consistency::CONSISTENCY_TOKEN
 }
 
 /// The route and the book that `path` names, when it is one of the two reads and its text is
