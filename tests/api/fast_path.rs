@@ -228,7 +228,8 @@ async fn the_fast_path_answers_as_the_whole_stack_does() {
     sent += 1;
     let v2 = "application/vnd.bookstore.v2+json";
     // The status each must get; `None`: whatever the store says, the same in both.
-    let cases: Vec<(&str, Vec<(&str, &str)>, Option<u16>)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Option<u16>);
+    let cases: Vec<Case> = vec![
         ("v2", vec![("accept", v2)], Some(200)),
         (
             "plain JSON",

@@ -568,7 +568,7 @@ fn walk(ix: &SearchIndex, raw: &RawBookSearch, limit: i64) -> Vec<BookId> {
 fn ranked_pages_with_filters_are_the_ranking_of_the_words_cut_by_the_filters() {
     let ix = SearchIndex::in_memory().unwrap();
     let spec_of = |n: u32| {
-        let title = if n % 13 == 0 {
+        let title = if n.is_multiple_of(13) {
             format!("The saga of {n}")
         } else {
             format!("Volume {n}")
@@ -576,7 +576,13 @@ fn ranked_pages_with_filters_are_the_ranking_of_the_words_cut_by_the_filters() {
         let description = format!("{} and more", "saga ".repeat((n % 9 + 1) as usize));
         (title, description)
     };
-    let genre = |n: u32| if n % 3 == 0 { "Dense" } else { "Other" };
+    let genre = |n: u32| {
+        if n.is_multiple_of(3) {
+            "Dense"
+        } else {
+            "Other"
+        }
+    };
     let author = |n: u32| {
         if [7, 150, 399].contains(&n) {
             "Rare Author"
@@ -584,7 +590,7 @@ fn ranked_pages_with_filters_are_the_ranking_of_the_words_cut_by_the_filters() {
             "Common Author"
         }
     };
-    let language = |n: u32| if n % 2 == 0 { "en" } else { "de" };
+    let language = |n: u32| if n.is_multiple_of(2) { "en" } else { "de" };
     let mut books = Vec::new();
     for n in 0..400u32 {
         let (title, description) = spec_of(n);
@@ -617,7 +623,9 @@ fn ranked_pages_with_filters_are_the_ranking_of_the_words_cut_by_the_filters() {
     let everything = walk(&ix, &q("saga"), 100);
     assert_eq!(everything.len(), 400);
     let number = |id: &BookId| (id.as_uuid().as_u128() - 1000) as u32;
-    let cases: [(RawBookSearch, Box<dyn Fn(u32) -> bool>); 3] = [
+    // A search and which books (by number) it keeps.
+    type Case<'a> = (RawBookSearch, Box<dyn Fn(u32) -> bool + 'a>);
+    let cases: [Case; 3] = [
         (
             RawBookSearch {
                 genre: Some("dense".into()),
