@@ -58,9 +58,18 @@ async fn answer(response: Response, request_id: Option<&str>) -> Answer {
                 assert!(value.parse::<u64>().is_ok(), "{value}");
                 "<seconds>".to_owned()
             }
+            // What is left of the anonymous budget (by address) depends on the unsigned
+            // readiness probes of each process's start, which the test does not control.
             "ratelimit" => value
                 .split(';')
                 .filter(|part| !part.starts_with("t="))
+                .map(|part| {
+                    if value.starts_with("\"anonymous\"") && part.starts_with("r=") {
+                        "r=<left>"
+                    } else {
+                        part
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(";"),
             _ => value,
@@ -394,9 +403,10 @@ async fn the_fast_path_answers_as_the_whole_stack_does() {
         changes(&before[1], &after[1]),
         "the series recorded by the fast path's process (left) and the other's (right)"
     );
+    // Of the budget's plain cached reads (the rest fell through on purpose), at least half.
     let answered = fast_path_answers(&fast_scrape) - answered_before;
     assert!(
-        answered >= 30.0,
+        answered >= 20.0,
         "the fast path answered only {answered} of the requests"
     );
     assert_eq!(fast_path_answers(&full_scrape), 0.0);
