@@ -316,17 +316,23 @@ impl SearchIndex {
             // Ranked and filtered, the words alone are collected pruned and the filters are
             // checked per match: Tantivy prunes a union of terms, not one intersected with
             // filters (which scores every match of both).
-            let filter = match builder.filter_query(&search.filters) {
-                Some(filters) if ranked => Some((
-                    builder.build(text, &BookFilters::default(), pass),
-                    filters.weight(EnableScoring::disabled_from_searcher(&searcher))?,
-                )),
-                _ => None,
+            let filters = if ranked {
+                builder.filter_query(&search.filters)
+            } else {
+                None
             };
-            let (page_query, filter) = match filter {
-                Some((Some(words), weight)) => (words, Some(weight)),
-                _ => (tantivy_query.box_clone(), None),
+            let (words, filter) = match filters {
+                Some(filters) => match builder.build(text, &BookFilters::default(), pass) {
+                    Some(words) => (
+                        Some(words),
+                        Some(filters.weight(EnableScoring::disabled_from_searcher(&searcher))?),
+                    ),
+                    None => (None, None),
+                },
+                None => (None, None),
             };
+            let page_query: &dyn tantivy::query::Query =
+                words.as_deref().unwrap_or(&*tantivy_query);
             let collector = PageCollector {
                 sort: query.sort,
                 after: cursor.as_ref().and_then(Cursor::position),
@@ -344,7 +350,7 @@ impl SearchIndex {
                 filter,
             };
             let (mut hits, mut facets) =
-                searcher.search_with_statistics_provider(&*page_query, &collector, &stats)?;
+                searcher.search_with_statistics_provider(page_query, &collector, &stats)?;
             // The words as typed are the search when they fill a page (and then on every
             // page: the cursor keeps the pass); otherwise the last word is read as a prefix.
             let enough = match pass {
