@@ -20,9 +20,7 @@ use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{Scorer, Weight};
-use tantivy::{
-    BitSet, DocAddress, DocId, DocSet, Score, SegmentOrdinal, SegmentReader, TERMINATED,
-};
+use tantivy::{DocAddress, DocId, DocSet, Score, SegmentOrdinal, SegmentReader, TERMINATED};
 
 /// A position in a list: the normalised key and id (smaller comes first).
 pub type Position = (i64, u128);
@@ -212,6 +210,10 @@ impl PageCollector {
     /// threshold rises only with matches that pass the filter, so what WAND skips could not
     /// have entered the page anyway: the page is the one the words and filters together
     /// give, scored the same (the filters score nothing).
+    ///
+    /// The filter is read in step with the matches (seeking forward to each one WAND lets
+    /// through), not gathered first: a big genre holds a tenth of the segment, which would be
+    /// read whole for every search, while WAND lets through a few thousand matches.
     fn collect_filtered(
         segment: &mut PageSegment,
         weight: &dyn Weight,
@@ -220,36 +222,31 @@ impl PageCollector {
         floor: Score,
     ) -> tantivy::Result<()> {
         let alive = reader.alive_bitset();
-        let mut passing: Vec<DocId> = Vec::new();
-        filter.for_each_no_score(reader, &mut |docs| {
-            passing.extend(
-                docs.iter()
-                    .copied()
-                    .filter(|&d| alive.is_none_or(|a| a.is_alive(d))),
-            )
-        })?;
-        if passing.len() * SPARSE_FILTER < reader.max_doc() as usize {
+        let is_alive = |doc: DocId| alive.is_none_or(|a| a.is_alive(doc));
+        let mut passing = filter.scorer(reader, 1.0)?;
+        // The size hint counts deleted documents too: an estimate is all the choice needs
+        // (both ways give the same page).
+        if (passing.size_hint() as usize) * SPARSE_FILTER < reader.max_doc() as usize {
             let mut words = weight.scorer(reader, 1.0)?;
-            for doc in passing {
-                if words.doc() == TERMINATED {
-                    break;
+            let mut doc = passing.doc();
+            while doc != TERMINATED && words.doc() != TERMINATED {
+                let found = words.doc() == doc || (words.doc() < doc && words.seek(doc) == doc);
+                if found && is_alive(doc) {
+                    let score = words.score();
+                    if score > floor {
+                        segment.collect(doc, score);
+                    }
                 }
-                if words.doc() > doc || words.seek(doc) != doc {
-                    continue;
-                }
-                let score = words.score();
-                if score > floor {
-                    segment.collect(doc, score);
-                }
+                doc = passing.advance();
             }
             return Ok(());
         }
-        let mut passes = BitSet::with_max_value(reader.max_doc());
-        for doc in passing {
-            passes.insert(doc);
-        }
         weight.for_each_pruning(floor, reader, &mut |doc, score| {
-            if passes.contains(doc) {
+            let mut at = passing.doc();
+            if at < doc {
+                at = passing.seek(doc);
+            }
+            if at == doc && is_alive(doc) {
                 segment.collect(doc, score);
             }
             segment.threshold().max(floor)

@@ -6,7 +6,7 @@
 //! three facets (60-100k matches each) put two thirds of the search there. Here a document's
 //! ordinals are one array read. A segment's columns never change (a deletion only marks the
 //! document), so a segment's arrays are built once, at its first facet count, and dropped
-//! with the segment. About 18 MB for a million books and the three facets.
+//! with the segment. About 4 MB for a million books and the three facets (see [`FacetValues`]).
 
 use bookstore_core::Facet;
 use std::collections::HashMap;
@@ -18,36 +18,57 @@ use tantivy::{DocId, SegmentReader};
 /// No value: the document has none in this column.
 const NONE: u32 = u32::MAX;
 
-/// The ordinals (in the segment's column dictionary) of every document's values.
+/// No value, in a column of fewer than 255 values.
+const NONE_SMALL: u8 = u8::MAX;
+
+/// The ordinals (in the segment's column dictionary) of every document's values, in the
+/// narrowest form the segment allows: a common word's facet count reads the arrays of a
+/// tenth of the documents, which is to say every cache line of them, so their size is its
+/// cost (a million books: 4 MB for genres, language and format in bytes, 18 MB in `u32`s).
 pub enum FacetValues {
-    /// At most one value a document (language, format): `NONE` for none.
+    /// At most one value a document and fewer than 255 values (language, format): a byte a
+    /// document, `NONE_SMALL` for none.
+    SmallSingle(Vec<u8>),
+    /// At most two values a document and fewer than 255 values (genres, mostly): two bytes
+    /// a document, `NONE_SMALL` where there is no (second) value.
+    SmallPair(Vec<[u8; 2]>),
+    /// At most one value a document: `NONE` for none.
     Single(Vec<u32>),
-    /// Any number (genres): document `d`'s ordinals are `ords[starts[d]..starts[d + 1]]`.
+    /// Any number: document `d`'s ordinals are `ords[starts[d]..starts[d + 1]]`.
     Multi { starts: Vec<u32>, ords: Vec<u32> },
 }
 
 impl FacetValues {
     fn read(column: &StrColumn, max_doc: DocId) -> Self {
         let ords = column.ords();
-        let mut single = Vec::with_capacity(max_doc as usize);
+        let small = column.dictionary().num_terms() < usize::from(NONE_SMALL);
         let mut starts = Vec::with_capacity(max_doc as usize + 1);
-        let mut values = Vec::with_capacity(max_doc as usize);
-        let mut many = false;
+        let mut values: Vec<u32> = Vec::with_capacity(max_doc as usize);
+        let mut most = 0;
         for doc in 0..max_doc {
             starts.push(values.len() as u32);
             let before = values.len();
             values.extend(ords.values_for_doc(doc).map(|o| o as u32));
-            many |= values.len() - before > 1;
-            single.push(values.get(before).copied().unwrap_or(NONE));
+            most = most.max(values.len() - before);
         }
         starts.push(values.len() as u32);
-        if many {
-            FacetValues::Multi {
+        let of = |doc: usize| &values[starts[doc] as usize..starts[doc + 1] as usize];
+        let byte = |ord: Option<&u32>| ord.map_or(NONE_SMALL, |&o| o as u8);
+        let docs = 0..max_doc as usize;
+        match (small, most) {
+            (true, 0 | 1) => FacetValues::SmallSingle(docs.map(|d| byte(of(d).first())).collect()),
+            (true, 2) => FacetValues::SmallPair(
+                docs.map(|d| [byte(of(d).first()), byte(of(d).get(1))])
+                    .collect(),
+            ),
+            (false, 0 | 1) => FacetValues::Single(
+                docs.map(|d| of(d).first().copied().unwrap_or(NONE))
+                    .collect(),
+            ),
+            _ => FacetValues::Multi {
                 starts,
                 ords: values,
-            }
-        } else {
-            FacetValues::Single(single)
+            },
         }
     }
 
@@ -58,7 +79,25 @@ impl FacetValues {
                 *n += 1;
             }
         };
+        let mut add_small = |ord: u8| {
+            if ord != NONE_SMALL {
+                add(u32::from(ord));
+            }
+        };
         match self {
+            FacetValues::SmallSingle(values) => {
+                for &doc in docs {
+                    add_small(values.get(doc as usize).copied().unwrap_or(NONE_SMALL));
+                }
+            }
+            FacetValues::SmallPair(values) => {
+                for &doc in docs {
+                    let [first, second] =
+                        values.get(doc as usize).copied().unwrap_or([NONE_SMALL; 2]);
+                    add_small(first);
+                    add_small(second);
+                }
+            }
             FacetValues::Single(values) => {
                 for &doc in docs {
                     add(values.get(doc as usize).copied().unwrap_or(NONE));
@@ -108,5 +147,97 @@ impl FacetCache {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(SegmentId, Facet), Arc<FacetValues>>> {
         self.segments.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use tantivy::schema::{Schema, FAST, STRING};
+    use tantivy::{doc, Index, TantivyDocument};
+
+    /// The values of a one-segment index whose documents hold `docs`' values, and their
+    /// counts over the documents `counted`, by value.
+    fn counted(docs: &[Vec<String>], counted: &[DocId]) -> (FacetValues, BTreeMap<String, u64>) {
+        let mut schema = Schema::builder();
+        let field = schema.add_text_field("facet", STRING | FAST);
+        let index = Index::create_in_ram(schema.build());
+        let mut writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        for values in docs {
+            let mut document = TantivyDocument::default();
+            for value in values {
+                document.add_text(field, value);
+            }
+            writer.add_document(document).unwrap();
+        }
+        writer.add_document(doc!()).unwrap();
+        writer.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let reader = searcher.segment_reader(0);
+        let column = reader.fast_fields().str("facet").unwrap().unwrap();
+        let values = FacetValues::read(&column, reader.max_doc());
+        let mut counts = vec![0; column.dictionary().num_terms()];
+        values.count(counted, &mut counts);
+        let mut by_value = BTreeMap::new();
+        for (ord, n) in counts.into_iter().enumerate() {
+            let mut value = String::new();
+            if n > 0 && column.ord_to_str(ord as u64, &mut value).unwrap() {
+                by_value.insert(value, n);
+            }
+        }
+        (values, by_value)
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn expected(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|(v, n)| (v.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn few_values_one_a_document_are_bytes() {
+        let docs = [names(&["en"]), names(&[]), names(&["de"]), names(&["en"])];
+        let (layout, counts) = counted(&docs, &[0, 1, 2, 3, 4]);
+        assert!(matches!(layout, FacetValues::SmallSingle(_)));
+        assert_eq!(counts, expected(&[("de", 1), ("en", 2)]));
+    }
+
+    #[test]
+    fn few_values_two_a_document_are_byte_pairs() {
+        let docs = [
+            names(&["poetry", "essays"]),
+            names(&["poetry"]),
+            names(&[]),
+            names(&["essays", "drama"]),
+        ];
+        let (layout, counts) = counted(&docs, &[0, 1, 3]);
+        assert!(matches!(layout, FacetValues::SmallPair(_)));
+        assert_eq!(
+            counts,
+            expected(&[("drama", 1), ("essays", 2), ("poetry", 2)])
+        );
+    }
+
+    #[test]
+    fn many_values_or_more_than_two_a_document_keep_the_wide_forms() {
+        let docs: Vec<Vec<String>> = (0..300).map(|n| vec![format!("v{n:03}")]).collect();
+        let (layout, counts) = counted(&docs, &[0, 299, 300]);
+        assert!(matches!(layout, FacetValues::Single(_)));
+        assert_eq!(counts, expected(&[("v000", 1), ("v299", 1)]));
+
+        let docs = [names(&["a", "b", "c"]), names(&["b"])];
+        let (layout, counts) = counted(&docs, &[0, 1]);
+        assert!(matches!(layout, FacetValues::Multi { .. }));
+        assert_eq!(counts, expected(&[("a", 1), ("b", 2), ("c", 1)]));
+    }
+
+    #[test]
+    fn a_document_past_the_arrays_counts_nothing() {
+        let docs = [names(&["en"])];
+        let (_, counts) = counted(&docs, &[0, 7]);
+        assert_eq!(counts, expected(&[("en", 1)]));
     }
 }

@@ -561,7 +561,7 @@ fn walk(ix: &SearchIndex, raw: &RawBookSearch, limit: i64) -> Vec<BookId> {
 }
 
 /// Ranked and filtered, the words are collected pruned and the filters checked per match
-/// (a dense filter as a bit set, a sparse one walked itself): the pages are the words'
+/// (a dense filter read in step with the matches, a sparse one walked itself): the pages are the words'
 /// ranking cut by the filters, over two segments and a replaced book, for a dense genre, a
 /// sparse author and two filters together.
 #[test]
