@@ -304,9 +304,6 @@ impl SearchIndex {
             if pass == Pass::Relaxed && text.and_then(|t| t.relaxed()).is_none() {
                 continue;
             }
-            let Some(tantivy_query) = builder.build(text, &search.filters, pass) else {
-                return Ok(None);
-            };
             let stats = Recording::new(&searcher, cursor.as_ref().and_then(|c| c.st.clone()));
             // Ranked by relevance, the page is collected pruned (WAND) and the facets, which
             // need every match, in a pass of their own without scores.
@@ -321,18 +318,21 @@ impl SearchIndex {
             } else {
                 None
             };
-            let (words, filter) = match filters {
-                Some(filters) => match builder.build(text, &BookFilters::default(), pass) {
-                    Some(words) => (
-                        Some(words),
-                        Some(filters.weight(EnableScoring::disabled_from_searcher(&searcher))?),
-                    ),
-                    None => (None, None),
-                },
-                None => (None, None),
+            let unfiltered = BookFilters::default();
+            let page_filters = if filters.is_some() {
+                &unfiltered
+            } else {
+                &search.filters
             };
-            let page_query: &dyn tantivy::query::Query =
-                words.as_deref().unwrap_or(&*tantivy_query);
+            let Some(page_query) = builder.build(text, page_filters, pass) else {
+                return Ok(None);
+            };
+            let filter = match &filters {
+                Some(filters) => {
+                    Some(filters.weight(EnableScoring::disabled_from_searcher(&searcher))?)
+                }
+                None => None,
+            };
             let collector = PageCollector {
                 sort: query.sort,
                 after: cursor.as_ref().and_then(Cursor::position),
@@ -350,7 +350,7 @@ impl SearchIndex {
                 filter,
             };
             let (mut hits, mut facets) =
-                searcher.search_with_statistics_provider(page_query, &collector, &stats)?;
+                searcher.search_with_statistics_provider(&*page_query, &collector, &stats)?;
             // The words as typed are the search when they fill a page (and then on every
             // page: the cursor keeps the pass); otherwise the last word is read as a prefix.
             let enough = match pass {
@@ -361,8 +361,16 @@ impl SearchIndex {
                 continue;
             }
             if apart {
+                // The facets count every match of the words and the filters together.
+                let whole = match filters {
+                    Some(_) => builder.build(text, &search.filters, pass),
+                    None => Some(page_query),
+                };
+                let Some(whole) = whole else {
+                    return Ok(None);
+                };
                 facets = searcher.search(
-                    &*tantivy_query,
+                    &*whole,
                     &FacetCollector {
                         facets: search.facets.clone(),
                         cache: self.facets.clone(),

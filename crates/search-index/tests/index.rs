@@ -659,3 +659,40 @@ fn ranked_pages_with_filters_are_the_ranking_of_the_words_cut_by_the_filters() {
         assert_eq!(walk(&ix, &raw, 20), expected, "{raw:?}");
     }
 }
+
+/// Ranked with filters and facets, the page is collected from the words alone (the filters
+/// checked per match) and the facets in a pass of their own: they count the matches of the
+/// words and the filters together, as a list in any other order counts them.
+#[test]
+fn ranked_facets_count_the_words_and_the_filters_together() {
+    let (ix, _) = index();
+    for filtered in [
+        RawBookSearch {
+            language: Some("en".into()),
+            ..q("the")
+        },
+        RawBookSearch {
+            genre: Some("fantasy".into()),
+            ..q("the")
+        },
+    ] {
+        let raw = RawBookSearch {
+            facets: Some("genre,language,format".into()),
+            ..filtered.clone()
+        };
+        let ranked = ix
+            .search(&query(raw.clone(), None, 1, None))
+            .unwrap()
+            .unwrap();
+        let newest = ix
+            .search(&query(raw, Some(BookSort::UpdatedDesc), 1, None))
+            .unwrap()
+            .unwrap();
+        assert_eq!(ranked.items.len(), 1);
+        assert_eq!(ranked.facets, newest.facets, "{filtered:?}");
+        let matches = titles(&ix, filtered.clone()).len() as i64;
+        assert!(matches > 1, "{filtered:?}: more than the page matches");
+        let languages: i64 = ranked.facets[1].values.iter().map(|v| v.count).sum();
+        assert_eq!(languages, matches, "{filtered:?}: every match counted once");
+    }
+}
