@@ -11,7 +11,7 @@
 //! comes first (`!key` reverses an `i64`, `u128::MAX - id` an id): one comparison of
 //! `(key, id)` pairs serves every sort.
 
-use crate::facets::{FacetCache, FacetValues};
+use crate::facets::{FacetCache, FacetValues, SMALL_COUNTS};
 use crate::schema::Fields;
 use bookstore_core::{BookSort, Facet};
 use std::collections::{BinaryHeap, HashMap};
@@ -371,6 +371,8 @@ struct FacetCounter {
     facet: Facet,
     column: Option<StrColumn>,
     values: Option<Arc<FacetValues>>,
+    /// The values in the segment's column: the first `terms` of `counts` are theirs.
+    terms: usize,
     counts: Vec<u64>,
 }
 
@@ -390,13 +392,15 @@ impl FacetCounter {
                     Facet::Format => "format_facet",
                 };
                 let column = fast.str(name)?;
-                let counts = column.as_ref().map_or(0, |c| c.dictionary().num_terms());
+                let terms = column.as_ref().map_or(0, |c| c.dictionary().num_terms());
                 let values = column.as_ref().map(|c| cache.values(reader, *f, c));
                 Ok(Self {
                     facet: *f,
                     column,
                     values,
-                    counts: vec![0; counts],
+                    terms,
+                    // Room for every byte: see `FacetValues::count`.
+                    counts: vec![0; terms.max(SMALL_COUNTS)],
                 })
             })
             .collect()
@@ -416,7 +420,7 @@ impl FacetCounter {
         let mut by_value = HashMap::new();
         if let Some(column) = &self.column {
             let mut value = String::new();
-            for (ord, n) in self.counts.into_iter().enumerate() {
+            for (ord, n) in self.counts.into_iter().take(self.terms).enumerate() {
                 value.clear();
                 if n > 0 && column.ord_to_str(ord as u64, &mut value).unwrap_or(false) {
                     *by_value.entry(value.clone()).or_default() += n;

@@ -72,35 +72,53 @@ impl FacetValues {
         }
     }
 
-    /// Adds one to `counts` for each value of each of `docs`.
+    /// Adds one to `counts` for each value of each of `docs`. For the byte layouts, a
+    /// `counts` of at least [`SMALL_COUNTS`] takes every byte as it is (no value counts
+    /// at `NONE_SMALL`, which no value has): no branch and no bounds check a value.
     pub fn count(&self, docs: &[DocId], counts: &mut [u64]) {
-        let mut add = |ord: u32| {
+        fn add(counts: &mut [u64], ord: u32) {
             if let Some(n) = counts.get_mut(ord as usize) {
                 *n += 1;
             }
-        };
-        let mut add_small = |ord: u8| {
-            if ord != NONE_SMALL {
-                add(u32::from(ord));
-            }
-        };
+        }
         match self {
             FacetValues::SmallSingle(values) => {
+                if let Some(small) = small_counts(counts) {
+                    for &doc in docs {
+                        if let Some(&ord) = values.get(doc as usize) {
+                            small[usize::from(ord)] += 1;
+                        }
+                    }
+                    return;
+                }
                 for &doc in docs {
-                    add_small(values.get(doc as usize).copied().unwrap_or(NONE_SMALL));
+                    match values.get(doc as usize) {
+                        Some(&ord) if ord != NONE_SMALL => add(counts, u32::from(ord)),
+                        _ => {}
+                    }
                 }
             }
             FacetValues::SmallPair(values) => {
+                if let Some(small) = small_counts(counts) {
+                    for &doc in docs {
+                        if let Some(&[first, second]) = values.get(doc as usize) {
+                            small[usize::from(first)] += 1;
+                            small[usize::from(second)] += 1;
+                        }
+                    }
+                    return;
+                }
                 for &doc in docs {
-                    let [first, second] =
-                        values.get(doc as usize).copied().unwrap_or([NONE_SMALL; 2]);
-                    add_small(first);
-                    add_small(second);
+                    for &ord in values.get(doc as usize).into_iter().flatten() {
+                        if ord != NONE_SMALL {
+                            add(counts, u32::from(ord));
+                        }
+                    }
                 }
             }
             FacetValues::Single(values) => {
                 for &doc in docs {
-                    add(values.get(doc as usize).copied().unwrap_or(NONE));
+                    add(counts, values.get(doc as usize).copied().unwrap_or(NONE));
                 }
             }
             FacetValues::Multi { starts, ords } => {
@@ -108,13 +126,21 @@ impl FacetValues {
                     let d = doc as usize;
                     if let (Some(&from), Some(&to)) = (starts.get(d), starts.get(d + 1)) {
                         for &ord in ords.get(from as usize..to as usize).unwrap_or(&[]) {
-                            add(ord);
+                            add(counts, ord);
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// The length of `counts` at which [`FacetValues::count`] counts bytes unchecked: one count
+/// for every byte. Only the first `num_terms` of them are values' counts.
+pub const SMALL_COUNTS: usize = 256;
+
+fn small_counts(counts: &mut [u64]) -> Option<&mut [u64; SMALL_COUNTS]> {
+    counts.get_mut(..SMALL_COUNTS)?.try_into().ok()
 }
 
 /// The arrays of the segments the index's searchers read, by segment and facet.
@@ -177,8 +203,13 @@ mod tests {
         let reader = searcher.segment_reader(0);
         let column = reader.fast_fields().str("facet").unwrap().unwrap();
         let values = FacetValues::read(&column, reader.max_doc());
-        let mut counts = vec![0; column.dictionary().num_terms()];
+        let terms = column.dictionary().num_terms();
+        let mut counts = vec![0; terms];
         values.count(counted, &mut counts);
+        // The unchecked way for the byte layouts counts the same.
+        let mut wide = vec![0; terms.max(SMALL_COUNTS)];
+        values.count(counted, &mut wide);
+        assert_eq!(counts[..], wide[..terms]);
         let mut by_value = BTreeMap::new();
         for (ord, n) in counts.into_iter().enumerate() {
             let mut value = String::new();
