@@ -327,12 +327,10 @@ impl SearchIndex {
             let Some(page_query) = builder.build(text, page_filters, pass) else {
                 return Ok(None);
             };
-            let filter = match &filters {
-                Some(filters) => {
-                    Some(filters.weight(EnableScoring::disabled_from_searcher(&searcher))?)
-                }
-                None => None,
-            };
+            let filter = filters
+                .as_ref()
+                .map(|f| f.weight(EnableScoring::disabled_from_searcher(&searcher)))
+                .transpose()?;
             let collector = PageCollector {
                 sort: query.sort,
                 after: cursor.as_ref().and_then(Cursor::position),
