@@ -72,9 +72,10 @@ impl FacetValues {
         }
     }
 
-    /// Adds one to `counts` for each value of each of `docs`. For the byte layouts, a
-    /// `counts` of at least [`SMALL_COUNTS`] takes every byte as it is (no value counts
-    /// at `NONE_SMALL`, which no value has): no branch and no bounds check a value.
+    /// Adds one to `counts` for each value of each of `docs`. The byte layouts count into
+    /// one count per byte (no value counts at `NONE_SMALL`, which no value has): no branch
+    /// and no bounds check a value. A `counts` of at least [`SMALL_COUNTS`] is counted into
+    /// as it is; a shorter one gets the first of such counts added.
     pub fn count(&self, docs: &[DocId], counts: &mut [u64]) {
         fn add(counts: &mut [u64], ord: u32) {
             if let Some(n) = counts.get_mut(ord as usize) {
@@ -82,40 +83,21 @@ impl FacetValues {
             }
         }
         match self {
-            FacetValues::SmallSingle(values) => {
-                if let Some(small) = small_counts(counts) {
-                    for &doc in docs {
-                        if let Some(&ord) = values.get(doc as usize) {
-                            small[usize::from(ord)] += 1;
-                        }
-                    }
-                    return;
-                }
+            FacetValues::SmallSingle(values) => with_small_counts(counts, |small| {
                 for &doc in docs {
-                    match values.get(doc as usize) {
-                        Some(&ord) if ord != NONE_SMALL => add(counts, u32::from(ord)),
-                        _ => {}
+                    if let Some(&ord) = values.get(doc as usize) {
+                        small[usize::from(ord)] += 1;
                     }
                 }
-            }
-            FacetValues::SmallPair(values) => {
-                if let Some(small) = small_counts(counts) {
-                    for &doc in docs {
-                        if let Some(&[first, second]) = values.get(doc as usize) {
-                            small[usize::from(first)] += 1;
-                            small[usize::from(second)] += 1;
-                        }
-                    }
-                    return;
-                }
+            }),
+            FacetValues::SmallPair(values) => with_small_counts(counts, |small| {
                 for &doc in docs {
-                    for &ord in values.get(doc as usize).into_iter().flatten() {
-                        if ord != NONE_SMALL {
-                            add(counts, u32::from(ord));
-                        }
+                    if let Some(&[first, second]) = values.get(doc as usize) {
+                        small[usize::from(first)] += 1;
+                        small[usize::from(second)] += 1;
                     }
                 }
-            }
+            }),
             FacetValues::Single(values) => {
                 for &doc in docs {
                     add(counts, values.get(doc as usize).copied().unwrap_or(NONE));
@@ -139,8 +121,20 @@ impl FacetValues {
 /// for every byte. Only the first `num_terms` of them are values' counts.
 pub const SMALL_COUNTS: usize = 256;
 
-fn small_counts(counts: &mut [u64]) -> Option<&mut [u64; SMALL_COUNTS]> {
-    counts.get_mut(..SMALL_COUNTS)?.try_into().ok()
+/// Runs `count` on `counts` seen as one count per byte, or on counts of its own that are then
+/// added to `counts` as far as it reaches.
+fn with_small_counts(counts: &mut [u64], count: impl FnOnce(&mut [u64; SMALL_COUNTS])) {
+    if let Some(small) = counts
+        .get_mut(..SMALL_COUNTS)
+        .and_then(|c| <&mut [u64; SMALL_COUNTS]>::try_from(c).ok())
+    {
+        return count(small);
+    }
+    let mut own = [0; SMALL_COUNTS];
+    count(&mut own);
+    for (n, more) in counts.iter_mut().zip(own) {
+        *n += more;
+    }
 }
 
 /// The arrays of the segments the index's searchers read, by segment and facet.
