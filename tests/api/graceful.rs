@@ -1,6 +1,6 @@
 //! Stopping and starting without failed requests: at SIGTERM `/readyz` turns 503 at once while
-//! the listener serves on through the drain delay, a request in flight when the listener
-//! closes still gets its answer, and the process exits 0; a server started while its
+//! the listener serves on through the drain delay (each answer saying `Connection: close`), a
+//! request in flight when the listener closes still gets its answer, and the process exits 0; a server started while its
 //! PostgreSQL is down waits, not ready, and serves once it is up; a PostgreSQL restart under
 //! load is survived without restarting the server.
 
@@ -39,6 +39,13 @@ async fn readyz(app: &TestApp) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_then_finishes_the_requests_in_flight() {
     let mut app = spawn_with(Backend::Sqlite, &[("BOOKSTORE_SHUTDOWN_DRAIN", "1")]).await;
+    let before = app.get("/books?limit=1").await;
+    assert_eq!(before.status(), 200);
+    assert_eq!(
+        before.headers().get("connection"),
+        None,
+        "keep-alive before the signal"
+    );
     // A create whose body is still coming when the signal arrives: in flight throughout.
     let book = serde_json::to_vec(&json!({"isbn": isbn(42), "title": "In flight"})).expect("json");
     let (first, rest) = book.split_at(book.len() / 2);
@@ -66,6 +73,13 @@ async fn sigterm_drains_then_finishes_the_requests_in_flight() {
     .await;
     let response = app.get("/books?limit=1").await;
     assert_eq!(response.status(), 200, "a request during the drain");
+    // A proxy that keeps connections open is told that this one is done: it would otherwise
+    // send its next request down a connection that the end of the drain closes (a 502).
+    assert_eq!(
+        response.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..]),
+        "an answer during the drain closes its connection"
+    );
     let health = app
         .anonymous(Method::GET, "/readyz")
         .send()
@@ -90,6 +104,12 @@ async fn sigterm_drains_then_finishes_the_requests_in_flight() {
     slow.read_to_end(&mut answer).await.expect("read");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "the request in flight is answered with Connection: close: {answer}"
+    );
 
     let status = app.wait_exit(Duration::from_secs(20)).await;
     assert!(status.success(), "exit status {status:?}\n{}", app.logs());

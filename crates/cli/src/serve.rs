@@ -53,6 +53,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             client_header_timeout: settings.http.client_header_timeout,
             keepalive_timeout: settings.http.keepalive_timeout,
         },
+        // The stand-in is never drained: it stops once the services are built.
+        draining: bookstore_http::state::Draining::default(),
     };
     // Until the services are built (PostgreSQL may not be up yet), a stand-in answers on the
     // socket: alive, not ready.
@@ -156,6 +158,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // connections that waited in the backlog meanwhile are served by the real router.
     let _ = built_tx.send(true);
     let _ = standin.await;
+    let options = ServeOptions {
+        draining: draining.clone(),
+        ..options
+    };
     let server = bookstore_http::server::serve(listener, app, options, async move {
         // Resolves when told to stop, or if the sender is gone.
         let _ = stop_rx.changed().await;

@@ -7,6 +7,7 @@
 //! [`super::connection`]).
 
 use super::connection::{Activity, RequestGuard};
+use crate::state::Draining;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, Request, Response, Version};
 use axum::Router;
@@ -121,6 +122,7 @@ pub async fn serve(
     app: Router,
     fast: Option<Arc<crate::fast::FastPath>>,
     activity: Arc<Activity>,
+    draining: Draining,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let guard = activity.begin_request();
@@ -172,6 +174,13 @@ pub async fn serve(
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
             activity.linger();
         }
+    }
+    if http1 && draining.is_draining() {
+        // Read after the answer was made, so that a request that was being served when the
+        // drain began is told too.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     Ok(response.map(|body| {
         Body::new(Guarded {

@@ -12,6 +12,7 @@
 mod connection;
 pub mod drain;
 
+use crate::state::Draining;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use connection::{Activity, Watched};
@@ -63,6 +64,10 @@ pub struct ServeOptions {
     pub header_limit: usize,
     /// Idle bounds of connections.
     pub timeouts: ConnectionTimeouts,
+    /// Once set, every HTTP/1 answer says `Connection: close`: a proxy that keeps
+    /// connections to this process open learns that each one is done after its answer,
+    /// instead of sending its next request down one that the end of the drain closes.
+    pub draining: Draining,
 }
 
 fn builder(header_limit: usize) -> Builder<TokioExecutor> {
@@ -110,6 +115,7 @@ pub async fn serve(
     let builder = builder(options.header_limit);
     let acceptor = options.tls.map(TlsAcceptor::from);
     let timeouts = options.timeouts;
+    let draining = options.draining;
     // Every connection holds a receiver: `closed()` resolves once the last one has ended.
     let (stop, stopping) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -131,12 +137,16 @@ pub async fn serve(
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         let app = app.clone();
+        let draining = draining.clone();
         tokio::spawn(async move {
             let activity = Activity::new();
             match acceptor {
                 None => {
                     let io = Watched::new(stream, activity.clone());
-                    connection(io, peer, app, builder, activity, timeouts, stopping).await;
+                    connection(
+                        io, peer, app, builder, activity, timeouts, draining, stopping,
+                    )
+                    .await;
                 }
                 Some(acceptor) => {
                     let stream = match tokio::time::timeout(
@@ -156,7 +166,10 @@ pub async fn serve(
                         }
                     };
                     let io = Watched::new(stream, activity.clone());
-                    connection(io, peer, app, builder, activity, timeouts, stopping).await;
+                    connection(
+                        io, peer, app, builder, activity, timeouts, draining, stopping,
+                    )
+                    .await;
                 }
             }
         });
@@ -176,6 +189,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     builder: Builder<TokioExecutor>,
     activity: Arc<Activity>,
     timeouts: ConnectionTimeouts,
+    draining: Draining,
     mut stopping: watch::Receiver<bool>,
 ) {
     let service = {
@@ -186,6 +200,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 app.router.clone(),
                 app.fast.clone(),
                 activity.clone(),
+                draining.clone(),
                 request,
             )
         })
