@@ -133,20 +133,20 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let stopping = stopping.clone();
+        let closed_by = Closing {
+            timeouts,
+            draining: draining.clone(),
+            stopping: stopping.clone(),
+        };
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         let app = app.clone();
-        let draining = draining.clone();
         tokio::spawn(async move {
             let activity = Activity::new();
             match acceptor {
                 None => {
                     let io = Watched::new(stream, activity.clone());
-                    connection(
-                        io, peer, app, builder, activity, timeouts, draining, stopping,
-                    )
-                    .await;
+                    connection(io, peer, app, builder, activity, closed_by).await;
                 }
                 Some(acceptor) => {
                     let stream = match tokio::time::timeout(
@@ -166,10 +166,7 @@ pub async fn serve(
                         }
                     };
                     let io = Watched::new(stream, activity.clone());
-                    connection(
-                        io, peer, app, builder, activity, timeouts, draining, stopping,
-                    )
-                    .await;
+                    connection(io, peer, app, builder, activity, closed_by).await;
                 }
             }
         });
@@ -180,6 +177,14 @@ pub async fn serve(
     stop.closed().await;
 }
 
+/// What closes a connection: idling past its bounds, the drain (whose answers say
+/// `Connection: close`) and the server stopping.
+struct Closing {
+    timeouts: ConnectionTimeouts,
+    draining: Draining,
+    stopping: watch::Receiver<bool>,
+}
+
 /// Serves one connection until it ends, closing it when it idles past its bounds or when the
 /// server stops.
 async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
@@ -188,10 +193,13 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     app: Service,
     builder: Builder<TokioExecutor>,
     activity: Arc<Activity>,
-    timeouts: ConnectionTimeouts,
-    draining: Draining,
-    mut stopping: watch::Receiver<bool>,
+    closed_by: Closing,
 ) {
+    let Closing {
+        timeouts,
+        draining,
+        mut stopping,
+    } = closed_by;
     let service = {
         let activity = activity.clone();
         tower::service_fn(move |mut request: axum::http::Request<Incoming>| {
