@@ -7,6 +7,7 @@ use crate::ids::BookId;
 use crate::ports::WriteContext;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 pub const SOURCE: &str = "/bookstore/catalog";
@@ -47,9 +48,11 @@ impl BookEventKind {
 /// `traceparent` (the CloudEvents distributed-tracing extension: the W3C trace context of
 /// that request, so that a consumer's work joins the request's trace); and on a
 /// `stock_adjusted` event `location` and `locationid`, the code and id of the location whose
-/// stock the movement changed.
+/// stock the movement changed. Its `data` is a JSON value, or (`D`) anything that serializes
+/// as one, such as the [`RawValue`] of a book serialized once for both its history row and
+/// its event ([`CloudEvent::book_changed_raw`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CloudEvent {
+pub struct CloudEvent<D = serde_json::Value> {
     pub specversion: String,
     pub id: Uuid,
     pub source: String,
@@ -68,17 +71,17 @@ pub struct CloudEvent {
     pub location: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locationid: Option<Uuid>,
-    pub data: serde_json::Value,
+    pub data: D,
 }
 
-impl CloudEvent {
+impl<D> CloudEvent<D> {
     fn new(
         kind: BookEventKind,
         id: BookId,
         version: i64,
         time: DateTime<Utc>,
         ctx: &WriteContext,
-        data: serde_json::Value,
+        data: D,
     ) -> Self {
         Self {
             specversion: "1.0".into(),
@@ -103,7 +106,29 @@ impl CloudEvent {
         self.locationid = Some(id);
         self
     }
+}
 
+impl CloudEvent<Box<RawValue>> {
+    /// [`CloudEvent::book_changed`] with the book serialized as it is: the same JSON, made
+    /// without building a [`serde_json::Value`] first, and copied as it is wherever the event
+    /// or its data is written (an import writes both for every book).
+    pub fn book_changed_raw(
+        kind: BookEventKind,
+        book: &Book,
+        ctx: &WriteContext,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(Self::new(
+            kind,
+            book.id,
+            book.version,
+            book.updated_at,
+            ctx,
+            serde_json::value::to_raw_value(book)?,
+        ))
+    }
+}
+
+impl CloudEvent {
     /// A created or updated event carries the book as it is after the change.
     pub fn book_changed(
         kind: BookEventKind,

@@ -37,6 +37,7 @@ use bookstore_core::{
     HistoryAction, Quantity, StockMovement, StockMovementKind, StoreError, WriteContext,
 };
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use sqlx::Database;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -45,13 +46,13 @@ use uuid::Uuid;
 const REASON: &str = "import";
 
 /// A written book's history row and event (whose data is the book after the change, as the
-/// history row keeps it).
+/// history row keeps it: serialized once for both).
 pub(crate) struct Change {
     pub(crate) book_id: Uuid,
     pub(crate) version: i64,
     pub(crate) action: HistoryAction,
     pub(crate) before: Option<serde_json::Value>,
-    pub(crate) event: CloudEvent,
+    pub(crate) event: CloudEvent<Box<RawValue>>,
 }
 
 /// The links a batch replaces, of the replaced books whose contributors or genres changed:
@@ -479,7 +480,7 @@ fn change(
             _ => HistoryAction::Updated,
         },
         before,
-        event: CloudEvent::book_changed(kind, book, ctx).map_err(json_error)?,
+        event: CloudEvent::book_changed_raw(kind, book, ctx).map_err(json_error)?,
     })
 }
 
