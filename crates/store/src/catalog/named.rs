@@ -262,6 +262,22 @@ where
         .map_err(backend)
 }
 
+/// `(key, name, id)` of the names `refs` give, each key once, in key order: so that concurrent
+/// writers take their locks in one order and cannot deadlock. Each with the id it gets if it
+/// is created.
+fn named_rows<'a>(refs: &[Ref<'a>]) -> Vec<(String, &'a str, Uuid)> {
+    let mut named: Vec<(String, &str, Uuid)> = refs
+        .iter()
+        .filter_map(|r| match r {
+            Ref::Name(name) => Some((fold_key(name), *name, Uuid::now_v7())),
+            Ref::Id(_) => None,
+        })
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named.dedup_by(|a, b| a.0 == b.0);
+    named
+}
+
 /// Resolving references to authors or genres: three statements, which each store writes in
 /// its own way (`named_rows.rs`): PostgreSQL binds one array per column, so that each
 /// statement's text is the same for any number of names; SQLite lists them.
@@ -273,52 +289,55 @@ pub(crate) trait ResolveNamed: Dialect {
         ids: &[Uuid],
     ) -> Result<Vec<(Uuid, String)>, StoreError>;
 
-    /// Inserts `(key, name, id)` rows, in their order; a key that exists is left alone.
+    /// Inserts `(key, name, id)` rows, in their order; a key that exists is left alone. Gives
+    /// the ids of the rows it inserted.
     async fn insert_names(
         conn: &mut <Self::Db as Database>::Connection,
         kind: &sql::Named,
         rows: &[(String, &str, Uuid)],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Vec<Uuid>, StoreError>;
 
-    /// `(key, id, name)` of the ones with these keys; `lock`: locked as a link's foreign key
+    /// `(key, id, name)` of the ones with these keys, locked as a link's foreign key
     /// locks them, until the end of the transaction, where writers run side by side.
     async fn by_keys(
         conn: &mut <Self::Db as Database>::Connection,
         kind: &sql::Named,
         keys: &[&str],
-        lock: bool,
     ) -> Result<Vec<(String, Uuid, String)>, StoreError>;
+
+    /// Creates the ones `refs` name that do not exist yet (ids are left alone): one
+    /// statement, which gives the ids of those it created (not those a concurrent writer
+    /// created first). What an import does before its batch's transaction, which then finds
+    /// them all.
+    async fn create_missing(
+        conn: &mut <Self::Db as Database>::Connection,
+        kind: &sql::Named,
+        refs: &[Ref<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let named = named_rows(refs);
+        if named.is_empty() {
+            return Ok(Vec::new());
+        }
+        Self::insert_names(conn, kind, &named, now).await
+    }
 
     /// Resolves references to authors or genres, in draft order, to their ids and stored
     /// names: an id must exist; a name is matched on its folded key, or created. A handful of
     /// statements whatever the number of references.
+    ///
+    /// The names found are locked (where writers run side by side) until the transaction
+    /// ends, as the foreign keys of the links it writes would lock them: an import that
+    /// deletes the names it created but did not link (`import::remove_unused_names`) waits
+    /// for this transaction, and sees its links, rather than deleting a name it is about to
+    /// link.
     async fn resolve_refs(
         conn: &mut <Self::Db as Database>::Connection,
         kind: &sql::Named,
         refs: &[Ref<'_>],
         now: DateTime<Utc>,
     ) -> Result<Vec<(Uuid, String)>, StoreError> {
-        // The names found are locked (where writers run side by side) until the transaction
-        // ends, as the foreign keys of the links it writes would lock them: an import that
-        // deletes the names it created but did not link (`import::remove_unused_names`)
-        // waits for this transaction, and sees its links, rather than deleting a name it is
-        // about to link.
-        Ok(Self::resolve_refs_noting(conn, kind, refs, now, true)
-            .await?
-            .0)
-    }
-
-    /// [`Self::resolve_refs`], with the ids of the ones this call created (not those a
-    /// concurrent writer created first): what an import removes again when its batch fails.
-    /// `lock`: the names matched by name are locked (see [`Self::by_keys`]).
-    async fn resolve_refs_noting(
-        conn: &mut <Self::Db as Database>::Connection,
-        kind: &sql::Named,
-        refs: &[Ref<'_>],
-        now: DateTime<Utc>,
-        lock: bool,
-    ) -> Result<(Vec<(Uuid, String)>, Vec<Uuid>), StoreError> {
         let ids: Vec<Uuid> = refs
             .iter()
             .filter_map(|r| match r {
@@ -341,43 +360,24 @@ pub(crate) trait ResolveNamed: Dialect {
             });
         }
 
-        // Created in key order, so that concurrent writers take their locks in one order and
-        // cannot deadlock; each with the id it gets if this call creates it.
-        let mut named: Vec<(String, &str, Uuid)> = refs
-            .iter()
-            .filter_map(|r| match r {
-                Ref::Name(name) => Some((fold_key(name), *name, Uuid::now_v7())),
-                Ref::Id(_) => None,
-            })
-            .collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        named.dedup_by(|a, b| a.0 == b.0);
+        let mut named = named_rows(refs);
         let mut by_key: HashMap<String, (Uuid, String)> = HashMap::new();
-        let mut created = Vec::new();
         if !named.is_empty() {
             // Most names exist (an import's batch created its new ones before its
             // transaction): those are read, and only the others inserted and read.
             let keys: Vec<&str> = named.iter().map(|(key, _, _)| key.as_str()).collect();
-            let rows = Self::by_keys(conn, kind, &keys, lock).await?;
+            let rows = Self::by_keys(conn, kind, &keys).await?;
             by_key.extend(rows.into_iter().map(|(key, id, name)| (key, (id, name))));
             named.retain(|(key, _, _)| !by_key.contains_key(key));
             if !named.is_empty() {
                 Self::insert_names(conn, kind, &named, now).await?;
                 let keys: Vec<&str> = named.iter().map(|(key, _, _)| key.as_str()).collect();
-                let rows = Self::by_keys(conn, kind, &keys, lock).await?;
+                let rows = Self::by_keys(conn, kind, &keys).await?;
                 by_key.extend(rows.into_iter().map(|(key, id, name)| (key, (id, name))));
-                // Found with the id this call gave it: its insert is the one that won.
-                created.extend(named.iter().filter_map(|(key, _, id)| {
-                    by_key
-                        .get(key)
-                        .filter(|(found, _)| found == id)
-                        .map(|_| *id)
-                }));
             }
         }
 
-        let resolved = refs
-            .iter()
+        refs.iter()
             .map(|r| {
                 let found = match r {
                     Ref::Id(id) => by_id.get(id).map(|name| (*id, name.clone())),
@@ -388,8 +388,7 @@ pub(crate) trait ResolveNamed: Dialect {
                     entity: kind.entity,
                 })
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((resolved, created))
+            .collect::<Result<Vec<_>, _>>()
     }
 }
 

@@ -38,37 +38,35 @@ impl ResolveNamed for PgStore {
         kind: &sql::Named,
         rows: &[(String, &str, Uuid)],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Uuid>, StoreError> {
         // `UNNEST` gives the rows in array order: the keys are inserted (and locked) in the
         // order of `rows`.
         let statement = format!(
             "INSERT INTO {} (id, name, name_key, created_at, updated_at) \
              SELECT u.id, u.name, u.key, $4, $4 \
-             FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS u (id, name, key){}",
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS u (id, name, key){} \
+             RETURNING id",
             kind.table,
             sql::ON_NAME_CONFLICT_DO_NOTHING
         );
-        sqlx::query(&statement)
+        sqlx::query_scalar(&statement)
             .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())
             .bind(now)
-            .execute(&mut *conn)
+            .fetch_all(&mut *conn)
             .await
-            .map_err(backend)?;
-        Ok(())
+            .map_err(backend)
     }
 
     async fn by_keys(
         conn: &mut PgConnection,
         kind: &sql::Named,
         keys: &[&str],
-        lock: bool,
     ) -> Result<Vec<(String, Uuid, String)>, StoreError> {
         let statement = format!(
-            "SELECT name_key, id, name FROM {} WHERE name_key = ANY($1){}",
-            kind.table,
-            if lock { " FOR KEY SHARE" } else { "" }
+            "SELECT name_key, id, name FROM {} WHERE name_key = ANY($1) FOR KEY SHARE",
+            kind.table
         );
         sqlx::query_as(&statement)
             .bind(keys)
@@ -102,7 +100,7 @@ impl ResolveNamed for SqliteStore {
         kind: &sql::Named,
         rows: &[(String, &str, Uuid)],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Uuid>, StoreError> {
         let mut insert = QueryBuilder::<Sqlite>::new(kind.insert);
         insert.push_values(rows, |mut row, (key, name, id)| {
             row.push_bind(*id)
@@ -112,8 +110,12 @@ impl ResolveNamed for SqliteStore {
                 .push_bind(DbTime(now));
         });
         insert.push(sql::ON_NAME_CONFLICT_DO_NOTHING);
-        insert.build().execute(&mut *conn).await.map_err(backend)?;
-        Ok(())
+        insert.push(" RETURNING id");
+        insert
+            .build_query_scalar()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)
     }
 
     /// Writers are serialised: nothing to lock.
@@ -121,7 +123,6 @@ impl ResolveNamed for SqliteStore {
         conn: &mut SqliteConnection,
         kind: &sql::Named,
         keys: &[&str],
-        _lock: bool,
     ) -> Result<Vec<(String, Uuid, String)>, StoreError> {
         let mut select = QueryBuilder::<Sqlite>::new(kind.by_keys);
         let mut list = select.separated(", ");

@@ -45,16 +45,8 @@ pub(super) async fn create_names<D: ResolveNamed + ImportWrites>(
         return Ok(created);
     }
     let mut conn = store.writer().acquire().await.map_err(backend)?;
-    if !authors.is_empty() {
-        created.authors = D::resolve_refs_noting(&mut conn, &sql::AUTHORS, &authors, now, false)
-            .await?
-            .1;
-    }
-    if !genres.is_empty() {
-        created.genres = D::resolve_refs_noting(&mut conn, &sql::GENRES, &genres, now, false)
-            .await?
-            .1;
-    }
+    created.authors = D::create_missing(&mut conn, &sql::AUTHORS, &authors, now).await?;
+    created.genres = D::create_missing(&mut conn, &sql::GENRES, &genres, now).await?;
     Ok(created)
 }
 
