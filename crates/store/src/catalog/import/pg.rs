@@ -36,8 +36,8 @@ const ADD_WORDS: &str = "SELECT bookstore_add_search_words($1)";
 fn giving_words(write: &str) -> String {
     format!(
         "WITH written AS ({write} RETURNING search_doc) \
-         SELECT coalesce(array_agg(DISTINCT w COLLATE \"C\"), '{{}}') \
-         FROM written, unnest(tsvector_to_array(written.search_doc)) AS w"
+         SELECT coalesce(array_agg(d.w), '{{}}') FROM (SELECT DISTINCT w COLLATE \"C\" AS w \
+         FROM written, unnest(tsvector_to_array(written.search_doc)) AS w) d"
     )
 }
 
