@@ -448,7 +448,8 @@ async fn sigterm_hands_a_running_import_back() {
     assert_eq!(import["failure"], "interrupted by a restart");
     let created = import["counts"]["created"].as_i64().unwrap();
     assert!(created > 0 && created < 40_000, "{import}");
-    assert!(app.count("books").await >= created);
+    // Every batch written is counted, the one written ahead of the stop too.
+    assert_eq!(app.count("books").await, created, "{import}");
 }
 
 both_stores!(
@@ -595,3 +596,54 @@ both_stores!(
         assert_eq!(exported, in_file, "the new books in file order");
     }
 );
+
+/// A failure that no validation foresees (here the database refuses one book) ends a CLI
+/// import where it is: the batches written before it stay, and the CLI says what they hold:
+/// exactly the books in the store, although the writers work ahead of one another.
+#[tokio::test]
+async fn a_cli_import_that_fails_midway_says_what_it_wrote() {
+    let app = spawn(Backend::Postgres).await;
+    let url = app.database_url.clone().expect("PostgreSQL");
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    let refused = isbn(2600);
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION test_refuse_book() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.isbn = '{refused}' THEN RAISE EXCEPTION 'refused for the test'; END IF; \
+         RETURN NEW; END $$; \
+         CREATE TRIGGER test_refuse_book BEFORE INSERT ON books \
+         FOR EACH ROW EXECUTE FUNCTION test_refuse_book();"
+    ))
+    .execute(&pool)
+    .await
+    .expect("the refusing trigger");
+    let file = app.data_dir.path().join("books.csv");
+    std::fs::write(&file, catalog_csv(6000)).expect("write the file");
+    let out = std::process::Command::new(binary())
+        .args(["import", file.to_str().expect("path")])
+        .env_clear()
+        .env("BOOKSTORE_DATA_DIR", app.data_dir.path())
+        .env("BOOKSTORE_LOG", "warn")
+        .env("DATABASE_URL", &url)
+        .output()
+        .expect("run the CLI");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused for the test"), "{stderr}");
+    let created: i64 = stderr
+        .split("written before it: ")
+        .nth(1)
+        .and_then(|rest| rest.split(" created").next())
+        .and_then(|rest| rest.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("what was written: {stderr}"));
+    // The two batches before the refused row's are whole; its own wrote nothing in the
+    // refused row's part; the rest is cut short.
+    assert!((2000..6000).contains(&created), "{created}: {stderr}");
+    assert_eq!(app.count("books").await, created, "{stderr}");
+    let refused_in_store: i64 = sqlx::query_scalar("SELECT count(*) FROM books WHERE isbn = $1")
+        .bind(&refused)
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(refused_in_store, 0);
+}

@@ -104,6 +104,8 @@ struct Terminal {
     last_line: Instant,
     errors: Box<dyn Write + Send>,
     errors_as_csv: bool,
+    /// The totals of the batches written so far: what stays when the import fails.
+    written: ImportProgress,
 }
 
 impl Terminal {
@@ -134,6 +136,7 @@ impl Terminal {
             last_line: Instant::now(),
             errors,
             errors_as_csv,
+            written: ImportProgress::default(),
         })
     }
 
@@ -184,6 +187,7 @@ impl ProgressSink for Terminal {
         progress: &ImportProgress,
         rejected: Vec<ImportRowError>,
     ) -> Result<(), ImportError> {
+        self.written = *progress;
         for e in &rejected {
             self.write_error(e)?;
         }
@@ -261,19 +265,34 @@ pub async fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<()> {
     }
     terminal.errors.flush()?;
     store.close().await;
-    let progress = result.map_err(|err| anyhow::anyhow!("import failed: {err}"))?;
-    let c = progress.counts;
-    let secs = terminal.started.elapsed().as_secs_f64();
     let verb = if args.dry_run { "would be " } else { "" };
-    println!(
-        "{} rows read in {secs:.1}s ({:.0} rows/s): {} {verb}created, {} {verb}updated, {} unchanged, {} rejected",
-        c.read,
-        terminal.rate(&progress),
-        c.created,
-        c.updated,
-        c.unchanged,
-        c.rejected
-    );
+    let totals = |progress: &ImportProgress| {
+        let c = progress.counts;
+        format!(
+            "{} rows read in {:.1}s ({:.0} rows/s): {} {verb}created, {} {verb}updated, {} unchanged, {} rejected",
+            c.read,
+            terminal.started.elapsed().as_secs_f64(),
+            terminal.rate(progress),
+            c.created,
+            c.updated,
+            c.unchanged,
+            c.rejected
+        )
+    };
+    let progress = match result {
+        Ok(progress) => progress,
+        Err(err) => {
+            // The batches written before the failure stay: say what they hold.
+            let written = if args.dry_run {
+                "nothing was written (a dry run)".to_owned()
+            } else {
+                format!("written before it: {}", totals(&terminal.written))
+            };
+            bail!("import failed: {err}\n{written}");
+        }
+    };
+    let c = progress.counts;
+    println!("{}", totals(&progress));
     if c.rejected > 0 {
         std::process::exit(2);
     }

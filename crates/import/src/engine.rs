@@ -4,10 +4,11 @@ use crate::{ImportError, RowSource};
 use async_trait::async_trait;
 use bookstore_core::import::{ImportMode, ImportOutcome, ImportProgress, ImportRowError};
 use bookstore_core::{
-    AuthorRef, BookDraft, BookId, Catalog, GenreRef, ValidationErrors, WriteContext,
+    AuthorRef, BookDraft, BookId, Catalog, CatalogError, GenreRef, ValidationErrors, WriteContext,
 };
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Rows per batch (and per transaction): large enough that a transaction's cost is shared by
 /// many rows, small enough that a batch's memory does not matter.
@@ -140,53 +141,218 @@ fn read_batch(source: &mut dyn RowSource, size: usize) -> Batch {
     batch
 }
 
-type Written = Pin<Box<dyn Future<Output = Result<Vec<ImportOutcome>, ImportError>> + Send>>;
+/// What a writer did with a part of a batch: `None` when it did not write it, because an
+/// earlier part failed.
+type PartWritten = Option<Result<Vec<ImportOutcome>, CatalogError>>;
 
-/// Writes the valid rows of a batch, in `options.writers` transactions at once (the rows of
-/// an ISBN in one of them), and gives their outcomes in the batch's order. On a Tokio runtime
-/// each write runs as a task of its own, so that the next batch is read and validated while
-/// the database writes this one (two batches in memory at most); elsewhere each is awaited
-/// in turn when the outcomes are.
-fn write_batch(
-    catalog: &Catalog,
-    ctx: &WriteContext,
-    options: ImportOptions,
+/// A part of a batch for a writer, and where it says what became of it.
+struct Job {
     drafts: Vec<BookDraft>,
-) -> Written {
-    let writers = options.writers.clamp(1, drafts.len().max(1));
-    if writers == 1 {
-        return write_part(catalog, ctx, options, drafts);
-    }
-    let mut parts: Vec<Vec<BookDraft>> = (0..writers).map(|_| Vec::new()).collect();
-    let mut part_of = Vec::with_capacity(drafts.len());
-    for draft in drafts {
-        let part = part_of_isbn(draft.isbn().as_str(), writers);
-        part_of.push(part);
-        parts[part].push(draft);
-    }
-    let writes: Vec<Written> = parts
-        .into_iter()
-        .map(|part| write_part(catalog, ctx, options, part))
-        .collect();
-    Box::pin(async move {
-        // Every write is awaited, so that none is still running when one failed.
-        let mut results = Vec::with_capacity(writes.len());
-        for write in writes {
-            results.push(write.await);
-        }
-        let mut outcomes = Vec::with_capacity(results.len());
-        for result in results {
-            outcomes.push(result?.into_iter());
-        }
-        part_of
-            .into_iter()
-            .map(|part| {
-                outcomes[part].next().ok_or_else(|| {
-                    ImportError::Progress("the catalog gave fewer outcomes than rows".into())
-                })
+    done: oneshot::Sender<PartWritten>,
+}
+
+/// The writers of an import, each a task that writes its parts of the batches in turn, one
+/// transaction a part: a writer starts on its part of the next batch as soon as it is done
+/// with this one, without waiting for the others (whose parts take longer or shorter), so
+/// that no core idles at the end of each batch. Once a part fails, the parts not yet begun
+/// are not written.
+struct Writers {
+    queues: Vec<mpsc::Sender<Job>>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl Writers {
+    fn start(
+        catalog: &Catalog,
+        ctx: &WriteContext,
+        options: ImportOptions,
+    ) -> Result<Self, ImportError> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| ImportError::Progress("an import runs on a Tokio runtime".into()))?;
+        let stopped = Arc::new(AtomicBool::new(false));
+        let queues = (0..options.writers.max(1))
+            .map(|_| {
+                // This batch's part and the next one's: never more.
+                let (queue, jobs) = mpsc::channel(BATCHES_IN_FLIGHT);
+                runtime.spawn(write_parts(
+                    catalog.clone(),
+                    ctx.clone(),
+                    options,
+                    jobs,
+                    stopped.clone(),
+                ));
+                queue
             })
-            .collect()
-    })
+            .collect();
+        Ok(Self { queues, stopped })
+    }
+
+    /// Hands the valid rows of `batch` to the writers (the rows of an ISBN always to the
+    /// same one, so that they stay in order).
+    async fn send(&self, batch: Batch) -> Sent {
+        let writers = self.queues.len();
+        let mut parts: Vec<Vec<BookDraft>> = (0..writers).map(|_| Vec::new()).collect();
+        let mut part_of = Vec::with_capacity(batch.drafts.len());
+        for draft in batch.drafts {
+            let part = if writers == 1 {
+                0
+            } else {
+                part_of_isbn(draft.isbn().as_str(), writers)
+            };
+            part_of.push(part);
+            parts[part].push(draft);
+        }
+        let mut written = Vec::with_capacity(writers);
+        for (queue, drafts) in self.queues.iter().zip(parts) {
+            if drafts.is_empty() {
+                written.push(None);
+                continue;
+            }
+            let (done, outcome) = oneshot::channel();
+            // A writer that is gone (its task panicked) drops the job: its part reads as
+            // failed below.
+            let _ = queue.send(Job { drafts, done }).await;
+            written.push(Some(outcome));
+        }
+        Sent {
+            pending: batch.pending,
+            rejected: batch.rejected,
+            rows: batch.rows,
+            bytes_read: batch.bytes_read,
+            at_end: batch.at_end,
+            broken: batch.broken,
+            part_of,
+            written,
+        }
+    }
+
+    /// Writes no part that has not begun.
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+}
+
+/// Batches handed to the writers at once: the one being written and the next.
+const BATCHES_IN_FLIGHT: usize = 2;
+
+/// A writer's task: its parts, in the order they were read.
+async fn write_parts(
+    catalog: Catalog,
+    ctx: WriteContext,
+    options: ImportOptions,
+    mut jobs: mpsc::Receiver<Job>,
+    stopped: Arc<AtomicBool>,
+) {
+    while let Some(job) = jobs.recv().await {
+        let written = if stopped.load(Ordering::Acquire) {
+            None
+        } else {
+            let result = catalog
+                .import_books(&ctx, &job.drafts, options.mode, options.dry_run)
+                .await;
+            if result.is_err() {
+                stopped.store(true, Ordering::Release);
+            }
+            Some(result)
+        };
+        let _ = job.done.send(written);
+    }
+}
+
+/// A batch handed to the writers: its rows as read, which part each valid one went to, and
+/// what each part's writer will say of it (`None`: the part had no rows).
+struct Sent {
+    pending: Vec<Pending>,
+    rejected: Vec<ImportRowError>,
+    rows: u64,
+    bytes_read: u64,
+    at_end: bool,
+    broken: Option<ImportError>,
+    part_of: Vec<usize>,
+    written: Vec<Option<oneshot::Receiver<PartWritten>>>,
+}
+
+impl Sent {
+    /// Whether rows follow this batch in the file.
+    fn goes_on(&self) -> bool {
+        !self.at_end && self.broken.is_none()
+    }
+}
+
+/// Waits for every part of `sent`, counts what the written ones did and reports the batch to
+/// `sink`. The rows of a part that failed are not counted (its transaction wrote nothing);
+/// the error of the first failed part, else the break in the file after the batch, else the
+/// sink's, is returned.
+async fn finish(
+    sent: Sent,
+    progress: &mut ImportProgress,
+    sink: &mut dyn ProgressSink,
+) -> Result<(), ImportError> {
+    let Sent {
+        pending,
+        mut rejected,
+        rows,
+        bytes_read,
+        broken,
+        part_of,
+        written,
+        ..
+    } = sent;
+    let mut failure: Option<ImportError> = None;
+    let mut outcomes: Vec<Option<std::vec::IntoIter<ImportOutcome>>> = Vec::new();
+    for part in written {
+        let result = match part {
+            None => Some(Ok(Vec::new())),
+            Some(outcome) => match outcome.await {
+                Ok(result) => result,
+                Err(_) => {
+                    failure.get_or_insert(ImportError::Progress(
+                        "a writer ended before it wrote its part".into(),
+                    ));
+                    None
+                }
+            },
+        };
+        outcomes.push(match result {
+            Some(Ok(done)) => Some(done.into_iter()),
+            Some(Err(err)) => {
+                failure.get_or_insert(err.into());
+                None
+            }
+            // Not written after another part failed: that part's error is the one to tell.
+            None => None,
+        });
+    }
+    progress.counts.read += rows;
+    // The rows that were not valid drafts.
+    progress.counts.rejected += rows - pending.len() as u64;
+    for (part, row) in part_of.into_iter().zip(pending) {
+        let Some(outcome) = outcomes[part].as_mut() else {
+            continue;
+        };
+        let Some(outcome) = outcome.next() else {
+            failure.get_or_insert(ImportError::Progress(
+                "the catalog gave fewer outcomes than rows".into(),
+            ));
+            break;
+        };
+        progress.counts.add(outcome);
+        if let Some((field, message)) = outcome.rejection() {
+            rejected.push(ImportRowError {
+                line: row.line,
+                record_reference: row.record_reference,
+                isbn: row.isbn,
+                field: Some(field.into()),
+                message,
+            });
+        }
+    }
+    progress.bytes_read = bytes_read;
+    let reported = sink.batch_done(progress, rejected).await;
+    match (failure, broken) {
+        (Some(err), _) | (None, Some(err)) => Err(err),
+        (None, None) => reported,
+    }
 }
 
 /// Which of `parts` writes the rows of `isbn`: FNV-1a, the same for an ISBN in every batch.
@@ -199,40 +365,13 @@ fn part_of_isbn(isbn: &str, parts: usize) -> usize {
     ((hash >> 32) % parts as u64) as usize
 }
 
-/// Writes `drafts` in one transaction: a task of its own on a Tokio runtime.
-fn write_part(
-    catalog: &Catalog,
-    ctx: &WriteContext,
-    options: ImportOptions,
-    drafts: Vec<BookDraft>,
-) -> Written {
-    let catalog = catalog.clone();
-    let ctx = ctx.clone();
-    let write = async move {
-        if drafts.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(catalog
-            .import_books(&ctx, &drafts, options.mode, options.dry_run)
-            .await?)
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            let task = runtime.spawn(write);
-            Box::pin(async move {
-                task.await.map_err(|err| {
-                    ImportError::Progress(format!("writing a batch failed: {err}"))
-                })?
-            })
-        }
-        Err(_) => Box::pin(write),
-    }
-}
-
 /// Reads `source` to its end, writing its valid rows through `catalog` in batches and
 /// reporting to `sink` after each. Returns the final totals; an error ends the import where
 /// it is: the batches written before stay, and when the file breaks off (broken XML, a
-/// record beyond the bounds) the valid rows read before the break are written too.
+/// record beyond the bounds) the valid rows read before the break are written too. The next
+/// batch is read and handed to the writers while this one is written (two batches in memory
+/// at most); when one fails, the other is still waited for and reported, so that every
+/// batch written is counted and nothing writes once this returns. Runs on a Tokio runtime.
 pub async fn run(
     source: &mut dyn RowSource,
     catalog: &Catalog,
@@ -241,44 +380,26 @@ pub async fn run(
     sink: &mut dyn ProgressSink,
 ) -> Result<ImportProgress, ImportError> {
     let size = options.batch.max(1);
+    let writers = Writers::start(catalog, ctx, options)?;
     let mut progress = ImportProgress::default();
-    let mut batch = read_batch(source, size);
+    let mut current = writers.send(read_batch(source, size)).await;
     loop {
-        let Batch {
-            drafts,
-            pending,
-            mut rejected,
-            rows,
-            bytes_read,
-            at_end,
-            broken,
-        } = batch;
-        let written = write_batch(catalog, ctx, options, drafts);
-        // The next batch is read while this one is written; not past the end or a break.
-        let next = (!at_end && broken.is_none()).then(|| read_batch(source, size));
-        let outcomes = written.await?;
-        progress.counts.read += rows;
-        // The rows that were not valid drafts.
-        progress.counts.rejected += rows - pending.len() as u64;
-        for (outcome, row) in outcomes.into_iter().zip(pending) {
-            progress.counts.add(outcome);
-            if let Some((field, message)) = outcome.rejection() {
-                rejected.push(ImportRowError {
-                    line: row.line,
-                    record_reference: row.record_reference,
-                    isbn: row.isbn,
-                    field: Some(field.into()),
-                    message,
-                });
+        let next = if current.goes_on() {
+            Some(writers.send(read_batch(source, size)).await)
+        } else {
+            None
+        };
+        if let Err(err) = finish(current, &mut progress, sink).await {
+            writers.stop();
+            if let Some(next) = next {
+                // Written, in part or whole, before the writers were stopped: reported, even
+                // to a sink that asked to stop (it records what was written).
+                let _ = finish(next, &mut progress, sink).await;
             }
-        }
-        progress.bytes_read = bytes_read;
-        sink.batch_done(&progress, rejected).await?;
-        if let Some(err) = broken {
             return Err(err);
         }
         match next {
-            Some(next) => batch = next,
+            Some(next) => current = next,
             None => return Ok(progress),
         }
     }
