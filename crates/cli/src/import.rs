@@ -282,13 +282,14 @@ pub async fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<()> {
     let progress = match result {
         Ok(progress) => progress,
         Err(err) => {
-            // The batches written before the failure stay: say what they hold.
+            // The batches written before the failure stay: say what they hold. The causes
+            // follow (an operator needs the database's own words).
             let written = if args.dry_run {
                 "nothing was written (a dry run)".to_owned()
             } else {
                 format!("written before it: {}", totals(&terminal.written))
             };
-            bail!("import failed: {err}\n{written}");
+            return Err(anyhow::Error::new(err).context(format!("import failed\n{written}")));
         }
     };
     let c = progress.counts;

@@ -323,13 +323,16 @@ async fn finish(
             None => None,
         });
     }
-    progress.counts.read += rows;
-    // The rows that were not valid drafts.
-    progress.counts.rejected += rows - pending.len() as u64;
+    // The rows that were not valid drafts, then those of the parts written: the rows of a
+    // part that was not are not counted as read.
+    let invalid = rows - pending.len() as u64;
+    progress.counts.read += invalid;
+    progress.counts.rejected += invalid;
     for (part, row) in part_of.into_iter().zip(pending) {
         let Some(outcome) = outcomes[part].as_mut() else {
             continue;
         };
+        progress.counts.read += 1;
         let Some(outcome) = outcome.next() else {
             failure.get_or_insert(ImportError::Progress(
                 "the catalog gave fewer outcomes than rows".into(),
