@@ -106,6 +106,11 @@ impl<D> CloudEvent<D> {
         self.locationid = Some(id);
         self
     }
+
+    /// A created or updated event of `book`, whose `data` is the book after the change.
+    fn of_book(kind: BookEventKind, book: &Book, ctx: &WriteContext, data: D) -> Self {
+        Self::new(kind, book.id, book.version, book.updated_at, ctx, data)
+    }
 }
 
 impl CloudEvent<Box<RawValue>> {
@@ -117,14 +122,8 @@ impl CloudEvent<Box<RawValue>> {
         book: &Book,
         ctx: &WriteContext,
     ) -> Result<Self, serde_json::Error> {
-        Ok(Self::new(
-            kind,
-            book.id,
-            book.version,
-            book.updated_at,
-            ctx,
-            serde_json::value::to_raw_value(book)?,
-        ))
+        let data = serde_json::value::to_raw_value(book)?;
+        Ok(Self::of_book(kind, book, ctx, data))
     }
 }
 
@@ -135,14 +134,8 @@ impl CloudEvent {
         book: &Book,
         ctx: &WriteContext,
     ) -> Result<Self, serde_json::Error> {
-        Ok(Self::new(
-            kind,
-            book.id,
-            book.version,
-            book.updated_at,
-            ctx,
-            serde_json::to_value(book)?,
-        ))
+        let data = serde_json::to_value(book)?;
+        Ok(Self::of_book(kind, book, ctx, data))
     }
 
     /// A deleted event carries the id and the last version.

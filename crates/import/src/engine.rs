@@ -189,11 +189,11 @@ impl Writers {
 
     /// Hands the valid rows of `batch` to the writers (the rows of an ISBN always to the
     /// same one, so that they stay in order).
-    async fn send(&self, batch: Batch) -> Sent {
+    async fn send(&self, mut batch: Batch) -> Sent {
         let writers = self.queues.len();
         let mut parts: Vec<Vec<BookDraft>> = (0..writers).map(|_| Vec::new()).collect();
         let mut part_of = Vec::with_capacity(batch.drafts.len());
-        for draft in batch.drafts {
+        for draft in std::mem::take(&mut batch.drafts) {
             let part = if writers == 1 {
                 0
             } else {
@@ -215,12 +215,7 @@ impl Writers {
             written.push(Some(outcome));
         }
         Sent {
-            pending: batch.pending,
-            rejected: batch.rejected,
-            rows: batch.rows,
-            bytes_read: batch.bytes_read,
-            at_end: batch.at_end,
-            broken: batch.broken,
+            batch,
             part_of,
             written,
         }
@@ -259,15 +254,11 @@ async fn write_parts(
     }
 }
 
-/// A batch handed to the writers: its rows as read, which part each valid one went to, and
-/// what each part's writer will say of it (`None`: the part had no rows).
+/// A batch handed to the writers: its rows as read (their drafts handed on), which part each
+/// valid one went to, and what each part's writer will say of it (`None`: the part had no
+/// rows).
 struct Sent {
-    pending: Vec<Pending>,
-    rejected: Vec<ImportRowError>,
-    rows: u64,
-    bytes_read: u64,
-    at_end: bool,
-    broken: Option<ImportError>,
+    batch: Batch,
     part_of: Vec<usize>,
     written: Vec<Option<oneshot::Receiver<PartWritten>>>,
 }
@@ -275,7 +266,7 @@ struct Sent {
 impl Sent {
     /// Whether rows follow this batch in the file.
     fn goes_on(&self) -> bool {
-        !self.at_end && self.broken.is_none()
+        !self.batch.at_end && self.batch.broken.is_none()
     }
 }
 
@@ -289,14 +280,17 @@ async fn finish(
     sink: &mut dyn ProgressSink,
 ) -> Result<(), ImportError> {
     let Sent {
-        pending,
-        mut rejected,
-        rows,
-        bytes_read,
-        broken,
+        batch:
+            Batch {
+                pending,
+                mut rejected,
+                rows,
+                bytes_read,
+                broken,
+                ..
+            },
         part_of,
         written,
-        ..
     } = sent;
     let mut failure: Option<ImportError> = None;
     let mut outcomes: Vec<Option<std::vec::IntoIter<ImportOutcome>>> = Vec::new();
