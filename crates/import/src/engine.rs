@@ -194,11 +194,7 @@ impl Writers {
         let mut parts: Vec<Vec<BookDraft>> = (0..writers).map(|_| Vec::new()).collect();
         let mut part_of = Vec::with_capacity(batch.drafts.len());
         for draft in std::mem::take(&mut batch.drafts) {
-            let part = if writers == 1 {
-                0
-            } else {
-                part_of_isbn(draft.isbn().as_str(), writers)
-            };
+            let part = part_of_isbn(draft.isbn().as_str(), writers);
             part_of.push(part);
             parts[part].push(draft);
         }
@@ -295,26 +291,24 @@ async fn finish(
     let mut failure: Option<ImportError> = None;
     let mut outcomes: Vec<Option<std::vec::IntoIter<ImportOutcome>>> = Vec::new();
     for part in written {
-        let result = match part {
-            None => Some(Ok(Vec::new())),
-            Some(outcome) => match outcome.await {
-                Ok(result) => result,
-                Err(_) => {
-                    failure.get_or_insert(ImportError::Progress(
-                        "a writer ended before it wrote its part".into(),
-                    ));
-                    None
-                }
-            },
+        let Some(receiver) = part else {
+            outcomes.push(Some(Vec::new().into_iter()));
+            continue;
         };
-        outcomes.push(match result {
-            Some(Ok(done)) => Some(done.into_iter()),
-            Some(Err(err)) => {
+        outcomes.push(match receiver.await {
+            Ok(Some(Ok(done))) => Some(done.into_iter()),
+            Ok(Some(Err(err))) => {
                 failure.get_or_insert(err.into());
                 None
             }
             // Not written after another part failed: that part's error is the one to tell.
-            None => None,
+            Ok(None) => None,
+            Err(_) => {
+                failure.get_or_insert(ImportError::Progress(
+                    "a writer ended before it wrote its part".into(),
+                ));
+                None
+            }
         });
     }
     // The rows that were not valid drafts, then those of the parts written: the rows of a
